@@ -1,0 +1,119 @@
+import {closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {ConfigError} from '../errors.js'
+import {canonicalJson, sha256Hex} from '../util/canonical-json.js'
+import {redactValue} from '../util/redact.js'
+
+/*
+ * The audit log: one JSONL file per run under the logs folder, one line per event, each line
+ * carrying the hash of the previous one (a hash chain). Removing, reordering or editing a line
+ * breaks the chain, and `invagent log verify` says where. Values shaped like emails or phone
+ * numbers are redacted before anything is written.
+ */
+
+export const GENESIS_HASH = '0'.repeat(64)
+
+export type AuditEventType =
+  | 'run-started'
+  | 'finding-detected'
+  | 'step-proposed'
+  | 'step-invalid'
+  | 'tool-called'
+  | 'policy-decided'
+  | 'approval-answered'
+  | 'validation-ran'
+  | 'outcome-recorded'
+  | 'run-finished'
+
+export interface AuditLine {
+  seq: number
+  at: string
+  run: string
+  event: AuditEventType
+  data: unknown
+  prev: string
+  hash: string
+}
+
+export function hashLine(line: Omit<AuditLine, 'hash'>): string {
+  return sha256Hex(canonicalJson(line))
+}
+
+export class AuditLog {
+  readonly file: string
+  private readonly fd: number
+  private seq = 0
+  private prev = GENESIS_HASH
+  private readonly runId: string
+
+  private constructor(file: string, runId: string) {
+    this.file = file
+    this.runId = runId
+    this.fd = openSync(file, 'a')
+  }
+
+  static create(directory: string, runId: string): AuditLog {
+    try {
+      mkdirSync(directory, {recursive: true})
+    } catch (error) {
+      throw new ConfigError(`cannot create the log folder ${directory}: ${(error as Error).message}`, {code: 'LOG_DIR', cause: error})
+    }
+    const stamp = new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')
+    return new AuditLog(join(directory, `audit-${stamp}-${runId}.jsonl`), runId)
+  }
+
+  append(event: AuditEventType, data: unknown): void {
+    const body = {seq: ++this.seq, at: new Date().toISOString(), run: this.runId, event, data: redactValue(data), prev: this.prev}
+    const hash = hashLine(body)
+    writeSync(this.fd, JSON.stringify({...body, hash}) + '\n')
+    this.prev = hash
+  }
+
+  close(): void {
+    closeSync(this.fd)
+  }
+}
+
+export interface VerifyResult {
+  file: string
+  ok: boolean
+  lines: number
+  /** The first broken or missing line, 1-based, and what is wrong with it. */
+  problem?: {line: number; message: string}
+}
+
+/** Checks one log file's hash chain, sequence numbers and completeness. */
+export function verifyLogFile(file: string): VerifyResult {
+  if (!existsSync(file)) throw new ConfigError(`log file not found: ${file}`, {code: 'LOG_NOT_FOUND'})
+  const text = readFileSync(file, 'utf8')
+  const lines = text.split('\n')
+  if (lines.at(-1) === '') lines.pop()
+  let prev = GENESIS_HASH
+  let last: AuditLine | undefined
+  for (let index = 0; index < lines.length; index++) {
+    const lineNumber = index + 1
+    const fail = (message: string): VerifyResult => ({file, ok: false, lines: lines.length, problem: {line: lineNumber, message}})
+    let line: AuditLine
+    try {
+      line = JSON.parse(lines[index]) as AuditLine
+    } catch {
+      return fail('not valid JSON (edited or truncated)')
+    }
+    if (line.seq !== lineNumber) return fail(`sequence number ${line.seq} where ${lineNumber} was expected: line ${lineNumber} is missing or out of order`)
+    if (line.prev !== prev) return fail('its "prev" does not match the hash of the line before: a line before it was removed or changed')
+    const {hash, ...body} = line
+    if (hashLine(body) !== hash) return fail('its content does not match its hash: the line was edited')
+    prev = hash
+    last = line
+  }
+  if (!last) return {file, ok: false, lines: 0, problem: {line: 1, message: 'the log is empty'}}
+  if (last.event !== 'run-finished') return {file, ok: false, lines: lines.length, problem: {line: lines.length + 1, message: 'the log ends without "run-finished": lines at the end are missing, or the run was interrupted'}}
+  return {file, ok: true, lines: lines.length}
+}
+
+/** Every log file in a folder, oldest first. */
+export function listLogFiles(directory: string): string[] {
+  if (!existsSync(directory)) return []
+  return readdirSync(directory).filter((name) => name.endsWith('.jsonl')).sort().map((name) => join(directory, name))
+}
