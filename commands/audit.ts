@@ -1,0 +1,57 @@
+import {confirm} from '@inquirer/prompts'
+import {Flags} from '@oclif/core'
+
+import {auditInventory, ENGINES} from '../src/agent/audit-session.js'
+import type {Approver, AuditReport} from '../src/agent/audit.js'
+import {DEFAULT_POLICY} from '../src/agent/policy.js'
+import {DEFAULT_DB, InvagentCommand, dbFlag, logDirectoryFor} from '../src/cli/base-command.js'
+import {renderAuditReport} from '../src/cli/render.js'
+import {parseRuleNames} from '../src/detect/rules.js'
+import {ensureDemoInventory} from '../src/inventory/demo.js'
+
+export default class Audit extends InvagentCommand {
+  static override summary = 'Detect discrepancies, troubleshoot them, apply safe fixes, validate them and escalate the rest.'
+  static override description = `Runs the audit loop: every rule as SQL, then for each finding the engine troubleshoots through the read tools, proposes writes that pass the policy gate (permission profile, the finding's scope, bounds, approval above a bound), and resolves only when the rule and the part's invariants validate. Each finding is one unit of work: kept only when validated in apply mode; rolled back in --dry-run, on escalation and on failure. With no inventory at the default path, the demo inventory is created first. Every run appends a hash-chained log to the logs folder next to the database.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --dry-run',
+    '<%= config.bin %> <%= command.id %> --db inventory.db --max-findings 20 --json',
+    '<%= config.bin %> <%= command.id %> --rule negative_on_hand --rule ledger_mismatch --yes',
+  ]
+  static override flags = {
+    db: dbFlag,
+    'dry-run': Flags.boolean({summary: 'Troubleshoot and validate every fix, then roll it back: not one byte of the database changes.', default: false}),
+    engine: Flags.string({summary: 'Who decides the next step.', options: [...ENGINES], default: 'rules'}),
+    'max-findings': Flags.integer({summary: 'Audit at most this many findings (most severe first).', min: 1}),
+    rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
+    yes: Flags.boolean({summary: 'Approve writes above the approval bound without asking.', default: false}),
+    profile: Flags.string({summary: 'Permission profile: which write tools are allowed.', options: ['observe', 'standard', 'full'], default: DEFAULT_POLICY.profile}),
+    'approve-above': Flags.integer({summary: 'Writes moving stock by more than this need approval.', min: 0, default: DEFAULT_POLICY.approveAbove}),
+  }
+
+  async run(): Promise<AuditReport> {
+    const {flags} = await this.parse(Audit)
+    const rules = parseRuleNames(flags.rule)
+    if (flags.db === DEFAULT_DB && ensureDemoInventory(flags.db)) this.notice(`No inventory configured: created the demo inventory at ${flags.db}`)
+    const interactive = !this.jsonEnabled() && Boolean(process.stdin.isTTY && process.stdout.isTTY)
+    const approver: Approver | undefined = flags.yes
+      ? async () => true
+      : interactive
+        ? async ({finding, tool, args, impact}) => confirm({message: `${finding.id}: ${tool} ${JSON.stringify(args)} moves stock by ${impact.onHandDelta || impact.reservedDelta}. Apply?`, default: false})
+        : undefined
+    const report = await auditInventory({
+      db: flags.db,
+      logDirectory: logDirectoryFor(flags.db),
+      dryRun: flags['dry-run'],
+      engine: flags.engine,
+      rules,
+      maxFindings: flags['max-findings'],
+      policy: {...DEFAULT_POLICY, profile: flags.profile as typeof DEFAULT_POLICY.profile, approveAbove: flags['approve-above']},
+      approver,
+      onOutcome: (outcome, index, total) => {
+        if (process.stderr.isTTY) this.notice(`[${index + 1}/${total}] ${outcome.findingId}: ${outcome.outcome}`)
+      },
+    })
+    this.say(renderAuditReport(report))
+    return report
+  }
+}
