@@ -15,17 +15,25 @@ type Play = AsyncGenerator<ProposedStep, unknown, Observation>
 /** A ledger balance above this, or a single posting this large, is not plausible for a store. */
 export const IMPLAUSIBLE_POSTING = 100_000
 
+const WRITE_TOOLS = new Set(['reprocess_transaction', 'set_transaction_status', 'void_transaction', 'recompute_on_hand', 'recompute_reserved', 'release_reservation', 'correct_transaction_uom', 'remap_transaction_part', 'adjust_quantity'])
+
 class RulesSession implements EngineSession {
   private readonly play: Play
   private started = false
+  private lastTool: string | undefined
 
   constructor(finding: Finding) {
     this.play = playbook(finding)
   }
 
   async next(observation: Observation | undefined): Promise<EngineProposal> {
+    // A refused or failed write ends the play: the playbook never works around the policy gate.
+    if (observation && !observation.ok && this.lastTool !== undefined && WRITE_TOOLS.has(this.lastTool)) {
+      return {step: escalate('unknown', 'write refused', `${this.lastTool} was refused: ${observation.error}`)}
+    }
     const result = this.started ? await this.play.next(observation!) : await this.play.next(undefined as unknown as Observation)
     this.started = true
+    if (!result.done) this.lastTool = result.value.tool
     if (result.done) return {step: {thought: 'The playbook has nothing more to try.', tool: 'escalate', args: {root_cause: 'unknown', reason: 'playbook exhausted', summary: 'no playbook step left'}}}
     return {step: result.value}
   }

@@ -1,0 +1,13 @@
+// Regenerates the committed JSON Schemas (tool catalogue and --json outputs) from the zod
+// definitions. Run after an intentional change: `npm run schemas`.
+import {mkdirSync, writeFileSync} from 'node:fs'
+
+import {outputJsonSchemas} from '../dist/src/cli/output-schemas.js'
+import {toolCatalogue} from '../dist/src/tools/json-schema.js'
+
+mkdirSync('schemas', {recursive: true})
+writeFileSync('schemas/tools.json', JSON.stringify(toolCatalogue(), null, 2) + '\n')
+for (const [id, schema] of Object.entries(outputJsonSchemas())) {
+  writeFileSync(`schemas/output-${id.replaceAll(' ', '-')}.json`, JSON.stringify(schema, null, 2) + '\n')
+}
+console.log('schemas/ updated')

@@ -1,0 +1,131 @@
+import {existsSync, readdirSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {AuditOutput, DetectOutput, InventoryInitOutput} from '../../src/cli/output-schemas.js'
+import {runCli, sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
+
+describe('invagent audit', () => {
+  it('creates the demo inventory on a fresh folder and dry-runs it without changing a byte', async () => {
+    const cwd = temporaryDirectory()
+    const first = await runCli(['audit', '--dry-run', '--json'], cwd)
+    expect(first.exitCode).toBe(0)
+    const report = AuditOutput.parse(first.json)
+    const db = join(cwd, '.invagent', 'inventory.db')
+    expect(existsSync(db)).toBe(true)
+    expect(report.dryRun).toBe(true)
+    expect(report.summary.resolved).toBe(0)
+    expect(report.summary.wouldResolve).toBeGreaterThan(10)
+    expect(report.summary.escalated).toBeGreaterThan(5)
+    expect(report.summary.failed).toBe(0)
+    expect(report.outcomes.every((outcome) => outcome.actions.every((action) => action.applied === false))).toBe(true)
+
+    const human = await runCli(['audit', '--dry-run'], cwd)
+    expect(human.exitCode).toBe(0)
+    expect(human.stdout).toContain('would_resolve ✔ validated')
+    expect(human.stdout).toMatch(/resolved 0 · would resolve \d+ · escalated \d+ · failed 0/)
+    expect(human.stderr).not.toContain('created the demo inventory')
+  })
+
+  it('leaves the database file byte-identical in dry-run', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    expect((await runCli(['inventory', 'init', '--db', db, '--seed', '3'], cwd)).exitCode).toBe(0)
+    const before = sha256OfFile(db)
+    const run = await runCli(['audit', '--db', db, '--dry-run', '--json'], cwd)
+    expect(run.exitCode).toBe(0)
+    expect(AuditOutput.parse(run.json).summary.wouldResolve).toBeGreaterThan(0)
+    expect(sha256OfFile(db)).toBe(before)
+    expect(readdirSync(cwd).filter((name) => name.startsWith('inv.db-'))).toEqual([])
+  })
+
+  describe('apply mode', () => {
+    let cwd: string
+    let db: string
+    let faults: ReturnType<typeof InventoryInitOutput.parse>['faults']
+    let first: ReturnType<typeof AuditOutput.parse>
+
+    beforeAll(async () => {
+      cwd = temporaryDirectory()
+      db = join(cwd, 'inv.db')
+      const init = await runCli(['inventory', 'init', '--db', db, '--seed', '11', '--json'], cwd)
+      faults = InventoryInitOutput.parse(init.json).faults
+      const audit = await runCli(['audit', '--db', db, '--json'], cwd)
+      expect(audit.exitCode).toBe(0)
+      first = AuditOutput.parse(audit.json)
+    })
+
+    it('fixes every fixable fault and escalates the rest', () => {
+      const outcomes = new Map(first.outcomes.map((outcome) => [outcome.findingId, outcome]))
+      for (const fault of faults) {
+        const outcome = outcomes.get(`${fault.rule}:${fault.entity}`)
+        expect(outcome, `${fault.id} ${fault.rule}/${fault.rootCause}`).toBeDefined()
+        expect(outcome!.outcome).toBe(fault.expected === 'fix' ? 'resolved' : 'escalated')
+        expect(outcome!.rootCause).toBe(fault.rootCause)
+        if (fault.expected === 'fix') expect(outcome!.actions.some((action) => action.applied)).toBe(true)
+        else expect(outcome!.actions.filter((action) => action.applied)).toEqual([])
+      }
+    })
+
+    it('leaves only the escalated findings for detect', async () => {
+      const detect = await runCli(['detect', '--db', db, '--json'], cwd)
+      const remaining = DetectOutput.parse(detect.json).findings.map((finding) => finding.id).sort()
+      const escalated = first.outcomes.filter((outcome) => outcome.outcome === 'escalated').map((outcome) => outcome.findingId).sort()
+      expect(remaining).toEqual(escalated)
+    })
+
+    it('changes nothing when run a second time', async () => {
+      const before = sha256OfFile(db)
+      const second = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
+      expect(second.summary).toEqual({resolved: 0, wouldResolve: 0, escalated: first.summary.escalated, failed: 0})
+      expect(sha256OfFile(db)).toBe(before)
+    })
+
+    it('wrote logs that verify, and reports a tampered one by line', async () => {
+      const verify = await runCli(['log', 'verify', '--db', db, '--json'], cwd)
+      expect(verify.exitCode).toBe(0)
+      expect(verify.json.ok).toBe(true)
+      expect(verify.json.files.length).toBeGreaterThanOrEqual(2)
+    })
+  })
+
+  it('asks for approval above the bound, escalates without a TTY, and applies with --yes', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '5'], cwd)
+    const refused = AuditOutput.parse((await runCli(['audit', '--db', db, '--dry-run', '--approve-above', '0', '--rule', 'ledger_mismatch', '--json'], cwd)).json)
+    const drift = refused.outcomes.find((outcome) => outcome.rootCause === 'cache_drift' || outcome.summary.includes('approval needed'))!
+    expect(drift.outcome).toBe('escalated')
+    expect(drift.summary).toContain('approval needed')
+    const approved = AuditOutput.parse((await runCli(['audit', '--db', db, '--dry-run', '--approve-above', '0', '--rule', 'ledger_mismatch', '--yes', '--json'], cwd)).json)
+    expect(approved.outcomes.find((outcome) => outcome.findingId === drift.findingId)!.outcome).toBe('would_resolve')
+  })
+
+  it('writes nothing under the observe profile', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '6'], cwd)
+    const before = sha256OfFile(db)
+    const report = AuditOutput.parse((await runCli(['audit', '--db', db, '--profile', 'observe', '--json'], cwd)).json)
+    expect(report.summary.resolved).toBe(0)
+    expect(report.outcomes.every((outcome) => outcome.outcome === 'escalated')).toBe(true)
+    expect(report.outcomes.some((outcome) => outcome.summary.includes('the "observe" permission profile does not allow'))).toBe(true)
+    expect(sha256OfFile(db)).toBe(before)
+  })
+
+  it('refuses a missing, corrupt or foreign database with exit code 3 and a next step', async () => {
+    const cwd = temporaryDirectory()
+    const missing = await runCli(['audit', '--db', join(cwd, 'nope.db')], cwd)
+    expect(missing.exitCode).toBe(3)
+    expect(missing.stderr).toContain('inventory database not found')
+    expect(missing.stderr).toContain('invagent inventory init')
+  })
+
+  it('rejects an unknown rule with a suggestion', async () => {
+    const cwd = temporaryDirectory()
+    const result = await runCli(['audit', '--dry-run', '--rule', 'negative_onhand'], cwd)
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr).toContain('did you mean "negative_on_hand"')
+  })
+})

@@ -1,0 +1,39 @@
+import {createHash} from 'node:crypto'
+import {mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+
+import {execa} from 'execa'
+
+const BIN = resolve(import.meta.dirname, '../../bin/run.js')
+
+export interface CliResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+  json: any
+}
+
+/** Runs the built CLI (bin/run.js → dist) in `cwd`, as a user would, without a TTY. */
+export async function runCli(args: string[], cwd: string): Promise<CliResult> {
+  const env = {...process.env}
+  delete env.INVAGENT_DB
+  const result = await execa(process.execPath, [BIN, ...args], {cwd, env, reject: false, stdin: 'ignore'})
+  let json: unknown
+  if (args.includes('--json')) {
+    try {
+      json = JSON.parse(result.stdout)
+    } catch {
+      json = undefined
+    }
+  }
+  return {stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1, json}
+}
+
+export function temporaryDirectory(prefix = 'invagent-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export function sha256OfFile(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
+}
