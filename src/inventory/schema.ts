@@ -70,8 +70,15 @@ CREATE TABLE IF NOT EXISTS invagent_meta (
 );
 `
 
+/**
+ * A SKU upper-cased without separators: how near-matching SKUs are compared. The index below is
+ * on this exact expression, so lookups by normalized SKU do not scan the parts table.
+ */
+export const NORMALIZED_SKU_SQL = "upper(replace(replace(replace(replace(sku, '-', ''), '_', ''), ' ', ''), '.', ''))"
+
 /** Indexes the detectors and tools rely on; created after bulk loading. */
 export const INDEX_SQL = `
+CREATE INDEX IF NOT EXISTS idx_parts_sku_normalized ON parts (${NORMALIZED_SKU_SQL});
 CREATE INDEX IF NOT EXISTS idx_transactions_ledger ON transactions (status, part_id, uom, qty);
 CREATE INDEX IF NOT EXISTS idx_transactions_part ON transactions (part_id, created_at);
 CREATE INDEX IF NOT EXISTS idx_transactions_posted_ref ON transactions (source, external_ref) WHERE status = 'posted';

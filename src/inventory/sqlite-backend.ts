@@ -15,16 +15,16 @@ import type {
 import {canonicalJson} from '../util/canonical-json.js'
 import {ToolFailure, type FindingScope, type InventoryBackend, type TransactionQuery, type WriteContext, type WriteImpact} from './backend.js'
 import {openInventoryDatabase, type SqliteConnection} from './sqlite-connection.js'
-import {STOCK_DELTA_SQL} from './schema.js'
+import {NORMALIZED_SKU_SQL, STOCK_DELTA_SQL} from './schema.js'
 
 type TransactionRow = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
 
 const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at, ${STOCK_DELTA_SQL} AS stock_delta`
 const TRANSACTION_FROM = 'transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
 
-/** Upper-cases and strips punctuation: how SKUs are compared when looking for near matches. */
+/** The same normalization as NORMALIZED_SKU_SQL, for a SKU as received. */
 export function normalizeSku(sku: string): string {
-  return sku.toUpperCase().replace(/[^A-Z0-9]/g, '')
+  return sku.toUpperCase().replace(/[-_ .]/g, '')
 }
 
 /** The embedded reference inventory on node:sqlite. */
@@ -32,6 +32,7 @@ export class SqliteInventory implements InventoryBackend {
   readonly location: string
   private readonly frozenClock: number | undefined
   private depth = 0
+  private spillDisabled = false
 
   readonly db: SqliteConnection
 
@@ -78,7 +79,7 @@ export class SqliteInventory implements InventoryBackend {
     if (alias) matches.push({part_id: alias.id, sku: alias.sku, match: 'alias'})
     const normalized = normalizeSku(sku)
     if (normalized.length > 0) {
-      for (const row of this.db.all<{id: string; sku: string}>(`SELECT id, sku FROM parts WHERE upper(replace(replace(replace(replace(sku, '-', ''), '_', ''), ' ', ''), '.', '')) = ?`, normalized)) {
+      for (const row of this.db.all<{id: string; sku: string}>(`SELECT id, sku FROM parts WHERE ${NORMALIZED_SKU_SQL} = ?`, normalized)) {
         if (!matches.some((match) => match.part_id === row.id)) matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
       }
     }
@@ -380,7 +381,11 @@ export class SqliteInventory implements InventoryBackend {
 
   async unitOfWork<T>(work: () => Promise<T>, commit: (result: T) => boolean): Promise<T> {
     if (this.depth > 0) throw new Error('units of work do not nest')
-    this.db.exec('PRAGMA cache_spill = OFF')
+    if (!this.spillDisabled) {
+      // Keep uncommitted pages in memory, so a rolled-back unit never touches the database file.
+      this.db.exec('PRAGMA cache_spill = OFF')
+      this.spillDisabled = true
+    }
     this.db.exec('BEGIN IMMEDIATE')
     this.depth++
     let result: T
