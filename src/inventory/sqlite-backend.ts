@@ -397,7 +397,12 @@ export class SqliteInventory implements InventoryBackend {
       throw error
     }
     this.depth--
-    this.db.exec(commit(result) ? 'COMMIT' : 'ROLLBACK')
+    let keep = false
+    try {
+      keep = commit(result)
+    } finally {
+      this.db.exec(keep ? 'COMMIT' : 'ROLLBACK')
+    }
     return result
   }
 }
