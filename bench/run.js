@@ -1,0 +1,260 @@
+// Performance benchmark: detection against the bare ledger aggregate, dry-run audit throughput,
+// and cold CLI start-up. Every figure is paired with a baseline measured in the same run, because
+// absolute timings on a shared machine drift from one run to the next while ratios hold steady.
+//
+//   npm run bench            (builds first, then runs this file)
+//
+// Prints a table and the JSON of all results, and writes that JSON to bench/out/results.json.
+
+import {spawnSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {availableParallelism, cpus} from 'node:os'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {AuditLog} from '../dist/src/agent/audit-log.js'
+import {runAudit} from '../dist/src/agent/audit.js'
+import {LEDGER_BALANCES_SQL} from '../dist/src/detect/sqlite-detector.js'
+import {RulesEngine} from '../dist/src/engines/rules-engine.js'
+import {SqliteInventory} from '../dist/src/inventory/sqlite-backend.js'
+import {initInventory} from '../dist/src/simulate/generate.js'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const OUT = join(ROOT, 'bench', 'out')
+
+const TARGETS = {detectOverBare: 1.2, findingsPerSecond: 500, versionMs: 250}
+
+const DETECT_INVENTORY = {parts: 100_000, days: 30, faults: 500, seed: 1}
+const AUDIT_INVENTORY = {parts: 20_000, days: 30, faults: 5_000, seed: 2}
+const DETECT_REPS = 7
+const STARTUP_REPS = 10
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
+
+async function timed(work) {
+  const start = performance.now()
+  const result = await work()
+  return {ms: performance.now() - start, result}
+}
+
+function log(line) {
+  process.stderr.write(`${line}\n`)
+}
+
+/**
+ * Generating a million transactions takes a while, so inventories are cached. The key holds the
+ * generation parameters and a digest of the compiled generator and schema: a changed generator
+ * must not be benchmarked against data it would no longer produce.
+ */
+function generatorDigest() {
+  const src = join(ROOT, 'dist', 'src')
+  const simulator = readdirSync(join(src, 'simulate')).filter((name) => name.endsWith('.js')).sort().map((name) => `simulate/${name}`)
+  const hash = createHash('sha256')
+  for (const file of [...simulator, 'util/random.js', 'inventory/schema.js', 'inventory/units.js', 'tools/catalogue.js']) hash.update(readFileSync(join(src, file)))
+  return hash.digest('hex').slice(0, 10)
+}
+
+async function cachedInventory(params, digest) {
+  const stem = `inventory-p${params.parts}-d${params.days}-f${params.faults}-s${params.seed}-`
+  const path = join(OUT, `${stem}${digest}.db`)
+  const faultsFile = `${path}.faults.json`
+  if (existsSync(path) && existsSync(faultsFile)) {
+    const backend = SqliteInventory.open(path, {readOnly: true})
+    const transactions = backend.db.get('SELECT count(*) AS n FROM transactions').n
+    backend.close()
+    return {path, transactions, faults: JSON.parse(readFileSync(faultsFile, 'utf8')).faults, generatedMs: null}
+  }
+  // Inventories of an older generator are hundreds of megabytes that nothing will read again.
+  for (const stale of readdirSync(OUT).filter((name) => name.startsWith(stem))) rmSync(join(OUT, stale), {force: true})
+  log(`generating ${path} ...`)
+  const {ms, result} = await timed(() => initInventory({path, ...params, force: true}))
+  log(`  ${result.transactions} transactions in ${(ms / 1000).toFixed(1)} s`)
+  return {path, transactions: result.transactions, faults: result.faults, generatedMs: ms}
+}
+
+function missedFaults(findings, faults) {
+  const ids = new Set(findings.map((finding) => finding.id))
+  return faults.filter((fault) => !ids.has(`${fault.rule}:${fault.entity}`))
+}
+
+/** Detection and the bare aggregate alternate on one connection, so both see the same cache and machine load. */
+async function benchDetect(inventory) {
+  const backend = SqliteInventory.open(inventory.path)
+  try {
+    const bare = async () => backend.db.all(LEDGER_BALANCES_SQL)
+    const detect = async () => backend.detect()
+    await bare()
+    let findings = await detect()
+    const bareMs = []
+    const detectMs = []
+    for (let rep = 0; rep < DETECT_REPS; rep++) {
+      // Alternate which goes first so neither always runs right after the other.
+      const order = rep % 2 === 0 ? ['bare', 'detect'] : ['detect', 'bare']
+      for (const which of order) {
+        if (which === 'bare') bareMs.push((await timed(bare)).ms)
+        else {
+          const run = await timed(detect)
+          detectMs.push(run.ms)
+          findings = run.result
+        }
+      }
+    }
+    const missed = missedFaults(findings, inventory.faults)
+    return {
+      inventory: {...DETECT_INVENTORY, transactions: inventory.transactions, generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0)},
+      reps: DETECT_REPS,
+      detectMs: detectMs.map((ms) => round(ms)),
+      bareMs: bareMs.map((ms) => round(ms)),
+      detectMedianMs: round(median(detectMs)),
+      bareMedianMs: round(median(bareMs)),
+      ratio: round(median(detectMs) / median(bareMs), 3),
+      findings: findings.length,
+      faults: inventory.faults.length,
+      faultsFound: inventory.faults.length - missed.length,
+      missed: missed.slice(0, 10).map((fault) => `${fault.rule}:${fault.entity}`),
+    }
+  } finally {
+    backend.close()
+  }
+}
+
+/** The dry-run audit writes only inside units of work it rolls back, so the cached inventory stays as generated. */
+async function benchAudit(inventory) {
+  const backend = SqliteInventory.open(inventory.path)
+  const logDir = join(OUT, 'logs')
+  try {
+    await backend.detect()
+    const detection = await timed(() => backend.detect())
+    const audit = AuditLog.create(logDir, 'bench')
+    let run
+    try {
+      run = await timed(() => runAudit({backend, engine: new RulesEngine(), log: audit, dryRun: true, runId: 'bench'}))
+    } finally {
+      audit.close()
+      rmSync(audit.file, {force: true})
+    }
+    const report = run.result
+    const seconds = run.ms / 1000
+    const missed = missedFaults(report.outcomes.map((outcome) => ({id: outcome.findingId})), inventory.faults)
+    return {
+      inventory: {...AUDIT_INVENTORY, transactions: inventory.transactions, generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0)},
+      detectMs: round(detection.ms),
+      auditMs: round(run.ms),
+      findings: report.findingsDetected,
+      audited: report.outcomes.length,
+      findingsPerSecond: round(report.outcomes.length / seconds, 0),
+      msPerFinding: round(run.ms / report.outcomes.length, 3),
+      summary: report.summary,
+      faultsAudited: inventory.faults.length - missed.length,
+      faults: inventory.faults.length,
+    }
+  } finally {
+    backend.close()
+  }
+}
+
+/** Each start is a fresh process; the bare `node -e 0` start-up interleaves with it as the floor. */
+function benchStartup() {
+  const spawnMs = (args) => {
+    const start = performance.now()
+    const child = spawnSync(process.execPath, args, {cwd: ROOT, encoding: 'utf8'})
+    const ms = performance.now() - start
+    if (child.status !== 0) throw new Error(`node ${args.join(' ')} exited with ${child.status}: ${child.stderr}`)
+    return {ms, stdout: child.stdout.trim()}
+  }
+  spawnMs(['bin/run.js', '--version'])
+  const versionMs = []
+  const nodeMs = []
+  let version = ''
+  for (let rep = 0; rep < STARTUP_REPS; rep++) {
+    const run = spawnMs(['bin/run.js', '--version'])
+    versionMs.push(run.ms)
+    version = run.stdout
+    nodeMs.push(spawnMs(['-e', '0']).ms)
+  }
+  return {
+    reps: STARTUP_REPS,
+    output: version,
+    versionMedianMs: round(median(versionMs)),
+    versionMinMs: round(Math.min(...versionMs)),
+    nodeMedianMs: round(median(nodeMs)),
+    nodeMinMs: round(Math.min(...nodeMs)),
+    ratio: round(median(versionMs) / median(nodeMs), 2),
+    versionMs: versionMs.map((ms) => round(ms)),
+    nodeMs: nodeMs.map((ms) => round(ms)),
+  }
+}
+
+function table(rows) {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => String(row[column]).length)))
+  const line = (row) => row.map((cell, column) => (column === 0 ? String(cell).padEnd(widths[column]) : String(cell).padStart(widths[column]))).join('  ')
+  return [line(rows[0]), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n')
+}
+
+async function main() {
+  mkdirSync(OUT, {recursive: true})
+  const digest = generatorDigest()
+  const detectInventory = await cachedInventory(DETECT_INVENTORY, digest)
+  const auditInventory = await cachedInventory(AUDIT_INVENTORY, digest)
+
+  log('timing detection ...')
+  const detect = await benchDetect(detectInventory)
+  log('timing the dry-run audit ...')
+  const audit = await benchAudit(auditInventory)
+  log('timing start-up ...')
+  const startup = benchStartup()
+
+  const pass = {
+    detectOverBare: detect.ratio <= TARGETS.detectOverBare,
+    faultsDetected: detect.faultsFound === detect.faults,
+    faultsAudited: audit.faultsAudited === audit.faults && audit.summary.failed === 0,
+    findingsPerSecond: audit.findingsPerSecond >= TARGETS.findingsPerSecond,
+    versionMs: startup.versionMedianMs <= TARGETS.versionMs,
+  }
+  const results = {
+    at: new Date().toISOString(),
+    machine: {cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}`},
+    targets: TARGETS,
+    detect,
+    audit,
+    startup,
+    pass,
+  }
+
+  const ok = (passed) => (passed ? 'ok' : 'MISS')
+  const ms = (value) => `${value.toFixed(1)} ms`
+  console.log(`invagent bench: ${results.machine.cpus} cores, node ${process.version}`)
+  console.log(`detect inventory: ${DETECT_INVENTORY.parts} parts, ${detect.inventory.transactions} transactions, ${detect.faults} faults` +
+    (detectInventory.generatedMs === null ? ' (cached)' : ` (generated in ${(detectInventory.generatedMs / 1000).toFixed(1)} s)`))
+  console.log(`audit inventory:  ${AUDIT_INVENTORY.parts} parts, ${audit.inventory.transactions} transactions, ${audit.faults} faults` +
+    (auditInventory.generatedMs === null ? ' (cached)' : ` (generated in ${(auditInventory.generatedMs / 1000).toFixed(1)} s)`))
+  console.log('')
+  console.log(table([
+    ['measure', 'value', 'baseline', 'ratio', 'target', ''],
+    [`detect, all rules (median of ${DETECT_REPS})`, ms(detect.detectMedianMs), ms(detect.bareMedianMs), `${detect.ratio.toFixed(2)}x`, `<= ${TARGETS.detectOverBare}x`, ok(pass.detectOverBare)],
+    ['  findings; injected faults found', String(detect.findings), '', '', `${detect.faultsFound}/${detect.faults}`, ok(pass.faultsDetected)],
+    ['dry-run audit, rules engine', `${audit.findingsPerSecond} /s`, '', '', `>= ${TARGETS.findingsPerSecond} /s`, ok(pass.findingsPerSecond)],
+    [`  ${audit.audited} findings audited in`, ms(audit.auditMs), ms(audit.detectMs), `${(audit.auditMs / audit.detectMs).toFixed(1)}x`, `${audit.faultsAudited}/${audit.faults}`, ok(pass.faultsAudited)],
+    [`invagent --version (median of ${STARTUP_REPS})`, ms(startup.versionMedianMs), ms(startup.nodeMedianMs), `${startup.ratio.toFixed(2)}x`, `<= ${TARGETS.versionMs} ms`, ok(pass.versionMs)],
+    ['  fastest', ms(startup.versionMinMs), ms(startup.nodeMinMs), `${(startup.versionMinMs / startup.nodeMinMs).toFixed(2)}x`, '', ''],
+  ]))
+  console.log('')
+  console.log('baselines, timed in this run: detect against the bare ledger aggregate (LEDGER_BALANCES_SQL) on the same')
+  console.log('connection; the audit against detection alone on its inventory; --version against `node -e 0`.')
+  console.log(`audit outcomes: ${audit.summary.wouldResolve} would resolve, ${audit.summary.escalated} escalated, ${audit.summary.failed} failed`)
+  console.log('')
+
+  const json = JSON.stringify(results, null, 2)
+  writeFileSync(join(OUT, 'results.json'), `${json}\n`)
+  console.log(json)
+  // Timings drift on a shared machine, so only a correctness failure fails the command.
+  if (!pass.faultsDetected || !pass.faultsAudited) process.exitCode = 1
+}
+
+await main()
