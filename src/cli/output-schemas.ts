@@ -63,12 +63,15 @@ export const LogVerifyOutput = z.object({
   files: z.array(z.object({file: z.string(), ok: z.boolean(), lines: z.number().int(), problem: z.object({line: z.number().int(), message: z.string()}).optional()})),
 })
 
+export const InventoryIndexOutput = z.object({db: z.string(), created: z.array(z.string())})
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
   detect: DetectOutput,
   tools: ToolsOutput,
   'inventory init': InventoryInitOutput,
+  'inventory indexes': InventoryIndexOutput,
   'log verify': LogVerifyOutput,
 }
 

@@ -92,6 +92,9 @@ CREATE INDEX IF NOT EXISTS idx_aliases_part ON sku_aliases (part_id);
 CREATE INDEX IF NOT EXISTS idx_parts_on_hand ON parts (on_hand);
 `
 
+/** The names of the indexes in INDEX_SQL: detection relies on every one of them. */
+export const REQUIRED_INDEXES = [...INDEX_SQL.matchAll(/CREATE INDEX IF NOT EXISTS (\w+)/g)].map((match) => match[1])
+
 /** Columns every conforming database must have (extra columns and tables are fine). */
 export const REQUIRED_COLUMNS: Record<string, string[]> = {
   parts: ['id', 'sku', 'name', 'uom', 'on_hand', 'reserved', 'location', 'updated_at'],

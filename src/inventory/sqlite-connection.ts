@@ -2,7 +2,7 @@ import {existsSync, openSync, readSync, closeSync, statSync} from 'node:fs'
 import {DatabaseSync, type SQLInputValue, type StatementSync} from 'node:sqlite'
 
 import {ConfigError} from '../errors.js'
-import {REQUIRED_COLUMNS} from './schema.js'
+import {REQUIRED_COLUMNS, REQUIRED_INDEXES} from './schema.js'
 
 export type Row = Record<string, SQLInputValue>
 
@@ -57,7 +57,7 @@ const SQLITE_HEADER = 'SQLite format 3\u0000'
  * Opens an existing inventory database and checks that it is one: the file exists, is SQLite,
  * and has every table and column of the reference schema. Each failure says what to do next.
  */
-export function openInventoryDatabase(path: string, options: {readOnly?: boolean} = {}): SqliteConnection {
+export function openInventoryDatabase(path: string, options: {readOnly?: boolean; requireIndexes?: boolean} = {}): SqliteConnection {
   if (!existsSync(path)) {
     throw new ConfigError(`inventory database not found: ${path}`, {
       code: 'DB_NOT_FOUND',
@@ -102,5 +102,20 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
       suggestions: ['The reference schema is in the README ("Reference inventory schema"); create a fresh one with `invagent inventory init`.'],
     })
   }
+  if (options.requireIndexes ?? true) {
+    const missing = missingIndexes(connection)
+    if (missing.length > 0) {
+      connection.close()
+      throw new ConfigError(`${path} lacks the indexes detection relies on: ${missing.join(', ')}`, {
+        code: 'DB_INDEXES',
+        suggestions: [`Create them once with \`invagent inventory indexes --db ${path}\` (adds indexes only; no row changes).`],
+      })
+    }
+  }
   return connection
+}
+
+export function missingIndexes(connection: SqliteConnection): string[] {
+  const present = new Set(connection.all<{name: string}>(`SELECT name FROM sqlite_master WHERE type = 'index'`).map((row) => row.name))
+  return REQUIRED_INDEXES.filter((name) => !present.has(name))
 }

@@ -132,3 +132,28 @@ describe('invagent log verify', () => {
     expect(result.stderr).toContain('Run `invagent audit` first')
   })
 })
+
+describe('invagent inventory indexes', () => {
+  it('makes a reference-schema database built elsewhere usable, adding indexes only', async () => {
+    const {SCHEMA_SQL} = await import('../../src/inventory/schema.js')
+    const cwd = temporaryDirectory()
+    const path = join(cwd, 'external.db')
+    const external = new DatabaseSync(path)
+    external.exec(SCHEMA_SQL)
+    external.exec(`INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES ('P-1', 'A-1', 'Widget', 'EA', -3, 0, 'A', 0)`)
+    external.close()
+
+    const refused = await runCli(['detect', '--db', path, '--json'], cwd)
+    expect(refused.exitCode).toBe(3)
+    expect(refused.json.error.message).toContain('lacks the indexes detection relies on')
+    expect(refused.json.error.suggestions[0]).toContain(`invagent inventory indexes --db ${path}`)
+
+    const indexed = await runCli(['inventory', 'indexes', '--db', path, '--json'], cwd)
+    expect(indexed.exitCode).toBe(0)
+    expect(indexed.json.created).toContain('idx_transactions_ledger')
+    const findings = DetectOutput.parse((await runCli(['detect', '--db', path, '--json'], cwd)).json).findings
+    // on_hand -3 with an empty ledger: negative, and a cache that disagrees with its ledger.
+    expect(findings.map((finding) => finding.id)).toEqual(['negative_on_hand:P-1', 'ledger_mismatch:P-1'])
+    expect((await runCli(['inventory', 'indexes', '--db', path, '--json'], cwd)).json.created).toEqual([])
+  })
+})
