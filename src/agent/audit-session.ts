@@ -7,19 +7,46 @@ import {AuditLog} from './audit-log.js'
 import {runAudit, type Approver, type AuditReport, type FindingOutcome} from './audit.js'
 import type {PolicyOptions} from './policy.js'
 
-export const ENGINES = ['rules'] as const
+export const ENGINES = ['rules', 'embedded', 'server'] as const
 export type EngineName = (typeof ENGINES)[number]
 
-export function createEngine(name: string): Engine {
-  if (name === 'rules') return new RulesEngine()
-  throw new UserError(`unknown engine "${name}"`, {suggestions: [`Engines: ${ENGINES.join(', ')}`]})
+export interface EngineOptions {
+  engine: string
+  /** GGUF path for the embedded engine. */
+  model?: string
+  /** Endpoint for the server engine. */
+  url?: string
+  threads?: number
+  contextSize?: number
+  maxTokens?: number
+  seed?: number
+}
+
+/** Creates the engine that decides the steps; the model engines are loaded only when asked for. */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  switch (options.engine) {
+    case 'rules':
+      return new RulesEngine()
+    case 'embedded': {
+      if (!options.model) throw new UserError('the embedded engine needs --model (a GGUF path or a name from `invagent models list`)')
+      const {resolveModel} = await import('../models/registry.js')
+      const {EmbeddedEngine} = await import('../engines/embedded-engine.js')
+      return EmbeddedEngine.load({modelPath: resolveModel(options.model).path, threads: options.threads, contextSize: options.contextSize, maxTokens: options.maxTokens, seed: options.seed})
+    }
+    case 'server': {
+      if (!options.url) throw new UserError('the server engine needs --url (e.g. http://127.0.0.1:8080, as printed by `invagent serve`)')
+      const {ServerEngine} = await import('../engines/server-engine.js')
+      return ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey: process.env.INVAGENT_API_KEY})
+    }
+  }
+  throw new UserError(`unknown engine "${options.engine}"`, {suggestions: [`Engines: ${ENGINES.join(', ')}`]})
 }
 
 export interface AuditInventoryOptions {
   db: string
   logDirectory: string
   dryRun: boolean
-  engine: string
+  engine: EngineOptions
   rules?: RuleName[]
   maxFindings?: number
   policy: PolicyOptions
@@ -29,8 +56,14 @@ export interface AuditInventoryOptions {
 
 /** Opens the inventory and the run's log, audits, and closes both whatever happens. */
 export async function auditInventory(options: AuditInventoryOptions): Promise<AuditReport> {
-  const engine = createEngine(options.engine)
   const backend = SqliteInventory.open(options.db)
+  let engine: Engine
+  try {
+    engine = await createEngine(options.engine)
+  } catch (error) {
+    backend.close()
+    throw error
+  }
   let log: AuditLog | undefined
   try {
     log = AuditLog.create(options.logDirectory, crypto.randomUUID().slice(0, 8))

@@ -1,7 +1,7 @@
 import {randomUUID} from 'node:crypto'
 
 import type {Finding} from '../detect/finding.js'
-import type {Engine, EngineSession, Observation} from '../engines/engine.js'
+import type {Engine, EngineSession, Observation, TokenUsage} from '../engines/engine.js'
 import {ToolFailure, type FindingScope, type InventoryBackend, type WriteImpact} from '../inventory/backend.js'
 import type {RuleName} from '../tools/catalogue.js'
 import type {ToolArgs, WriteToolName} from '../tools/tools.js'
@@ -28,6 +28,8 @@ export interface FindingOutcome {
   summary: string
   steps: number
   invalidSteps: number
+  usage: TokenUsage
+  latencyMs: number
 }
 
 export interface AuditSummary {
@@ -125,7 +127,8 @@ interface FindingContext extends AuditOptions {
 
 async function auditFinding(finding: Finding, context: FindingContext, runCounters: {run: number}): Promise<FindingOutcome> {
   const {backend} = context
-  const result: FindingOutcome = {findingId: finding.id, rule: finding.rule, entity: finding.entity, rootCause: 'unknown', outcome: 'failed', actions: [], summary: '', steps: 0, invalidSteps: 0}
+  const started = performance.now()
+  const result: FindingOutcome = {findingId: finding.id, rule: finding.rule, entity: finding.entity, rootCause: 'unknown', outcome: 'failed', actions: [], summary: '', steps: 0, invalidSteps: 0, usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0}, latencyMs: 0}
   let committed = false
   try {
     await backend.unitOfWork(
@@ -151,6 +154,7 @@ async function auditFinding(finding: Finding, context: FindingContext, runCounte
   }
   if (!committed) runCounters.run -= result.actions.filter((action) => action.applied).length
   for (const action of result.actions) action.applied = committed && action.applied
+  result.latencyMs = Math.round(performance.now() - started)
   return result
 }
 
@@ -175,8 +179,13 @@ async function converse(finding: Finding, scope: FindingScope, before: Set<strin
       return finish('failed', 'unknown', `engine unavailable: ${describeError(error)}`)
     }
     result.steps++
+    if (proposal.usage) {
+      result.usage.promptTokens += proposal.usage.promptTokens
+      result.usage.completionTokens += proposal.usage.completionTokens
+      result.usage.cachedPromptTokens += proposal.usage.cachedPromptTokens
+    }
     log.append('step-proposed', {findingId: finding.id, step: proposal.step, raw: proposal.raw, usage: proposal.usage})
-    const step = validateStep(proposal.step)
+    const step: ReturnType<typeof validateStep> = proposal.parseError ? {ok: false, error: proposal.parseError} : validateStep(proposal.step)
     if (!step.ok) {
       result.invalidSteps++
       log.append('step-invalid', {findingId: finding.id, error: step.error})

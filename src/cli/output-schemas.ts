@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {ModelManifest} from '../models/manifest.js'
 import {toJsonSchema} from '../tools/json-schema.js'
 import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
 
@@ -33,6 +34,8 @@ export const AuditOutput = z.object({
       summary: z.string(),
       steps: z.number().int(),
       invalidSteps: z.number().int(),
+      usage: z.object({promptTokens: z.number().int(), completionTokens: z.number().int(), cachedPromptTokens: z.number().int()}),
+      latencyMs: z.number().int(),
     }),
   ),
   summary: z.object({resolved: z.number().int(), wouldResolve: z.number().int(), escalated: z.number().int(), failed: z.number().int()}),
@@ -65,6 +68,109 @@ export const LogVerifyOutput = z.object({
 
 export const InventoryIndexOutput = z.object({db: z.string(), created: z.array(z.string())})
 
+const unregisteredModelFile = z.object({file: z.string(), path: z.string(), size: z.number().int()})
+
+export const ModelsListOutput = z.object({
+  directory: z.string(),
+  models: z.array(ModelManifest.extend({manifestPath: z.string(), path: z.string(), status: z.enum(['ok', 'missing', 'size_mismatch'])})),
+  unregistered: z.array(unregisteredModelFile),
+  invalid: z.array(z.object({manifest: z.string(), error: z.string()})),
+})
+
+export const ModelsInspectOutput = z.object({
+  path: z.string(),
+  registryName: z.string().nullable(),
+  manifest: z.string().nullable(),
+  fileSize: z.number().int(),
+  sha256: z.string().nullable(),
+  ggufVersion: z.number().int(),
+  architecture: z.string(),
+  modelName: z.string().nullable(),
+  parameterCount: z.number().int(),
+  quantization: z.string(),
+  tensorTypes: z.record(z.string(), z.number().int()),
+  tensorCount: z.number().int(),
+  contextLength: z.number().int().nullable(),
+  embeddingLength: z.number().int().nullable(),
+  blockCount: z.number().int().nullable(),
+  vocabularySize: z.number().int().nullable(),
+  tokenizer: z.string().nullable(),
+  chatTemplate: z.object({present: z.boolean(), firstLine: z.string().nullable()}),
+})
+
+export const ModelsVerifyOutput = z.object({
+  directory: z.string(),
+  ok: z.boolean(),
+  models: z.array(
+    z.object({
+      name: z.string(),
+      manifest: z.string(),
+      file: z.string().nullable(),
+      ok: z.boolean(),
+      problems: z.array(z.object({check: z.enum(['manifest', 'file', 'size', 'gguf', 'metadata', 'sha256']), message: z.string()})),
+    }),
+  ),
+  unregistered: z.array(unregisteredModelFile),
+})
+
+export const ModelsAddOutput = z.object({manifest: ModelManifest, manifestPath: z.string(), path: z.string()})
+
+export const LlamaBuildOutput = z.object({
+  version: z.string(),
+  llamaServerVersion: z.string(),
+  key: z.string(),
+  cacheDir: z.string(),
+  sourceDir: z.string(),
+  binaries: z.object({llamaServer: z.string(), llamaQuantize: z.string()}),
+  built: z.boolean(),
+  seconds: z.number(),
+})
+
+const checkStatus = z.enum(['ok', 'warn', 'missing'])
+const locatedBinary = z.object({path: z.string(), source: z.enum(['flag', 'env', 'path', 'cache']), version: z.string().nullable(), error: z.string().optional()}).nullable()
+
+export const DoctorOutput = z.object({
+  ok: z.boolean(),
+  checks: z.array(
+    z.object({
+      id: z.enum(['node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache']),
+      status: checkStatus,
+      detail: z.string(),
+      nextStep: z.string().optional(),
+    }),
+  ),
+  node: z.object({version: z.string()}),
+  cpu: z.object({threads: z.number().int(), model: z.string()}),
+  nodeLlamaCpp: z.object({version: z.string().nullable(), bindingLoads: z.boolean(), buildType: z.string().nullable(), llamaCppRelease: z.string().nullable(), error: z.string().optional()}),
+  binaries: z.object({llamaServer: locatedBinary, llamaQuantize: locatedBinary}),
+  models: z.array(z.object({path: z.string(), sizeBytes: z.number().int(), architecture: z.string().nullable(), name: z.string().nullable(), fileType: z.number().int().nullable(), error: z.string().optional()})),
+  cacheDir: z.string(),
+})
+
+/** `serve --json` writes JSON Lines: every line is one of these, the last one `stopped`. */
+export const ServeOutput = z.discriminatedUnion('event', [
+  z.object({
+    event: z.literal('ready'),
+    url: z.string(),
+    openaiBaseUrl: z.string(),
+    pid: z.number().int().nullable(),
+    model: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    ctxSize: z.number().int(),
+    threads: z.number().int(),
+    parallel: z.number().int(),
+    llamaServer: z.string(),
+    llamaServerSource: z.enum(['flag', 'env', 'path', 'cache']),
+    args: z.array(z.string()),
+    startupMs: z.number().int(),
+    restarts: z.number().int(),
+  }),
+  z.object({event: z.literal('exited'), pid: z.number().int().nullable(), exitCode: z.number().int().nullable(), signal: z.string().nullable(), uptimeMs: z.number().int()}),
+  z.object({event: z.literal('restarting'), attempt: z.number().int(), delayMs: z.number().int()}),
+  z.object({event: z.literal('stopped'), url: z.string(), restarts: z.number().int(), signal: z.string().nullable()}),
+])
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
@@ -73,6 +179,13 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'inventory init': InventoryInitOutput,
   'inventory indexes': InventoryIndexOutput,
   'log verify': LogVerifyOutput,
+  'llama build': LlamaBuildOutput,
+  doctor: DoctorOutput,
+  serve: ServeOutput,
+  'models add': ModelsAddOutput,
+  'models inspect': ModelsInspectOutput,
+  'models list': ModelsListOutput,
+  'models verify': ModelsVerifyOutput,
 }
 
 export function outputJsonSchemas(): Record<string, unknown> {

@@ -10,12 +10,21 @@ export interface ProposedStep {
 /** What the loop returns to the engine after a step: the tool's result, or an error it caused. */
 export type Observation = {ok: true; result: unknown} | {ok: false; error: string}
 
+export interface TokenUsage {
+  promptTokens: number
+  completionTokens: number
+  /** Prompt tokens served from the cache (the reused prefix) rather than evaluated again. */
+  cachedPromptTokens: number
+}
+
 export interface EngineProposal {
   /** The parsed step, or undefined when the engine's output could not even be parsed. */
   step: unknown
   /** The engine's raw text, when it produced text (models do; the playbook does not). */
   raw?: string
-  usage?: {promptTokens: number; completionTokens: number; cachedPromptTokens: number}
+  /** Why the raw text is not a step at all (not JSON, cut off at the token limit). */
+  parseError?: string
+  usage?: TokenUsage
 }
 
 /** One finding's conversation with an engine. */
