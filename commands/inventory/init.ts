@@ -25,7 +25,17 @@ export default class InventoryInit extends InvagentCommand {
   async run(): Promise<{db: string; parts: number; transactions: number; faults: InjectedFault[]}> {
     const {flags} = await this.parse(InventoryInit)
     this.notice(`Generating ${flags.parts} parts over ${flags.days} days with ${flags.faults} faults (seed ${flags.seed})…`)
-    const result = initInventory({path: flags.db, parts: flags.parts, days: flags.days, faults: flags.faults, seed: flags.seed, force: flags.force})
+    const started = Date.now()
+    const progress = process.stderr.isTTY && !this.jsonEnabled()
+    const result = initInventory({
+      path: flags.db,
+      parts: flags.parts,
+      days: flags.days,
+      faults: flags.faults,
+      seed: flags.seed,
+      force: flags.force,
+      onProgress: progress ? (done, total) => process.stderr.write(`\r  parts ${done}/${total} (${Math.round((100 * done) / total)}%, ${((Date.now() - started) / 1000).toFixed(1)} s)${done === total ? '\n' : ''}`) : undefined,
+    })
     this.say(renderTable(['fault', 'rule', 'root cause', 'entity', 'expected'], result.faults.map((fault) => [fault.id, fault.rule, fault.rootCause, fault.entity, fault.expected])))
     this.say(`\n${result.db}: ${result.parts} parts, ${result.transactions} transactions, ${result.faults.length} faults (ground truth in ${result.db}.faults.json)`)
     return result

@@ -24,6 +24,8 @@ export interface InitOptions {
   /** Which phrasings integration messages use; held-out ones are for evaluation suites only. */
   phrasings?: PhrasingSet
   clock?: number
+  /** Called as parts' histories are written (about every 5%), for progress on large inventories. */
+  onProgress?: (done: number, total: number) => void
 }
 
 export interface InitResult {
@@ -167,7 +169,11 @@ export function initInventory(options: InitOptions): InitResult {
     const parts = createParts(writer, random.fork(2), options.parts)
     const plan = planFaults(random.fork(3), options.faults)
     const faultPartIndexes = new Set(random.fork(4).shuffle(parts.map((_, index) => index)).slice(0, plan.length))
-    parts.forEach((part, index) => writeHistory(writer, part, options.days, !faultPartIndexes.has(index)))
+    const every = Math.max(1, Math.ceil(parts.length / 20))
+    parts.forEach((part, index) => {
+      writeHistory(writer, part, options.days, !faultPartIndexes.has(index))
+      if ((index + 1) % every === 0 || index + 1 === parts.length) options.onProgress?.(index + 1, parts.length)
+    })
     const faultParts = [...faultPartIndexes].sort((a, b) => a - b).map((index) => parts[index])
     const faults = plan.map((variant, index) => injectFault(writer, variant, faultParts[index], parts, index + 1))
     const meta = {schema_version: String(SCHEMA_VERSION), clock: String(clock), seed: String(options.seed), generator: 'invagent inventory init'}
