@@ -209,9 +209,11 @@ async function converse(finding: Finding, scope: FindingScope, before: Set<strin
       observation = {ok: true, result: {validated: false, problems}}
       continue
     }
-    observation = tool.effect === 'read' ? await runRead(tool.name, args, backend) : await runWrite(finding, scope, tool.name as WriteToolName, args, context, result, findingCounters, runCounters)
+    const written: {observation: Observation; approvalMissing?: boolean} = tool.effect === 'read' ? {observation: await runRead(tool.name, args, backend)} : await runWrite(finding, scope, tool.name as WriteToolName, args, context, result, findingCounters, runCounters)
+    observation = written.observation
     log.append('tool-called', {findingId: finding.id, tool: tool.name, args, observation})
-    if (!observation.ok && observation.error.startsWith('approval ')) return finish('escalated', result.rootCause, observation.error)
+    // Without an approval the write cannot happen, whatever the engine tries next: a human decides.
+    if (written.approvalMissing && !observation.ok) return finish('escalated', result.rootCause, observation.error)
   }
 }
 
@@ -242,31 +244,31 @@ async function runRead(tool: string, args: Record<string, unknown>, backend: Inv
   }
 }
 
-async function runWrite(finding: Finding, scope: FindingScope, tool: WriteToolName, args: Record<string, unknown>, context: FindingContext, result: FindingOutcome, findingCounters: {finding: number}, runCounters: {run: number}): Promise<Observation> {
+async function runWrite(finding: Finding, scope: FindingScope, tool: WriteToolName, args: Record<string, unknown>, context: FindingContext, result: FindingOutcome, findingCounters: {finding: number}, runCounters: {run: number}): Promise<{observation: Observation; approvalMissing?: boolean}> {
   const {backend, log, policy} = context
   let impact: WriteImpact
   try {
     impact = await backend.previewWrite(tool, args as ToolArgs<WriteToolName>)
   } catch (error) {
-    if (error instanceof ToolFailure) return {ok: false, error: error.message}
+    if (error instanceof ToolFailure) return {observation: {ok: false, error: error.message}}
     throw error
   }
   const decision = checkWrite(policy, scope, tool, args, impact, {finding: findingCounters.finding, run: runCounters.run})
   log.append('policy-decided', {findingId: finding.id, tool, args, impact, decision})
-  if (!decision.allowed) return {ok: false, error: `policy denied ${tool}: ${decision.reason}`}
+  if (!decision.allowed) return {observation: {ok: false, error: `policy denied ${tool}: ${decision.reason}`}}
   if (decision.needsApproval) {
     const answer = context.approver ? await context.approver({finding, tool, args, impact}) : undefined
     log.append('approval-answered', {findingId: finding.id, tool, args, impact, approved: answer ?? null})
-    if (answer !== true) return {ok: false, error: answer === false ? `approval refused for ${tool}` : `approval needed for ${tool} (moves stock by ${Math.max(Math.abs(impact.onHandDelta), Math.abs(impact.reservedDelta))}) and nobody could be asked; rerun interactively or with --yes`}
+    if (answer !== true) return {approvalMissing: true, observation: {ok: false, error: answer === false ? `approval refused for ${tool}` : `approval needed for ${tool} (moves stock by ${Math.max(Math.abs(impact.onHandDelta), Math.abs(impact.reservedDelta))}) and nobody could be asked; rerun interactively or with --yes`}}
   }
   try {
     const written = await backend.applyWrite(tool, args as ToolArgs<WriteToolName>, {runId: context.runId, findingId: finding.id, idempotencyKey: idempotencyKey(finding, tool, args)})
     findingCounters.finding++
     if (written.applied) runCounters.run++
     result.actions.push({tool, args, applied: written.applied})
-    return {ok: true, result: written}
+    return {observation: {ok: true, result: written}}
   } catch (error) {
-    if (error instanceof ToolFailure) return {ok: false, error: error.message}
+    if (error instanceof ToolFailure) return {observation: {ok: false, error: error.message}}
     throw error
   }
 }

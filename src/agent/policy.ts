@@ -1,5 +1,5 @@
 import type {FindingScope, WriteImpact} from '../inventory/backend.js'
-import type {WriteToolName} from '../tools/tools.js'
+import {WRITE_TOOL_NAMES, type WriteToolName} from '../tools/tools.js'
 
 /**
  * The policy gate every write passes: the permission profile allows the tool, the entity is in
@@ -21,8 +21,8 @@ export const DEFAULT_POLICY: PolicyOptions = {profile: 'standard', maxWritesPerF
 
 const PROFILE_TOOLS: Record<PermissionProfile, ReadonlySet<WriteToolName>> = {
   observe: new Set(),
-  standard: new Set(['reprocess_transaction', 'set_transaction_status', 'void_transaction', 'recompute_on_hand', 'recompute_reserved', 'release_reservation', 'correct_transaction_uom', 'remap_transaction_part']),
-  full: new Set(['reprocess_transaction', 'set_transaction_status', 'void_transaction', 'recompute_on_hand', 'recompute_reserved', 'release_reservation', 'correct_transaction_uom', 'remap_transaction_part', 'adjust_quantity']),
+  standard: new Set(WRITE_TOOL_NAMES.filter((name) => name !== 'adjust_quantity')),
+  full: new Set(WRITE_TOOL_NAMES),
 }
 
 export type PolicyDecision = {allowed: true; needsApproval: boolean} | {allowed: false; reason: string}

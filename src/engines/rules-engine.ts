@@ -1,6 +1,6 @@
 import type {Finding} from '../detect/finding.js'
 import {canonicalUnit} from '../inventory/units.js'
-import type {ToolResult} from '../tools/tools.js'
+import {WRITE_TOOL_NAMES, type ToolResult} from '../tools/tools.js'
 import type {Engine, EngineProposal, EngineSession, Observation, ProposedStep} from './engine.js'
 import {classifyMessage, unitEvidence, type MessageClass} from './message-classifier.js'
 
@@ -15,7 +15,7 @@ type Play = AsyncGenerator<ProposedStep, unknown, Observation>
 /** A ledger balance above this, or a single posting this large, is not plausible for a store. */
 export const IMPLAUSIBLE_POSTING = 100_000
 
-const WRITE_TOOLS = new Set(['reprocess_transaction', 'set_transaction_status', 'void_transaction', 'recompute_on_hand', 'recompute_reserved', 'release_reservation', 'correct_transaction_uom', 'remap_transaction_part', 'adjust_quantity'])
+const WRITE_TOOLS: ReadonlySet<string> = new Set(WRITE_TOOL_NAMES)
 
 class RulesSession implements EngineSession {
   private readonly play: Play

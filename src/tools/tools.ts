@@ -253,6 +253,8 @@ export type WriteToolName = Extract<AnyTool, {effect: 'write'}>['name']
 export type ReadToolName = Extract<AnyTool, {effect: 'read'}>['name']
 
 export const TOOL_NAMES = TOOLS.map((tool) => tool.name) as ToolName[]
+/** Every tool whose effect is a write, from the definitions above. */
+export const WRITE_TOOL_NAMES = TOOLS.filter((tool) => tool.effect === 'write').map((tool) => tool.name) as WriteToolName[]
 const byName = new Map<string, AnyTool>(TOOLS.map((tool) => [tool.name, tool]))
 
 export function getTool(name: string): AnyTool | undefined {
