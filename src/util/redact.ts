@@ -5,9 +5,9 @@
  * alone: a number counts as a phone number only with an international prefix, an area code in
  * parentheses, or dash/dot grouping.
  */
-const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g
+export const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g
 
-const PHONE_SHAPES = [
+export const PHONE_SHAPES = [
   // +44 20 7946 0958, +14155552671, 0049 30 1234567
   String.raw`(?:\+|00)\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}`,
   // (555) 123-4567

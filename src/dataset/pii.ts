@@ -1,0 +1,427 @@
+import {createHmac} from 'node:crypto'
+
+import {EMAIL, PHONE_SHAPES} from '../util/redact.js'
+
+/*
+ * PII in free text: email addresses, phone numbers and person names. Precision comes first: a
+ * dataset of inventory work is full of identifiers (P-000123, T-0000456, SO-2026-0000123/1,
+ * FAS-10023, WH1-B04-2), dates, quantities, part names ("Hex bolt M8 zinc") and tool names, and
+ * none of them may be taken for PII. Names are found by a curated list of first names (words that
+ * are also English words, places, tools or brands are left out), by an honorific ("Mr. Smith"),
+ * or by a cue that introduces a person ("contact: Jane Doe", "approved by Okafor").
+ *
+ * The pseudonyms `Pseudonymizer` writes are realistic in shape but reserved or synthetic, and the
+ * detector never reports them, so scrubbing twice changes nothing the second time.
+ */
+
+export type PiiKind = 'email' | 'phone' | 'name'
+
+/** One span of PII: `text.slice(start, end) === value`. */
+export interface PiiMatch {
+  kind: PiiKind
+  start: number
+  end: number
+  value: string
+}
+
+/** A match and what replaced it. */
+export interface PiiChange extends PiiMatch {
+  replacement: string
+}
+
+// ---------------------------------------------------------------------------------------------
+// Word lists
+
+function words(text: string): Set<string> {
+  return new Set(text.split(/\s+/).filter(Boolean))
+}
+
+/**
+ * First names common in English-, Spanish-, Portuguese-, French-, German-, Italian-, Dutch-,
+ * Nordic-, Slavic-, Arabic-, South Asian-, East Asian- and West African-speaking workplaces.
+ * Names that are also English words (Will, Mark, May, Grant, Rose, Amber, Jack, Jerry, Bobby),
+ * places (Austin, Jordan, Victoria, Charlotte), tools and brands (Allen, Stanley, Mercedes),
+ * units (Kelvin, Henry), radio call letters (Charlie, Mike, Oscar) and names that are often a
+ * city, region or brand (Nancy, Sofia, Brittany, Zara, Kimberly-Clark) are left out on purpose.
+ * Looked up without accents: José, João and Zoë match Jose, Joao and Zoe.
+ */
+export const FIRST_NAMES = words(`
+  James John Robert Michael William David Richard Joseph Thomas Christopher Daniel Matthew Anthony
+  Donald Steven Stephen Paul Andrew Joshua Kenneth Kevin Brian George Timothy Ronald Edward Jason
+  Jeffrey Ryan Jacob Gary Nicholas Eric Jonathan Larry Justin Scott Brandon Benjamin Samuel Gregory
+  Alexander Patrick Dennis Tyler Aaron Jose Adam Nathan Douglas Zachary Peter Kyle Walter Ethan
+  Jeremy Harold Keith Noah Gerald Carl Sean Arthur Lawrence Jesse Dylan Bryan Joe Bruce Albert
+  Willie Gabriel Logan Alan Juan Wayne Roy Ralph Eugene Vincent Russell Elijah Louis Philip Johnny
+  Oliver Harry Liam Lucas Leo Hugo Theo Owen Connor Callum Rhys Gareth Ian Neil Colin Graham Stuart
+  Alistair Fergus Declan Niall Ciaran Sebastian Simon Martin Dominic Adrian Marcus
+  Lukas Jonas Felix Tobias Niklas Florian Matthias Stefan Andreas Jens Lars Sven Anders Nils Pieter
+  Joost Bram Luca Marco Matteo Giuseppe Giovanni Francesco Alessandro Pierre Antoine Nicolas Julien
+  Mathieu Thierry Olivier Pablo Javier Carlos Miguel Alejandro Diego Sergio Jorge Luis Fernando
+  Manuel Ricardo Eduardo Rafael Andres Joao Tiago Paulo Pedro Mohammed Muhammad Ahmed Omar Hassan
+  Hussein Karim Youssef Mustafa Ibrahim Tariq Rahul Amit Arjun Vikram Sanjay Rajesh Ravi Suresh
+  Anil Deepak Rohan Aditya Pradeep Hiroshi Takeshi Kenji Haruto Dmitri Sergei Ivan Igor Alexei
+  Vladimir Mikhail Andrei Piotr Pavel Tomasz Krzysztof Marek Jakub Kwame Kofi Chinedu Emeka Tunde
+  Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Lisa Betty Margaret
+  Sandra Ashley Emily Donna Michelle Amanda Dorothy Melissa Deborah Stephanie Rebecca
+  Sharon Laura Cynthia Kathleen Amy Angela Shirley Anna Brenda Pamela Emma Nicole Helen Samantha
+  Katherine Christine Debra Rachel Carolyn Janet Catherine Maria Diane Ruth Julie Olivia Joyce
+  Kelly Lauren Christina Joan Evelyn Judith Megan Andrea Cheryl Hannah Jacqueline Martha Gloria
+  Teresa Ann Sara Frances Kathryn Janice Abigail Alice Judy Sophia Denise Doris Marilyn Danielle
+  Beverly Isabella Theresa Diana Natalie Marie Kayla Alexis Lori Jane Chloe Zoe Mia Ava
+  Ella Sophie Lucy Isla Freya Harriet Eleanor Ellie Priya Ananya Aisha Fatima Leila Yasmin Mei
+  Sakura Keiko Ingrid Astrid Sigrid Greta Anke Katrin Sabine Ursula Monika Claudia Julia Lena Marta
+  Agnieszka Katarzyna Magdalena Olga Natasha Svetlana Irina Tatiana Elena Giulia Francesca Chiara
+  Lucia Isabel Pilar Camila Valentina Gabriela Fernanda Beatriz Ines Amelie Camille Chantal
+  Nathalie Sylvie Aoife Siobhan Niamh Ciara Joanna Jenny Kate Katie Beth Becky Fiona Gemma Kirsty
+  Nadia Tanya Wendy Yvonne Adaeze Ngozi Amara Chioma Priyanka Sunita Anjali Deepika Meera
+  Xiaoming Jing Ming Yusuf Bilal Farah Noura Layla Salma Hamza Khalid Rashid Zainab Amina Kavya
+`)
+
+/**
+ * Capitalised words that are never a person's name in this domain, even after a cue: sentence
+ * openers, teams and places in a warehouse, part and tool words, systems, days and months.
+ */
+const STOP_WORDS = words(`
+  The This That These Those There Then Than Thanks Thank Please Note Notes See Check Checked
+  Call Called Ask Asked Get Set Put Run Use Used Make Made Take Took Send Sent Move Moved Post
+  Posted Void Voided Recompute Reprocess Release Released Correct Corrected Remap Adjust Adjusted
+  Resolve Resolved Escalate Escalated Confirm Confirmed Verify Verified Count Counted Recount
+  Receive Received Ship Shipped Pick Picked Pack Packed Cancel Cancelled Update Updated Create
+  Created Review Reviewed Approve Approved Reject Rejected Hold Held Retry Retried Done Next Now
+  After Before Because Since While When Where What Which Who Whom Whose Why How Yes No Not None
+  All Any Some Each Every Both Either Neither Our Your Their His Her Its We You They He She It
+  And But For Nor Yet Also Only Just Still Again Today Tomorrow Yesterday Tonight Morning
+  Afternoon Evening Night Dear Hello Hi Hey Regards Best Cheers Kind Sincerely Team Teams Dept
+  Department Desk Help Helpdesk Support Service Services Sales Purchasing Procurement Logistics
+  Inventory Finance Accounts Accounting Billing Customer Customers Client Supplier Suppliers
+  Vendor Vendors Carrier Carriers Courier Dock Docks Door Bay Aisle Zone Rack Shelf Bin Row
+  Level Store Stores Stock Plant Site Office Warehouse Warehouses Yard Depot Hub Branch Main North
+  South East West Central Upper Lower Inbound Outbound Receiving Shipping Returns Quality
+  Maintenance Production Operations Ops Admin Administrator Manager Supervisor Lead Operator
+  Staff Shift Queue Tier Level Goods Order Orders Invoice Invoices Shipment Shipments Receipt
+  Receipts Transfer Transfers Adjustment Adjustments Transaction Transactions Reservation
+  Reservations Ledger Report Reports Audit Auditor System Systems Integration Integrations Sync
+  Import Export Job Jobs Batch Scheduler Robot Bot Agent Server Gateway Webhook Portal Platform
+  Database Admin User Users Guest Unknown Someone Nobody Everyone Anyone Other Others Group
+  Company Corp Corporation Inc Ltd Limited Llc Gmbh Plc Co Holdings Industries Supply Supplies
+  Solutions Trading Partners Logistic Freight Express Mail Post Royal National International
+  Global Shopify Magento Odoo Oracle Amazon Google Microsoft Salesforce Dynamics Xero Quickbooks
+  Netsuite Ebay Etsy Woocommerce Fedex Maersk Hermes Deere Monday Tuesday Wednesday Thursday Friday
+  Saturday Sunday January February March April May June July August September October November
+  December Hex Bolt Bolts Nut Nuts Washer Washers Screw Screws Rivet Rivets Cable Cables Tie Ties
+  Fuse Fuses Glass Terminal Block Blocks Panel Panels Contactor Circuit Breaker Breakers Nitrile
+  Gloves Safety Glasses Vest Ear Plugs Dust Mask Hard Hat Carton Cartons Stretch Film Packing Tape
+  Pallet Pallets Label Labels Void Fill Bag Bags Hydraulic Oil Cutting Fluid Degreaser Gear
+  Copper Control Earth Wire Granulate Steel Shot Welding Flat Wood Socket Cap Spring Blind Glass
+  Led Lamp Bulb Filter Bearing Belt Chain Hose Pipe Valve Pump Motor Key Keys Wrench Knife
+  Screwdriver Driver Drill Hammer Saw Pliers Caliper Gauge Meter Tool Tools Kit Box Boxes Case
+  Cases Pack Packs Roll Rolls Drum Drums Each Kilo Kilogram Litre Liter Metre Meter Zinc
+  Stainless Galvanised Galvanized Black White Red Green Blue Yellow Grey Gray Orange Clear Large
+  Small Medium Size Standard Heavy Light Duty Industrial Premium Basic New Old Spare Part Parts
+  Item Items Product Products Material Materials Sku Unit Units Quantity Qty Total Sum Balance
+  Error Errors Warning Info Debug Pending Posted Status Source Reason Summary Finding Findings
+  Rule Rules Root Cause Fix Fixed Step Steps Tool Thought Action Observation Final Answer Result
+  Results Example Examples Test Tests Sample Samples Draft Policy Procedure Sop Manual Guide
+`)
+
+/** Nouns that, right after a first name, mean a product or tool is meant ("Allen key", "Lucas oil"). */
+const PRODUCT_NOUNS = words(`
+  key keys wrench wrenches knife knives screwdriver head bit bits driver blade blades bolt bolts
+  socket sockets cable valve pump clamp fitting fittings jack pin pins oil grease fluid glue kit
+  tool tools brand model series type grade size edition plug filter bearing belt chain hose pipe
+  wire screw screws nut nuts washer washers
+`)
+
+/** Brands named after a person: "John Deere parts" names no one. */
+const PERSON_NAMED_BRANDS = ['John Deere', 'Johnson Controls', 'Ralph Lauren', 'Calvin Klein', 'Tommy Hilfiger', 'Hugo Boss', 'Sara Lee', 'Ann Taylor', 'Jimmy Choo']
+
+const SYNTHETIC_GIVEN_NAMES = [
+  'Avelin', 'Bryndle', 'Corwen', 'Dellamy', 'Elsmere', 'Fennick', 'Garrow', 'Halvard',
+  'Isbeth', 'Jorunn', 'Kestra', 'Lisandre', 'Maelis', 'Nollan', 'Orlenne', 'Pellam',
+  'Quenby', 'Rhoswen', 'Seftona', 'Tamsell', 'Ulvane', 'Vessaly', 'Wynsor', 'Ysolde',
+  'Zarevo', 'Anwell', 'Brisander', 'Caddow', 'Dorvenne', 'Emmerick', 'Faylen', 'Gwendry',
+] as const
+
+const SYNTHETIC_SURNAMES = [
+  'Ashcombe', 'Brackenridge', 'Colwynne', 'Dunmere', 'Everleigh', 'Fairweather', 'Gallowmere', 'Hartwelle',
+  'Inglewood', 'Juniperry', 'Kingsmere', 'Larkspur', 'Merriwether', 'Northcote', 'Oakhurst', 'Pennywhistle',
+  'Quillfeather', 'Ravensworth', 'Silverthorne', 'Thistlewood', 'Underhay', 'Vantreeck', 'Westerbrook', 'Yarrowby',
+  'Zelborne', 'Amberleigh', 'Bramblecote', 'Cindermoss', 'Dapplewood', 'Elderhaven', 'Foxenden', 'Glimmerford',
+] as const
+
+const SYNTHETIC_NAMES = new Set<string>([...SYNTHETIC_GIVEN_NAMES, ...SYNTHETIC_SURNAMES])
+
+/** The area codes of synthetic phone numbers; the line is always 555-01xx, which is reserved for fiction. */
+const SYNTHETIC_AREA_CODES = ['202', '206', '212', '303', '305', '312', '404', '415', '503', '512', '602', '617', '702', '713', '718', '919'] as const
+
+// ---------------------------------------------------------------------------------------------
+// Emails
+
+const EMAIL_PATTERN = new RegExp(String.raw`(?<![A-Za-z0-9._%+-])(?:${EMAIL.source})(?![A-Za-z0-9-])`, 'g')
+
+/** `.invalid` is reserved (RFC 2606): no mailbox there can belong to anyone, pseudonyms included. */
+function isReservedEmail(email: string): boolean {
+  return /\.invalid$/i.test(email)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone numbers
+
+/** The audit log's shapes, with stricter edges: not inside identifiers, IP addresses or decimal runs. */
+const PHONE_PATTERN = new RegExp(PHONE_SHAPES.map((shape) => String.raw`(?<![\w/.+-])(?:${shape})(?![\w/]|[.-]\d)`).join('|'), 'g')
+
+/** A number introduced as one ("tel: 555 123 4567", "call me on 07700 900123"), whatever its grouping. */
+const PHONE_AFTER_CUE =
+  /\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b\s*(?:(?:no|nr|number)\b\.?)?\s*[:#.]{0,2}\s*(?<number>\+?\(?\d[\d ().-]{5,20}\d)(?![\w/]|[.-]\d)/dgi
+
+function digitsOf(phone: string): string {
+  return phone.replace(/\D/g, '')
+}
+
+/** 555-0100 to 555-0199 are reserved for fiction in every North American area code. */
+function isFictionalPhone(digits: string): boolean {
+  return /^(?:1?\d{3})?55501\d{2}$/.test(digits)
+}
+
+/** "(+44 20 7946 0958)": the closing parenthesis belongs to the text around the number. */
+function withoutUnbalancedParenthesis(match: PiiMatch): PiiMatch {
+  const opened = match.value.split('(').length - 1
+  const closed = match.value.split(')').length - 1
+  if (closed <= opened || !match.value.endsWith(')')) return match
+  return {...match, end: match.end - 1, value: match.value.slice(0, -1)}
+}
+
+function isPlausiblePhone(value: string, introduced: boolean): boolean {
+  const digits = digitsOf(value)
+  if (digits.length < 7 || digits.length > 15) return false
+  // 12.500.000 or 1-250-000 are thousands, not a phone number, unless the text said it is one.
+  if (!introduced && !/[+(]/.test(value)) {
+    const [first, ...rest] = value.split(/[\s.-]+/)
+    if (rest.length >= 2 && /^[1-9]\d{0,2}$/.test(first) && rest.every((group) => group.length === 3)) return false
+  }
+  return true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+const NAME_PART = String.raw`(?:Mc|Mac|O['’]|D['’])?\p{Lu}[\p{Ll}\p{M}]+`
+const NAME_WORD = String.raw`${NAME_PART}(?:-${NAME_PART})*`
+/** A capitalised word that is not part of an identifier, an email or a camelCase token. */
+const NAME_CANDIDATE = new RegExp(String.raw`(?<![\p{L}\p{N}_@.'’/\\-])${NAME_WORD}(?![\p{L}\p{N}_@]|['’]\p{L}{2}|[.-][\p{L}\p{N}])`, 'gu')
+/** The next word of a full name: one space, optional particles ("van der"), a capitalised word. */
+const NEXT_NAME_WORD = new RegExp(String.raw`[ \t](?:(?:van|von|der|den|de|del|della|di|da|du|dos|das|la|le|bin|ibn|al|el|ter|ten)[ \t]){0,2}(${NAME_WORD})(?![\p{L}\p{N}_@]|['’]\p{L}{2}|[.-][\p{L}\p{N}])`, 'uy')
+const NEXT_WORD = /\s+([\p{L}]+)/uy
+
+const HONORIFIC_BEFORE = /(?:^|[^\p{L}])(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra)\.?[ \t]+$/u
+/** Words after which a capitalised word is a person, not a thing: a role label or "<done> by". */
+const STRONG_CUE_BEFORE = new RegExp(
+  String.raw`(?:^|[^\p{L}])(?:` +
+    String.raw`(?:contact(?:\s+person)?|attn|attention|cc|owner|assignee|requester|requestor|approver|buyer|planner|picker|packer|operator|storekeeper|clerk|technician|supervisor|manager|signed)\s*:\s*` +
+    String.raw`|(?:approved|requested|reported|raised|signed(?:\s+off)?|counted|recounted|checked|confirmed|authori[sz]ed|verified|witnessed|keyed|entered|submitted)\s+by\s+` +
+    String.raw`|(?:assigned|reassigned|escalated|handed(?:\s+over)?|forwarded)\s+to\s+` +
+    String.raw`)$`,
+  'iu',
+)
+/** Weaker cues: enough only for an initial and a surname ("per J. Smith"). */
+const WEAK_CUE_BEFORE = /(?:^|[^\p{L}])(?:per|by|from|with|to|ask|asked|tell|told|call|called|email|emailed|phoned|contacted|thanks|via|cc|and)\s*[:,]?\s+$/iu
+/** San Jose, Santa Maria, St Helen, Fort William, Port Elizabeth, Lake Victoria: a place, not a person. */
+const PLACE_PREFIX_BEFORE = /(?:^|[^\p{L}])(?:San|Santa|Santo|São|Sao|St|Saint|Ste|Fort|Port|Lake|Mount|Mt|Cape|Los|Las|Villa|Porto|Puerto)\.?[ \t]+$/u
+const INITIALS_BEFORE = /(?<![\p{L}\p{N}])(?:\p{Lu}\.[ \t]?){1,2}$/u
+
+const CONTEXT_CHARS = 64
+const MAX_NAME_WORDS = 3
+
+function withoutAccents(word: string): string {
+  return word.normalize('NFD').replace(/\p{M}/gu, '')
+}
+
+function isKnownFirstName(word: string): boolean {
+  const plain = withoutAccents(word)
+  return FIRST_NAMES.has(plain) || FIRST_NAMES.has(plain.split('-')[0])
+}
+
+function isStopWord(word: string): boolean {
+  return STOP_WORDS.has(word) || STOP_WORDS.has(word.split('-')[0])
+}
+
+/** Could this word be part of a real person's name (not a stop word, not one of our pseudonyms)? */
+function isNameWord(word: string): boolean {
+  return !isStopWord(word) && !SYNTHETIC_NAMES.has(word)
+}
+
+function findNames(text: string, isFree: (start: number, end: number) => boolean): PiiMatch[] {
+  const matches: PiiMatch[] = []
+  let consumedUpTo = 0
+  for (const candidate of text.matchAll(NAME_CANDIDATE)) {
+    const wordStart = candidate.index
+    if (wordStart < consumedUpTo) continue
+    const first = candidate[0]
+    if (!isNameWord(first)) continue
+    const brand = PERSON_NAMED_BRANDS.find((name) => text.startsWith(name, wordStart) && !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? ''))
+    if (brand) {
+      consumedUpTo = wordStart + brand.length
+      continue
+    }
+    // Further words of the same name: "Jane Doe", "Pieter van der Berg".
+    let end = wordStart + first.length
+    let count = 1
+    while (count < MAX_NAME_WORDS) {
+      NEXT_NAME_WORD.lastIndex = end
+      const next = NEXT_NAME_WORD.exec(text)
+      if (!next || !isNameWord(next[1])) break
+      end = NEXT_NAME_WORD.lastIndex
+      count++
+    }
+    const before = text.slice(Math.max(0, wordStart - CONTEXT_CHARS), wordStart)
+    const initials = INITIALS_BEFORE.exec(before)
+    const context = initials ? before.slice(0, initials.index) : before
+    const honorific = HONORIFIC_BEFORE.test(context)
+    const strongCue = STRONG_CUE_BEFORE.test(context)
+    let start = wordStart
+    let isName: boolean
+    if (initials) {
+      isName = honorific || strongCue || WEAK_CUE_BEFORE.test(context)
+      if (isName) start = wordStart - initials[0].length
+    } else if (honorific || strongCue) {
+      isName = true
+    } else if (isKnownFirstName(first) && !PLACE_PREFIX_BEFORE.test(context)) {
+      // A first name alone followed by a product noun is a product: "Allen key", "Lucas oil".
+      NEXT_WORD.lastIndex = end
+      const next = count === 1 ? NEXT_WORD.exec(text) : null
+      isName = !(next && PRODUCT_NOUNS.has(next[1].toLowerCase()))
+    } else {
+      isName = false
+    }
+    if (!isName || !isFree(start, end)) continue
+    matches.push({kind: 'name', start, end, value: text.slice(start, end)})
+    consumedUpTo = end
+  }
+  return matches
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+/**
+ * Every email address, phone number and person name in `text`, sorted by position and never
+ * overlapping (an email wins over a name or number inside it). Reserved addresses (`.invalid`)
+ * and numbers reserved for fiction (555-01xx) are not PII and are not reported.
+ */
+export function findPii(text: string): PiiMatch[] {
+  const taken: Array<[number, number]> = []
+  const isFree = (start: number, end: number) => taken.every(([from, to]) => end <= from || start >= to)
+  const found: PiiMatch[] = []
+  const take = (match: PiiMatch, report: boolean) => {
+    if (!isFree(match.start, match.end)) return
+    taken.push([match.start, match.end])
+    if (report) found.push(match)
+  }
+
+  if (text.includes('@')) {
+    for (const email of text.matchAll(EMAIL_PATTERN)) {
+      take({kind: 'email', start: email.index, end: email.index + email[0].length, value: email[0]}, !isReservedEmail(email[0]))
+    }
+  }
+  if (/\d/.test(text)) {
+    for (const cued of text.matchAll(PHONE_AFTER_CUE)) {
+      const [start, end] = cued.indices!.groups!.number
+      const value = text.slice(start, end)
+      if (isPlausiblePhone(value, true)) take({kind: 'phone', start, end, value}, !isFictionalPhone(digitsOf(value)))
+    }
+    for (const shaped of text.matchAll(PHONE_PATTERN)) {
+      const phone = withoutUnbalancedParenthesis({kind: 'phone', start: shaped.index, end: shaped.index + shaped[0].length, value: shaped[0]})
+      if (isPlausiblePhone(phone.value, false)) take(phone, !isFictionalPhone(digitsOf(phone.value)))
+    }
+  }
+  for (const name of findNames(text, isFree)) take(name, true)
+  return found.sort((a, b) => a.start - b.start)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pseudonyms
+
+/** Not a secret: it only makes pseudonyms stable. Pass your own key to make them unlinkable by a dictionary. */
+export const DEFAULT_PSEUDONYM_KEY = 'invagent-scrub-v1'
+
+const CACHE_LIMIT = 50_000
+
+/**
+ * Replaces PII with pseudonyms derived from a keyed hash (HMAC-SHA256) of the value: the same
+ * value always gets the same pseudonym, in every line, file and run that uses the same key.
+ * Emails become `person-<hex>@example.invalid`, phone numbers `+1 <area>-555-01xx` (reserved for
+ * fiction), and each word of a name a synthetic given name or surname, so "Jane Doe", "Jane" and
+ * "Mr. Doe" stay recognisably the same person. Distinct values can share a pseudonym (1,600
+ * phone pseudonyms, 32 given names × 32 surnames), as with any short pseudonym.
+ */
+export class Pseudonymizer {
+  private readonly key: string
+  private readonly cache = new Map<string, string>()
+
+  constructor(options: {key?: string} = {}) {
+    this.key = options.key ?? DEFAULT_PSEUDONYM_KEY
+  }
+
+  /** The pseudonym of one detected value. */
+  pseudonym(kind: PiiKind, value: string): string {
+    const cacheKey = `${kind}\u0000${value}`
+    const cached = this.cache.get(cacheKey)
+    if (cached !== undefined) return cached
+    const pseudonym = kind === 'email' ? this.email(value) : kind === 'phone' ? this.phone(value) : this.name(value)
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear()
+    this.cache.set(cacheKey, pseudonym)
+    return pseudonym
+  }
+
+  /** `text` with every match of `findPii` replaced, and what was replaced (positions in the original text). */
+  replace(text: string): {text: string; changes: PiiChange[]} {
+    const matches = findPii(text)
+    if (matches.length === 0) return {text, changes: []}
+    const changes = matches.map((match) => ({...match, replacement: this.pseudonym(match.kind, match.value)}))
+    let result = ''
+    let position = 0
+    for (const change of changes) {
+      result += text.slice(position, change.start) + change.replacement
+      position = change.end
+    }
+    return {text: result + text.slice(position), changes}
+  }
+
+  private digest(label: string, value: string): Buffer {
+    return createHmac('sha256', this.key).update(`${label}\u0000${value}`).digest()
+  }
+
+  private email(value: string): string {
+    return `person-${this.digest('email', value.toLowerCase()).toString('hex').slice(0, 6)}@example.invalid`
+  }
+
+  private phone(value: string): string {
+    let digits = digitsOf(value)
+    if (value.trimStart().startsWith('00')) digits = digits.slice(2)
+    // +1 415 555 2671 and (415) 555-2671 are the same North American number.
+    if (digits.length === 11 && digits.startsWith('1')) digits = digits.slice(1)
+    const hash = this.digest('phone', digits)
+    const area = SYNTHETIC_AREA_CODES[hash[0] % SYNTHETIC_AREA_CODES.length]
+    return `+1 ${area}-555-01${String(hash.readUInt16BE(1) % 100).padStart(2, '0')}`
+  }
+
+  /** Word by word: the last word is a surname, earlier ones given names; a lone first name stays a given name. */
+  private name(value: string): string {
+    const parts = value.split(/(\s+)/)
+    const wordIndexes = parts.flatMap((part, index) => (/\S/.test(part) ? [index] : []))
+    const last = wordIndexes.at(-1)!
+    return parts
+      .map((part, index) => {
+        if (!/\S/.test(part)) return part
+        if (/^\p{Lu}\.$/u.test(part)) return `${String.fromCharCode(65 + (this.digest('initial', part)[0] % 26))}.`
+        if (/^\p{Ll}+$/u.test(part)) return part // a particle: van, de, bin
+        const asSurname = index === last && !(wordIndexes.length === 1 && isKnownFirstName(part))
+        const hash = this.digest(asSurname ? 'surname' : 'given', part).readUInt32BE(0)
+        return asSurname ? SYNTHETIC_SURNAMES[hash % SYNTHETIC_SURNAMES.length] : SYNTHETIC_GIVEN_NAMES[hash % SYNTHETIC_GIVEN_NAMES.length]
+      })
+      .join('')
+  }
+}
+
+/** The synthetic name lists, for tests that check they are never detected. */
+export const SYNTHETIC_NAME_LISTS = {given: SYNTHETIC_GIVEN_NAMES, surnames: SYNTHETIC_SURNAMES} as const
