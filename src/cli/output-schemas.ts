@@ -171,6 +171,22 @@ export const ServeOutput = z.discriminatedUnion('event', [
   z.object({event: z.literal('stopped'), url: z.string(), restarts: z.number().int(), signal: z.string().nullable()}),
 ])
 
+const piiKind = z.enum(['email', 'phone', 'name'])
+
+export const DatasetScrubOutput = z.object({
+  input: z.string(),
+  output: z.string(),
+  inPlace: z.boolean(),
+  lines: z.number().int(),
+  linesChanged: z.number().int(),
+  counts: z.object({email: z.number().int(), phone: z.number().int(), name: z.number().int()}),
+  /** `before` (the PII itself) only with --show-values. */
+  changes: z.array(z.object({line: z.number().int(), pointer: z.string(), kind: piiKind, before: z.string().optional(), after: z.string()})),
+  changesNotListed: z.number().int(),
+  unparsableLines: z.number().int(),
+  unparsable: z.array(z.object({line: z.number().int(), message: z.string()})),
+})
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
@@ -186,6 +202,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'models inspect': ModelsInspectOutput,
   'models list': ModelsListOutput,
   'models verify': ModelsVerifyOutput,
+  'dataset scrub': DatasetScrubOutput,
 }
 
 export function outputJsonSchemas(): Record<string, unknown> {
