@@ -213,36 +213,48 @@ const NAME_CANDIDATE = new RegExp(String.raw`(?<![\p{L}\p{N}_@.'’/\\-])${NAME_
 const NEXT_NAME_WORD = new RegExp(String.raw`[ \t](?:(?:van|von|der|den|de|del|della|di|da|du|dos|das|la|le|bin|ibn|al|el|ter|ten)[ \t]){0,2}(${NAME_WORD})(?![\p{L}\p{N}_@]|['’]\p{L}{2}|[.-][\p{L}\p{N}])`, 'uy')
 const NEXT_WORD = /\s+([\p{L}]+)/uy
 
-const HONORIFIC_BEFORE = /(?:^|[^\p{L}])(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra)\.?[ \t]+$/u
-/** Words after which a capitalised word is a person, not a thing: a role label or "<done> by". */
-const STRONG_CUE_BEFORE = new RegExp(
-  String.raw`(?:^|[^\p{L}])(?:` +
-    String.raw`(?:contact(?:\s+person)?|attn|attention|cc|owner|assignee|requester|requestor|approver|buyer|planner|picker|packer|operator|storekeeper|clerk|technician|supervisor|manager|signed)\s*:\s*` +
-    String.raw`|(?:approved|requested|reported|raised|signed(?:\s+off)?|counted|recounted|checked|confirmed|authori[sz]ed|verified|witnessed|keyed|entered|submitted)\s+by\s+` +
-    String.raw`|(?:assigned|reassigned|escalated|handed(?:\s+over)?|forwarded)\s+to\s+` +
-    String.raw`)$`,
-  'iu',
-)
-/** Weaker cues: enough only for an initial and a surname ("per J. Smith"). */
-const WEAK_CUE_BEFORE = /(?:^|[^\p{L}])(?:per|by|from|with|to|ask|asked|tell|told|call|called|email|emailed|phoned|contacted|thanks|via|cc|and)\s*[:,]?\s+$/iu
+/*
+ * What comes right before a capitalised word decides whether it can be a name. Each string is
+ * scanned once for these cues; a candidate word then only looks up where the cue before it ended.
+ */
+const HONORIFIC = String.raw`(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra)\.?`
 /** San Jose, Santa Maria, St Helen, Fort William, Port Elizabeth, Lake Victoria: a place, not a person. */
-const PLACE_PREFIX_BEFORE = /(?:^|[^\p{L}])(?:San|Santa|Santo|São|Sao|St|Saint|Ste|Fort|Port|Lake|Mount|Mt|Cape|Los|Las|Villa|Porto|Puerto)\.?[ \t]+$/u
+const PLACE_PREFIX = String.raw`(?:San|Santa|Santo|São|Sao|St|Saint|Ste|Fort|Port|Lake|Mount|Mt|Cape|Los|Las|Villa|Porto|Puerto)\.?`
+const CAPITALISED_CUES = new RegExp(String.raw`(?<![\p{L}\p{N}])(?:(?<honorific>${HONORIFIC})|(?<place>${PLACE_PREFIX}))[ \t]+`, 'gu')
+/** Words after which a capitalised word is a person, not a thing: a role label or "<done> by". */
+const STRONG_CUE = String.raw`(?:contact(?:\s+person)?|attn|attention|cc|owner|assignee|requester|requestor|approver|buyer|planner|picker|packer|operator|storekeeper|clerk|technician|supervisor|manager|signed)\s*:\s*|(?:approved|requested|reported|raised|signed(?:\s+off)?|counted|recounted|checked|confirmed|authori[sz]ed|verified|witnessed|keyed|entered|submitted)\s+by\s+|(?:assigned|reassigned|escalated|handed(?:\s+over)?|forwarded)\s+to\s+`
+/** Weaker cues: enough only for an initial and a surname ("per J. Smith"). */
+const WEAK_CUE = String.raw`(?:per|by|from|with|to|ask|asked|tell|told|call|called|email|emailed|phoned|contacted|thanks|via|cc|and)\s*[:,]?\s+`
+const WORD_CUES = new RegExp(String.raw`(?<![\p{L}\p{N}])(?:(?<strong>${STRONG_CUE})|(?<weak>${WEAK_CUE}))`, 'giu')
 const INITIALS_BEFORE = /(?<![\p{L}\p{N}])(?:\p{Lu}\.[ \t]?){1,2}$/u
 
-const CONTEXT_CHARS = 64
+type Cue = 'honorific' | 'place' | 'strong' | 'weak'
+
+/** Where each cue in `text` ends (the position of the word it introduces). */
+function cuesOf(text: string): Map<number, Cue> {
+  const cues = new Map<number, Cue>()
+  for (const match of text.matchAll(CAPITALISED_CUES)) cues.set(match.index + match[0].length, match.groups!.honorific ? 'honorific' : 'place')
+  for (const match of text.matchAll(WORD_CUES)) {
+    const end = match.index + match[0].length
+    if (!cues.has(end)) cues.set(end, match.groups!.strong ? 'strong' : 'weak')
+  }
+  return cues
+}
+
 const MAX_NAME_WORDS = 3
+const PERSON_NAMED_BRAND_STARTS = new Set(PERSON_NAMED_BRANDS.map((brand) => brand.split(' ')[0]))
 
 function withoutAccents(word: string): string {
-  return word.normalize('NFD').replace(/\p{M}/gu, '')
+  return /^[\x00-\x7F]*$/.test(word) ? word : word.normalize('NFD').replace(/\p{M}/gu, '')
 }
 
 function isKnownFirstName(word: string): boolean {
   const plain = withoutAccents(word)
-  return FIRST_NAMES.has(plain) || FIRST_NAMES.has(plain.split('-')[0])
+  return FIRST_NAMES.has(plain) || (plain.includes('-') && FIRST_NAMES.has(plain.split('-')[0]))
 }
 
 function isStopWord(word: string): boolean {
-  return STOP_WORDS.has(word) || STOP_WORDS.has(word.split('-')[0])
+  return STOP_WORDS.has(word) || (word.includes('-') && STOP_WORDS.has(word.split('-')[0]))
 }
 
 /** Could this word be part of a real person's name (not a stop word, not one of our pseudonyms)? */
@@ -252,16 +264,33 @@ function isNameWord(word: string): boolean {
 
 function findNames(text: string, isFree: (start: number, end: number) => boolean): PiiMatch[] {
   const matches: PiiMatch[] = []
+  let cues: Map<number, Cue> | undefined
   let consumedUpTo = 0
   for (const candidate of text.matchAll(NAME_CANDIDATE)) {
     const wordStart = candidate.index
-    if (wordStart < consumedUpTo) continue
     const first = candidate[0]
-    if (!isNameWord(first)) continue
-    const brand = PERSON_NAMED_BRANDS.find((name) => text.startsWith(name, wordStart) && !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? ''))
-    if (brand) {
-      consumedUpTo = wordStart + brand.length
-      continue
+    if (wordStart < consumedUpTo || !isNameWord(first)) continue
+    if (PERSON_NAMED_BRAND_STARTS.has(first)) {
+      const brand = PERSON_NAMED_BRANDS.find((name) => text.startsWith(name, wordStart) && !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? ''))
+      if (brand) {
+        consumedUpTo = wordStart + brand.length
+        continue
+      }
+    }
+    // Can a name start here? After an honorific or a strong cue, any name-like word; an initial
+    // ("J. Smith") after any cue; otherwise only a known first name, and not in a place name.
+    let start = wordStart
+    const initials = text[wordStart - 2] === '.' ? INITIALS_BEFORE.exec(text.slice(Math.max(0, wordStart - 8), wordStart)) : null
+    const cueEnd = initials ? wordStart - initials[0].length : wordStart
+    // Every cue ends in a space or a colon: most words (the first of a sentence) need no look.
+    const cue = cueEnd > 0 && /[\s:]/.test(text[cueEnd - 1]) ? (cues ??= cuesOf(text)).get(cueEnd) : undefined
+    let knownFirstNameOnly = false
+    if (initials) {
+      if (cue !== 'honorific' && cue !== 'strong' && cue !== 'weak') continue
+      start = wordStart - initials[0].length
+    } else if (cue !== 'honorific' && cue !== 'strong') {
+      if (cue === 'place' || !isKnownFirstName(first)) continue
+      knownFirstNameOnly = true
     }
     // Further words of the same name: "Jane Doe", "Pieter van der Berg".
     let end = wordStart + first.length
@@ -273,27 +302,13 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
       end = NEXT_NAME_WORD.lastIndex
       count++
     }
-    const before = text.slice(Math.max(0, wordStart - CONTEXT_CHARS), wordStart)
-    const initials = INITIALS_BEFORE.exec(before)
-    const context = initials ? before.slice(0, initials.index) : before
-    const honorific = HONORIFIC_BEFORE.test(context)
-    const strongCue = STRONG_CUE_BEFORE.test(context)
-    let start = wordStart
-    let isName: boolean
-    if (initials) {
-      isName = honorific || strongCue || WEAK_CUE_BEFORE.test(context)
-      if (isName) start = wordStart - initials[0].length
-    } else if (honorific || strongCue) {
-      isName = true
-    } else if (isKnownFirstName(first) && !PLACE_PREFIX_BEFORE.test(context)) {
+    if (knownFirstNameOnly && count === 1) {
       // A first name alone followed by a product noun is a product: "Allen key", "Lucas oil".
       NEXT_WORD.lastIndex = end
-      const next = count === 1 ? NEXT_WORD.exec(text) : null
-      isName = !(next && PRODUCT_NOUNS.has(next[1].toLowerCase()))
-    } else {
-      isName = false
+      const next = NEXT_WORD.exec(text)
+      if (next && PRODUCT_NOUNS.has(next[1].toLowerCase())) continue
     }
-    if (!isName || !isFree(start, end)) continue
+    if (!isFree(start, end)) continue
     matches.push({kind: 'name', start, end, value: text.slice(start, end)})
     consumedUpTo = end
   }
@@ -341,10 +356,22 @@ export function findPii(text: string): PiiMatch[] {
 // ---------------------------------------------------------------------------------------------
 // Pseudonyms
 
+/**
+ * A copy of `text` that shares no memory with the string it was cut from. V8 keeps substrings as
+ * views of their parent, so a short value kept in a cache or a report would keep a whole
+ * megabyte-sized read chunk alive; callers keep copies instead.
+ */
+export function detachedCopy(text: string): string {
+  return text.length < 16 ? text : Buffer.from(text, 'utf16le').toString('utf16le')
+}
+
 /** Not a secret: it only makes pseudonyms stable. Pass your own key to make them unlinkable by a dictionary. */
 export const DEFAULT_PSEUDONYM_KEY = 'invagent-scrub-v1'
 
-const CACHE_LIMIT = 50_000
+/** Entries in each of the Pseudonymizer's caches, and the longest string whose result is kept: memory stays bounded. */
+const CACHE_LIMIT = 20_000
+const MEMO_MAX_LENGTH = 160
+const NO_CHANGES: readonly PiiChange[] = Object.freeze([])
 
 /**
  * Replaces PII with pseudonyms derived from a keyed hash (HMAC-SHA256) of the value: the same
@@ -357,6 +384,7 @@ const CACHE_LIMIT = 50_000
 export class Pseudonymizer {
   private readonly key: string
   private readonly cache = new Map<string, string>()
+  private readonly replacements = new Map<string, {text: string; changes: readonly PiiChange[]}>()
 
   constructor(options: {key?: string} = {}) {
     this.key = options.key ?? DEFAULT_PSEUDONYM_KEY
@@ -369,22 +397,37 @@ export class Pseudonymizer {
     if (cached !== undefined) return cached
     const pseudonym = kind === 'email' ? this.email(value) : kind === 'phone' ? this.phone(value) : this.name(value)
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear()
-    this.cache.set(cacheKey, pseudonym)
+    this.cache.set(detachedCopy(cacheKey), pseudonym)
     return pseudonym
   }
 
   /** `text` with every match of `findPii` replaced, and what was replaced (positions in the original text). */
   replace(text: string): {text: string; changes: PiiChange[]} {
+    // Datasets repeat their short strings (instructions, templated thoughts): each is scanned once.
+    const memoise = text.length <= MEMO_MAX_LENGTH
+    const memoised = memoise ? this.replacements.get(text) : undefined
+    if (memoised) return {text: memoised.text, changes: memoised.changes.slice()}
+    // What is memoised must not point into the caller's string (see detachedCopy).
+    if (memoise) text = detachedCopy(text)
     const matches = findPii(text)
-    if (matches.length === 0) return {text, changes: []}
-    const changes = matches.map((match) => ({...match, replacement: this.pseudonym(match.kind, match.value)}))
-    let result = ''
-    let position = 0
-    for (const change of changes) {
-      result += text.slice(position, change.start) + change.replacement
-      position = change.end
+    let replaced: {text: string; changes: readonly PiiChange[]}
+    if (matches.length === 0) {
+      replaced = {text, changes: NO_CHANGES}
+    } else {
+      const changes = matches.map((match) => ({...match, replacement: this.pseudonym(match.kind, match.value)}))
+      let result = ''
+      let position = 0
+      for (const change of changes) {
+        result += text.slice(position, change.start) + change.replacement
+        position = change.end
+      }
+      replaced = {text: result + text.slice(position), changes}
     }
-    return {text: result + text.slice(position), changes}
+    if (memoise) {
+      if (this.replacements.size >= CACHE_LIMIT) this.replacements.clear()
+      this.replacements.set(text, replaced)
+    }
+    return {text: replaced.text, changes: replaced.changes.slice()}
   }
 
   private digest(label: string, value: string): Buffer {

@@ -4,7 +4,7 @@ import {open, rename, rm} from 'node:fs/promises'
 import {basename, dirname, extname, join, resolve} from 'node:path'
 
 import {ConfigError, UserError} from '../errors.js'
-import {Pseudonymizer, type PiiChange, type PiiKind} from './pii.js'
+import {detachedCopy, Pseudonymizer, type PiiChange, type PiiKind} from './pii.js'
 
 /*
  * `dataset scrub`: replaces PII in the free text of a JSONL file with consistent pseudonyms. Only
@@ -129,7 +129,7 @@ export async function scrubFile(options: ScrubOptions): Promise<ScrubReport> {
     report.linesChanged++
     for (const {pointer, change} of result.changes) {
       report.counts[change.kind]++
-      if (report.changes.length < maxListed) report.changes.push({line: lineNumber, pointer, kind: change.kind, before: change.value, after: change.replacement})
+      if (report.changes.length < maxListed) report.changes.push({line: lineNumber, pointer, kind: change.kind, before: detachedCopy(change.value), after: change.replacement})
       else report.changesNotListed++
     }
     return result.text
@@ -196,26 +196,34 @@ function describeJsonError(error: unknown): string {
 
 interface Container {
   kind: 'object' | 'array'
-  pointer: string
+  /** Where this container sits in its parent: a key or an index; undefined at the top. */
+  token: string | undefined
   /** The key this container is the value of (inherited by arrays' elements). */
   ownerKey: string | undefined
-  /** Objects: the current property's key; arrays: the current index. */
+  /** Objects: the current property's key. */
   key: string | undefined
+  /** Arrays: the current index. */
   index: number
   expectingKey: boolean
 }
 
+/** Valid JSON outside strings: only these characters matter, scalars and whitespace are skipped over. */
+const STRUCTURAL_CHARACTER = /[{}[\],:"]/g
 const STRING_TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"/y
-const SCALAR_TOKEN = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y
-
-function escapePointerToken(token: string): string {
-  return token.replaceAll('~', '~0').replaceAll('/', '~1')
-}
 
 function isStructural(key: string | undefined, container: Container | undefined): boolean {
   if (key === undefined) return false
-  if (STRUCTURAL_KEYS.has(key) || /(?:_id|Id)$/.test(key)) return true
+  if (STRUCTURAL_KEYS.has(key) || key.endsWith('_id') || key.endsWith('Id')) return true
   return key === 'name' && container?.kind === 'object' && TOOL_DECLARATION_KEYS.has(container.ownerKey ?? '')
+}
+
+/** The JSON pointer (RFC 6901) of the value the innermost container is at now. */
+function pointerOf(stack: Container[]): string {
+  const tokens: string[] = []
+  for (const container of stack) if (container.token !== undefined) tokens.push(container.token)
+  const top = stack.at(-1)
+  if (top) tokens.push(top.kind === 'object' ? (top.key ?? '') : String(top.index))
+  return tokens.map((token) => `/${token.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')
 }
 
 /**
@@ -227,60 +235,47 @@ export function scrubJsonText(text: string, pseudonymizer: Pseudonymizer): {text
   const stack: Container[] = []
   let result = ''
   let copiedUpTo = 0
-  let position = 0
-  const childPointer = (top: Container | undefined) => (top ? `${top.pointer}/${escapePointerToken(top.kind === 'object' ? (top.key ?? '') : String(top.index))}` : '')
-  const childKey = (top: Container | undefined) => (top ? (top.kind === 'object' ? top.key : top.ownerKey) : undefined)
-
-  while (position < text.length) {
-    const char = text[position]
+  STRUCTURAL_CHARACTER.lastIndex = 0
+  for (let found = STRUCTURAL_CHARACTER.exec(text); found; found = STRUCTURAL_CHARACTER.exec(text)) {
+    const position = found.index
     const top = stack.at(-1)
-    switch (char) {
+    switch (found[0]) {
       case '{':
-      case '[':
-        stack.push({kind: char === '{' ? 'object' : 'array', pointer: childPointer(top), ownerKey: childKey(top), key: undefined, index: 0, expectingKey: char === '{'})
-        position++
+      case '[': {
+        const token = top ? (top.kind === 'object' ? top.key : String(top.index)) : undefined
+        const ownerKey = top ? (top.kind === 'object' ? top.key : top.ownerKey) : undefined
+        stack.push({kind: found[0] === '{' ? 'object' : 'array', token, ownerKey, key: undefined, index: 0, expectingKey: found[0] === '{'})
         break
+      }
       case '}':
       case ']':
         stack.pop()
-        position++
         break
       case ',':
         if (top?.kind === 'array') top.index++
         else if (top) top.expectingKey = true
-        position++
         break
       case ':':
         if (top) top.expectingKey = false
-        position++
         break
-      case '"': {
+      default: {
         STRING_TOKEN.lastIndex = position
         const token = STRING_TOKEN.exec(text)![0]
+        STRUCTURAL_CHARACTER.lastIndex = position + token.length
+        const isKey = top?.kind === 'object' && top.expectingKey
+        if (!isKey && isStructural(top ? (top.kind === 'object' ? top.key : top.ownerKey) : undefined, top)) break
         const value = token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1)
-        if (top?.kind === 'object' && top.expectingKey) {
+        if (isKey) {
           top.key = value
-        } else if (!isStructural(childKey(top), top)) {
-          const replaced = pseudonymizer.replace(value)
-          if (replaced.changes.length > 0) {
-            const pointer = childPointer(top)
-            for (const change of replaced.changes) changes.push({pointer, change})
-            result += text.slice(copiedUpTo, position) + JSON.stringify(replaced.text)
-            copiedUpTo = position + token.length
-          }
+          break
         }
-        position += token.length
-        break
+        const replaced = pseudonymizer.replace(value)
+        if (replaced.changes.length === 0) break
+        const pointer = pointerOf(stack)
+        for (const change of replaced.changes) changes.push({pointer, change})
+        result += text.slice(copiedUpTo, position) + JSON.stringify(replaced.text)
+        copiedUpTo = position + token.length
       }
-      default:
-        if (char === ' ' || char === '\t' || char === '\n' || char === '\r' || char === '\uFEFF') {
-          position++
-        } else {
-          SCALAR_TOKEN.lastIndex = position
-          const scalar = SCALAR_TOKEN.exec(text)
-          if (!scalar) throw new Error(`not a JSON text: unexpected ${JSON.stringify(char)} at column ${position + 1}`)
-          position += scalar[0].length
-        }
     }
   }
   return {text: copiedUpTo === 0 ? text : result + text.slice(copiedUpTo), changes}

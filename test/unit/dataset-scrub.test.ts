@@ -5,6 +5,7 @@ import {describe, expect, it} from 'vitest'
 
 import {findPii, Pseudonymizer} from '../../src/dataset/pii.js'
 import {defaultScrubOutput, scrubFile, scrubJsonText, type ScrubReport} from '../../src/dataset/scrub.js'
+import {scrubProgressOnTerminal} from '../../src/cli/render-scrub.js'
 import {ConfigError, UserError} from '../../src/errors.js'
 import {temporaryDirectory} from '../helpers/cli.js'
 
@@ -247,5 +248,27 @@ describe('scrubFile: files', () => {
     expect(report.unparsable.map((problem) => problem.line)).toEqual([1, 2])
     for (const problem of report.unparsable) expect(problem.message).not.toMatch(/jane|555|call/)
     expect(readFileSync(report.output, 'utf8')).toBe(readFileSync(file, 'utf8'))
+  })
+})
+
+describe('scrub progress on a terminal', () => {
+  function fakeTerminal(isTTY: boolean): {stream: NodeJS.WriteStream; written: string[]} {
+    const written: string[] = []
+    return {stream: {isTTY, write: (text: string) => written.push(text)} as unknown as NodeJS.WriteStream, written}
+  }
+
+  it('draws one self-overwriting line for big files, clears it at the end, and stays silent elsewhere', () => {
+    const terminal = fakeTerminal(true)
+    const progress = scrubProgressOnTerminal(terminal.stream)!
+    progress({bytesRead: 10 * 1024 * 1024, totalBytes: 64 * 1024 * 1024, lines: 12_345})
+    progress({bytesRead: 64 * 1024 * 1024, totalBytes: 64 * 1024 * 1024, lines: 80_000})
+    expect(terminal.written).toHaveLength(2)
+    expect(terminal.written[0]).toMatch(/^\r\u001B\[2Kscrub: 15% \(10\.0 MiB \/ 64\.0 MiB, 12,345 lines, \d+\.\d s\)$/)
+    expect(terminal.written[1]).toBe('\r\u001B[2K')
+
+    const small = fakeTerminal(true)
+    scrubProgressOnTerminal(small.stream)!({bytesRead: 1024, totalBytes: 4096, lines: 3})
+    expect(small.written).toEqual([])
+    expect(scrubProgressOnTerminal(fakeTerminal(false).stream)).toBeUndefined()
   })
 })
