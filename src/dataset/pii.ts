@@ -122,6 +122,8 @@ const STOP_WORDS = words(`
   Error Errors Warning Info Debug Pending Posted Status Source Reason Summary Finding Findings
   Rule Rules Root Cause Fix Fixed Step Steps Tool Thought Action Observation Final Answer Result
   Results Example Examples Test Tests Sample Samples Draft Policy Procedure Sop Manual Guide
+  Mr Mrs Ms Mx Miss Dr Prof Herr Frau Mme Mlle Sr Sra San Santa Santo São Sao St Saint Ste Fort Port
+  Lake Mount Mt Cape Los Las Villa Porto Puerto
 `)
 
 /** Nouns that, right after a first name, mean a product or tool is meant ("Allen key", "Lucas oil"). */
@@ -172,7 +174,7 @@ const PHONE_PATTERN = new RegExp(PHONE_SHAPES.map((shape) => String.raw`(?<![\w/
 
 /** A number introduced as one ("tel: 555 123 4567", "call me on 07700 900123"), whatever its grouping. */
 const PHONE_AFTER_CUE =
-  /\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b\s*(?:(?:no|nr|number)\b\.?)?\s*[:#.]{0,2}\s*(?<number>\+?\(?\d[\d ().-]{5,20}\d)(?![\w/]|[.-]\d)/dgi
+  /\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b\s*(?:(?:no|nr|number)\b\.?)?\s*[:#.]{0,2}\s*(?<number>\+?\(?\d{1,5}\)?(?:[ .-]?\(?\d{1,6}\)?){1,6})(?![\w/]|[.-]\d)/dgi
 
 function digitsOf(phone: string): string {
   return phone.replace(/\D/g, '')
@@ -183,12 +185,27 @@ function isFictionalPhone(digits: string): boolean {
   return /^(?:1?\d{3})?55501\d{2}$/.test(digits)
 }
 
-/** "(+44 20 7946 0958)": the closing parenthesis belongs to the text around the number. */
-function withoutUnbalancedParenthesis(match: PiiMatch): PiiMatch {
-  const opened = match.value.split('(').length - 1
-  const closed = match.value.split(')').length - 1
-  if (closed <= opened || !match.value.endsWith(')')) return match
-  return {...match, end: match.end - 1, value: match.value.slice(0, -1)}
+/**
+ * A fictional number as written ("+1 202-555-0147", "(312) 555-0100"): set aside before the
+ * other shapes run, so that digits after it ("+1 202-555-0147 12 times") cannot join it into a
+ * longer number that would no longer look fictional.
+ */
+const FICTIONAL_PHONE = /(?<![\w+])(?:\+1[\s.-]?)?(?:\(\d{3}\)|\d{3})[\s.-]?555[\s.-]?01\d{2}(?![\w])/g
+
+/**
+ * The number a match really is: without a closing parenthesis that belongs to the text around it
+ * ("(+44 20 7946 0958)"), and without the digit groups that follow it when the match ran on into
+ * them ("+44 20 7946 0958 12 34 56": at most 15 digits). Undefined when no number is left.
+ */
+function fitPhone(value: string): string | undefined {
+  let fitted = value
+  if (fitted.endsWith(')') && fitted.split(')').length > fitted.split('(').length) fitted = fitted.slice(0, -1)
+  while (digitsOf(fitted).length > 15) {
+    const lastGroup = fitted.search(/\s+\S*$/)
+    if (lastGroup <= 0) return undefined
+    fitted = fitted.slice(0, lastGroup)
+  }
+  return fitted
 }
 
 function isPlausiblePhone(value: string, introduced: boolean): boolean {
@@ -230,13 +247,16 @@ const INITIALS_BEFORE = /(?<![\p{L}\p{N}])(?:\p{Lu}\.[ \t]?){1,2}$/u
 
 type Cue = 'honorific' | 'place' | 'strong' | 'weak'
 
-/** Where each cue in `text` ends (the position of the word it introduces). */
-function cuesOf(text: string): Map<number, Cue> {
+/** Where each cue in `text` ends (the position of the word it introduces); words inside an address or a number are no cue. */
+function cuesOf(text: string, isFree: (start: number, end: number) => boolean): Map<number, Cue> {
   const cues = new Map<number, Cue>()
-  for (const match of text.matchAll(CAPITALISED_CUES)) cues.set(match.index + match[0].length, match.groups!.honorific ? 'honorific' : 'place')
+  for (const match of text.matchAll(CAPITALISED_CUES)) {
+    const end = match.index + match[0].length
+    if (isFree(match.index - 1, end)) cues.set(end, match.groups!.honorific ? 'honorific' : 'place')
+  }
   for (const match of text.matchAll(WORD_CUES)) {
     const end = match.index + match[0].length
-    if (!cues.has(end)) cues.set(end, match.groups!.strong ? 'strong' : 'weak')
+    if (!cues.has(end) && isFree(match.index - 1, end)) cues.set(end, match.groups!.strong ? 'strong' : 'weak')
   }
   return cues
 }
@@ -271,7 +291,7 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
     const first = candidate[0]
     if (wordStart < consumedUpTo || !isNameWord(first)) continue
     if (PERSON_NAMED_BRAND_STARTS.has(first)) {
-      const brand = PERSON_NAMED_BRANDS.find((name) => text.startsWith(name, wordStart) && !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? ''))
+      const brand = PERSON_NAMED_BRANDS.find((name) => text.startsWith(name, wordStart) && !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? '') && isFree(wordStart, wordStart + name.length))
       if (brand) {
         consumedUpTo = wordStart + brand.length
         continue
@@ -283,7 +303,7 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
     const initials = text[wordStart - 2] === '.' ? INITIALS_BEFORE.exec(text.slice(Math.max(0, wordStart - 8), wordStart)) : null
     const cueEnd = initials ? wordStart - initials[0].length : wordStart
     // Every cue ends in a space or a colon: most words (the first of a sentence) need no look.
-    const cue = cueEnd > 0 && /[\s:]/.test(text[cueEnd - 1]) ? (cues ??= cuesOf(text)).get(cueEnd) : undefined
+    const cue = cueEnd > 0 && /[\s:]/.test(text[cueEnd - 1]) ? (cues ??= cuesOf(text, isFree)).get(cueEnd) : undefined
     let knownFirstNameOnly = false
     if (initials) {
       if (cue !== 'honorific' && cue !== 'strong' && cue !== 'weak') continue
@@ -298,7 +318,7 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
     while (count < MAX_NAME_WORDS) {
       NEXT_NAME_WORD.lastIndex = end
       const next = NEXT_NAME_WORD.exec(text)
-      if (!next || !isNameWord(next[1])) break
+      if (!next || !isNameWord(next[1]) || !isFree(NEXT_NAME_WORD.lastIndex - next[1].length - 1, NEXT_NAME_WORD.lastIndex + 1)) break
       end = NEXT_NAME_WORD.lastIndex
       count++
     }
@@ -306,9 +326,10 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
       // A first name alone followed by a product noun is a product: "Allen key", "Lucas oil".
       NEXT_WORD.lastIndex = end
       const next = NEXT_WORD.exec(text)
-      if (next && PRODUCT_NOUNS.has(next[1].toLowerCase())) continue
+      if (next && PRODUCT_NOUNS.has(next[1].toLowerCase()) && isFree(end, NEXT_WORD.lastIndex + 1)) continue
     }
-    if (!isFree(start, end)) continue
+    // Not even touching an address or a number: "José0049 30 1234567" must read the same once the number is a pseudonym.
+    if (!isFree(start - 1, end + 1)) continue
     matches.push({kind: 'name', start, end, value: text.slice(start, end)})
     consumedUpTo = end
   }
@@ -339,14 +360,24 @@ export function findPii(text: string): PiiMatch[] {
     }
   }
   if (/\d/.test(text)) {
-    for (const cued of text.matchAll(PHONE_AFTER_CUE)) {
-      const [start, end] = cued.indices!.groups!.number
-      const value = text.slice(start, end)
-      if (isPlausiblePhone(value, true)) take({kind: 'phone', start, end, value}, !isFictionalPhone(digitsOf(value)))
-    }
-    for (const shaped of text.matchAll(PHONE_PATTERN)) {
-      const phone = withoutUnbalancedParenthesis({kind: 'phone', start: shaped.index, end: shaped.index + shaped[0].length, value: shaped[0]})
-      if (isPlausiblePhone(phone.value, false)) take(phone, !isFictionalPhone(digitsOf(phone.value)))
+    if (text.includes('555')) for (const fictional of text.matchAll(FICTIONAL_PHONE)) take({kind: 'phone', start: fictional.index, end: fictional.index + fictional[0].length, value: fictional[0]}, false)
+    // Whether a number is found must not depend on what follows it, since that may be replaced by
+    // a pseudonym: a match that runs into an address or a number already found stops before it,
+    // and a match that is not a phone number after all is searched again from its next character.
+    for (const [pattern, introduced] of [[PHONE_PATTERN, false], [PHONE_AFTER_CUE, true]] as const) {
+      pattern.lastIndex = 0
+      for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
+        const [start, matchEnd] = introduced ? match.indices!.groups!.number : [match.index, match.index + match[0].length]
+        const clippedEnd = Math.min(matchEnd, ...taken.filter(([from, to]) => to > start && from < matchEnd).map(([from]) => from))
+        const value = clippedEnd > start ? fitPhone(text.slice(start, clippedEnd).replace(/[\s.(-]+$/, '')) : undefined
+        const end = start + (value?.length ?? 0)
+        if (value !== undefined && isPlausiblePhone(value, introduced) && isFree(start, end)) {
+          take({kind: 'phone', start, end, value}, !isFictionalPhone(digitsOf(value)))
+          pattern.lastIndex = end
+        } else {
+          pattern.lastIndex = match.index + 1
+        }
+      }
     }
   }
   for (const name of findNames(text, isFree)) take(name, true)
@@ -363,6 +394,35 @@ export function findPii(text: string): PiiMatch[] {
  */
 export function detachedCopy(text: string): string {
   return text.length < 16 ? text : Buffer.from(text, 'utf16le').toString('utf16le')
+}
+
+/** How often replace() looks again after replacing; two looks are almost always enough. */
+const MAX_LOOKS = 4
+
+/** Where a match in the text with `changes` applied starts in the original; undefined if it overlaps a replacement. */
+function originalPosition(changes: readonly PiiChange[], match: PiiMatch): number | undefined {
+  let shift = 0
+  for (const change of changes) {
+    const start = change.start + shift
+    const end = start + change.replacement.length
+    if (end <= match.start) {
+      shift += change.replacement.length - (change.end - change.start)
+      continue
+    }
+    if (start < match.end) return undefined
+    break
+  }
+  return match.start - shift
+}
+
+function applyChanges(text: string, changes: readonly PiiChange[]): string {
+  let result = ''
+  let position = 0
+  for (const change of changes) {
+    result += text.slice(position, change.start) + change.replacement
+    position = change.end
+  }
+  return result + text.slice(position)
 }
 
 /** Not a secret: it only makes pseudonyms stable. Pass your own key to make them unlinkable by a dictionary. */
@@ -409,25 +469,38 @@ export class Pseudonymizer {
     if (memoised) return {text: memoised.text, changes: memoised.changes.slice()}
     // What is memoised must not point into the caller's string (see detachedCopy).
     if (memoise) text = detachedCopy(text)
-    const matches = findPii(text)
-    let replaced: {text: string; changes: readonly PiiChange[]}
-    if (matches.length === 0) {
-      replaced = {text, changes: NO_CHANGES}
-    } else {
-      const changes = matches.map((match) => ({...match, replacement: this.pseudonym(match.kind, match.value)}))
-      let result = ''
-      let position = 0
-      for (const change of changes) {
-        result += text.slice(position, change.start) + change.replacement
-        position = change.end
-      }
-      replaced = {text: result + text.slice(position), changes}
-    }
+    const replaced = this.replaceUntilClean(text)
     if (memoise) {
       if (this.replacements.size >= CACHE_LIMIT) this.replacements.clear()
       this.replacements.set(text, replaced)
     }
     return {text: replaced.text, changes: replaced.changes.slice()}
+  }
+
+  /**
+   * Replaces what findPii reports, then looks again: a pseudonym changes the text around the
+   * words next to it, and rarely that reveals PII the first look could not see ("+12000 (312)"
+   * running into a number that was then replaced). What the next look finds lies in text not yet
+   * replaced (pseudonyms are never detected), so its position in the original is known. The
+   * result is one findPii reports nothing in, which makes scrubbing idempotent.
+   */
+  private replaceUntilClean(text: string): {text: string; changes: readonly PiiChange[]} {
+    let changes: PiiChange[] = []
+    let current = text
+    for (let look = 0; look < MAX_LOOKS; look++) {
+      const matches = findPii(current)
+      if (matches.length === 0) break
+      const found: PiiChange[] = []
+      for (const match of matches) {
+        const start = originalPosition(changes, match)
+        if (start === undefined) continue
+        found.push({...match, start, end: start + (match.end - match.start), replacement: this.pseudonym(match.kind, match.value)})
+      }
+      if (found.length === 0) break
+      changes = [...changes, ...found].sort((a, b) => a.start - b.start)
+      current = applyChanges(text, changes)
+    }
+    return changes.length === 0 ? {text, changes: NO_CHANGES} : {text: current, changes}
   }
 
   private digest(label: string, value: string): Buffer {
