@@ -11,7 +11,8 @@ import {EMAIL, PHONE_SHAPES} from '../util/redact.js'
  * or by a cue that introduces a person ("contact: Jane Doe", "approved by Okafor").
  *
  * The pseudonyms `Pseudonymizer` writes are realistic in shape but reserved or synthetic, and the
- * detector never reports them, so scrubbing twice changes nothing the second time.
+ * detector never reports them; it also looks again after replacing (a pseudonym changes the text
+ * next to it), so scrubbing twice changes nothing the second time.
  */
 
 export type PiiKind = 'email' | 'phone' | 'name'
