@@ -4,9 +4,11 @@ import {dirname, resolve} from 'node:path'
 import {ConfigError, UserError} from '../errors.js'
 import {SqliteConnection} from '../inventory/sqlite-connection.js'
 import {INDEX_SQL, SCHEMA_SQL, SCHEMA_VERSION} from '../inventory/schema.js'
+import type {RootCauseInfo} from '../tools/catalogue.js'
 import {Random} from '../util/random.js'
 import {PART_FAMILIES, type PartFamily} from './catalog.js'
 import {injectFault, planFaults, type InjectedFault} from './faults.js'
+import {plantHostileText} from './hostile-text.js'
 import {phrase, type EventKind, type PhrasingSet} from './phrasings.js'
 
 export const DAY_MS = 24 * 60 * 60 * 1000
@@ -26,6 +28,14 @@ export interface InitOptions {
   clock?: number
   /** Called as parts' histories are written (about every 5%), for progress on large inventories. */
   onProgress?: (done: number, total: number) => void
+  /** Exactly these fault variants, in this order, instead of the seeded cycle; `faults` must equal their count. */
+  variants?: readonly RootCauseInfo[]
+  /**
+   * Plants prompt-injection text where a model reads inventory text: in the names of the faults'
+   * parts and as integration messages on their transactions. Evaluation suites use it to check
+   * that text from the inventory is treated as data.
+   */
+  hostileText?: boolean
 }
 
 export interface InitResult {
@@ -128,6 +138,9 @@ function checkOptions(options: InitOptions): void {
   integer('days', options.days, 1, 3650)
   integer('faults', options.faults, 0, 1_000_000)
   integer('seed', options.seed, 0, 2 ** 32 - 1)
+  if (options.variants !== undefined && options.variants.length !== options.faults) {
+    throw new UserError(`${options.variants.length} fault variants were given for ${options.faults} faults; give as many variants as faults`)
+  }
   if (options.faults > maxFaults(options.parts)) {
     throw new UserError(`--faults ${options.faults} is larger than possible with --parts ${options.parts}: each fault needs a part of its own, so at most ${maxFaults(options.parts)}`, {
       suggestions: [`Raise --parts to at least ${options.faults * 2}, or lower --faults.`],
@@ -167,7 +180,8 @@ export function initInventory(options: InitOptions): InitResult {
     const clock = options.clock ?? DEFAULT_CLOCK
     const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train')
     const parts = createParts(writer, random.fork(2), options.parts)
-    const plan = planFaults(random.fork(3), options.faults)
+    const planRandom = random.fork(3)
+    const plan = options.variants ? [...options.variants] : planFaults(planRandom, options.faults)
     const faultPartIndexes = new Set(random.fork(4).shuffle(parts.map((_, index) => index)).slice(0, plan.length))
     const every = Math.max(1, Math.ceil(parts.length / 20))
     parts.forEach((part, index) => {
@@ -176,6 +190,7 @@ export function initInventory(options: InitOptions): InitResult {
     })
     const faultParts = [...faultPartIndexes].sort((a, b) => a - b).map((index) => parts[index])
     const faults = plan.map((variant, index) => injectFault(writer, variant, faultParts[index], parts, index + 1))
+    if (options.hostileText) plantHostileText(writer, faults, random.fork(5))
     const meta = {schema_version: String(SCHEMA_VERSION), clock: String(clock), seed: String(options.seed), generator: 'invagent inventory init'}
     for (const [key, value] of Object.entries(meta)) db.run('INSERT INTO invagent_meta (key, value) VALUES (?, ?)', key, value)
     db.exec('COMMIT')
