@@ -1,0 +1,115 @@
+import {readFileSync} from 'node:fs'
+
+import {z} from 'zod'
+
+import {didYouMean, UserError} from '../errors.js'
+import {maxFaults} from '../simulate/generate.js'
+import {ROOT_CAUSES, RULES, rootCausesOf, type RootCauseInfo, type RuleName} from '../tools/catalogue.js'
+import {canonicalJson, sha256Hex} from '../util/canonical-json.js'
+
+/*
+ * An evaluation suite: a versioned list of scenarios. A scenario is a seeded inventory (built by
+ * the simulator, so the file stays small and the data reproducible) with the faults to inject;
+ * the ground truth (the gold end state, or "must escalate") is computed from it at run time.
+ */
+
+export const FaultRef = z.strictObject({
+  rule: z.enum(RULES),
+  rootCause: z.string().min(1),
+})
+
+export const Scenario = z.strictObject({
+  /** Unique within the suite; names the test case in JUnit and the row in reports. */
+  id: z.string().min(1),
+  description: z.string().optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  parts: z.number().int().min(2).max(100_000).default(24),
+  days: z.number().int().min(1).max(3650).default(10),
+  /** The faults to inject, each into a part of its own; none makes a clean inventory. */
+  faults: z.array(FaultRef).default([]),
+  /** Integration-message wording: "heldout" phrasings are never used for training data. */
+  phrasings: z.enum(['train', 'heldout']).default('train'),
+  /** Prompt-injection text in the faults' part names and integration messages. */
+  hostileText: z.boolean().default(false),
+  tags: z.array(z.string().min(1)).default([]),
+})
+
+export const Suite = z.strictObject({
+  name: z.string().min(1),
+  version: z.number().int().min(1),
+  description: z.string().optional(),
+  scenarios: z.array(Scenario).min(1),
+})
+
+export type FaultRef = z.infer<typeof FaultRef>
+export type Scenario = z.infer<typeof Scenario>
+export type Suite = z.infer<typeof Suite>
+
+/** The catalogue entry of a fault reference, or undefined when the root cause does not belong to the rule. */
+export function variantOf(fault: FaultRef): RootCauseInfo | undefined {
+  return ROOT_CAUSES.find((entry) => entry.rule === fault.rule && entry.rootCause === fault.rootCause)
+}
+
+/** Problems zod cannot see: unknown root causes, duplicate ids, more faults than parts allow. */
+function semanticProblems(suite: Suite): string[] {
+  const problems: string[] = []
+  const seen = new Map<string, number>()
+  suite.scenarios.forEach((scenario, index) => {
+    const at = `scenarios[${index}] ("${scenario.id}")`
+    const first = seen.get(scenario.id)
+    if (first !== undefined) problems.push(`${at}: id already used by scenarios[${first}]`)
+    else seen.set(scenario.id, index)
+    scenario.faults.forEach((fault, faultIndex) => {
+      if (variantOf(fault)) return
+      const known = rootCausesOf(fault.rule as RuleName).map((entry) => entry.rootCause)
+      const suggestion = didYouMean(fault.rootCause, known)
+      problems.push(`${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} (known: ${known.join(', ')})`)
+    })
+    if (scenario.faults.length > maxFaults(scenario.parts)) {
+      problems.push(`${at}: ${scenario.faults.length} faults need at least ${scenario.faults.length * 2} parts, got ${scenario.parts}`)
+    }
+  })
+  return problems
+}
+
+/** Parses and checks a suite; `source` names it in error messages. */
+export function parseSuite(value: unknown, source: string): Suite {
+  const parsed = Suite.safeParse(value)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 10).map((issue) => `${source}: ${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    throw new UserError(`${source} is not a valid evaluation suite:\n  ${issues.join('\n  ')}`, {
+      code: 'SUITE_INVALID',
+      suggestions: ['The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a complete example.'],
+    })
+  }
+  const problems = semanticProblems(parsed.data)
+  if (problems.length > 0) {
+    throw new UserError(`${source} is not a valid evaluation suite:\n  ${problems.slice(0, 10).map((problem) => `${source}: ${problem}`).join('\n  ')}`, {
+      code: 'SUITE_INVALID',
+      suggestions: ['The suite format is documented in datasets/suites/README.md.'],
+    })
+  }
+  return parsed.data
+}
+
+/** Reads a suite file (JSON). */
+export function loadSuite(path: string): Suite {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new UserError(`cannot read the suite ${path}: ${(error as Error).message}`, {code: 'SUITE_UNREADABLE', suggestions: ['Check --suite, or use the shipped datasets/suites/default.json.']})
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw new UserError(`${path} is not JSON: ${(error as Error).message}`, {code: 'SUITE_INVALID', suggestions: ['A suite is one JSON object; see datasets/suites/README.md.']})
+  }
+  return parseSuite(value, path)
+}
+
+/** Identifies a suite's content: results are comparable only between runs of the same hash. */
+export function suiteHash(suite: Suite): string {
+  return sha256Hex(canonicalJson(suite)).slice(0, 16)
+}
