@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
 import {toJsonSchema} from '../tools/json-schema.js'
 import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
@@ -53,6 +54,8 @@ export const InventoryInitOutput = z.object({
       entity: z.string(),
       expected: z.enum(['fix', 'escalate']),
       alsoDetected: z.array(z.object({rule, entity: z.string()})),
+      part: z.string().optional(),
+      goldFix: z.array(z.object({tool: z.string(), args: z.record(z.string(), z.unknown())})).optional(),
     }),
   ),
 })
@@ -171,6 +174,8 @@ export const ServeOutput = z.discriminatedUnion('event', [
   z.object({event: z.literal('stopped'), url: z.string(), restarts: z.number().int(), signal: z.string().nullable()}),
 ])
 
+export {EvalOutput}
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
@@ -186,6 +191,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'models inspect': ModelsInspectOutput,
   'models list': ModelsListOutput,
   'models verify': ModelsVerifyOutput,
+  eval: EvalOutput,
 }
 
 export function outputJsonSchemas(): Record<string, unknown> {
