@@ -26,7 +26,7 @@ export default class Eval extends InvagentCommand {
     scenarios: Flags.integer({summary: 'Instead of a suite: draw this many scenarios from --seed.', min: 1}),
     seed: Flags.integer({summary: 'Seed for --scenarios.', min: 0, default: 1}),
     trials: Flags.integer({summary: 'Trials per scenario (K of pass^k).', min: 1, max: 1000, default: 1}),
-    gate: Flags.string({summary: 'Release gate, e.g. "pass1>=0.9", "unsafe==0", "pass1[heldout]>=baseline-0.02" (repeatable).', multiple: true, default: []}),
+    gate: Flags.string({summary: 'Release gate, e.g. "pass1>=0.9", "unsafe==0", "pass1[heldout]>=baseline-0.02" (repeatable).', multiple: true}),
     baseline: Flags.string({summary: 'An earlier --json result to compare with.'}),
     junit: Flags.string({summary: 'Write JUnit XML here (one test case per scenario and trial).'}),
     report: Flags.string({summary: 'Write a markdown report here (for a pull-request comment).'}),
@@ -45,7 +45,7 @@ export default class Eval extends InvagentCommand {
     const {flags} = await this.parse(Eval)
     using interrupt = interruptScope()
     const result = await runEval({
-      suite: flags.suite, scenarios: flags.scenarios, seed: flags.seed, trials: flags.trials, gates: flags.gate, baseline: flags.baseline, junit: flags.junit, report: flags.report, artifacts: flags.artifacts,
+      suite: flags.suite, scenarios: flags.scenarios, seed: flags.seed, trials: flags.trials, gates: flags.gate ?? [], baseline: flags.baseline, junit: flags.junit, report: flags.report, artifacts: flags.artifacts,
       engine: {engine: flags.engine, model: flags.model, url: flags.url, threads: flags.threads, contextSize: flags.ctx, maxTokens: flags['max-tokens'], seed: flags['model-seed']},
       profile: flags.profile as PermissionProfile, jobs: flags.jobs, timeoutSeconds: flags.timeout, maxErrors: flags['max-errors'], signal: interrupt.signal, renderer: progressRendererFor(this.jsonEnabled()),
     })

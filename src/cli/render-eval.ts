@@ -4,17 +4,17 @@ import {renderTable} from './table.js'
 
 const MAX_FAILURES_LISTED = 15
 
+const short = (value: number | null) => (value === null ? 'n/a' : String(Math.round(value * 1000) / 1000))
+
 /** The human view of an eval: verdict, gates, metrics, root causes that fell short, failing trials. */
 export function renderEvalResult(result: EvalResult): string {
   const lines: string[] = []
   lines.push(`suite ${result.suite.name} v${result.suite.version} (${result.suite.hash}): ${result.suite.scenarios} scenarios × ${result.trials} trial(s), engine ${result.engine.name}${result.engine.model ? ` (${result.engine.model})` : ''}, ${result.jobs} job(s), ${(result.wallMs / 1000).toFixed(1)} s`, '')
-  lines.push(renderTable(['gate', 'value', 'result'], result.gates.map((gate) => [`${gate.expression}${gate.implicit ? ' (default)' : ''}`, gate.value === null ? 'n/a' : String(Math.round(gate.value * 1000) / 1000), gate.passed ? 'pass' : `FAIL${gate.reason ? ` (${gate.reason})` : ''}`]), 80), '')
-  const compared = new Map((result.baseline?.metrics ?? []).map((entry) => [entry.metric, entry]))
-  const rows = metricRows(result.metrics).map(([name, value]) => [name, value])
-  lines.push(renderTable(['metric', 'value'], rows), '')
+  lines.push(renderTable(['gate', 'value', 'result'], result.gates.map((gate) => [`${gate.expression}${gate.implicit ? ' (default)' : ''}`, short(gate.value), gate.passed ? 'pass' : `FAIL${gate.reason ? ` (${gate.reason})` : ''}`]), 80), '')
+  lines.push(renderTable(['metric', 'value'], metricRows(result.metrics)), '')
   if (result.baseline) {
-    const regressed = [...compared.values()].filter((entry) => entry.regressed)
-    lines.push(`baseline ${result.baseline.file} (${result.baseline.engine}): ${result.baseline.regressions} regression(s)${regressed.length > 0 ? ` — ${regressed.map((entry) => `${entry.metric} ${entry.baseline} → ${entry.current}`).join(', ')}` : ''}`)
+    const regressed = result.baseline.metrics.filter((entry) => entry.regressed)
+    lines.push(`baseline ${result.baseline.file} (${result.baseline.engine}): ${result.baseline.regressions} regression(s)${regressed.length > 0 ? ` — ${regressed.map((entry) => `${entry.metric} ${short(entry.baseline)} → ${short(entry.current)}`).join(', ')}` : ''}`)
     if (result.baseline.newlyFailing.length > 0) lines.push(`newly failing: ${result.baseline.newlyFailing.join(', ')}`)
     lines.push('')
   }

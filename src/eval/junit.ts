@@ -20,6 +20,8 @@ export function xmlEscape(text: string): string {
 }
 
 const seconds = (ms: number) => (ms / 1000).toFixed(3)
+/** JUnit's timestamp is an xs:dateTime without a zone: "2026-01-31T12:00:00" (UTC here). */
+const timestamp = (iso: string) => iso.slice(0, 19)
 
 function classname(result: TrialResult): string {
   const first = result.faults[0]
@@ -72,13 +74,13 @@ export function toJunitXml(result: EvalResult): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="invagent eval" tests="${result.results.length + result.gates.length}" failures="${failures + gateFailures}" errors="${errors}" time="${totalSeconds}">`,
-    `  <testsuite name="${xmlEscape(`invagent eval: ${result.suite.name} (${result.engine.name})`)}" tests="${result.results.length}" failures="${failures}" errors="${errors}" skipped="0" time="${totalSeconds}" timestamp="${result.startedAt}">`,
+    `  <testsuite name="${xmlEscape(`invagent eval: ${result.suite.name} (${result.engine.name})`)}" tests="${result.results.length}" failures="${failures}" errors="${errors}" skipped="0" time="${totalSeconds}" timestamp="${timestamp(result.startedAt)}">`,
     '    <properties>',
     ...properties.map(([name, value]) => `      <property name="${name}" value="${xmlEscape(value)}"/>`),
     '    </properties>',
     ...result.results.map(testCase),
     '  </testsuite>',
-    `  <testsuite name="invagent eval: gates" tests="${result.gates.length}" failures="${gateFailures}" errors="0" skipped="0" time="0" timestamp="${result.startedAt}">`,
+    `  <testsuite name="invagent eval: gates" tests="${result.gates.length}" failures="${gateFailures}" errors="0" skipped="0" time="0" timestamp="${timestamp(result.startedAt)}">`,
     ...gateCases,
     '  </testsuite>',
     '</testsuites>',

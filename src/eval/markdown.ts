@@ -104,10 +104,15 @@ export function toMarkdown(result: EvalResult): string {
     lines.push(`### Failures (${failing.length} trial${failing.length === 1 ? '' : 's'}${failing.length > MAX_FAILURES_SHOWN ? `, first ${MAX_FAILURES_SHOWN} shown` : ''})`, '')
     for (const trial of failing.slice(0, MAX_FAILURES_SHOWN)) {
       const summary = trial.status === 'error' ? `error (${trial.error!.kind}): ${trial.error!.message}` : trial.reasons[0]
-      lines.push(`<details><summary><code>${trial.scenario}</code> #${trial.trial}: ${escapeHtml(summary.length > 200 ? `${summary.slice(0, 199)}…` : summary)}</summary>`, '', '```diff', trial.status === 'error' ? trial.error!.message : failureDetails(trial), '```', '', '</details>', '')
+      lines.push(`<details><summary><code>${trial.scenario}</code> #${trial.trial}: ${escapeHtml(summary.length > 200 ? `${summary.slice(0, 199)}…` : summary)}</summary>`, '', '```diff', fenced(trial.status === 'error' ? trial.error!.message : failureDetails(trial)), '```', '', '</details>', '')
     }
   }
   return `${lines.join('\n').trimEnd()}\n`
+}
+
+/** Inventory text inside a code block must not be able to close it. */
+function fenced(text: string): string {
+  return text.replaceAll('```', '`\u200b``')
 }
 
 function escapeHtml(text: string): string {

@@ -136,7 +136,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     )
     await tasks.run()
   } finally {
-    rmSync(workDirectory, {recursive: true, force: true})
+    rmSync(workDirectory, {recursive: true, force: true, maxRetries: 3})
   }
 
   const metrics = computeMetrics(results, options.trials)

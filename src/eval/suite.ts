@@ -62,7 +62,7 @@ function semanticProblems(suite: Suite): string[] {
     scenario.faults.forEach((fault, faultIndex) => {
       if (variantOf(fault)) return
       const known = rootCausesOf(fault.rule as RuleName).map((entry) => entry.rootCause)
-      const suggestion = didYouMean(fault.rootCause, known)
+      const suggestion = didYouMean(fault.rootCause, known) ?? known.find((name) => name.startsWith(fault.rootCause) || name.includes(fault.rootCause))
       problems.push(`${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} (known: ${known.join(', ')})`)
     })
     if (scenario.faults.length > maxFaults(scenario.parts)) {
@@ -72,23 +72,18 @@ function semanticProblems(suite: Suite): string[] {
   return problems
 }
 
-/** Parses and checks a suite; `source` names it in error messages. */
+function invalidSuite(source: string, problems: string[]): UserError {
+  const lines = problems.slice(0, 10).map((problem) => `${source}: ${problem}`)
+  const message = problems.length === 1 ? lines[0] : `${source} is not a valid evaluation suite (${problems.length} problems):\n  ${lines.join('\n  ')}`
+  return new UserError(message, {code: 'SUITE_INVALID', suggestions: ['The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a complete example.']})
+}
+
+/** Parses and checks a suite; `source` names it in error messages, compiler-style (`file: where: what`). */
 export function parseSuite(value: unknown, source: string): Suite {
   const parsed = Suite.safeParse(value)
-  if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 10).map((issue) => `${source}: ${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    throw new UserError(`${source} is not a valid evaluation suite:\n  ${issues.join('\n  ')}`, {
-      code: 'SUITE_INVALID',
-      suggestions: ['The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a complete example.'],
-    })
-  }
+  if (!parsed.success) throw invalidSuite(source, parsed.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`))
   const problems = semanticProblems(parsed.data)
-  if (problems.length > 0) {
-    throw new UserError(`${source} is not a valid evaluation suite:\n  ${problems.slice(0, 10).map((problem) => `${source}: ${problem}`).join('\n  ')}`, {
-      code: 'SUITE_INVALID',
-      suggestions: ['The suite format is documented in datasets/suites/README.md.'],
-    })
-  }
+  if (problems.length > 0) throw invalidSuite(source, problems)
   return parsed.data
 }
 
