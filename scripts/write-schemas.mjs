@@ -4,10 +4,14 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 
 import {outputJsonSchemas} from '../dist/src/cli/output-schemas.js'
 import {toolCatalogue} from '../dist/src/tools/json-schema.js'
+import {datasetJsonSchemas} from '../dist/src/dataset/schema.js'
 
 mkdirSync('schemas', {recursive: true})
 writeFileSync('schemas/tools.json', JSON.stringify(toolCatalogue(), null, 2) + '\n')
 for (const [id, schema] of Object.entries(outputJsonSchemas())) {
   writeFileSync(`schemas/output-${id.replaceAll(' ', '-')}.json`, JSON.stringify(schema, null, 2) + '\n')
+}
+for (const [format, schema] of Object.entries(datasetJsonSchemas())) {
+  writeFileSync(`schemas/dataset-${format}.json`, JSON.stringify(schema, null, 2) + '\n')
 }
 console.log('schemas/ updated')

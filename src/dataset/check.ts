@@ -63,7 +63,7 @@ let compiled: {formats: Record<DatasetFormat, ValidateFunction>; tools: Map<stri
 /** The compiled validators: one per format, one per tool's args. Compiled once per process. */
 export function datasetValidators(): NonNullable<typeof compiled> {
   if (compiled) return compiled
-  const ajv = new Ajv2020({allErrors: true, strict: false})
+  const ajv = new Ajv2020({allErrors: true, strict: false, verbose: true})
   const schemas = datasetJsonSchemas()
   const formats = {playbook: ajv.compile(schemas.playbook), trajectory: ajv.compile(schemas.trajectory), instruction: ajv.compile(schemas.instruction)}
   const tools = new Map(toolCatalogue().map((tool) => [tool.name, ajv.compile(tool.args)]))
@@ -288,7 +288,8 @@ function checkInstruction(example: Record<string, unknown>, problems: ExamplePro
     for (const problem of problems.slice(before)) {
       problem.pointer = '/output'
       problem.textOffset = call.offset
-      problem.message = `/output: ${problem.message.replace(/^args of [a-z_]+: \/output/, `args of ${call.tool}:`)}`
+      if (problem.code === 'invalid-args') problem.message = `/output: args of ${call.tool}: ${problem.message.replace(/^args of [a-z_]+: \/output:? ?/, '')}`
+      else problem.message = `/output: ${problem.message}`
     }
   }
   checkTerminal(calls.map((call) => call.tool), () => '/output', problems)

@@ -26,7 +26,7 @@ import {varyThought} from './thoughts.js'
  */
 
 export const EVAL_ID_BASE = 500_000
-const SANDBOX = {parts: 60, days: 20, faults: 26}
+export const SANDBOX_INVENTORY = {parts: 60, days: 20, faults: 26}
 
 export interface GenerateOptions {
   count: number
@@ -80,7 +80,7 @@ function toExample(conversation: RecordedConversation, rootCause: string, split:
 /** Runs one sandbox inventory through the rules playbook and returns its qualifying examples. */
 async function examplesOfInventory(directory: string, split: 'train' | 'eval', seed: number, random: Random): Promise<{examples: PlaybookExample[]; skipped: number}> {
   const path = join(directory, `${split}-${seed}.db`)
-  const {faults} = initInventory({path, ...SANDBOX, seed, phrasings: split === 'eval' ? 'heldout' : 'train', idBase: split === 'eval' ? EVAL_ID_BASE : 0, force: true})
+  const {faults} = initInventory({path, ...SANDBOX_INVENTORY, seed, phrasings: split === 'eval' ? 'heldout' : 'train', idBase: split === 'eval' ? EVAL_ID_BASE : 0, force: true})
   const backend = SqliteInventory.open(path)
   const engine = new RecordingEngine(new RulesEngine())
   const log = AuditLog.create(join(directory, 'logs'), `gen-${seed}`)
