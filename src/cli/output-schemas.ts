@@ -181,7 +181,7 @@ export const DatasetValidateOutput = z.object({
   cleanExamples: z.number().int(),
   problems: z.array(z.object({file: z.string(), line: z.number().int(), column: z.number().int(), code: problemCode, message: z.string(), pointer: z.string().optional()})),
   problemsOmitted: z.number().int(),
-  problemCounts: z.record(problemCode, z.number().int()),
+  problemCounts: z.partialRecord(problemCode, z.number().int()),
   summary: z.object({examples: z.number().int(), byFormat: counts, byRule: counts, byRootCause: counts, byTool: counts, byOutcome: counts, steps: counts}),
   tokens: z.object({model: z.string(), maxTokens: z.number().int(), longest: z.number().int(), over: z.number().int()}).optional(),
   fix: z

@@ -2,7 +2,7 @@ import {basename} from 'node:path'
 
 import {getLlama, JinjaTemplateChatWrapper, LlamaLogLevel, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel} from 'node-llama-cpp'
 
-import {ConfigError} from '../errors.js'
+import {ConfigError, UserError} from '../errors.js'
 import type {ChatMessage} from '../prompt/render.js'
 import {exampleMessages} from './render-example.js'
 import type {PlaybookExample} from './schema.js'
@@ -46,7 +46,17 @@ export class ModelTemplate implements TokenCounter {
     const template = model.fileInfo.metadata.tokenizer?.chat_template
     if (options.ownTemplate) {
       if (typeof template !== 'string' || template.trim() === '') throw new ConfigError(`${path} has no chat template (tokenizer.chat_template)`, {code: 'NO_CHAT_TEMPLATE', suggestions: ['Use a GGUF converted with its tokenizer_config.json, or drop --template.']})
-      return new ModelTemplate(model, new JinjaTemplateChatWrapper({template, convertUnsupportedSystemMessagesToUserMessages: 'auto'}), 'gguf', path)
+      let wrapper: JinjaTemplateChatWrapper
+      try {
+        wrapper = new JinjaTemplateChatWrapper({template, convertUnsupportedSystemMessagesToUserMessages: false})
+      } catch (error) {
+        // node-llama-cpp renders sample messages (a system one included) and checks each survives.
+        throw new UserError(`${basename(path)}'s chat template drops or alters messages: ${(error as Error).message.replaceAll(/\s+/g, ' ').trim()}`, {
+          code: 'TEMPLATE_DROPS_CONTENT',
+          suggestions: ['Every exported conversation starts with the system prompt: use a GGUF whose chat template renders the system role (Phi-3\'s later templates do). Nothing was written.'],
+        })
+      }
+      return new ModelTemplate(model, wrapper, 'gguf', path)
     }
     return new ModelTemplate(model, resolveChatWrapper(model), 'builtin', path)
   }
