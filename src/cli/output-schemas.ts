@@ -220,6 +220,13 @@ export const DatasetConvertOutput = z.object({
   failed: z.array(z.object({line: z.number().int(), reason: z.string()})),
 })
 
+export const DatasetAuthorOutput = z.object({
+  appended: z.boolean(),
+  out: z.string(),
+  example: z.record(z.string(), z.unknown()).optional(),
+  problems: z.array(z.string()),
+})
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
@@ -239,6 +246,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'dataset generate': DatasetGenerateOutput,
   'dataset export': DatasetExportOutput,
   'dataset convert': DatasetConvertOutput,
+  'dataset author': DatasetAuthorOutput,
 }
 
 export function outputJsonSchemas(): Record<string, unknown> {

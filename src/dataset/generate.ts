@@ -56,25 +56,34 @@ function terminalObservation(tool: string): Observation {
   return tool === 'resolve' ? {ok: true, result: {validated: true}} : {ok: true, result: {escalated: true}}
 }
 
-/** One recorded conversation as a playbook example, or undefined when it does not qualify. */
-function toExample(conversation: RecordedConversation, rootCause: string, split: 'train' | 'eval', seed: number, random: Random): PlaybookExample | undefined {
+export interface ExampleLabels {
+  rootCause: string
+  split: 'train' | 'eval'
+  source: string
+  context?: Record<string, unknown>
+  /** Varies the wording of the thoughts; omitted, they are kept as written. */
+  random?: Random
+}
+
+/** One recorded conversation as a playbook example, or undefined when it did not end in resolve/escalate. */
+export function exampleFromConversation(conversation: RecordedConversation, labels: ExampleLabels): PlaybookExample | undefined {
   const steps = conversation.steps as Array<{thought: string; tool: string; args: Record<string, unknown>}>
   const last = steps.at(-1)
   if (!last || (last.tool !== 'resolve' && last.tool !== 'escalate')) return undefined
   if (conversation.observations.length !== steps.length - 1) return undefined
   const trajectory = steps.map((step, index) => ({
-    thought: varyThought(random, step.tool, step.thought, index),
+    thought: labels.random ? varyThought(labels.random, step.tool, step.thought, index) : step.thought,
     action: {tool: step.tool, args: step.args},
     observation: index < steps.length - 1 ? conversation.observations[index] : terminalObservation(step.tool),
   }))
   const body = {
     instruction: PLAYBOOK_INSTRUCTION,
-    input: {finding: conversation.finding, context: {sandboxSeed: seed, phrasings: split === 'eval' ? 'heldout' : 'train'}},
+    input: {finding: conversation.finding, ...(labels.context ? {context: labels.context} : {})},
     trajectory,
     final: {outcome: last.tool === 'resolve' ? ('resolved' as const) : ('escalated' as const), summary: String(last.args.summary)},
-    meta: {rule: conversation.finding.rule, rootCause: rootCause as PlaybookExample['meta']['rootCause'], split, source: 'generated:rules-playbook'},
+    meta: {rule: conversation.finding.rule, rootCause: labels.rootCause as PlaybookExample['meta']['rootCause'], split: labels.split, source: labels.source},
   }
-  return {id: `${split}-${sha256Hex(canonicalJson(body)).slice(0, 12)}`, ...body}
+  return {id: `${labels.split}-${sha256Hex(canonicalJson(body)).slice(0, 12)}`, ...body}
 }
 
 /** Runs one sandbox inventory through the rules playbook and returns its qualifying examples. */
@@ -101,7 +110,7 @@ async function examplesOfInventory(directory: string, split: 'train' | 'eval', s
         (expectedOutcome === undefined ? outcome.outcome === 'would_resolve' || outcome.outcome === 'escalated' : outcome.outcome === expectedOutcome) &&
         outcome.rootCause === rootCause &&
         VALID_ROOT_CAUSES.get(outcome.rule as RuleName)?.has(rootCause) === true
-      const example = qualifies ? toExample(conversation, rootCause, split, seed, random) : undefined
+      const example = qualifies ? exampleFromConversation(conversation, {rootCause, split, source: 'generated:rules-playbook', context: {sandboxSeed: seed, phrasings: split === 'eval' ? 'heldout' : 'train'}, random}) : undefined
       if (example) examples.push(example)
       else skipped++
     }

@@ -5,6 +5,7 @@ import {ConfigError, UserError} from '../errors.js'
 import {SqliteConnection} from '../inventory/sqlite-connection.js'
 import {INDEX_SQL, SCHEMA_SQL, SCHEMA_VERSION} from '../inventory/schema.js'
 import {Random} from '../util/random.js'
+import type {RootCauseInfo} from '../tools/catalogue.js'
 import {PART_FAMILIES, type PartFamily} from './catalog.js'
 import {injectFault, planFaults, type InjectedFault} from './faults.js'
 import {phrase, type EventKind, type PhrasingSet} from './phrasings.js'
@@ -28,6 +29,8 @@ export interface InitOptions {
    * transactions: held-out suites use ids no training inventory contains.
    */
   idBase?: number
+  /** Exactly these faults, in this order, instead of a seeded plan (authoring one chosen case). */
+  variants?: RootCauseInfo[]
   clock?: number
   /** Called as parts' histories are written (about every 5%), for progress on large inventories. */
   onProgress?: (done: number, total: number) => void
@@ -175,7 +178,7 @@ export function initInventory(options: InitOptions): InitResult {
     const clock = options.clock ?? DEFAULT_CLOCK
     const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train', options.idBase ?? 0)
     const parts = createParts(writer, random.fork(2), options.parts, options.idBase ?? 0)
-    const plan = planFaults(random.fork(3), options.faults)
+    const plan = options.variants ?? planFaults(random.fork(3), options.faults)
     const faultPartIndexes = new Set(random.fork(4).shuffle(parts.map((_, index) => index)).slice(0, plan.length))
     const every = Math.max(1, Math.ceil(parts.length / 20))
     parts.forEach((part, index) => {
