@@ -229,12 +229,12 @@ function checkPlaybook(example: Record<string, unknown>, problems: ExampleProble
     tools.push(typeof tool === 'string' ? tool : undefined)
     if (typeof tool !== 'string') return
     facts.tools.push(tool)
-    const pointer = toPointer(['trajectory', index, 'action', 'tool'])
+    const pointer = `/trajectory/${index}/action/tool`
     if (declared) {
       if (!declared.has(tool)) {
         const suggestion = didYouMean(tool, [...declared.keys()])
         problems.push({code: 'unknown-tool', pointer, message: `${pointer}: tool "${tool}" is not among the example's declared tools${suggestion ? ` — did you mean "${suggestion}"?` : ''}`})
-      } else if (args && typeof args === 'object') checkArgsAgainstDeclaration(tool, declared.get(tool), args as Record<string, unknown>, toPointer(['trajectory', index, 'action', 'args']), problems)
+      } else if (args && typeof args === 'object') checkArgsAgainstDeclaration(tool, declared.get(tool), args as Record<string, unknown>, `/trajectory/${index}/action/args`, problems)
     } else {
       const before = problems.length
       checkArgsAgainstTool(tool, args, pointer, problems)
@@ -263,11 +263,11 @@ function checkTrajectory(example: Record<string, unknown>, problems: ExampleProb
     if (isMissing(step.observation)) problems.push({code: 'missing-observation', pointer: toPointer(['trajectory', index]), message: `${toPointer(['trajectory', index])}: step has no observation (every step needs what the tool returned)`})
     if (typeof tool !== 'string') return
     facts.tools.push(tool)
-    const pointer = toPointer(['trajectory', index, 'action', 'tool'])
+    const pointer = `/trajectory/${index}/action/tool`
     if (!declared.has(tool)) {
       const suggestion = didYouMean(tool, [...declared.keys()])
       problems.push({code: 'unknown-tool', pointer, message: `${pointer}: tool "${tool}" is not declared in /tools${suggestion ? ` — did you mean "${suggestion}"?` : ` (declared: ${[...declared.keys()].join(', ') || 'none'})`}`})
-    } else if (args && typeof args === 'object') checkArgsAgainstDeclaration(tool, declared.get(tool), args as Record<string, unknown>, toPointer(['trajectory', index, 'action', 'args']), problems)
+    } else if (args && typeof args === 'object') checkArgsAgainstDeclaration(tool, declared.get(tool), args as Record<string, unknown>, `/trajectory/${index}/action/args`, problems)
   })
   if (typeof example.final_answer === 'string' && example.final_answer.trim() === '') problems.push({code: 'schema', pointer: '/final_answer', message: '/final_answer: empty'})
 }

@@ -243,8 +243,10 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           const first = ids.addOrGet(object.id, fileIndex, number)
           if (first) report1('duplicate-id', locatePointer(text, '/id') + 1, `duplicate id "${object.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`, '/id')
         }
-        const content = format === 'playbook' && typeof object.id === 'string' ? text.replace(`"id":${JSON.stringify(object.id)}`, '') : text
-        const sameAs = contents.addOrGet(content, fileIndex, number)
+        // Duplicate content: the line without its id (two copies of an example under two ids are still one example).
+        const idText = format === 'playbook' && typeof object.id === 'string' ? `"id":${JSON.stringify(object.id)}` : undefined
+        const idAt = idText === undefined ? -1 : text.indexOf(idText)
+        const sameAs = idAt >= 0 ? contents.addOrGet(text, fileIndex, number, idAt, idAt + idText!.length) : contents.addOrGet(text, fileIndex, number)
         if (sameAs) report1('duplicate-content', 1, `same content as ${basename(files[sameAs.file])}:${sameAs.line}${format === 'playbook' ? ' (apart from the id)' : ''} — drop the duplicate (--fix keeps the first)`)
 
         if (leaks && !isEvalFile) {
@@ -257,7 +259,7 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           report1('inconsistent', locatePointer(text, '/meta/split') + 1, '/meta/split: "eval" in a training file — eval examples belong in the --eval file', '/meta/split')
         }
 
-        if (findPii(text).length > 0) {
+        if (mayHoldPii(text) && findPii(text).length > 0) {
           for (const [pointer, string, isKey] of strings(value)) {
             for (const match of findPii(string)) {
               const at = locatePointer(text, pointer, isKey ? string : undefined)
@@ -309,6 +311,15 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     }
     throw error
   }
+}
+
+/**
+ * A cheap pass before the PII patterns run over a whole line: an email needs an "@", a phone
+ * number a run of digits with separators or a leading "+"/"(", a name a capitalised word
+ * after a lower-case one. Lines without any of these skip the full scan.
+ */
+function mayHoldPii(text: string): boolean {
+  return text.includes('@') || /[+(]\s?\d|\d[-. ]\d{3}|[a-z,;:] [A-Z][a-z]/.test(text)
 }
 
 function addFacts(summary: DatasetSummary, facts: ExampleFacts, clean: boolean): void {
