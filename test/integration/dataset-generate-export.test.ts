@@ -61,6 +61,14 @@ describe('dataset generate → validate → export', () => {
     expect(readFileSync(join(directory, 'eval2.jsonl'), 'utf8')).toBe(readFileSync(options.evalOut, 'utf8'))
   })
 
+  it('the shipped datasets are exactly what the documented command generates', async () => {
+    const directory = temporaryDirectory()
+    // datasets/README.md: invagent dataset generate --count 312 --eval-count 104 --seed 2026
+    await generateDataset({count: 312, evalCount: 104, seed: 2026, out: join(directory, 'playbook.jsonl'), evalOut: join(directory, 'eval.jsonl')})
+    expect(readFileSync(join(directory, 'playbook.jsonl'), 'utf8'), 'regenerate datasets/ with the command in datasets/README.md').toBe(readFileSync('datasets/playbook.jsonl', 'utf8'))
+    expect(readFileSync(join(directory, 'eval.jsonl'), 'utf8')).toBe(readFileSync('datasets/eval.jsonl', 'utf8'))
+  })
+
   it('exports exactly the messages the model engine is prompted with when it replays the example in the audit loop', async () => {
     const [example] = readExamples('datasets/playbook.jsonl').filter((candidate) => candidate.trajectory.length >= 4 && candidate.final.outcome === 'resolved')
     const directory = temporaryDirectory()
