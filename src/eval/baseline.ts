@@ -7,13 +7,14 @@ import {EvalOutput, type BaselineComparison, type EvalResult, type MetricCompari
  * Comparison with an earlier result (`--baseline`, the --json output of an earlier eval): every
  * headline metric with its change, the rules, root causes and tags whose pass^1 dropped, and —
  * when both ran the same suite — the scenarios that newly fail. A rate or an unsafe count counts
- * as a regression at any change for the worse; costs (steps, tokens, latency) only beyond 10%,
- * because they drift from one machine and run to the next.
+ * as a regression at any change for the worse; costs (steps, tokens, latency) only beyond 10%
+ * (latency also only beyond 20 ms), because they drift from one machine and run to the next.
  */
 
 type Direction = 'higher' | 'lower'
 
-const COMPARED: Array<{metric: string; read: (metrics: Metrics) => number | null; better: Direction; tolerance: number}> = [
+/** `tolerance` is relative; `slack` an absolute amount below which a change is noise (latency in ms). */
+const COMPARED: Array<{metric: string; read: (metrics: Metrics) => number | null; better: Direction; tolerance: number; slack?: number}> = [
   {metric: 'pass1', read: (metrics) => metrics.pass1, better: 'higher', tolerance: 0},
   {metric: 'resolution', read: (metrics) => metrics.resolutionRate, better: 'higher', tolerance: 0},
   {metric: 'fault_pass', read: (metrics) => metrics.faultPassRate, better: 'higher', tolerance: 0},
@@ -26,8 +27,8 @@ const COMPARED: Array<{metric: string; read: (metrics: Metrics) => number | null
   {metric: 'steps_per_finding', read: (metrics) => metrics.stepsPerFinding, better: 'lower', tolerance: 0.1},
   {metric: 'prompt_tokens_per_finding', read: (metrics) => metrics.promptTokensPerFinding, better: 'lower', tolerance: 0.1},
   {metric: 'completion_tokens_per_finding', read: (metrics) => metrics.completionTokensPerFinding, better: 'lower', tolerance: 0.1},
-  {metric: 'latency_p50_ms', read: (metrics) => metrics.latencyP50Ms, better: 'lower', tolerance: 0.1},
-  {metric: 'latency_p95_ms', read: (metrics) => metrics.latencyP95Ms, better: 'lower', tolerance: 0.1},
+  {metric: 'latency_p50_ms', read: (metrics) => metrics.latencyP50Ms, better: 'lower', tolerance: 0.1, slack: 20},
+  {metric: 'latency_p95_ms', read: (metrics) => metrics.latencyP95Ms, better: 'lower', tolerance: 0.1, slack: 20},
 ]
 
 const EPSILON = 1e-9
@@ -48,8 +49,8 @@ export function loadBaseline(path: string): EvalResult {
   return parsed.data
 }
 
-function worse(current: number, baseline: number, better: Direction, tolerance: number): boolean {
-  const allowance = Math.abs(baseline) * tolerance + EPSILON
+function worse(current: number, baseline: number, better: Direction, tolerance: number, slack = 0): boolean {
+  const allowance = Math.max(Math.abs(baseline) * tolerance, slack) + EPSILON
   return better === 'higher' ? current < baseline - allowance : current > baseline + allowance
 }
 
@@ -60,16 +61,16 @@ function passedEverywhere(result: EvalResult): Map<string, boolean> {
 }
 
 export function compareWithBaseline(current: Pick<EvalResult, 'metrics' | 'byRule' | 'byRootCause' | 'byTag' | 'results' | 'suite'>, baseline: EvalResult, file: string): BaselineComparison {
-  const pairs: Array<{metric: string; read: (metrics: Metrics) => number | null; better: Direction; tolerance: number}> = [
+  const pairs: typeof COMPARED = [
     ...COMPARED.slice(0, 1),
     ...current.metrics.passK.slice(1).map((entry) => ({metric: `pass^${entry.k}`, read: (metrics: Metrics) => metrics.passK.find((other) => other.k === entry.k)?.value ?? null, better: 'higher' as const, tolerance: 0})),
     ...COMPARED.slice(1),
   ]
-  const metrics: MetricComparison[] = pairs.map(({metric, read, better, tolerance}) => {
+  const metrics: MetricComparison[] = pairs.map(({metric, read, better, tolerance, slack}) => {
     const now = read(current.metrics)
     const before = read(baseline.metrics)
     const delta = now === null || before === null ? null : now - before
-    return {metric, baseline: before, current: now, delta, regressed: now !== null && before !== null && worse(now, before, better, tolerance)}
+    return {metric, baseline: before, current: now, delta, regressed: now !== null && before !== null && worse(now, before, better, tolerance, slack)}
   })
   const baselineEntries = new Map([...baseline.byRule, ...baseline.byRootCause, ...baseline.byTag].map((entry) => [entry.key, entry.metrics.pass1]))
   const breakdown = [...current.byRule, ...current.byRootCause, ...current.byTag].flatMap((entry) => {
