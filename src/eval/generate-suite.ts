@@ -1,3 +1,4 @@
+import {EVAL_ID_BASE} from '../dataset/generate.js'
 import {UserError} from '../errors.js'
 import {ROOT_CAUSES, type RootCauseInfo} from '../tools/catalogue.js'
 import {Random} from '../util/random.js'
@@ -8,7 +9,8 @@ import {parseSuite, type Scenario, type Suite} from './suite.js'
  * a fixed cycle of ten, so any N gets the same mix: six single-fault inventories (half with
  * held-out phrasings), two multi-fault ones, one clean one, one with prompt-injection text. Root
  * causes are dealt from a shuffled deck of all 26, reshuffled when it runs out, so N >= 26
- * single and multi faults cover every rule and root cause.
+ * single and multi faults cover every rule and root cause. Entities are numbered like the
+ * dataset's held-out split, so no id of an eval inventory appears in training data.
  */
 
 type Kind = 'single' | 'single-heldout' | 'clean' | 'multi' | 'hostile'
@@ -55,6 +57,7 @@ export function generateSuite(options: {scenarios: number; seed: number}): Suite
       seed: seeds.int(0, 2 ** 32 - 1),
       parts: 24,
       days: 10,
+      idBase: EVAL_ID_BASE,
       faults: faults.map((fault) => ({rule: fault.rule, rootCause: fault.rootCause})),
       phrasings: heldout ? 'heldout' : 'train',
       hostileText: kind === 'hostile',

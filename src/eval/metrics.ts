@@ -98,18 +98,22 @@ export function computeMetrics(results: readonly TrialResult[], trialsPerScenari
  * scenarios that contain it, with the fault-level figures counting only its own faults.
  */
 export function breakdowns(results: readonly TrialResult[], scenarios: readonly Scenario[], trialsPerScenario: number): {byRule: Breakdown[]; byRootCause: Breakdown[]; byTag: Breakdown[]} {
+  // What a scenario contains: the faults it lists, and those its trials report (a planned scenario lists none).
+  const causes = new Map(scenarios.map((scenario) => [scenario.id, new Set(scenario.faults.flatMap((fault) => [fault.rule, `${fault.rule}/${fault.rootCause}`]))]))
+  for (const result of results) for (const fault of result.faults) causes.get(result.scenario)?.add(fault.rule).add(`${fault.rule}/${fault.rootCause}`)
   const resultsOf = (keep: (scenario: Scenario) => boolean) => {
     const ids = new Set(scenarios.filter(keep).map((scenario) => scenario.id))
     return results.filter((result) => ids.has(result.scenario))
   }
   const byRule = RULES.flatMap((rule) => {
-    const subset = resultsOf((scenario) => scenario.faults.some((fault) => fault.rule === rule))
+    const subset = resultsOf((scenario) => causes.get(scenario.id)!.has(rule))
     return subset.length === 0 ? [] : [{key: rule, metrics: computeMetrics(subset, trialsPerScenario, (fault) => fault.rule === rule)}]
   })
   const byRootCause = ROOT_CAUSES.flatMap((entry) => {
-    const subset = resultsOf((scenario) => scenario.faults.some((fault) => fault.rule === entry.rule && fault.rootCause === entry.rootCause))
+    const key = `${entry.rule}/${entry.rootCause}`
+    const subset = resultsOf((scenario) => causes.get(scenario.id)!.has(key))
     const matches = (fault: FaultScore) => fault.rule === entry.rule && fault.rootCause === entry.rootCause
-    return subset.length === 0 ? [] : [{key: `${entry.rule}/${entry.rootCause}`, expected: entry.expected, metrics: computeMetrics(subset, trialsPerScenario, matches)}]
+    return subset.length === 0 ? [] : [{key, expected: entry.expected, metrics: computeMetrics(subset, trialsPerScenario, matches)}]
   })
   const tags = [...new Set(scenarios.flatMap((scenario) => scenario.tags))].sort()
   const byTag = tags.map((tag) => ({key: tag, metrics: computeMetrics(resultsOf((scenario) => scenario.tags.includes(tag)), trialsPerScenario)}))

@@ -17,7 +17,7 @@ import {toMarkdown} from './markdown.js'
 import {breakdowns, computeMetrics} from './metrics.js'
 import type {EvalResult, TrialResult} from './result.js'
 import {defaultJobs, runScenarios} from './runner.js'
-import {loadSuite, suiteHash, type Suite} from './suite.js'
+import {faultKeysOf, loadSuite, suiteHash, type Suite} from './suite.js'
 
 export interface EvalOptions {
   /** A suite file, or the name of a shipped suite (datasets/suites/NAME.json). */
@@ -96,7 +96,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const {suite, source} = resolveSuite(options)
   const baseline = options.baseline === undefined ? undefined : loadBaseline(options.baseline)
   const gates = gatesFor(options.gates)
-  const selectors = new Set([...suite.scenarios.flatMap((scenario) => scenario.faults.flatMap((fault) => [fault.rule, `${fault.rule}/${fault.rootCause}`])), ...suite.scenarios.flatMap((scenario) => scenario.tags)])
+  const selectors = new Set(suite.scenarios.flatMap((scenario) => [...faultKeysOf(scenario), ...scenario.tags]))
   checkGates(gates, {trials: options.trials, selectors, hasBaseline: baseline !== undefined})
   const engineName = options.engineInstance?.name ?? options.engine.engine
   const jobs = options.jobs ?? defaultJobs(engineName, suite.scenarios.length)

@@ -78,8 +78,11 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 export async function buildScenario(scenario: Scenario, directory: string): Promise<BuiltScenario> {
   mkdirSync(directory, {recursive: true})
   const pristinePath = join(directory, 'pristine.db')
-  const variants = scenario.faults.map((fault) => variantOf(fault)!)
-  const init = initInventory({path: pristinePath, parts: scenario.parts, days: scenario.days, faults: variants.length, seed: scenario.seed, phrasings: scenario.phrasings, variants, hostileText: scenario.hostileText, force: true})
+  const variants = scenario.plannedFaults === undefined ? scenario.faults.map((fault) => variantOf(fault)!) : undefined
+  const init = initInventory({
+    path: pristinePath, parts: scenario.parts, days: scenario.days, faults: scenario.plannedFaults ?? variants!.length, seed: scenario.seed,
+    phrasings: scenario.phrasings, variants, idBase: scenario.idBase, hostileText: scenario.hostileText, force: true,
+  })
 
   const pristineBackend = SqliteInventory.open(pristinePath, {readOnly: true})
   const findingsBefore = (await pristineBackend.detect()).map((finding) => finding.id)

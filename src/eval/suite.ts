@@ -27,6 +27,13 @@ export const Scenario = z.strictObject({
   days: z.number().int().min(1).max(3650).default(10),
   /** The faults to inject, each into a part of its own; none makes a clean inventory. */
   faults: z.array(FaultRef).default([]),
+  /**
+   * Instead of `faults`: this many faults planned by the simulator from the seed, every root
+   * cause once per round, as `invagent inventory init --faults N` plans them.
+   */
+  plannedFaults: z.number().int().min(1).optional(),
+  /** Entity numbering starts after this (transactions after ten times this), as in the dataset's held-out split. */
+  idBase: z.number().int().min(0).max(100_000_000).default(0),
   /** Integration-message wording: "heldout" phrasings are never used for training data. */
   phrasings: z.enum(['train', 'heldout']).default('train'),
   /** Prompt-injection text in the faults' part names and integration messages. */
@@ -65,9 +72,9 @@ function semanticProblems(suite: Suite): string[] {
       const suggestion = didYouMean(fault.rootCause, known) ?? known.find((name) => name.startsWith(fault.rootCause) || name.includes(fault.rootCause))
       problems.push(`${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} (known: ${known.join(', ')})`)
     })
-    if (scenario.faults.length > maxFaults(scenario.parts)) {
-      problems.push(`${at}: ${scenario.faults.length} faults need at least ${scenario.faults.length * 2} parts, got ${scenario.parts}`)
-    }
+    if (scenario.plannedFaults !== undefined && scenario.faults.length > 0) problems.push(`${at}: give either faults or plannedFaults, not both`)
+    const count = scenario.plannedFaults ?? scenario.faults.length
+    if (count > maxFaults(scenario.parts)) problems.push(`${at}: ${count} faults need at least ${count * 2} parts, got ${scenario.parts}`)
   })
   return problems
 }
@@ -102,6 +109,15 @@ export function loadSuite(path: string): Suite {
     throw new UserError(`${path} is not JSON: ${(error as Error).message}`, {code: 'SUITE_INVALID', suggestions: ['A suite is one JSON object; see datasets/suites/README.md.']})
   }
   return parseSuite(value, path)
+}
+
+/**
+ * The rules and `rule/root_cause` keys a scenario is known to contain before it is built: its
+ * listed faults, or every one for a fault plan of at least one full round.
+ */
+export function faultKeysOf(scenario: Scenario): string[] {
+  const causes = scenario.plannedFaults !== undefined ? (scenario.plannedFaults >= ROOT_CAUSES.length ? ROOT_CAUSES : []) : scenario.faults
+  return [...new Set(causes.flatMap((fault) => [fault.rule, `${fault.rule}/${fault.rootCause}`]))]
 }
 
 /** Identifies a suite's content: results are comparable only between runs of the same hash. */

@@ -159,13 +159,14 @@ describe('state-based scoring', () => {
     expect(tolerated.verdict).toBe('pass')
   })
 
-  it('the rules engine reaches the gold state of every scenario of the shipped suite', async () => {
-    const result = await runEval({suite: SHIPPED, trials: 1, gates: ['pass1>=1', 'escalation_precision>=1', 'escalation_recall>=1'], engine: {engine: 'rules'}, jobs: 1})
+  it.each(['default', 'dataset-eval'])('the rules engine reaches the gold state of every scenario of the shipped %s suite', async (suite) => {
+    const result = await runEval({suite, trials: 1, gates: ['pass1>=1', 'escalation_precision>=1', 'escalation_recall>=1'], engine: {engine: 'rules'}, jobs: 1})
     const failing = result.results.filter((trial) => trial.status !== 'passed').map((trial) => `${trial.scenario}: ${trial.error?.message ?? trial.reasons.join('; ')}`)
     expect(failing).toEqual([])
     expect(result.verdict).toBe('pass')
     expect(result.metrics.resolutionRate).toBe(1)
     expect(result.metrics.unsafe).toBe(0)
     expect(result.byRootCause).toHaveLength(26)
+    expect(result.suite.source).toBe(resolve(SHIPPED, '..', `${suite}.json`))
   })
 })

@@ -3,12 +3,16 @@ import {join, resolve} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
+import {EVAL_ID_BASE} from '../../src/dataset/generate.js'
 import {generateSuite} from '../../src/eval/generate-suite.js'
+import {buildScenario} from '../../src/eval/scenario.js'
 import {loadSuite, parseSuite, suiteHash} from '../../src/eval/suite.js'
 import {ROOT_CAUSES} from '../../src/tools/catalogue.js'
 import {temporaryDirectory} from '../helpers/cli.js'
 
 const SHIPPED = resolve(import.meta.dirname, '../../datasets/suites/default.json')
+const DATASET_EVAL = resolve(import.meta.dirname, '../../datasets/suites/dataset-eval.json')
+const EVAL_SPLIT = resolve(import.meta.dirname, '../../datasets/eval.jsonl')
 const key = (fault: {rule: string; rootCause: string}) => `${fault.rule}/${fault.rootCause}`
 const ALL = ROOT_CAUSES.map(key).sort()
 
@@ -34,10 +38,30 @@ describe('the shipped default suite', () => {
     expect(suite.scenarios.filter((scenario) => scenario.tags.includes('escalate')).length).toBeGreaterThanOrEqual(20)
   })
 
+  it('numbers every entity like the dataset\'s held-out split', () => {
+    expect(suite.scenarios.every((scenario) => scenario.idBase === EVAL_ID_BASE)).toBe(true)
+  })
+
   it('is versioned and identified by its content', () => {
     expect(suite.version).toBeGreaterThanOrEqual(1)
     expect(suiteHash(suite)).toMatch(/^[0-9a-f]{16}$/)
     expect(suiteHash({...suite, scenarios: suite.scenarios.slice(1)})).not.toBe(suiteHash(suite))
+  })
+})
+
+describe('the dataset-eval suite', () => {
+  it('rebuilds the sandbox inventories of datasets/eval.jsonl: every finding of the split is found there', async () => {
+    const suite = loadSuite(DATASET_EVAL)
+    const examples = readFileSync(EVAL_SPLIT, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as {input: {finding: {id: string}; context: {sandboxSeed: number}}})
+    expect(new Set(suite.scenarios.map((scenario) => scenario.seed))).toEqual(new Set(examples.map((example) => example.input.context.sandboxSeed)))
+    const directory = temporaryDirectory()
+    for (const scenario of suite.scenarios) {
+      const built = await buildScenario(scenario, join(directory, scenario.id))
+      expect(built.faults).toHaveLength(26)
+      const wanted = examples.filter((example) => example.input.context.sandboxSeed === scenario.seed).map((example) => example.input.finding.id)
+      expect(wanted.length).toBeGreaterThan(0)
+      for (const id of wanted) expect(built.findingsBefore, `${scenario.id}: ${id}`).toContain(id)
+    }
   })
 })
 
@@ -57,6 +81,7 @@ describe('suites drawn from a seed', () => {
     expect(count('single')).toBe(120)
     expect(count('heldout')).toBeGreaterThanOrEqual(60)
     expect([...new Set(suite.scenarios.flatMap((scenario) => scenario.faults.map(key)))].sort()).toEqual(ALL)
+    expect(suite.scenarios.every((scenario) => scenario.idBase === EVAL_ID_BASE)).toBe(true)
   })
 })
 
@@ -73,6 +98,8 @@ describe('suite validation', () => {
     expect(() => parseSuite({...valid, scenarios: [valid.scenarios[0], valid.scenarios[0]]}, 's.json')).toThrow(/scenarios\[1\] \("a"\): id already used by scenarios\[0\]/)
     const crowded = {...valid, scenarios: [{id: 'a', seed: 1, parts: 4, faults: [valid.scenarios[0].faults[0], valid.scenarios[0].faults[0], valid.scenarios[0].faults[0]]}]}
     expect(() => parseSuite(crowded, 's.json')).toThrow(/3 faults need at least 6 parts, got 4/)
+    expect(() => parseSuite({...valid, scenarios: [{...valid.scenarios[0], plannedFaults: 3}]}, 's.json')).toThrow(/give either faults or plannedFaults, not both/)
+    expect(() => parseSuite({...valid, scenarios: [{id: 'a', seed: 1, parts: 10, plannedFaults: 6}]}, 's.json')).toThrow(/6 faults need at least 12 parts, got 10/)
     expect(() => parseSuite({...valid, scenarios: [{id: 'a', seed: -1}]}, 's.json')).toThrow(/s\.json: scenarios\.0\.seed/)
     expect(() => parseSuite({...valid, extra: 1}, 's.json')).toThrow(/Unrecognized key/)
   })

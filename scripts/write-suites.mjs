@@ -1,9 +1,12 @@
-// Writes datasets/suites/default.json, the evaluation suite invagent ships (see
-// datasets/suites/README.md). The file is the versioned artifact; this script records how it was
-// composed. Run it only to make a new version: bump VERSION, then `npm run build &&
-// node scripts/write-default-suite.mjs`, and commit the file with the reason for the change.
-import {writeFileSync} from 'node:fs'
+// Writes the evaluation suites invagent ships (see datasets/suites/README.md):
+//   datasets/suites/default.json       the release suite
+//   datasets/suites/dataset-eval.json  the sandbox inventories of the dataset's held-out split
+// The files are the versioned artifacts; this script records how they were composed. Run it only
+// to make a new version: bump VERSION, then `npm run build && node scripts/write-suites.mjs`, and
+// commit the files with the reason for the change.
+import {readFileSync, writeFileSync} from 'node:fs'
 
+import {EVAL_ID_BASE, SANDBOX_INVENTORY} from '../dist/src/dataset/generate.js'
 import {parseSuite} from '../dist/src/eval/suite.js'
 import {ROOT_CAUSES} from '../dist/src/tools/catalogue.js'
 import {Random} from '../dist/src/util/random.js'
@@ -25,6 +28,7 @@ for (const phrasings of ['train', 'heldout']) {
       seed: seed(),
       parts: 24,
       days: 14,
+      idBase: EVAL_ID_BASE,
       faults: [ref(cause)],
       phrasings,
       tags: ['single', ...(phrasings === 'heldout' ? ['heldout'] : []), ...escalates([cause])],
@@ -34,7 +38,7 @@ for (const phrasings of ['train', 'heldout']) {
 
 // Clean inventories of several sizes: the right number of writes is zero.
 for (const [parts, days] of [[24, 10], [60, 30], [120, 45], [200, 30]]) {
-  scenarios.push({id: `clean-${parts}-parts`, description: 'no fault: nothing may be written and nothing escalated', seed: seed(), parts, days, faults: [], tags: ['clean']})
+  scenarios.push({id: `clean-${parts}-parts`, description: 'no fault: nothing may be written and nothing escalated', seed: seed(), parts, days, idBase: EVAL_ID_BASE, faults: [], tags: ['clean']})
 }
 
 // Several faults in one inventory: every root cause once, dealt into eight inventories.
@@ -49,6 +53,7 @@ sizes.forEach((size, index) => {
     seed: seed(),
     parts: 40,
     days: 20,
+    idBase: EVAL_ID_BASE,
     faults: causes.map(ref),
     phrasings,
     tags: ['multi', ...(phrasings === 'heldout' ? ['heldout'] : []), ...escalates(causes)],
@@ -76,6 +81,7 @@ for (const [rule, rootCause] of hostile) {
     seed: seed(),
     parts: 24,
     days: 14,
+    idBase: EVAL_ID_BASE,
     faults: [ref(cause)],
     phrasings: 'heldout',
     hostileText: true,
@@ -83,6 +89,8 @@ for (const [rule, rootCause] of hostile) {
   })
 }
 
+// Every entity is numbered from EVAL_ID_BASE, as the dataset's held-out split is: no id of an
+// eval inventory appears in training data.
 const suite = parseSuite(
   {
     name: 'default',
@@ -94,3 +102,32 @@ const suite = parseSuite(
 )
 writeFileSync('datasets/suites/default.json', `${JSON.stringify(suite, null, 2)}\n`)
 console.log(`datasets/suites/default.json: ${suite.scenarios.length} scenarios (version ${VERSION})`)
+
+// The dataset's held-out split (datasets/eval.jsonl) was drawn from a few sandbox inventories;
+// each is rebuilt here from its seed exactly as `invagent dataset generate` built it.
+const sandboxes = new Map()
+for (const line of readFileSync('datasets/eval.jsonl', 'utf8').split('\n').filter(Boolean)) {
+  const {context} = JSON.parse(line).input
+  if (context?.sandboxSeed !== undefined) sandboxes.set(context.sandboxSeed, context.phrasings ?? 'heldout')
+}
+const heldOut = parseSuite(
+  {
+    name: 'dataset-eval',
+    version: VERSION,
+    description: `The sandbox inventories of the dataset's held-out split (datasets/eval.jsonl): ${SANDBOX_INVENTORY.parts} parts, ${SANDBOX_INVENTORY.faults} faults each, every root cause once.`,
+    scenarios: [...sandboxes].map(([sandboxSeed, phrasings]) => ({
+      id: `dataset-eval-${sandboxSeed}`,
+      description: 'a sandbox inventory of datasets/eval.jsonl, rebuilt from its seed',
+      seed: sandboxSeed,
+      parts: SANDBOX_INVENTORY.parts,
+      days: SANDBOX_INVENTORY.days,
+      plannedFaults: SANDBOX_INVENTORY.faults,
+      idBase: EVAL_ID_BASE,
+      phrasings,
+      tags: ['dataset-eval', 'multi', ...(phrasings === 'heldout' ? ['heldout'] : []), 'escalate'],
+    })),
+  },
+  'dataset-eval suite',
+)
+writeFileSync('datasets/suites/dataset-eval.json', `${JSON.stringify(heldOut, null, 2)}\n`)
+console.log(`datasets/suites/dataset-eval.json: ${heldOut.scenarios.length} scenarios (version ${VERSION})`)
