@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
 import {toJsonSchema} from '../tools/json-schema.js'
 import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
@@ -53,6 +54,8 @@ export const InventoryInitOutput = z.object({
       entity: z.string(),
       expected: z.enum(['fix', 'escalate']),
       alsoDetected: z.array(z.object({rule, entity: z.string()})),
+      part: z.string().optional(),
+      goldFix: z.array(z.object({tool: z.string(), args: z.record(z.string(), z.unknown())})).optional(),
     }),
   ),
 })
@@ -171,6 +174,64 @@ export const ServeOutput = z.discriminatedUnion('event', [
   z.object({event: z.literal('stopped'), url: z.string(), restarts: z.number().int(), signal: z.string().nullable()}),
 ])
 
+const counts = z.record(z.string(), z.number().int())
+const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long'])
+
+export const DatasetValidateOutput = z.object({
+  ok: z.boolean(),
+  files: z.array(z.object({file: z.string(), lines: z.number().int(), examples: z.number().int(), problems: z.number().int()})),
+  examples: z.number().int(),
+  cleanExamples: z.number().int(),
+  problems: z.array(z.object({file: z.string(), line: z.number().int(), column: z.number().int(), code: problemCode, message: z.string(), pointer: z.string().optional()})),
+  problemsOmitted: z.number().int(),
+  problemCounts: z.partialRecord(problemCode, z.number().int()),
+  summary: z.object({examples: z.number().int(), byFormat: counts, byRule: counts, byRootCause: counts, byTool: counts, byOutcome: counts, steps: counts}),
+  tokens: z.object({model: z.string(), maxTokens: z.number().int(), longest: z.number().int(), over: z.number().int()}).optional(),
+  fix: z
+    .object({
+      out: z.string(),
+      written: z.number().int(),
+      converted: z.number().int(),
+      dropped: z.array(z.object({file: z.string(), line: z.number().int(), reason: z.string()})),
+      repaired: z.array(z.object({file: z.string(), line: z.number().int(), what: z.string()})),
+    })
+    .optional(),
+})
+
+export const DatasetGenerateOutput = z.object({
+  seed: z.number().int(),
+  train: z.object({file: z.string(), examples: z.number().int(), inventories: z.number().int()}),
+  eval: z.object({file: z.string(), examples: z.number().int(), inventories: z.number().int()}),
+  byRootCause: z.record(z.string(), z.object({train: z.number().int(), eval: z.number().int()})),
+  skipped: z.number().int(),
+})
+
+export const DatasetExportOutput = z.object({
+  input: z.string(),
+  out: z.string(),
+  examples: z.number().int(),
+  messages: z.number().int(),
+  sha256: z.string(),
+  template: z.object({model: z.string(), checked: z.number().int()}).optional(),
+})
+
+export const DatasetConvertOutput = z.object({
+  input: z.string(),
+  out: z.string(),
+  lines: z.number().int(),
+  converted: z.number().int(),
+  failed: z.array(z.object({line: z.number().int(), reason: z.string()})),
+})
+
+export const DatasetAuthorOutput = z.object({
+  appended: z.boolean(),
+  out: z.string(),
+  example: z.record(z.string(), z.unknown()).optional(),
+  problems: z.array(z.string()),
+})
+
+export {EvalOutput}
+
 const piiKind = z.enum(['email', 'phone', 'name'])
 
 export const DatasetScrubOutput = z.object({
@@ -202,6 +263,12 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'models inspect': ModelsInspectOutput,
   'models list': ModelsListOutput,
   'models verify': ModelsVerifyOutput,
+  'dataset validate': DatasetValidateOutput,
+  'dataset generate': DatasetGenerateOutput,
+  'dataset export': DatasetExportOutput,
+  'dataset convert': DatasetConvertOutput,
+  'dataset author': DatasetAuthorOutput,
+  eval: EvalOutput,
   'dataset scrub': DatasetScrubOutput,
 }
 
