@@ -70,8 +70,8 @@ export const ModelManifest = z
     /** The command line that created the model. */
     createdBy: z.string().min(1),
     createdAt: z.iso.datetime({offset: true}),
-    /** How a fine-tuned model was trained; null for models registered from elsewhere. */
-    training: TrainingProvenance.nullable().default(null),
+    /** How a fine-tuned model was trained; absent for models registered from elsewhere. */
+    training: TrainingProvenance.optional(),
   })
   .strict()
 

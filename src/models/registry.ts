@@ -184,7 +184,7 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
     parent: options.parent ?? null,
     createdBy: options.createdBy,
     createdAt: (options.now ?? new Date()).toISOString(),
-    training: options.training ?? null,
+    ...(options.training ? {training: options.training} : {}),
   }
   try {
     mkdirSync(directory, {recursive: true})

@@ -123,7 +123,8 @@ function sha256(path: string): string {
 
 function listFiles(root: string, directory = root): string[] {
   const files: string[] = []
-  for (const entry of readdirSync(directory, {withFileTypes: true}).sort((a, b) => a.name.localeCompare(b.name))) {
+  // Code-point order, not the locale's: the same listing everywhere.
+  for (const entry of readdirSync(directory, {withFileTypes: true}).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const path = join(directory, entry.name)
     if (entry.isDirectory()) files.push(...listFiles(root, path))
     else if (entry.isFile()) files.push(relative(root, path).split(sep).join('/'))

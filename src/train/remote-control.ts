@@ -29,7 +29,7 @@ export function parseEventLine(line: string): JobEvent | undefined {
   }
 }
 
-const RemoteStateSchema = z.union([
+export const RemoteStateSchema = z.union([
   z.object({exists: z.literal(false)}),
   z.object({
     exists: z.literal(true),

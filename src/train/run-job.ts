@@ -192,6 +192,12 @@ function reopenJob(options: TrainJobOptions): JobState {
   if (job.runner === 'bundle' && options.results === undefined && job.status !== 'complete') {
     throw new UserError(`job ${job.id} runs by hand (--runner bundle): bring its folder back and pass it with --results DIR.`, {code: 'TRAIN_RESULTS_NEEDED', suggestions: bundleCommands(job)})
   }
+  if (!job.bundle) {
+    throw new UserError(`job ${job.id} stopped before its bundle was written (${job.error?.message ?? job.status}): there is nothing to continue.`, {
+      code: 'JOB_NOT_RESUMABLE',
+      suggestions: ['Fix the cause and start a new job: invagent train --dataset … (the same flags as before).'],
+    })
+  }
   if (job.status === 'complete') throw new UserError(`job ${job.id} is already complete.`, {code: 'JOB_COMPLETE', suggestions: [`invagent train status ${job.id}`, 'invagent models list']})
   return job
 }

@@ -106,8 +106,9 @@ def assistant_spans(render, messages):
     `render(messages, add_generation_prompt)` is the chat template. An assistant turn starts where
     the prompt for it ends (the conversation before it, rendered with the generation prompt) and
     ends where the conversation rendered through it stops agreeing with the whole conversation:
-    that covers the answer, its end-of-turn marker and what the template writes after it, and
-    never the next turn's header.
+    that covers the answer, its end-of-turn marker and what the template writes after it. The
+    agreement may run a few characters into the next turn's header ("<|" of "<|user|>" and of
+    "<|endoftext|>"): label_mask counts only tokens wholly inside a span, so no such token does.
     """
     full = render(messages, False)
     spans = []
@@ -128,12 +129,12 @@ def assistant_spans(render, messages):
 def label_mask(offsets, spans):
     """For each token (its character offsets), whether it belongs to an assistant turn.
 
-    A token counts when it starts inside a span. Tokens the tokenizer adds itself (offsets (0, 0))
-    never count.
+    A token counts when it lies wholly inside a span. Tokens the tokenizer adds itself (offsets
+    (0, 0)) never count.
     """
     mask = []
     for start, end in offsets:
-        inside = end > start and any(span_start <= start < span_end for span_start, span_end in spans)
+        inside = end > start and any(span_start <= start and end <= span_end for span_start, span_end in spans)
         mask.append(inside)
     return mask
 
