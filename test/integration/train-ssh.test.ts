@@ -3,6 +3,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {TrainCancelOutput, TrainLogsOutput, TrainStatusOutput} from '../../src/cli/output-schemas.js'
 import {ConfigError, ExternalToolError} from '../../src/errors.js'
 import {findLlamaBinary} from '../../src/llama/locate.js'
 import {readManifest} from '../../src/models/manifest.js'
@@ -10,10 +11,10 @@ import {listModels} from '../../src/models/registry.js'
 import {locateLlamaConversion} from '../../src/train/bundle.js'
 import {fetchVerified} from '../../src/train/fetch.js'
 import {loadJob} from '../../src/train/job-store.js'
-import {cancelRemoteRun, queryRemoteState, type JobEvent} from '../../src/train/remote-control.js'
+import {queryRemoteState, type JobEvent} from '../../src/train/remote-control.js'
 import {runTrainJob, type TrainJobOptions} from '../../src/train/run-job.js'
 import {SshTransport} from '../../src/train/transport.js'
-import {sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
+import {runCli, sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
 import {findSshd, startTestSshServer, type TestSshServer} from '../helpers/sshd.js'
 import {buildFixtureTrainer, fixtureGpuBin, fixtureTrainer, writeChatDataset} from '../helpers/train-fixture.js'
 
@@ -168,6 +169,12 @@ describe.skipIf(skipReason !== undefined)('train over SSH (real sshd on loopback
     job = loadJob(join(work, 'jobs'), jobId)
     expect(job.status).toBe('complete')
     expect(Object.values(job.stages).every((stage) => stage.status === 'done' || stage.status === 'skipped')).toBe(true)
+
+    // status and logs ask the host over SSH.
+    const status = TrainStatusOutput.parse((await runCli(['train', 'status', jobId, '--jobs-dir', join(work, 'jobs'), '--json'], work)).json)
+    expect(status).toMatchObject({status: 'complete', remote: {exists: true, running: false, status: {status: 'complete'}}, models: ['playbook-test-f16', 'playbook-test-q4_k_m']})
+    const logs = TrainLogsOutput.parse((await runCli(['train', 'logs', jobId, '--jobs-dir', join(work, 'jobs'), '--lines', '2', '--json'], work)).json)
+    expect(logs).toMatchObject({source: 'host', lines: [expect.stringContaining('stage-done'), '@@invagent {"event":"job-complete"}']})
   })
 
   it('reruns only what is not done after the job is stopped on the host, and the trainer continues from its checkpoint', {timeout: 180_000}, async () => {
@@ -180,12 +187,12 @@ describe.skipIf(skipReason !== undefined)('train over SSH (real sshd on loopback
         dataset,
         configFile: join(work, 'train.yaml'),
         name: 'cancel-test',
-        trainer: fixtureTrainer(trainerFile, {steps: 6, stepMs: 300}),
+        trainer: fixtureTrainer(trainerFile, {steps: 10, stepMs: 500}),
         onEvent: (event) => {
           events.push(event)
           if (event.event === 'loss' && event.step === 2 && !cancelled) {
-            const job = loadJob(jobsDir, loadJobIdFrom(jobsDir))
-            cancelled = cancelRemoteRun(new SshTransport(job.host!), job.remoteDir, {graceSeconds: 10})
+            // `invagent train cancel JOB`, from another process, as a user would.
+            cancelled = runCli(['train', 'cancel', loadJobIdFrom(jobsDir), '--jobs-dir', jobsDir, '--grace', '10', '--json'], work).then((result) => TrainCancelOutput.parse(result.json).outcome)
           }
         },
       }),
