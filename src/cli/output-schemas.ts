@@ -238,6 +238,61 @@ export const TrainStatusOutput = z.union([
 export const TrainLogsOutput = z.object({jobId: z.string(), source: z.enum(['host', 'local']), lines: z.array(z.string()), remoteError: z.string().nullable()})
 
 export const TrainCancelOutput = z.object({jobId: z.string(), outcome: z.enum(['cancelled', 'killed', 'not-running']), status: trainJobStatus})
+const counts = z.record(z.string(), z.number().int())
+const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long'])
+
+export const DatasetValidateOutput = z.object({
+  ok: z.boolean(),
+  files: z.array(z.object({file: z.string(), lines: z.number().int(), examples: z.number().int(), problems: z.number().int()})),
+  examples: z.number().int(),
+  cleanExamples: z.number().int(),
+  problems: z.array(z.object({file: z.string(), line: z.number().int(), column: z.number().int(), code: problemCode, message: z.string(), pointer: z.string().optional()})),
+  problemsOmitted: z.number().int(),
+  problemCounts: z.partialRecord(problemCode, z.number().int()),
+  summary: z.object({examples: z.number().int(), byFormat: counts, byRule: counts, byRootCause: counts, byTool: counts, byOutcome: counts, steps: counts}),
+  tokens: z.object({model: z.string(), maxTokens: z.number().int(), longest: z.number().int(), over: z.number().int()}).optional(),
+  fix: z
+    .object({
+      out: z.string(),
+      written: z.number().int(),
+      converted: z.number().int(),
+      dropped: z.array(z.object({file: z.string(), line: z.number().int(), reason: z.string()})),
+      repaired: z.array(z.object({file: z.string(), line: z.number().int(), what: z.string()})),
+    })
+    .optional(),
+})
+
+export const DatasetGenerateOutput = z.object({
+  seed: z.number().int(),
+  train: z.object({file: z.string(), examples: z.number().int(), inventories: z.number().int()}),
+  eval: z.object({file: z.string(), examples: z.number().int(), inventories: z.number().int()}),
+  byRootCause: z.record(z.string(), z.object({train: z.number().int(), eval: z.number().int()})),
+  skipped: z.number().int(),
+})
+
+export const DatasetExportOutput = z.object({
+  input: z.string(),
+  out: z.string(),
+  examples: z.number().int(),
+  messages: z.number().int(),
+  sha256: z.string(),
+  template: z.object({model: z.string(), checked: z.number().int()}).optional(),
+})
+
+export const DatasetConvertOutput = z.object({
+  input: z.string(),
+  out: z.string(),
+  lines: z.number().int(),
+  converted: z.number().int(),
+  failed: z.array(z.object({line: z.number().int(), reason: z.string()})),
+})
+
+export const DatasetAuthorOutput = z.object({
+  appended: z.boolean(),
+  out: z.string(),
+  example: z.record(z.string(), z.unknown()).optional(),
+  problems: z.array(z.string()),
+})
 
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
@@ -259,6 +314,11 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'train status': TrainStatusOutput,
   'train logs': TrainLogsOutput,
   'train cancel': TrainCancelOutput,
+  'dataset validate': DatasetValidateOutput,
+  'dataset generate': DatasetGenerateOutput,
+  'dataset export': DatasetExportOutput,
+  'dataset convert': DatasetConvertOutput,
+  'dataset author': DatasetAuthorOutput,
 }
 
 export function outputJsonSchemas(): Record<string, unknown> {

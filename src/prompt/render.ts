@@ -25,6 +25,8 @@ export interface TrajectoryTurn {
 }
 
 function describeType(schema: JsonSchema): string {
+  // The root causes are listed once, by rule, at the end of the prompt.
+  if (Array.isArray(schema.enum) && schema.enum.length > 8) return 'root cause (listed below)'
   if (Array.isArray(schema.enum)) return (schema.enum as unknown[]).map((value) => JSON.stringify(value)).join('|')
   if (schema.type === 'integer' && (schema.minimum !== undefined || schema.maximum !== undefined)) return `integer ${schema.minimum ?? ''}..${schema.maximum ?? ''}`
   return String(schema.type)

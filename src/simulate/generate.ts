@@ -5,6 +5,7 @@ import {ConfigError, UserError} from '../errors.js'
 import {SqliteConnection} from '../inventory/sqlite-connection.js'
 import {INDEX_SQL, SCHEMA_SQL, SCHEMA_VERSION} from '../inventory/schema.js'
 import {Random} from '../util/random.js'
+import type {RootCauseInfo} from '../tools/catalogue.js'
 import {PART_FAMILIES, type PartFamily} from './catalog.js'
 import {injectFault, planFaults, type InjectedFault} from './faults.js'
 import {phrase, type EventKind, type PhrasingSet} from './phrasings.js'
@@ -23,6 +24,13 @@ export interface InitOptions {
   force?: boolean
   /** Which phrasings integration messages use; held-out ones are for evaluation suites only. */
   phrasings?: PhrasingSet
+  /**
+   * Numbering starts after this for parts and reservations, and after ten times this for
+   * transactions: held-out suites use ids no training inventory contains.
+   */
+  idBase?: number
+  /** Exactly these faults, in this order, instead of a seeded plan (authoring one chosen case). */
+  variants?: RootCauseInfo[]
   clock?: number
   /** Called as parts' histories are written (about every 5%), for progress on large inventories. */
   onProgress?: (done: number, total: number) => void
@@ -69,7 +77,9 @@ export class SimulationWriter {
   readonly clock: number
   readonly phrasings: PhrasingSet
 
-  constructor(db: SqliteConnection, random: Random, clock: number, phrasings: PhrasingSet) {
+  constructor(db: SqliteConnection, random: Random, clock: number, phrasings: PhrasingSet, idBase = 0) {
+    this.txnCounter = idBase * 10
+    this.reservationCounter = idBase
     this.db = db
     this.random = random
     this.clock = clock
@@ -128,6 +138,7 @@ function checkOptions(options: InitOptions): void {
   integer('days', options.days, 1, 3650)
   integer('faults', options.faults, 0, 1_000_000)
   integer('seed', options.seed, 0, 2 ** 32 - 1)
+  if (options.idBase !== undefined) integer('id-base', options.idBase, 0, 100_000_000)
   if (options.faults > maxFaults(options.parts)) {
     throw new UserError(`--faults ${options.faults} is larger than possible with --parts ${options.parts}: each fault needs a part of its own, so at most ${maxFaults(options.parts)}`, {
       suggestions: [`Raise --parts to at least ${options.faults * 2}, or lower --faults.`],
@@ -165,9 +176,9 @@ export function initInventory(options: InitOptions): InitResult {
     db.exec('BEGIN')
     const random = new Random(options.seed)
     const clock = options.clock ?? DEFAULT_CLOCK
-    const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train')
-    const parts = createParts(writer, random.fork(2), options.parts)
-    const plan = planFaults(random.fork(3), options.faults)
+    const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train', options.idBase ?? 0)
+    const parts = createParts(writer, random.fork(2), options.parts, options.idBase ?? 0)
+    const plan = options.variants ?? planFaults(random.fork(3), options.faults)
     const faultPartIndexes = new Set(random.fork(4).shuffle(parts.map((_, index) => index)).slice(0, plan.length))
     const every = Math.max(1, Math.ceil(parts.length / 20))
     parts.forEach((part, index) => {
@@ -195,7 +206,7 @@ export function initInventory(options: InitOptions): InitResult {
   }
 }
 
-function createParts(writer: SimulationWriter, random: Random, count: number): SimPart[] {
+function createParts(writer: SimulationWriter, random: Random, count: number, idBase: number): SimPart[] {
   const parts: SimPart[] = []
   const familyCounters = new Map<string, number>()
   for (let index = 1; index <= count; index++) {
@@ -203,7 +214,7 @@ function createParts(writer: SimulationWriter, random: Random, count: number): S
     const number = (familyCounters.get(family.prefix) ?? 10000) + random.int(1, 7)
     familyCounters.set(family.prefix, number)
     const part: SimPart = {
-      id: `P-${String(index).padStart(6, '0')}`,
+      id: `P-${String(idBase + index).padStart(6, '0')}`,
       sku: `${family.prefix}-${number}`,
       name: `${random.pick(family.names)} ${random.pick(family.variants)}`,
       uom: family.uom,

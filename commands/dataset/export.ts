@@ -1,0 +1,25 @@
+import {Args, Flags} from '@oclif/core'
+
+import {InvagentCommand} from '../../src/cli/base-command.js'
+import {DEFAULT_DATASET, exportDataset, type ExportResult} from '../../src/dataset/export.js'
+import {resolveModel} from '../../src/models/registry.js'
+
+export default class DatasetExport extends InvagentCommand {
+  static override summary = 'Render playbook examples into chat messages, exactly as the audit engines prompt the model.'
+  static override description = `Each example becomes {"id", "messages"}: the system prompt, the finding, every step as an assistant turn and every observation as a user turn, through the same renderer the embedded and server engines use, so training text equals inference text. Train on the assistant turns. With --template, each conversation is also rendered through the model's own chat template (from the GGUF) and the export fails, writing nothing, if the template drops or alters any message.`
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --template models/phi3.gguf --out build/train.chat.jsonl --json']
+  static override args = {file: Args.string({description: 'Playbook JSONL file.', default: DEFAULT_DATASET})}
+  static override flags = {
+    format: Flags.string({summary: 'Output format.', options: ['chat'], default: 'chat'}),
+    template: Flags.string({summary: 'GGUF (path or registered name) whose chat template must keep every message.'}),
+    out: Flags.string({summary: 'Output JSONL file.', default: 'build/playbook.chat.jsonl'}),
+  }
+
+  async run(): Promise<ExportResult> {
+    const {args, flags} = await this.parse(DatasetExport)
+    const result = await exportDataset({input: args.file, out: flags.out, format: 'chat', template: flags.template ? resolveModel(flags.template).path : undefined})
+    this.say(`${result.examples} conversations (${result.messages} messages) written to ${result.out}${result.template ? `; ${result.template.model}'s chat template keeps every message` : ''}.`)
+    this.say(`sha256 ${result.sha256}`)
+    return result
+  }
+}

@@ -1,0 +1,54 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {DatasetExportOutput, DatasetValidateOutput} from '../../src/cli/output-schemas.js'
+import {runCli, temporaryDirectory} from '../helpers/cli.js'
+import {writeTinyGguf} from '../helpers/tiny-gguf.js'
+
+// The original Phi-3-mini-4k-instruct template has no system branch: it drops the system prompt.
+const SYSTEM_DROPPING_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
+  "{% elif (message['role'] == 'assistant') %}{{message['content'] + '<|end|>' + '\\n'}}{% endif %}{% endfor %}"
+
+describe('dataset export --template and validate --model with a GGUF', () => {
+  it('renders through the model\'s own template, and fails, writing nothing, when the template drops the system prompt', async () => {
+    const cwd = temporaryDirectory()
+    const keeps = join(cwd, 'keeps.gguf')
+    const drops = join(cwd, 'drops.gguf')
+    writeTinyGguf(keeps)
+    writeTinyGguf(drops, {chatTemplate: SYSTEM_DROPPING_TEMPLATE})
+    const dataset = join(process.cwd(), 'test/fixtures/dataset/valid.jsonl')
+
+    const ok = await runCli(['dataset', 'export', dataset, '--template', keeps, '--out', join(cwd, 'ok.jsonl'), '--json'], cwd)
+    expect(ok.exitCode, ok.stderr).toBe(0)
+    const result = DatasetExportOutput.parse(ok.json)
+    expect(result.examples).toBe(3)
+    expect(result.template).toEqual({model: 'keeps.gguf', checked: 3})
+    expect(readFileSync(join(cwd, 'ok.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3)
+
+    const bad = await runCli(['dataset', 'export', dataset, '--template', drops, '--out', join(cwd, 'bad.jsonl')], cwd)
+    expect(bad.exitCode, bad.stderr).toBe(2)
+    expect(bad.stderr).toMatch(/drops\.gguf's chat template drops or alters messages/)
+    expect(() => readFileSync(join(cwd, 'bad.jsonl'))).toThrow()
+  })
+
+  it('counts tokens in the model\'s tokenizer and flags examples over --max-tokens', async () => {
+    const cwd = temporaryDirectory()
+    const model = join(cwd, 'tiny.gguf')
+    writeTinyGguf(model)
+    const dataset = join(process.cwd(), 'test/fixtures/dataset/valid.jsonl')
+    const under = await runCli(['dataset', 'validate', dataset, '--model', model, '--max-tokens', '100000', '--json'], cwd)
+    expect(under.exitCode, under.stderr).toBe(0)
+    const longest = DatasetValidateOutput.parse(under.json).tokens!.longest
+    // A byte-level vocabulary: about one token per byte of the rendered conversation.
+    expect(longest).toBeGreaterThan(6000)
+    const over = await runCli(['dataset', 'validate', dataset, '--model', model, '--max-tokens', String(longest - 1), '--json'], cwd)
+    expect(over.exitCode).toBe(1)
+    const report = DatasetValidateOutput.parse(over.json)
+    expect(report.tokens!.over).toBe(1)
+    expect(report.problems.map((problem) => problem.code)).toEqual(['too-long'])
+    expect(report.problems[0].message).toContain(`${longest} tokens in tiny.gguf's tokenizer, over --max-tokens ${longest - 1}`)
+  })
+})
