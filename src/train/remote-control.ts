@@ -66,18 +66,23 @@ export async function queryRemoteState(transport: JobTransport, dir: string, sig
 }
 
 /**
- * Unpacks the uploaded bundle (keeping state/ and out/ of an earlier run) and checks every file
- * against SHA256SUMS.
+ * Checks the uploaded tarball's sha256 and, when it matches, unpacks it (keeping state/ and out/
+ * of an earlier run) and checks every file against SHA256SUMS. Returns the sha256 found, so a
+ * mismatch can be retried.
  */
-export async function unpackRemoteBundle(transport: JobTransport, dir: string, tarball: string, signal?: AbortSignal): Promise<void> {
+export async function unpackRemoteBundle(transport: JobTransport, dir: string, tarball: string, expectedSha256: string, signal?: AbortSignal): Promise<{ok: boolean; sha256: string}> {
   const script = [
     'set -e',
     `cd ${quoteArgument(dir)}`,
+    `found=$(sha256sum ${quoteArgument(tarball)} | cut -d ' ' -f 1)`,
+    'echo "$found"',
+    `[ "$found" = ${quoteArgument(expectedSha256)} ] || exit 0`,
     `tar -xzf ${quoteArgument(tarball)}`,
     'sha256sum --check --quiet --strict SHA256SUMS',
     'echo unpacked',
   ].join('\n')
-  await transport.exec(script, {signal, timeoutMs: 10 * 60_000})
+  const lines = (await transport.exec(script, {signal, timeoutMs: 10 * 60_000})).stdout.trim().split('\n')
+  return {ok: lines.at(-1) === 'unpacked', sha256: lines[0] ?? ''}
 }
 
 /** Starts run.sh detached from the connection (setsid, nohup), unless it is already running. */

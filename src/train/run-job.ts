@@ -19,7 +19,7 @@ import {buildJobBundle, locateLlamaConversion, parsePins, type LlamaConversionSo
 import {checkTrainedGguf, ggufCheckError} from './check-gguf.js'
 import type {TrainConfig, TrainConfigInput} from './config.js'
 import {loadTrainConfig} from './config-file.js'
-import {fetchVerified, remoteFileDigest} from './fetch.js'
+import {fetchVerified} from './fetch.js'
 import {initialStages, JOB_SCHEMA_VERSION, jobDirectory, loadJob, newJobId, REMOTE_STAGES, saveJob, setStage, type JobState, type RemoteStageName, type StageName} from './job-store.js'
 import {bundleCommands, describePlan, modelNames, type PlannedStage} from './plan.js'
 import {projectGitState, trainingProvenance} from './provenance.js'
@@ -367,7 +367,8 @@ function preparationTasks(ctx: RunContext): ListrTask[] {
       const files = [options.dataset!, ...(options.evalDataset ? [options.evalDataset] : [])]
       const problems: Array<{file: string; line: number; column: number; message: string}> = []
       for (const file of files) {
-        const report = await validateDatasetFiles([file])
+        // The training set is also checked against the eval set: an example in both is leakage.
+        const report = await validateDatasetFiles([file], file === options.dataset && options.evalDataset ? {evalFiles: [options.evalDataset]} : {})
         problems.push(...report.problems)
         if (report.ok && report.examples === 0) problems.push({file, line: 1, column: 1, message: 'no examples: nothing to train on'})
       }
@@ -426,17 +427,15 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
           }
         }
         setStage(options.jobsDir, job, 'upload', 'running')
-        await transport.exec(`mkdir -p ${quoteArgument(job.remoteDir)}`, {signal: options.signal, timeoutMs: 60_000})
         for (let attempt = 1; ; attempt++) {
           task.output = `${formatBytes(job.bundle!.size)}${attempt > 1 ? ', again' : ''}`
           await transport.upload(job.bundle!.tarball, remoteTarball, {signal: options.signal})
-          const digest = await remoteFileDigest(transport, remoteTarball, options.signal)
-          if (digest.sha256 === job.bundle!.sha256) break
+          const unpacked = await unpackRemoteBundle(transport, job.remoteDir, 'bundle.tar.gz', job.bundle!.sha256, options.signal)
+          if (unpacked.ok) break
           // A partial upload of another bundle, or corruption on the way: start over once.
           await transport.exec(`rm -f ${quoteArgument(remoteTarball)}`, {signal: options.signal})
-          if (attempt === 2) throw new ExternalToolError(`the uploaded bundle's sha256 on ${transport.description} is ${digest.sha256}, not ${job.bundle!.sha256}, twice.`, {command: 'sftp put'})
+          if (attempt === 2) throw new ExternalToolError(`the uploaded bundle's sha256 on ${transport.description} is ${unpacked.sha256}, not ${job.bundle!.sha256}, twice.`, {command: 'sftp put'})
         }
-        await unpackRemoteBundle(transport, job.remoteDir, 'bundle.tar.gz', options.signal)
         setStage(options.jobsDir, job, 'upload', 'done', `${job.remoteDir} on ${transport.description}`)
       },
     },

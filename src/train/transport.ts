@@ -188,7 +188,9 @@ export class SshTransport implements JobTransport {
 
   async upload(localFile: string, remotePath: string, options: TransferOptions = {}): Promise<void> {
     const size = statSync(localFile).size
-    const found = (await this.exec(`stat -c %s ${quoteArgument(remotePath)} 2>/dev/null || echo none`, options)).stdout.trim()
+    // One round trip: make the folder, and see how much of the file is already there.
+    const folder = remotePath.includes('/') ? remotePath.slice(0, remotePath.lastIndexOf('/')) || '/' : '.'
+    const found = (await this.exec(`mkdir -p ${quoteArgument(folder)} && { stat -c %s ${quoteArgument(remotePath)} 2>/dev/null || echo none; }`, options)).stdout.trim()
     const remoteSize = /^\d+$/.test(found) ? Number(found) : undefined
     // put -a continues a partial file but fails when there is none; a larger one is a different file.
     const resume = remoteSize !== undefined && remoteSize <= size

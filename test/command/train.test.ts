@@ -6,7 +6,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {TrainCancelOutput, TrainLogsOutput, TrainOutput, TrainStatusOutput} from '../../src/cli/output-schemas.js'
 import {locateLlamaConversion} from '../../src/train/bundle.js'
 import {runCli, temporaryDirectory} from '../helpers/cli.js'
-import {writeChatDataset} from '../helpers/train-fixture.js'
+import {writePlaybookDataset} from '../helpers/train-fixture.js'
 
 /** oclif wraps error messages at the terminal width and prefixes each line with " ›": undo both. */
 function unwrapped(stderr: string): string {
@@ -29,8 +29,8 @@ beforeAll(() => {
 
 function workspace(): string {
   const cwd = temporaryDirectory()
-  writeChatDataset(join(cwd, 'datasets', 'playbook.jsonl'), 6)
-  writeChatDataset(join(cwd, 'datasets', 'eval.jsonl'), 2, 40)
+  writePlaybookDataset(join(cwd, 'datasets', 'playbook.jsonl'), 6)
+  writePlaybookDataset(join(cwd, 'datasets', 'eval.jsonl'), 2, 'eval')
   return cwd
 }
 
@@ -103,6 +103,12 @@ describe('invagent train (no host contacted)', () => {
     const result = await runCli(['train', '--dataset', 'datasets/broken.jsonl', '--runner', 'bundle'], cwd)
     expect(result.exitCode).toBe(2)
     expect(unwrapped(result.stderr)).toMatch(/the dataset has 1 problem\(s\); training needs a clean one: datasets\/broken\.jsonl:7:\d+:/)
+    // An example that is also in the eval set is leakage.
+    const eval0 = readFileSync(join(cwd, 'datasets', 'eval.jsonl'), 'utf8').split('\n')[0]
+    writeFileSync(join(cwd, 'datasets', 'leaky.jsonl'), `${readFileSync(join(cwd, 'datasets', 'playbook.jsonl'), 'utf8')}${eval0}\n`)
+    const leaky = await runCli(['train', '--dataset', 'datasets/leaky.jsonl', '--eval', 'datasets/eval.jsonl', '--runner', 'bundle'], cwd)
+    expect(leaky.exitCode).toBe(2)
+    expect(unwrapped(leaky.stderr)).toMatch(/datasets\/leaky\.jsonl:7:1: also in the eval set at (datasets\/)?eval\.jsonl:1/)
   })
 
   it('asks where to run when neither --host nor --runner is given, and for a job id that exists', async () => {

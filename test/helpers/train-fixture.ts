@@ -39,21 +39,14 @@ export function fixtureGpuBin(freeMiB = 80_000): string {
   return directory
 }
 
-/** A small chat dataset in the exported format. */
-export function writeChatDataset(path: string, count: number, seed = 0): string {
+const SHIPPED = resolve(import.meta.dirname, '../../datasets')
+
+/** The first `count` examples of a shipped dataset (datasets/playbook.jsonl or eval.jsonl): real examples, trimmed. */
+export function writePlaybookDataset(path: string, count: number, split: 'playbook' | 'eval' = 'playbook'): string {
   mkdirSync(resolve(path, '..'), {recursive: true})
-  const lines = Array.from({length: count}, (_, index) => {
-    const n = index + seed
-    return JSON.stringify({
-      id: `example-${n}`,
-      messages: [
-        {role: 'system', content: 'You are invagent.'},
-        {role: 'user', content: `Finding ${n}: negative_on_hand on P-${String(n).padStart(6, '0')}`},
-        {role: 'assistant', content: `{"thought": "read the part", "tool": "get_part", "args": {"part_id": "P-${String(n).padStart(6, '0')}"}}`},
-      ],
-    })
-  })
-  writeFileSync(path, `${lines.join('\n')}\n`)
+  const lines = readFileSync(join(SHIPPED, `${split}.jsonl`), 'utf8').split('\n').filter((line) => line.trim() !== '')
+  if (lines.length < count) throw new Error(`datasets/${split}.jsonl has ${lines.length} examples, ${count} were asked for`)
+  writeFileSync(path, `${lines.slice(0, count).join('\n')}\n`)
   return path
 }
 

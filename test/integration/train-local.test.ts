@@ -12,7 +12,7 @@ import {trainJobLogs, trainJobStatus} from '../../src/train/job-control.js'
 import {loadJob} from '../../src/train/job-store.js'
 import {runTrainJob, type TrainJobOptions} from '../../src/train/run-job.js'
 import {temporaryDirectory} from '../helpers/cli.js'
-import {buildFixtureTrainer, fixtureGpuBin, fixtureTrainer, writeChatDataset} from '../helpers/train-fixture.js'
+import {buildFixtureTrainer, fixtureGpuBin, fixtureTrainer, writePlaybookDataset} from '../helpers/train-fixture.js'
 
 /*
  * The same job bundle run by `--runner local` (run.sh in a local bash, detached) and by hand
@@ -41,7 +41,7 @@ describe.skipIf(skipReason !== undefined)('train with --runner local and --runne
     process.env.PATH = [fixtureGpuBin(40_000), dirname(process.execPath), process.env.PATH].join(delimiter)
     trainerFile = await buildFixtureTrainer()
     work = temporaryDirectory('invagent-train-local-')
-    dataset = writeChatDataset(join(work, 'playbook.jsonl'), 8)
+    dataset = writePlaybookDataset(join(work, 'playbook.jsonl'), 8)
     writeFileSync(join(work, 'train.yaml'), 'runtime:\n  install: false\n  minFreeVramGiB: 8\n  minFreeDiskGiB: 0\nquant: Q8_0\n')
   }, 60_000)
 

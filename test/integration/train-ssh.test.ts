@@ -16,7 +16,7 @@ import {runTrainJob, type TrainJobOptions} from '../../src/train/run-job.js'
 import {SshTransport} from '../../src/train/transport.js'
 import {runCli, sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
 import {findSshd, startTestSshServer, type TestSshServer} from '../helpers/sshd.js'
-import {buildFixtureTrainer, fixtureGpuBin, fixtureTrainer, writeChatDataset} from '../helpers/train-fixture.js'
+import {buildFixtureTrainer, fixtureGpuBin, fixtureTrainer, writePlaybookDataset} from '../helpers/train-fixture.js'
 
 /*
  * `invagent train` over SSH against a real OpenSSH server on loopback (a temporary host key and
@@ -48,8 +48,8 @@ describe.skipIf(skipReason !== undefined)('train over SSH (real sshd on loopback
     server = await startTestSshServer({pathDirs: [fixtureGpuBin(80_000)]})
     trainerFile = await buildFixtureTrainer()
     work = temporaryDirectory('invagent-train-ssh-')
-    dataset = writeChatDataset(join(work, 'datasets', 'playbook.jsonl'), 12)
-    evalDataset = writeChatDataset(join(work, 'datasets', 'eval.jsonl'), 4, 100)
+    dataset = writePlaybookDataset(join(work, 'datasets', 'playbook.jsonl'), 12)
+    evalDataset = writePlaybookDataset(join(work, 'datasets', 'eval.jsonl'), 4, 'eval')
     writeFileSync(join(work, 'train.yaml'), 'runtime:\n  install: false\n  minFreeVramGiB: 16\n  minFreeDiskGiB: 0\nlora:\n  r: 8\nquant: Q4_K_M\n')
   }, 120_000)
 

@@ -7,7 +7,7 @@ import {describe, expect, it} from 'vitest'
 import {buildJobBundle, bundleFilesDirectory, parsePins} from '../../src/train/bundle.js'
 import {validateTrainConfig} from '../../src/train/config-file.js'
 import {temporaryDirectory} from '../helpers/cli.js'
-import {fixtureLlamaSource, writeChatDataset} from '../helpers/train-fixture.js'
+import {fixtureLlamaSource} from '../helpers/train-fixture.js'
 
 /*
  * Golden test of the job bundle: the exact list of files, each one's size and sha256, and the
@@ -18,6 +18,23 @@ import {fixtureLlamaSource, writeChatDataset} from '../helpers/train-fixture.js'
  */
 
 const GOLDEN = resolve(import.meta.dirname, '../golden/train-bundle.json')
+
+/** Exported chat lines as `dataset export` writes them (fixed text: the golden must not follow the renderer). */
+function writeChatDataset(path: string, count: number, seed = 0): string {
+  const lines = Array.from({length: count}, (_, index) => {
+    const n = String(index + seed).padStart(6, '0')
+    return JSON.stringify({
+      id: `example-${n}`,
+      messages: [
+        {role: 'system', content: 'You are invagent.'},
+        {role: 'user', content: `Finding: negative_on_hand on P-${n}`},
+        {role: 'assistant', content: `{"thought": "read the part", "tool": "get_part", "args": {"part_id": "P-${n}"}}`},
+      ],
+    })
+  })
+  writeFileSync(path, `${lines.join('\n')}\n`)
+  return path
+}
 
 async function buildFixedBundle(directory: string) {
   const work = temporaryDirectory()
