@@ -31,7 +31,7 @@ export const TrainingProvenance = z
     pinned: z.record(z.string(), z.string()),
     /** The llama.cpp source the conversion script came from: the same as the local llama-server's. */
     llamaCpp: z.object({tag: z.string(), commit: z.string().nullable(), key: z.string()}).strict(),
-    /** qlora-nf4, or lora-bfloat16 when bitsandbytes could not load. */
+    /** qlora-nf4 (4-bit base), or lora-bf16 / lora-fp16 (16-bit base: by choice, or because bitsandbytes could not load). */
     mode: z.string().nullable(),
     trainLoss: z.number().nullable(),
     evalLoss: z.number().nullable(),

@@ -218,7 +218,7 @@ def stage_check_env(config):
         raise StageError("PyTorch %s sees no CUDA GPU (a CPU-only build, or a driver it cannot use)" % torch.__version__)
     usable, reason = load_bitsandbytes()
     if config["quantization"]["load4bit"] and not usable:
-        emit("warning", message="bitsandbytes cannot load (%s): training will use LoRA on the bf16 model instead of 4-bit QLoRA" % reason)
+        emit("warning", message="bitsandbytes cannot load (%s): training will use LoRA on the 16-bit model instead of 4-bit QLoRA" % reason)
     emit("environment", packages=package_versions(), cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(0), bitsandbytes=usable)
 
 
@@ -315,11 +315,11 @@ def evaluate(model, features, batch_size, pad_id):
         for start in range(0, len(features), batch_size):
             ids, labels, attention = collate(features[start : start + batch_size], pad_id)
             ids, labels, attention = ids.to(model.device), labels.to(model.device), attention.to(model.device)
-            logits = model(input_ids=ids, attention_mask=attention).logits.float()
-            shifted_logits, shifted_labels = logits[:, :-1, :], labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(shifted_logits.reshape(-1, shifted_logits.size(-1)), shifted_labels.reshape(-1), ignore_index=-100, reduction="sum")
-            total += loss.item()
-            tokens += int((shifted_labels != -100).sum().item())
+            # The model's loss is the mean over the predicted (shifted) label tokens: weigh it by their count.
+            count = int((labels[:, 1:] != -100).sum().item())
+            loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+            total += loss.item() * count
+            tokens += count
     model.train()
     return total / max(tokens, 1)
 
@@ -358,14 +358,15 @@ def stage_train(config):
     eval_set = prepare_dataset("eval", os.path.join(HERE, config["data"]["eval"]), tokenizer, render, eot_id, training["maxLength"]) if config["data"].get("eval") else []
 
     four_bit = config["quantization"]["load4bit"]
-    mode = "qlora-%s" % config["quantization"]["quantType"] if four_bit else "lora-%s" % config["quantization"]["computeDtype"]
+    half = {"bfloat16": "bf16", "float16": "fp16"}[config["quantization"]["computeDtype"]]
+    mode = "qlora-%s" % config["quantization"]["quantType"] if four_bit else "lora-%s" % half
     if four_bit:
         usable, reason = load_bitsandbytes()
         if not usable:
+            # Same adapter, more GPU memory: the base stays in 16 bits (bf16 by default).
             four_bit = False
-            mode = "lora-bf16"
-            config["quantization"]["computeDtype"] = "bfloat16"
-            emit("warning", message="bitsandbytes cannot load (%s): training LoRA on the bf16 model instead of 4-bit QLoRA (more GPU memory, same adapter format)" % reason)
+            mode = "lora-%s" % half
+            emit("warning", message="bitsandbytes cannot load (%s): training LoRA on the %s model instead of 4-bit QLoRA" % (reason, half))
     emit("mode", mode=mode)
     model = load_base_model(config, four_bit)
     if four_bit:
