@@ -94,6 +94,12 @@ describe.skipIf(skipReason !== undefined)('train with --runner local and --runne
     const logs = await trainJobLogs(join(work, 'jobs-local'), jobId, {lines: 5})
     expect(logs.source).toBe('host')
     expect(logs.lines.at(-1)).toBe('@@invagent {"event":"job-complete"}')
+    // --follow on a finished job prints the end and returns.
+    const followed: string[] = []
+    const follow = await trainJobLogs(join(work, 'jobs-local'), jobId, {lines: 3, follow: true, onLine: (line) => followed.push(line)})
+    expect(follow.source).toBe('host')
+    expect(followed).toHaveLength(3)
+    expect(followed.at(-1)).toBe('@@invagent {"event":"job-complete"}')
     job = loadJob(join(work, 'jobs-local'), jobId)
     expect(job.results.registered).toEqual(['local-run-f16', 'local-run-q8_0'])
   })

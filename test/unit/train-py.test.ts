@@ -15,7 +15,7 @@ const CHECKS = resolve(import.meta.dirname, '../fixtures/train/check_train_helpe
 
 describe('train.py helpers (plain Python, no torch)', () => {
   it('trains on assistant turns only, with their end-of-turn token, and orders data by seed', () => {
-    const output = execFileSync('python3', ['-B', CHECKS, join(bundleFilesDirectory(), 'train.py')], {encoding: 'utf8'})
+    const output = execFileSync('python3', ['-B', CHECKS, join(bundleFilesDirectory(), 'train.py')], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
     expect(output.trim().split('\n').at(-1)).toBe('ok')
   })
 })
