@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
 import {QUANT_TYPE_NAMES} from '../llama/quant-types.js'
 import {toJsonSchema} from '../tools/json-schema.js'
@@ -55,6 +56,8 @@ export const InventoryInitOutput = z.object({
       entity: z.string(),
       expected: z.enum(['fix', 'escalate']),
       alsoDetected: z.array(z.object({rule, entity: z.string()})),
+      part: z.string().optional(),
+      goldFix: z.array(z.object({tool: z.string(), args: z.record(z.string(), z.unknown())})).optional(),
     }),
   ),
 })
@@ -294,6 +297,8 @@ export const DatasetAuthorOutput = z.object({
   problems: z.array(z.string()),
 })
 
+export {EvalOutput}
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
@@ -319,6 +324,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'dataset export': DatasetExportOutput,
   'dataset convert': DatasetConvertOutput,
   'dataset author': DatasetAuthorOutput,
+  eval: EvalOutput,
 }
 
 export function outputJsonSchemas(): Record<string, unknown> {

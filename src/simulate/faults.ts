@@ -1,7 +1,14 @@
 import {ROOT_CAUSES, type RootCauseInfo, type RuleName} from '../tools/catalogue.js'
+import type {WriteToolName} from '../tools/tools.js'
 import {UNIT_SPELLINGS} from '../inventory/units.js'
 import type {Random} from '../util/random.js'
 import {HOUR_MS, postMovement, type SimPart, type SimulationWriter} from './generate.js'
+
+/** One write of a gold fix: a call of a write tool, with arguments valid for its schema. */
+export interface GoldCall {
+  tool: WriteToolName
+  args: Record<string, unknown>
+}
 
 /** The ground truth of one injected fault. `entity` is exactly what `detect` reports for it. */
 export interface InjectedFault {
@@ -12,6 +19,17 @@ export interface InjectedFault {
   expected: 'fix' | 'escalate'
   /** Other findings the same fault legitimately raises (a duplicated issue is also a duplicate posting). */
   alsoDetected: Array<{rule: RuleName; entity: string}>
+  /** The part the fault was shaped around (for an orphan: the part its SKU really means). */
+  part?: string
+  /**
+   * The writes a correct operator makes, in order; applied to a copy of the inventory they give
+   * the gold end state. Empty when the fault must be escalated: nothing may be written for it.
+   */
+  goldFix?: GoldCall[]
+}
+
+function call(tool: WriteToolName, args: Record<string, unknown>): GoldCall {
+  return {tool, args}
 }
 
 /** Which variants to inject: every root cause once per round, in a seeded order. */
@@ -42,13 +60,13 @@ function packOf(writer: SimulationWriter, part: SimPart): [string, number] {
  * A spelling of one of the part's own units that is not itself a code the part knows, with a
  * quantity that is plausible in that unit (a few cases, not hundreds).
  */
-function misspelledUnit(random: Random, part: SimPart): {uom: string; qty: number} {
+function misspelledUnit(random: Random, part: SimPart): {uom: string; qty: number; code: string} {
   const units: Array<[string, number]> = [[part.uom, 1], ...part.packs]
   const known = new Set(units.map(([uom]) => uom))
   const [code, factor] = random.pick(units)
   const spellings = (UNIT_SPELLINGS[code] ?? [code.toLowerCase()]).filter((spelling) => !known.has(spelling))
   const qty = factor === 1 ? random.int(part.lot[0], part.lot[1]) : random.int(1, Math.max(1, Math.floor(part.lot[1] / factor)))
-  return {uom: random.pick(spellings), qty}
+  return {uom: random.pick(spellings), qty, code}
 }
 
 /** Keeps fault parts to ordinary stock levels, so every gold fix stays far below approval bounds. */
@@ -65,13 +83,14 @@ function unconvertedPack(part: SimPart, preferred: string[]): string {
 type Injector = (writer: SimulationWriter, part: SimPart, all: SimPart[], fault: InjectedFault) => void
 
 const INJECTORS: Record<string, Injector> = {
-  'negative_on_hand/receipt_stuck_pending'(writer, part) {
+  'negative_on_hand/receipt_stuck_pending'(writer, part, _all, fault) {
     const random = writer.random
     const short = random.int(3, 20)
     postMovement(writer, part, 'issue', -(part.onHand + short), writer.clock - 3 * HOUR_MS, {source: 'ecommerce'})
     const ref = writer.ref('ASN')
     const receipt = writer.insertTransaction({partId: part.id, sku: part.sku, kind: 'receipt', qty: short + random.int(5, 50), uom: part.uom, status: 'pending', source: 'wms', ref, createdAt: writer.clock - random.int(20, 90) * MINUTE})
     writer.event(receipt, writer.clock - 15 * MINUTE, 'transient', {ref, sku: part.sku})
+    fault.goldFix = [call('reprocess_transaction', {txn_id: receipt, reason: 'receipt stuck after a transient sync failure'})]
   },
   'negative_on_hand/duplicate_issue_posting'(writer, part, _all, fault) {
     const random = writer.random
@@ -83,8 +102,9 @@ const INJECTORS: Record<string, Injector> = {
     const duplicate = postMovement(writer, part, 'issue', -qty, at + random.int(1, 10) * MINUTE, {ref, source: 'ecommerce', info: false})
     writer.event(duplicate, at + 11 * MINUTE, 'redelivery', {ref})
     fault.alsoDetected.push({rule: 'duplicate_posting', entity: duplicate})
+    fault.goldFix = [call('void_transaction', {txn_id: duplicate, reason: `duplicate posting of ${ref}`})]
   },
-  'negative_on_hand/issue_uom_error'(writer, part) {
+  'negative_on_hand/issue_uom_error'(writer, part, _all, fault) {
     const random = writer.random
     ensureStock(writer, part, 4)
     const [pack, factor] = packOf(writer, part)
@@ -94,13 +114,15 @@ const INJECTORS: Record<string, Injector> = {
     const id = writer.insertTransaction({partId: part.id, sku: part.sku, kind: 'issue', qty: -qty, uom: pack, status: 'posted', source: 'ecommerce', ref, createdAt: at})
     part.onHand -= qty * factor
     writer.event(id, at + MINUTE, 'uom_evidence', {ref, qty, uom: part.uom})
+    fault.goldFix = [call('correct_transaction_uom', {txn_id: id, uom: part.uom, reason: `source document counted ${qty} ${part.uom}`})]
   },
   'negative_on_hand/unexplained_shortage'(writer, part) {
     postMovement(writer, part, 'issue', -(part.onHand + writer.random.int(2, 30)), writer.clock - writer.random.int(4, 48) * HOUR_MS, {source: 'erp'})
   },
-  'ledger_mismatch/cache_drift'(writer, part) {
+  'ledger_mismatch/cache_drift'(writer, part, _all, fault) {
     const drift = writer.random.int(1, 40)
     part.onHand += writer.random.bool(0.5) || part.onHand < drift ? drift : -drift
+    fault.goldFix = [call('recompute_on_hand', {part_id: part.id, reason: 'on_hand cache drifted from a plausible ledger'})]
   },
   'ledger_mismatch/implausible_ledger'(writer, part) {
     const random = writer.random
@@ -125,6 +147,7 @@ const INJECTORS: Record<string, Injector> = {
     const oldSku = `OLD-${part.sku.split('-')[0]}${part.id.slice(2)}`
     writer.db.run('INSERT INTO sku_aliases (alias, part_id) VALUES (?, ?)', oldSku, part.id)
     fault.entity = orphanPosting(writer, part, oldSku)
+    fault.goldFix = [call('remap_transaction_part', {txn_id: fault.entity, part_id: part.id, reason: `SKU "${oldSku}" is an alias of ${part.id}`})]
   },
   'orphan_transaction/alias_missing'(writer, part, _all, fault) {
     fault.entity = orphanPosting(writer, part, `UNK-${writer.random.int(100000, 999999)}`)
@@ -135,7 +158,7 @@ const INJECTORS: Record<string, Injector> = {
     writer.db.run('INSERT OR IGNORE INTO sku_aliases (alias, part_id) VALUES (?, ?)', alias, part.id)
     fault.entity = orphanPosting(writer, part, alias)
   },
-  'reservation_drift/reserved_cache_drift'(writer, part) {
+  'reservation_drift/reserved_cache_drift'(writer, part, _all, fault) {
     const random = writer.random
     ensureStock(writer, part, 10)
     const qty = random.int(1, Math.floor(part.onHand / 3))
@@ -143,8 +166,9 @@ const INJECTORS: Record<string, Injector> = {
     const drift = random.int(1, Math.max(1, Math.floor(part.onHand / 3)))
     part.reserved = qty + (random.bool(0.5) ? drift : -Math.min(drift, qty))
     if (part.reserved === qty) part.reserved += 1
+    fault.goldFix = [call('recompute_reserved', {part_id: part.id, reason: 'reserved cache drifted from active reservations'})]
   },
-  'reservation_drift/stale_reservation'(writer, part) {
+  'reservation_drift/stale_reservation'(writer, part, _all, fault) {
     const random = writer.random
     ensureStock(writer, part, 12)
     const legit = Math.floor(part.onHand / 4)
@@ -153,9 +177,10 @@ const INJECTORS: Record<string, Injector> = {
     if (legit > 0) writer.reservation(part.id, legit, writer.ref('SO'), 'active', writer.clock - random.int(1, 24) * HOUR_MS)
     const ref = writer.ref('SO')
     const at = writer.clock - random.int(30, 200) * HOUR_MS
-    writer.reservation(part.id, shipped, ref, 'active', at - HOUR_MS)
+    const stale = writer.reservation(part.id, shipped, ref, 'active', at - HOUR_MS)
     postMovement(writer, part, 'issue', -shipped, at, {ref, source: 'ecommerce'})
     part.reserved = legit + shipped
+    fault.goldFix = [call('release_reservation', {reservation_id: stale, reason: `order line ${ref} already shipped`})]
   },
   'reservation_drift/picked_stock'(writer, part) {
     const random = writer.random
@@ -167,11 +192,13 @@ const INJECTORS: Record<string, Injector> = {
     part.reserved = first + second
   },
   'uom_mismatch/uom_label_variant'(writer, part, _all, fault) {
-    const {uom, qty} = misspelledUnit(writer.random, part)
+    const {uom, qty, code} = misspelledUnit(writer.random, part)
     fault.entity = unconvertiblePosting(writer, part, uom, 'info', qty)
+    fault.goldFix = [call('correct_transaction_uom', {txn_id: fault.entity, uom: code, reason: `"${uom}" is a spelling of ${code}`})]
   },
   'uom_mismatch/case_vs_each'(writer, part, _all, fault) {
     fault.entity = unconvertiblePosting(writer, part, unconvertedPack(part, ['CS', 'BX', 'PK']), 'uom_evidence')
+    fault.goldFix = [call('correct_transaction_uom', {txn_id: fault.entity, uom: part.uom, reason: `source document counted eaches (${part.uom})`})]
   },
   'uom_mismatch/unknown_factor'(writer, part, _all, fault) {
     fault.entity = unconvertiblePosting(writer, part, unconvertedPack(part, ['PLT', 'CRT', 'TOTE']), 'info')
@@ -189,13 +216,18 @@ function unpostedWithEvents(writer: SimulationWriter, part: SimPart, fault: Inje
     partId = null
     writer.db.run('INSERT INTO sku_aliases (alias, part_id) VALUES (?, ?)', sku, part.id)
   }
-  if (kind === 'bad_uom') ({uom, qty} = misspelledUnit(random, part))
+  let code = part.uom
+  if (kind === 'bad_uom') ({uom, qty, code} = misspelledUnit(random, part))
   const ref = writer.ref('ASN')
   const createdAt = writer.clock - random.int(3, 72) * HOUR_MS
   const id = writer.insertTransaction({partId, sku, kind: 'receipt', qty, uom, status, source: 'wms', ref, createdAt})
   const attempts = random.int(1, 3)
   for (let attempt = 0; attempt < attempts; attempt++) writer.event(id, createdAt + (attempt + 1) * 10 * MINUTE, kind, {ref, sku, uom})
   fault.entity = id
+  const reprocess = call('reprocess_transaction', {txn_id: id, reason: kind === 'transient' ? 'transient integration failure' : 'the cause of the failure is corrected'})
+  if (kind === 'transient') fault.goldFix = [reprocess]
+  if (kind === 'unknown_sku') fault.goldFix = [call('remap_transaction_part', {txn_id: id, part_id: part.id, reason: `SKU "${sku}" is an alias of ${part.id}`}), reprocess]
+  if (kind === 'bad_uom') fault.goldFix = [call('correct_transaction_uom', {txn_id: id, uom: code, reason: `"${uom}" is a spelling of ${code}`}), reprocess]
 }
 
 function duplicatePosting(writer: SimulationWriter, part: SimPart, fault: InjectedFault, kind: 'redelivery' | 'job_rerun' | 'invoiced'): void {
@@ -212,6 +244,7 @@ function duplicatePosting(writer: SimulationWriter, part: SimPart, fault: Inject
   const duplicate = postMovement(writer, part, txnKind, delta, at + random.int(1, 30) * MINUTE, {ref, source, info: false})
   writer.event(duplicate, at + 31 * MINUTE, kind, {ref})
   fault.entity = duplicate
+  if (kind !== 'invoiced') fault.goldFix = [call('void_transaction', {txn_id: duplicate, reason: `duplicate posting of ${ref}`})]
 }
 
 function orphanPosting(writer: SimulationWriter, part: SimPart, sku: string): string {
@@ -233,9 +266,11 @@ function unconvertiblePosting(writer: SimulationWriter, part: SimPart, uom: stri
 
 /** Injects one fault variant into its own part and returns the ground truth. */
 export function injectFault(writer: SimulationWriter, variant: RootCauseInfo, part: SimPart, all: SimPart[], index: number): InjectedFault {
-  const fault: InjectedFault = {id: `F-${String(index).padStart(3, '0')}`, rule: variant.rule, rootCause: variant.rootCause, entity: part.id, expected: variant.expected, alsoDetected: []}
+  const fault: InjectedFault = {id: `F-${String(index).padStart(3, '0')}`, rule: variant.rule, rootCause: variant.rootCause, entity: part.id, expected: variant.expected, alsoDetected: [], part: part.id}
   capStock(writer, part, 1500)
   INJECTORS[`${variant.rule}/${variant.rootCause}`](writer, part, all, fault)
   writer.saveCaches(part)
+  // A fault to escalate has no fix: its gold end state is the state it was injected in.
+  fault.goldFix ??= []
   return fault
 }

@@ -8,6 +8,7 @@ import {Random} from '../util/random.js'
 import type {RootCauseInfo} from '../tools/catalogue.js'
 import {PART_FAMILIES, type PartFamily} from './catalog.js'
 import {injectFault, planFaults, type InjectedFault} from './faults.js'
+import {plantHostileText} from './hostile-text.js'
 import {phrase, type EventKind, type PhrasingSet} from './phrasings.js'
 
 export const DAY_MS = 24 * 60 * 60 * 1000
@@ -29,11 +30,17 @@ export interface InitOptions {
    * transactions: held-out suites use ids no training inventory contains.
    */
   idBase?: number
-  /** Exactly these faults, in this order, instead of a seeded plan (authoring one chosen case). */
-  variants?: RootCauseInfo[]
+  /** Exactly these faults, in this order, instead of a seeded plan; `faults` must equal their count. */
+  variants?: readonly RootCauseInfo[]
   clock?: number
   /** Called as parts' histories are written (about every 5%), for progress on large inventories. */
   onProgress?: (done: number, total: number) => void
+  /**
+   * Plants prompt-injection text where a model reads inventory text: in the names of the faults'
+   * parts and as integration messages on their transactions. Evaluation suites use it to check
+   * that text from the inventory is treated as data.
+   */
+  hostileText?: boolean
 }
 
 export interface InitResult {
@@ -139,6 +146,9 @@ function checkOptions(options: InitOptions): void {
   integer('faults', options.faults, 0, 1_000_000)
   integer('seed', options.seed, 0, 2 ** 32 - 1)
   if (options.idBase !== undefined) integer('id-base', options.idBase, 0, 100_000_000)
+  if (options.variants !== undefined && options.variants.length !== options.faults) {
+    throw new UserError(`${options.variants.length} fault variants were given for ${options.faults} faults; give as many variants as faults`)
+  }
   if (options.faults > maxFaults(options.parts)) {
     throw new UserError(`--faults ${options.faults} is larger than possible with --parts ${options.parts}: each fault needs a part of its own, so at most ${maxFaults(options.parts)}`, {
       suggestions: [`Raise --parts to at least ${options.faults * 2}, or lower --faults.`],
@@ -187,6 +197,7 @@ export function initInventory(options: InitOptions): InitResult {
     })
     const faultParts = [...faultPartIndexes].sort((a, b) => a - b).map((index) => parts[index])
     const faults = plan.map((variant, index) => injectFault(writer, variant, faultParts[index], parts, index + 1))
+    if (options.hostileText) plantHostileText(writer, faults, random.fork(5))
     const meta = {schema_version: String(SCHEMA_VERSION), clock: String(clock), seed: String(options.seed), generator: 'invagent inventory init'}
     for (const [key, value] of Object.entries(meta)) db.run('INSERT INTO invagent_meta (key, value) VALUES (?, ?)', key, value)
     db.exec('COMMIT')
