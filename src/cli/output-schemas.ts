@@ -2,7 +2,9 @@ import {z} from 'zod'
 
 import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
+import {QUANT_TYPE_NAMES} from '../llama/quant-types.js'
 import {toJsonSchema} from '../tools/json-schema.js'
+import {RemoteStateSchema} from '../train/remote-control.js'
 import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
 
 /*
@@ -174,6 +176,71 @@ export const ServeOutput = z.discriminatedUnion('event', [
   z.object({event: z.literal('stopped'), url: z.string(), restarts: z.number().int(), signal: z.string().nullable()}),
 ])
 
+const quantizeResult = z.object({
+  input: z.string(),
+  output: z.string(),
+  type: z.enum(QUANT_TYPE_NAMES),
+  inputQuantization: z.string(),
+  inputSize: z.number().int(),
+  outputSize: z.number().int(),
+  bitsPerWeight: z.number(),
+  expectedBitsPerWeight: z.object({min: z.number(), max: z.number()}),
+  tensorCount: z.number().int(),
+  sha256: z.string(),
+  seconds: z.number(),
+  llamaQuantize: z.object({path: z.string(), source: z.enum(['flag', 'env', 'path', 'cache'])}),
+})
+
+export const QuantizeOutput = z.object({quantize: quantizeResult, registered: ModelsAddOutput})
+
+const trainJobStatus = z.enum(['created', 'bundled', 'running', 'disconnected', 'failed', 'cancelled', 'complete'])
+const trainRunner = z.enum(['ssh', 'local', 'bundle'])
+
+export const TrainOutput = z.object({
+  jobId: z.string(),
+  jobDir: z.string(),
+  status: trainJobStatus,
+  runner: trainRunner,
+  dryRun: z.boolean(),
+  host: z.string().nullable(),
+  remoteDir: z.string(),
+  bundle: z.object({dir: z.string(), tarball: z.string(), sha256: z.string(), size: z.number().int()}).nullable(),
+  plan: z.array(z.object({stage: z.string(), where: z.enum(['here', 'host']), description: z.string()})),
+  commands: z.array(z.string()),
+  models: z.array(z.object({name: z.string(), path: z.string(), quantization: z.string(), size: z.number().int(), sha256: z.string()})),
+  adapterDir: z.string().nullable(),
+  trainLoss: z.number().nullable(),
+  evalLoss: z.number().nullable(),
+  warnings: z.array(z.string()),
+})
+
+const jobError = z.object({stage: z.string(), message: z.string()}).nullable()
+
+export const TrainStatusOutput = z.union([
+  z.object({
+    jobId: z.string(),
+    status: trainJobStatus,
+    runner: trainRunner,
+    host: z.string().nullable(),
+    remoteDir: z.string(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    modelName: z.string(),
+    stages: z.array(z.object({stage: z.string(), status: z.string(), detail: z.string().nullable(), startedAt: z.string().nullable(), finishedAt: z.string().nullable()})),
+    next: z.string().nullable(),
+    lastLoss: z.object({step: z.number(), totalSteps: z.number(), loss: z.number(), epoch: z.number().optional()}).nullable(),
+    lastEvalLoss: z.object({step: z.number(), loss: z.number()}).nullable(),
+    remote: RemoteStateSchema.nullable(),
+    remoteError: z.string().nullable(),
+    error: jobError,
+    models: z.array(z.string()),
+  }),
+  z.object({jobsDir: z.string(), jobs: z.array(z.object({jobId: z.string(), status: trainJobStatus, runner: trainRunner, createdAt: z.string(), modelName: z.string()}))}),
+])
+
+export const TrainLogsOutput = z.object({jobId: z.string(), source: z.enum(['host', 'local']), lines: z.array(z.string()), remoteError: z.string().nullable()})
+
+export const TrainCancelOutput = z.object({jobId: z.string(), outcome: z.enum(['cancelled', 'killed', 'not-running']), status: trainJobStatus})
 const counts = z.record(z.string(), z.number().int())
 const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long'])
 
@@ -263,6 +330,11 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'models inspect': ModelsInspectOutput,
   'models list': ModelsListOutput,
   'models verify': ModelsVerifyOutput,
+  quantize: QuantizeOutput,
+  train: TrainOutput,
+  'train status': TrainStatusOutput,
+  'train logs': TrainLogsOutput,
+  'train cancel': TrainCancelOutput,
   'dataset validate': DatasetValidateOutput,
   'dataset generate': DatasetGenerateOutput,
   'dataset export': DatasetExportOutput,

@@ -15,6 +15,38 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256: 64 lowe
 const modelName = z.string().regex(MODEL_NAME_PATTERN, 'expected a model name: letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 characters')
 
 /**
+ * Where a fine-tuned model came from (`invagent train`): enough to reproduce the job and to tell
+ * two trainings apart. Quantized models copy their parent's.
+ */
+export const TrainingProvenance = z
+  .object({
+    jobId: z.string().min(1),
+    runner: z.enum(['ssh', 'local', 'bundle']),
+    /** The validated training config (train.yaml with every default applied). */
+    config: z.record(z.string(), z.unknown()),
+    evalDatasetSha256: sha256Hex.nullable(),
+    /** Versions the training host actually ran (null: not installed there). */
+    packages: z.record(z.string(), z.string().nullable()),
+    /** Versions requirements.txt pinned. */
+    pinned: z.record(z.string(), z.string()),
+    /** The llama.cpp source the conversion script came from: the same as the local llama-server's. */
+    llamaCpp: z.object({tag: z.string(), commit: z.string().nullable(), key: z.string()}).strict(),
+    /** qlora-nf4 (4-bit base), or lora-bf16 / lora-fp16 (16-bit base: by choice, or because bitsandbytes could not load). */
+    mode: z.string().nullable(),
+    trainLoss: z.number().nullable(),
+    evalLoss: z.number().nullable(),
+    steps: z.number().int().nullable(),
+    /** The project's git commit when the job was created, and whether the tree had changes. */
+    gitCommit: z.string().nullable(),
+    gitDirty: z.boolean().nullable(),
+    /** Where the LoRA adapter was saved (adapters/<job>). */
+    adapter: z.string().nullable(),
+  })
+  .strict()
+
+export type TrainingProvenance = z.output<typeof TrainingProvenance>
+
+/**
  * A model manifest, `models/<name>.json`: what the GGUF is (architecture, quantization, size,
  * sha256) and where it came from (base model, training dataset, parent model, the command that
  * made it). `file` is relative to the models folder when the GGUF lies inside it, else absolute.
@@ -38,6 +70,8 @@ export const ModelManifest = z
     /** The command line that created the model. */
     createdBy: z.string().min(1),
     createdAt: z.iso.datetime({offset: true}),
+    /** How a fine-tuned model was trained; absent for models registered from elsewhere. */
+    training: TrainingProvenance.optional(),
   })
   .strict()
 

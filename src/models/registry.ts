@@ -4,7 +4,7 @@ import {basename, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import {ConfigError, didYouMean, UserError} from '../errors.js'
 import type {HashProgress} from './hash-file.js'
 import {inspectGguf} from './inspect-gguf.js'
-import {MANIFEST_SCHEMA_VERSION, MODEL_NAME_PATTERN, readManifest, writeManifest, type ModelManifest} from './manifest.js'
+import {MANIFEST_SCHEMA_VERSION, MODEL_NAME_PATTERN, readManifest, writeManifest, type ModelManifest, type TrainingProvenance} from './manifest.js'
 import {modelsDirectory} from './models-directory.js'
 
 /** A GGUF in the models folder that no manifest points at. */
@@ -115,6 +115,8 @@ export interface RegisterModelOptions {
   datasetSha256?: string | null
   /** The command line that created the model (see currentCommandLine). */
   createdBy: string
+  /** How a fine-tuned model was trained. */
+  training?: TrainingProvenance | null
   /** Registry name of the model this one derives from; must be registered. */
   parent?: string | null
   /** Replace a manifest of the same name that describes another file. */
@@ -182,6 +184,7 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
     parent: options.parent ?? null,
     createdBy: options.createdBy,
     createdAt: (options.now ?? new Date()).toISOString(),
+    ...(options.training ? {training: options.training} : {}),
   }
   try {
     mkdirSync(directory, {recursive: true})

@@ -1,0 +1,15 @@
+# The trainer's commands, called by run.sh (which sets PY, the Python with the job's packages).
+# Each must exit non-zero on failure; what it prints lands in run.log.
+
+check_env() { "$PY" train.py check-env; }
+
+train() { "$PY" train.py train; }
+
+merge() { "$PY" train.py merge; }
+
+# llama.cpp's converter from the same source as the llama-server that will serve the model.
+convert() {
+  rm -f out/model.gguf.partial
+  "$PY" llama.cpp/convert_hf_to_gguf.py out/merged --outtype "$OUTTYPE" --outfile out/model.gguf.partial &&
+    mv out/model.gguf.partial out/model.gguf
+}

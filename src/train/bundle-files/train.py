@@ -1,0 +1,524 @@
+#!/usr/bin/env python3
+"""QLoRA fine-tuning and merging for an invagent training job.
+
+Run by run.sh from the job bundle's folder, one stage at a time:
+
+  train.py check-env   the packages import; reports their versions and whether bitsandbytes loads
+  train.py train       LoRA on the 4-bit (NF4) base model; loss on assistant turns only
+  train.py merge       the adapter merged into the base model loaded in 16 bits (never 4 bits)
+
+Settings come from config.json (validated by invagent before the bundle was written). Progress
+goes to stdout as lines `@@invagent {"event": ...}` that invagent parses; everything else is
+plain log text. Heavy packages are imported inside the stages, so the helpers below can be
+checked with a bare Python.
+"""
+
+import json
+import math
+import os
+import random
+import sys
+import time
+
+EVENT_PREFIX = "@@invagent "
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "out")
+ADAPTER_DIR = os.path.join(OUT, "adapter")
+CHECKPOINT_DIR = os.path.join(OUT, "checkpoint")
+MERGED_DIR = os.path.join(OUT, "merged")
+METRICS_FILE = os.path.join(OUT, "metrics.json")
+
+# The packages whose versions a trained model's manifest records.
+REPORTED_PACKAGES = ["torch", "transformers", "peft", "accelerate", "bitsandbytes", "safetensors", "tokenizers", "huggingface-hub", "sentencepiece", "numpy"]
+
+# End-of-turn markers of common chat templates, tried in order when config.json names none.
+KNOWN_EOT_TOKENS = ["<|end|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|endoftext|>", "</s>"]
+
+
+class StageError(Exception):
+    """A problem the user can act on: printed as one line, exit code 2."""
+
+
+def emit(event, **fields):
+    print(EVENT_PREFIX + json.dumps(dict(event=event, **fields), sort_keys=True), flush=True)
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def load_config():
+    with open(os.path.join(HERE, "config.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def read_jsonl(path):
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                example = json.loads(line)
+            except ValueError as error:
+                raise StageError("%s:%d: invalid JSON: %s" % (path, number, error))
+            messages = example.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise StageError('%s:%d: expected "messages", a non-empty list' % (path, number))
+            examples.append({"id": example.get("id", "line-%d" % number), "messages": messages})
+    return examples
+
+
+def write_json_atomically(path, value):
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def package_versions():
+    from importlib import metadata
+
+    versions = {}
+    for name in REPORTED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+# --- labels: which tokens the loss is computed on ------------------------------------------------
+
+
+def common_prefix_length(a, b):
+    limit = min(len(a), len(b))
+    index = 0
+    while index < limit and a[index] == b[index]:
+        index += 1
+    return index
+
+
+def assistant_spans(render, messages):
+    """The rendered conversation and the character spans of its assistant turns.
+
+    `render(messages, add_generation_prompt)` is the chat template. An assistant turn starts where
+    the prompt for it ends (the conversation before it, rendered with the generation prompt) and
+    ends where the conversation rendered through it stops agreeing with the whole conversation:
+    that covers the answer, its end-of-turn marker and what the template writes after it. The
+    agreement may run a few characters into the next turn's header ("<|" of "<|user|>" and of
+    "<|endoftext|>"): label_mask counts only tokens wholly inside a span, so no such token does.
+    """
+    full = render(messages, False)
+    spans = []
+    for index, message in enumerate(messages):
+        if message.get("role") != "assistant":
+            continue
+        prompt = render(messages[:index], True)
+        if not full.startswith(prompt):
+            raise StageError("the chat template renders the conversation before turn %d differently from the whole conversation: cannot tell the assistant's tokens apart" % (index + 1))
+        through = render(messages[: index + 1], False)
+        end = common_prefix_length(through, full)
+        if end <= len(prompt):
+            raise StageError("assistant turn %d renders as nothing" % (index + 1))
+        spans.append((len(prompt), end))
+    return full, spans
+
+
+def label_mask(offsets, spans):
+    """For each token (its character offsets), whether it belongs to an assistant turn.
+
+    A token counts when it lies wholly inside a span. Tokens the tokenizer adds itself (offsets
+    (0, 0)) never count.
+    """
+    mask = []
+    for start, end in offsets:
+        inside = end > start and any(span_start <= start and end <= span_end for span_start, span_end in spans)
+        mask.append(inside)
+    return mask
+
+
+def detect_eot_token(render, special_tokens):
+    """The token the chat template closes an assistant turn with: the first special token after
+    the answer in a rendered probe conversation."""
+    probe = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "PONG-7f3a"}]
+    text = render(probe, False)
+    after = text[text.index("PONG-7f3a") + len("PONG-7f3a") :].lstrip(" \n")
+    for token in sorted(special_tokens, key=len, reverse=True):
+        if token and after.startswith(token):
+            return token
+    for token in KNOWN_EOT_TOKENS:
+        if token in after:
+            return token
+    raise StageError("cannot tell which token ends an assistant turn in this chat template (after an answer it writes %r): set chat.eotToken in the training config" % after[:40])
+
+
+def build_example(tokenizer, render, messages, eot_id, max_length):
+    """input_ids and labels (-100 where no loss is computed) for one conversation, or the reason it is skipped."""
+    full, spans = assistant_spans(render, messages)
+    if not spans:
+        return None, "no assistant turn"
+    bos = getattr(tokenizer, "bos_token", None)
+    add_special = not (bos and full.startswith(bos))
+    encoded = tokenizer(full, add_special_tokens=add_special, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    mask = label_mask(encoded["offset_mapping"], spans)
+    if len(ids) > max_length:
+        return None, "longer than training.maxLength (%d > %d tokens)" % (len(ids), max_length)
+    labels = [token if keep else -100 for token, keep in zip(ids, mask)]
+    trained = [token for token in labels if token != -100]
+    # Every assistant turn must teach the model to stop: its end-of-turn token is in the loss.
+    if trained.count(eot_id) < len(spans):
+        raise StageError("the end-of-turn token (id %d) is not inside every assistant turn: the chat template and chat.eotToken disagree" % eot_id)
+    return {"input_ids": ids, "labels": labels}, None
+
+
+# --- stages --------------------------------------------------------------------------------------
+
+
+def seed_everything(seed):
+    import torch
+
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:
+        pass
+
+
+def load_bitsandbytes():
+    """bitsandbytes, or the reason it cannot be used (not installed, no CUDA build, …)."""
+    try:
+        import bitsandbytes  # noqa: F401
+        import bitsandbytes.nn  # noqa: F401
+
+        return True, None
+    except Exception as error:  # bitsandbytes raises many kinds of errors when its CUDA library is missing
+        return False, "%s: %s" % (type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+
+
+def stage_check_env(config):
+    missing = []
+    for module in ("torch", "transformers", "peft", "accelerate", "safetensors"):
+        try:
+            __import__(module)
+        except ImportError as error:
+            missing.append("%s (%s)" % (module, error))
+    if missing:
+        raise StageError("missing Python packages: %s. Install requirements.txt, or set runtime.install: true" % ", ".join(missing))
+    import torch
+
+    if not torch.cuda.is_available():
+        raise StageError("PyTorch %s sees no CUDA GPU (a CPU-only build, or a driver it cannot use)" % torch.__version__)
+    usable, reason = load_bitsandbytes()
+    if config["quantization"]["load4bit"] and not usable:
+        emit("warning", message="bitsandbytes cannot load (%s): training will use LoRA on the 16-bit model instead of 4-bit QLoRA" % reason)
+    emit("environment", packages=package_versions(), cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(0), bitsandbytes=usable)
+
+
+def load_tokenizer(config):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config["baseModel"], trust_remote_code=config["trustRemoteCode"])
+    if not getattr(tokenizer, "chat_template", None):
+        raise StageError("%s has no chat template: invagent trains chat models only" % config["baseModel"])
+    if not tokenizer.is_fast:
+        raise StageError("%s has no fast tokenizer: character offsets are needed to find the assistant's tokens" % config["baseModel"])
+    if tokenizer.pad_token is None:
+        # Padding positions are masked out of the loss by their labels, so any token will do.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def renderer_for(tokenizer):
+    def render(messages, add_generation_prompt):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    return render
+
+
+def eot_token_of(config, tokenizer, render):
+    token = config["chat"].get("eotToken") or detect_eot_token(render, tokenizer.all_special_tokens + list(getattr(tokenizer, "added_tokens_encoder", {}).keys()))
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise StageError("the end-of-turn token %r is not in the vocabulary of %s" % (token, config["baseModel"]))
+    return token, token_id
+
+
+def prepare_dataset(name, path, tokenizer, render, eot_id, max_length):
+    features, skipped = [], {}
+    for example in read_jsonl(path):
+        feature, reason = build_example(tokenizer, render, example["messages"], eot_id, max_length)
+        if feature is None:
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        features.append(feature)
+    for reason, count in sorted(skipped.items()):
+        emit("warning", message="%s: %d example(s) skipped: %s" % (name, count, reason))
+    if not features:
+        raise StageError("%s: no example left to train on" % path)
+    emit("dataset", name=name, examples=len(features), skipped=sum(skipped.values()), tokens=sum(len(f["input_ids"]) for f in features))
+    return features
+
+
+def collate(features, pad_id):
+    import torch
+
+    width = max(len(feature["input_ids"]) for feature in features)
+    ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(features), width), -100, dtype=torch.long)
+    attention = torch.zeros((len(features), width), dtype=torch.long)
+    for row, feature in enumerate(features):
+        length = len(feature["input_ids"])
+        ids[row, :length] = torch.tensor(feature["input_ids"])
+        labels[row, :length] = torch.tensor(feature["labels"])
+        attention[row, :length] = 1
+    return ids, labels, attention
+
+
+def epoch_order(count, seed, epoch):
+    order = list(range(count))
+    random.Random(seed * 1000 + epoch).shuffle(order)
+    return order
+
+
+def load_base_model(config, four_bit):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    compute = getattr(torch, config["quantization"]["computeDtype"])
+    kwargs = {"trust_remote_code": config["trustRemoteCode"], "device_map": {"": 0}}
+    if four_bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=config["quantization"]["quantType"],
+            bnb_4bit_use_double_quant=config["quantization"]["doubleQuant"],
+            bnb_4bit_compute_dtype=compute,
+        )
+    return AutoModelForCausalLM.from_pretrained(config["baseModel"], dtype=compute, **kwargs)
+
+
+def evaluate(model, features, batch_size, pad_id):
+    import torch
+
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(features), batch_size):
+            ids, labels, attention = collate(features[start : start + batch_size], pad_id)
+            ids, labels, attention = ids.to(model.device), labels.to(model.device), attention.to(model.device)
+            # The model's loss is the mean over the predicted (shifted) label tokens: weigh it by their count.
+            count = int((labels[:, 1:] != -100).sum().item())
+            loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+            total += loss.item() * count
+            tokens += count
+    model.train()
+    return total / max(tokens, 1)
+
+
+def save_checkpoint(model, optimizer, scheduler, state):
+    import torch
+
+    temporary = CHECKPOINT_DIR + ".tmp"
+    if os.path.isdir(temporary):
+        import shutil
+
+        shutil.rmtree(temporary)
+    model.save_pretrained(temporary)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all()}, os.path.join(temporary, "trainer-state.pt"))
+    write_json_atomically(os.path.join(temporary, "progress.json"), state)
+    if os.path.isdir(CHECKPOINT_DIR):
+        import shutil
+
+        shutil.rmtree(CHECKPOINT_DIR)
+    os.replace(temporary, CHECKPOINT_DIR)
+
+
+def stage_train(config):
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training, set_peft_model_state_dict
+    from transformers import get_scheduler
+
+    started = time.time()
+    training = config["training"]
+    seed_everything(config["seed"])
+    tokenizer = load_tokenizer(config)
+    render = renderer_for(tokenizer)
+    eot_token, eot_id = eot_token_of(config, tokenizer, render)
+    emit("chat", eotToken=eot_token, eotTokenId=eot_id)
+    train_set = prepare_dataset("train", os.path.join(HERE, config["data"]["train"]), tokenizer, render, eot_id, training["maxLength"])
+    eval_set = prepare_dataset("eval", os.path.join(HERE, config["data"]["eval"]), tokenizer, render, eot_id, training["maxLength"]) if config["data"].get("eval") else []
+
+    four_bit = config["quantization"]["load4bit"]
+    half = {"bfloat16": "bf16", "float16": "fp16"}[config["quantization"]["computeDtype"]]
+    mode = "qlora-%s" % config["quantization"]["quantType"] if four_bit else "lora-%s" % half
+    if four_bit:
+        usable, reason = load_bitsandbytes()
+        if not usable:
+            # Same adapter, more GPU memory: the base stays in 16 bits (bf16 by default).
+            four_bit = False
+            mode = "lora-%s" % half
+            emit("warning", message="bitsandbytes cannot load (%s): training LoRA on the %s model instead of 4-bit QLoRA" % (reason, half))
+    emit("mode", mode=mode)
+    model = load_base_model(config, four_bit)
+    if four_bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=training["gradientCheckpointing"])
+    elif training["gradientCheckpointing"]:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    model.config.use_cache = False
+    lora = config["lora"]
+    model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], target_modules=lora["targetModules"], bias="none", task_type="CAUSAL_LM"))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    emit("model", trainableParameters=trainable, totalParameters=sum(p.numel() for p in model.parameters()))
+
+    batch, accumulate = training["batchSize"], training["gradientAccumulationSteps"]
+    batches_per_epoch = math.ceil(len(train_set) / batch)
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / accumulate))
+    total_steps = max(1, math.ceil(training["epochs"] * steps_per_epoch))
+    warmup = training["warmupSteps"] if training.get("warmupSteps") is not None else int(round(training["warmupRatio"] * total_steps))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=training["learningRate"], weight_decay=training["weightDecay"])
+    scheduler = get_scheduler(training["lrScheduler"] if training["lrScheduler"] != "constant" else "constant_with_warmup", optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
+    eval_every = training.get("evalSteps") or steps_per_epoch
+
+    state = {"step": 0, "batchesDone": 0, "history": [], "evals": []}
+    progress_file = os.path.join(CHECKPOINT_DIR, "progress.json")
+    if os.path.exists(progress_file):
+        # A restarted train stage continues from its last checkpoint instead of starting over.
+        with open(progress_file, encoding="utf-8") as handle:
+            state = json.load(handle)
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(os.path.join(CHECKPOINT_DIR, "adapter_model.safetensors")))
+        saved = torch.load(os.path.join(CHECKPOINT_DIR, "trainer-state.pt"), weights_only=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        emit("resumed", step=state["step"], totalSteps=total_steps)
+
+    emit("train-start", examples=len(train_set), evalExamples=len(eval_set), totalSteps=total_steps, stepsPerEpoch=steps_per_epoch, epochs=training["epochs"])
+    model.train()
+    window_loss, window_batches, window_tokens = 0.0, 0, 0
+    accumulated = 0
+    last_logged = time.time()
+    batches_done = state["batchesDone"]
+    while state["step"] < total_steps:
+        epoch, position = divmod(batches_done, batches_per_epoch)
+        order = epoch_order(len(train_set), config["seed"], epoch)
+        chunk = [train_set[i] for i in order[position * batch : (position + 1) * batch]]
+        ids, labels, attention = collate(chunk, tokenizer.pad_token_id)
+        ids, labels, attention = ids.to(model.device), labels.to(model.device), attention.to(model.device)
+        loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
+        (loss / accumulate).backward()
+        window_loss += loss.item()
+        window_batches += 1
+        window_tokens += int(attention.sum().item())
+        accumulated += 1
+        batches_done += 1
+        # The last, smaller group of an epoch makes a step of its own, so epochs never blend.
+        if accumulated < accumulate and batches_done % batches_per_epoch != 0:
+            continue
+        accumulated = 0
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], training["maxGradNorm"])
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] += 1
+        state["batchesDone"] = batches_done
+        step = state["step"]
+        if step % training["loggingSteps"] == 0 or step == total_steps:
+            elapsed = max(time.time() - last_logged, 1e-6)
+            average = window_loss / window_batches
+            state["history"].append({"step": step, "loss": average})
+            emit("loss", step=step, totalSteps=total_steps, epoch=round(batches_done / batches_per_epoch, 4), loss=round(average, 6), learningRate=scheduler.get_last_lr()[0], tokensPerSecond=round(window_tokens / elapsed, 1))
+            window_loss, window_batches, window_tokens, last_logged = 0.0, 0, 0, time.time()
+        if eval_set and (step % eval_every == 0 or step == total_steps):
+            eval_loss = evaluate(model, eval_set, batch, tokenizer.pad_token_id)
+            state["evals"].append({"step": step, "loss": eval_loss})
+            emit("eval", step=step, totalSteps=total_steps, loss=round(eval_loss, 6))
+        if step % training["saveSteps"] == 0 and step < total_steps:
+            save_checkpoint(model, optimizer, scheduler, state)
+            emit("checkpoint", step=step)
+
+    temporary = ADAPTER_DIR + ".tmp"
+    model.save_pretrained(temporary)
+    tokenizer.save_pretrained(temporary)
+    if os.path.isdir(ADAPTER_DIR):
+        import shutil
+
+        shutil.rmtree(ADAPTER_DIR)
+    os.replace(temporary, ADAPTER_DIR)
+    history = state["history"]
+    metrics = {
+        "mode": mode,
+        "eotToken": eot_token,
+        "eotTokenId": eot_id,
+        "vocabularySize": len(tokenizer),
+        "steps": state["step"],
+        "examples": len(train_set),
+        "evalExamples": len(eval_set),
+        "trainLoss": history[-1]["loss"] if history else None,
+        "evalLoss": state["evals"][-1]["loss"] if state["evals"] else None,
+        "lossHistory": history,
+        "evalHistory": state["evals"],
+        "trainableParameters": trainable,
+        "packages": package_versions(),
+        "gpu": torch.cuda.get_device_name(0),
+        "seconds": round(time.time() - started, 1),
+    }
+    write_json_atomically(METRICS_FILE, metrics)
+    emit("train-done", trainLoss=metrics["trainLoss"], evalLoss=metrics["evalLoss"], steps=state["step"], seconds=metrics["seconds"])
+
+
+def stage_merge(config):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = getattr(torch, config["merge"]["dtype"])
+    # The base is loaded again at 16 bits: merging into 4-bit weights would round the update away.
+    base = AutoModelForCausalLM.from_pretrained(config["baseModel"], dtype=dtype, trust_remote_code=config["trustRemoteCode"], device_map={"": 0} if torch.cuda.is_available() else None)
+    model = PeftModel.from_pretrained(base, ADAPTER_DIR).merge_and_unload()
+    four_bit = [name for name, module in model.named_modules() if "4bit" in type(module).__name__ or "Params4bit" in type(getattr(module, "weight", None)).__name__]
+    if four_bit:
+        raise StageError("the merged model still has 4-bit layers (%s): refusing to save it" % ", ".join(four_bit[:3]))
+    dtypes = sorted({str(parameter.dtype) for parameter in model.parameters()})
+    temporary = MERGED_DIR + ".tmp"
+    model.save_pretrained(temporary, safe_serialization=True)
+    AutoTokenizer.from_pretrained(ADAPTER_DIR).save_pretrained(temporary)
+    if os.path.isdir(MERGED_DIR):
+        import shutil
+
+        shutil.rmtree(MERGED_DIR)
+    os.replace(temporary, MERGED_DIR)
+    emit("merged", dtype=config["merge"]["dtype"], parameterDtypes=dtypes)
+
+
+STAGES = {"check-env": stage_check_env, "train": stage_train, "merge": stage_merge}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in STAGES:
+        sys.stderr.write("usage: train.py {%s}\n" % "|".join(STAGES))
+        return 64
+    os.makedirs(OUT, exist_ok=True)
+    try:
+        STAGES[argv[1]](load_config())
+    except StageError as error:
+        emit("error", stage=argv[1], message=str(error))
+        sys.stderr.write("train.py %s: %s\n" % (argv[1], error))
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
