@@ -46,6 +46,11 @@ export class FingerprintTable {
    */
   addOrGet(text: string, file: number, line: number, skipFrom?: number, skipTo?: number): {file: number; line: number} | undefined {
     const [high, low] = FingerprintTable.fingerprint(text, skipFrom, skipTo)
+    return this.addOrGetFingerprint(high, low, file, line)
+  }
+
+  /** As addOrGet, for a fingerprint computed elsewhere (another thread). */
+  addOrGetFingerprint(high: number, low: number, file: number, line: number): {file: number; line: number} | undefined {
     const capacity = this.slots.length / 4
     let slot = (high ^ Math.imul(low, 0x9e3779b1)) & (capacity - 1)
     while (this.slots[slot * 4] !== 0) {

@@ -2,13 +2,14 @@ import {createReadStream, createWriteStream, existsSync, renameSync, rmSync, sta
 import {basename, dirname, resolve} from 'node:path'
 import {createInterface} from 'node:readline'
 import {once} from 'node:events'
+import {Worker} from 'node:worker_threads'
 
 import {UserError} from '../errors.js'
 import {checkExample, type ExampleFacts, type ProblemCode} from './check.js'
 import {toPlaybook} from './convert.js'
 import {FingerprintTable} from './fingerprint-table.js'
-import {findSyntaxProblem, locatePointer, toPointer} from './json-text.js'
-import {findPii} from './pii.js'
+import {findSyntaxProblem, locatePointer} from './json-text.js'
+import {scanLine, type LineScanInput, type LineScanResult} from './line-scan.js'
 import {detectFormat, type DatasetFormat} from './schema.js'
 import type {TokenCounter} from './token-count.js'
 
@@ -69,6 +70,8 @@ export interface ValidateOptions {
   problemLimit?: number
   onProblem?: (problem: DatasetProblem) => void
   onProgress?: (file: string, bytesRead: number, bytesTotal: number) => void
+  /** Scan lines on a worker thread; by default only for inputs of 4 MiB or more. */
+  worker?: boolean
 }
 
 function emptySummary(): DatasetSummary {
@@ -108,18 +111,6 @@ export function leakageKeys(value: unknown): string[] {
   return keys
 }
 
-/** Every string in a value (object keys too) with its JSON pointer. */
-function* strings(value: unknown, path: Array<string | number> = []): Generator<[string, string, boolean]> {
-  if (typeof value === 'string') yield [toPointer(path), value, false]
-  else if (Array.isArray(value)) for (const [index, item] of value.entries()) yield* strings(item, [...path, index])
-  else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      yield [toPointer(path), key, true]
-      yield* strings(item, [...path, key])
-    }
-  }
-}
-
 /** Lines of a file with their 1-based numbers; CRLF handled, a final newline optional. */
 async function* readLines(file: string, onBytes?: (bytes: number) => void): AsyncGenerator<[number, string]> {
   const stream = createReadStream(file, {encoding: 'utf8', highWaterMark: 1 << 20})
@@ -153,6 +144,75 @@ function checkInputs(files: readonly string[], label: string): void {
   }
 }
 
+interface PendingProblem {
+  code: ProblemCode
+  column: number
+  message: string
+  pointer?: string
+}
+
+/** What the main thread learned about one line; finished once its scan (maybe on another thread) is back. */
+interface LineRecord {
+  fileIndex: number
+  number: number
+  early: PendingProblem[]
+  late: PendingProblem[]
+  last: PendingProblem[]
+  /** Why --fix leaves the line out, when that is known before the scan. */
+  drop?: string
+  scan?: LineScanInput
+  format?: DatasetFormat
+  facts?: ExampleFacts
+  value?: unknown
+  /** Problems reported but not held against the line (a syntax error --fix repaired). */
+  forgiven?: number
+}
+
+/** Lines per batch handed to the scanner, and the input size from which a worker thread pays off. */
+const BATCH_LINES = 512
+const WORKER_FROM_BYTES = 4 * 2 ** 20
+
+/** Runs line scans inline, or on a worker thread for large inputs; results come back in order. */
+class LineScanner {
+  private readonly worker?: Worker
+  private readonly waiting = new Map<number, (results: LineScanResult[]) => void>()
+  private next = 0
+  private failure?: Error
+
+  constructor(useWorker: boolean) {
+    if (!useWorker) return
+    this.worker = new Worker(new URL('./line-scan-worker.js', import.meta.url))
+    this.worker.on('message', ({batch, results}: {batch: number; results: LineScanResult[]}) => {
+      this.waiting.get(batch)?.(results)
+      this.waiting.delete(batch)
+    })
+    this.worker.on('error', (error) => {
+      this.failure = error
+      for (const resolve of this.waiting.values()) resolve([])
+    })
+  }
+
+  async scan(lines: LineScanInput[]): Promise<LineScanResult[]> {
+    if (!this.worker) return lines.map(scanLine)
+    const batch = this.next++
+    const results = await new Promise<LineScanResult[]>((resolve) => {
+      this.waiting.set(batch, resolve)
+      const skips = new Int32Array(lines.length * 2)
+      lines.forEach((line, index) => {
+        skips[2 * index] = line.skipFrom
+        skips[2 * index + 1] = line.skipTo
+      })
+      this.worker!.postMessage({batch, text: lines.map((line) => line.text).join('\n'), skips, ids: lines.map((line) => line.id ?? null)}, [skips.buffer])
+    })
+    if (this.failure) throw this.failure
+    return results
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate()
+  }
+}
+
 /** Validates JSONL dataset files; see the file comment. */
 export async function validateDatasetFiles(files: string[], options: ValidateOptions = {}): Promise<DatasetValidationReport> {
   if (files.length === 0) throw new UserError('no dataset file given', {suggestions: ['invagent dataset validate datasets/playbook.jsonl']})
@@ -173,28 +233,94 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     if (!writer!.write(text + '\n')) await once(writer!, 'drain')
   }
   if (options.tokenCounter) report.tokens = {model: options.tokenCounter.model, maxTokens: options.maxTokens ?? 0, longest: 0, over: 0}
+  const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0)
+  const scanner = new LineScanner(options.worker ?? totalBytes >= WORKER_FROM_BYTES)
+
+  /** Reports a line's problems in a fixed order, then counts it and writes it under --fix. */
+  const finish = async (record: LineRecord, scanned: LineScanResult | undefined) => {
+    const name = files[record.fileIndex]
+    const fileReport = report.files[record.fileIndex]
+    let count = 0
+    const emit = (problem: PendingProblem) => {
+      count++
+      fileReport.problems++
+      report.problemCounts[problem.code] = (report.problemCounts[problem.code] ?? 0) + 1
+      report.ok = false
+      const full: DatasetProblem = {file: name, line: record.number, ...problem}
+      if (report.problems.length < limit) report.problems.push(full)
+      else report.problemsOmitted++
+      options.onProblem?.(full)
+    }
+    record.early.forEach(emit)
+    if (scanned && record.scan) {
+      if (scanned.id) {
+        const first = ids.addOrGetFingerprint(scanned.id[0], scanned.id[1], record.fileIndex, record.number)
+        if (first) emit({code: 'duplicate-id', column: locatePointer(record.scan.text, '/id') + 1, pointer: '/id', message: `duplicate id "${record.scan.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`})
+      }
+      const sameAs = contents.addOrGetFingerprint(scanned.content[0], scanned.content[1], record.fileIndex, record.number)
+      if (sameAs) emit({code: 'duplicate-content', column: 1, message: `same content as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} — drop the duplicate (--fix keeps the first)`})
+    }
+    record.late.forEach(emit)
+    for (const pii of scanned?.pii ?? []) emit({code: 'pii', ...pii})
+    record.last.forEach(emit)
+
+    const drop = (reason: string) => report.fix?.dropped.push({file: name, line: record.number, reason})
+    if (record.drop !== undefined) {
+      drop(record.drop)
+      return
+    }
+    const held = count - (record.forgiven ?? 0)
+    if (record.facts) addFacts(report.summary, record.facts, held === 0)
+    if (held === 0) report.cleanExamples++
+    if (!writer || !record.scan || !record.format) return
+    if (held > 0) {
+      drop(`${held} problem(s), first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`)
+      return
+    }
+    if (record.format === 'playbook') await write(record.scan.text)
+    else {
+      const converted = toPlaybook(record.value, record.format)
+      if (!converted.ok) {
+        drop(`cannot convert from the ${record.format} format: ${converted.reason}`)
+        return
+      }
+      report.fix!.converted++
+      await write(JSON.stringify(converted.example))
+    }
+    report.fix!.written++
+  }
+
+  // Main thread: read, parse, check (one batch); scanner: fingerprints and PII (the batch before).
+  let batch: LineRecord[] = []
+  let inFlight: {records: LineRecord[]; results: Promise<LineScanResult[]>} | undefined
+  const settle = async (done: {records: LineRecord[]; results: Promise<LineScanResult[]>}) => {
+    const results = await done.results
+    let next = 0
+    for (const record of done.records) await finish(record, record.scan ? results[next++] : undefined)
+  }
+  const dispatch = async () => {
+    if (batch.length === 0) return
+    const dispatched = {records: batch, results: scanner.scan(batch.flatMap((record) => (record.scan ? [record.scan] : [])))}
+    batch = []
+    if (inFlight) await settle(inFlight)
+    inFlight = dispatched
+  }
 
   try {
     for (const [fileIndex, file] of files.entries()) {
-      const name = file
-      const fileReport = {file: name, lines: 0, examples: 0, problems: 0}
+      const fileReport = {file, lines: 0, examples: 0, problems: 0}
       report.files.push(fileReport)
       const total = statSync(file).size
       const isEvalFile = evalPaths.has(resolve(file))
-      for await (const [number, line] of readLines(file, options.onProgress ? (bytes) => options.onProgress!(name, bytes, total) : undefined)) {
-        fileReport.lines = number
-        let lineProblems = 0
-        const report1 = (code: ProblemCode, column: number, message: string, pointer?: string) => {
-          lineProblems++
-          fileReport.problems++
-          report.problemCounts[code] = (report.problemCounts[code] ?? 0) + 1
-          report.ok = false
-          const problem: DatasetProblem = {file: name, line: number, column, code, message, ...(pointer === undefined ? {} : {pointer})}
-          if (report.problems.length < limit) report.problems.push(problem)
-          else report.problemsOmitted++
-          options.onProblem?.(problem)
-        }
-        const drop = (reason: string) => report.fix?.dropped.push({file: name, line: number, reason})
+      // readline directly, not through readLines(): a generator's extra await per line shows at millions of lines.
+      const stream = createReadStream(file, {encoding: 'utf8', highWaterMark: 1 << 20})
+      if (options.onProgress) stream.on('data', () => options.onProgress!(file, stream.bytesRead, total))
+      let number = 0
+      for await (const line of createInterface({input: stream, crlfDelay: Infinity})) {
+        fileReport.lines = ++number
+        const record: LineRecord = {fileIndex, number, early: [], late: [], last: []}
+        batch.push(record)
+        if (batch.length >= BATCH_LINES) await dispatch()
 
         let text = line
         let value: unknown
@@ -204,22 +330,23 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           const syntax = findSyntaxProblem(text) ?? {offset: 0, message: 'not valid JSON'}
           const code: ProblemCode = syntax.message.startsWith('blank line') ? 'blank-line' : syntax.message.includes('comment') ? 'comment' : syntax.message.startsWith('trailing comma') ? 'trailing-comma' : 'invalid-json'
           const next = code === 'blank-line' || code === 'comment' ? 'remove it (--fix drops it)' : code === 'trailing-comma' ? 'delete the comma (--fix repairs it)' : 'fix the JSON on this line'
-          report1(code, syntax.offset + 1, `${syntax.message} — ${next}`)
+          record.early.push({code, column: syntax.offset + 1, message: `${syntax.message} — ${next}`})
           if (code === 'blank-line' || (code === 'comment' && syntax.offset === text.search(/\S/))) {
-            drop(code === 'blank-line' ? 'blank line' : 'comment line')
+            record.drop = code === 'blank-line' ? 'blank line' : 'comment line'
             continue
           }
           const repaired = repairLine(text)
           if (repaired === undefined) {
-            drop(`invalid JSON: ${syntax.message}`)
             report.examples++
             fileReport.examples++
+            record.drop = `invalid JSON: ${syntax.message}`
             continue
           }
-          report.fix?.repaired.push({file: name, line: number, what: code === 'comment' ? 'comment removed' : code === 'trailing-comma' ? 'trailing comma removed' : 'repaired'})
+          report.fix?.repaired.push({file, line: number, what: code === 'comment' ? 'comment removed' : code === 'trailing-comma' ? 'trailing comma removed' : 'repaired'})
           text = repaired.text
           value = repaired.value
-          lineProblems = 0 // a repaired line is judged on its content from here on
+          // Reported, but not held against the repaired line: --fix keeps it when nothing else is wrong.
+          record.forgiven = 1
         }
         report.examples++
         fileReport.examples++
@@ -227,77 +354,47 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
         const format = options.format && options.format !== 'auto' ? options.format : detectFormat(value)
         if (!format) {
           const keys = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).join(', ') : typeof value
-          report1('unknown-format', 1, `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} — or pass --format`)
-          drop('unknown format')
+          record.early.push({code: 'unknown-format', column: 1, message: `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} — or pass --format`})
+          record.drop = 'unknown format'
           continue
         }
         const {problems, facts} = checkExample(value, format)
         for (const problem of problems) {
           const at = locatePointer(text, problem.pointer, problem.key)
-          const column = problem.textOffset === undefined ? at + 1 : at + 2 + problem.textOffset
-          report1(problem.code, column, problem.message, problem.pointer)
+          record.early.push({code: problem.code, column: problem.textOffset === undefined ? at + 1 : at + 2 + problem.textOffset, message: problem.message, pointer: problem.pointer})
         }
+        record.format = format
+        record.facts = facts
+        record.value = value
 
+        // Duplicate content is the line without its id: one example under two ids is still one example.
         const object = value as Record<string, unknown>
-        if (format === 'playbook' && typeof object.id === 'string') {
-          const first = ids.addOrGet(object.id, fileIndex, number)
-          if (first) report1('duplicate-id', locatePointer(text, '/id') + 1, `duplicate id "${object.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`, '/id')
-        }
-        // Duplicate content: the line without its id (two copies of an example under two ids are still one example).
-        const idText = format === 'playbook' && typeof object.id === 'string' ? `"id":${JSON.stringify(object.id)}` : undefined
+        const id = format === 'playbook' && typeof object.id === 'string' ? object.id : undefined
+        const idText = id === undefined ? undefined : `"id":${JSON.stringify(id)}`
         const idAt = idText === undefined ? -1 : text.indexOf(idText)
-        const sameAs = idAt >= 0 ? contents.addOrGet(text, fileIndex, number, idAt, idAt + idText!.length) : contents.addOrGet(text, fileIndex, number)
-        if (sameAs) report1('duplicate-content', 1, `same content as ${basename(files[sameAs.file])}:${sameAs.line}${format === 'playbook' ? ' (apart from the id)' : ''} — drop the duplicate (--fix keeps the first)`)
+        record.scan = {text, skipFrom: idAt >= 0 ? idAt : text.length, skipTo: idAt >= 0 ? idAt + idText!.length : text.length, ...(id === undefined ? {} : {id})}
 
         if (leaks && !isEvalFile) {
           for (const key of leakageKeys(value)) {
             const where = leaks.get(key)
-            if (where) report1('leakage', 1, `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`)
+            if (where) record.late.push({code: 'leakage', column: 1, message: `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`})
           }
         }
-        if (format === 'playbook' && isEvalFile === false && leaks && (object.meta as Record<string, unknown> | undefined)?.split === 'eval') {
-          report1('inconsistent', locatePointer(text, '/meta/split') + 1, '/meta/split: "eval" in a training file — eval examples belong in the --eval file', '/meta/split')
+        if (format === 'playbook' && !isEvalFile && leaks && (object.meta as Record<string, unknown> | undefined)?.split === 'eval') {
+          record.late.push({code: 'inconsistent', column: locatePointer(text, '/meta/split') + 1, message: '/meta/split: "eval" in a training file — eval examples belong in the --eval file', pointer: '/meta/split'})
         }
-
-        if (mayHoldPii(text) && findPii(text).length > 0) {
-          for (const [pointer, string, isKey] of strings(value)) {
-            for (const match of findPii(string)) {
-              const at = locatePointer(text, pointer, isKey ? string : undefined)
-              report1('pii', at + (isKey ? 1 : 2) + match.start, `${match.kind === 'email' ? 'an email address' : match.kind === 'phone' ? 'a phone number' : 'a person\'s name'} in ${pointer || '(root)'}${isKey ? ' (a property name)' : ''} — scrub it: invagent dataset scrub FILE`, pointer)
-            }
-          }
-        }
-
         if (options.tokenCounter && format === 'playbook' && problems.length === 0) {
           const tokens = await options.tokenCounter.count(value as never)
           report.tokens!.longest = Math.max(report.tokens!.longest, tokens)
           if (options.maxTokens !== undefined && tokens > options.maxTokens) {
             report.tokens!.over++
-            report1('too-long', 1, `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over --max-tokens ${options.maxTokens} — training would cut it; shorten the trajectory or raise the limit`)
+            record.last.push({code: 'too-long', column: 1, message: `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over --max-tokens ${options.maxTokens} — training would cut it; shorten the trajectory or raise the limit`})
           }
-        }
-
-        addFacts(report.summary, facts, lineProblems === 0)
-        if (lineProblems === 0) report.cleanExamples++
-        if (writer) {
-          if (lineProblems > 0) {
-            drop(`${lineProblems} problem(s), first: ${report.problems.findLast((problem) => problem.line === number && problem.file === name)?.message ?? 'see the report'}`)
-            continue
-          }
-          if (format === 'playbook') await write(text)
-          else {
-            const converted = toPlaybook(value, format)
-            if (!converted.ok) {
-              drop(`cannot convert from the ${format} format: ${converted.reason}`)
-              continue
-            }
-            report.fix!.converted++
-            await write(JSON.stringify(converted.example))
-          }
-          report.fix!.written++
         }
       }
     }
+    await dispatch()
+    if (inFlight) await settle(inFlight)
     if (writer) {
       writer.end()
       await once(writer, 'finish')
@@ -310,16 +407,9 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
       rmSync(temporary!, {force: true})
     }
     throw error
+  } finally {
+    await scanner.close()
   }
-}
-
-/**
- * A cheap pass before the PII patterns run over a whole line: an email needs an "@", a phone
- * number a run of digits with separators or a leading "+"/"(", a name a capitalised word
- * after a lower-case one. Lines without any of these skip the full scan.
- */
-function mayHoldPii(text: string): boolean {
-  return text.includes('@') || /[+(]\s?\d|\d[-. ]\d{3}|[a-z,;:] [A-Z][a-z]/.test(text)
 }
 
 function addFacts(summary: DatasetSummary, facts: ExampleFacts, clean: boolean): void {

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
@@ -150,5 +150,27 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
     const out = join(directory, 'fixed.jsonl')
     await expect(validateDatasetFiles([fixture('valid.jsonl'), join(directory, 'missing.jsonl')], {fix: out})).rejects.toThrow(/does not exist/)
     expect(() => readFileSync(out)).toThrow()
+  })
+
+  it('reports the same with the line scan on a worker thread as inline, PII and duplicates included', async () => {
+    const files = ['invalid-json.jsonl', 'schema.jsonl', 'tools.jsonl', 'duplicates.jsonl', 'pii.jsonl', 'seeds-trajectory.jsonl', 'valid.jsonl'].map(fixture)
+    const directory = temporaryDirectory()
+    // The worker runs compiled code: the built module (npm test builds first) starts it from dist/.
+    const built = (await import('../../dist/src/dataset/validate.js')) as typeof import('../../src/dataset/validate.js')
+    const inline = await built.validateDatasetFiles(files, {worker: false, fix: join(directory, 'inline.jsonl')})
+    const threaded = await built.validateDatasetFiles(files, {worker: true, fix: join(directory, 'threaded.jsonl')})
+    expect(inline.problemCounts.pii).toBe(1)
+    expect(inline.problemCounts['duplicate-content']).toBeGreaterThan(2)
+    expect({...threaded, fix: undefined}).toEqual({...inline, fix: undefined})
+    expect(readFileSync(join(directory, 'threaded.jsonl'), 'utf8')).toBe(readFileSync(join(directory, 'inline.jsonl'), 'utf8'))
+  })
+
+  it('a name that opens a string is found (no pre-check skips it)', async () => {
+    const directory = temporaryDirectory()
+    const example = JSON.parse(readFileSync(resolve(ROOT, fixture('valid.jsonl')), 'utf8').split('\n')[0])
+    example.instruction = 'Maria asked for a recount of P-000123.'
+    writeFileSync(join(directory, 'name.jsonl'), JSON.stringify(example) + '\n')
+    const report = await validateDatasetFiles([join(directory, 'name.jsonl')])
+    expect(report.problems.map((problem) => `${problem.code} ${problem.pointer}`)).toEqual(['pii /instruction'])
   })
 })
