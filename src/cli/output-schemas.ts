@@ -129,6 +129,7 @@ export const LlamaBuildOutput = z.object({
   binaries: z.object({llamaServer: z.string(), llamaQuantize: z.string()}),
   built: z.boolean(),
   seconds: z.number(),
+  nodeBinding: z.object({folder: z.string(), cached: z.string(), installed: z.string(), built: z.boolean(), restored: z.boolean()}).optional(),
 })
 
 const checkStatus = z.enum(['ok', 'warn', 'missing'])

@@ -17,6 +17,11 @@ export interface EmbeddedEngineOptions {
   maxTokens?: number
   temperature?: number
   seed?: number
+  /**
+   * Flash attention. Off by default: on CPU, node-llama-cpp's "auto" turned it on and decoding
+   * one token at a time was about twice as slow with it (bench/model.js, docs in README).
+   */
+  flashAttention?: boolean
 }
 
 /** Chat messages in node-llama-cpp's history form, ending with an open assistant turn. */
@@ -44,7 +49,7 @@ export class EmbeddedEngine implements Engine, Completer {
   private readonly sequence: LlamaContextSequence
   private readonly grammar: LlamaGrammar
   private readonly chatWrapper: NonNullable<ReturnType<typeof resolveChatWrapper>>
-  private readonly options: Required<Omit<EmbeddedEngineOptions, 'seed'>> & {seed?: number}
+  private readonly options: Required<Omit<EmbeddedEngineOptions, 'seed' | 'flashAttention'>> & {seed?: number}
 
   private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, grammar: LlamaGrammar, options: EmbeddedEngine['options']) {
     this.llama = llama
@@ -67,7 +72,7 @@ export class EmbeddedEngine implements Engine, Completer {
       throw new ConfigError(`cannot load the model ${options.modelPath}: ${(error as Error).message}`, {code: 'MODEL_LOAD', cause: error, suggestions: ['Check the path with `invagent models inspect PATH`.']})
     }
     const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize)
-    const context = await model.createContext({contextSize, threads, sequences: 1})
+    const context = await model.createContext({contextSize, threads, sequences: 1, flashAttention: options.flashAttention ?? false})
     const grammar = await llama.createGrammarForJsonSchema(stepJsonSchema() as never)
     return new EmbeddedEngine(llama, model, context, grammar, {modelPath: options.modelPath, threads, contextSize: context.contextSize, maxTokens: options.maxTokens ?? 256, temperature: options.temperature ?? 0, seed: options.seed})
   }

@@ -8,6 +8,7 @@ import {ConfigError, ExternalToolError} from '../errors.js'
 import {runProcess} from '../process/run-process.js'
 import {probeLlamaBinary} from './probe-binary.js'
 import {acquireBuildLock} from './build-lock.js'
+import {ensureNodeBinding, type NodeBindingResult} from './node-binding.js'
 import {LLAMA_BINARY_NAMES, llamaBuildPaths, llamaCacheRoot, llamaSourceInfo, type LlamaBuildPaths, type LlamaSourceInfo} from './cache.js'
 
 /*
@@ -53,6 +54,8 @@ export interface BuildLlamaOptions {
   signal?: AbortSignal
   /** listr2's interactive renderer, the plain line-by-line one (not a TTY, CI, --json), or nothing. All go to stderr. */
   renderer?: ProgressRenderer
+  /** Also compile node-llama-cpp's binding from the same source (default true); see node-binding.ts. */
+  binding?: boolean
 }
 
 export interface LlamaBuildResult {
@@ -67,6 +70,8 @@ export interface LlamaBuildResult {
   /** False when the cache already had working binaries. */
   built: boolean
   seconds: number
+  /** node-llama-cpp's binding compiled from the same source, when asked for. */
+  nodeBinding?: NodeBindingResult
 }
 
 /** Written next to the binaries: what was built, from what, how. */
@@ -143,6 +148,50 @@ function progressLogger(): ListrLogger {
  * for the first and then finds its result.
  */
 export async function buildLlama(options: BuildLlamaOptions = {}): Promise<LlamaBuildResult> {
+  const started = performance.now()
+  const result = await buildLlamaTools(options)
+  if (options.binding === false) return result
+  const nodeBinding = await buildNodeBinding(options)
+  return {...result, nodeBinding, seconds: Math.round((performance.now() - started) / 100) / 10}
+}
+
+/** Follows node-llama-cpp's compile output: "[42/153] Building CXX object …" → 27 (percent). */
+export function parseNinjaProgress(line: string): number | undefined {
+  const match = /^\[(\d+)\/(\d+)\]/.exec(line.trim())
+  return match ? Math.floor((100 * Number(match[1])) / Number(match[2])) : undefined
+}
+
+async function buildNodeBinding(options: BuildLlamaOptions): Promise<NodeBindingResult> {
+  let result: NodeBindingResult | undefined
+  const renderer = options.renderer ?? 'simple'
+  const tasks = new Listr(
+    [
+      {
+        title: 'node-llama-cpp binding from the same source (OpenMP, this CPU)',
+        task: async (_context, task) => {
+          let shown = -10
+          result = await ensureNodeBinding({
+            signal: options.signal,
+            force: options.force,
+            onLine: (line) => {
+              const percent = parseNinjaProgress(line)
+              if (percent !== undefined && (renderer === 'default' || percent >= shown + 10)) {
+                shown = percent - (percent % 10)
+                task.output = `${percent}% compiled`
+              }
+            },
+          })
+          task.title = result.built ? `node-llama-cpp binding compiled into ${result.cached}` : result.restored ? `node-llama-cpp binding restored from ${result.cached}` : 'node-llama-cpp binding already in place'
+        },
+      },
+    ],
+    {renderer, fallbackRenderer: 'simple', rendererOptions: {logger: progressLogger()}, fallbackRendererOptions: {logger: progressLogger()}, exitOnError: true, registerSignalListeners: false},
+  )
+  await tasks.run()
+  return result!
+}
+
+async function buildLlamaTools(options: BuildLlamaOptions): Promise<LlamaBuildResult> {
   const started = performance.now()
   const seconds = () => Math.round((performance.now() - started) / 100) / 10
   const {signal} = options

@@ -236,12 +236,17 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   checks.push({id: 'cpu', status: 'ok', detail: `${threads} thread${threads === 1 ? '' : 's'} available (${cpuModel}); llama-server and the embedded engine use all of them by default`})
   checks.push(
     binding.bindingLoads
-      ? {id: 'node-llama-cpp', status: 'ok', detail: `node-llama-cpp ${binding.version}: the ${binding.buildType} CPU binding (llama.cpp ${binding.llamaCppRelease}) loads`}
+      ? {
+          id: 'node-llama-cpp',
+          status: 'ok',
+          detail: `node-llama-cpp ${binding.version}: the ${binding.buildType} CPU binding (llama.cpp ${binding.llamaCppRelease}) loads`,
+          ...(binding.buildType === 'prebuilt' ? {nextStep: '`invagent llama build` also compiles this binding with OpenMP: the embedded engine then decodes 2–3× faster on CPU.'} : {}),
+        }
       : {
           id: 'node-llama-cpp',
           status: 'warn',
           detail: `node-llama-cpp ${binding.version ?? '(not installed)'}: its CPU binding does not load: ${binding.error}`,
-          nextStep: 'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or `npx node-llama-cpp source build` to compile it.',
+          nextStep: 'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or compile it with `invagent llama build`.',
         },
   )
   checks.push(binaryCheck('llama-server', server), binaryCheck('llama-quantize', quantize))

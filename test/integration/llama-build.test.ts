@@ -6,7 +6,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {LlamaBuildOutput} from '../../src/cli/output-schemas.js'
 import {acquireBuildLock} from '../../src/llama/build-lock.js'
-import {parseCmakeProgress} from '../../src/llama/build.js'
+import {parseCmakeProgress, parseNinjaProgress} from '../../src/llama/build.js'
 import {llamaSourceDir, llamaSourceInfo} from '../../src/llama/cache.js'
 import {findCachedLlamaBinary} from '../../src/llama/locate.js'
 import {runCli, temporaryDirectory} from '../helpers/cli.js'
@@ -45,6 +45,22 @@ describe.skipIf(!cached)('llama build, built', () => {
     expect(await llamaSourceDir()).toBe(output.sourceDir)
     expect(existsSync(join(output.sourceDir, 'convert_hf_to_gguf.py'))).toBe(true)
     expect(existsSync(join(output.sourceDir, 'gguf-py'))).toBe(true)
+  })
+
+  it('puts node-llama-cpp\'s binding compiled from the same source where node-llama-cpp loads it first', async () => {
+    const result = await runCli(['llama', 'build', '--json'], scratch)
+    expect(result.exitCode, result.stderr).toBe(0)
+    const binding = LlamaBuildOutput.parse(result.json).nodeBinding!
+    expect(binding.built).toBe(false)
+    for (const folder of [binding.cached, binding.installed]) {
+      expect(existsSync(join(folder, 'Release', 'llama-addon.node')), folder).toBe(true)
+      expect(existsSync(join(folder, 'buildDone.status')), folder).toBe(true)
+    }
+    // A script file, not `node -e`: node-llama-cpp forks its own file to test a binding.
+    const probe = join(scratch, 'probe.mjs')
+    writeFileSync(probe, `const {getLlama, LlamaLogLevel} = await import(${JSON.stringify(import.meta.resolve('node-llama-cpp'))})\nconsole.log((await getLlama({gpu: false, build: 'never', logLevel: LlamaLogLevel.error})).buildType)\n`)
+    const loaded = await execa(process.execPath, [probe], {reject: false})
+    expect(loaded.stdout.trim(), loaded.stderr).toBe('localBuild')
   })
 })
 
@@ -140,5 +156,13 @@ describe('cmake progress', () => {
     expect(parseCmakeProgress('[100%] Linking CXX executable ../../bin/llama-server')).toEqual({percent: 100, what: 'linking llama-server'})
     expect(parseCmakeProgress('[  5%] Built target ggml-base')).toEqual({percent: 5, what: 'Built target ggml-base'})
     expect(parseCmakeProgress('-- Configuring done')).toBeUndefined()
+  })
+})
+
+describe('node-llama-cpp compile progress', () => {
+  it('reads ninja\'s [done/total] counter as a percentage', () => {
+    expect(parseNinjaProgress('[42/153] Building CXX object llama.cpp/src/CMakeFiles/llama.dir/llama-model.cpp.o')).toBe(27)
+    expect(parseNinjaProgress('[153/153] Linking CXX shared library Release/llama-addon.node')).toBe(100)
+    expect(parseNinjaProgress('-- Found OpenMP: TRUE')).toBeUndefined()
   })
 })
