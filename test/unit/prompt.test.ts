@@ -33,8 +33,11 @@ describe('the one renderer', () => {
 
   it('lists every tool with its arguments, and every root cause, in the system prompt', () => {
     const prompt = systemPrompt()
-    for (const name of TOOL_NAMES) expect(prompt).toContain(`- ${name} (`)
-    expect(prompt).toContain('- list_transactions (read) {part_id?: string, external_ref?: string, status?: "pending"|"posted"|"error"|"void", limit?: integer 1..50}')
+    for (const name of TOOL_NAMES) expect(prompt).toContain(`- ${name}(`)
+    expect(prompt).toContain('- list_transactions(part_id?, external_ref?, status?: pending|posted|error|void, limit?: 1..50) read: List transactions of a part and/or with an external reference, newest first')
+    expect(prompt).toContain('- adjust_quantity(part_id, delta: -1000000..1000000, reason) write: Post a stock adjustment to a part (high risk: needs approval above a bound)')
+    // Short enough to leave a 2,048-token fine-tune room for the trajectory.
+    expect(prompt.length).toBeLessThan(4000)
     expect(prompt).toContain('receipt_stuck_pending [fix]')
     expect(prompt).toContain('unexplained_shortage [escalate]')
   })
