@@ -11,6 +11,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {runEval} from '../dist/src/eval/run-eval.js'
+import {table} from './table.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const OUT = join(ROOT, 'bench', 'out')
@@ -42,12 +43,6 @@ async function measure(jobs) {
     faults: result.results.reduce((sum, trial) => sum + trial.faults.length, 0),
     suiteHash: result.suite.hash,
   }
-}
-
-function table(rows) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => String(row[column]).length)))
-  const line = (row) => row.map((cell, column) => (column === 0 ? String(cell).padEnd(widths[column]) : String(cell).padStart(widths[column]))).join('  ')
-  return [line(rows[0]), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n')
 }
 
 async function main() {

@@ -19,6 +19,7 @@ import {LEDGER_BALANCES_SQL} from '../dist/src/detect/sqlite-detector.js'
 import {RulesEngine} from '../dist/src/engines/rules-engine.js'
 import {SqliteInventory} from '../dist/src/inventory/sqlite-backend.js'
 import {initInventory} from '../dist/src/simulate/generate.js'
+import {table} from './table.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const OUT = join(ROOT, 'bench', 'out')
@@ -189,12 +190,6 @@ function benchStartup() {
     versionMs: versionMs.map((ms) => round(ms)),
     nodeMs: nodeMs.map((ms) => round(ms)),
   }
-}
-
-function table(rows) {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => String(row[column]).length)))
-  const line = (row) => row.map((cell, column) => (column === 0 ? String(cell).padEnd(widths[column]) : String(cell).padStart(widths[column]))).join('  ')
-  return [line(rows[0]), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.slice(1).map(line)].join('\n')
 }
 
 async function main() {

@@ -41,16 +41,10 @@ export class FingerprintTable {
   }
 
   /**
-   * Adds the value's fingerprint; returns where the same fingerprint was first seen, or
-   * undefined when it is new.
+   * Adds a fingerprint (computed by `fingerprint`, possibly on another thread); returns where the
+   * same fingerprint was first seen, or undefined when it is new.
    */
-  addOrGet(text: string, file: number, line: number, skipFrom?: number, skipTo?: number): {file: number; line: number} | undefined {
-    const [high, low] = FingerprintTable.fingerprint(text, skipFrom, skipTo)
-    return this.addOrGetFingerprint(high, low, file, line)
-  }
-
-  /** As addOrGet, for a fingerprint computed elsewhere (another thread). */
-  addOrGetFingerprint(high: number, low: number, file: number, line: number): {file: number; line: number} | undefined {
+  addOrGet(high: number, low: number, file: number, line: number): {file: number; line: number} | undefined {
     const capacity = this.slots.length / 4
     let slot = (high ^ Math.imul(low, 0x9e3779b1)) & (capacity - 1)
     while (this.slots[slot * 4] !== 0) {
@@ -62,17 +56,6 @@ export class FingerprintTable {
     this.slots[slot * 4 + 2] = file
     this.slots[slot * 4 + 3] = line
     if (++this.used * 10 > capacity * 7) this.grow()
-    return undefined
-  }
-
-  has(text: string): {file: number; line: number} | undefined {
-    const [high, low] = FingerprintTable.fingerprint(text)
-    const capacity = this.slots.length / 4
-    let slot = (high ^ Math.imul(low, 0x9e3779b1)) & (capacity - 1)
-    while (this.slots[slot * 4] !== 0) {
-      if (this.slots[slot * 4] === high && this.slots[slot * 4 + 1] === low) return {file: this.slots[slot * 4 + 2], line: this.slots[slot * 4 + 3]}
-      slot = (slot + 1) & (capacity - 1)
-    }
     return undefined
   }
 

@@ -82,8 +82,6 @@ export type InstructionExample = z.infer<typeof InstructionExample>
 export const FORMATS = ['playbook', 'trajectory', 'instruction'] as const
 export type DatasetFormat = (typeof FORMATS)[number]
 
-export const FORMAT_SCHEMAS = {playbook: PlaybookExample, trajectory: TrajectoryExample, instruction: InstructionExample} as const
-
 /** The JSON Schemas of the three formats, as published in datasets/README.md and compiled by ajv. */
 export function datasetJsonSchemas(): Record<DatasetFormat, JsonSchema> {
   return {

@@ -23,14 +23,12 @@ function history(messages: readonly ChatMessage[]): ChatHistoryItem[] {
 
 export class ModelTemplate implements TokenCounter {
   readonly model: string
-  readonly templateSource: 'gguf' | 'builtin'
   private readonly llamaModel: LlamaModel
   private readonly wrapper: ChatWrapper
 
-  private constructor(llamaModel: LlamaModel, wrapper: ChatWrapper, templateSource: 'gguf' | 'builtin', path: string) {
+  private constructor(llamaModel: LlamaModel, wrapper: ChatWrapper, path: string) {
     this.llamaModel = llamaModel
     this.wrapper = wrapper
-    this.templateSource = templateSource
     this.model = basename(path)
   }
 
@@ -56,9 +54,9 @@ export class ModelTemplate implements TokenCounter {
           suggestions: ['Every exported conversation starts with the system prompt: use a GGUF whose chat template renders the system role (Phi-3\'s later templates do). Nothing was written.'],
         })
       }
-      return new ModelTemplate(model, wrapper, 'gguf', path)
+      return new ModelTemplate(model, wrapper, path)
     }
-    return new ModelTemplate(model, resolveChatWrapper(model), 'builtin', path)
+    return new ModelTemplate(model, resolveChatWrapper(model), path)
   }
 
   /** The text the template produces for these messages, special tokens written out. */

@@ -1,5 +1,5 @@
 import {createReadStream, createWriteStream, existsSync, renameSync, rmSync, statSync} from 'node:fs'
-import {basename, dirname, resolve} from 'node:path'
+import {basename, resolve} from 'node:path'
 import {createInterface} from 'node:readline'
 import {once} from 'node:events'
 import {Worker} from 'node:worker_threads'
@@ -112,9 +112,8 @@ export function leakageKeys(value: unknown): string[] {
 }
 
 /** Lines of a file with their 1-based numbers; CRLF handled, a final newline optional. */
-async function* readLines(file: string, onBytes?: (bytes: number) => void): AsyncGenerator<[number, string]> {
+async function* readLines(file: string): AsyncGenerator<[number, string]> {
   const stream = createReadStream(file, {encoding: 'utf8', highWaterMark: 1 << 20})
-  if (onBytes) stream.on('data', () => onBytes(stream.bytesRead))
   const lines = createInterface({input: stream, crlfDelay: Infinity})
   let number = 0
   for await (const line of lines) yield [++number, line]
@@ -254,10 +253,10 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     record.early.forEach(emit)
     if (scanned && record.scan) {
       if (scanned.id) {
-        const first = ids.addOrGetFingerprint(scanned.id[0], scanned.id[1], record.fileIndex, record.number)
+        const first = ids.addOrGet(scanned.id[0], scanned.id[1], record.fileIndex, record.number)
         if (first) emit({code: 'duplicate-id', column: locatePointer(record.scan.text, '/id') + 1, pointer: '/id', message: `duplicate id "${record.scan.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`})
       }
-      const sameAs = contents.addOrGetFingerprint(scanned.content[0], scanned.content[1], record.fileIndex, record.number)
+      const sameAs = contents.addOrGet(scanned.content[0], scanned.content[1], record.fileIndex, record.number)
       if (sameAs) emit({code: 'duplicate-content', column: 1, message: `same content as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} — drop the duplicate (--fix keeps the first)`})
     }
     record.late.forEach(emit)
@@ -440,8 +439,4 @@ export function repairLine(text: string): {text: string; value: unknown} | undef
     else return undefined
   }
   return undefined
-}
-
-export function fixPathFor(file: string): string {
-  return resolve(dirname(file), basename(file).replace(/\.jsonl$/, '') + '.fixed.jsonl')
 }

@@ -2,13 +2,14 @@ import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} f
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
-import {Listr, ListrLogger, ProcessOutput} from 'listr2'
+import {Listr} from 'listr2'
 
 import type {EngineOptions} from '../agent/audit-session.js'
 import {DEFAULT_POLICY, type PermissionProfile} from '../agent/policy.js'
 import type {Engine} from '../engines/engine.js'
 import {UserError} from '../errors.js'
 import type {ProgressRenderer} from '../llama/build.js'
+import {listrOptions} from '../llama/progress.js'
 import {compareWithBaseline, loadBaseline} from './baseline.js'
 import {checkGates, evaluateGates, gatesFor} from './gates.js'
 import {generateSuite} from './generate-suite.js'
@@ -79,10 +80,6 @@ function writeAtomically(path: string, text: string): string {
   return target
 }
 
-function progressLogger(): ListrLogger {
-  return new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})
-}
-
 /**
  * `invagent eval`: runs every scenario of a suite K times against the engine, in sandboxes and
  * in parallel, scores the states left behind, and decides: exit code 0 when every gate passes,
@@ -132,7 +129,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
           },
         },
       ],
-      {renderer: options.renderer ?? 'silent', fallbackRenderer: 'simple', rendererOptions: {logger: progressLogger()}, fallbackRendererOptions: {logger: progressLogger()}, exitOnError: true, registerSignalListeners: false},
+      listrOptions(options.renderer ?? 'silent'),
     )
     await tasks.run()
   } finally {

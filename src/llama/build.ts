@@ -2,13 +2,14 @@ import {chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, mkdte
 import {availableParallelism, cpus} from 'node:os'
 import {join} from 'node:path'
 
-import {Listr, ListrLogger, ProcessOutput} from 'listr2'
+import {Listr} from 'listr2'
 
 import {ConfigError, ExternalToolError} from '../errors.js'
 import {runProcess} from '../process/run-process.js'
 import {probeLlamaBinary} from './probe-binary.js'
 import {acquireBuildLock} from './build-lock.js'
 import {ensureNodeBinding, type NodeBindingResult} from './node-binding.js'
+import {listrOptions} from './progress.js'
 import {LLAMA_BINARY_NAMES, llamaBuildPaths, llamaCacheRoot, llamaSourceInfo, type LlamaBuildPaths, type LlamaSourceInfo} from './cache.js'
 
 /*
@@ -137,11 +138,6 @@ export function parseCmakeProgress(line: string): {percent: number; what: string
   return {percent: Number(match[1]), what}
 }
 
-function progressLogger(): ListrLogger {
-  // stdout is reserved for the command's result (and --json): progress goes to stderr.
-  return new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})
-}
-
 /**
  * Builds (or finds in the cache) llama-server and llama-quantize for the llama.cpp source the
  * installed node-llama-cpp ships. Safe to run concurrently: a second build of the same key waits
@@ -185,7 +181,7 @@ async function buildNodeBinding(options: BuildLlamaOptions): Promise<NodeBinding
         },
       },
     ],
-    {renderer, fallbackRenderer: 'simple', rendererOptions: {logger: progressLogger()}, fallbackRendererOptions: {logger: progressLogger()}, exitOnError: true, registerSignalListeners: false},
+    listrOptions(renderer),
   )
   await tasks.run()
   return result!
@@ -335,14 +331,7 @@ async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options:
         },
       },
     ],
-    {
-      renderer: options.renderer,
-      fallbackRenderer: 'simple',
-      rendererOptions: {logger: progressLogger()},
-      fallbackRendererOptions: {logger: progressLogger()},
-      exitOnError: true,
-      registerSignalListeners: false,
-    },
+    listrOptions(options.renderer),
   )
 
   try {

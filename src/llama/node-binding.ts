@@ -1,4 +1,4 @@
-import {cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ExternalToolError} from '../errors.js'
@@ -52,7 +52,7 @@ function isCompleteBuild(folder: string): boolean {
 
 function sameBuild(a: string, b: string): boolean {
   const metadata = (folder: string) => readFileSync(join(folder, 'Release', '_nlcBuildMetadata.json'), 'utf8')
-  const addonSize = (folder: string) => readFileSync(join(folder, 'Release', 'llama-addon.node')).length
+  const addonSize = (folder: string) => statSync(join(folder, 'Release', 'llama-addon.node')).size
   return metadata(a) === metadata(b) && addonSize(a) === addonSize(b)
 }
 

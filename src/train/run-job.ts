@@ -1,12 +1,13 @@
 import {appendFileSync, existsSync, mkdirSync, readFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
-import {Listr, ListrLogger, ProcessOutput, type ListrTask} from 'listr2'
+import {Listr, type ListrTask} from 'listr2'
 
 import {exportDataset} from '../dataset/export.js'
 import {validateDatasetFiles} from '../dataset/validate.js'
 import {ConfigError, ExternalToolError, InvagentError, UserError} from '../errors.js'
 import type {ProgressRenderer} from '../llama/build.js'
+import {listrOptions} from '../llama/progress.js'
 import {quantizeModel} from '../llama/quantize.js'
 import type {QuantTypeName} from '../llama/quant-types.js'
 import {sha256File} from '../models/hash-file.js'
@@ -99,10 +100,6 @@ export interface TrainJobResult {
 }
 
 const DEFAULT_REMOTE_DIR = 'invagent-jobs'
-
-function progressLogger(): ListrLogger {
-  return new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})
-}
 
 function hostOf(job: JobState): string | null {
   if (!job.host) return null
@@ -618,14 +615,7 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
     tasks.push(...completionTasks(ctx))
   }
 
-  const list = new Listr(tasks, {
-    renderer: options.renderer ?? 'simple',
-    fallbackRenderer: 'simple',
-    rendererOptions: {logger: progressLogger()},
-    fallbackRendererOptions: {logger: progressLogger()},
-    exitOnError: true,
-    registerSignalListeners: false,
-  })
+  const list = new Listr(tasks, listrOptions(options.renderer ?? 'simple'))
   try {
     await list.run()
   } catch (error) {
