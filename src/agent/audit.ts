@@ -226,7 +226,7 @@ async function runRead(tool: string, args: Record<string, unknown>, backend: Inv
         return {ok: true, result: await backend.findPartsBySku(args.sku as string)}
       case 'list_transactions': {
         const a = args as ToolArgs<'list_transactions'>
-        return {ok: true, result: await backend.listTransactions({partId: a.part_id, externalRef: a.external_ref, status: a.status, limit: a.limit})}
+        return {ok: true, result: await backend.listTransactions({partId: a.part_id, externalRef: a.external_ref, status: a.status, kind: a.kind, limit: a.limit})}
       }
       case 'get_transaction':
         return {ok: true, result: await backend.getTransaction(args.txn_id as string)}

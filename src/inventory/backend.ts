@@ -38,6 +38,7 @@ export interface TransactionQuery {
   partId?: string
   externalRef?: string
   status?: TransactionRecord['status']
+  kind?: TransactionRecord['kind']
   limit?: number
 }
 

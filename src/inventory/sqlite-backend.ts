@@ -93,6 +93,7 @@ export class SqliteInventory implements InventoryBackend {
     if (query.partId !== undefined) (where.push('t.part_id = ?'), params.push(query.partId))
     if (query.externalRef !== undefined) (where.push('t.external_ref = ?'), params.push(query.externalRef))
     if (query.status !== undefined) (where.push('t.status = ?'), params.push(query.status))
+    if (query.kind !== undefined) (where.push('t.kind = ?'), params.push(query.kind))
     const condition = where.join(' AND ')
     const total = this.db.get<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, ...params)!.n
     const transactions = this.db.all<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`, ...params, query.limit ?? 20)
@@ -119,6 +120,7 @@ export class SqliteInventory implements InventoryBackend {
     const active = this.db.get<{n: number}>(`SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = ? AND status = 'active'`, partId)!.n
     return {
       part_id: partId,
+      uom: part.uom,
       on_hand: part.on_hand,
       ledger_balance: ledgerBalanceOf(this.db, partId),
       posted_count: stats.posted,

@@ -100,7 +100,7 @@ describe('read tools', () => {
     expect(await inventory.findPartsBySku('ZZZ-1')).toEqual({matches: []})
   })
 
-  it('list_transactions lists newest first, filters and limits, and counts the total', async () => {
+  it('list_transactions lists newest first, filters by status and kind, limits, and counts the total', async () => {
     const inventory = standardInventory()
     const all = await inventory.listTransactions({partId: 'P-000001'})
     expect(all.total).toBe(5)
@@ -108,6 +108,10 @@ describe('read tools', () => {
     const posted = await inventory.listTransactions({partId: 'P-000001', status: 'posted', limit: 2})
     expect(posted.total).toBe(3)
     expect(posted.transactions.map((txn) => txn.id)).toEqual(['T-0000005', 'T-0000002'])
+    const postedIssues = await inventory.listTransactions({partId: 'P-000001', status: 'posted', kind: 'issue'})
+    expect(postedIssues).toMatchObject({total: 1, transactions: [{id: 'T-0000002', kind: 'issue', status: 'posted'}]})
+    const pendingReceipts = await inventory.listTransactions({partId: 'P-000001', status: 'pending', kind: 'receipt'})
+    expect(pendingReceipts.transactions.map((txn) => txn.id)).toEqual(['T-0000003', 'T-0000006'])
     const byRef = await inventory.listTransactions({externalRef: 'SO-2026-0000001/1'})
     expect(byRef.transactions.map((txn) => txn.id)).toEqual(['T-0000002'])
     await expect(inventory.listTransactions({})).rejects.toThrow(ToolFailure)
@@ -126,6 +130,7 @@ describe('read tools', () => {
   it('get_ledger_balance compares both caches with the truth', async () => {
     expect(await standardInventory().getLedgerBalance('P-000001')).toEqual({
       part_id: 'P-000001',
+      uom: 'EA',
       on_hand: 19,
       ledger_balance: 19,
       posted_count: 3,
