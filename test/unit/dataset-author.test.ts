@@ -84,7 +84,7 @@ describe('dataset author', () => {
     const balance = example.trajectory[0].observation as {ok: true; result: {on_hand: number; ledger_balance: number}}
     expect(balance.ok).toBe(true)
     expect(balance.result.on_hand).not.toBe(balance.result.ledger_balance)
-    expect(prompter.shown.some((text) => text.startsWith('Observation: {"ok":true,"result":{"part_id"'))).toBe(true)
+    expect(prompter.shown.some((text) => text.startsWith('Result: {"part_id"'))).toBe(true)
     expect(prompter.shown).toContain('Outcome: would_resolve — Recomputed on_hand from the ledger.')
     expect(example.meta).toEqual({rule: 'ledger_mismatch', rootCause: 'cache_drift', split: 'train', source: 'authored'})
     const lines = readFileSync(out, 'utf8').trim().split('\n')
@@ -103,6 +103,7 @@ describe('dataset author', () => {
       '', // part_id default
       '', // external_ref skipped
       '', // status: (none)
+      '', // kind: (none)
       '500', // limit above 50: refused
       'abc', // not an integer: refused
       '5',
