@@ -9,9 +9,9 @@ import {getTool} from '../tools/tools.js'
  */
 
 const LEAD_INS: Record<'first' | 'read' | 'write' | 'resolve' | 'escalate', readonly string[]> = {
-  first: ['', 'Start with the facts. ', 'Before any fix, gather evidence. ', 'Diagnose first. ', 'Nothing is changed until the cause is known. ', 'Begin with a read. '],
-  read: ['', '', 'Next, ', 'To narrow it down: ', 'More evidence: ', 'Still diagnosing. ', 'Check the next lead. ', 'One more read. '],
-  write: ['', 'The evidence is clear. ', 'Cause found. ', 'Safe to act within scope. ', 'The fix follows from what was read. ', 'Act on the diagnosis. '],
+  first: ['', 'Facts first. ', 'Evidence before any fix. ', 'Diagnose first. ', 'Begin with a read. '],
+  read: ['', '', 'Next, ', 'To narrow it down: ', 'More evidence: ', 'Still diagnosing. ', 'One more read. '],
+  write: ['', 'The evidence is clear. ', 'Cause found. ', 'Safe to act within scope. ', 'Act on the diagnosis. '],
   resolve: ['', 'Fixed; invagent will validate. ', 'The fix is in place. ', 'Done, pending validation. ', 'That should clear it. '],
   escalate: ['', 'This needs a human. ', 'Not safe to fix automatically. ', 'Escalate rather than guess. ', 'Beyond a safe fix. '],
 }

@@ -101,10 +101,7 @@ async function* negativeOnHand(partId: string): Play {
     yield step(`The cache (${balance.on_hand}) disagrees with a non-negative ledger (${balance.ledger_balance}); recompute it.`, 'recompute_on_hand', {part_id: partId, reason: 'on_hand cache drifted from the ledger'})
     return yield resolve('cache_drift', `Recomputed on_hand of ${partId} from the ledger (${balance.ledger_balance}).`)
   }
-  const part = expect<Part>(yield step('Read the part for its unit and conversions.', 'get_part', {part_id: partId}))
-  if (!part) return yield escalate('unknown', 'part unreadable', `${partId} could not be read.`)
-
-  const pending = expect<Transactions>(yield step('Is a receipt still pending that would cover the issues?', 'list_transactions', {part_id: partId, status: 'pending', limit: 20}))
+  const pending = expect<Transactions>(yield step('Is a receipt that would cover it still pending?', 'list_transactions', {part_id: partId, status: 'pending', kind: 'receipt'}))
   for (const receipt of (pending?.transactions ?? []).filter((txn) => txn.qty > 0 && txn.stock_delta !== null)) {
     const events = expect<Events>(yield step(`Receipt ${receipt.id} is pending; read why it did not post.`, 'get_integration_events', {txn_id: receipt.id}))
     const kinds = classes(events)
@@ -114,7 +111,10 @@ async function* negativeOnHand(partId: string): Play {
     }
   }
 
-  const posted = expect<Transactions>(yield step('Look for a doubled or mis-unitized issue among recent postings.', 'list_transactions', {part_id: partId, status: 'posted', limit: 50}))
+  // Only a posted issue can explain the shortage now, and the detector runs continuously, so the
+  // posting that drove on_hand negative is among the latest: five rows keep the step short, and
+  // when none of them explains it the playbook escalates rather than guessing.
+  const posted = expect<Transactions>(yield step('Look for a doubled or mis-unitized recent issue.', 'list_transactions', {part_id: partId, status: 'posted', kind: 'issue', limit: 5}))
   const issues = (posted?.transactions ?? []).filter((txn) => txn.qty < 0)
   const seen = new Map<string, Transaction>()
   for (const issue of [...issues].sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id))) {
@@ -126,12 +126,13 @@ async function* negativeOnHand(partId: string): Play {
     }
     seen.set(key, issue)
   }
-  for (const issue of issues.filter((txn) => txn.uom !== part.uom)) {
+  // The balance is in the part's unit: an issue in another unit is the suspect.
+  for (const issue of issues.filter((txn) => txn.uom !== balance.uom)) {
     const events = expect<Events>(yield step(`${issue.id} was issued in ${issue.uom}; check what the source document counted.`, 'get_integration_events', {txn_id: issue.id}))
     const evidence = (events?.events ?? []).map((event) => unitEvidence(event.message)).find((found) => found !== undefined)
-    if (evidence && evidence.uom === part.uom && evidence.qty === Math.abs(issue.qty)) {
-      yield step(`The source counted ${evidence.qty} ${evidence.uom}, not ${Math.abs(issue.qty)} ${issue.uom}: correct the unit.`, 'correct_transaction_uom', {txn_id: issue.id, uom: part.uom, reason: `source document counted ${evidence.qty} ${evidence.uom}`})
-      return yield resolve('issue_uom_error', `Corrected the unit of ${issue.id} to ${part.uom}.`)
+    if (evidence && evidence.uom === balance.uom && evidence.qty === Math.abs(issue.qty)) {
+      yield step(`The source counted ${evidence.qty} ${evidence.uom}, not ${Math.abs(issue.qty)} ${issue.uom}: correct the unit.`, 'correct_transaction_uom', {txn_id: issue.id, uom: balance.uom, reason: `source document counted ${evidence.qty} ${evidence.uom}`})
+      return yield resolve('issue_uom_error', `Corrected the unit of ${issue.id} to ${balance.uom}.`)
     }
   }
   return yield escalate('unexplained_shortage', 'needs a physical count', `Nothing in the ledger of ${partId} explains on_hand ${balance.on_hand}; a physical count is needed.`)
