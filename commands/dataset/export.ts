@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import {DEFAULT_DATASET, exportDataset, type ExportResult} from '../../src/dataset/export.js'
-import {resolveModel} from '../../src/models/registry.js'
+import {resolveTokenizerModel} from '../../src/llama/vocab.js'
 
 export default class DatasetExport extends InvagentCommand {
   static override summary = 'Render playbook examples into chat messages, exactly as the audit engines prompt the model.'
@@ -11,13 +11,13 @@ export default class DatasetExport extends InvagentCommand {
   static override args = {file: Args.string({description: 'Playbook JSONL file.', default: DEFAULT_DATASET})}
   static override flags = {
     format: Flags.string({summary: 'Output format.', options: ['chat'], default: 'chat'}),
-    template: Flags.string({summary: 'GGUF (path or registered name) whose chat template must keep every message.'}),
+    template: Flags.string({summary: 'Model whose chat template must keep every message: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, …).'}),
     out: Flags.string({summary: 'Output JSONL file.', default: 'build/playbook.chat.jsonl'}),
   }
 
   async run(): Promise<ExportResult> {
     const {args, flags} = await this.parse(DatasetExport)
-    const result = await exportDataset({input: args.file, out: flags.out, format: 'chat', template: flags.template ? resolveModel(flags.template).path : undefined})
+    const result = await exportDataset({input: args.file, out: flags.out, format: 'chat', template: flags.template ? (await resolveTokenizerModel(flags.template)).path : undefined})
     this.say(`${result.examples} conversations (${result.messages} messages) written to ${result.out}${result.template ? `; ${result.template.model}'s chat template keeps every message` : ''}.`)
     this.say(`sha256 ${result.sha256}`)
     return result

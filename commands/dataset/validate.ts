@@ -4,7 +4,7 @@ import {InvagentCommand} from '../../src/cli/base-command.js'
 import {renderValidationSummary} from '../../src/cli/render-dataset.js'
 import {ModelTemplate} from '../../src/dataset/token-count.js'
 import {validateDatasetFiles, type DatasetValidationReport} from '../../src/dataset/validate.js'
-import {resolveModel} from '../../src/models/registry.js'
+import {resolveTokenizerModel} from '../../src/llama/vocab.js'
 
 export default class DatasetValidate extends InvagentCommand {
   static override summary = 'Check JSONL dataset files line by line and summarise what they cover.'
@@ -12,21 +12,25 @@ export default class DatasetValidate extends InvagentCommand {
   static override examples = [
     '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --eval datasets/eval.jsonl',
     '<%= config.bin %> <%= command.id %> raw.jsonl --format trajectory --fix clean.jsonl',
-    '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --model phi3 --max-tokens 2048 --json',
+    '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --model phi-3 --max-tokens 2048',
+    '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --model models/phi3-q4.gguf --max-tokens 2048 --json',
   ]
   static override args = {file: Args.string({description: 'JSONL files to validate.', required: true})}
   static override strict = false
   static override flags = {
     format: Flags.string({summary: 'Format of the files; auto tells them apart line by line.', options: ['auto', 'playbook', 'trajectory', 'instruction'], default: 'auto'}),
     eval: Flags.string({summary: 'Held-out file(s): examples of FILE also found there are leakage.', multiple: true}),
-    model: Flags.string({summary: 'GGUF (path or registered name) whose tokenizer measures the examples.'}),
+    model: Flags.string({
+      summary: 'Tokenizer that measures the examples: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, llama-spm, llama-bpe, qwen2, …).',
+      description: 'A bundled vocabulary is the model family\'s real tokenizer and chat template without the weights, taken out of the llama.cpp source node-llama-cpp installs (no download).',
+    }),
     'max-tokens': Flags.integer({summary: 'Longest example allowed, in the --model tokenizer.', min: 1, dependsOn: ['model']}),
     fix: Flags.string({summary: 'Write a cleaned copy here: bad lines dropped, repairs made, formats converted.'}),
   }
 
   async run(): Promise<DatasetValidationReport> {
     const {argv, flags} = await this.parse(DatasetValidate)
-    const tokenCounter = flags.model ? await ModelTemplate.load(resolveModel(flags.model).path) : undefined
+    const tokenCounter = flags.model ? await ModelTemplate.load((await resolveTokenizerModel(flags.model)).path) : undefined
     const report = await validateDatasetFiles(argv as string[], {
       format: flags.format as 'auto',
       evalFiles: flags.eval,

@@ -1,6 +1,6 @@
 import {basename} from 'node:path'
 
-import {getLlama, JinjaTemplateChatWrapper, LlamaLogLevel, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel} from 'node-llama-cpp'
+import {getLlama, JinjaTemplateChatWrapper, Llama, LlamaLogLevel, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel} from 'node-llama-cpp'
 
 import {ConfigError, UserError} from '../errors.js'
 import type {ChatMessage} from '../prompt/render.js'
@@ -21,6 +21,18 @@ function history(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   return messages.map((message): ChatHistoryItem => (message.role === 'system' ? {type: 'system', text: message.content} : message.role === 'user' ? {type: 'user', text: message.content} : {type: 'model', response: [message.content]}))
 }
 
+/*
+ * node-llama-cpp estimates memory by simulating a full load, also for a vocabulary-only one, and
+ * llama.cpp logs that simulated load failing on a GGUF without tensors (llama.cpp's own vocab
+ * files). Expected, and not the user's concern; a real failure still throws from loadModel.
+ */
+const SIMULATED_LOAD_NOISE = [/missing tensor 'token_embd\.weight'/, /llama_model_load_from_file_impl: failed to load model/]
+
+function quietVocabOnlyLogger(level: LlamaLogLevel, message: string): void {
+  if (SIMULATED_LOAD_NOISE.some((pattern) => pattern.test(message))) return
+  Llama.defaultConsoleLogger(level, message)
+}
+
 export class ModelTemplate implements TokenCounter {
   readonly model: string
   private readonly llamaModel: LlamaModel
@@ -34,7 +46,7 @@ export class ModelTemplate implements TokenCounter {
 
   /** Loads the vocabulary and chat template of a GGUF; `ownTemplate` insists on the file's Jinja template. */
   static async load(path: string, options: {ownTemplate?: boolean} = {}): Promise<ModelTemplate> {
-    const llama = await getLlama({gpu: false, logLevel: LlamaLogLevel.error, build: 'never'})
+    const llama = await getLlama({gpu: false, logLevel: LlamaLogLevel.error, build: 'never', logger: quietVocabOnlyLogger})
     let model: LlamaModel
     try {
       model = await llama.loadModel({modelPath: path, vocabOnly: true})

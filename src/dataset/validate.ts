@@ -387,7 +387,7 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           report.tokens!.longest = Math.max(report.tokens!.longest, tokens)
           if (options.maxTokens !== undefined && tokens > options.maxTokens) {
             report.tokens!.over++
-            record.last.push({code: 'too-long', column: 1, message: `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over --max-tokens ${options.maxTokens} — training would cut it; shorten the trajectory or raise the limit`})
+            record.last.push({code: 'too-long', column: 1, message: `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over the limit of ${options.maxTokens} — training skips a conversation longer than its maxLength; shorten the trajectory or raise the limit`})
           }
         }
       }

@@ -4,11 +4,13 @@ import {join, resolve} from 'node:path'
 import {Listr, type ListrTask} from 'listr2'
 
 import {exportDataset} from '../dataset/export.js'
+import {ModelTemplate} from '../dataset/token-count.js'
 import {validateDatasetFiles} from '../dataset/validate.js'
 import {ConfigError, ExternalToolError, InvagentError, UserError} from '../errors.js'
 import type {ProgressRenderer} from '../llama/build.js'
 import {listrOptions} from '../llama/progress.js'
 import {quantizeModel} from '../llama/quantize.js'
+import {bundledVocab, vocabForBaseModel} from '../llama/vocab.js'
 import type {QuantTypeName} from '../llama/quant-types.js'
 import {sha256File} from '../models/hash-file.js'
 import {formatBytes} from '../models/hash-progress.js'
@@ -356,25 +358,51 @@ function localTask(ctx: RunContext, stage: StageName, title: string, run: (task:
   }
 }
 
+/**
+ * Measures conversations before a GPU is rented: train.py skips any longer than maxLength, so a
+ * long example is caught here, in the base model's real tokenizer (its vocabulary, bundled with
+ * llama.cpp's source), instead of being dropped silently on the host.
+ */
+async function lengthCheck(config: TrainConfig): Promise<{counter?: ModelTemplate; note: string}> {
+  const vocab = vocabForBaseModel(config.baseModel)
+  if (!vocab) return {note: `token lengths not checked here (no bundled tokenizer for ${config.baseModel}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`}
+  try {
+    return {counter: await ModelTemplate.load(await bundledVocab(vocab)), note: ''}
+  } catch (error) {
+    return {note: `token lengths not checked here (${(error as Error).message.split('\n')[0]}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`}
+  }
+}
+
 function preparationTasks(ctx: RunContext): ListrTask[] {
   const {job, options} = ctx
   const jobDir = jobDirectory(options.jobsDir, job.id)
   return [
-    localTask(ctx, 'validate', 'Validate the datasets', async () => {
+    localTask(ctx, 'validate', 'Validate the datasets', async (task) => {
       const files = [options.dataset!, ...(options.evalDataset ? [options.evalDataset] : [])]
-      const problems: Array<{file: string; line: number; column: number; message: string}> = []
+      const problems: Array<{file: string; line: number; column: number; message: string; code?: string}> = []
+      const config = job.config as TrainConfig
+      const lengths = await lengthCheck(config)
+      let longest = 0
       for (const file of files) {
         // The training set is also checked against the eval set: an example in both is leakage.
-        const report = await validateDatasetFiles([file], file === options.dataset && options.evalDataset ? {evalFiles: [options.evalDataset]} : {})
+        const report = await validateDatasetFiles([file], {
+          ...(file === options.dataset && options.evalDataset ? {evalFiles: [options.evalDataset]} : {}),
+          ...(lengths.counter ? {tokenCounter: lengths.counter, maxTokens: config.training.maxLength} : {}),
+        })
         problems.push(...report.problems)
+        longest = Math.max(longest, report.tokens?.longest ?? 0)
         if (report.ok && report.examples === 0) problems.push({file, line: 1, column: 1, message: 'no examples: nothing to train on'})
       }
-      if (problems.length > 0) {
-        throw new UserError(`the dataset has ${problems.length} problem(s); training needs a clean one:\n${problemList(problems)}`, {
-          code: 'DATASET_INVALID',
-          suggestions: ['Fix them and run the command again (`invagent dataset validate FILE` lists them too).'],
-        })
-      }
+      task.output = lengths.counter ? `longest conversation ${longest} tokens in ${lengths.counter.model} (maxLength ${config.training.maxLength})` : lengths.note
+      if (problems.length === 0) return task.output
+      const tooLong = problems.some((problem) => problem.code === 'too-long')
+      throw new UserError(`the dataset has ${problems.length} problem(s); training needs a clean one:\n${problemList(problems)}`, {
+        code: 'DATASET_INVALID',
+        suggestions: [
+          'Fix them and run the command again (`invagent dataset validate FILE` lists them too).',
+          ...(tooLong ? [`For conversations over the limit: shorten them, or raise training.maxLength in the config (memory on the GPU grows with it).`] : []),
+        ],
+      })
     }),
     localTask(ctx, 'export', 'Export chat messages', async (task) => {
       mkdirSync(join(jobDir, 'export'), {recursive: true})

@@ -15,8 +15,8 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (bin/run.js → dist) in `cwd`, as a user would, without a TTY. */
-export async function runCli(args: string[], cwd: string): Promise<CliResult> {
-  const env = {...process.env}
+export async function runCli(args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<CliResult> {
+  const env = {...process.env, ...extraEnv}
   delete env.INVAGENT_DB
   const result = await execa(process.execPath, [BIN, ...args], {cwd, env, reject: false, stdin: 'ignore'})
   let json: unknown

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
@@ -50,6 +50,41 @@ describe('dataset export --template and validate --model with a GGUF', () => {
     const report = DatasetValidateOutput.parse(over.json)
     expect(report.tokens!.over).toBe(1)
     expect(report.problems.map((problem) => problem.code)).toEqual(['too-long'])
-    expect(report.problems[0].message).toContain(`${longest} tokens in tiny.gguf's tokenizer, over --max-tokens ${longest - 1}`)
+    expect(report.problems[0].message).toContain(`${longest} tokens in tiny.gguf's tokenizer, over the limit of ${longest - 1}`)
+  })
+})
+
+describe('Phi-3\'s real tokenizer, from the llama.cpp source node-llama-cpp ships', () => {
+  it('measures the shipped playbook: every conversation fits a 2,048-token fine-tune', {timeout: 120_000}, async () => {
+    // An empty cache: the vocabulary is taken out of the git bundle itself, as on a fresh machine.
+    const cwd = temporaryDirectory()
+    const cache = temporaryDirectory()
+    const files = ['datasets/playbook.jsonl', 'datasets/eval.jsonl'].map((file) => join(process.cwd(), file))
+    const result = await runCli(['dataset', 'validate', ...files, '--model', 'phi-3', '--max-tokens', '2048', '--json'], cwd, {INVAGENT_CACHE: cache})
+    expect(result.exitCode, result.stderr).toBe(0)
+    // llama.cpp's benign report of node-llama-cpp's simulated full load stays out of the output.
+    expect(result.stderr).not.toContain('missing tensor')
+    const report = DatasetValidateOutput.parse(result.json)
+    expect(report.examples).toBe(416)
+    expect(report.tokens!.model).toBe('ggml-vocab-phi-3.gguf')
+    expect(report.tokens!.over).toBe(0)
+    // The system prompt alone is several hundred tokens: a real count, not a byte count.
+    expect(report.tokens!.longest).toBeGreaterThan(1500)
+    expect(report.tokens!.longest).toBeLessThanOrEqual(2048)
+    expect(readFileSync(join(cache, 'llama.cpp', readdirSync(join(cache, 'llama.cpp'))[0], 'ggml-vocab-phi-3.gguf')).subarray(0, 4).toString()).toBe('GGUF')
+
+    // Phi-3's template in llama.cpp's vocabulary file is the original one, without a system role.
+    const exported = await runCli(['dataset', 'export', files[1], '--template', 'phi-3', '--out', join(cwd, 'x.jsonl')], cwd, {INVAGENT_CACHE: cache})
+    expect(exported.exitCode).toBe(2)
+    expect(exported.stderr).toMatch(/ggml-vocab-phi-3\.gguf's chat template drops or alters messages/)
+  })
+
+  it('names the vocabularies it has when the name is wrong', async () => {
+    const cwd = temporaryDirectory()
+    const result = await runCli(['dataset', 'validate', join(process.cwd(), 'datasets/eval.jsonl'), '--model', 'phi3x'], cwd, {INVAGENT_CACHE: temporaryDirectory()})
+    expect(result.exitCode).toBe(3)
+    const message = result.stderr.replace(/\s*\n\s*›\s+/g, ' ')
+    expect(message).toContain('no model, GGUF file or bundled vocabulary is called "phi3x" — did you mean "phi-3"?')
+    expect(message).toMatch(/a vocabulary llama\.cpp ships: .*llama-spm.*phi-3.*qwen2/)
   })
 })
