@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, readdirSync, renameSync, rmSync} from 'node:fs'
+import {existsSync, mkdirSync, renameSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {ConfigError, didYouMean} from '../errors.js'
@@ -48,23 +48,6 @@ async function bundleVocabNames(scratch: string): Promise<string[]> {
 
 function namesOf(files: readonly string[]): string[] {
   return files.flatMap((file) => VOCAB_FILE.exec(file)?.[1] ?? []).sort()
-}
-
-/**
- * The names of the vocabularies llama.cpp ships (`phi-3`, `llama-spm`, …). Read from the source
- * `invagent llama build` unpacked when it is there, else from the bundle.
- */
-export async function bundledVocabNames(env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
-  const info = await llamaSourceInfo()
-  const models = join(llamaBuildPaths(info.key, env).sourceDir, 'models')
-  if (existsSync(models)) return namesOf(readdirSync(models))
-  const scratch = join(vocabCacheDir(info.key, env), `.scratch-${process.pid}`)
-  try {
-    await fetchBundle(info.bundlePath, scratch)
-    return await bundleVocabNames(scratch)
-  } finally {
-    rmSync(scratch, {recursive: true, force: true})
-  }
 }
 
 /**

@@ -364,12 +364,13 @@ function localTask(ctx: RunContext, stage: StageName, title: string, run: (task:
  * llama.cpp's source), instead of being dropped silently on the host.
  */
 async function lengthCheck(config: TrainConfig): Promise<{counter?: ModelTemplate; note: string}> {
+  const notChecked = (why: string) => ({note: `token lengths not checked here (${why}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`})
   const vocab = vocabForBaseModel(config.baseModel)
-  if (!vocab) return {note: `token lengths not checked here (no bundled tokenizer for ${config.baseModel}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`}
+  if (!vocab) return notChecked(`no bundled tokenizer for ${config.baseModel}`)
   try {
     return {counter: await ModelTemplate.load(await bundledVocab(vocab)), note: ''}
   } catch (error) {
-    return {note: `token lengths not checked here (${(error as Error).message.split('\n')[0]}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`}
+    return notChecked((error as Error).message.split('\n')[0])
   }
 }
 
