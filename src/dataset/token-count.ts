@@ -77,6 +77,16 @@ export class ModelTemplate implements TokenCounter {
     return contextText.toString()
   }
 
+  /** Token ids of a text as llama.cpp reads it from this GGUF, special tokens written out in the text parsed as such. */
+  tokenizeText(text: string): number[] {
+    return Array.from(this.llamaModel.tokenize(text, true))
+  }
+
+  /** Frees the vocabulary. */
+  async dispose(): Promise<void> {
+    await this.llamaModel.dispose()
+  }
+
   tokens(messages: readonly ChatMessage[]): number {
     const {contextText} = this.wrapper.generateContextState({chatHistory: history(messages)})
     return contextText.tokenize(this.llamaModel.tokenizer).length

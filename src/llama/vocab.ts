@@ -55,25 +55,42 @@ function namesOf(files: readonly string[]): string[] {
  * the list of names when there is no such vocabulary.
  */
 export async function bundledVocab(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return (await bundledVocabFiles(name, [''], env))[0]
+}
+
+/**
+ * A bundled vocabulary with llama.cpp's reference tokenizations of it: `<name>.gguf.inp` holds the
+ * test texts (separated by `__ggml_vocab_test__` lines), `.out` the token ids of each, one line per text.
+ */
+export async function bundledVocabReference(name: string, env: NodeJS.ProcessEnv = process.env): Promise<{gguf: string; inp: string; out: string}> {
+  const [gguf, inp, out] = await bundledVocabFiles(name, ['', '.inp', '.out'], env)
+  return {gguf, inp, out}
+}
+
+/** The GGUF of a bundled vocabulary and its companion files (suffixes after `.gguf`), each taken out once. */
+async function bundledVocabFiles(name: string, suffixes: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
   const file = `ggml-vocab-${name}.gguf`
   if (!VOCAB_FILE.test(file)) throw unknownVocab(name, [])
   const info = await llamaSourceInfo()
-  const unpacked = join(llamaBuildPaths(info.key, env).sourceDir, 'models', file)
-  if (existsSync(unpacked)) return unpacked
+  const unpacked = suffixes.map((suffix) => join(llamaBuildPaths(info.key, env).sourceDir, 'models', `${file}${suffix}`))
+  if (unpacked.every((path) => existsSync(path))) return unpacked
   const directory = vocabCacheDir(info.key, env)
-  const cached = join(directory, file)
-  if (existsSync(cached)) return cached
+  const cached = suffixes.map((suffix) => join(directory, `${file}${suffix}`))
+  if (cached.every((path) => existsSync(path))) return cached
 
   const scratch = join(directory, `.scratch-${process.pid}`)
   try {
     await fetchBundle(info.bundlePath, scratch)
     const names = await bundleVocabNames(scratch)
     if (!names.includes(name)) throw unknownVocab(name, names)
-    // Checked out as a file (binary-safe), then renamed into place: a reader never sees half of it.
+    // Checked out as files (binary-safe), then renamed into place: a reader never sees half of one.
     const tree = join(scratch, 'tree')
     mkdirSync(tree, {recursive: true})
-    await runProcess('git', ['--git-dir', join(scratch, 'repo.git'), '--work-tree', tree, 'checkout', '--quiet', 'FETCH_HEAD', '--', `models/${file}`])
-    renameSync(join(tree, 'models', file), cached)
+    const paths = suffixes.map((suffix) => `models/${file}${suffix}`)
+    await runProcess('git', ['--git-dir', join(scratch, 'repo.git'), '--work-tree', tree, 'checkout', '--quiet', 'FETCH_HEAD', '--', ...paths])
+    paths.forEach((path, index) => {
+      if (!existsSync(cached[index])) renameSync(join(tree, path), cached[index])
+    })
     return cached
   } finally {
     rmSync(scratch, {recursive: true, force: true})
