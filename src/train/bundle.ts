@@ -51,6 +51,8 @@ export interface BuildBundleOptions {
   directory: string
   llama: LlamaConversionSource
   trainer?: TrainerOverride
+  /** The name the models are registered under; the GGUF's general.name is made from it. */
+  modelName?: string
   /** Also write `<directory>.tar.gz` (what is uploaded). Default true. */
   tarball?: boolean
 }
@@ -143,12 +145,23 @@ function copyTree(from: string, to: string): void {
   })
 }
 
+/** The .whl files of a folder into the bundle's wheels/ (what the host installs with --no-index). */
+function copyWheels(from: string, to: string): void {
+  if (!existsSync(from) || !statSync(from).isDirectory()) {
+    throw new ConfigError(`runtime.wheels ${from}: no such folder`, {code: 'TRAIN_CONFIG_INVALID', suggestions: ['Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a machine with a network).']})
+  }
+  const wheels = readdirSync(from).filter((name) => name.endsWith('.whl'))
+  if (wheels.length === 0) throw new ConfigError(`runtime.wheels ${from} holds no .whl file`, {code: 'TRAIN_CONFIG_INVALID'})
+  mkdirSync(to, {recursive: true})
+  for (const name of wheels) copyFileSync(join(from, name), join(to, name))
+}
+
 /** job.env: shell assignments run.sh sources (values quoted for the shell). */
 export function renderJobEnv(jobId: string, config: TrainConfig): string {
   const values: Array<[string, string]> = [
     ['JOB_ID', jobId],
     ['BOOT_PYTHON', config.runtime.python],
-    ['INSTALL', config.runtime.install ? '1' : '0'],
+    ['INSTALL', config.runtime.install],
     ['MIN_FREE_VRAM_MIB', String(Math.round(config.runtime.minFreeVramGiB * 1024))],
     ['MIN_FREE_DISK_MIB', String(Math.round(config.runtime.minFreeDiskGiB * 1024))],
     ['COMPUTE_DTYPE', config.quantization.computeDtype],
@@ -158,8 +171,8 @@ export function renderJobEnv(jobId: string, config: TrainConfig): string {
 }
 
 /** config.json: the validated config plus the data files, as train.py reads it. */
-export function renderBundleConfig(jobId: string, config: TrainConfig, hasEval: boolean): string {
-  const document = {jobId, ...config, data: {train: 'data/train.jsonl', eval: hasEval ? 'data/eval.jsonl' : null}}
+export function renderBundleConfig(jobId: string, config: TrainConfig, hasEval: boolean, modelName?: string): string {
+  const document = {jobId, ...(modelName ? {modelName} : {}), ...config, data: {train: 'data/train.jsonl', eval: hasEval ? 'data/eval.jsonl' : null}}
   return `${JSON.stringify(document, (_key, value: unknown) => (value === undefined ? null : value), 2)}\n`
 }
 
@@ -183,7 +196,8 @@ export async function buildJobBundle(options: BuildBundleOptions): Promise<Built
     }
     chmodSync(join(work, 'run.sh'), 0o755)
     writeFileSync(join(work, 'job.env'), renderJobEnv(options.jobId, options.config))
-    writeFileSync(join(work, 'config.json'), renderBundleConfig(options.jobId, options.config, options.evalData !== undefined))
+    writeFileSync(join(work, 'config.json'), renderBundleConfig(options.jobId, options.config, options.evalData !== undefined, options.modelName))
+    if (options.config.runtime.wheels !== undefined) copyWheels(options.config.runtime.wheels, join(work, 'wheels'))
     copyFileSync(options.trainData, join(work, 'data', 'train.jsonl'))
     if (options.evalData !== undefined) copyFileSync(options.evalData, join(work, 'data', 'eval.jsonl'))
 

@@ -85,8 +85,17 @@ const RuntimeConfig = z
   .object({
     /** Python on the training host (3.10 or later). */
     python: z.string().min(1).default('python3'),
-    /** Create a virtual environment and install the pinned requirements; false uses `python`'s own packages. */
-    install: z.boolean().default(true),
+    /**
+     * Where the packages come from. `host` (default): `python`'s own, when they import and fit together
+     * (versions recorded, differences from the pins warned about); what is missing is installed from the
+     * carried wheels (`wheels`) into a venv that still sees the host's packages, never from the network.
+     * `venv`: a fresh virtual environment with requirements.txt (from `wheels` when given, else from the
+     * index, failing at once when it cannot be reached). `none`: `python`'s packages as they are.
+     * `true` and `false` are the older spellings of `venv` and `none`.
+     */
+    install: z.union([z.enum(['host', 'venv', 'none']), z.boolean()]).default('host'),
+    /** A local folder of .whl files carried in the bundle, for what the host lacks (installed with --no-index). */
+    wheels: z.string().min(1).optional(),
     /** Preflight refuses a host without a GPU, or with less free GPU memory than this (GiB). */
     minFreeVramGiB: z.number().min(0).default(12),
     /** Preflight refuses a host with less free disk than this (GiB) where the job runs. */
@@ -96,7 +105,11 @@ const RuntimeConfig = z
 
 export const TrainConfigSchema = z
   .object({
-    /** A Hugging Face model id or a folder on the training host. */
+    /**
+     * A folder on the training host holding a causal language model with its own chat template (config.json,
+     * safetensors weights, tokenizer files), or a Hugging Face id already in the host's Hugging Face cache:
+     * the job runs offline and never downloads.
+     */
     baseModel: z.string().min(1).default(DEFAULT_BASE_MODEL),
     /** Let transformers run code shipped with the model (only for models that need it). */
     trustRemoteCode: z.boolean().default(false),
@@ -138,6 +151,7 @@ export const TrainConfigSchema = z
   .transform((config) => ({
     ...config,
     training: {...config.training, warmupRatio: config.training.warmupSteps === undefined ? (config.training.warmupRatio ?? 0.03) : undefined},
+    runtime: {...config.runtime, install: config.runtime.install === true ? ('venv' as const) : config.runtime.install === false ? ('none' as const) : config.runtime.install},
     quantization: config.quantization.load4bit
       ? {...config.quantization, quantType: config.quantization.quantType ?? 'nf4', doubleQuant: config.quantization.doubleQuant ?? true}
       : config.quantization,

@@ -24,6 +24,14 @@ export function modelNames(job: Pick<JobState, 'modelName' | 'config'>): {full: 
   return {full, quantized}
 }
 
+function environmentPlan(config: TrainConfig, pinned: Record<string, string>): string {
+  const wheels = config.runtime.wheels ? `the carried wheels of ${config.runtime.wheels}` : 'no carried wheels'
+  const pins = Object.entries(pinned).filter(([name]) => ['torch', 'transformers', 'peft', 'bitsandbytes'].includes(name)).map(([name, version]) => `${name} ${version}`).join(', ')
+  if (config.runtime.install === 'host') return `${config.runtime.python}'s own packages when they fit together (versions recorded, differences from the pins warned); what is missing from ${wheels}, offline`
+  if (config.runtime.install === 'venv') return `virtual environment with requirements.txt (${pins}) from ${config.runtime.wheels ? wheels : 'the package index, failing at once without a network'}`
+  return `${config.runtime.python}'s own packages as they are`
+}
+
 /** What each stage of a job will do, in order. */
 export function describePlan(job: JobState, hostDescription: string, pinned: Record<string, string>, modelsDir: string): PlannedStage[] {
   const config = job.config as TrainConfig
@@ -46,7 +54,7 @@ export function describePlan(job: JobState, hostDescription: string, pinned: Rec
     {
       stage: 'environment',
       where: 'host',
-      description: config.runtime.install ? `virtual environment with requirements.txt (${Object.entries(pinned).filter(([name]) => ['torch', 'transformers', 'peft', 'bitsandbytes'].includes(name)).map(([name, version]) => `${name} ${version}`).join(', ')})` : `${config.runtime.python}'s own packages`,
+      description: environmentPlan(config, pinned),
     },
     {
       stage: 'train',

@@ -425,6 +425,7 @@ function preparationTasks(ctx: RunContext): ListrTask[] {
         trainData: join(jobDir, 'export', 'train.jsonl'),
         evalData: job.evalDataset ? join(jobDir, 'export', 'eval.jsonl') : undefined,
         directory: join(jobDir, 'bundle'),
+        modelName: job.modelName,
         llama,
         trainer: options.trainer,
       })

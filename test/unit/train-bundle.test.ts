@@ -86,10 +86,28 @@ describe('the job bundle', () => {
     execFileSync('sha256sum', ['--check', '--quiet', '--strict', 'SHA256SUMS'], {cwd: bundle.dir})
     const config = JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))
     expect(config).toMatchObject({jobId: 'train-20260101-000000-0000', lora: {r: 8, alpha: 32, targetModules: 'all-linear'}, training: {learningRate: 2e-4, epochs: 1, maxLength: 2048}, seed: 42, data: {train: 'data/train.jsonl', eval: 'data/eval.jsonl'}})
-    expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('BOOT_PYTHON=python3.11\nINSTALL=1\nMIN_FREE_VRAM_MIB=12288\n')
+    // The host's own Python by default (no network, no venv that would hide the host's torch).
+    expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('BOOT_PYTHON=python3.11\nINSTALL=host\nMIN_FREE_VRAM_MIB=12288\n')
     // No credentials or machine-specific values: nothing from this environment leaks in.
     const everything = bundle.files.filter((file) => !file.path.startsWith('llama.cpp/')).map((file) => readFileSync(join(bundle.dir, file.path), 'utf8')).join('\n')
     for (const value of [process.env.HOME, process.env.USER, process.cwd()].filter((value): value is string => value !== undefined && value.length > 3)) expect(everything).not.toContain(value)
+  })
+
+  it('carries the wheels of runtime.wheels, for what the host lacks, and reads the older install spellings', async () => {
+    const wheels = temporaryDirectory('invagent-wheels-')
+    writeFileSync(join(wheels, 'peft-0.18.1-py3-none-any.whl'), 'wheel')
+    writeFileSync(join(wheels, 'notes.txt'), 'not a wheel')
+    const work = temporaryDirectory()
+    const config = validateTrainConfig({baseModel: '/models/phi3', runtime: {wheels, install: true}})
+    expect(config.runtime.install).toBe('venv')
+    expect(validateTrainConfig({runtime: {install: false}}).runtime.install).toBe('none')
+    const bundle = await buildJobBundle({jobId: 'train-20260101-000000-0001', config, trainData: writeChatDataset(join(work, 'train.jsonl'), 2), directory: join(work, 'bundle'), llama: fixtureLlamaSource(), modelName: 'phi3-run', tarball: false})
+    const paths = bundle.files.map((file) => file.path)
+    expect(paths).toContain('wheels/peft-0.18.1-py3-none-any.whl')
+    expect(paths).not.toContain('wheels/notes.txt')
+    expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('INSTALL=venv\n')
+    expect(JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))).toMatchObject({modelName: 'phi3-run', baseModel: '/models/phi3'})
+    await expect(buildJobBundle({jobId: 'x', config: validateTrainConfig({runtime: {wheels: join(work, 'none')}}), trainData: join(work, 'train.jsonl'), directory: join(work, 'b2'), llama: fixtureLlamaSource(), tarball: false})).rejects.toThrow('runtime.wheels')
   })
 
   it('pins every requirement to an exact version', () => {

@@ -21,8 +21,12 @@ fi
 echo $$ >state/run.pid
 rm -f state/status.json
 
-if [ "$INSTALL" = 1 ]; then PY="$PWD/.venv/bin/python"; else PY="$BOOT_PYTHON"; fi
-export PYTHONUNBUFFERED=1
+# The Python the stages run with: the host's own, or a virtual environment the environment stage made.
+PY="$BOOT_PYTHON"
+if [ -f state/python.env ]; then . state/python.env; fi
+export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Training hosts have no network as a rule: nothing may try the Hugging Face Hub (and wait for it).
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 if [ -f state/gpu.env ]; then . state/gpu.env; fi
 
 CURRENT=start
@@ -78,8 +82,8 @@ preflight() {
     preflight_fail python "Python $version is too old: 3.10 or later is needed (runtime.python names the interpreter)"
     return
   fi
-  if [ "$INSTALL" = 1 ] && ! "$BOOT_PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    preflight_fail python "Python $version cannot create virtual environments: install python3-venv, or set runtime.install: false to use its own packages"
+  if [ "$INSTALL" = venv ] && ! "$BOOT_PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    preflight_fail python "Python $version cannot create virtual environments: install python3-venv, or set runtime.install: host to use its own packages"
     return
   fi
   event "{\"event\":\"preflight-python\",\"version\":\"$version\"}"
@@ -121,16 +125,81 @@ preflight() {
   event "{\"event\":\"preflight-disk\",\"freeMiB\":$((free_kib / 1024))}"
 }
 
-environment() {
-  if [ "$INSTALL" = 1 ]; then
-    if [ ! -x .venv/bin/python ]; then "$BOOT_PYTHON" -m venv .venv || return; fi
-    .venv/bin/python -m pip install --disable-pip-version-check --no-input -r requirements.txt || return
+environment_fail() { # message
+  event "{\"event\":\"error\",\"stage\":\"environment\",\"message\":$(json_string "$1")}"
+  echo "environment: $1" >&2
+  return 3
+}
+
+use_python() { # interpreter: the stages after this one run with it, also after a restart
+  PY=$1
+  printf 'PY=%q\n' "$1" >state/python.env
+}
+
+# runtime.install: host — the host's Python when its packages pass the checks; what is missing comes from
+# the wheels the bundle carries (no index, no network), into a venv that still sees the host's packages.
+install_missing() {
+  local missing
+  "$BOOT_PYTHON" train.py probe-env || return
+  if [ ! -s out/missing.txt ]; then
+    use_python "$BOOT_PYTHON"
+    return 0
   fi
+  missing=$(tr '\n' ' ' <out/missing.txt)
+  if [ ! -d wheels ]; then
+    environment_fail "$BOOT_PYTHON lacks ${missing% }, and the bundle carries no wheels: install them on this host, or set runtime.wheels to a folder of wheels for them"
+    return
+  fi
+  if [ ! -x .venv/bin/python ]; then "$BOOT_PYTHON" -m venv --system-site-packages .venv || return; fi
+  # shellcheck disable=SC2086 # one requirement per word
+  .venv/bin/python -m pip install --no-index --find-links wheels --no-input $missing || {
+    environment_fail "the carried wheels do not provide ${missing% } for Python $("$BOOT_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    return
+  }
+  use_python "$PWD/.venv/bin/python"
+}
+
+# Whether pip's index answers: without a network, fail now instead of after pip's retries.
+index_reachable() {
+  "$BOOT_PYTHON" - <<'PYTHON'
+import os, socket, sys
+from urllib.parse import urlparse
+url = urlparse(os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple")
+try:
+    socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=5).close()
+except OSError as error:
+    print("%s: %s" % (url.hostname, error))
+    sys.exit(1)
+PYTHON
+}
+
+# runtime.install: venv — a virtual environment with requirements.txt's exact versions.
+install_venv() {
+  local reason
+  if [ ! -x .venv/bin/python ]; then "$BOOT_PYTHON" -m venv .venv || return; fi
+  if [ -d wheels ]; then
+    .venv/bin/python -m pip install --no-index --find-links wheels --no-input -r requirements.txt || return
+  elif ! reason=$(index_reachable); then
+    environment_fail "pip cannot reach its package index ($reason): this host has no network. Set runtime.install: host to use its own packages, or runtime.wheels to carry wheels"
+    return
+  else
+    .venv/bin/python -m pip install --no-input --retries 1 --timeout 30 -r requirements.txt || return
+  fi
+  use_python "$PWD/.venv/bin/python"
+}
+
+environment() {
+  case "$INSTALL" in
+    host) install_missing || return ;;
+    venv) install_venv || return ;;
+    *) use_python "$BOOT_PYTHON" ;;
+  esac
+  event "{\"event\":\"python\",\"install\":\"$INSTALL\",\"python\":$(json_string "$PY")}"
   check_env
 }
 
 verify() {
-  "$BOOT_PYTHON" verify_gguf.py out/model.gguf --metrics out/metrics.json --out out/verify.json
+  "$BOOT_PYTHON" verify_gguf.py out/model.gguf --metrics out/metrics.json --name-file out/model-name.txt --out out/verify.json
 }
 
 checksum() {

@@ -85,7 +85,21 @@ def read_header(path):
     return version, metadata, tensors
 
 
-def verify(path, expected_eot=None, expected_vocabulary=None):
+def name_check(metadata, expected_name=None):
+    """general.name, as llama.cpp reads it: for a Phi-3 (SentencePiece) model it decides whether the whitespace
+    after special tokens is eaten (src/llama-vocab.cpp checks for "phi3" / "phi-3"), as Phi-3's tokenizer does."""
+    name = metadata.get("general.name")
+    if not isinstance(name, str) or name == "":
+        return False, "general.name is missing"
+    detail = "general.name is %r" % name
+    if expected_name is not None and name != expected_name:
+        return False, detail + ", expected %r (the merge stage's name, passed to the converter)" % expected_name
+    if metadata.get("general.architecture") == "phi3" and metadata.get("tokenizer.ggml.model") == "llama" and not any(marker in name.lower() for marker in ("phi3", "phi-3")):
+        return False, detail + ": llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so it would tokenize chats differently from training"
+    return True, detail
+
+
+def verify(path, expected_eot=None, expected_vocabulary=None, expected_name=None):
     """Every check with its outcome; the report is the same whichever way it goes."""
     version, metadata, tensors = read_header(path)
     checks = []
@@ -119,6 +133,9 @@ def verify(path, expected_eot=None, expected_vocabulary=None):
         known = [token for token in KNOWN_EOT_TOKENS if token in tokens]
         check("eot_token", bool(known), "no tokenizer.ggml.eot_token_id; %s" % ("%r is in the vocabulary" % known[0] if known else "none of %s is in the vocabulary" % ", ".join(KNOWN_EOT_TOKENS)))
 
+    ok, detail = name_check(metadata, expected_name)
+    check("name", ok, detail)
+
     template = metadata.get("tokenizer.chat_template")
     ok = isinstance(template, str) and template.strip() != ""
     detail = "present (%d characters)" % len(template) if ok else "missing"
@@ -131,6 +148,7 @@ def verify(path, expected_eot=None, expected_vocabulary=None):
         "file": os.path.basename(path),
         "ggufVersion": version,
         "architecture": architecture,
+        "name": metadata.get("general.name"),
         "vocabularySize": len(tokens),
         "tensorCount": len(tensors),
         "fileType": metadata.get("general.file_type"),
@@ -146,6 +164,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
     parser.add_argument("--metrics", help="metrics.json of the train stage: the end-of-turn token and vocabulary size to expect")
+    parser.add_argument("--name-file", help="a file whose first line is the general.name to expect (the merge stage writes it)")
     parser.add_argument("--out", help="where to write the report (JSON)")
     args = parser.parse_args(argv[1:])
     expected_eot = expected_vocabulary = None
@@ -154,8 +173,12 @@ def main(argv):
             metrics = json.load(handle)
         expected_eot = metrics.get("eotToken")
         expected_vocabulary = metrics.get("vocabularySize")
+    expected_name = None
+    if args.name_file and os.path.exists(args.name_file):
+        with open(args.name_file, encoding="utf-8") as handle:
+            expected_name = handle.readline().strip() or None
     try:
-        report = verify(args.model, expected_eot, expected_vocabulary)
+        report = verify(args.model, expected_eot, expected_vocabulary, expected_name)
     except (GgufError, OSError) as error:
         sys.stderr.write("%s: %s\n" % (args.model, error))
         print(EVENT_PREFIX + json.dumps({"event": "verify-failed", "message": str(error)}), flush=True)
@@ -165,7 +188,7 @@ def main(argv):
             json.dump(report, handle, indent=2, sort_keys=True)
             handle.write("\n")
         os.replace(args.out + ".tmp", args.out)
-    print(EVENT_PREFIX + json.dumps({"event": "verified", "ok": report["ok"], "architecture": report["architecture"], "vocabularySize": report["vocabularySize"], "checks": report["checks"]}, sort_keys=True), flush=True)
+    print(EVENT_PREFIX + json.dumps({"event": "verified", "ok": report["ok"], "architecture": report["architecture"], "name": report["name"], "vocabularySize": report["vocabularySize"], "checks": report["checks"]}, sort_keys=True), flush=True)
     for item in report["checks"]:
         print("%s %s: %s" % ("ok  " if item["ok"] else "FAIL", item["check"], item["detail"]), flush=True)
     return 0 if report["ok"] else 1
