@@ -1,3 +1,4 @@
+import {ModelTemplate} from '../dataset/token-count.js'
 import {ExternalToolError} from '../errors.js'
 import {inspectGguf, type GgufInspection} from '../models/inspect-gguf.js'
 
@@ -5,11 +6,13 @@ import {inspectGguf, type GgufInspection} from '../models/inspect-gguf.js'
  * The fetched GGUF, checked on this machine before anything is registered: it reads as a whole
  * GGUF (no truncation), and has the architecture the host's check saw, a vocabulary as large as
  * the embedding matrix (and the tokenizer the model was trained with), the end-of-turn token the
- * training taught as a control token, and a chat template that writes it.
+ * training taught as a control token, a chat template that writes it, a general.name that gives Phi-3
+ * models llama.cpp's Phi-3 whitespace rule, and, where the trainer recorded one, the same token ids
+ * for a probe chat in llama.cpp as in training.
  */
 
 export interface GgufCheck {
-  check: 'architecture' | 'vocabulary' | 'eot_token' | 'chat_template'
+  check: 'architecture' | 'vocabulary' | 'eot_token' | 'chat_template' | 'name' | 'token_ids'
   ok: boolean
   detail: string
 }
@@ -27,6 +30,40 @@ export interface GgufExpectations {
   eotToken?: string | null
   /** The training tokenizer's vocabulary size: the GGUF's may be padded, never smaller. */
   vocabularySize?: number | null
+  /** The general.name the host's converter was given. */
+  name?: string | null
+  /** A chat rendered by the training tokenizer's template and the ids training saw for it. */
+  probe?: {text: string; ids: number[]} | null
+}
+
+/** Whether llama.cpp will tokenize chats with this GGUF the way training did, as far as general.name decides it. */
+export function nameCheck(metadata: {architecture?: string; name?: string; tokenizerModel?: string}, expectedName?: string | null): GgufCheck {
+  const {name} = metadata
+  if (typeof name !== 'string' || name === '') return {check: 'name', ok: false, detail: 'general.name is missing'}
+  if (expectedName && name !== expectedName) return {check: 'name', ok: false, detail: `general.name is ${JSON.stringify(name)}, the host named it ${JSON.stringify(expectedName)}`}
+  const phi3 = metadata.architecture === 'phi3' && metadata.tokenizerModel === 'llama'
+  if (phi3 && !/phi-?3/i.test(name)) {
+    return {check: 'name', ok: false, detail: `general.name is ${JSON.stringify(name)}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so chats would be tokenized differently from training`}
+  }
+  return {check: 'name', ok: true, detail: `general.name is ${JSON.stringify(name)}`}
+}
+
+/** The probe chat's ids as llama.cpp reads them from the GGUF, against the ids training saw. */
+export async function tokenIdsCheck(path: string, probe: {text: string; ids: number[]}): Promise<GgufCheck> {
+  const template = await ModelTemplate.load(path)
+  try {
+    const ids = template.tokenizeText(probe.text)
+    let index = 0
+    while (index < ids.length && index < probe.ids.length && ids[index] === probe.ids[index]) index++
+    if (index === ids.length && index === probe.ids.length) return {check: 'token_ids', ok: true, detail: `a probe chat is the same ${ids.length} tokens in llama.cpp as in training`}
+    return {
+      check: 'token_ids',
+      ok: false,
+      detail: `a probe chat is ${ids.length} tokens in llama.cpp and ${probe.ids.length} in training, first different at token ${index} (${JSON.stringify(ids.slice(index, index + 4))} vs ${JSON.stringify(probe.ids.slice(index, index + 4))}): the model would be served another tokenization than it was trained on`,
+    }
+  } finally {
+    await template.dispose()
+  }
 }
 
 /** llama.cpp token types (tokenizer.ggml.token_type). */
@@ -68,6 +105,11 @@ export async function checkTrainedGguf(path: string, expected: GgufExpectations,
   const template = tokenizer?.chat_template
   const templateOk = typeof template === 'string' && template.trim() !== '' && (eot === undefined || template.includes(eot) || template.includes('eos_token'))
   checks.push({check: 'chat_template', ok: templateOk, detail: typeof template === 'string' ? `present (${template.length} characters)${templateOk ? '' : `, but it never writes ${eot}`}` : 'missing'})
+
+  const general = info.metadata.general as {name?: string} | undefined
+  const tokenizerModel = (tokenizer as {ggml?: {model?: string}} | undefined)?.ggml?.model
+  checks.push(nameCheck({architecture: inspection.architecture, name: general?.name, tokenizerModel}, expected.name))
+  if (expected.probe) checks.push(await tokenIdsCheck(path, expected.probe))
 
   return {ok: checks.every((check) => check.ok), inspection, checks}
 }

@@ -542,6 +542,8 @@ function completionTasks(ctx: RunContext): ListrTask[] {
         architecture: typeof job.results.verify?.architecture === 'string' ? job.results.verify.architecture : null,
         eotToken: typeof metrics.eotToken === 'string' ? metrics.eotToken : null,
         vocabularySize: typeof metrics.vocabularySize === 'number' ? metrics.vocabularySize : null,
+        name: typeof job.results.verify?.name === 'string' ? job.results.verify.name : null,
+        probe: probeOf(metrics),
       }, {signal: options.signal})
       if (!report.ok) throw ggufCheckError(fullPath, report)
       return report.checks.map((check) => `${check.check} ✔`).join(', ')
@@ -573,6 +575,13 @@ function completionTasks(ctx: RunContext): ListrTask[] {
       return job.results.registered.join(', ')
     }),
   ]
+}
+
+/** The probe chat train.py recorded (its text and the ids training saw), when it is well-formed. */
+function probeOf(metrics: Record<string, unknown>): {text: string; ids: number[]} | null {
+  const probe = metrics.probe as {text?: unknown; ids?: unknown} | undefined
+  if (!probe || typeof probe.text !== 'string' || !Array.isArray(probe.ids) || !probe.ids.every((id) => Number.isInteger(id))) return null
+  return {text: probe.text, ids: probe.ids as number[]}
 }
 
 function resultOf(ctx: RunContext, dryRun: boolean): TrainJobResult {
