@@ -277,6 +277,7 @@ export const DatasetGenerateOutput = z.object({
 export const DatasetExportOutput = z.object({
   input: z.string(),
   out: z.string(),
+  format: z.enum(['chat', 'openai', 'sharegpt']),
   examples: z.number().int(),
   messages: z.number().int(),
   sha256: z.string(),

@@ -7,6 +7,7 @@ import {createInterface} from 'node:readline'
 import {UserError} from '../errors.js'
 import type {ChatMessage} from '../prompt/render.js'
 import {checkExample} from './check.js'
+import {messageCount, openAiConversation, shareGptConversation, type ExportFormat} from './export-formats.js'
 import {exampleMessages} from './render-example.js'
 import {detectFormat, type PlaybookExample} from './schema.js'
 import {ModelTemplate} from './token-count.js'
@@ -16,8 +17,9 @@ export const DEFAULT_DATASET = 'datasets/playbook.jsonl'
 export interface ExportOptions {
   input: string
   out: string
-  format?: 'chat'
-  /** A GGUF whose own chat template must keep every message of every example. */
+  /** chat (default): {"id", "messages"} as invagent prompts; openai / sharegpt: native tool calling (export-formats.ts). */
+  format?: ExportFormat
+  /** A GGUF whose own chat template must keep every message of every example (each example's chat messages). */
   template?: string
   onProgress?: (examples: number) => void
 }
@@ -25,6 +27,7 @@ export interface ExportOptions {
 export interface ExportResult {
   input: string
   out: string
+  format: ExportFormat
   examples: number
   messages: number
   sha256: string
@@ -47,6 +50,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
   const out = resolve(options.out)
   if (!existsSync(input)) throw new UserError(`${options.input} does not exist`, {suggestions: ['Generate the shipped dataset with `invagent dataset generate`, or give a playbook JSONL file.']})
   if (input === out) throw new UserError('--out must differ from the input file')
+  const format = options.format ?? 'chat'
   const template = options.template ? await ModelTemplate.load(options.template, {ownTemplate: true}) : undefined
   mkdirSync(dirname(out), {recursive: true})
   const temporary = `${out}.tmp-${process.pid}`
@@ -67,9 +71,9 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
         failures.push(`${options.input}:${number}: not valid JSON`)
         continue
       }
-      const format = detectFormat(value)
-      if (format !== 'playbook') {
-        failures.push(`${options.input}:${number}: not a playbook example (${format ?? 'unknown'} format) — convert it first: invagent dataset convert`)
+      const detected = detectFormat(value)
+      if (detected !== 'playbook') {
+        failures.push(`${options.input}:${number}: not a playbook example (${detected ?? 'unknown'} format) — convert it first: invagent dataset convert`)
         continue
       }
       const {problems} = checkExample(value, 'playbook')
@@ -83,11 +87,12 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
         const dropped = template.droppedContent(conversation.messages)
         if (dropped.length > 0) failures.push(`${options.input}:${number}: ${template.model}'s chat template drops or alters ${dropped.map((item) => `message ${item.index} (${item.role})`).join(', ')} of ${example.id}`)
       }
-      const text = JSON.stringify(conversation) + '\n'
+      const exported = format === 'openai' ? openAiConversation(example) : format === 'sharegpt' ? shareGptConversation(example) : conversation
+      const text = JSON.stringify(exported) + '\n'
       hash.update(text)
       if (!writer.write(text)) await once(writer, 'drain')
       examples++
-      messages += conversation.messages.length
+      messages += messageCount(exported)
       options.onProgress?.(examples)
     }
     writer.end()
@@ -100,7 +105,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
     }
     if (examples === 0) throw new UserError(`${options.input} holds no examples`)
     renameSync(temporary, out)
-    return {input, out, examples, messages, sha256: hash.digest('hex'), ...(template ? {template: {model: template.model, checked: examples}} : {})}
+    return {input, out, format, examples, messages, sha256: hash.digest('hex'), ...(template ? {template: {model: template.model, checked: examples}} : {})}
   } catch (error) {
     writer.destroy()
     rmSync(temporary, {force: true})
