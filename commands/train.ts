@@ -24,7 +24,7 @@ export default class Train extends InvagentCommand {
   static override flags = {
     dataset: Flags.string({summary: 'The playbook to train on (JSONL).'}),
     eval: Flags.string({summary: 'Held-out conversations for the eval loss (JSONL).'}),
-    base: Flags.string({summary: 'Base model: a Hugging Face id or a folder on the host (default microsoft/Phi-3-mini-4k-instruct).'}),
+    base: Flags.string({summary: 'Base model: a folder on the GPU host (any causal LM with its own chat template), or a Hugging Face id already in its cache (default microsoft/Phi-3-mini-4k-instruct); the host never downloads.'}),
     config: Flags.string({summary: 'Training config, YAML or JSON (LoRA, learning rate, epochs, …).'}),
     quant: Flags.string({summary: 'Quantization applied here after the fetch (default Q4_K_M).', options: [...QUANT_TYPE_NAMES]}),
     runner: Flags.string({summary: 'ssh (default with --host), local (this machine\'s GPU), or bundle (write it and print the commands).', options: ['ssh', 'local', 'bundle']}),

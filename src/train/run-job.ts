@@ -18,6 +18,7 @@ import {MODEL_NAME_PATTERN} from '../models/manifest.js'
 import {registerModel} from '../models/registry.js'
 import {LineRing} from '../process/long-running.js'
 import {quoteArgument} from '../process/run-process.js'
+import {checkLocalBaseModel, isModelPath} from './base-model.js'
 import {buildJobBundle, locateLlamaConversion, parsePins, type LlamaConversionSource, type TrainerOverride} from './bundle.js'
 import {checkTrainedGguf, ggufCheckError} from './check-gguf.js'
 import type {TrainConfig, TrainConfigInput} from './config.js'
@@ -142,6 +143,8 @@ async function createJob(options: TrainJobOptions): Promise<JobState> {
   if (runner === 'ssh' && !options.host) throw new UserError('--runner ssh needs --host user@gpu-box.', {code: 'TRAIN_NO_HOST'})
   if (runner !== 'ssh' && options.host) throw new UserError(`--host is for --runner ssh, not --runner ${runner}.`, {code: 'TRAIN_HOST_UNUSED'})
   const config = loadTrainConfig({file: options.configFile, overrides: options.overrides})
+  // On this machine the folder can be checked now, before a bundle is built for it.
+  if (runner === 'local' && isModelPath(config.baseModel)) checkLocalBaseModel(resolve(config.baseModel.replace(/^~(?=\/)/, process.env.HOME ?? '~')))
   if (config.training.evalSteps !== undefined && options.evalDataset === undefined) {
     throw new ConfigError('training.evalSteps is set but there is no eval dataset: pass --eval datasets/eval.jsonl or remove training.evalSteps.', {code: 'TRAIN_CONFIG_INVALID'})
   }
