@@ -176,12 +176,13 @@ PYTHON
 # runtime.install: venv — a virtual environment with requirements.txt's exact versions.
 install_venv() {
   local reason
+  if [ ! -d wheels ] && ! reason=$(index_reachable); then
+    environment_fail "pip cannot reach its package index ($reason): this host has no network. Set runtime.install: host to use its own packages, or runtime.wheels to carry wheels"
+    return
+  fi
   if [ ! -x .venv/bin/python ]; then "$BOOT_PYTHON" -m venv .venv || return; fi
   if [ -d wheels ]; then
     .venv/bin/python -m pip install --no-index --find-links wheels --no-input -r requirements.txt || return
-  elif ! reason=$(index_reachable); then
-    environment_fail "pip cannot reach its package index ($reason): this host has no network. Set runtime.install: host to use its own packages, or runtime.wheels to carry wheels"
-    return
   else
     .venv/bin/python -m pip install --no-input --retries 1 --timeout 30 -r requirements.txt || return
   fi
