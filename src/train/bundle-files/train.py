@@ -535,14 +535,30 @@ def chat_settings(base_dir):
 def tokenizer_as_is(base_dir):
     """tokenizer.json exactly as the file says (no class rebuilding it), with the base's special tokens and template."""
     from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
+
+    try:
+        from transformers import PreTrainedTokenizerFast
+    except ImportError:  # transformers 5 names the class TokenizersBackend (and may drop the old alias)
+        from transformers import TokenizersBackend as PreTrainedTokenizerFast
 
     settings = chat_settings(base_dir)
     template = settings.pop("chat_template", None)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json")), **settings)
+    path = os.path.join(base_dir, "tokenizer.json")
+    try:
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(path), **settings)
+    except TypeError:
+        tokenizer = PreTrainedTokenizerFast(tokenizer_file=path, **settings)
     if template:
         tokenizer.chat_template = template
     return tokenizer
+
+
+def has_offsets(tokenizer):
+    """Whether the tokenizer gives character offsets (a fast, Rust-backed one does)."""
+    try:
+        return "offset_mapping" in tokenizer("a b", add_special_tokens=False, return_offsets_mapping=True)
+    except Exception:  # slow tokenizers raise NotImplementedError; some versions other errors
+        return False
 
 
 def probe_ids(tokenizer, text):
@@ -564,7 +580,7 @@ def load_tokenizer(config, base_dir):
     tokenizer = AutoTokenizer.from_pretrained(base_dir, trust_remote_code=config["trustRemoteCode"])
     if not getattr(tokenizer, "chat_template", None):
         raise StageError("%s has no chat template: invagent trains chat models only (a local folder with its own chat template in tokenizer_config.json or chat_template.jinja)" % config["baseModel"])
-    if not tokenizer.is_fast:
+    if not has_offsets(tokenizer):
         raise StageError("%s has no fast tokenizer: character offsets are needed to find the assistant's tokens" % config["baseModel"])
     text = renderer_for(tokenizer)(PROBE_CHAT, False)
     parity = {"loadedAs": type(tokenizer).__name__, "probe": {"text": text, "ids": probe_ids(tokenizer, text)}, "reference": None}
