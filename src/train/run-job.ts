@@ -649,6 +649,11 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
             throw new UserError(`${options.results} does not hold a finished job: expected state/status.json saying "complete" (or state/checksum.done) and out/model.gguf.`, {code: 'TRAIN_RESULTS_INCOMPLETE'})
           }
           for (const stage of ['upload', 'start', ...REMOTE_STAGES] as const) setStage(options.jobsDir, job, stage, 'done', 'run by hand')
+          // Read again on every import: results brought back a second time (a fixed run) replace the first.
+          for (const name of ['metrics', 'verify'] as const) {
+            const text = await readRemoteFile(ctx.transport!, `${job.remoteDir}/out/${name}.json`, options.signal)
+            if (text !== undefined) job.results[name] = JSON.parse(text) as Record<string, unknown>
+          }
           ctx.waiter.allDone()
           ctx.follow = Promise.resolve()
         },

@@ -1,9 +1,10 @@
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {delimiter, dirname, join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {ModelTemplate} from '../../src/dataset/token-count.js'
 import {ExternalToolError} from '../../src/errors.js'
 import {findLlamaBinary} from '../../src/llama/locate.js'
 import {readManifest} from '../../src/models/manifest.js'
@@ -12,7 +13,9 @@ import {trainJobLogs, trainJobStatus} from '../../src/train/job-control.js'
 import {loadJob} from '../../src/train/job-store.js'
 import {runTrainJob, type TrainJobOptions} from '../../src/train/run-job.js'
 import {temporaryDirectory} from '../helpers/cli.js'
+import {writeTinyGguf} from '../helpers/tiny-gguf.js'
 import {buildFixtureTrainer, fixtureGpuBin, fixtureTrainer, writePlaybookDataset} from '../helpers/train-fixture.js'
+import {fixtureTrainerGguf} from '../helpers/train-fixture-gguf.js'
 
 /*
  * The same job bundle run by `--runner local` (run.sh in a local bash, detached) and by hand
@@ -104,8 +107,17 @@ describe.skipIf(skipReason !== undefined)('train with --runner local and --runne
     expect(job.results.registered).toEqual(['local-run-f16', 'local-run-q8_0'])
   })
 
-  it('runs a bundle by hand, then imports its results with --resume --results', {timeout: 120_000}, async () => {
-    const bundled = await runTrainJob(options('jobs-bundle', {dataset, runner: 'bundle', configFile: join(work, 'train.yaml'), name: 'by-hand', trainer: fixtureTrainer(trainerFile, {steps: 2, stepMs: 20})}))
+  it('runs a bundle by hand, then imports its results with --resume --results', {timeout: 180_000}, async () => {
+    // The result of a real run records a probe chat and the ids training saw; the check stage
+    // tokenizes it with llama.cpp from the fetched GGUF (the same file the fixture writes).
+    const probeText = '<|system|>\nYou audit.<|end|>\n<|user|>\nFinding on P-000123<|end|>\n<|assistant|>\n{"tool": "get_part"}<|end|>\n'
+    const gguf = join(temporaryDirectory(), 'fixture.gguf')
+    writeTinyGguf(gguf, fixtureTrainerGguf('Fixture run'))
+    const template = await ModelTemplate.load(gguf)
+    const probe = {text: probeText, ids: template.tokenizeText(probeText)}
+    await template.dispose()
+    expect(probe.ids.length).toBeGreaterThan(10)
+    const bundled = await runTrainJob(options('jobs-bundle', {dataset, runner: 'bundle', configFile: join(work, 'train.yaml'), name: 'by-hand', trainer: fixtureTrainer(trainerFile, {steps: 2, stepMs: 20, probe, ggufName: 'Fixture run'})}))
     expect(bundled.status).toBe('bundled')
     expect(bundled.commands.join('\n')).toContain(`--resume ${bundled.jobId} --results`)
 
@@ -119,8 +131,20 @@ describe.skipIf(skipReason !== undefined)('train with --runner local and --runne
     // A rerun of a finished job skips every stage.
     expect(execFileSync('bash', ['run.sh'], {cwd: host, encoding: 'utf8'}).match(/stage-skipped/g)).toHaveLength(7)
 
+    expect(JSON.parse(readFileSync(join(host, 'out', 'verify.json'), 'utf8'))).toMatchObject({ok: true, name: 'Fixture run'})
+
+    // Ids that llama.cpp does not reproduce stop the import before anything is registered.
+    const metricsFile = join(host, 'out', 'metrics.json')
+    const metrics = readFileSync(metricsFile, 'utf8')
+    writeFileSync(metricsFile, JSON.stringify({...JSON.parse(metrics), probe: {text: probeText, ids: [...probe.ids.slice(0, -1), 7]}}))
+    const refused = await runTrainJob(options('jobs-bundle', {resume: bundled.jobId, results: host})).catch((error: unknown) => error)
+    expect(String((refused as Error).message)).toMatch(/token_ids: a probe chat is \d+ tokens in llama\.cpp and \d+ in training, first different at token \d+/)
+    expect(existsSync(join(work, 'models', 'by-hand-f16.json'))).toBe(false)
+
+    writeFileSync(metricsFile, metrics)
     const imported = await runTrainJob(options('jobs-bundle', {resume: bundled.jobId, results: host}))
     expect(imported.status).toBe('complete')
+    expect(loadJob(join(work, 'jobs-bundle'), bundled.jobId).stages.check.detail).toContain('token_ids ✔')
     expect(imported.models.map((model) => model.name)).toEqual(['by-hand-f16', 'by-hand-q8_0'])
     const manifest = readManifest(join(work, 'models', 'by-hand-f16.json'))
     expect(manifest.training).toMatchObject({runner: 'bundle', steps: 2, mode: 'fixture'})
