@@ -628,6 +628,10 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
   const resuming = options.resume !== undefined
   const job = resuming ? reopenJob(options) : await createJob(options)
   const ctx: RunContext = {job, options, waiter: new RemoteStageWaiter(), warnings: [], tail: new LineRing(40), reasons: [], models: []}
+  const baseModel = (job.config as TrainConfig).baseModel
+  if (!resuming && !isModelPath(baseModel)) {
+    ctx.warnings.push(`baseModel ${baseModel} is a Hugging Face id: the host runs offline (HF_HUB_OFFLINE=1), so it must already be in the host's Hugging Face cache; otherwise copy the model there and set baseModel to its folder.`)
+  }
   if (resuming && options.results !== undefined) {
     // The host's results, brought back by hand: read them as if they were the host.
     ctx.transport = new LocalTransport(resolve(options.results))

@@ -46,6 +46,9 @@ describe('invagent train (no host contacted)', () => {
     expect(output.plan.map((stage) => stage.stage)).toEqual(['validate', 'export', 'bundle', 'upload', 'start', 'preflight', 'environment', 'train', 'merge', 'convert', 'verify', 'checksum', 'fetch', 'check', 'quantize', 'register'])
     expect(output.plan.find((stage) => stage.stage === 'train')?.description).toContain('r 8, alpha 32')
     expect(output.plan.find((stage) => stage.stage === 'quantize')?.description).toContain('Q5_K_M')
+    // The host runs offline with its own packages; the default base model is a Hub id, which it must already have.
+    expect(output.plan.find((stage) => stage.stage === 'environment')?.description).toContain("python3's own packages when they fit together")
+    expect(output.warnings.join('\n')).toContain('baseModel microsoft/Phi-3-mini-4k-instruct is a Hugging Face id: the host runs offline')
     expect(existsSync(join(output.bundle!.dir, 'run.sh'))).toBe(true)
     expect(existsSync(output.bundle!.tarball)).toBe(true)
     expect(output.jobDir).toBe(join(cwd, '.invagent', 'train', output.jobId))
