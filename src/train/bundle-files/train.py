@@ -458,7 +458,11 @@ def stage_probe_env(config):
     versions = installed_versions(list(REQUIRED_PACKAGES) + ["bitsandbytes"])
     pins = read_pins(REQUIREMENTS_FILE)
     problems = combination_problems(versions)
-    missing = [name for name in REQUIRED_PACKAGES if versions.get(name) is None]
+    folder = os.path.expanduser(config.get("baseModel") or "")
+    # sentencepiece only serves the converter's reading of tokenizer.model (Phi-3, Llama 2); byte-level BPE
+    # models (Qwen, Llama 3) do not need it.
+    optional = {"sentencepiece"} if os.path.isdir(folder) and not sentencepiece_tokenizer(folder) else set()
+    missing = [name for name in REQUIRED_PACKAGES if versions.get(name) is None and name not in optional]
     emit("packages", python="%d.%d.%d" % sys.version_info[:3], versions=versions, missing=missing)
     for difference in pin_differences(versions, pins):
         emit("warning", message="%s (the host's version is used and recorded in the model's manifest)" % difference)
