@@ -86,57 +86,8 @@ run() {
   tail -n 25 "$out/job/run.log"
   # The job folder comes back without what is only needed on the host (the merged weights, checkpoints).
   rm -rf "$out/job/out/merged" "$out/job/out/checkpoint" "$out/job/.venv" "$out/job/llama.cpp"
-  python3 - "$out" "$code" "$(($(date +%s) - started))" <<'PYTHON'
-import json, os, sys
-
-out, code, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-job = os.path.join(out, "job")
-
-def load(path):
-    try:
-        with open(os.path.join(job, path), encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {}
-
-events = []
-with open(os.path.join(job, "run.log"), encoding="utf-8", errors="replace") as handle:
-    for line in handle:
-        if line.startswith("@@invagent "):
-            try:
-                events.append(json.loads(line[len("@@invagent "):]))
-            except ValueError:
-                pass
-metrics, verify, status = load("out/metrics.json"), load("out/verify.json"), load("state/status.json")
-losses, evals = metrics.get("lossHistory") or [], metrics.get("evalHistory") or []
-gguf = os.path.join(job, "out", "model.gguf")
-python = next((event for event in events if event.get("event") == "python"), {})
-environment = next((event for event in events if event.get("event") == "environment"), {})
-parity = next((event for event in events if event.get("event") == "tokenizer-parity"), {})
-report = {
-    "exitCode": code,
-    "status": status.get("status"),
-    "failedStage": status.get("stage") if status.get("status") != "complete" else None,
-    "errors": [event.get("message") for event in events if event.get("event") in ("error", "preflight-failed", "verify-failed")],
-    "warnings": [event.get("message") for event in events if event.get("event") == "warning"],
-    "seconds": seconds,
-    "install": python.get("install"),
-    "python": python.get("python"),
-    "packages": environment.get("packages") or metrics.get("packages"),
-    "gpu": environment.get("gpu"),
-    "mode": metrics.get("mode"),
-    "steps": metrics.get("steps"),
-    "trainLoss": {"first": losses[0] if losses else None, "last": losses[-1] if losses else None},
-    "evalLoss": {"first": evals[0] if evals else None, "last": evals[-1] if evals else None},
-    "tokenizer": {"loadedAs": parity.get("loadedAs"), "reference": parity.get("reference"), "probeTokens": parity.get("probeTokens")},
-    "eotPredictedAtTurnEnds": metrics.get("eotAccuracy"),
-    "gguf": {"name": verify.get("name"), "architecture": verify.get("architecture"), "bytes": os.path.getsize(gguf) if os.path.exists(gguf) else None, "ok": verify.get("ok"), "checks": verify.get("checks")},
-}
-with open(os.path.join(out, "report.json"), "w", encoding="utf-8") as handle:
-    json.dump(report, handle, indent=2)
-    handle.write("\n")
-print(json.dumps(report, indent=2))
-PYTHON
+  python3 "$ROOT/scripts/gpu_smoke_report.py" "$out/job" "$code" "$(($(date +%s) - started))" >"$out/report.json"
+  cat "$out/report.json"
   return "$code"
 }
 

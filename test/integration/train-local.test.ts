@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
-import {delimiter, dirname, join} from 'node:path'
+import {delimiter, dirname, join, resolve} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -132,6 +132,12 @@ describe.skipIf(skipReason !== undefined)('train with --runner local and --runne
     expect(execFileSync('bash', ['run.sh'], {cwd: host, encoding: 'utf8'}).match(/stage-skipped/g)).toHaveLength(7)
 
     expect(JSON.parse(readFileSync(join(host, 'out', 'verify.json'), 'utf8'))).toMatchObject({ok: true, name: 'Fixture run'})
+    // The GPU smoke test's report, read off the same kind of job folder.
+    writeFileSync(join(host, 'run.log'), log)
+    const report = JSON.parse(execFileSync('python3', [resolve(import.meta.dirname, '../../scripts/gpu_smoke_report.py'), host, '0', '12'], {encoding: 'utf8'}))
+    expect(report).toMatchObject({status: 'complete', failedStage: null, install: 'none', mode: 'fixture', steps: 2, tokenizer: {loadedAs: 'fixture', probeTokens: probe.ids.length}, gguf: {name: 'Fixture run', ok: true}})
+    expect(report.trainLoss.first.loss).toBeGreaterThan(report.trainLoss.last.loss)
+    expect(report.gguf.bytes).toBeGreaterThan(100_000)
 
     // Ids that llama.cpp does not reproduce stop the import before anything is registered.
     const metricsFile = join(host, 'out', 'metrics.json')
