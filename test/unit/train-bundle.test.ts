@@ -134,5 +134,10 @@ describe('the job bundle', () => {
     expect(existsSync(join(copy, '__pycache__'))).toBe(true)
     execFileSync('bash', ['-n', 'run.sh'], {cwd: copy})
     execFileSync('bash', ['-n', 'stages.sh'], {cwd: copy})
+    // And the GPU smoke test's scripts, which run only on a GPU machine.
+    const scripts = resolve(import.meta.dirname, '../../scripts')
+    const compiled = temporaryDirectory()
+    for (const name of ['tiny_phi3.py', 'gpu_smoke_report.py']) execFileSync('python3', ['-c', 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)', join(scripts, name), join(compiled, `${name}c`)])
+    execFileSync('bash', ['-n', join(scripts, 'gpu-smoke.sh')])
   })
 })
