@@ -55,10 +55,17 @@ export function functionTools(example: PlaybookExample): FunctionTool[] {
   if (example.tools && example.tools.length > 0) {
     return example.tools.map((tool) => ({
       type: 'function',
-      function: {name: tool.name, description: tool.description ?? tool.desc ?? '', parameters: (tool.args_schema as JsonSchema | undefined) ?? {type: 'object', properties: {}}},
+      function: {
+        name: tool.name,
+        description: tool.description ?? tool.desc ?? '',
+        parameters: (tool.args_schema as JsonSchema | undefined) ?? {type: 'object', properties: {}},
+      },
     }))
   }
-  return toolCatalogue().map((tool) => ({type: 'function', function: {name: tool.name, description: tool.description, parameters: tool.args}}))
+  return toolCatalogue().map((tool) => ({
+    type: 'function',
+    function: {name: tool.name, description: tool.description, parameters: tool.args},
+  }))
 }
 
 /** A tool's result as the content of a tool turn: the compacted JSON, or the error. */
@@ -77,18 +84,26 @@ export function openAiConversation(example: PlaybookExample): OpenAiConversation
     {role: 'user', content: findingMessage(example.input.finding as Finding)},
   ]
   example.trajectory.forEach((step, index) => {
-    messages.push({role: 'assistant', content: step.thought, tool_calls: [{id: callId(index), type: 'function', function: {name: step.action.tool, arguments: step.action.args}}]})
-    if (index < example.trajectory.length - 1) messages.push({role: 'tool', tool_call_id: callId(index), name: step.action.tool, content: toolResultText(step.observation)})
+    const call: OpenAiToolCall = {id: callId(index), type: 'function', function: {name: step.action.tool, arguments: step.action.args}}
+    messages.push({role: 'assistant', content: step.thought, tool_calls: [call]})
+    if (index < example.trajectory.length - 1) {
+      messages.push({role: 'tool', tool_call_id: call.id, name: step.action.tool, content: toolResultText(step.observation)})
+    }
   })
   return {id: example.id, messages, tools: functionTools(example)}
 }
 
 /** LLaMA-Factory's function_call turns hold the call only: the step's thought has no place there. */
 export function shareGptConversation(example: PlaybookExample): ShareGptConversation {
-  const conversations: ShareGptConversation['conversations'] = [{from: 'human', value: findingMessage(example.input.finding as Finding)}]
+  const conversations: ShareGptConversation['conversations'] = [
+    {from: 'human', value: findingMessage(example.input.finding as Finding)},
+  ]
   example.trajectory.forEach((step, index) => {
-    conversations.push({from: 'function_call', value: JSON.stringify({name: step.action.tool, arguments: step.action.args})})
-    if (index < example.trajectory.length - 1) conversations.push({from: 'observation', value: toolResultText(step.observation)})
+    const call = {name: step.action.tool, arguments: step.action.args}
+    conversations.push({from: 'function_call', value: JSON.stringify(call)})
+    if (index < example.trajectory.length - 1) {
+      conversations.push({from: 'observation', value: toolResultText(step.observation)})
+    }
   })
   const tools = functionTools(example).map((tool) => tool.function)
   return {id: example.id, conversations, system: nativeToolsSystemPrompt(), tools: JSON.stringify(tools)}

@@ -77,7 +77,7 @@ export class ModelTemplate implements TokenCounter {
     return contextText.toString()
   }
 
-  /** Token ids of a text as llama.cpp reads it from this GGUF, special tokens written out in the text parsed as such. */
+  /** Token ids of a text as llama.cpp reads it from this GGUF (special tokens written in the text parsed as such). */
   tokenizeText(text: string): number[] {
     return Array.from(this.llamaModel.tokenize(text, true))
   }

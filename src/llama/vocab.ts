@@ -62,7 +62,10 @@ export async function bundledVocab(name: string, env: NodeJS.ProcessEnv = proces
  * A bundled vocabulary with llama.cpp's reference tokenizations of it: `<name>.gguf.inp` holds the
  * test texts (separated by `__ggml_vocab_test__` lines), `.out` the token ids of each, one line per text.
  */
-export async function bundledVocabReference(name: string, env: NodeJS.ProcessEnv = process.env): Promise<{gguf: string; inp: string; out: string}> {
+export async function bundledVocabReference(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{gguf: string; inp: string; out: string}> {
   const [gguf, inp, out] = await bundledVocabFiles(name, ['', '.inp', '.out'], env)
   return {gguf, inp, out}
 }
@@ -72,7 +75,8 @@ async function bundledVocabFiles(name: string, suffixes: readonly string[], env:
   const file = `ggml-vocab-${name}.gguf`
   if (!VOCAB_FILE.test(file)) throw unknownVocab(name, [])
   const info = await llamaSourceInfo()
-  const unpacked = suffixes.map((suffix) => join(llamaBuildPaths(info.key, env).sourceDir, 'models', `${file}${suffix}`))
+  const models = join(llamaBuildPaths(info.key, env).sourceDir, 'models')
+  const unpacked = suffixes.map((suffix) => join(models, `${file}${suffix}`))
   if (unpacked.every((path) => existsSync(path))) return unpacked
   const directory = vocabCacheDir(info.key, env)
   const cached = suffixes.map((suffix) => join(directory, `${file}${suffix}`))

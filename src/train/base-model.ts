@@ -30,11 +30,16 @@ export function baseModelFolderProblems(folder: string): string[] {
   if (!config) return [`${folder} has no readable config.json: expected a Hugging Face model folder`]
   const problems: string[] = []
   const architectures = Array.isArray(config.architectures) ? (config.architectures as unknown[]).map(String) : []
-  if (!architectures.some((name) => name.endsWith('ForCausalLM'))) problems.push(`config.json names no causal language model (architectures: ${JSON.stringify(architectures)})`)
+  if (!architectures.some((name) => name.endsWith('ForCausalLM'))) {
+    problems.push(`config.json names no causal language model (architectures: ${JSON.stringify(architectures)})`)
+  }
   const tokenizerConfig = readJson(join(folder, 'tokenizer_config.json')) ?? {}
-  const hasTemplate = typeof tokenizerConfig.chat_template === 'string' || Array.isArray(tokenizerConfig.chat_template) || existsSync(join(folder, 'chat_template.jinja')) || existsSync(join(folder, 'chat_template.json'))
-  if (!hasTemplate) problems.push('no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only')
-  if (!existsSync(join(folder, 'tokenizer.json')) && !existsSync(join(folder, 'tokenizer.model'))) problems.push('no tokenizer.json or tokenizer.model')
+  const template = tokenizerConfig.chat_template
+  const templateFile = ['chat_template.jinja', 'chat_template.json'].some((name) => existsSync(join(folder, name)))
+  if (typeof template !== 'string' && !Array.isArray(template) && !templateFile) {
+    problems.push('no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only')
+  }
+  if (!['tokenizer.json', 'tokenizer.model'].some((name) => existsSync(join(folder, name)))) problems.push('no tokenizer.json or tokenizer.model')
   return problems
 }
 
@@ -44,6 +49,8 @@ export function checkLocalBaseModel(folder: string): void {
   if (problems.length === 0) return
   throw new ConfigError(`baseModel ${folder}: ${problems.join('; ')}`, {
     code: 'BASE_MODEL_INVALID',
-    suggestions: ['Give a folder with a causal language model and its tokenizer and chat template, as `hf download ORG/MODEL --local-dir DIR` writes it.'],
+    suggestions: [
+      'Give a folder with a causal language model and its tokenizer and chat template, as `hf download ORG/MODEL --local-dir DIR` writes it.',
+    ],
   })
 }

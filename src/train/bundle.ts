@@ -148,10 +148,15 @@ function copyTree(from: string, to: string): void {
 /** The .whl files of a folder into the bundle's wheels/ (what the host installs with --no-index). */
 function copyWheels(from: string, to: string): void {
   if (!existsSync(from) || !statSync(from).isDirectory()) {
-    throw new ConfigError(`runtime.wheels ${from}: no such folder`, {code: 'TRAIN_CONFIG_INVALID', suggestions: ['Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a machine with a network).']})
+    throw new ConfigError(`runtime.wheels ${from}: no such folder`, {
+      code: 'TRAIN_CONFIG_INVALID',
+      suggestions: ['Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a machine with a network).'],
+    })
   }
   const wheels = readdirSync(from).filter((name) => name.endsWith('.whl'))
-  if (wheels.length === 0) throw new ConfigError(`runtime.wheels ${from} holds no .whl file`, {code: 'TRAIN_CONFIG_INVALID'})
+  if (wheels.length === 0) {
+    throw new ConfigError(`runtime.wheels ${from} holds no .whl file`, {code: 'TRAIN_CONFIG_INVALID'})
+  }
   mkdirSync(to, {recursive: true})
   for (const name of wheels) copyFileSync(join(from, name), join(to, name))
 }

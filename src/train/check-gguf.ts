@@ -37,15 +37,20 @@ export interface GgufExpectations {
 }
 
 /** Whether llama.cpp will tokenize chats with this GGUF the way training did, as far as general.name decides it. */
-export function nameCheck(metadata: {architecture?: string; name?: string; tokenizerModel?: string}, expectedName?: string | null): GgufCheck {
+export function nameCheck(
+  metadata: {architecture?: string; name?: string; tokenizerModel?: string},
+  expectedName?: string | null,
+): GgufCheck {
   const {name} = metadata
-  if (typeof name !== 'string' || name === '') return {check: 'name', ok: false, detail: 'general.name is missing'}
-  if (expectedName && name !== expectedName) return {check: 'name', ok: false, detail: `general.name is ${JSON.stringify(name)}, the host named it ${JSON.stringify(expectedName)}`}
+  const failed = (detail: string): GgufCheck => ({check: 'name', ok: false, detail})
+  if (typeof name !== 'string' || name === '') return failed('general.name is missing')
+  const named = `general.name is ${JSON.stringify(name)}`
+  if (expectedName && name !== expectedName) return failed(`${named}, the host named it ${JSON.stringify(expectedName)}`)
   const phi3 = metadata.architecture === 'phi3' && metadata.tokenizerModel === 'llama'
   if (phi3 && !/phi-?3/i.test(name)) {
-    return {check: 'name', ok: false, detail: `general.name is ${JSON.stringify(name)}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so chats would be tokenized differently from training`}
+    return failed(`${named}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so chats would be tokenized differently from training`)
   }
-  return {check: 'name', ok: true, detail: `general.name is ${JSON.stringify(name)}`}
+  return {check: 'name', ok: true, detail: named}
 }
 
 /** The probe chat's ids as llama.cpp reads them from the GGUF, against the ids training saw. */
@@ -55,11 +60,16 @@ export async function tokenIdsCheck(path: string, probe: {text: string; ids: num
     const ids = template.tokenizeText(probe.text)
     let index = 0
     while (index < ids.length && index < probe.ids.length && ids[index] === probe.ids[index]) index++
-    if (index === ids.length && index === probe.ids.length) return {check: 'token_ids', ok: true, detail: `a probe chat is the same ${ids.length} tokens in llama.cpp as in training`}
+    if (index === ids.length && index === probe.ids.length) {
+      return {check: 'token_ids', ok: true, detail: `a probe chat is the same ${ids.length} tokens in llama.cpp as in training`}
+    }
+    const around = (list: number[]) => JSON.stringify(list.slice(index, index + 4))
     return {
       check: 'token_ids',
       ok: false,
-      detail: `a probe chat is ${ids.length} tokens in llama.cpp and ${probe.ids.length} in training, first different at token ${index} (${JSON.stringify(ids.slice(index, index + 4))} vs ${JSON.stringify(probe.ids.slice(index, index + 4))}): the model would be served another tokenization than it was trained on`,
+      detail:
+        `a probe chat is ${ids.length} tokens in llama.cpp and ${probe.ids.length} in training, first different at token ${index} ` +
+        `(${around(ids)} vs ${around(probe.ids)}): the model would be served another tokenization than it was trained on`,
     }
   } finally {
     await template.dispose()

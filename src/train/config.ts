@@ -151,11 +151,18 @@ export const TrainConfigSchema = z
   .transform((config) => ({
     ...config,
     training: {...config.training, warmupRatio: config.training.warmupSteps === undefined ? (config.training.warmupRatio ?? 0.03) : undefined},
-    runtime: {...config.runtime, install: config.runtime.install === true ? ('venv' as const) : config.runtime.install === false ? ('none' as const) : config.runtime.install},
+    runtime: {...config.runtime, install: installMode(config.runtime.install)},
     quantization: config.quantization.load4bit
       ? {...config.quantization, quantType: config.quantization.quantType ?? 'nf4', doubleQuant: config.quantization.doubleQuant ?? true}
       : config.quantization,
   }))
+
+/** runtime.install with the older spellings read: true is venv, false is none. */
+function installMode(install: boolean | 'host' | 'venv' | 'none'): 'host' | 'venv' | 'none' {
+  if (install === true) return 'venv'
+  if (install === false) return 'none'
+  return install
+}
 
 /** What a config file may contain (every field optional). */
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>

@@ -26,10 +26,16 @@ export function modelNames(job: Pick<JobState, 'modelName' | 'config'>): {full: 
 
 function environmentPlan(config: TrainConfig, pinned: Record<string, string>): string {
   const wheels = config.runtime.wheels ? `the carried wheels of ${config.runtime.wheels}` : 'no carried wheels'
-  const pins = Object.entries(pinned).filter(([name]) => ['torch', 'transformers', 'peft', 'bitsandbytes'].includes(name)).map(([name, version]) => `${name} ${version}`).join(', ')
-  if (config.runtime.install === 'host') return `${config.runtime.python}'s own packages when they fit together (versions recorded, differences from the pins warned); what is missing from ${wheels}, offline`
-  if (config.runtime.install === 'venv') return `virtual environment with requirements.txt (${pins}) from ${config.runtime.wheels ? wheels : 'the package index, failing at once without a network'}`
-  return `${config.runtime.python}'s own packages as they are`
+  const shown = ['torch', 'transformers', 'peft', 'bitsandbytes']
+  const pins = Object.entries(pinned).filter(([name]) => shown.includes(name)).map(([name, version]) => `${name} ${version}`).join(', ')
+  const python = config.runtime.python
+  if (config.runtime.install === 'host') {
+    return `${python}'s own packages when they fit together (versions recorded, differences from the pins warned); what is missing from ${wheels}, offline`
+  }
+  if (config.runtime.install === 'venv') {
+    return `virtual environment with requirements.txt (${pins}) from ${config.runtime.wheels ? wheels : 'the package index, failing at once without a network'}`
+  }
+  return `${python}'s own packages as they are`
 }
 
 /** What each stage of a job will do, in order. */

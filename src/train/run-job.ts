@@ -144,7 +144,9 @@ async function createJob(options: TrainJobOptions): Promise<JobState> {
   if (runner !== 'ssh' && options.host) throw new UserError(`--host is for --runner ssh, not --runner ${runner}.`, {code: 'TRAIN_HOST_UNUSED'})
   const config = loadTrainConfig({file: options.configFile, overrides: options.overrides})
   // On this machine the folder can be checked now, before a bundle is built for it.
-  if (runner === 'local' && isModelPath(config.baseModel)) checkLocalBaseModel(resolve(config.baseModel.replace(/^~(?=\/)/, process.env.HOME ?? '~')))
+  if (runner === 'local' && isModelPath(config.baseModel)) {
+    checkLocalBaseModel(resolve(config.baseModel.replace(/^~(?=\/)/, process.env.HOME ?? '~')))
+  }
   if (config.training.evalSteps !== undefined && options.evalDataset === undefined) {
     throw new ConfigError('training.evalSteps is set but there is no eval dataset: pass --eval datasets/eval.jsonl or remove training.evalSteps.', {code: 'TRAIN_CONFIG_INVALID'})
   }
@@ -583,7 +585,8 @@ function completionTasks(ctx: RunContext): ListrTask[] {
 /** The probe chat train.py recorded (its text and the ids training saw), when it is well-formed. */
 function probeOf(metrics: Record<string, unknown>): {text: string; ids: number[]} | null {
   const probe = metrics.probe as {text?: unknown; ids?: unknown} | undefined
-  if (!probe || typeof probe.text !== 'string' || !Array.isArray(probe.ids) || !probe.ids.every((id) => Number.isInteger(id))) return null
+  if (!probe || typeof probe.text !== 'string' || !Array.isArray(probe.ids)) return null
+  if (!probe.ids.every((id) => Number.isInteger(id))) return null
   return {text: probe.text, ids: probe.ids as number[]}
 }
 
@@ -630,7 +633,10 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
   const ctx: RunContext = {job, options, waiter: new RemoteStageWaiter(), warnings: [], tail: new LineRing(40), reasons: [], models: []}
   const baseModel = (job.config as TrainConfig).baseModel
   if (!resuming && !isModelPath(baseModel)) {
-    ctx.warnings.push(`baseModel ${baseModel} is a Hugging Face id: the host runs offline (HF_HUB_OFFLINE=1), so it must already be in the host's Hugging Face cache; otherwise copy the model there and set baseModel to its folder.`)
+    ctx.warnings.push(
+      `baseModel ${baseModel} is a Hugging Face id: the host runs offline (HF_HUB_OFFLINE=1), so it must already be in the host's ` +
+        'Hugging Face cache; otherwise copy the model there and set baseModel to its folder.',
+    )
   }
   if (resuming && options.results !== undefined) {
     // The host's results, brought back by hand: read them as if they were the host.
