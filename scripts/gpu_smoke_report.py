@@ -42,15 +42,18 @@ def first(events, name):
 
 def report(job, code, seconds):
     events = read_events(job)
-    metrics, verify, status = load(job, "out/metrics.json"), load(job, "out/verify.json"), load(job, "state/status.json")
+    metrics, verify = load(job, "out/metrics.json"), load(job, "out/verify.json")
+    status = load(job, "state/status.json")
     losses, evals = metrics.get("lossHistory") or [], metrics.get("evalHistory") or []
     gguf = os.path.join(job, "out", "model.gguf")
-    python, environment, parity = first(events, "python"), first(events, "environment"), first(events, "tokenizer-parity")
+    python, environment = first(events, "python"), first(events, "environment")
+    parity = first(events, "tokenizer-parity")
+    failures = ("error", "preflight-failed", "verify-failed")
     return {
         "exitCode": code,
         "status": status.get("status"),
         "failedStage": status.get("stage") if status.get("status") != "complete" else None,
-        "errors": [event.get("message") for event in events if event.get("event") in ("error", "preflight-failed", "verify-failed")],
+        "errors": [event.get("message") for event in events if event.get("event") in failures],
         "warnings": [event.get("message") for event in events if event.get("event") == "warning"],
         "seconds": seconds,
         "install": python.get("install"),
@@ -61,9 +64,19 @@ def report(job, code, seconds):
         "steps": metrics.get("steps"),
         "trainLoss": {"first": losses[0] if losses else None, "last": losses[-1] if losses else None},
         "evalLoss": {"first": evals[0] if evals else None, "last": evals[-1] if evals else None},
-        "tokenizer": {"loadedAs": parity.get("loadedAs") or (metrics.get("tokenizer") or {}).get("loadedAs"), "reference": parity.get("reference"), "probeTokens": parity.get("probeTokens") or len((metrics.get("probe") or {}).get("ids") or [])},
+        "tokenizer": {
+            "loadedAs": parity.get("loadedAs") or (metrics.get("tokenizer") or {}).get("loadedAs"),
+            "reference": parity.get("reference"),
+            "probeTokens": parity.get("probeTokens") or len((metrics.get("probe") or {}).get("ids") or []),
+        },
         "eotPredictedAtTurnEnds": metrics.get("eotAccuracy"),
-        "gguf": {"name": verify.get("name"), "architecture": verify.get("architecture"), "bytes": os.path.getsize(gguf) if os.path.exists(gguf) else None, "ok": verify.get("ok"), "checks": verify.get("checks")},
+        "gguf": {
+            "name": verify.get("name"),
+            "architecture": verify.get("architecture"),
+            "bytes": os.path.getsize(gguf) if os.path.exists(gguf) else None,
+            "ok": verify.get("ok"),
+            "checks": verify.get("checks"),
+        },
     }
 
 

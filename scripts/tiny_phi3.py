@@ -35,7 +35,8 @@ SENTENCEPIECE_SIZE = 32000
 
 # Phi-3-mini-4k-instruct's chat template (tokenizer_config.json), which renders the system role.
 PHI3_CHAT_TEMPLATE = (
-    "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}"
     "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}"
     "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
@@ -59,7 +60,8 @@ def read_vocabulary(gguf_path):
     """Tokens, scores, types and special ids of a llama.cpp vocabulary GGUF."""
     _, metadata, _ = load_gguf_reader().read_header(gguf_path)
     if metadata.get("tokenizer.ggml.model") != "llama":
-        raise SystemExit("%s: expected a SentencePiece (llama) vocabulary, found %r" % (gguf_path, metadata.get("tokenizer.ggml.model")))
+        found = metadata.get("tokenizer.ggml.model")
+        raise SystemExit("%s: expected a SentencePiece (llama) vocabulary, found %r" % (gguf_path, found))
     return {
         "tokens": metadata["tokenizer.ggml.tokens"],
         "scores": metadata["tokenizer.ggml.scores"],
@@ -199,12 +201,23 @@ def tokenizer_json(vocabulary, pieces):
         "padding": None,
         "added_tokens": added_tokens(vocabulary),
         # Llama's SentencePiece normalisation: a ▁ before the text, every space a ▁ (legacy, as Phi-3 ships it).
-        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": SPIECE_UNDERLINE}, {"type": "Replace", "pattern": {"String": " "}, "content": SPIECE_UNDERLINE}]},
+        "normalizer": {
+            "type": "Sequence",
+            "normalizers": [
+                {"type": "Prepend", "prepend": SPIECE_UNDERLINE},
+                {"type": "Replace", "pattern": {"String": " "}, "content": SPIECE_UNDERLINE},
+            ],
+        },
         "pre_tokenizer": None,
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "pair": [
+                {"SpecialToken": {"id": bos, "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": bos, "type_id": 1}},
+                {"Sequence": {"id": "B", "type_id": 1}},
+            ],
             "special_tokens": {bos: {"id": bos, "ids": [vocabulary["bos"]], "tokens": [bos]}},
         },
         "decoder": {
@@ -237,7 +250,9 @@ def tokenizer_config(vocabulary):
     return {
         "add_bos_token": vocabulary["add_bos"],
         "add_eos_token": False,
-        "added_tokens_decoder": {str(item["id"]): {key: value for key, value in item.items() if key != "id"} for item in added_tokens(vocabulary)},
+        "added_tokens_decoder": {
+            str(item["id"]): {key: value for key, value in item.items() if key != "id"} for item in added_tokens(vocabulary)
+        },
         "bos_token": tokens[vocabulary["bos"]],
         "chat_template": PHI3_CHAT_TEMPLATE,
         "clean_up_tokenization_spaces": False,
@@ -298,7 +313,8 @@ def write_tokenizer(out, vocabulary):
     write_json(os.path.join(out, "tokenizer.json"), tokenizer_json(vocabulary, pieces))
     config = tokenizer_config(vocabulary)
     write_json(os.path.join(out, "tokenizer_config.json"), config)
-    write_json(os.path.join(out, "special_tokens_map.json"), {key: config[key] for key in ("bos_token", "eos_token", "pad_token", "unk_token")})
+    special = {key: config[key] for key in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    write_json(os.path.join(out, "special_tokens_map.json"), special)
 
 
 def write_weights(out, seed):
@@ -319,17 +335,20 @@ def main(argv):
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--weights", action="store_true", help="also write random weights (needs torch and transformers)")
+    parser.add_argument("--weights", action="store_true", help="also random weights (needs torch and transformers)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv[1:])
     vocabulary = read_vocabulary(args.vocab)
     os.makedirs(args.out, exist_ok=True)
     write_tokenizer(args.out, vocabulary)
     write_json(os.path.join(args.out, "config.json"), model_config(vocabulary, args.layers, args.hidden, args.heads))
-    write_json(os.path.join(args.out, "generation_config.json"), {"bos_token_id": vocabulary["bos"], "eos_token_id": [vocabulary["eos"], vocabulary["tokens"].index("<|end|>")], "pad_token_id": vocabulary["eos"]})
+    stops = [vocabulary["eos"], vocabulary["tokens"].index("<|end|>")]
+    generation = {"bos_token_id": vocabulary["bos"], "eos_token_id": stops, "pad_token_id": vocabulary["eos"]}
+    write_json(os.path.join(args.out, "generation_config.json"), generation)
     if args.weights:
         write_weights(args.out, args.seed)
-    print(json.dumps({"out": os.path.abspath(args.out), "vocabularySize": len(vocabulary["tokens"]), "layers": args.layers, "hidden": args.hidden, "weights": args.weights}))
+    summary = {"out": os.path.abspath(args.out), "vocabularySize": len(vocabulary["tokens"]), "layers": args.layers}
+    print(json.dumps(dict(summary, hidden=args.hidden, weights=args.weights)))
     return 0
 
 

@@ -147,13 +147,14 @@ install_missing() {
   fi
   missing=$(tr '\n' ' ' <out/missing.txt)
   if [ ! -d wheels ]; then
-    environment_fail "$BOOT_PYTHON lacks ${missing% }, and the bundle carries no wheels: install them on this host, or set runtime.wheels to a folder of wheels for them"
+    environment_fail "$BOOT_PYTHON lacks ${missing% }, and the bundle carries no wheels: install them on this host, \
+or set runtime.wheels to a folder of wheels for them"
     return
   fi
   if [ ! -x .venv/bin/python ]; then "$BOOT_PYTHON" -m venv --system-site-packages .venv || return; fi
   # shellcheck disable=SC2086 # one requirement per word
   .venv/bin/python -m pip install --no-index --find-links wheels --no-input $missing || {
-    environment_fail "the carried wheels do not provide ${missing% } for Python $("$BOOT_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    environment_fail "the carried wheels do not provide ${missing% } for $("$BOOT_PYTHON" --version 2>&1)"
     return
   }
   use_python "$PWD/.venv/bin/python"
@@ -177,7 +178,8 @@ PYTHON
 install_venv() {
   local reason
   if [ ! -d wheels ] && ! reason=$(index_reachable); then
-    environment_fail "pip cannot reach its package index ($reason): this host has no network. Set runtime.install: host to use its own packages, or runtime.wheels to carry wheels"
+    environment_fail "pip cannot reach its package index ($reason): this host has no network. \
+Set runtime.install: host to use its own packages, or runtime.wheels to carry wheels"
     return
   fi
   if [ ! -x .venv/bin/python ]; then "$BOOT_PYTHON" -m venv .venv || return; fi

@@ -65,7 +65,10 @@ COMPATIBILITY = [
 ]
 
 # Advice for a combination that does not work: the two that do.
-WORKING_COMBINATIONS = "transformers 4.57 with peft 0.17 and huggingface_hub 0.36 (requirements.txt), or transformers 5 with peft 0.18 or later and huggingface_hub 1.x"
+WORKING_COMBINATIONS = (
+    "transformers 4.57 with peft 0.17 and huggingface_hub 0.36 (requirements.txt), "
+    "or transformers 5 with peft 0.18 or later and huggingface_hub 1.x"
+)
 
 # End-of-turn markers of common chat templates, tried in order when config.json names none.
 KNOWN_EOT_TOKENS = ["<|end|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|endoftext|>", "</s>"]
@@ -184,7 +187,7 @@ def version_matches(version, requirement):
 
 
 def combination_problems(versions):
-    """Why these installed versions do not work together (empty when they do). Missing packages are not problems here."""
+    """Why these installed versions do not work together (empty when they do); missing packages are no problem here."""
     problems = []
     for package, requirement, when_package, when_requirement, reason in COMPATIBILITY:
         version = versions.get(package)
@@ -203,7 +206,11 @@ def combination_problems(versions):
 def requirement_for(package, versions, pins):
     """What to install for a missing package so that it fits what is installed: the pin when that fits,
     else the rule's requirement (pip picks a matching wheel from the carried ones)."""
-    rules = [rule for rule in COMPATIBILITY if rule[0] == package and (rule[2] is None or (versions.get(rule[2]) is not None and version_matches(versions[rule[2]], rule[3])))]
+    def applies(rule):
+        other = versions.get(rule[2]) if rule[2] is not None else None
+        return rule[0] == package and (rule[2] is None or (other is not None and version_matches(other, rule[3])))
+
+    rules = [rule for rule in COMPATIBILITY if applies(rule)]
     pin = pins.get(package)
     if pin is not None and all(version_matches(pin, rule[1]) for rule in rules):
         return "%s==%s" % (package, pin)
@@ -227,7 +234,8 @@ def read_pins(path):
 
 def pin_differences(versions, pins):
     """One line per installed package whose version differs from its pin."""
-    return ["%s %s is installed, requirements.txt pins %s" % (name, versions[name], pins[name]) for name in sorted(versions) if versions[name] is not None and name in pins and versions[name] != pins[name]]
+    differing = [name for name in sorted(versions) if versions[name] not in (None, pins.get(name, versions[name]))]
+    return ["%s %s is installed, requirements.txt pins %s" % (name, versions[name], pins[name]) for name in differing]
 
 
 # --- the base model and the files around it -------------------------------------------------------
@@ -245,7 +253,10 @@ def base_model_dir(config):
     path = os.path.expanduser(name)
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "config.json")):
-            raise StageError("baseModel %s is a folder without config.json: expected a Hugging Face model folder (config.json, weights, tokenizer files)" % name)
+            raise StageError(
+                "baseModel %s is a folder without config.json: expected a Hugging Face model folder "
+                "(config.json, weights, tokenizer files)" % name
+            )
         return os.path.abspath(path)
     if not looks_like_hub_id(name):
         raise StageError("baseModel %s: no such folder on this host" % name)
@@ -255,15 +266,26 @@ def base_model_dir(config):
         return snapshot_download(name, local_files_only=True)
     except Exception:  # any failure means: not (completely) in the cache
         raise StageError(
-            "baseModel %s is a Hugging Face Hub id, and this job runs offline (HF_HUB_OFFLINE=1) without it in the cache: "
-            "copy the model to this host (on a machine with a network: `hf download %s --local-dir DIR`, then copy DIR here) "
+            "baseModel %s is a Hugging Face Hub id, and this job runs offline (HF_HUB_OFFLINE=1) "
+            "without it in the cache: copy the model to this host (on a machine with a network: "
+            "`hf download %s --local-dir DIR`, then copy DIR here) "
             "and set baseModel to that folder" % (name, name)
         )
 
 
 # The files that make up a model's tokenizer and chat template, copied from the base into the merged folder:
 # transformers 5 saves only tokenizer.json, and llama.cpp's converter reads tokenizer.model for Phi-3 and Llama 2.
-TOKENIZER_FILES = ["tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt"]
+TOKENIZER_FILES = [
+    "tokenizer.model",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+]
 
 
 def copy_tokenizer_files(base_dir, target_dir):
@@ -304,10 +326,13 @@ def merged_folder_problems(folder):
         problems.append("no .safetensors weights")
     if sentencepiece_tokenizer(folder) and not os.path.exists(os.path.join(folder, "tokenizer.model")):
         problems.append("tokenizer.model is missing (the converter reads it for this tokenizer)")
-    if not os.path.exists(os.path.join(folder, "tokenizer.json")) and not os.path.exists(os.path.join(folder, "tokenizer.model")):
+    def has(name):
+        return os.path.exists(os.path.join(folder, name))
+
+    if not has("tokenizer.json") and not has("tokenizer.model"):
         problems.append("no tokenizer.json or tokenizer.model")
     config = read_json_file(os.path.join(folder, "tokenizer_config.json"))
-    if not config.get("chat_template") and not os.path.exists(os.path.join(folder, "chat_template.jinja")) and not os.path.exists(os.path.join(folder, "chat_template.json")):
+    if not config.get("chat_template") and not has("chat_template.jinja") and not has("chat_template.json"):
         problems.append("no chat template (tokenizer_config.json chat_template or chat_template.jinja)")
     return problems
 
@@ -327,7 +352,7 @@ def gguf_model_name(model_config, base_model, job_name):
 PROBE_CHAT = [
     {"role": "system", "content": "You audit an inventory.  Use the tools."},
     {"role": "user", "content": "Finding negative_on_hand on P-000123:\n on_hand is -4 ünits."},
-    {"role": "assistant", "content": '{"thought": "Check the part.", "tool": "get_part", "args": {"part_id": "P-000123"}}'},
+    {"role": "assistant", "content": '{"thought": "Check the part.", "tool": "get_part", "args": {"part_id": "P-1"}}'},
     {"role": "user", "content": '{"ok": true, "result": {"on_hand": -4}}'},
     {"role": "assistant", "content": '{"tool": "escalate", "args": {"reason": "no cause"}}'},
 ]
@@ -467,7 +492,9 @@ def stage_probe_env(config):
     for difference in pin_differences(versions, pins):
         emit("warning", message="%s (the host's version is used and recorded in the model's manifest)" % difference)
     if problems:
-        raise StageError("this Python's packages do not work together: %s. Use %s" % ("; ".join(problems), WORKING_COMBINATIONS))
+        raise StageError(
+            "this Python's packages do not work together: %s. Use %s" % ("; ".join(problems), WORKING_COMBINATIONS)
+        )
     requirements = [requirement_for(name, versions, pins) for name in missing]
     with open(MISSING_FILE + ".tmp", "w", encoding="utf-8") as handle:
         handle.write("".join(line + "\n" for line in requirements))
@@ -479,7 +506,8 @@ def check_converter(base_dir):
     imports when it will read tokenizer.model."""
     import subprocess
 
-    result = subprocess.run([sys.executable, CONVERTER, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, CONVERTER, "--help"]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
         tail = result.stdout.strip().splitlines()[-1:] or ["no output"]
         raise StageError("llama.cpp's convert_hf_to_gguf.py does not start with this Python: %s" % tail[0])
@@ -487,7 +515,10 @@ def check_converter(base_dir):
         try:
             import sentencepiece  # noqa: F401
         except ImportError as error:
-            raise StageError("the converter reads this base model's tokenizer.model with sentencepiece, which does not import: %s" % error)
+            raise StageError(
+                "the converter reads this base model's tokenizer.model with sentencepiece, which does not import: %s"
+                % error
+            )
 
 
 def stage_check_env(config):
@@ -500,9 +531,14 @@ def stage_check_env(config):
     versions = package_versions()
     problems = combination_problems(versions)
     if problems:
-        raise StageError("the installed packages do not work together: %s. Use %s" % ("; ".join(problems), WORKING_COMBINATIONS))
+        raise StageError(
+            "the installed packages do not work together: %s. Use %s" % ("; ".join(problems), WORKING_COMBINATIONS)
+        )
     if missing:
-        raise StageError("missing Python packages: %s. Carry wheels for them (runtime.wheels), or use %s" % (", ".join(missing), WORKING_COMBINATIONS))
+        raise StageError(
+            "missing Python packages: %s. Carry wheels for them (runtime.wheels), or use %s"
+            % (", ".join(missing), WORKING_COMBINATIONS)
+        )
     import torch
 
     if not torch.cuda.is_available():
@@ -513,11 +549,20 @@ def stage_check_env(config):
     usable, reason = load_bitsandbytes()
     if config["quantization"]["load4bit"] and not usable:
         emit("warning", message="bitsandbytes cannot load (%s): training will use LoRA on the 16-bit model instead of 4-bit QLoRA" % reason)
-    emit("environment", packages=versions, python=sys.executable, cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(0), bitsandbytes=usable, baseModel=base_dir, tokenizer=parity["loadedAs"])
+    emit(
+        "environment",
+        packages=versions,
+        python=sys.executable,
+        cuda=torch.version.cuda,
+        gpu=torch.cuda.get_device_name(0),
+        bitsandbytes=usable,
+        baseModel=base_dir,
+        tokenizer=parity["loadedAs"],
+    )
 
 
 def chat_settings(base_dir):
-    """Special tokens and chat template as the base model's tokenizer_config.json (or chat_template.jinja) gives them."""
+    """Special tokens and chat template as the base's tokenizer_config.json (or chat_template.jinja) gives them."""
     config = read_json_file(os.path.join(base_dir, "tokenizer_config.json"))
     settings = {}
     for key in ("bos_token", "eos_token", "unk_token", "pad_token"):
@@ -583,26 +628,39 @@ def load_tokenizer(config, base_dir):
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir, trust_remote_code=config["trustRemoteCode"])
     if not getattr(tokenizer, "chat_template", None):
-        raise StageError("%s has no chat template: invagent trains chat models only (a local folder with its own chat template in tokenizer_config.json or chat_template.jinja)" % config["baseModel"])
+        raise StageError(
+            "%s has no chat template: invagent trains chat models only (a local folder with its own chat template "
+            "in tokenizer_config.json or chat_template.jinja)" % config["baseModel"]
+        )
     if not has_offsets(tokenizer):
         raise StageError("%s has no fast tokenizer: character offsets are needed to find the assistant's tokens" % config["baseModel"])
     text = renderer_for(tokenizer)(PROBE_CHAT, False)
-    parity = {"loadedAs": type(tokenizer).__name__, "probe": {"text": text, "ids": probe_ids(tokenizer, text)}, "reference": None}
+    probe = {"text": text, "ids": probe_ids(tokenizer, text)}
+    parity = {"loadedAs": type(tokenizer).__name__, "probe": probe, "reference": None}
     if os.path.exists(os.path.join(base_dir, "tokenizer.json")):
         from tokenizers import Tokenizer
 
-        reference = Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json")).encode(text, add_special_tokens=False).ids
+        reference_tokenizer = Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json"))
+        reference = reference_tokenizer.encode(text, add_special_tokens=False).ids
         parity["reference"] = "tokenizer.json"
         difference = first_difference(parity["probe"]["ids"], reference)
         if difference is not None:
-            emit("warning", message="%s gives other token ids than tokenizer.json on a probe chat (from token %d: %s vs %s): loading tokenizer.json as it is" % (type(tokenizer).__name__, difference, parity["probe"]["ids"][difference : difference + 4], reference[difference : difference + 4]))
+            around = (probe["ids"][difference : difference + 4], reference[difference : difference + 4])
+            message = "%s gives other token ids than tokenizer.json on a probe chat (from token %d: %s vs %s)"
+            message = message % ((type(tokenizer).__name__, difference) + around)
+            emit("warning", message=message + ": loading tokenizer.json as it is")
             tokenizer = tokenizer_as_is(base_dir)
             parity["loadedAs"] = "tokenizer.json as-is"
             parity["probe"]["ids"] = probe_ids(tokenizer, text)
             difference = first_difference(parity["probe"]["ids"], reference)
             if difference is not None:
-                raise StageError("the tokenizer's ids differ from tokenizer.json's on a probe chat even when tokenizer.json is loaded as it is (from token %d): training would not see the tokens llama.cpp will" % difference)
-    emit("tokenizer-parity", ok=True, loadedAs=parity["loadedAs"], reference=parity["reference"], probeTokens=len(parity["probe"]["ids"]))
+                raise StageError(
+                    "the tokenizer's ids differ from tokenizer.json's on a probe chat even when tokenizer.json "
+                    "is loaded as it is (from token %d): training would not see the tokens llama.cpp will" % difference
+                )
+    probe_tokens = len(parity["probe"]["ids"])
+    emit("tokenizer-parity", ok=True,
+         loadedAs=parity["loadedAs"], reference=parity["reference"], probeTokens=probe_tokens)
     if tokenizer.pad_token is None:
         # Padding positions are masked out of the loss by their labels, so any token will do.
         tokenizer.pad_token = tokenizer.eos_token
@@ -872,7 +930,11 @@ def stage_merge(config):
     base_dir = base_model_dir(config)
     dtype = getattr(torch, config["merge"]["dtype"])
     # The base is loaded again at 16 bits: merging into 4-bit weights would round the update away.
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, trust_remote_code=config["trustRemoteCode"], device_map={"": 0} if torch.cuda.is_available() else None)
+    device_map = {"": 0} if torch.cuda.is_available() else None
+    remote_code = config["trustRemoteCode"]
+    base = AutoModelForCausalLM.from_pretrained(
+        base_dir, dtype=dtype, trust_remote_code=remote_code, device_map=device_map
+    )
     model = PeftModel.from_pretrained(base, ADAPTER_DIR).merge_and_unload()
     four_bit = [name for name, module in model.named_modules() if "4bit" in type(module).__name__ or "Params4bit" in type(getattr(module, "weight", None)).__name__]
     if four_bit:
@@ -890,8 +952,10 @@ def stage_merge(config):
     copied = copy_tokenizer_files(base_dir, temporary)
     problems = merged_folder_problems(temporary)
     if problems:
-        raise StageError("the merged model cannot be converted: %s (the base model %s lacks them too)" % ("; ".join(problems), base_dir))
-    name = gguf_model_name(read_json_file(os.path.join(temporary, "config.json")), config["baseModel"], config.get("modelName") or config.get("jobId"))
+        message = "the merged model cannot be converted: %s (the base model %s lacks them too)"
+        raise StageError(message % ("; ".join(problems), base_dir))
+    merged_config = read_json_file(os.path.join(temporary, "config.json"))
+    name = gguf_model_name(merged_config, config["baseModel"], config.get("modelName") or config.get("jobId"))
     if os.path.isdir(MERGED_DIR):
         import shutil
 

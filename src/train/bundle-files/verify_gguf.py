@@ -94,8 +94,12 @@ def name_check(metadata, expected_name=None):
     detail = "general.name is %r" % name
     if expected_name is not None and name != expected_name:
         return False, detail + ", expected %r (the merge stage's name, passed to the converter)" % expected_name
-    if metadata.get("general.architecture") == "phi3" and metadata.get("tokenizer.ggml.model") == "llama" and not any(marker in name.lower() for marker in ("phi3", "phi-3")):
-        return False, detail + ": llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so it would tokenize chats differently from training"
+    phi3 = metadata.get("general.architecture") == "phi3" and metadata.get("tokenizer.ggml.model") == "llama"
+    if phi3 and not any(marker in name.lower() for marker in ("phi3", "phi-3")):
+        return False, detail + (
+            ": llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, "
+            "so it would tokenize chats differently from training"
+        )
     return True, detail
 
 
@@ -164,7 +168,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
     parser.add_argument("--metrics", help="metrics.json of the train stage: the end-of-turn token and vocabulary size to expect")
-    parser.add_argument("--name-file", help="a file whose first line is the general.name to expect (the merge stage writes it)")
+    parser.add_argument("--name-file", help="a file whose first line is the general.name to expect (merge writes it)")
     parser.add_argument("--out", help="where to write the report (JSON)")
     args = parser.parse_args(argv[1:])
     expected_eot = expected_vocabulary = None
