@@ -21,7 +21,10 @@ export async function buildFixtureTrainer(directory = temporaryDirectory('invage
 }
 
 /** The trainer override for a bundle: the fixture trainer, its stages.sh, and fixture.json. */
-export function fixtureTrainer(trainerFile: string, settings: {steps: number; stepMs: number; failStage?: string; probe?: {text: string; ids: number[]}; ggufName?: string}): TrainerOverride {
+export function fixtureTrainer(
+  trainerFile: string,
+  settings: {steps: number; stepMs: number; failStage?: string; probe?: {text: string; ids: number[]}; ggufName?: string},
+): TrainerOverride {
   const directory = temporaryDirectory('invagent-fixture-settings-')
   writeFileSync(join(directory, 'fixture.json'), JSON.stringify(settings))
   return {

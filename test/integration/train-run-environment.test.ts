@@ -37,10 +37,12 @@ function jobFolder(install: string, wheels: boolean): string {
   const dir = temporaryDirectory('invagent-run-env-')
   for (const name of ['run.sh', 'train.py', 'requirements.txt']) copyFileSync(join(bundleFilesDirectory(), name), join(dir, name))
   writeFileSync(join(dir, 'config.json'), '{}\n')
-  writeFileSync(join(dir, 'job.env'), `JOB_ID=train-fixture\nBOOT_PYTHON=python3\nINSTALL=${install}\nMIN_FREE_VRAM_MIB=1024\nMIN_FREE_DISK_MIB=0\nCOMPUTE_DTYPE=bfloat16\nOUTTYPE=f16\n`)
+  const settings = ['JOB_ID=train-fixture', 'BOOT_PYTHON=python3', `INSTALL=${install}`, 'MIN_FREE_VRAM_MIB=1024', 'MIN_FREE_DISK_MIB=0']
+  writeFileSync(join(dir, 'job.env'), `${[...settings, 'COMPUTE_DTYPE=bfloat16', 'OUTTYPE=f16'].join('\n')}\n`)
   // FIXTURE stages: check-env reports which peft the chosen Python imports; training stops the job.
   writeFileSync(join(dir, 'stages.sh'), [
-    `check_env() { "$PY" -c 'import sys, peft; print("@@invagent {\\"event\\": \\"fixture-env\\", \\"peft\\": \\"%s\\", \\"python\\": \\"%s\\"}" % (peft.VERSION, sys.executable))'; }`,
+    'check_env() { "$PY" -c \'import json, sys, peft; print("@@invagent " + json.dumps(' +
+      '{"event": "fixture-env", "peft": peft.VERSION, "python": sys.executable}))\'; }',
     'train() { return 9; }',
     '',
   ].join('\n'))
@@ -50,7 +52,8 @@ function jobFolder(install: string, wheels: boolean): string {
 
 function runJob(dir: string, site: string, env: Record<string, string> = {}) {
   const started = Date.now()
-  const result = spawnSync('bash', ['run.sh'], {cwd: dir, encoding: 'utf8', env: {...process.env, PATH: [fixtureGpuBin(40_000), process.env.PATH].join(delimiter), PYTHONPATH: site, ...env}})
+  const path = [fixtureGpuBin(40_000), process.env.PATH].join(delimiter)
+  const result = spawnSync('bash', ['run.sh'], {cwd: dir, encoding: 'utf8', env: {...process.env, PATH: path, PYTHONPATH: site, ...env}})
   const events = result.stdout.split('\n').filter((line) => line.startsWith('@@invagent ')).map((line) => JSON.parse(line.slice(11)) as Record<string, unknown>)
   return {status: result.status, events, stderr: result.stderr, seconds: (Date.now() - started) / 1000}
 }
@@ -80,7 +83,9 @@ describe('run.sh environment stage (runtime.install)', () => {
     expect(events.find((event) => event.event === 'stage-done' && event.stage === 'environment'), stderr).toBeDefined()
     expect(existsSync(join(dir, '.venv'))).toBe(false)
     expect(events.find((event) => event.event === 'python')).toMatchObject({install: 'host', python: 'python3'})
-    expect(events.filter((event) => event.event === 'warning').map((event) => event.message)).toEqual(['transformers 4.57.1 is installed, requirements.txt pins 4.57.6 (the host\'s version is used and recorded in the model\'s manifest)'])
+    expect(events.filter((event) => event.event === 'warning').map((event) => event.message)).toEqual([
+      'transformers 4.57.1 is installed, requirements.txt pins 4.57.6 (the host\'s version is used and recorded in the model\'s manifest)',
+    ])
   })
 
   it('host: a missing package without carried wheels fails at once, naming it', {timeout: 60_000}, () => {

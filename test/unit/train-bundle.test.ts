@@ -101,13 +101,16 @@ describe('the job bundle', () => {
     const config = validateTrainConfig({baseModel: '/models/phi3', runtime: {wheels, install: true}})
     expect(config.runtime.install).toBe('venv')
     expect(validateTrainConfig({runtime: {install: false}}).runtime.install).toBe('none')
-    const bundle = await buildJobBundle({jobId: 'train-20260101-000000-0001', config, trainData: writeChatDataset(join(work, 'train.jsonl'), 2), directory: join(work, 'bundle'), llama: fixtureLlamaSource(), modelName: 'phi3-run', tarball: false})
+    const trainData = writeChatDataset(join(work, 'train.jsonl'), 2)
+    const common = {trainData, llama: fixtureLlamaSource(), tarball: false}
+    const bundle = await buildJobBundle({...common, jobId: 'train-20260101-000000-0001', config, directory: join(work, 'bundle'), modelName: 'phi3-run'})
     const paths = bundle.files.map((file) => file.path)
     expect(paths).toContain('wheels/peft-0.18.1-py3-none-any.whl')
     expect(paths).not.toContain('wheels/notes.txt')
     expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('INSTALL=venv\n')
     expect(JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))).toMatchObject({modelName: 'phi3-run', baseModel: '/models/phi3'})
-    await expect(buildJobBundle({jobId: 'x', config: validateTrainConfig({runtime: {wheels: join(work, 'none')}}), trainData: join(work, 'train.jsonl'), directory: join(work, 'b2'), llama: fixtureLlamaSource(), tarball: false})).rejects.toThrow('runtime.wheels')
+    const noWheels = validateTrainConfig({runtime: {wheels: join(work, 'none')}})
+    await expect(buildJobBundle({...common, jobId: 'x', config: noWheels, directory: join(work, 'b2')})).rejects.toThrow('runtime.wheels')
   })
 
   it('pins every requirement to an exact version', () => {
@@ -137,7 +140,8 @@ describe('the job bundle', () => {
     // And the GPU smoke test's scripts, which run only on a GPU machine.
     const scripts = resolve(import.meta.dirname, '../../scripts')
     const compiled = temporaryDirectory()
-    for (const name of ['tiny_phi3.py', 'gpu_smoke_report.py']) execFileSync('python3', ['-c', 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)', join(scripts, name), join(compiled, `${name}c`)])
+    const compile = 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)'
+    for (const name of ['tiny_phi3.py', 'gpu_smoke_report.py']) execFileSync('python3', ['-c', compile, join(scripts, name), join(compiled, `${name}c`)])
     execFileSync('bash', ['-n', join(scripts, 'gpu-smoke.sh')])
   })
 })
