@@ -1,0 +1,91 @@
+import {createHash} from 'node:crypto'
+import {existsSync, readFileSync, statSync} from 'node:fs'
+import {basename, resolve} from 'node:path'
+
+import {checkExample} from '../../dataset/check.js'
+import {findSyntaxProblem, locatePointer} from '../../dataset/json-text.js'
+import {detectFormat} from '../../dataset/schema.js'
+import {UserError} from '../../errors.js'
+
+/*
+ * A question file, `{"query", "context"?, "expected"}` per line, read for `invagent eval
+ * --questions`. Question files are small (hundreds to thousands of lines), so the file is read
+ * whole. Every line must be a valid question: a release gate that skipped broken lines would
+ * score a different file than the one named. Blank lines are skipped; a line asked twice is asked
+ * twice, as written, and counted in `duplicates` (`dataset validate` reports them as problems).
+ */
+
+export interface Question {
+  /** 1-based line in the file. */
+  line: number
+  query: string
+  context?: string
+  expected: string
+}
+
+export interface QuestionFile {
+  path: string
+  /** sha256 of the file's bytes, first 16 hex digits: which file a result scored. */
+  hash: string
+  questions: Question[]
+  /** Lines whose query and context an earlier line already has, with that earlier line. */
+  duplicates: Array<{line: number; firstLine: number}>
+}
+
+const MAX_PROBLEMS_SHOWN = 10
+
+/** Reads and checks a question file; throws a UserError listing `file:line:col: message` for every broken line. */
+export function loadQuestionFile(path: string): QuestionFile {
+  const file = resolve(path)
+  if (!existsSync(file)) throw new UserError(`question file ${path} does not exist`, {code: 'QUESTIONS_NOT_FOUND', suggestions: ['A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).']})
+  if (statSync(file).isDirectory()) throw new UserError(`question file ${path} is a directory, expected a JSONL file`, {code: 'QUESTIONS_NOT_FOUND'})
+  const bytes = readFileSync(file)
+  const lines = bytes.toString('utf8').replace(/^\uFEFF/, '').split(/\r?\n/)
+  if (lines.at(-1) === '') lines.pop()
+  const name = basename(file)
+  const problems: string[] = []
+  let brokenLines = 0
+  const questions: Question[] = []
+  const duplicates: QuestionFile['duplicates'] = []
+  const seen = new Map<string, number>()
+  lines.forEach((text, index) => {
+    const line = index + 1
+    if (text.trim() === '') return
+    const before = problems.length
+    check(text, line)
+    if (problems.length > before) brokenLines++
+  })
+  function check(text: string, line: number): void {
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch {
+      const syntax = findSyntaxProblem(text) ?? {offset: 0, message: 'not valid JSON'}
+      problems.push(`${name}:${line}:${syntax.offset + 1}: ${syntax.message}`)
+      return
+    }
+    const format = detectFormat(value)
+    if (format !== 'question') {
+      problems.push(`${name}:${line}:1: ${format ? `a ${format} example` : 'not an example in any known format'}, not a question {query, context?, expected}`)
+      return
+    }
+    const checked = checkExample(value, 'question').problems
+    if (checked.length > 0) {
+      for (const problem of checked) problems.push(`${name}:${line}:${locatePointer(text, problem.pointer, problem.key) + 1}: ${problem.message}`)
+      return
+    }
+    const question = value as Omit<Question, 'line'>
+    const key = JSON.stringify([question.query, question.context ?? null])
+    const first = seen.get(key)
+    if (first === undefined) seen.set(key, line)
+    else duplicates.push({line, firstLine: first})
+    questions.push({line, query: question.query, ...(question.context === undefined ? {} : {context: question.context}), expected: question.expected})
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).join('\n')
+    const more = problems.length > MAX_PROBLEMS_SHOWN ? `\n… and ${problems.length - MAX_PROBLEMS_SHOWN} more` : ''
+    throw new UserError(`${path}: ${brokenLines} line${brokenLines === 1 ? ' is' : 's are'} not valid questions:\n${shown}${more}`, {code: 'QUESTIONS_INVALID', suggestions: [`\`invagent dataset validate ${path}\` lists every problem; --fix writes a clean copy.`]})
+  }
+  if (questions.length === 0) throw new UserError(`${path} holds no question`, {code: 'QUESTIONS_INVALID', suggestions: ['A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).']})
+  return {path: file, hash: createHash('sha256').update(bytes).digest('hex').slice(0, 16), questions, duplicates}
+}
