@@ -93,5 +93,8 @@ describe('invagent dataset validate on question files', () => {
     expect(run.exitCode).toBe(1)
     expect(run.stdout).toContain(`${join(FIXTURES, 'eval-samples.jsonl')}:3:1: also in the training data at sft-train.jsonl:1 (same instruction)`)
     expect(run.stdout).toContain(`${join(FIXTURES, 'eval-samples.jsonl')}:19:1: same content as eval-samples.jsonl:6`)
+    // A question has no trajectory: no table of steps (every question would sit in a "0 steps" row).
+    expect(run.stdout).not.toMatch(/^steps\s+examples/m)
+    expect(run.stdout).toContain('eval-samples.jsonl: 20 lines, 20 examples, 3 problems')
   })
 })
