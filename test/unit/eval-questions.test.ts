@@ -199,7 +199,7 @@ describe('runQuestionEval (scripted answers)', () => {
     const markdown = readFileSync(join(directory, 'answers.md'), 'utf8')
     expect(markdown).toContain('## invagent eval --questions: ❌ 1 of 1 gate failed')
     expect(markdown).toContain('| contains | 0.333 | 1 | -0.667 ⚠️ regression |')
-    expect(markdown).toContain('| 3 | What is the capital of France? | Paris | `no idea` | missed contains |')
+    expect(markdown).toContain('| 3 | What is the capital of France? | Paris | `"no idea"` | missed contains |')
     expect(result.files.junit).toBe(join(directory, 'answers.xml'))
   })
 })

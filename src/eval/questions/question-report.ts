@@ -120,7 +120,7 @@ export function toQuestionMarkdown(result: QuestionEvalResult): string {
   const held = heldMetrics(result)
   const lines: string[] = [`## invagent eval --questions: ${questionHeadline(result)}`, '']
   const semantic = result.scoring.semantic === 'measured' ? `semantic@${result.scoring.semanticThreshold} with \`${result.scoring.embeddingModel}\`` : 'semantic not measured (no embedding model)'
-  lines.push(`Engine **${result.engine.name}**${result.engine.model ? ` (${result.engine.model})` : ''} · \`${result.questions.file}\` (\`${result.questions.hash}\`, ${result.questions.count} questions, ${result.questions.withContext} with context, ${result.questions.duplicates.length} duplicate) · normalization ${result.scoring.normalization} · ${semantic} · ${(result.wallMs / 1000).toFixed(1)} s`, '')
+  lines.push(`Engine **${result.engine.name}**${result.engine.model ? ` (${result.engine.model})` : ''} · \`${result.questions.file}\` (\`${result.questions.hash}\`, ${result.questions.count} questions, ${result.questions.withContext} with context, ${result.questions.duplicates.length} repeated) · normalization ${result.scoring.normalization} · ${semantic} · ${(result.wallMs / 1000).toFixed(1)} s`, '')
   if (result.gates.length > 0) {
     lines.push('### Gates', '')
     lines.push(table(['gate', 'value', 'result'], result.gates.map((gate) => [`\`${gate.expression}\``, gate.value === null ? 'n/a' : formatNumber(Math.round(gate.value * 1000) / 1000), gate.passed ? '✅ pass' : `❌ fail${gate.reason ? ` (${gate.reason})` : ''}`])), '')
@@ -145,7 +145,8 @@ export function toQuestionMarkdown(result: QuestionEvalResult): string {
       String(outcome.line),
       clip(outcome.query, 80),
       clip(outcome.expected, 60),
-      outcome.answer === null ? '' : `\`${clip(outcome.answer, 80).replaceAll('`', "'")}\``,
+      // As a JSON string: control characters a model emits stay visible and cannot break the table.
+      outcome.answer === null ? '' : `\`${clip(JSON.stringify(outcome.answer), 80).replaceAll('`', "'")}\``,
       outcome.status === 'error' ? `error: ${clip(outcome.error ?? '', 80)}` : `missed ${missed(outcome, held).join(', ')}`,
     ])), '')
   }
