@@ -33,15 +33,32 @@ export interface QuestionFile {
 }
 
 const MAX_PROBLEMS_SHOWN = 10
+const FORMAT_HINT = 'A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).'
+
+/** One line as a question, or its problems as `col: message`. */
+function readQuestion(text: string): {question: Omit<Question, 'line'>} | {problems: string[]} {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    const syntax = findSyntaxProblem(text) ?? {offset: 0, message: 'not valid JSON'}
+    return {problems: [`${syntax.offset + 1}: ${syntax.message}`]}
+  }
+  const format = detectFormat(value)
+  if (format !== 'question') return {problems: [`1: ${format ? `a ${format} example` : 'not an example in any known format'}, not a question {query, context?, expected}`]}
+  const checked = checkExample(value, 'question').problems
+  if (checked.length > 0) return {problems: checked.map((problem) => `${locatePointer(text, problem.pointer, problem.key) + 1}: ${problem.message}`)}
+  const {query, context, expected} = value as Omit<Question, 'line'>
+  return {question: {query, ...(context === undefined ? {} : {context}), expected}}
+}
 
 /** Reads and checks a question file; throws a UserError listing `file:line:col: message` for every broken line. */
 export function loadQuestionFile(path: string): QuestionFile {
   const file = resolve(path)
-  if (!existsSync(file)) throw new UserError(`question file ${path} does not exist`, {code: 'QUESTIONS_NOT_FOUND', suggestions: ['A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).']})
+  if (!existsSync(file)) throw new UserError(`question file ${path} does not exist`, {code: 'QUESTIONS_NOT_FOUND', suggestions: [FORMAT_HINT]})
   if (statSync(file).isDirectory()) throw new UserError(`question file ${path} is a directory, expected a JSONL file`, {code: 'QUESTIONS_NOT_FOUND'})
   const bytes = readFileSync(file)
   const lines = bytes.toString('utf8').replace(/^\uFEFF/, '').split(/\r?\n/)
-  if (lines.at(-1) === '') lines.pop()
   const name = basename(file)
   const problems: string[] = []
   let brokenLines = 0
@@ -51,41 +68,23 @@ export function loadQuestionFile(path: string): QuestionFile {
   lines.forEach((text, index) => {
     const line = index + 1
     if (text.trim() === '') return
-    const before = problems.length
-    check(text, line)
-    if (problems.length > before) brokenLines++
-  })
-  function check(text: string, line: number): void {
-    let value: unknown
-    try {
-      value = JSON.parse(text)
-    } catch {
-      const syntax = findSyntaxProblem(text) ?? {offset: 0, message: 'not valid JSON'}
-      problems.push(`${name}:${line}:${syntax.offset + 1}: ${syntax.message}`)
+    const read = readQuestion(text)
+    if ('problems' in read) {
+      brokenLines++
+      problems.push(...read.problems.map((problem) => `${name}:${line}:${problem}`))
       return
     }
-    const format = detectFormat(value)
-    if (format !== 'question') {
-      problems.push(`${name}:${line}:1: ${format ? `a ${format} example` : 'not an example in any known format'}, not a question {query, context?, expected}`)
-      return
-    }
-    const checked = checkExample(value, 'question').problems
-    if (checked.length > 0) {
-      for (const problem of checked) problems.push(`${name}:${line}:${locatePointer(text, problem.pointer, problem.key) + 1}: ${problem.message}`)
-      return
-    }
-    const question = value as Omit<Question, 'line'>
-    const key = JSON.stringify([question.query, question.context ?? null])
+    const key = JSON.stringify([read.question.query, read.question.context ?? null])
     const first = seen.get(key)
     if (first === undefined) seen.set(key, line)
     else duplicates.push({line, firstLine: first})
-    questions.push({line, query: question.query, ...(question.context === undefined ? {} : {context: question.context}), expected: question.expected})
-  }
+    questions.push({line, ...read.question})
+  })
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).join('\n')
     const more = problems.length > MAX_PROBLEMS_SHOWN ? `\n… and ${problems.length - MAX_PROBLEMS_SHOWN} more` : ''
     throw new UserError(`${path}: ${brokenLines} line${brokenLines === 1 ? ' is' : 's are'} not valid questions:\n${shown}${more}`, {code: 'QUESTIONS_INVALID', suggestions: [`\`invagent dataset validate ${path}\` lists every problem; --fix writes a clean copy.`]})
   }
-  if (questions.length === 0) throw new UserError(`${path} holds no question`, {code: 'QUESTIONS_INVALID', suggestions: ['A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).']})
+  if (questions.length === 0) throw new UserError(`${path} holds no question`, {code: 'QUESTIONS_INVALID', suggestions: [FORMAT_HINT]})
   return {path: file, hash: createHash('sha256').update(bytes).digest('hex').slice(0, 16), questions, duplicates}
 }
