@@ -107,6 +107,8 @@ export function leakageKeys(value: unknown): string[] {
     if (typeof text === 'string' && text.trim() !== '') {
       const input = typeof example.input === 'string' ? ` ${example.input}` : ''
       keys.push(`text:${normalizeText(text + input)}`)
+      // A question with its context is also the instruction-format example {instruction: query, input: context}.
+      if (typeof example.context === 'string') keys.push(`text:${normalizeText(`${text} ${example.context}`)}`)
       break
     }
   }
@@ -384,10 +386,8 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
             if (where) record.late.push({code: 'leakage', column: 1, message: `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`})
           }
         }
-        for (const key of trained ? leakageKeys(value) : []) {
-          const where = trained!.get(key)
-          if (where) record.late.push({code: 'leakage', column: 1, message: `also in the training data at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage: the model has seen it; remove it from one of them`})
-        }
+        const trainedKey = trained ? leakageKeys(value).find((key) => trained.has(key)) : undefined
+        if (trainedKey) record.late.push({code: 'leakage', column: 1, message: `also in the training data at ${trained!.get(trainedKey)} (${trainedKey.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage: the model has seen it; remove it from one of them`})
         if (format === 'playbook' && !isEvalFile && leaks && (object.meta as Record<string, unknown> | undefined)?.split === 'eval') {
           record.late.push({code: 'inconsistent', column: locatePointer(text, '/meta/split') + 1, message: '/meta/split: "eval" in a training file — eval examples belong in the --eval file', pointer: '/meta/split'})
         }

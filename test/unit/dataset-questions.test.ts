@@ -1,5 +1,5 @@
 import {join, resolve} from 'node:path'
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 
 import {describe, expect, it} from 'vitest'
 
@@ -48,6 +48,22 @@ describe('the question format', () => {
       [3, 'also in the training data at sft-train.jsonl:1 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them'],
       [18, 'also in the training data at sft-train.jsonl:2 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them'],
     ])
+  })
+
+  it('finds a question with context in training data as an instruction with that input, once', async () => {
+    const directory = temporaryDirectory()
+    const questions = join(directory, 'questions.jsonl')
+    const train = join(directory, 'train.jsonl')
+    writeFileSync(questions, '{"query": "What was the growth?", "context": "Revenue grew 18%.", "expected": "18%"}\n{"query": "Who signs?", "expected": "The registrar"}\n')
+    writeFileSync(train, '{"instruction": "What was the growth?", "input": "Revenue grew 18%.", "output": "resolve(summary=\\"z\\")"}\n{"instruction": "Who signs?", "input": "", "output": "resolve(summary=\\"z\\")"}\n')
+    const leaks = async () => (await validateDatasetFiles([questions], {trainFiles: [train]})).problems.filter((problem) => problem.code === 'leakage').map((problem) => [problem.line, problem.message.split(' (')[0]])
+    expect(await leaks()).toEqual([
+      [1, 'also in the training data at train.jsonl:1'],
+      [2, 'also in the training data at train.jsonl:2'],
+    ])
+    // The question alone is in the training data too: still one problem for the line.
+    writeFileSync(train, '{"instruction": "What was the growth?", "input": {}, "output": "resolve(summary=\\"z\\")"}\n', {flag: 'a'})
+    expect((await leaks()).filter(([line]) => line === 1)).toHaveLength(1)
   })
 
   it('reports the same leakage from the training side (--eval a question file)', async () => {
