@@ -23,8 +23,9 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
     '<%= config.bin %> <%= command.id %> --gate "pass1>=0.95" --junit eval.xml --report eval.md',
     '<%= config.bin %> <%= command.id %> --engine embedded --model phi3-q4 --trials 3 --gate "pass^3>=0.7" --baseline baseline.json',
     '<%= config.bin %> <%= command.id %> --engine server --url http://127.0.0.1:8080 --scenarios 50 --seed 7 --json > result.json',
-    '<%= config.bin %> <%= command.id %> --questions questions.jsonl --engine embedded --model phi3-q4 --gate "contains>=0.8"',
-    '<%= config.bin %> <%= command.id %> --questions questions.jsonl --engine server --url http://127.0.0.1:8080 --embedding-model models/embed.gguf --gate "semantic>=0.7" --junit answers.xml',
+    '<%= config.bin %> <%= command.id %> --questions qa.jsonl --engine embedded --model phi3-q4 --gate "contains>=0.8"',
+    '<%= config.bin %> <%= command.id %> --questions qa.jsonl --engine server --url http://127.0.0.1:8080 ' +
+      '--embedding-model models/embed.gguf --gate "semantic>=0.7" --junit answers.xml',
   ]
   static override flags = {
     engine: Flags.string({summary: 'The engine under test.', options: [...ENGINES], default: 'rules'}),
@@ -47,11 +48,25 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
     ctx: Flags.integer({summary: 'Context size for --engine embedded.', min: 512}),
     'max-tokens': Flags.integer({summary: 'Most tokens a model may generate for one step (default 256) or one answer (default 64).', min: 16}),
     'model-seed': Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
-    questions: Flags.string({summary: 'Instead of scenarios: a question file to score answers on (JSONL: query, context?, expected).', exclusive: ['suite', 'scenarios', 'artifacts']}),
-    normalize: Flags.string({summary: 'How --questions compares texts: fold (trim, case-fold; the default), trim, or none (byte for byte).', options: [...NORMALIZATIONS], dependsOn: ['questions']}),
-    'embedding-model': Flags.string({summary: 'Embedding GGUF for the semantic metric of --questions (a path or a registered name).', dependsOn: ['questions'], exclusive: ['embedding-url']}),
-    'embedding-url': Flags.string({summary: 'An llama-server started with --embedding, instead of --embedding-model.', dependsOn: ['questions']}),
-    'semantic-threshold': Flags.string({summary: `τ of semantic@τ: the cosine similarity an answer needs (default ${DEFAULT_SEMANTIC_THRESHOLD}).`, dependsOn: ['questions']}),
+    questions: Flags.string({
+      summary: 'Instead of scenarios: a question file to score answers on (JSONL: query, context?, expected).',
+      exclusive: ['suite', 'scenarios', 'artifacts'],
+    }),
+    normalize: Flags.string({
+      summary: 'How --questions compares texts: fold (trim, case-fold; the default), trim, or none (byte for byte).',
+      options: [...NORMALIZATIONS],
+      dependsOn: ['questions'],
+    }),
+    'embedding-model': Flags.string({
+      summary: 'Embedding GGUF for the semantic metric of --questions (a path or a registered name).',
+      dependsOn: ['questions'],
+      exclusive: ['embedding-url'],
+    }),
+    'embedding-url': Flags.string({summary: 'A llama-server started with --embedding, instead of --embedding-model.', dependsOn: ['questions']}),
+    'semantic-threshold': Flags.string({
+      summary: `τ of semantic@τ: the cosine similarity an answer needs (default ${DEFAULT_SEMANTIC_THRESHOLD}).`,
+      dependsOn: ['questions'],
+    }),
   }
 
   async run(): Promise<EvalResult | QuestionEvalResult> {
@@ -60,10 +75,21 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
     if (flags.questions !== undefined) {
       const threshold = flags['semantic-threshold'] === undefined ? undefined : Number(flags['semantic-threshold'])
       const answers = await runQuestionEval({
-        questions: flags.questions, gates: flags.gate ?? [], baseline: flags.baseline, junit: flags.junit, report: flags.report, maxErrors: flags['max-errors'],
-        engine: {engine: flags.engine, model: flags.model, url: flags.url, threads: flags.threads, contextSize: flags.ctx, maxTokens: flags['max-tokens'], seed: flags['model-seed']},
-        normalization: flags.normalize as Normalization, semanticThreshold: threshold, embedding: {model: flags['embedding-model'], url: flags['embedding-url']},
-        signal: interrupt.signal, renderer: progressRendererFor(this.jsonEnabled()),
+        questions: flags.questions,
+        gates: flags.gate ?? [],
+        baseline: flags.baseline,
+        junit: flags.junit,
+        report: flags.report,
+        maxErrors: flags['max-errors'],
+        engine: {
+          engine: flags.engine, model: flags.model, url: flags.url, threads: flags.threads, contextSize: flags.ctx,
+          maxTokens: flags['max-tokens'], seed: flags['model-seed'],
+        },
+        normalization: flags.normalize as Normalization,
+        semanticThreshold: threshold,
+        embedding: {model: flags['embedding-model'], url: flags['embedding-url']},
+        signal: interrupt.signal,
+        renderer: progressRendererFor(this.jsonEnabled()),
       })
       this.say(renderQuestionEvalResult(answers))
       process.exitCode = answers.exitCode

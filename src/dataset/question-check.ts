@@ -14,7 +14,12 @@ export function checkQuestion(example: Record<string, unknown>, problems: Exampl
   for (const field of FIELDS) {
     const value = example[field]
     if (typeof value !== 'string' || value.length === 0 || value.trim() !== '') continue
-    const why = field === 'expected' ? 'every answer would "contain" it' : field === 'query' ? 'the model would be asked nothing' : 'leave context out instead'
+    const why =
+      field === 'expected'
+        ? 'every answer would "contain" it'
+        : field === 'query'
+          ? 'the model would be asked nothing'
+          : 'leave context out instead'
     problems.push({code: 'schema', pointer: `/${field}`, message: `/${field}: only white space — ${why}`})
   }
 }

@@ -225,7 +225,8 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
   const limit = options.problemLimit ?? 10_000
   const report: DatasetValidationReport = {ok: true, files: [], examples: 0, cleanExamples: 0, problems: [], problemsOmitted: 0, problemCounts: {}, summary: emptySummary()}
   const leaks = options.evalFiles && options.evalFiles.length > 0 ? await leakageIndex(options.evalFiles) : undefined
-  const trained = options.trainFiles && options.trainFiles.length > 0 ? await leakageIndex(options.trainFiles) : undefined
+  const trainFiles = options.trainFiles ?? []
+  const trained = trainFiles.length > 0 ? await leakageIndex(trainFiles) : undefined
   const evalPaths = new Set((options.evalFiles ?? []).map((file) => resolve(file)))
   const ids = new FingerprintTable()
   const contents = new FingerprintTable()
@@ -387,7 +388,12 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           }
         }
         const trainedKey = trained ? leakageKeys(value).find((key) => trained.has(key)) : undefined
-        if (trainedKey) record.late.push({code: 'leakage', column: 1, message: `also in the training data at ${trained!.get(trainedKey)} (${trainedKey.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage: the model has seen it; remove it from one of them`})
+        if (trainedKey) {
+          const same = trainedKey.startsWith('finding:') ? 'same finding' : 'same instruction'
+          const where = `also in the training data at ${trained!.get(trainedKey)} (${same})`
+          const message = `${where} — train/eval leakage: the model has seen it; remove it from one of them`
+          record.late.push({code: 'leakage', column: 1, message})
+        }
         if (format === 'playbook' && !isEvalFile && leaks && (object.meta as Record<string, unknown> | undefined)?.split === 'eval') {
           record.late.push({code: 'inconsistent', column: locatePointer(text, '/meta/split') + 1, message: '/meta/split: "eval" in a training file — eval examples belong in the --eval file', pointer: '/meta/split'})
         }

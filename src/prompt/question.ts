@@ -13,7 +13,9 @@ export interface QuestionPrompt {
   context?: string
 }
 
-export const QUESTION_SYSTEM_PROMPT = 'Answer the question. When a context is given, answer from it alone. Reply with the answer only: no explanation and no restating of the question.'
+export const QUESTION_SYSTEM_PROMPT =
+  'Answer the question. When a context is given, answer from it alone. ' +
+  'Reply with the answer only: no explanation and no restating of the question.'
 
 /** The user turn: `Context: …` and `Question: …` when there is a context, the question alone otherwise. */
 export function questionMessage(question: QuestionPrompt): string {

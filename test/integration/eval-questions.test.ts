@@ -26,7 +26,9 @@ try {
   llamaServer = (await findLlamaBinary('llama-server')).path
 } catch (error) {
   // The only reason to skip the server tests: no binary anywhere. Say so loudly.
-  console.warn(`SKIPPING eval --questions server tests: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`)
+  console.warn(
+    `SKIPPING eval --questions server tests: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`,
+  )
 }
 
 /** A GBNF grammar whose only sentence is `text`. */
@@ -39,7 +41,9 @@ function llamaServerChildren(): number[] {
   return readdirSync('/proc').flatMap((entry) => {
     try {
       const match = /^\d+ \((.*)\) (\S) (\d+)/.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'))
-      return match && match[1].startsWith('llama-server') && match[2] !== 'Z' && Number(match[3]) === process.pid ? [Number(entry)] : []
+      return match && match[1].startsWith('llama-server') && match[2] !== 'Z' && Number(match[3]) === process.pid
+        ? [Number(entry)]
+        : []
     } catch {
       return []
     }
@@ -79,11 +83,28 @@ describe('eval --questions on the embedded engine (tiny GGUF)', () => {
       embedding: {model},
       grammarFor: forceExpected,
     })
-    expect(result.results.filter((outcome) => outcome.answer !== outcome.expected).map((outcome) => [outcome.line, outcome.answer, outcome.expected])).toEqual([])
-    expect(result.metrics).toMatchObject({questions: 20, answered: 20, errors: 0, exact: 1, contains: 1, semantic: 1, emptyAnswers: 0, cutOff: 0})
+    expect(
+      result.results
+        .filter((outcome) => outcome.answer !== outcome.expected)
+        .map((outcome) => [outcome.line, outcome.answer, outcome.expected]),
+    ).toEqual([])
+    expect(result.metrics).toMatchObject({
+      questions: 20,
+      answered: 20,
+      errors: 0,
+      exact: 1,
+      contains: 1,
+      semantic: 1,
+      emptyAnswers: 0,
+      cutOff: 0,
+    })
     expect(result.metrics.similarityMean).toBeCloseTo(1, 9)
     expect(result.metrics.promptTokensPerQuestion).toBeGreaterThan(20)
-    expect(result).toMatchObject({verdict: 'pass', exitCode: 0, scoring: {semantic: 'measured', embeddingEngine: 'embedded', embeddingModel: model}})
+    expect(result).toMatchObject({
+      verdict: 'pass',
+      exitCode: 0,
+      scoring: {semantic: 'measured', embeddingEngine: 'embedded', embeddingModel: model},
+    })
   }, 120_000)
 
   it('scores an empty answer (a grammar that allows nothing else) 0 on all three', async () => {
@@ -143,7 +164,14 @@ describe.runIf(llamaServer)('eval --questions on the server engine (tiny GGUF, r
   it('embeds through --embedding-url: the same text gives the same vector, and free answers get a similarity', async () => {
     const model = tinyModel()
     await using chat = await startLlamaServer({model, port: 0, ctxSize: 4096, threads: 1, restart: false})
-    await using embeddings = await startLlamaServer({model, port: 0, ctxSize: 2048, threads: 1, restart: false, extraArgs: ['--embedding']})
+    await using embeddings = await startLlamaServer({
+      model,
+      port: 0,
+      ctxSize: 2048,
+      threads: 1,
+      restart: false,
+      extraArgs: ['--embedding'],
+    })
     const embedder = await createEmbedder({url: embeddings.url, kind: 'server'})
     const first = await embedder.embed('Paris')
     expect(first).toHaveLength(64)
@@ -157,8 +185,16 @@ describe.runIf(llamaServer)('eval --questions on the server engine (tiny GGUF, r
       engine: {engine: 'server', url: chat.url, maxTokens: 16, seed: 1},
       embedding: {url: embeddings.url},
     })
-    expect(result.results.every((outcome) => outcome.similarity !== null && outcome.similarity >= -1 && outcome.similarity <= 1)).toBe(true)
-    expect(result.scoring).toMatchObject({semantic: 'measured', embeddingEngine: 'server', embeddingModel: embeddings.url})
+    expect(
+      result.results.every(
+        (outcome) => outcome.similarity !== null && outcome.similarity >= -1 && outcome.similarity <= 1,
+      ),
+    ).toBe(true)
+    expect(result.scoring).toMatchObject({
+      semantic: 'measured',
+      embeddingEngine: 'server',
+      embeddingModel: embeddings.url,
+    })
     expect(result.exitCode).toBe(0)
   }, 180_000)
 })

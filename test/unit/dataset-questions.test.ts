@@ -28,25 +28,37 @@ describe('the question format', () => {
 
   it('rejects a whitespace-only expected answer (it would be "contained" in every answer)', () => {
     const {problems} = checkExample({query: 'q', expected: '  '}, 'question')
-    expect(problems.map((problem) => [problem.pointer, problem.message])).toEqual([['/expected', '/expected: only white space — every answer would "contain" it']])
+    expect(problems.map((problem) => [problem.pointer, problem.message])).toEqual([
+      ['/expected', '/expected: only white space — every answer would "contain" it'],
+    ])
     expect(checkExample({query: 'q', context: 'c', expected: 'a'}, 'question').problems).toEqual([])
   })
 
-  it('reports the real file\'s duplicate and nothing else', async () => {
+  it("reports the real file's duplicate and nothing else", async () => {
     const report = await validateDatasetFiles([fixture('eval-samples.jsonl')])
     expect(report.examples).toBe(20)
     expect(report.summary.byFormat).toEqual({question: 19})
-    expect(report.problems.map((problem) => `${problem.line}:${problem.column} ${problem.code}: ${problem.message}`)).toEqual([
+    expect(
+      report.problems.map((problem) => `${problem.line}:${problem.column} ${problem.code}: ${problem.message}`),
+    ).toEqual([
       '19:1 duplicate-content: same content as eval-samples.jsonl:6 — drop the duplicate (--fix keeps the first)',
     ])
   })
 
-  it('reports leakage against a training file\'s instructions (--train)', async () => {
-    const report = await validateDatasetFiles([fixture('eval-samples.jsonl')], {trainFiles: [fixture('sft-train.jsonl')]})
+  it("reports leakage against a training file's instructions (--train)", async () => {
+    const report = await validateDatasetFiles([fixture('eval-samples.jsonl')], {
+      trainFiles: [fixture('sft-train.jsonl')],
+    })
     const leaks = report.problems.filter((problem) => problem.code === 'leakage')
     expect(leaks.map((problem) => [problem.line, problem.message])).toEqual([
-      [3, 'also in the training data at sft-train.jsonl:1 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them'],
-      [18, 'also in the training data at sft-train.jsonl:2 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them'],
+      [
+        3,
+        'also in the training data at sft-train.jsonl:1 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them',
+      ],
+      [
+        18,
+        'also in the training data at sft-train.jsonl:2 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them',
+      ],
     ])
   })
 
@@ -54,27 +66,46 @@ describe('the question format', () => {
     const directory = temporaryDirectory()
     const questions = join(directory, 'questions.jsonl')
     const train = join(directory, 'train.jsonl')
-    writeFileSync(questions, '{"query": "What was the growth?", "context": "Revenue grew 18%.", "expected": "18%"}\n{"query": "Who signs?", "expected": "The registrar"}\n')
-    writeFileSync(train, '{"instruction": "What was the growth?", "input": "Revenue grew 18%.", "output": "resolve(summary=\\"z\\")"}\n{"instruction": "Who signs?", "input": "", "output": "resolve(summary=\\"z\\")"}\n')
-    const leaks = async () => (await validateDatasetFiles([questions], {trainFiles: [train]})).problems.filter((problem) => problem.code === 'leakage').map((problem) => [problem.line, problem.message.split(' (')[0]])
+    writeFileSync(
+      questions,
+      '{"query": "What was the growth?", "context": "Revenue grew 18%.", "expected": "18%"}\n{"query": "Who signs?", "expected": "The registrar"}\n',
+    )
+    writeFileSync(
+      train,
+      '{"instruction": "What was the growth?", "input": "Revenue grew 18%.", "output": "resolve(summary=\\"z\\")"}\n{"instruction": "Who signs?", "input": "", "output": "resolve(summary=\\"z\\")"}\n',
+    )
+    const leaks = async () =>
+      (await validateDatasetFiles([questions], {trainFiles: [train]})).problems
+        .filter((problem) => problem.code === 'leakage')
+        .map((problem) => [problem.line, problem.message.split(' (')[0]])
     expect(await leaks()).toEqual([
       [1, 'also in the training data at train.jsonl:1'],
       [2, 'also in the training data at train.jsonl:2'],
     ])
     // The question alone is in the training data too: still one problem for the line.
-    writeFileSync(train, '{"instruction": "What was the growth?", "input": {}, "output": "resolve(summary=\\"z\\")"}\n', {flag: 'a'})
+    writeFileSync(
+      train,
+      '{"instruction": "What was the growth?", "input": {}, "output": "resolve(summary=\\"z\\")"}\n',
+      {flag: 'a'},
+    )
     expect((await leaks()).filter(([line]) => line === 1)).toHaveLength(1)
   })
 
   it('reports the same leakage from the training side (--eval a question file)', async () => {
-    const report = await validateDatasetFiles([fixture('sft-train.jsonl')], {evalFiles: [fixture('eval-samples.jsonl')]})
-    expect(report.problems.filter((problem) => problem.code === 'leakage').map((problem) => problem.line)).toEqual([1, 2])
+    const report = await validateDatasetFiles([fixture('sft-train.jsonl')], {
+      evalFiles: [fixture('eval-samples.jsonl')],
+    })
+    expect(report.problems.filter((problem) => problem.code === 'leakage').map((problem) => problem.line)).toEqual([
+      1, 2,
+    ])
   })
 
   it('points at each broken line and column, and --fix keeps question lines as questions', async () => {
     const out = join(temporaryDirectory(), 'clean.jsonl')
     const report = await validateDatasetFiles([fixture('broken.jsonl')], {fix: out})
-    expect(report.problems.map((problem) => `${problem.line}:${problem.column} ${problem.code}: ${problem.message}`)).toEqual([
+    expect(
+      report.problems.map((problem) => `${problem.line}:${problem.column} ${problem.code}: ${problem.message}`),
+    ).toEqual([
       '2:1 schema: (root): missing required property "expected"',
       '2:29 schema: (root): unknown property "expeced" — did you mean "expected"?',
       '3:41 schema: /expected: only white space — every answer would "contain" it',

@@ -25,7 +25,11 @@ class ScriptedAnswers implements Completer {
     this.asked.push({messages, options})
     const answer = this.answer(messages.at(-1)!.content)
     if (answer instanceof Error) throw answer
-    return {text: answer, usage: {promptTokens: 10, completionTokens: answer.length, cachedPromptTokens: 0}, hitTokenLimit: false}
+    return {
+      text: answer,
+      usage: {promptTokens: 10, completionTokens: answer.length, cachedPromptTokens: 0},
+      hitTokenLimit: false,
+    }
   }
 }
 
@@ -71,9 +75,19 @@ describe('answer scoring', () => {
     expect(() => cosineSimilarity([1], [1, 2])).toThrow(/different sizes/)
   })
 
-  it('reads llama-server /embedding answers: a pooled vector, or the last token\'s without pooling', () => {
+  it("reads llama-server /embedding answers: a pooled vector, or the last token's without pooling", () => {
     expect(vectorOf([{embedding: [[0.1, 0.2]]}])).toEqual([0.1, 0.2])
-    expect(vectorOf([{embedding: [[1, 1], [2, 2], [3, 3]]}])).toEqual([3, 3])
+    expect(
+      vectorOf([
+        {
+          embedding: [
+            [1, 1],
+            [2, 2],
+            [3, 3],
+          ],
+        },
+      ]),
+    ).toEqual([3, 3])
     expect(vectorOf({embedding: [0.5, 0.5]})).toEqual([0.5, 0.5])
     expect(vectorOf([])).toBeUndefined()
   })
@@ -94,12 +108,18 @@ describe('question files', () => {
     const file = loadQuestionFile(join(FIXTURES, 'eval-samples.jsonl'))
     expect(file.questions).toHaveLength(20)
     expect(file.duplicates).toEqual([{line: 19, firstLine: 6}])
-    expect(file.questions[0]).toEqual({line: 1, query: 'Evaluate f(x) where f(x)=2x+1 for x<0 and f(x)=x^2 for x≥0 at x=-2.', expected: 'f(-2) = -3'})
+    expect(file.questions[0]).toEqual({
+      line: 1,
+      query: 'Evaluate f(x) where f(x)=2x+1 for x<0 and f(x)=x^2 for x≥0 at x=-2.',
+      expected: 'f(-2) = -3',
+    })
     expect(file.hash).toMatch(/^[0-9a-f]{16}$/)
   })
 
   it('refuses a file with broken lines, naming each file:line:col', () => {
-    expect(() => loadQuestionFile(join(FIXTURES, 'broken.jsonl'))).toThrow(/4 lines are not valid questions:\nbroken\.jsonl:2:1: \(root\): missing required property "expected"\n/)
+    expect(() => loadQuestionFile(join(FIXTURES, 'broken.jsonl'))).toThrow(
+      /4 lines are not valid questions:\nbroken\.jsonl:2:1: \(root\): missing required property "expected"\n/,
+    )
     try {
       loadQuestionFile(join(FIXTURES, 'broken.jsonl'))
     } catch (error) {
@@ -109,7 +129,9 @@ describe('question files', () => {
   })
 
   it('refuses a training file given as questions', () => {
-    expect(() => loadQuestionFile(join(FIXTURES, 'sft-train.jsonl'))).toThrow(/sft-train\.jsonl:1:1: a trajectory example, not a question/)
+    expect(() => loadQuestionFile(join(FIXTURES, 'sft-train.jsonl'))).toThrow(
+      /sft-train\.jsonl:1:1: a trajectory example, not a question/,
+    )
   })
 })
 
@@ -117,19 +139,45 @@ describe('runQuestionEval (scripted answers)', () => {
   const file = join(FIXTURES, 'with-context.jsonl')
 
   it('asks every question through the renderer, free text, and scores it', async () => {
-    const answers = new ScriptedAnswers((user) => (user.includes('revenue') ? '18%' : user.includes('late') ? 'Up to 3 days.' : 'Lyon'))
+    const answers = new ScriptedAnswers((user) =>
+      user.includes('revenue') ? '18%' : user.includes('late') ? 'Up to 3 days.' : 'Lyon',
+    )
     const embedder = new CharacterEmbedder()
-    const result = await runQuestionEval({questions: file, gates: ['contains>=0.6', 'exact>=0.5'], engine: {engine: 'embedded'}, completer: answers, embedder, semanticThreshold: 0.9})
+    const result = await runQuestionEval({
+      questions: file,
+      gates: ['contains>=0.6', 'exact>=0.5'],
+      engine: {engine: 'embedded'},
+      completer: answers,
+      embedder,
+      semanticThreshold: 0.9,
+    })
     expect(answers.asked.map((call) => call.options)).toEqual([{grammar: null}, {grammar: null}, {grammar: null}])
-    expect(answers.asked[0].messages).toEqual(renderQuestion({query: 'What was the revenue growth year over year?', context: 'Revenue grew 18% year over year to $1.2B.'}))
-    expect(result.results.map((outcome) => [outcome.exact, outcome.contains, outcome.semantic])).toEqual([[true, true, true], [false, true, false], [false, false, false]])
+    expect(answers.asked[0].messages).toEqual(
+      renderQuestion({
+        query: 'What was the revenue growth year over year?',
+        context: 'Revenue grew 18% year over year to $1.2B.',
+      }),
+    )
+    expect(result.results.map((outcome) => [outcome.exact, outcome.contains, outcome.semantic])).toEqual([
+      [true, true, true],
+      [false, true, false],
+      [false, false, false],
+    ])
     expect(result.results[0].similarity).toBeCloseTo(1, 12)
     expect(result.metrics).toMatchObject({questions: 3, answered: 3, errors: 0, emptyAnswers: 0})
     expect(result.metrics.exact).toBeCloseTo(1 / 3, 12)
     expect(result.metrics.contains).toBeCloseTo(2 / 3, 12)
     expect(result.metrics.semantic).toBeCloseTo(1 / 3, 12)
-    expect(result.gates.map((gate) => [gate.expression, gate.passed])).toEqual([['contains>=0.6', true], ['exact>=0.5', false]])
-    expect(result).toMatchObject({verdict: 'fail', exitCode: 1, kind: 'questions', scoring: {semantic: 'measured', normalization: 'fold', semanticThreshold: 0.9}})
+    expect(result.gates.map((gate) => [gate.expression, gate.passed])).toEqual([
+      ['contains>=0.6', true],
+      ['exact>=0.5', false],
+    ])
+    expect(result).toMatchObject({
+      verdict: 'fail',
+      exitCode: 1,
+      kind: 'questions',
+      scoring: {semantic: 'measured', normalization: 'fold', semanticThreshold: 0.9},
+    })
     expect(result.questions).toMatchObject({count: 3, withContext: 2, duplicates: []})
     // Each distinct text is embedded once.
     expect(embedder.embedded.filter((text) => text === '18%')).toHaveLength(1)
@@ -147,13 +195,21 @@ describe('runQuestionEval (scripted answers)', () => {
     expect(result).toMatchObject({verdict: 'pass', exitCode: 0})
 
     const unasked = new ScriptedAnswers(() => '18%')
-    await expect(runQuestionEval({questions: file, gates: ['semantic>=0.5'], engine: {engine: 'embedded'}, completer: unasked})).rejects.toThrow(/needs the semantic metric, which is not measured/)
+    await expect(
+      runQuestionEval({questions: file, gates: ['semantic>=0.5'], engine: {engine: 'embedded'}, completer: unasked}),
+    ).rejects.toThrow(/needs the semantic metric, which is not measured/)
     expect(unasked.asked).toEqual([])
   })
 
   it('scores an empty answer 0 on all three metrics', async () => {
     const embedder = new CharacterEmbedder()
-    const result = await runQuestionEval({questions: file, gates: ['contains>0'], engine: {engine: 'embedded'}, completer: new ScriptedAnswers(() => ''), embedder})
+    const result = await runQuestionEval({
+      questions: file,
+      gates: ['contains>0'],
+      engine: {engine: 'embedded'},
+      completer: new ScriptedAnswers(() => ''),
+      embedder,
+    })
     expect(result.metrics).toMatchObject({exact: 0, contains: 0, semantic: 0, similarityMean: 0, emptyAnswers: 3})
     // An empty answer is never embedded (it has no meaning to compare), so nothing was.
     expect(embedder.embedded).toEqual([])
@@ -161,41 +217,84 @@ describe('runQuestionEval (scripted answers)', () => {
   })
 
   it('counts engine failures apart and exits 2 past --max-errors', async () => {
-    const failing = () => new ScriptedAnswers((user) => (user.includes('France') ? new Error('the prompt is 9000 tokens') : '18%'))
-    const broken = await runQuestionEval({questions: file, gates: ['contains>=0.5'], engine: {engine: 'embedded'}, completer: failing()})
+    const failing = () =>
+      new ScriptedAnswers((user) => (user.includes('France') ? new Error('the prompt is 9000 tokens') : '18%'))
+    const broken = await runQuestionEval({
+      questions: file,
+      gates: ['contains>=0.5'],
+      engine: {engine: 'embedded'},
+      completer: failing(),
+    })
     expect(broken.metrics).toMatchObject({questions: 3, answered: 2, errors: 1, contains: 0.5})
     expect(broken.results[2]).toMatchObject({status: 'error', answer: null, error: 'the prompt is 9000 tokens'})
     expect(broken).toMatchObject({verdict: 'error', exitCode: 2})
-    const tolerated = await runQuestionEval({questions: file, gates: ['contains>=0.5'], engine: {engine: 'embedded'}, completer: failing(), maxErrors: 1})
+    const tolerated = await runQuestionEval({
+      questions: file,
+      gates: ['contains>=0.5'],
+      engine: {engine: 'embedded'},
+      completer: failing(),
+      maxErrors: 1,
+    })
     expect(tolerated).toMatchObject({verdict: 'pass', exitCode: 0})
   })
 
   it('refuses the rules engine, selectors, unknown metrics and a bad threshold before asking anything', async () => {
-    await expect(runQuestionEval({questions: file, gates: [], engine: {engine: 'rules'}})).rejects.toThrow(/--questions asks a model, but the engine is "rules"/)
+    await expect(runQuestionEval({questions: file, gates: [], engine: {engine: 'rules'}})).rejects.toThrow(
+      /--questions asks a model, but the engine is "rules"/,
+    )
     const completer = new ScriptedAnswers(() => '')
-    await expect(runQuestionEval({questions: file, gates: ['contains[heldout]>=0.5'], engine: {engine: 'embedded'}, completer})).rejects.toThrow(/no selectors/)
-    await expect(runQuestionEval({questions: file, gates: ['contain>=0.5'], engine: {engine: 'embedded'}, completer})).rejects.toThrow(/unknown metric "contain" — did you mean "contains"\?/)
-    await expect(runQuestionEval({questions: file, gates: ['pass1>=0.5'], engine: {engine: 'embedded'}, completer})).rejects.toThrow(/unknown metric "pass1"/)
-    await expect(runQuestionEval({questions: file, gates: [], engine: {engine: 'embedded'}, completer, semanticThreshold: 1.5})).rejects.toThrow(/from -1 to 1, got 1.5/)
+    await expect(
+      runQuestionEval({questions: file, gates: ['contains[heldout]>=0.5'], engine: {engine: 'embedded'}, completer}),
+    ).rejects.toThrow(/no selectors/)
+    await expect(
+      runQuestionEval({questions: file, gates: ['contain>=0.5'], engine: {engine: 'embedded'}, completer}),
+    ).rejects.toThrow(/unknown metric "contain" — did you mean "contains"\?/)
+    await expect(
+      runQuestionEval({questions: file, gates: ['pass1>=0.5'], engine: {engine: 'embedded'}, completer}),
+    ).rejects.toThrow(/unknown metric "pass1"/)
+    await expect(
+      runQuestionEval({questions: file, gates: [], engine: {engine: 'embedded'}, completer, semanticThreshold: 1.5}),
+    ).rejects.toThrow(/from -1 to 1, got 1.5/)
     expect(completer.asked).toEqual([])
   })
 
   it('writes JUnit and markdown, and compares with a baseline', async () => {
     const directory = temporaryDirectory()
-    const good = await runQuestionEval({questions: file, gates: [], engine: {engine: 'embedded'}, completer: new ScriptedAnswers((user) => (user.includes('revenue') ? '18%' : user.includes('late') ? '3 days' : 'Paris'))})
+    const good = await runQuestionEval({
+      questions: file,
+      gates: [],
+      engine: {engine: 'embedded'},
+      completer: new ScriptedAnswers((user) =>
+        user.includes('revenue') ? '18%' : user.includes('late') ? '3 days' : 'Paris',
+      ),
+    })
     writeFileSync(join(directory, 'baseline.json'), JSON.stringify(good))
     const result = await runQuestionEval({
-      questions: file, gates: ['contains>=baseline-0.1'], baseline: join(directory, 'baseline.json'), engine: {engine: 'embedded'},
-      completer: new ScriptedAnswers((user) => (user.includes('revenue') ? '18%' : 'no idea')), junit: join(directory, 'answers.xml'), report: join(directory, 'answers.md'),
+      questions: file,
+      gates: ['contains>=baseline-0.1'],
+      baseline: join(directory, 'baseline.json'),
+      engine: {engine: 'embedded'},
+      completer: new ScriptedAnswers((user) => (user.includes('revenue') ? '18%' : 'no idea')),
+      junit: join(directory, 'answers.xml'),
+      report: join(directory, 'answers.md'),
     })
     expect(result.gates[0]).toMatchObject({threshold: 0.9, passed: false})
     expect(result.baseline).toMatchObject({sameFile: true, regressions: 3})
     // 'no idea' is longer than the answers it replaced: more completion tokens is a cost regression.
-    expect(result.baseline!.metrics.filter((entry) => entry.regressed).map((entry) => entry.metric)).toEqual(['exact', 'contains', 'completion_tokens_per_question'])
-    expect(result.baseline!.metrics.find((entry) => entry.metric === 'contains')).toMatchObject({baseline: 1, regressed: true})
+    expect(result.baseline!.metrics.filter((entry) => entry.regressed).map((entry) => entry.metric)).toEqual([
+      'exact',
+      'contains',
+      'completion_tokens_per_question',
+    ])
+    expect(result.baseline!.metrics.find((entry) => entry.metric === 'contains')).toMatchObject({
+      baseline: 1,
+      regressed: true,
+    })
     const xml = readFileSync(join(directory, 'answers.xml'), 'utf8')
     expect(xml).toContain('<testsuites name="invagent eval --questions" tests="4" failures="3" errors="0"')
-    expect(xml).toContain('<failure type="WrongAnswer" message="missed contains: expected &quot;3 days&quot;, answered &quot;no idea&quot;"')
+    expect(xml).toContain(
+      '<failure type="WrongAnswer" message="missed contains: expected &quot;3 days&quot;, answered &quot;no idea&quot;"',
+    )
     const markdown = readFileSync(join(directory, 'answers.md'), 'utf8')
     expect(markdown).toContain('## invagent eval --questions: ❌ 1 of 1 gate failed')
     expect(markdown).toContain('| contains | 0.333 | 1 | -0.667 ⚠️ regression |')

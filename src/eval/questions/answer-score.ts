@@ -37,7 +37,10 @@ export function containsMatch(answer: string, expected: string, normalization: N
 
 /** Cosine similarity of two vectors, in [-1, 1]; 0 when either has no length (nothing to compare). */
 export function cosineSimilarity(a: readonly number[], b: readonly number[]): number {
-  if (a.length !== b.length) throw new RangeError(`embeddings of different sizes (${a.length} and ${b.length}): were they made by the same model?`)
+  if (a.length !== b.length)
+    throw new RangeError(
+      `embeddings of different sizes (${a.length} and ${b.length}): were they made by the same model?`,
+    )
   let dot = 0
   let normA = 0
   let normB = 0

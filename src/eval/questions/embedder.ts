@@ -23,7 +23,7 @@ export interface Embedder {
 export interface EmbedderOptions {
   /** GGUF path (or registered name) of the embedding model. */
   model?: string
-  /** An llama-server already serving embeddings (started with --embedding), instead of `model` with the server engine. */
+  /** A llama-server already serving embeddings (started with --embedding), instead of `model`. */
   url?: string
   /** Who computes: node-llama-cpp in this process, or llama-server. */
   kind: 'embedded' | 'server'
@@ -54,7 +54,10 @@ class LlamaCppEmbedder implements Embedder {
     try {
       const model = await llama.loadModel({modelPath})
       const contextSize = Math.min(options.contextSize ?? 2048, model.trainContextSize)
-      const context = await model.createEmbeddingContext({contextSize, threads: options.threads ?? availableParallelism()})
+      const context = await model.createEmbeddingContext({
+        contextSize,
+        threads: options.threads ?? availableParallelism(),
+      })
       return new LlamaCppEmbedder(modelPath, context, async () => {
         await context.dispose()
         await model.dispose()
@@ -62,7 +65,11 @@ class LlamaCppEmbedder implements Embedder {
       })
     } catch (error) {
       await llama.dispose()
-      throw new ConfigError(`cannot load the embedding model ${modelPath}: ${(error as Error).message}`, {code: 'EMBEDDING_MODEL_LOAD', cause: error, suggestions: ['Check the path with `invagent models inspect PATH`; --embedding-model takes a GGUF.']})
+      throw new ConfigError(`cannot load the embedding model ${modelPath}: ${(error as Error).message}`, {
+        code: 'EMBEDDING_MODEL_LOAD',
+        cause: error,
+        suggestions: ['Check the path with `invagent models inspect PATH`; --embedding-model takes a GGUF.'],
+      })
     }
   }
 
@@ -75,7 +82,10 @@ class LlamaCppEmbedder implements Embedder {
   }
 }
 
-/** What llama-server's /embedding answers: a list of {index, embedding} (one vector, or one per token without pooling), or one object in older builds. */
+/**
+ * What llama-server's /embedding answers: a list of {index, embedding} (one vector, or one per
+ * token without pooling), or one object in older builds.
+ */
 type EmbeddingResponse = Array<{embedding?: number[] | number[][]}> | {embedding?: number[] | number[][]}
 
 /** The pooled vector in a /embedding answer: the vector itself, or the last token's when the model does no pooling. */
@@ -106,17 +116,34 @@ class ServerEmbedder implements Embedder {
     const url = `${this.base}/embedding`
     let response: Response
     try {
-      response = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({content: text}), signal: AbortSignal.timeout(this.timeoutMs)})
+      response = await fetch(url, {
+        method: 'POST',
+        headers: {'content-type': 'application/json'},
+        body: JSON.stringify({content: text}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      })
     } catch (error) {
       const cause = (error as {cause?: {code?: string}}).cause?.code ?? (error as Error).name
-      throw new ExternalToolError(`the embedding server at ${this.base} is unavailable (${cause})`, {command: `POST ${url}`, cause: error, suggestions: ['Check --embedding-url, or give --embedding-model to have one started.']})
+      throw new ExternalToolError(`the embedding server at ${this.base} is unavailable (${cause})`, {
+        command: `POST ${url}`,
+        cause: error,
+        suggestions: ['Check --embedding-url, or give --embedding-model to have one started.'],
+      })
     }
     const body = await response.text()
     if (!response.ok) {
-      throw new ExternalToolError(`POST /embedding answered ${response.status}: ${body.slice(0, 300)}`, {command: `POST ${url}`, exitCode: response.status, stderrTail: body.slice(-2000), suggestions: ['An llama-server computes embeddings only when started with --embedding.']})
+      throw new ExternalToolError(`POST /embedding answered ${response.status}: ${body.slice(0, 300)}`, {
+        command: `POST ${url}`,
+        exitCode: response.status,
+        stderrTail: body.slice(-2000),
+        suggestions: ['An llama-server computes embeddings only when started with --embedding.'],
+      })
     }
     const vector = vectorOf(JSON.parse(body) as EmbeddingResponse)
-    if (!vector) throw new ExternalToolError(`POST /embedding answered without an embedding: ${body.slice(0, 200)}`, {command: `POST ${url}`})
+    if (!vector)
+      throw new ExternalToolError(`POST /embedding answered without an embedding: ${body.slice(0, 200)}`, {
+        command: `POST ${url}`,
+      })
     return vector
   }
 
@@ -135,15 +162,25 @@ export async function createEmbedder(options: EmbedderOptions): Promise<Embedder
     try {
       new URL(options.url)
     } catch {
-      throw new UserError(`--embedding-url "${options.url}" is not a URL`, {suggestions: ['For example --embedding-url http://127.0.0.1:8081']})
+      throw new UserError(`--embedding-url "${options.url}" is not a URL`, {
+        suggestions: ['For example --embedding-url http://127.0.0.1:8081'],
+      })
     }
     return new ServerEmbedder(options.url, options.timeoutMs ?? 120_000)
   }
-  if (options.model === undefined) throw new UserError('no embedding model given', {suggestions: ['Pass --embedding-model PATH (a GGUF).']})
+  if (options.model === undefined)
+    throw new UserError('no embedding model given', {suggestions: ['Pass --embedding-model PATH (a GGUF).']})
   const {resolveModel} = await import('../../models/registry.js')
   const modelPath = resolveModel(options.model).path
   if (options.kind === 'embedded') return LlamaCppEmbedder.load(modelPath, options)
   const {startLlamaServer} = await import('../../llama/serve.js')
-  const server = await startLlamaServer({model: modelPath, port: 0, ctxSize: options.contextSize ?? 2048, threads: options.threads, restart: false, extraArgs: ['--embedding']})
+  const server = await startLlamaServer({
+    model: modelPath,
+    port: 0,
+    ctxSize: options.contextSize ?? 2048,
+    threads: options.threads,
+    restart: false,
+    extraArgs: ['--embedding'],
+  })
   return new ServerEmbedder(server.url, options.timeoutMs ?? 120_000, server)
 }

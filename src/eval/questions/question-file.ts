@@ -33,7 +33,9 @@ export interface QuestionFile {
 }
 
 const MAX_PROBLEMS_SHOWN = 10
-const FORMAT_HINT = 'A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).'
+const QUESTION_SHAPE = '{query, context?, expected}'
+const FORMAT_HINT =
+  'A question file is JSONL: {"query": "…", "context": "…", "expected": "…"} per line (context optional).'
 
 /** One line as a question, or its problems as `col: message`. */
 function readQuestion(text: string): {question: Omit<Question, 'line'>} | {problems: string[]} {
@@ -45,9 +47,19 @@ function readQuestion(text: string): {question: Omit<Question, 'line'>} | {probl
     return {problems: [`${syntax.offset + 1}: ${syntax.message}`]}
   }
   const format = detectFormat(value)
-  if (format !== 'question') return {problems: [`1: ${format ? `a ${format} example` : 'not an example in any known format'}, not a question {query, context?, expected}`]}
+  if (format !== 'question')
+    return {
+      problems: [
+        `1: ${format ? `a ${format} example` : 'not an example in any known format'}, not a question ${QUESTION_SHAPE}`,
+      ],
+    }
   const checked = checkExample(value, 'question').problems
-  if (checked.length > 0) return {problems: checked.map((problem) => `${locatePointer(text, problem.pointer, problem.key) + 1}: ${problem.message}`)}
+  if (checked.length > 0)
+    return {
+      problems: checked.map(
+        (problem) => `${locatePointer(text, problem.pointer, problem.key) + 1}: ${problem.message}`,
+      ),
+    }
   const {query, context, expected} = value as Omit<Question, 'line'>
   return {question: {query, ...(context === undefined ? {} : {context}), expected}}
 }
@@ -55,10 +67,18 @@ function readQuestion(text: string): {question: Omit<Question, 'line'>} | {probl
 /** Reads and checks a question file; throws a UserError listing `file:line:col: message` for every broken line. */
 export function loadQuestionFile(path: string): QuestionFile {
   const file = resolve(path)
-  if (!existsSync(file)) throw new UserError(`question file ${path} does not exist`, {code: 'QUESTIONS_NOT_FOUND', suggestions: [FORMAT_HINT]})
-  if (statSync(file).isDirectory()) throw new UserError(`question file ${path} is a directory, expected a JSONL file`, {code: 'QUESTIONS_NOT_FOUND'})
+  if (!existsSync(file))
+    throw new UserError(`question file ${path} does not exist`, {
+      code: 'QUESTIONS_NOT_FOUND',
+      suggestions: [FORMAT_HINT],
+    })
+  if (statSync(file).isDirectory())
+    throw new UserError(`question file ${path} is a directory, expected a JSONL file`, {code: 'QUESTIONS_NOT_FOUND'})
   const bytes = readFileSync(file)
-  const lines = bytes.toString('utf8').replace(/^\uFEFF/, '').split(/\r?\n/)
+  const lines = bytes
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
   const name = basename(file)
   const problems: string[] = []
   let brokenLines = 0
@@ -83,8 +103,15 @@ export function loadQuestionFile(path: string): QuestionFile {
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).join('\n')
     const more = problems.length > MAX_PROBLEMS_SHOWN ? `\n… and ${problems.length - MAX_PROBLEMS_SHOWN} more` : ''
-    throw new UserError(`${path}: ${brokenLines} line${brokenLines === 1 ? ' is' : 's are'} not valid questions:\n${shown}${more}`, {code: 'QUESTIONS_INVALID', suggestions: [`\`invagent dataset validate ${path}\` lists every problem; --fix writes a clean copy.`]})
+    throw new UserError(
+      `${path}: ${brokenLines} line${brokenLines === 1 ? ' is' : 's are'} not valid questions:\n${shown}${more}`,
+      {
+        code: 'QUESTIONS_INVALID',
+        suggestions: [`\`invagent dataset validate ${path}\` lists every problem; --fix writes a clean copy.`],
+      },
+    )
   }
-  if (questions.length === 0) throw new UserError(`${path} holds no question`, {code: 'QUESTIONS_INVALID', suggestions: [FORMAT_HINT]})
+  if (questions.length === 0)
+    throw new UserError(`${path} holds no question`, {code: 'QUESTIONS_INVALID', suggestions: [FORMAT_HINT]})
   return {path: file, hash: createHash('sha256').update(bytes).digest('hex').slice(0, 16), questions, duplicates}
 }

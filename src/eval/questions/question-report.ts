@@ -27,7 +27,17 @@ export function formatRatio(value: number | null): string {
   return value === null ? 'not measured' : value.toFixed(3)
 }
 
-const formatNumber = (value: number | null) => (value === null ? 'n/a' : Number.isInteger(value) ? String(value) : value.toFixed(1))
+/** `3 questions`, `1 question`. */
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`
+
+/** XML attributes from a record, values escaped. */
+const attributes = (values: Record<string, string | number>) =>
+  Object.entries(values)
+    .map(([name, value]) => `${name}="${xmlEscape(String(value))}"`)
+    .join(' ')
+
+const formatNumber = (value: number | null) =>
+  value === null ? 'n/a' : Number.isInteger(value) ? String(value) : value.toFixed(1)
 const clip = (text: string, length: number) => (text.length > length ? `${text.slice(0, length - 1)}…` : text)
 
 /** Metric rows for the human and markdown views. */
@@ -52,15 +62,18 @@ export function questionMetricRows(metrics: QuestionMetrics, threshold: number):
 export function describeOutcome(outcome: QuestionOutcome, metrics: readonly AnswerMetric[]): string {
   if (outcome.status === 'error') return `error: ${outcome.error}`
   const similarity = outcome.similarity === null ? '' : `, similarity ${outcome.similarity.toFixed(3)}`
-  return `missed ${missed(outcome, metrics).join(', ')}${similarity}: expected ${JSON.stringify(outcome.expected)}, answered ${JSON.stringify(clip(outcome.answer ?? '', 200))}`
+  const answer = JSON.stringify(clip(outcome.answer ?? '', 200))
+  const texts = `expected ${JSON.stringify(outcome.expected)}, answered ${answer}`
+  return `missed ${missed(outcome, metrics).join(', ')}${similarity}: ${texts}`
 }
 
 export function questionHeadline(result: Pick<QuestionEvalResult, 'verdict' | 'gates' | 'metrics'>): string {
   const failed = result.gates.filter((gate) => !gate.passed).length
-  if (result.verdict === 'error') return `⚠️ the eval could not run completely (${result.metrics.errors} engine error${result.metrics.errors === 1 ? '' : 's'}): no verdict on the model`
-  if (result.verdict === 'fail') return `❌ ${failed} of ${result.gates.length} gate${result.gates.length === 1 ? '' : 's'} failed`
+  if (result.verdict === 'error')
+    return `⚠️ the eval could not run completely (${plural(result.metrics.errors, 'engine error')}): no verdict`
+  if (result.verdict === 'fail') return `❌ ${failed} of ${plural(result.gates.length, 'gate')} failed`
   if (result.gates.length === 0) return '✅ no gate given'
-  return `✅ all ${result.gates.length} gate${result.gates.length === 1 ? '' : 's'} passed`
+  return `✅ all ${plural(result.gates.length, 'gate')} passed`
 }
 
 const seconds = (ms: number) => (ms / 1000).toFixed(3)
@@ -68,41 +81,72 @@ const seconds = (ms: number) => (ms / 1000).toFixed(3)
 export function toQuestionJunitXml(result: QuestionEvalResult): string {
   const held = heldMetrics(result)
   const cases = result.results.map((outcome) => {
-    const open = `    <testcase classname="invagent.eval.questions" name="${xmlEscape(`line ${outcome.line}: ${clip(outcome.query, 100)}`)}" time="${seconds(outcome.latencyMs)}"`
-    if (outcome.status === 'error') return `${open}>\n      <error type="engine" message="${xmlEscape(clip(outcome.error ?? 'error', 300))}">${xmlEscape(outcome.error ?? '')}</error>\n    </testcase>`
+    const name = `line ${outcome.line}: ${clip(outcome.query, 100)}`
+    const time = seconds(outcome.latencyMs)
+    const open = `    <testcase ${attributes({classname: 'invagent.eval.questions', name, time})}`
+    if (outcome.status === 'error') {
+      const error = outcome.error ?? 'error'
+      const element = `<error ${attributes({type: 'engine', message: clip(error, 300)})}>${xmlEscape(error)}</error>`
+      return `${open}>\n      ${element}\n    </testcase>`
+    }
     if (missed(outcome, held).length === 0) return `${open}/>`
     const details = describeOutcome(outcome, held)
-    return `${open}>\n      <failure type="WrongAnswer" message="${xmlEscape(clip(details, 300))}">${xmlEscape(details)}</failure>\n    </testcase>`
+    const message = clip(details, 300)
+    const failure = `<failure ${attributes({type: 'WrongAnswer', message})}>${xmlEscape(details)}</failure>`
+    return `${open}>\n      ${failure}\n    </testcase>`
   })
-  const failures = result.results.filter((outcome) => outcome.status === 'answered' && missed(outcome, held).length > 0).length
+  const failures = result.results.filter(
+    (outcome) => outcome.status === 'answered' && missed(outcome, held).length > 0,
+  ).length
   const errors = result.metrics.errors
   const gateFailures = result.gates.filter((gate) => !gate.passed).length
   const gateCases = result.gates.map((gate) => {
     const open = `    <testcase classname="invagent.eval.gates" name="${xmlEscape(gate.expression)}" time="0"`
     if (gate.passed) return `${open}/>`
-    const message = `${gate.metric} = ${gate.value ?? 'n/a'}, needs ${gate.operator} ${gate.threshold ?? 'n/a'}${gate.reason ? ` (${gate.reason})` : ''}`
-    return `${open}>\n      <failure type="GateFailed" message="${xmlEscape(message)}">${xmlEscape(message)}</failure>\n    </testcase>`
+    const needs = `needs ${gate.operator} ${gate.threshold ?? 'n/a'}${gate.reason ? ` (${gate.reason})` : ''}`
+    const message = `${gate.metric} = ${gate.value ?? 'n/a'}, ${needs}`
+    const failure = `<failure ${attributes({type: 'GateFailed', message})}>${xmlEscape(message)}</failure>`
+    return `${open}>\n      ${failure}\n    </testcase>`
   })
   const properties = [
     ['engine', result.engine.name],
     ['model', result.engine.model ?? result.engine.url ?? ''],
     ['questions', `${result.questions.file} (${result.questions.hash})`],
     ['normalization', result.scoring.normalization],
-    ['semantic', result.scoring.semantic === 'measured' ? `threshold ${result.scoring.semanticThreshold}, ${result.scoring.embeddingModel}` : 'not measured'],
+    [
+      'semantic',
+      result.scoring.semantic === 'measured'
+        ? `threshold ${result.scoring.semanticThreshold}, ${result.scoring.embeddingModel}`
+        : 'not measured',
+    ],
     ['exact', String(result.metrics.exact ?? '')],
     ['contains', String(result.metrics.contains ?? '')],
   ]
   const timestamp = result.startedAt.slice(0, 19)
+  const time = seconds(result.wallMs)
+  const suiteName = `invagent eval --questions: ${result.questions.file} (${result.engine.name})`
+  const all = {
+    name: 'invagent eval --questions',
+    tests: cases.length + gateCases.length,
+    failures: failures + gateFailures,
+  }
+  const questionSuite = {name: suiteName, tests: cases.length, failures, errors, skipped: 0, time, timestamp}
+  const gateSuite = {
+    name: 'invagent eval --questions: gates',
+    tests: gateCases.length,
+    failures: gateFailures,
+    errors: 0,
+  }
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="invagent eval --questions" tests="${cases.length + gateCases.length}" failures="${failures + gateFailures}" errors="${errors}" time="${seconds(result.wallMs)}">`,
-    `  <testsuite name="${xmlEscape(`invagent eval --questions: ${result.questions.file} (${result.engine.name})`)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="0" time="${seconds(result.wallMs)}" timestamp="${timestamp}">`,
+    `<testsuites ${attributes({...all, errors, time})}>`,
+    `  <testsuite ${attributes(questionSuite)}>`,
     '    <properties>',
     ...properties.map(([name, value]) => `      <property name="${name}" value="${xmlEscape(value)}"/>`),
     '    </properties>',
     ...cases,
     '  </testsuite>',
-    `  <testsuite name="invagent eval --questions: gates" tests="${gateCases.length}" failures="${gateFailures}" errors="0" skipped="0" time="0" timestamp="${timestamp}">`,
+    `  <testsuite ${attributes({...gateSuite, skipped: 0, time: 0, timestamp})}>`,
     ...gateCases,
     '  </testsuite>',
     '</testsuites>',
@@ -113,42 +157,87 @@ export function toQuestionJunitXml(result: QuestionEvalResult): string {
 const escapeCell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
 
 function table(headers: string[], rows: string[][]): string {
-  return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map(escapeCell).join(' | ')} |`)].join('\n')
+  return [
+    `| ${headers.join(' | ')} |`,
+    `|${headers.map(() => '---').join('|')}|`,
+    ...rows.map((row) => `| ${row.map(escapeCell).join(' | ')} |`),
+  ].join('\n')
 }
 
 export function toQuestionMarkdown(result: QuestionEvalResult): string {
   const held = heldMetrics(result)
   const lines: string[] = [`## invagent eval --questions: ${questionHeadline(result)}`, '']
-  const semantic = result.scoring.semantic === 'measured' ? `semantic@${result.scoring.semanticThreshold} with \`${result.scoring.embeddingModel}\`` : 'semantic not measured (no embedding model)'
-  lines.push(`Engine **${result.engine.name}**${result.engine.model ? ` (${result.engine.model})` : ''} · \`${result.questions.file}\` (\`${result.questions.hash}\`, ${result.questions.count} questions, ${result.questions.withContext} with context, ${result.questions.duplicates.length} repeated) · normalization ${result.scoring.normalization} · ${semantic} · ${(result.wallMs / 1000).toFixed(1)} s`, '')
+  const semantic =
+    result.scoring.semantic === 'measured'
+      ? `semantic@${result.scoring.semanticThreshold} with \`${result.scoring.embeddingModel}\``
+      : 'semantic not measured (no embedding model)'
+  const {questions} = result
+  const engine = `Engine **${result.engine.name}**${result.engine.model ? ` (${result.engine.model})` : ''}`
+  const repeated = questions.duplicates.length
+  const counts = `${questions.count} questions, ${questions.withContext} with context, ${repeated} repeated`
+  const file = `\`${questions.file}\` (\`${questions.hash}\`, ${counts})`
+  const seconds = `${(result.wallMs / 1000).toFixed(1)} s`
+  lines.push(`${engine} · ${file} · normalization ${result.scoring.normalization} · ${semantic} · ${seconds}`, '')
   if (result.gates.length > 0) {
     lines.push('### Gates', '')
-    lines.push(table(['gate', 'value', 'result'], result.gates.map((gate) => [`\`${gate.expression}\``, gate.value === null ? 'n/a' : formatNumber(Math.round(gate.value * 1000) / 1000), gate.passed ? '✅ pass' : `❌ fail${gate.reason ? ` (${gate.reason})` : ''}`])), '')
+    lines.push(
+      table(
+        ['gate', 'value', 'result'],
+        result.gates.map((gate) => [
+          `\`${gate.expression}\``,
+          gate.value === null ? 'n/a' : formatNumber(Math.round(gate.value * 1000) / 1000),
+          gate.passed ? '✅ pass' : `❌ fail${gate.reason ? ` (${gate.reason})` : ''}`,
+        ]),
+      ),
+      '',
+    )
   }
   lines.push('### Metrics', '')
   if (result.baseline) {
     const compared = new Map(result.baseline.metrics.map((entry) => [entry.metric, entry]))
-    const names: Record<string, string> = {exact: 'exact', contains: 'contains', [`semantic@${result.scoring.semanticThreshold}`]: 'semantic', 'mean similarity': 'similarity', 'empty answers': 'empty_answers', 'engine errors': 'errors'}
+    const names: Record<string, string> = {
+      exact: 'exact',
+      contains: 'contains',
+      [`semantic@${result.scoring.semanticThreshold}`]: 'semantic',
+      'mean similarity': 'similarity',
+      'empty answers': 'empty_answers',
+      'engine errors': 'errors',
+    }
     const rows = questionMetricRows(result.metrics, result.scoring.semanticThreshold).map(([name, value]) => {
       const entry = compared.get(names[name] ?? '')
       if (!entry) return [name, value, '', '']
       const delta = entry.delta === null ? 'n/a' : `${entry.delta >= 0 ? '+' : ''}${entry.delta.toFixed(3)}`
-      return [name, value, entry.baseline === null ? 'n/a' : formatNumber(Math.round(entry.baseline * 1000) / 1000), `${delta}${entry.regressed ? ' ⚠️ regression' : ''}`]
+      return [
+        name,
+        value,
+        entry.baseline === null ? 'n/a' : formatNumber(Math.round(entry.baseline * 1000) / 1000),
+        `${delta}${entry.regressed ? ' ⚠️ regression' : ''}`,
+      ]
     })
     lines.push(table(['metric', 'this run', 'baseline', 'change'], rows), '')
     if (!result.baseline.sameFile) lines.push('The baseline scored another question file.', '')
-  } else lines.push(table(['metric', 'value'], questionMetricRows(result.metrics, result.scoring.semanticThreshold)), '')
+  } else
+    lines.push(table(['metric', 'value'], questionMetricRows(result.metrics, result.scoring.semanticThreshold)), '')
   const misses = result.results.filter((outcome) => outcome.status === 'error' || missed(outcome, held).length > 0)
   if (misses.length > 0) {
-    lines.push(`### Missed (${misses.length} question${misses.length === 1 ? '' : 's'} on ${held.join(', ')}${misses.length > MAX_MISSES_SHOWN ? `, first ${MAX_MISSES_SHOWN} shown` : ''})`, '')
-    lines.push(table(['line', 'question', 'expected', 'answer', 'why'], misses.slice(0, MAX_MISSES_SHOWN).map((outcome) => [
-      String(outcome.line),
-      clip(outcome.query, 80),
-      clip(outcome.expected, 60),
-      // As a JSON string: control characters a model emits stay visible and cannot break the table.
-      outcome.answer === null ? '' : `\`${clip(JSON.stringify(outcome.answer), 80).replaceAll('`', "'")}\``,
-      outcome.status === 'error' ? `error: ${clip(outcome.error ?? '', 80)}` : `missed ${missed(outcome, held).join(', ')}`,
-    ])), '')
+    const shown = misses.length > MAX_MISSES_SHOWN ? `, first ${MAX_MISSES_SHOWN} shown` : ''
+    lines.push(`### Missed (${plural(misses.length, 'question')} on ${held.join(', ')}${shown})`, '')
+    lines.push(
+      table(
+        ['line', 'question', 'expected', 'answer', 'why'],
+        misses.slice(0, MAX_MISSES_SHOWN).map((outcome) => [
+          String(outcome.line),
+          clip(outcome.query, 80),
+          clip(outcome.expected, 60),
+          // As a JSON string: control characters a model emits stay visible and cannot break the table.
+          outcome.answer === null ? '' : `\`${clip(JSON.stringify(outcome.answer), 80).replaceAll('`', "'")}\``,
+          outcome.status === 'error'
+            ? `error: ${clip(outcome.error ?? '', 80)}`
+            : `missed ${missed(outcome, held).join(', ')}`,
+        ]),
+      ),
+      '',
+    )
   }
   return `${lines.join('\n').trimEnd()}\n`
 }

@@ -75,7 +75,14 @@ export const QuestionEvalOutput = z.object({
   wallMs: z.number().int(),
   metrics: QuestionMetrics,
   gates: z.array(GateResult),
-  baseline: z.object({file: z.string(), sameFile: z.boolean(), metrics: z.array(MetricComparison), regressions: z.number().int()}).nullable(),
+  baseline: z
+    .object({
+      file: z.string(),
+      sameFile: z.boolean(),
+      metrics: z.array(MetricComparison),
+      regressions: z.number().int(),
+    })
+    .nullable(),
   results: z.array(QuestionOutcome),
   files: z.object({junit: z.string().nullable(), report: z.string().nullable()}),
 })

@@ -13,7 +13,13 @@ import {renderQuestion} from '../../prompt/question.js'
 import {containsMatch, cosineSimilarity, exactMatch, NORMALIZATIONS, type Normalization} from './answer-score.js'
 import {createEmbedder, type Embedder} from './embedder.js'
 import {loadQuestionFile, type Question} from './question-file.js'
-import {compareQuestionMetrics, computeQuestionMetrics, evaluateQuestionGates, loadQuestionBaseline, questionGates} from './question-metrics.js'
+import {
+  compareQuestionMetrics,
+  computeQuestionMetrics,
+  evaluateQuestionGates,
+  loadQuestionBaseline,
+  questionGates,
+} from './question-metrics.js'
 import {toQuestionJunitXml, toQuestionMarkdown} from './question-report.js'
 import type {QuestionEvalResult, QuestionOutcome} from './question-result.js'
 
@@ -66,27 +72,58 @@ function writeAtomically(path: string, text: string): string {
 
 function checkOptions(options: QuestionEvalOptions): void {
   const threshold = options.semanticThreshold ?? DEFAULT_SEMANTIC_THRESHOLD
-  if (!Number.isFinite(threshold) || threshold < -1 || threshold > 1) throw new UserError(`--semantic-threshold must be a cosine similarity from -1 to 1, got ${threshold}`, {suggestions: [`The default is ${DEFAULT_SEMANTIC_THRESHOLD}.`]})
-  if (options.normalization !== undefined && !NORMALIZATIONS.includes(options.normalization)) throw new UserError(`--normalize must be one of ${NORMALIZATIONS.join(', ')}, got "${options.normalization}"`)
-  if (options.embedding?.model !== undefined && options.embedding.url !== undefined) throw new UserError('give either --embedding-model or --embedding-url, not both')
+  if (!Number.isFinite(threshold) || threshold < -1 || threshold > 1)
+    throw new UserError(`--semantic-threshold must be a cosine similarity from -1 to 1, got ${threshold}`, {
+      suggestions: [`The default is ${DEFAULT_SEMANTIC_THRESHOLD}.`],
+    })
+  if (options.normalization !== undefined && !NORMALIZATIONS.includes(options.normalization))
+    throw new UserError(`--normalize must be one of ${NORMALIZATIONS.join(', ')}, got "${options.normalization}"`)
+  if (options.embedding?.model !== undefined && options.embedding.url !== undefined)
+    throw new UserError('give either --embedding-model or --embedding-url, not both')
   if (options.completer) return
   if (options.engine.engine !== 'embedded' && options.engine.engine !== 'server') {
-    throw new UserError(`--questions asks a model, but the engine is "${options.engine.engine}"`, {suggestions: ['Use --engine embedded --model PATH, or --engine server --url URL.']})
+    throw new UserError(`--questions asks a model, but the engine is "${options.engine.engine}"`, {
+      suggestions: ['Use --engine embedded --model PATH, or --engine server --url URL.'],
+    })
   }
 }
 
 /** One question: ask, then score. An engine failure is this question's error, not the run's. */
-async function askQuestion(question: Question, completer: Completer, embed: ((text: string) => Promise<number[]>) | undefined, options: QuestionEvalOptions): Promise<QuestionOutcome> {
+async function askQuestion(
+  question: Question,
+  completer: Completer,
+  embed: ((text: string) => Promise<number[]>) | undefined,
+  options: QuestionEvalOptions,
+): Promise<QuestionOutcome> {
   const normalization = options.normalization ?? 'fold'
   const threshold = options.semanticThreshold ?? DEFAULT_SEMANTIC_THRESHOLD
-  const base = {line: question.line, query: question.query, context: question.context ?? null, expected: question.expected}
+  const base = {
+    line: question.line,
+    query: question.query,
+    context: question.context ?? null,
+    expected: question.expected,
+  }
   const started = performance.now()
   let completion: Awaited<ReturnType<Completer['complete']>>
   try {
-    completion = await completer.complete(renderQuestion(question), {grammar: options.grammarFor ? options.grammarFor(question) : null})
+    completion = await completer.complete(renderQuestion(question), {
+      grammar: options.grammarFor ? options.grammarFor(question) : null,
+    })
   } catch (error) {
     options.signal?.throwIfAborted()
-    return {...base, status: 'error', answer: null, error: (error as Error).message, exact: false, contains: false, similarity: null, semantic: null, cutOff: false, usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0}, latencyMs: Math.round(performance.now() - started)}
+    return {
+      ...base,
+      status: 'error',
+      answer: null,
+      error: (error as Error).message,
+      exact: false,
+      contains: false,
+      similarity: null,
+      semantic: null,
+      cutOff: false,
+      usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0},
+      latencyMs: Math.round(performance.now() - started),
+    }
   }
   const latencyMs = Math.round(performance.now() - started)
   const answer = completion.text
@@ -97,7 +134,19 @@ async function askQuestion(question: Question, completer: Completer, embed: ((te
       similarity = answer.trim() === '' ? 0 : cosineSimilarity(await embed(answer), await embed(question.expected))
     } catch (error) {
       options.signal?.throwIfAborted()
-      return {...base, status: 'error', answer, error: `embedding: ${(error as Error).message}`, exact: false, contains: false, similarity: null, semantic: null, cutOff: completion.hitTokenLimit, usage: completion.usage, latencyMs}
+      return {
+        ...base,
+        status: 'error',
+        answer,
+        error: `embedding: ${(error as Error).message}`,
+        exact: false,
+        contains: false,
+        similarity: null,
+        semantic: null,
+        cutOff: completion.hitTokenLimit,
+        usage: completion.usage,
+        latencyMs,
+      }
     }
   }
   return {
@@ -118,10 +167,12 @@ async function askQuestion(question: Question, completer: Completer, embed: ((te
 export async function runQuestionEval(options: QuestionEvalOptions): Promise<QuestionEvalResult> {
   const startedAt = new Date()
   const started = performance.now()
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`
   checkOptions(options)
   const file = loadQuestionFile(options.questions)
   const baseline = options.baseline === undefined ? undefined : loadQuestionBaseline(options.baseline)
-  const semanticMeasured = options.embedder !== undefined || options.embedding?.model !== undefined || options.embedding?.url !== undefined
+  const semanticMeasured =
+    options.embedder !== undefined || options.embedding?.model !== undefined || options.embedding?.url !== undefined
   const gates = questionGates(options.gates, {semanticMeasured, hasBaseline: baseline !== undefined})
   const engineName = options.completer?.name ?? options.engine.engine
   const engineOptions = {...options.engine, maxTokens: options.engine.maxTokens ?? DEFAULT_ANSWER_TOKENS}
@@ -133,7 +184,11 @@ export async function runQuestionEval(options: QuestionEvalOptions): Promise<Que
     if (!options.completer) engine = await createEngine(engineOptions)
     const completer = options.completer ?? (engine as unknown as Completer)
     if (!embedder && semanticMeasured) {
-      embedder = await createEmbedder({...options.embedding, kind: engineName === 'server' ? 'server' : 'embedded', threads: options.engine.threads})
+      embedder = await createEmbedder({
+        ...options.embedding,
+        kind: engineName === 'server' ? 'server' : 'embedded',
+        threads: options.engine.threads,
+      })
     }
     const embeddings = new Map<string, Promise<number[]>>()
     const embed = embedder
@@ -160,7 +215,8 @@ export async function runQuestionEval(options: QuestionEvalOptions): Promise<Que
               results.push(outcome)
               contains += outcome.contains ? 1 : 0
               const done = results.length
-              if (options.renderer === 'default' || done % every === 0 || done === total) task.output = `${done}/${total} questions, ${contains} containing the expected answer (${((performance.now() - started) / 1000).toFixed(1)} s)`
+              if (options.renderer === 'default' || done % every === 0 || done === total)
+                task.output = `${done}/${total} questions, ${contains} containing the expected answer (${elapsed()})`
             }
           },
         },
@@ -181,22 +237,34 @@ export async function runQuestionEval(options: QuestionEvalOptions): Promise<Que
   const failedGates = gateResults.filter((gate) => !gate.passed).map((gate) => gate.expression)
   const figure = (value: number | null) => (value === null ? 'not measured' : value.toFixed(3))
   const threshold = options.semanticThreshold ?? DEFAULT_SEMANTIC_THRESHOLD
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`
+  const figures = [
+    `exact ${figure(metrics.exact)}, contains ${figure(metrics.contains)}`,
+    `semantic@${threshold} ${figure(metrics.semantic)} over ${plural(metrics.questions, 'question')}`,
+    plural(metrics.errors, 'error'),
+  ].join(', ')
   const summary = [
     verdict === 'error'
-      ? `error: the engine failed on ${metrics.errors} question${metrics.errors === 1 ? '' : 's'}, more than the ${maxErrors} tolerated`
+      ? `error: the engine failed on ${plural(metrics.errors, 'question')}, more than the ${maxErrors} tolerated`
       : verdict === 'fail'
         ? `fail: gate${failedGates.length === 1 ? '' : 's'} ${failedGates.join(', ')} failed`
         : gateResults.length === 0
           ? 'pass: no gate given'
-          : `pass: all ${gateResults.length} gate${gateResults.length === 1 ? '' : 's'} passed`,
-    `exact ${figure(metrics.exact)}, contains ${figure(metrics.contains)}, semantic@${threshold} ${figure(metrics.semantic)} over ${metrics.questions} question${metrics.questions === 1 ? '' : 's'}, ${metrics.errors} error${metrics.errors === 1 ? '' : 's'}`,
+          : `pass: all ${plural(gateResults.length, 'gate')} passed`,
+    figures,
   ].join('; ')
   const result: QuestionEvalResult = {
     kind: 'questions',
     verdict,
     exitCode,
     summary,
-    questions: {file: file.path, hash: file.hash, count: file.questions.length, withContext: file.questions.filter((question) => question.context !== undefined).length, duplicates: file.duplicates},
+    questions: {
+      file: file.path,
+      hash: file.hash,
+      count: file.questions.length,
+      withContext: file.questions.filter((question) => question.context !== undefined).length,
+      duplicates: file.duplicates,
+    },
     engine: {name: engineName, model: options.engine.model ?? null, url: options.engine.url ?? null},
     scoring: {
       normalization: options.normalization ?? 'fold',
@@ -215,7 +283,12 @@ export async function runQuestionEval(options: QuestionEvalOptions): Promise<Que
   }
   if (baseline && options.baseline) {
     const compared = compareQuestionMetrics(metrics, baseline.metrics)
-    result.baseline = {file: resolve(options.baseline), sameFile: baseline.questions.hash === file.hash, metrics: compared, regressions: compared.filter((entry) => entry.regressed).length}
+    result.baseline = {
+      file: resolve(options.baseline),
+      sameFile: baseline.questions.hash === file.hash,
+      metrics: compared,
+      regressions: compared.filter((entry) => entry.regressed).length,
+    }
   }
   if (options.junit) result.files.junit = writeAtomically(options.junit, toQuestionJunitXml(result))
   if (options.report) result.files.report = writeAtomically(options.report, toQuestionMarkdown(result))
