@@ -63,7 +63,10 @@ export interface ValidateOptions {
   format?: FormatOption
   /** Held-out files: any example of FILES that also appears in one of them is leakage. */
   evalFiles?: string[]
-  /** Training files, for held-out FILES (question files): any example of FILES whose instruction one of them holds is leakage. */
+  /**
+   * Training files, when FILES are held out (question files): any example of FILES whose instruction
+   * one of them holds is leakage.
+   */
   trainFiles?: string[]
   tokenCounter?: TokenCounter
   maxTokens?: number
