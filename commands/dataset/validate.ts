@@ -8,18 +8,20 @@ import {resolveTokenizerModel} from '../../src/llama/vocab.js'
 
 export default class DatasetValidate extends InvagentCommand {
   static override summary = 'Check JSONL dataset files line by line and summarise what they cover.'
-  static override description = `Streams each file (any size, flat memory) and reports every problem as file:line:col: message — invalid JSON (comments, blank lines, trailing commas), schema violations with their JSON pointer, unknown tools, arguments that fail a tool's schema, trajectories that do not end in resolve/escalate or lack observations, duplicate ids and contents, train/eval leakage (--eval), PII, and with --model examples over --max-tokens in that model's tokenizer. Reads the playbook format and the trajectory and instruction formats. Exits 0 only when every file is clean; --fix writes a cleaned copy in the playbook format.`
+  static override description = `Streams each file (any size, flat memory) and reports every problem as file:line:col: message — invalid JSON (comments, blank lines, trailing commas), schema violations with their JSON pointer, unknown tools, arguments that fail a tool's schema, trajectories that do not end in resolve/escalate or lack observations, duplicate ids and contents, train/eval leakage (--eval; --train for a held-out file such as a question file), PII, and with --model examples over --max-tokens in that model's tokenizer. Reads the playbook format, the trajectory and instruction formats, and the question format {query, context?, expected} of \`invagent eval --questions\` (--fix keeps question lines as they are). Exits 0 only when every file is clean; --fix writes a cleaned copy in the playbook format.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --eval datasets/eval.jsonl',
     '<%= config.bin %> <%= command.id %> raw.jsonl --format trajectory --fix clean.jsonl',
+    '<%= config.bin %> <%= command.id %> questions.jsonl --train train.jsonl',
     '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --model phi-3 --max-tokens 2048',
     '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --model models/phi3-q4.gguf --max-tokens 2048 --json',
   ]
   static override args = {file: Args.string({description: 'JSONL files to validate.', required: true})}
   static override strict = false
   static override flags = {
-    format: Flags.string({summary: 'Format of the files; auto tells them apart line by line.', options: ['auto', 'playbook', 'trajectory', 'instruction'], default: 'auto'}),
+    format: Flags.string({summary: 'Format of the files; auto tells them apart line by line.', options: ['auto', 'playbook', 'trajectory', 'instruction', 'question'], default: 'auto'}),
     eval: Flags.string({summary: 'Held-out file(s): examples of FILE also found there are leakage.', multiple: true}),
+    train: Flags.string({summary: 'Training file(s), when FILE is held out (a question file): its questions found there are leakage.', multiple: true}),
     model: Flags.string({
       summary: 'Tokenizer that measures the examples: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, llama-spm, llama-bpe, qwen2, …).',
       description: 'A bundled vocabulary is the model family\'s real tokenizer and chat template without the weights, taken out of the llama.cpp source node-llama-cpp installs (no download).',
@@ -34,6 +36,7 @@ export default class DatasetValidate extends InvagentCommand {
     const report = await validateDatasetFiles(argv as string[], {
       format: flags.format as 'auto',
       evalFiles: flags.eval,
+      trainFiles: flags.train,
       tokenCounter,
       maxTokens: flags['max-tokens'],
       fix: flags.fix,

@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {QuestionEvalOutput} from '../eval/questions/question-result.js'
 import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
 import {QUANT_TYPE_NAMES} from '../llama/quant-types.js'
@@ -299,7 +300,10 @@ export const DatasetAuthorOutput = z.object({
   problems: z.array(z.string()),
 })
 
-export {EvalOutput}
+export {EvalOutput, QuestionEvalOutput}
+
+/** `eval --json`: a scenario eval, or with --questions an answer-level eval (its `kind` is "questions"). */
+export const EvalCommandOutput = z.union([EvalOutput, QuestionEvalOutput])
 
 const piiKind = z.enum(['email', 'phone', 'name'])
 
@@ -342,7 +346,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   'dataset export': DatasetExportOutput,
   'dataset convert': DatasetConvertOutput,
   'dataset author': DatasetAuthorOutput,
-  eval: EvalOutput,
+  eval: EvalCommandOutput,
   'dataset scrub': DatasetScrubOutput,
 }
 

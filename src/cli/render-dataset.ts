@@ -16,9 +16,10 @@ export function renderValidationSummary(report: DatasetValidationReport): string
     for (const [title, table] of [['rule', summary.byRule], ['root cause', summary.byRootCause], ['tool', summary.byTool], ['outcome', summary.byOutcome]] as const) {
       if (Object.keys(table).length > 0) parts.push('', renderTable([title, 'examples'], rows(table)))
     }
-    const steps = Object.entries(summary.steps).sort((a, b) => Number(a[0]) - Number(b[0]))
+    // Questions have no trajectory: only examples with steps make the steps table.
+    const steps = Object.entries(summary.steps).filter(([key]) => key !== '0').sort((a, b) => Number(a[0]) - Number(b[0]))
     const widest = Math.max(...steps.map(([, value]) => value))
-    parts.push('', renderTable(['steps', 'examples', ''], steps.map(([key, value]) => [key, String(value), '█'.repeat(Math.max(1, Math.round((30 * value) / widest)))])))
+    if (steps.length > 0) parts.push('', renderTable(['steps', 'examples', ''], steps.map(([key, value]) => [key, String(value), '█'.repeat(Math.max(1, Math.round((30 * value) / widest)))])))
   }
   if (Object.keys(report.problemCounts).length > 0) parts.push('', renderTable(['problem', 'count'], rows(report.problemCounts as Record<string, number>)))
   const duplicates = report.problemCounts['duplicate-content'] ?? 0

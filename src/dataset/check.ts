@@ -6,6 +6,7 @@ import {TOOL_NAMES} from '../tools/tools.js'
 import {parseCallText} from './call-text.js'
 import {datasetJsonSchemas, type DatasetFormat} from './schema.js'
 import {toPointer} from './json-text.js'
+import {checkQuestion} from './question-check.js'
 
 /*
  * The checks of one example, shared by `dataset validate`, `author` and `convert`: ajv
@@ -65,7 +66,7 @@ export function datasetValidators(): NonNullable<typeof compiled> {
   if (compiled) return compiled
   const ajv = new Ajv2020({allErrors: true, strict: false, verbose: true})
   const schemas = datasetJsonSchemas()
-  const formats = {playbook: ajv.compile(schemas.playbook), trajectory: ajv.compile(schemas.trajectory), instruction: ajv.compile(schemas.instruction)}
+  const formats = {playbook: ajv.compile(schemas.playbook), trajectory: ajv.compile(schemas.trajectory), instruction: ajv.compile(schemas.instruction), question: ajv.compile(schemas.question)}
   const tools = new Map(toolCatalogue().map((tool) => [tool.name, ajv.compile(tool.args)]))
   compiled = {formats, tools, ajv}
   return compiled
@@ -191,6 +192,7 @@ export function checkExample(value: unknown, format: DatasetFormat): {problems: 
   const example = value as Record<string, unknown>
   if (format === 'playbook') checkPlaybook(example, problems, facts)
   else if (format === 'trajectory') checkTrajectory(example, problems, facts)
+  else if (format === 'question') checkQuestion(example, problems, facts)
   else checkInstruction(example, problems, facts)
   return {problems, facts}
 }

@@ -91,6 +91,7 @@ export function toPlaybook(value: unknown, format: DatasetFormat): Conversion {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return {ok: false, reason: 'is not a JSON object'}
   const example = value as Record<string, unknown>
   if (format === 'playbook') return {ok: true, example: example as PlaybookExample}
+  if (format === 'question') return {ok: false, reason: 'a question has no trajectory to convert (question files are for `invagent eval --questions`)'}
   const finding = findingOf(example)
   if (typeof finding === 'string') return {ok: false, reason: finding}
   const instruction = String(example.instruction ?? '').trim()

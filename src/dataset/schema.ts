@@ -79,21 +79,35 @@ export const InstructionExample = z.object({
 
 export type InstructionExample = z.infer<typeof InstructionExample>
 
-export const FORMATS = ['playbook', 'trajectory', 'instruction'] as const
+/**
+ * The question format of answer-level evals (`invagent eval --questions`): a question, the text to
+ * answer it from when there is one, and the expected answer.
+ */
+export const QuestionExample = z.strictObject({
+  query: z.string().min(1),
+  context: z.string().min(1).optional(),
+  expected: z.string().min(1),
+})
+
+export type QuestionExample = z.infer<typeof QuestionExample>
+
+export const FORMATS = ['playbook', 'trajectory', 'instruction', 'question'] as const
 export type DatasetFormat = (typeof FORMATS)[number]
 
-/** The JSON Schemas of the three formats, as published in datasets/README.md and compiled by ajv. */
+/** The JSON Schemas of the formats, as published in datasets/README.md and compiled by ajv. */
 export function datasetJsonSchemas(): Record<DatasetFormat, JsonSchema> {
   return {
     playbook: toJsonSchema(PlaybookExample),
     trajectory: toJsonSchema(TrajectoryExample),
     instruction: toJsonSchema(InstructionExample),
+    question: toJsonSchema(QuestionExample),
   }
 }
 
 /**
  * Which format a parsed line is in, by its keys: `final`+`meta` is the playbook, `final_answer`
- * the trajectory format, `output` the instruction format. Undefined when none fits.
+ * the trajectory format, `output` the instruction format, `query` or `expected` the question format.
+ * Undefined when none fits.
  */
 export function detectFormat(value: unknown): DatasetFormat | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
@@ -102,6 +116,7 @@ export function detectFormat(value: unknown): DatasetFormat | undefined {
   if ('final_answer' in keys || ('trajectory' in keys && 'tools' in keys)) return 'trajectory'
   if ('output' in keys) return 'instruction'
   if ('trajectory' in keys) return 'playbook'
+  if ('query' in keys || 'expected' in keys) return 'question'
   return undefined
 }
 

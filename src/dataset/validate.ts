@@ -63,6 +63,11 @@ export interface ValidateOptions {
   format?: FormatOption
   /** Held-out files: any example of FILES that also appears in one of them is leakage. */
   evalFiles?: string[]
+  /**
+   * Training files, when FILES are held out (question files): any example of FILES whose instruction
+   * one of them holds is leakage.
+   */
+  trainFiles?: string[]
   tokenCounter?: TokenCounter
   maxTokens?: number
   fix?: string
@@ -105,6 +110,8 @@ export function leakageKeys(value: unknown): string[] {
     if (typeof text === 'string' && text.trim() !== '') {
       const input = typeof example.input === 'string' ? ` ${example.input}` : ''
       keys.push(`text:${normalizeText(text + input)}`)
+      // A question with its context is also the instruction-format example {instruction: query, input: context}.
+      if (typeof example.context === 'string') keys.push(`text:${normalizeText(`${text} ${example.context}`)}`)
       break
     }
   }
@@ -128,7 +135,7 @@ async function leakageIndex(files: readonly string[]): Promise<Map<string, strin
       try {
         value = JSON.parse(line)
       } catch {
-        continue
+        value = repairLine(line)?.value
       }
       for (const key of leakageKeys(value)) if (!index.has(key)) index.set(key, `${basename(file)}:${number}`)
     }
@@ -217,9 +224,12 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
   if (files.length === 0) throw new UserError('no dataset file given', {suggestions: ['invagent dataset validate datasets/playbook.jsonl']})
   checkInputs(files, 'dataset file')
   checkInputs(options.evalFiles ?? [], '--eval file')
+  checkInputs(options.trainFiles ?? [], '--train file')
   const limit = options.problemLimit ?? 10_000
   const report: DatasetValidationReport = {ok: true, files: [], examples: 0, cleanExamples: 0, problems: [], problemsOmitted: 0, problemCounts: {}, summary: emptySummary()}
   const leaks = options.evalFiles && options.evalFiles.length > 0 ? await leakageIndex(options.evalFiles) : undefined
+  const trainFiles = options.trainFiles ?? []
+  const trained = trainFiles.length > 0 ? await leakageIndex(trainFiles) : undefined
   const evalPaths = new Set((options.evalFiles ?? []).map((file) => resolve(file)))
   const ids = new FingerprintTable()
   const contents = new FingerprintTable()
@@ -276,7 +286,8 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
       drop(`${held} problem(s), first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`)
       return
     }
-    if (record.format === 'playbook') await write(record.scan.text)
+    // A question file stays a question file: there is no trajectory to convert.
+    if (record.format === 'playbook' || record.format === 'question') await write(record.scan.text)
     else {
       const converted = toPlaybook(record.value, record.format)
       if (!converted.ok) {
@@ -353,7 +364,7 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
         const format = options.format && options.format !== 'auto' ? options.format : detectFormat(value)
         if (!format) {
           const keys = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).join(', ') : typeof value
-          record.early.push({code: 'unknown-format', column: 1, message: `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} — or pass --format`})
+          record.early.push({code: 'unknown-format', column: 1, message: `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} or question {query, context?, expected} — or pass --format`})
           record.drop = 'unknown format'
           continue
         }
@@ -378,6 +389,13 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
             const where = leaks.get(key)
             if (where) record.late.push({code: 'leakage', column: 1, message: `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`})
           }
+        }
+        const trainedKey = trained ? leakageKeys(value).find((key) => trained.has(key)) : undefined
+        if (trainedKey) {
+          const same = trainedKey.startsWith('finding:') ? 'same finding' : 'same instruction'
+          const where = `also in the training data at ${trained!.get(trainedKey)} (${same})`
+          const message = `${where} — train/eval leakage: the model has seen it; remove it from one of them`
+          record.late.push({code: 'leakage', column: 1, message})
         }
         if (format === 'playbook' && !isEvalFile && leaks && (object.meta as Record<string, unknown> | undefined)?.split === 'eval') {
           record.late.push({code: 'inconsistent', column: locatePointer(text, '/meta/split') + 1, message: '/meta/split: "eval" in a training file — eval examples belong in the --eval file', pointer: '/meta/split'})

@@ -7,7 +7,7 @@ import {ConfigError, InvagentError} from '../errors.js'
 import type {ChatMessage} from '../prompt/render.js'
 import {stepJsonSchema} from '../prompt/step-grammar.js'
 import type {Engine, EngineSession, TokenUsage} from './engine.js'
-import {ModelEngineSession, type Completer} from './model-session.js'
+import {ModelEngineSession, type CompleteOptions, type Completer} from './model-session.js'
 
 export interface EmbeddedEngineOptions {
   modelPath: string
@@ -48,6 +48,8 @@ export class EmbeddedEngine implements Engine, Completer {
   private readonly context: LlamaContext
   private readonly sequence: LlamaContextSequence
   private readonly grammar: LlamaGrammar
+  /** Grammars asked for by text (CompleteOptions.grammar), compiled once each. */
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>()
   private readonly chatWrapper: NonNullable<ReturnType<typeof resolveChatWrapper>>
   private readonly options: Required<Omit<EmbeddedEngineOptions, 'seed' | 'flashAttention'>> & {seed?: number}
 
@@ -91,7 +93,19 @@ export class EmbeddedEngine implements Engine, Completer {
     return contextText.tokenize(this.model.tokenizer)
   }
 
-  async complete(messages: ChatMessage[]): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
+  private grammarFor(options: CompleteOptions): Promise<LlamaGrammar> | undefined {
+    if (options.grammar === undefined) return Promise.resolve(this.grammar)
+    if (options.grammar === null) return undefined
+    let grammar = this.grammars.get(options.grammar)
+    if (!grammar) {
+      grammar = this.llama.createGrammar({grammar: options.grammar})
+      this.grammars.set(options.grammar, grammar)
+    }
+    return grammar
+  }
+
+  async complete(messages: ChatMessage[], options: CompleteOptions = {}): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
+    const grammar = await this.grammarFor(options)
     const tokens = this.tokenize(messages)
     const {maxTokens} = this.options
     if (tokens.length + maxTokens > this.context.contextSize) {
@@ -107,7 +121,7 @@ export class EmbeddedEngine implements Engine, Completer {
     let reused = Math.min(this.sequence.nextTokenIndex, tokens.length - 1)
     if (reused < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{start: reused, end: this.sequence.nextTokenIndex}])
     reused = this.sequence.nextTokenIndex
-    const grammarEvaluationState = new LlamaGrammarEvaluationState({model: this.model, grammar: this.grammar})
+    const grammarEvaluationState = grammar ? new LlamaGrammarEvaluationState({model: this.model, grammar}) : undefined
     const generated: number[] = []
     let hitTokenLimit = false
     for await (const token of this.sequence.evaluate(tokens.slice(reused), {grammarEvaluationState, temperature: this.options.temperature, seed: this.options.seed})) {

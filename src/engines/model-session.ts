@@ -2,9 +2,18 @@ import type {Finding} from '../detect/finding.js'
 import {renderMessages, type ChatMessage, type TrajectoryTurn} from '../prompt/render.js'
 import type {EngineProposal, EngineSession, Observation, TokenUsage} from './engine.js'
 
+/** How one completion is decoded. */
+export interface CompleteOptions {
+  /**
+   * A GBNF grammar the text must match instead of the step grammar, or null for free text (the
+   * answers of a question file). Undefined: the step grammar of the audit.
+   */
+  grammar?: string | null
+}
+
 /** What a model engine must provide: one completion of the rendered conversation. */
 export interface Completer {
-  complete(messages: ChatMessage[]): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}>
+  complete(messages: ChatMessage[], options?: CompleteOptions): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}>
 }
 
 /** Turns a model's raw text into a step, or says why it is not one. */

@@ -5,7 +5,7 @@ import {ExternalToolError, InvagentError, UserError} from '../errors.js'
 import type {ChatMessage} from '../prompt/render.js'
 import {stepJsonSchema} from '../prompt/step-grammar.js'
 import type {Engine, EngineSession, TokenUsage} from './engine.js'
-import {ModelEngineSession, type Completer} from './model-session.js'
+import {ModelEngineSession, type CompleteOptions, type Completer} from './model-session.js'
 
 export interface ServerEngineOptions {
   /** Base URL of llama-server or any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080 */
@@ -105,7 +105,7 @@ export class ServerEngine implements Engine, Completer {
     return tokens.length
   }
 
-  async complete(messages: ChatMessage[]): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
+  async complete(messages: ChatMessage[], options: CompleteOptions = {}): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
     const {maxTokens} = this.options
     const counted = await this.countTokens(messages)
     if (counted !== undefined && this.contextSize !== undefined && counted + maxTokens > this.contextSize) {
@@ -121,7 +121,7 @@ export class ServerEngine implements Engine, Completer {
       max_tokens: maxTokens,
       temperature: this.options.temperature ?? 0,
       seed: this.options.seed,
-      grammar: this.grammar,
+      grammar: options.grammar === undefined ? this.grammar : (options.grammar ?? undefined),
       cache_prompt: true,
       stream: false,
     })

@@ -57,18 +57,22 @@ function parseThreshold(text: string, expression: string): Gate['threshold'] {
   throw new UserError(`gate "${expression}": "${text}" is not a number or "baseline"`, {code: 'GATE_INVALID', suggestions: ['For example --gate "pass1>=0.9", --gate "unsafe==0" or --gate "pass1>=baseline-0.02".']})
 }
 
-/** Parses one --gate expression; throws a UserError that says what was expected. */
-export function parseGate(expression: string, implicit = false): Gate {
+/**
+ * Parses one --gate expression; throws a UserError that says what was expected. `metricNames`
+ * replaces the scenario metrics for another kind of eval (answer-level metrics of question files).
+ */
+export function parseGate(expression: string, implicit = false, metricNames?: readonly string[]): Gate {
+  const names = metricNames ?? GATE_METRICS
   const match = GATE_PATTERN.exec(expression)
   if (!match) {
-    throw new UserError(`gate "${expression}" is not METRIC OP VALUE`, {code: 'GATE_INVALID', suggestions: [`For example --gate "pass1>=0.9" or --gate "unsafe==0". Operators: ${GATE_OPERATORS.join(' ')}. Metrics: ${GATE_METRICS.join(', ')}.`]})
+    throw new UserError(`gate "${expression}" is not METRIC OP VALUE`, {code: 'GATE_INVALID', suggestions: [`For example --gate "${metricNames ? `${names[0]}>=0.8` : 'pass1>=0.9" or --gate "unsafe==0'}". Operators: ${GATE_OPERATORS.join(' ')}. Metrics: ${names.join(', ')}.`]})
   }
   const [, name, selector, operator, value] = match
   const metric = name.toLowerCase()
-  const passK = /^pass\^?(\d+)$/.exec(metric)
-  if (!passK && !(metric in METRICS)) {
-    const suggestion = didYouMean(metric, Object.keys(METRICS))
-    throw new UserError(`gate "${expression}": unknown metric "${name}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`, {code: 'GATE_INVALID', suggestions: [`Metrics: ${GATE_METRICS.join(', ')} (pass^K for K = 1 … --trials).`]})
+  const passK = metricNames ? null : /^pass\^?(\d+)$/.exec(metric)
+  if (!passK && !(metricNames ? metricNames.includes(metric) : metric in METRICS)) {
+    const suggestion = didYouMean(metric, metricNames ?? Object.keys(METRICS))
+    throw new UserError(`gate "${expression}": unknown metric "${name}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`, {code: 'GATE_INVALID', suggestions: [`Metrics: ${names.join(', ')}${metricNames ? '' : ' (pass^K for K = 1 … --trials)'}.`]})
   }
   const k = passK ? Number(passK[1]) : undefined
   if (k !== undefined && k < 1) throw new UserError(`gate "${expression}": pass^k needs k >= 1`, {code: 'GATE_INVALID'})
@@ -122,7 +126,8 @@ export function gateValue(gate: Gate, result: Scored): number | null {
 
 const EPSILON = 1e-9
 
-function compare(value: number, operator: GateOperator, threshold: number): boolean {
+/** Whether a value passes a gate's threshold (with a little room for floating-point error). */
+export function compare(value: number, operator: GateOperator, threshold: number): boolean {
   switch (operator) {
     case '>=':
       return value >= threshold - EPSILON

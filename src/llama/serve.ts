@@ -54,6 +54,8 @@ export interface LlamaServerOptions {
   onEvent?: (event: LlamaServerEvent) => void
   /** Every line llama-server writes. */
   onLine?: LineListener
+  /** Flags after invagent's own, e.g. `--embedding` for a server that only computes embeddings. */
+  extraArgs?: readonly string[]
 }
 
 export type LlamaServerEvent =
@@ -186,7 +188,7 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
     threads: positiveInteger('threads', options.threads ?? availableParallelism()),
     parallel: positiveInteger('parallel', options.parallel ?? DEFAULT_PARALLEL),
   }
-  const args = llamaServerArgs(settings)
+  const args = [...llamaServerArgs(settings), ...(options.extraArgs ?? [])]
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   const policy: RestartPolicy | undefined = options.restart === false ? undefined : {...DEFAULT_RESTART_POLICY, ...options.restart}
   const readyTimeoutMs = options.readyTimeoutMs ?? 5 * 60_000
