@@ -1,6 +1,6 @@
 import {Flags, type Interfaces} from '@oclif/core'
 
-import {ENGINES} from '../src/agent/audit-session.js'
+import {ENGINES} from '../src/engines/create-engine.js'
 import {DEFAULT_POLICY, type PermissionProfile} from '../src/agent/policy.js'
 import {InvagentCommand} from '../src/cli/base-command.js'
 import {renderEvalResult} from '../src/cli/render-eval.js'

@@ -23,6 +23,12 @@ export type AuditEventType =
   | 'policy-decided'
   | 'approval-answered'
   | 'validation-ran'
+  | 'plan-made'
+  | 'plan-applied'
+  | 'plan-parked'
+  | 'approval-decided'
+  | 'escalation-queued'
+  | 'finding-deferred'
   | 'outcome-recorded'
   | 'run-finished'
 
