@@ -28,6 +28,7 @@ export type AuditEventType =
   | 'plan-parked'
   | 'approval-decided'
   | 'escalation-queued'
+  | 'escalation-closed'
   | 'finding-deferred'
   | 'outcome-recorded'
   | 'run-finished'

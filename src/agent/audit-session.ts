@@ -3,7 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {createEngineWithIdentity, type EngineOptions} from '../engines/create-engine.js'
 import type {Engine} from '../engines/engine.js'
 import type {InventoryBackend} from '../inventory/backend.js'
-import {openInventory} from '../inventory/open-inventory.js'
+import {absoluteLocator, openInventory} from '../inventory/open-inventory.js'
 import type {StateStore} from '../state/state-store.js'
 import {openStateStore} from '../state/open-state.js'
 import type {RuleName} from '../tools/catalogue.js'
@@ -51,7 +51,7 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
     const report = await runAudit({
       backend: opened.backend, engine: created.engine, log: opened.log, dryRun: options.dryRun, runId, rules: options.rules,
       maxFindings: options.maxFindings, policy: options.policy, approver: options.approver, approveAll: options.approveAll,
-      state: opened.state, approvalTtlMs: options.approvalTtlMs, engineIdentity: created.identity, onOutcome: options.onOutcome,
+      inventoryLocator: absoluteLocator(options.db), state: opened.state, approvalTtlMs: options.approvalTtlMs, engineIdentity: created.identity, onOutcome: options.onOutcome,
     })
     await opened.state.recordRunFinished(runId, report.summary, auditExitCode(report))
     return report

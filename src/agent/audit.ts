@@ -90,6 +90,8 @@ export interface AuditOptions {
   /** How long a parked plan waits for a decision. */
   approvalTtlMs?: number
   engineIdentity?: EngineIdentity
+  /** The locator plans record, so that an approval applies them to the same inventory from any folder. */
+  inventoryLocator?: string
   maxSteps?: number
   maxInvalidSteps?: number
   maxValidationFailures?: number
@@ -240,7 +242,7 @@ async function makePlan(finding: Finding, context: FindingContext, result: Findi
     runId: context.runId,
     findingId: finding.id,
     finding: {rule: finding.rule, entity: finding.entity, severity: finding.severity, evidence: finding.evidence as Record<string, unknown>},
-    inventory: context.backend.location,
+    inventory: context.inventoryLocator ?? context.backend.location,
     createdAt: new Date().toISOString(),
     writes,
     rootCause: result.rootCause,
@@ -337,7 +339,7 @@ async function queueEscalation(finding: Finding, context: FindingContext, result
   const escalation = await context.state.escalate({
     runId: context.runId,
     findingId: finding.id,
-    inventory: context.backend.location,
+    inventory: context.inventoryLocator ?? context.backend.location,
     rule: finding.rule,
     entity: finding.entity,
     evidence: finding.evidence as Record<string, unknown>,

@@ -1,10 +1,12 @@
 import {z} from 'zod'
 
+import {PlanSchema} from '../agent/plan.js'
 import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
 import {QUANT_TYPE_NAMES} from '../llama/quant-types.js'
 import {toJsonSchema} from '../tools/json-schema.js'
 import {RemoteStateSchema} from '../train/remote-control.js'
+import {Approval, Escalation} from '../state/state-store.js'
 import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
 
 /*
@@ -57,6 +59,24 @@ export const AuditOutput = z.object({
   }),
   deferredNote: z.string().nullable(),
 })
+
+const approvalShape = Approval
+const escalationShape = Escalation
+
+export const ApprovalsListOutput = z.object({state: z.string(), approvals: z.array(approvalShape)})
+export const ApprovalsShowOutput = z.object({approval: approvalShape, plan: PlanSchema})
+export const ApprovalsApproveOutput = z.object({
+  approval: approvalShape,
+  status: z.enum(['applied', 'stale', 'expired', 'failed', 'rejected']),
+  appliedNow: z.boolean(),
+  changes: z.array(z.string()),
+  problems: z.array(z.string()),
+  logFile: z.string().nullable(),
+})
+export const ApprovalsRejectOutput = z.object({approval: approvalShape, logFile: z.string()})
+export const EscalationsListOutput = z.object({state: z.string(), escalations: z.array(escalationShape)})
+export const EscalationsShowOutput = z.object({escalation: escalationShape})
+export const EscalationsCloseOutput = z.object({escalation: escalationShape, logFile: z.string()})
 
 export const InventoryInitOutput = z.object({
   db: z.string(),
@@ -333,6 +353,13 @@ export const DatasetScrubOutput = z.object({
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
+  'approvals list': ApprovalsListOutput,
+  'approvals show': ApprovalsShowOutput,
+  'approvals approve': ApprovalsApproveOutput,
+  'approvals reject': ApprovalsRejectOutput,
+  'escalations list': EscalationsListOutput,
+  'escalations show': EscalationsShowOutput,
+  'escalations close': EscalationsCloseOutput,
   detect: DetectOutput,
   tools: ToolsOutput,
   'inventory init': InventoryInitOutput,

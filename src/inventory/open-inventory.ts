@@ -1,3 +1,5 @@
+import {resolve} from 'node:path'
+
 import {UserError} from '../errors.js'
 import type {InventoryBackend} from './backend.js'
 import {SqliteInventory} from './sqlite-backend.js'
@@ -38,4 +40,10 @@ export function localPathOf(locator: string): string | undefined {
 export function openInventory(locator: string, options: OpenInventoryOptions = {}): InventoryBackend & {close(): void} {
   const parsed = parseLocator(locator)
   return SqliteInventory.open(parsed.path, {readOnly: options.readOnly})
+}
+
+/** The same locator with a SQLite path made absolute: valid from any working folder. */
+export function absoluteLocator(locator: string): string {
+  const parsed = parseLocator(locator)
+  return resolve(parsed.path)
 }

@@ -78,7 +78,7 @@ describe('invagent audit', () => {
     it('changes nothing when run a second time', async () => {
       const before = sha256OfFile(db)
       const second = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
-      expect(second.summary).toEqual({resolved: 0, wouldResolve: 0, escalated: first.summary.escalated, failed: 0})
+      expect(second.summary).toEqual({resolved: 0, wouldResolve: 0, parked: 0, deferred: 0, escalated: first.summary.escalated, failed: 0})
       expect(sha256OfFile(db)).toBe(before)
     })
 
@@ -90,16 +90,24 @@ describe('invagent audit', () => {
     })
   })
 
-  it('asks for approval above the bound, escalates without a TTY, and applies with --yes', async () => {
+  it('marks plans above the bound in dry-run, parks them without a TTY, and applies them with --yes', async () => {
     const cwd = temporaryDirectory()
     const db = join(cwd, 'inv.db')
     await runCli(['inventory', 'init', '--db', db, '--seed', '5'], cwd)
-    const refused = AuditOutput.parse((await runCli(['audit', '--db', db, '--dry-run', '--approve-above', '0', '--rule', 'ledger_mismatch', '--json'], cwd)).json)
-    const drift = refused.outcomes.find((outcome) => outcome.rootCause === 'cache_drift' || outcome.summary.includes('approval needed'))!
-    expect(drift.outcome).toBe('escalated')
-    expect(drift.summary).toContain('approval needed')
-    const approved = AuditOutput.parse((await runCli(['audit', '--db', db, '--dry-run', '--approve-above', '0', '--rule', 'ledger_mismatch', '--yes', '--json'], cwd)).json)
-    expect(approved.outcomes.find((outcome) => outcome.findingId === drift.findingId)!.outcome).toBe('would_resolve')
+    const args = ['audit', '--db', db, '--approve-above', '0', '--rule', 'ledger_mismatch', '--json']
+    const dry = AuditOutput.parse((await runCli([...args, '--dry-run'], cwd)).json)
+    const drift = dry.outcomes.find((outcome) => outcome.rootCause === 'cache_drift')!
+    expect(drift).toMatchObject({outcome: 'would_resolve', needsApproval: true, approvalId: null})
+    expect(drift.summary).toContain('needs approval')
+    const before = sha256OfFile(db)
+    const parked = AuditOutput.parse((await runCli(args, cwd)).json)
+    const parkedDrift = parked.outcomes.find((outcome) => outcome.findingId === drift.findingId)!
+    expect(parkedDrift.outcome).toBe('parked')
+    expect(parkedDrift.approvalId).toMatch(/^A-[0-9a-f]{8}$/)
+    expect(parked.summary.parked).toBeGreaterThan(0)
+    expect(sha256OfFile(db)).toBe(before)
+    const approved = AuditOutput.parse((await runCli([...args, '--yes'], cwd)).json)
+    expect(approved.outcomes.find((outcome) => outcome.findingId === drift.findingId)!.outcome).toBe('resolved')
   })
 
   it('writes nothing under the observe profile', async () => {
