@@ -116,6 +116,9 @@ export class SqliteStateStore implements StateStore {
       if (path !== ':memory:') mkdirSync(dirname(path), {recursive: true})
       db = new SqliteConnection(path)
       db.exec('PRAGMA journal_mode = WAL')
+      // WAL with NORMAL: a commit is not synced until checkpoint. A decision lost to power loss is
+      // safe to make again: applying a plan is idempotent under its writes' keys.
+      db.exec('PRAGMA synchronous = NORMAL')
       db.exec(STATE_SCHEMA_SQL)
     } catch (error) {
       throw new ConfigError(`cannot open the state store ${path}: ${(error as Error).message}`, {
