@@ -80,6 +80,10 @@ export function diffRows(before: ScopeRows, after: ScopeRows): string[] {
   return changes
 }
 
+function emptySelection() {
+  return {parts: new Set<string>(), ledgers: new Set<string>(), transactions: new Set<string>(), externalRefs: new Set<string>()}
+}
+
 function emptyRows(): ScopeRows {
   return {parts: [], uom_conversions: [], sku_aliases: [], transactions: [], reservations: []}
 }
@@ -89,7 +93,10 @@ export class SandboxInventory implements InventoryBackend {
   readonly location: string
   private readonly live: InventoryBackend
   private readonly memory: SqliteInventory
-  private covered = {parts: new Set<string>(), ledgers: new Set<string>(), transactions: new Set<string>(), externalRefs: new Set<string>()}
+  /** What the plan asked the live inventory for: its selection, read again before applying. */
+  private asked = emptySelection()
+  /** What is here already, however it came (a transaction may come with its part's ledger). */
+  private present = {parts: new Set<string>(), transactions: new Set<string>()}
   private seen: Record<(typeof TABLES)[number], Map<string, unknown>> = this.freshSeen()
   private skus = new Map<string, ToolResult<'find_part_by_sku'>>()
   private events = new Map<string, IntegrationEventRecord[]>()
@@ -109,7 +116,8 @@ export class SandboxInventory implements InventoryBackend {
   reset(): void {
     this.memory.clearRows()
     this.memory.freezeClock(this.live.clock())
-    this.covered = {parts: new Set(), ledgers: new Set(), transactions: new Set(), externalRefs: new Set()}
+    this.asked = emptySelection()
+    this.present = {parts: new Set(), transactions: new Set()}
     this.seen = this.freshSeen()
     this.skus = new Map()
     this.events = new Map()
@@ -119,28 +127,35 @@ export class SandboxInventory implements InventoryBackend {
     return this.memory.clock()
   }
 
-  /** Copies in whatever part of the selection is not here yet. */
+  /**
+   * Copies in whatever part of the selection is not here yet, and the part rows (units and
+   * conversions) of the transactions that came, which their stock deltas need.
+   */
   async cover(selection: RowSelection): Promise<void> {
-    const missing: {parts: string[]; ledgers: string[]; transactions: string[]; externalRefs: string[]} = {parts: [], ledgers: [], transactions: [], externalRefs: []}
-    let any = false
-    for (const key of ['parts', 'ledgers', 'transactions', 'externalRefs'] as const) {
-      for (const id of selection[key] ?? []) {
-        if (this.covered[key].has(id)) continue
-        this.covered[key].add(id)
-        missing[key].push(id)
-        any = true
-      }
+    const missing = {
+      parts: (selection.parts ?? []).filter((id) => !this.present.parts.has(id) && !this.asked.parts.has(id)),
+      ledgers: (selection.ledgers ?? []).filter((id) => !this.asked.ledgers.has(id)),
+      transactions: (selection.transactions ?? []).filter((id) => !this.present.transactions.has(id) && !this.asked.transactions.has(id)),
+      externalRefs: (selection.externalRefs ?? []).filter((ref) => !this.asked.externalRefs.has(ref)),
     }
-    if (!any) return
+    if (missing.parts.length + missing.ledgers.length + missing.transactions.length + missing.externalRefs.length === 0) return
+    for (const key of ['parts', 'ledgers', 'transactions', 'externalRefs'] as const) for (const id of missing[key]) this.asked[key].add(id)
     const rows = await this.live.readRows(missing)
-    for (const part of rows.parts) this.covered.parts.add(part.id)
+    const fresh: ScopeRows = {...rows, parts: [], uom_conversions: [], sku_aliases: [], transactions: [], reservations: []}
     for (const table of TABLES) {
       for (const row of rows[table] as unknown as Array<Record<string, unknown>>) {
         const key = rowKey(table, row)
-        if (!this.seen[table].has(key)) this.seen[table].set(key, row)
+        if (this.seen[table].has(key)) continue
+        // Rows seen before stay as they are here: the sandbox's writes to them must not be undone.
+        this.seen[table].set(key, row)
+        ;(fresh[table] as unknown as Array<Record<string, unknown>>).push(row)
       }
     }
-    this.memory.insertRows(rows)
+    for (const id of [...missing.parts, ...missing.ledgers]) this.present.parts.add(id)
+    for (const row of rows.transactions) this.present.transactions.add(row.id)
+    this.memory.insertRows(fresh)
+    const parts = [...new Set(rows.transactions.map((row) => row.part_id).filter((id): id is string => id !== null && !this.present.parts.has(id)))]
+    if (parts.length > 0) await this.cover({parts})
   }
 
   /** What the plan read from the live inventory so far, and the rows as it first saw them. */
@@ -150,7 +165,7 @@ export class SandboxInventory implements InventoryBackend {
     for (const table of TABLES) rows[table] = [...this.seen[table].values()]
     return {
       reads: {
-        selection: {parts: sorted(this.covered.parts), ledgers: sorted(this.covered.ledgers), transactions: sorted(this.covered.transactions), externalRefs: sorted(this.covered.externalRefs)},
+        selection: {parts: sorted(this.asked.parts), ledgers: sorted(this.asked.ledgers), transactions: sorted(this.asked.transactions), externalRefs: sorted(this.asked.externalRefs)},
         skus: sorted(this.skus.keys()),
         events: sorted(this.events.keys()),
       },
@@ -256,8 +271,9 @@ export class SandboxInventory implements InventoryBackend {
 
   async detectInScope(entities: EntitySet): Promise<Finding[]> {
     await this.cover({ledgers: [...entities.partIds], transactions: [...entities.txnIds]})
-    // Duplicates are judged over every posting of a reference: those come along too.
-    const refs = (await this.memory.readRows({transactions: [...entities.txnIds]})).transactions.map((row) => row.external_ref)
+    // Duplicates are judged over every posting of a posted transaction's reference: those come along too.
+    const posted = (await this.memory.readRows({transactions: [...entities.txnIds]})).transactions.filter((row) => row.status === 'posted')
+    const refs = posted.map((row) => row.external_ref)
     await this.cover({externalRefs: refs})
     return this.memory.detectInScope(entities)
   }

@@ -36,7 +36,7 @@ export async function scopeOf(store: InventoryReads, finding: Finding): Promise<
   const txn = rows.transactions.find((row) => row.id === finding.entity)
   if (!txn) return scope
   scope.txnIds.add(txn.id)
-  if (txn.part_id !== null && rows.parts.some((part) => part.id === txn.part_id)) scope.partIds.add(txn.part_id)
+  if (txn.part_id !== null && (await store.readRows({parts: [txn.part_id]})).parts.length > 0) scope.partIds.add(txn.part_id)
   if (finding.rule === 'duplicate_posting') {
     const sameRef = await store.readRows({externalRefs: [txn.external_ref]})
     for (const row of sameRef.transactions) if (row.source === txn.source) scope.txnIds.add(row.id)

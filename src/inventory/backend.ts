@@ -75,8 +75,8 @@ export type ReservationRow = Omit<ReservationRecord, 'shipped_qty'>
 
 /**
  * Which rows to read, by what they belong to. A part selection reads the part row with its unit
- * conversions and aliases; a ledger selection reads every transaction and reservation of a part;
- * a transaction selection reads the row and its part; an external-ref selection reads every
+ * conversions and aliases; a ledger selection reads the same and every transaction and reservation
+ * of the part; a transaction selection reads that row; an external-ref selection reads every
  * transaction carrying that reference. The same selection always names the same rows, so reading
  * it twice and comparing tells whether anything in it changed (a plan's fingerprint).
  */

@@ -24,9 +24,14 @@ import {
   type TransactionUpdate,
 } from './backend.js'
 import {openInventoryDatabase, SqliteConnection} from './sqlite-connection.js'
-import {INDEX_SQL, NORMALIZED_SKU_SQL, SCHEMA_SQL, STOCK_DELTA_SQL} from './schema.js'
+import {NORMALIZED_SKU_SQL, SCHEMA_SQL, STOCK_DELTA_SQL} from './schema.js'
 
 type TransactionWithDelta = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
+
+const SANDBOX_INDEX_SQL = `
+CREATE INDEX idx_transactions_part ON transactions (part_id, created_at);
+CREATE INDEX idx_transactions_ref ON transactions (external_ref);
+CREATE INDEX idx_reservations_part ON reservations (part_id, status);`
 
 const ROW_COLUMNS = 'id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at'
 const TRANSACTION_UPDATABLE = new Map([['status', 'status'], ['posted_at', 'posted_at'], ['uom', 'uom'], ['part_id', 'part_id']])
@@ -68,7 +73,8 @@ export class SqliteInventory implements InventoryBackend {
   static inMemory(clock: number): SqliteInventory {
     const connection = new SqliteConnection(':memory:')
     connection.exec(SCHEMA_SQL)
-    connection.exec(INDEX_SQL)
+    // A sandbox holds tens of rows: only the lookups its reads make, not every detection index.
+    connection.exec(SANDBOX_INDEX_SQL)
     connection.run(`INSERT INTO invagent_meta (key, value) VALUES ('clock', ?)`, String(clock))
     return new SqliteInventory(connection)
   }
@@ -204,8 +210,6 @@ export class SqliteInventory implements InventoryBackend {
     for (const ref of selection.externalRefs ?? []) {
       for (const row of this.db.all<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref = ?`, ref)) transactions.set(row.id, row)
     }
-    // A transaction's stock delta needs its part's unit and conversions: its part row comes along.
-    for (const row of transactions.values()) if (row.part_id !== null) partIds.add(row.part_id)
     const parts: PartRow[] = []
     const conversions: ScopeRows['uom_conversions'] = []
     const aliases: ScopeRows['sku_aliases'] = []
