@@ -21,8 +21,10 @@ export interface ApplyResult {
   changes: string[]
   /** For an invalid plan, what live validation found; for a failed one, why. */
   problems: string[]
-  /** How long the write unit held the inventory, in milliseconds. */
+  /** How long the write unit held the inventory, in milliseconds, its commit included. */
   holdMs: number
+  /** The part of holdMs before the commit: invagent's own work inside the unit. */
+  workMs: number
 }
 
 export interface ApplyOptions {
@@ -32,7 +34,7 @@ export interface ApplyOptions {
 
 /** Applies a plan exactly once: a plan whose every write is already recorded is reported, not applied again. */
 export async function applyPlan(store: InventoryBackend, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
-  const result: ApplyResult = {status: 'failed', writesApplied: 0, changes: [], problems: [], holdMs: 0}
+  const result: ApplyResult = {status: 'failed', writesApplied: 0, changes: [], problems: [], holdMs: 0, workMs: 0}
   const started = performance.now()
   try {
     await store.unitOfWork(
@@ -80,7 +82,10 @@ export async function applyPlan(store: InventoryBackend, plan: Plan, options: Ap
           .map((current) => (current.id === plan.findingId ? `the finding is still present on the live data (${JSON.stringify(current.evidence)})` : `a new finding appeared on the live data: ${current.id}`))
         result.status = result.problems.length === 0 ? 'applied' : 'invalid'
       },
-      () => result.status === 'applied',
+      () => {
+        result.workMs = performance.now() - started
+        return result.status === 'applied'
+      },
     )
   } catch (error) {
     if (!(error instanceof ToolFailure)) throw error

@@ -43,8 +43,10 @@ export interface FindingOutcome {
   planId: string | null
   approvalId: string | null
   escalationId: string | null
-  /** How long the apply unit held the inventory for this finding, in milliseconds; null when nothing was applied. */
+  /** How long the apply unit held the inventory for this finding, in milliseconds; null when no unit ran. */
   holdMs: number | null
+  /** The part of holdMs before the commit (the commit's own time is the storage's). */
+  holdWorkMs: number | null
 }
 
 export interface AuditSummary {
@@ -177,7 +179,7 @@ function newOutcome(finding: Finding): FindingOutcome {
   return {
     findingId: finding.id, rule: finding.rule, entity: finding.entity, rootCause: 'unknown', outcome: 'failed', actions: [], summary: '',
     steps: 0, invalidSteps: 0, usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0}, latencyMs: 0,
-    needsApproval: false, planId: null, approvalId: null, escalationId: null, holdMs: null,
+    needsApproval: false, planId: null, approvalId: null, escalationId: null, holdMs: null, holdWorkMs: null,
   }
 }
 
@@ -310,7 +312,8 @@ async function settle(plan: Plan, finding: Finding, context: FindingContext, res
   }
   const applied = await applyPlan(context.backend, plan)
   result.holdMs = Math.round(applied.holdMs * 1000) / 1000
-  log.append('plan-applied', {findingId: finding.id, planId: plan.id, status: applied.status, writesApplied: applied.writesApplied, changes: applied.changes, problems: applied.problems, holdMs: result.holdMs, attempt})
+  result.holdWorkMs = Math.round(applied.workMs * 1000) / 1000
+  log.append('plan-applied', {findingId: finding.id, planId: plan.id, status: applied.status, writesApplied: applied.writesApplied, changes: applied.changes, problems: applied.problems, holdMs: result.holdMs, holdWorkMs: result.holdWorkMs, attempt})
   return outcomeOfApply(applied, plan, result, runCounters)
 }
 

@@ -47,6 +47,7 @@ export const AuditOutput = z.object({
       approvalId: z.string().nullable(),
       escalationId: z.string().nullable(),
       holdMs: z.number().nullable(),
+      holdWorkMs: z.number().nullable(),
     }),
   ),
   summary: z.object({
