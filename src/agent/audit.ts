@@ -208,7 +208,14 @@ async function auditFinding(finding: Finding, context: FindingContext, runCounte
         break
       }
       if (!plan) break
-      const stale = await settle(plan, finding, context, result, runCounters, attempt)
+      let stale: string[] | undefined
+      try {
+        stale = await settle(plan, finding, context, result, runCounters, attempt)
+      } catch (error) {
+        result.outcome = 'failed'
+        result.summary = `applying the plan failed, nothing of it was kept: ${describeError(error)}`
+        break
+      }
       if (!stale) break
       if (attempt === 2) {
         result.outcome = 'escalated'
@@ -216,7 +223,8 @@ async function auditFinding(finding: Finding, context: FindingContext, runCounte
       }
     }
   }
-  if (result.outcome === 'escalated') await queueEscalation(finding, context, result, plan, tried)
+  // A dry run leaves no work for people: it reports escalations without queueing them.
+  if (result.outcome === 'escalated' && !context.dryRun) await queueEscalation(finding, context, result, plan, tried)
   result.latencyMs = Math.round(performance.now() - started)
   return result
 }

@@ -60,7 +60,8 @@ describe('an audit killed mid-run', () => {
     expect(uninterrupted.exitCode).toBe(0)
     expect(inventoryState(killed)).toEqual(inventoryState(reference))
     expect(actionCount(killed)).toBe(actionCount(reference))
-  })
+    // Three audits of 700 faults, each fix its own committed unit: a minute and more on a busy 2-core machine.
+  }, 180_000)
 })
 
 describe('an audit killed inside its apply unit', () => {
