@@ -180,6 +180,9 @@ export class SqliteStateStore implements StateStore {
   }
 
   async listApprovals(filter: {status?: ApprovalStatus} = {}): Promise<Approval[]> {
+    // A pending plan past its time is expired: said so when listed, not only when someone tries to approve it.
+    const now = new Date().toISOString()
+    this.db.run(`UPDATE approvals SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at < ?`, now, now)
     const rows = filter.status
       ? this.db.all<Row>('SELECT * FROM approvals WHERE status = ? ORDER BY requested_at, id', filter.status)
       : this.db.all<Row>('SELECT * FROM approvals ORDER BY requested_at, id')

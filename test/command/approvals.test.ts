@@ -124,6 +124,8 @@ describe('invagent approvals', () => {
     const {db, approvalId} = await parkedInventory(cwd, ['--ttl', '1s'])
     await new Promise((resolve) => setTimeout(resolve, 1200))
     const bytes = sha256OfFile(db)
+    const listed = ApprovalsListOutput.parse((await runCli(['approvals', 'list', '--db', db, '--status', 'expired', '--json'], cwd)).json)
+    expect(listed.approvals.map((approval) => approval.id)).toEqual([approvalId])
     const run = await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd)
     expect(ApprovalsApproveOutput.parse(run.json)).toMatchObject({status: 'expired', appliedNow: false})
     expect(sha256OfFile(db)).toBe(bytes)
