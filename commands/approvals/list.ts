@@ -9,7 +9,10 @@ import {APPROVAL_STATUSES, type ApprovalStatus} from '../../src/state/state-stor
 
 export default class ApprovalsList extends InvagentCommand {
   static override summary = 'List plans parked for approval, and past decisions.'
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --status rejected --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --status rejected --json',
+  ]
   static override flags = {
     ...queueFlags,
     status: Flags.string({summary: 'Only approvals with this status.', options: [...APPROVAL_STATUSES]}),

@@ -7,16 +7,29 @@ import type {ApprovalsRejectOutput} from '../../src/cli/output-schemas.js'
 import {decisionFlags, deciderFromFlags, logDirectoryFor, stateFromFlags} from '../../src/cli/state-flags.js'
 
 export default class ApprovalsReject extends InvagentCommand {
-  static override summary = 'Reject a parked plan, with the reason (kept, queryable with `approvals list --status rejected`).'
-  static override examples = ['<%= config.bin %> <%= command.id %> A-1f2e3d4c --reason "the shortage is real: counted on the shelf"']
-  static override args = {id: Args.string({description: 'Approval id (from `invagent approvals list`).', required: true})}
-  static override flags = {...decisionFlags, reason: Flags.string({summary: 'Why the plan is wrong, for the log and the dataset.', required: true})}
+  static override summary =
+    'Reject a parked plan, with the reason (kept, queryable with `approvals list --status rejected`).'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> A-1f2e3d4c --reason "the shortage is real: counted on the shelf"',
+  ]
+  static override args = {
+    id: Args.string({description: 'Approval id (from `invagent approvals list`).', required: true}),
+  }
+  static override flags = {
+    ...decisionFlags,
+    reason: Flags.string({summary: 'Why the plan is wrong, for the log and the dataset.', required: true}),
+  }
 
   async run(): Promise<z.infer<typeof ApprovalsRejectOutput>> {
     const {args, flags} = await this.parse(ApprovalsReject)
     const state = stateFromFlags(flags)
     try {
-      const result = await rejectPlan(args.id, {state, by: deciderFromFlags(flags), reason: flags.reason, logDirectoryFor})
+      const result = await rejectPlan(args.id, {
+        state,
+        by: deciderFromFlags(flags),
+        reason: flags.reason,
+        logDirectoryFor,
+      })
       this.say(`${args.id}: rejected by ${result.approval.decidedBy}`)
       return result
     } finally {

@@ -10,7 +10,9 @@ import {queueFlags, stateFromFlags} from '../../src/cli/state-flags.js'
 export default class ApprovalsShow extends InvagentCommand {
   static override summary = 'Show a parked plan: its writes, impact, root cause, validation and fingerprint.'
   static override examples = ['<%= config.bin %> <%= command.id %> A-1f2e3d4c']
-  static override args = {id: Args.string({description: 'Approval id (from `invagent approvals list`).', required: true})}
+  static override args = {
+    id: Args.string({description: 'Approval id (from `invagent approvals list`).', required: true}),
+  }
   static override flags = queueFlags
 
   async run(): Promise<z.infer<typeof ApprovalsShowOutput>> {

@@ -9,10 +9,17 @@ import {ESCALATION_STATUSES, type Escalation} from '../../src/state/state-store.
 
 export default class EscalationsList extends InvagentCommand {
   static override summary = 'List escalated findings waiting for a person (open by default).'
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --status closed --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --status closed --json',
+  ]
   static override flags = {
     ...queueFlags,
-    status: Flags.string({summary: 'Only escalations with this status.', options: [...ESCALATION_STATUSES], default: 'open'}),
+    status: Flags.string({
+      summary: 'Only escalations with this status.',
+      options: [...ESCALATION_STATUSES],
+      default: 'open',
+    }),
   }
 
   async run(): Promise<z.infer<typeof EscalationsListOutput>> {

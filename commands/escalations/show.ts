@@ -8,9 +8,12 @@ import {renderEscalation} from '../../src/cli/render-queues.js'
 import {queueFlags, stateFromFlags} from '../../src/cli/state-flags.js'
 
 export default class EscalationsShow extends InvagentCommand {
-  static override summary = 'Show an escalation: evidence, what the engine tried, its root-cause guess and the next step.'
+  static override summary =
+    'Show an escalation: evidence, what the engine tried, its root-cause guess and the next step.'
   static override examples = ['<%= config.bin %> <%= command.id %> E-9a8b7c6d']
-  static override args = {id: Args.string({description: 'Escalation id (from `invagent escalations list`).', required: true})}
+  static override args = {
+    id: Args.string({description: 'Escalation id (from `invagent escalations list`).', required: true}),
+  }
   static override flags = queueFlags
 
   async run(): Promise<z.infer<typeof EscalationsShowOutput>> {
@@ -18,7 +21,11 @@ export default class EscalationsShow extends InvagentCommand {
     const state = stateFromFlags(flags)
     try {
       const escalation = await state.getEscalation(args.id)
-      if (!escalation) throw new UserError(`no escalation "${args.id}" in ${state.location}`, {code: 'ESCALATION_NOT_FOUND', suggestions: ['List them with `invagent escalations list`.']})
+      if (!escalation)
+        throw new UserError(`no escalation "${args.id}" in ${state.location}`, {
+          code: 'ESCALATION_NOT_FOUND',
+          suggestions: ['List them with `invagent escalations list`.'],
+        })
       this.say(renderEscalation(escalation))
       return {escalation}
     } finally {

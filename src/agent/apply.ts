@@ -58,15 +58,23 @@ export async function applyPlan(store: InventoryBackend, plan: Plan, options: Ap
           const impact = await previewWrite(store, write.tool as WriteToolName, args)
           if (impactSize(impact) !== impactSize(write.impact) || impact.partId !== write.impact.partId) {
             result.status = 'stale'
-            result.changes = [`${write.tool} would now move stock by ${impactSize(impact)}, not ${impactSize(write.impact)}`]
+            result.changes = [
+              `${write.tool} would now move stock by ${impactSize(impact)}, not ${impactSize(write.impact)}`,
+            ]
             return
           }
           if (options.maxImpact !== undefined && impactSize(impact) > options.maxImpact) {
             result.status = 'failed'
-            result.problems = [`${write.tool} would move stock by ${impactSize(impact)}, above the bound of ${options.maxImpact}`]
+            result.problems = [
+              `${write.tool} would move stock by ${impactSize(impact)}, above the bound of ${options.maxImpact}`,
+            ]
             return
           }
-          const written = await applyWrite(store, write.tool as WriteToolName, args, {runId: plan.runId, findingId: plan.findingId, idempotencyKey: write.idempotencyKey})
+          const written = await applyWrite(store, write.tool as WriteToolName, args, {
+            runId: plan.runId,
+            findingId: plan.findingId,
+            idempotencyKey: write.idempotencyKey,
+          })
           if (!written.applied) {
             result.status = 'invalid'
             result.problems = [`${write.tool} changed nothing on the live inventory: ${written.message}`]
@@ -79,7 +87,11 @@ export async function applyPlan(store: InventoryBackend, plan: Plan, options: Ap
         const after = await store.detectInScope(scopeFromJson(plan.scope))
         result.problems = after
           .filter((current) => current.id === plan.findingId || !before.has(current.id))
-          .map((current) => (current.id === plan.findingId ? `the finding is still present on the live data (${JSON.stringify(current.evidence)})` : `a new finding appeared on the live data: ${current.id}`))
+          .map((current) =>
+            current.id === plan.findingId
+              ? `the finding is still present on the live data (${JSON.stringify(current.evidence)})`
+              : `a new finding appeared on the live data: ${current.id}`,
+          )
         result.status = result.problems.length === 0 ? 'applied' : 'invalid'
       },
       () => {

@@ -36,7 +36,12 @@ export const PlanSchema = z.object({
   id: z.string(),
   runId: z.string(),
   findingId: z.string(),
-  finding: z.object({rule: z.enum(RULES), entity: z.string(), severity: z.string(), evidence: z.record(z.string(), z.unknown())}),
+  finding: z.object({
+    rule: z.enum(RULES),
+    entity: z.string(),
+    severity: z.string(),
+    evidence: z.record(z.string(), z.unknown()),
+  }),
   /** The locator of the inventory the plan was made against. */
   inventory: z.string(),
   createdAt: z.string(),
@@ -57,14 +62,23 @@ export const PlanSchema = z.object({
   }),
   /** What the plan read from the live inventory, to be read again before applying. */
   reads: z.object({
-    selection: z.object({parts: z.array(z.string()), ledgers: z.array(z.string()), transactions: z.array(z.string()), externalRefs: z.array(z.string())}),
+    selection: z.object({
+      parts: z.array(z.string()),
+      ledgers: z.array(z.string()),
+      transactions: z.array(z.string()),
+      externalRefs: z.array(z.string()),
+    }),
     skus: z.array(z.string()),
     events: z.array(z.string()),
   }),
   /** sha256 over every live row and answer the plan read. */
   fingerprint: z.string(),
   /** The rows and answers as the plan saw them, so that a stale plan can say what changed. */
-  seen: z.object({rows: rowsSchema, skus: z.record(z.string(), z.unknown()), events: z.record(z.string(), z.unknown())}),
+  seen: z.object({
+    rows: rowsSchema,
+    skus: z.record(z.string(), z.unknown()),
+    events: z.record(z.string(), z.unknown()),
+  }),
   evidenceDigest: z.string(),
   engine: z.object({
     name: z.string(),
@@ -108,10 +122,12 @@ export async function readAgain(store: InventoryReads, reads: PlanReads): Promis
 export function describeChanges(plan: Plan, now: SeenLiveData): string[] {
   const changes = diffRows(plan.seen.rows as unknown as ScopeRows, now.rows)
   for (const sku of plan.reads.skus) {
-    if (canonicalJson(now.skus[sku]) !== canonicalJson(plan.seen.skus[sku])) changes.push(`SKU lookup ${sku}: different parts match`)
+    if (canonicalJson(now.skus[sku]) !== canonicalJson(plan.seen.skus[sku]))
+      changes.push(`SKU lookup ${sku}: different parts match`)
   }
   for (const txn of plan.reads.events) {
-    if (canonicalJson(now.events[txn]) !== canonicalJson(plan.seen.events[txn])) changes.push(`integration events of ${txn}: changed`)
+    if (canonicalJson(now.events[txn]) !== canonicalJson(plan.seen.events[txn]))
+      changes.push(`integration events of ${txn}: changed`)
   }
   return changes
 }

@@ -13,7 +13,13 @@ import {
 } from '../inventory/backend.js'
 import {SqliteInventory} from '../inventory/sqlite-backend.js'
 import type {RuleName} from '../tools/catalogue.js'
-import type {IntegrationEventRecord, PartRecord, ReservationRecord, ToolResult, TransactionRecord} from '../tools/tools.js'
+import type {
+  IntegrationEventRecord,
+  PartRecord,
+  ReservationRecord,
+  ToolResult,
+  TransactionRecord,
+} from '../tools/tools.js'
 
 /*
  * The working copy a plan is made in (docs/architecture.md, "Plan"). It is an in-memory SQLite
@@ -63,15 +69,21 @@ export function canonicalRows(rows: ScopeRows): ScopeRows {
 export function diffRows(before: ScopeRows, after: ScopeRows): string[] {
   const changes: string[] = []
   for (const table of TABLES) {
-    const old = new Map((before[table] as unknown as Array<Record<string, unknown>>).map((row) => [rowKey(table, row), row]))
-    const now = new Map((after[table] as unknown as Array<Record<string, unknown>>).map((row) => [rowKey(table, row), row]))
+    const old = new Map(
+      (before[table] as unknown as Array<Record<string, unknown>>).map((row) => [rowKey(table, row), row]),
+    )
+    const now = new Map(
+      (after[table] as unknown as Array<Record<string, unknown>>).map((row) => [rowKey(table, row), row]),
+    )
     for (const [key, row] of old) {
       const current = now.get(key)
       if (!current) changes.push(`${table} ${key.replace('\u0000', '/')}: gone`)
       else {
         const fields = Object.keys(row).filter((field) => row[field] !== current[field])
         if (fields.length > 0) {
-          changes.push(`${table} ${key.replace('\u0000', '/')}: ${fields.map((field) => `${field} ${JSON.stringify(row[field])} → ${JSON.stringify(current[field])}`).join(', ')}`)
+          changes.push(
+            `${table} ${key.replace('\u0000', '/')}: ${fields.map((field) => `${field} ${JSON.stringify(row[field])} → ${JSON.stringify(current[field])}`).join(', ')}`,
+          )
         }
       }
     }
@@ -81,7 +93,12 @@ export function diffRows(before: ScopeRows, after: ScopeRows): string[] {
 }
 
 function emptySelection() {
-  return {parts: new Set<string>(), ledgers: new Set<string>(), transactions: new Set<string>(), externalRefs: new Set<string>()}
+  return {
+    parts: new Set<string>(),
+    ledgers: new Set<string>(),
+    transactions: new Set<string>(),
+    externalRefs: new Set<string>(),
+  }
 }
 
 function emptyRows(): ScopeRows {
@@ -109,7 +126,13 @@ export class SandboxInventory implements InventoryBackend {
   }
 
   private freshSeen(): Record<(typeof TABLES)[number], Map<string, unknown>> {
-    return {parts: new Map(), uom_conversions: new Map(), sku_aliases: new Map(), transactions: new Map(), reservations: new Map()}
+    return {
+      parts: new Map(),
+      uom_conversions: new Map(),
+      sku_aliases: new Map(),
+      transactions: new Map(),
+      reservations: new Map(),
+    }
   }
 
   /** Empties the sandbox for the next finding, with the live inventory's clock as of now. */
@@ -135,13 +158,24 @@ export class SandboxInventory implements InventoryBackend {
     const missing = {
       parts: (selection.parts ?? []).filter((id) => !this.present.parts.has(id) && !this.asked.parts.has(id)),
       ledgers: (selection.ledgers ?? []).filter((id) => !this.asked.ledgers.has(id)),
-      transactions: (selection.transactions ?? []).filter((id) => !this.present.transactions.has(id) && !this.asked.transactions.has(id)),
+      transactions: (selection.transactions ?? []).filter(
+        (id) => !this.present.transactions.has(id) && !this.asked.transactions.has(id),
+      ),
       externalRefs: (selection.externalRefs ?? []).filter((ref) => !this.asked.externalRefs.has(ref)),
     }
-    if (missing.parts.length + missing.ledgers.length + missing.transactions.length + missing.externalRefs.length === 0) return
-    for (const key of ['parts', 'ledgers', 'transactions', 'externalRefs'] as const) for (const id of missing[key]) this.asked[key].add(id)
+    if (missing.parts.length + missing.ledgers.length + missing.transactions.length + missing.externalRefs.length === 0)
+      return
+    for (const key of ['parts', 'ledgers', 'transactions', 'externalRefs'] as const)
+      for (const id of missing[key]) this.asked[key].add(id)
     const rows = await this.live.readRows(missing)
-    const fresh: ScopeRows = {...rows, parts: [], uom_conversions: [], sku_aliases: [], transactions: [], reservations: []}
+    const fresh: ScopeRows = {
+      ...rows,
+      parts: [],
+      uom_conversions: [],
+      sku_aliases: [],
+      transactions: [],
+      reservations: [],
+    }
     for (const table of TABLES) {
       for (const row of rows[table] as unknown as Array<Record<string, unknown>>) {
         const key = rowKey(table, row)
@@ -154,7 +188,13 @@ export class SandboxInventory implements InventoryBackend {
     for (const id of [...missing.parts, ...missing.ledgers]) this.present.parts.add(id)
     for (const row of rows.transactions) this.present.transactions.add(row.id)
     this.memory.insertRows(fresh)
-    const parts = [...new Set(rows.transactions.map((row) => row.part_id).filter((id): id is string => id !== null && !this.present.parts.has(id)))]
+    const parts = [
+      ...new Set(
+        rows.transactions
+          .map((row) => row.part_id)
+          .filter((id): id is string => id !== null && !this.present.parts.has(id)),
+      ),
+    ]
     if (parts.length > 0) await this.cover({parts})
   }
 
@@ -165,11 +205,20 @@ export class SandboxInventory implements InventoryBackend {
     for (const table of TABLES) rows[table] = [...this.seen[table].values()]
     return {
       reads: {
-        selection: {parts: sorted(this.asked.parts), ledgers: sorted(this.asked.ledgers), transactions: sorted(this.asked.transactions), externalRefs: sorted(this.asked.externalRefs)},
+        selection: {
+          parts: sorted(this.asked.parts),
+          ledgers: sorted(this.asked.ledgers),
+          transactions: sorted(this.asked.transactions),
+          externalRefs: sorted(this.asked.externalRefs),
+        },
         skus: sorted(this.skus.keys()),
         events: sorted(this.events.keys()),
       },
-      seen: {rows: canonicalRows(rows as unknown as ScopeRows), skus: Object.fromEntries(this.skus), events: Object.fromEntries(this.events)},
+      seen: {
+        rows: canonicalRows(rows as unknown as ScopeRows),
+        skus: Object.fromEntries(this.skus),
+        events: Object.fromEntries(this.events),
+      },
     }
   }
 
@@ -272,7 +321,9 @@ export class SandboxInventory implements InventoryBackend {
   async detectInScope(entities: EntitySet): Promise<Finding[]> {
     await this.cover({ledgers: [...entities.partIds], transactions: [...entities.txnIds]})
     // Duplicates are judged over every posting of a posted transaction's reference: those come along too.
-    const posted = (await this.memory.readRows({transactions: [...entities.txnIds]})).transactions.filter((row) => row.status === 'posted')
+    const posted = (await this.memory.readRows({transactions: [...entities.txnIds]})).transactions.filter(
+      (row) => row.status === 'posted',
+    )
     const refs = posted.map((row) => row.external_ref)
     await this.cover({externalRefs: refs})
     return this.memory.detectInScope(entities)

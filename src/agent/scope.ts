@@ -36,7 +36,8 @@ export async function scopeOf(store: InventoryReads, finding: Finding): Promise<
   const txn = rows.transactions.find((row) => row.id === finding.entity)
   if (!txn) return scope
   scope.txnIds.add(txn.id)
-  if (txn.part_id !== null && (await store.readRows({parts: [txn.part_id]})).parts.length > 0) scope.partIds.add(txn.part_id)
+  if (txn.part_id !== null && (await store.readRows({parts: [txn.part_id]})).parts.length > 0)
+    scope.partIds.add(txn.part_id)
   if (finding.rule === 'duplicate_posting') {
     const sameRef = await store.readRows({externalRefs: [txn.external_ref]})
     for (const row of sameRef.transactions) if (row.source === txn.source) scope.txnIds.add(row.id)
@@ -62,5 +63,10 @@ export async function scopeOf(store: InventoryReads, finding: Finding): Promise<
  */
 export function scopeSelection(scope: FindingScope, externalRefs: Iterable<string> = []): RowSelection {
   const parts = [...scope.partIds].sort()
-  return {parts, ledgers: parts, transactions: [...scope.txnIds].sort(), externalRefs: [...new Set(externalRefs)].sort()}
+  return {
+    parts,
+    ledgers: parts,
+    transactions: [...scope.txnIds].sort(),
+    externalRefs: [...new Set(externalRefs)].sort(),
+  }
 }

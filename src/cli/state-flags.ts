@@ -8,7 +8,8 @@ import type {StateStore} from '../state/state-store.js'
 export const queueFlags = {
   state: stateFlag,
   db: Flags.string({
-    summary: 'Inventory: locates the default state store; for approve, the inventory to apply to (default: the one the plan was made against).',
+    summary:
+      'Inventory: locates the default state store; for approve, the inventory to apply to (default: the one the plan was made against).',
     env: 'INVAGENT_DB',
   }),
 }

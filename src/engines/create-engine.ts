@@ -59,19 +59,41 @@ async function create(options: EngineOptions): Promise<CreatedEngine> {
     case 'rules':
       return {engine: new RulesEngine(), identity: {name: 'rules', model: null, promptVersion: currentPromptVersion()}}
     case 'embedded': {
-      if (!options.model) throw new UserError('the embedded engine needs --model (a GGUF path or a name from `invagent models list`)')
+      if (!options.model)
+        throw new UserError('the embedded engine needs --model (a GGUF path or a name from `invagent models list`)')
       const {resolveModel} = await import('../models/registry.js')
       const {EmbeddedEngine} = await import('./embedded-engine.js')
       const resolved = resolveModel(options.model)
-      const engine = await EmbeddedEngine.load({modelPath: resolved.path, threads: options.threads, contextSize: options.contextSize, maxTokens: options.maxTokens, seed: options.seed})
+      const engine = await EmbeddedEngine.load({
+        modelPath: resolved.path,
+        threads: options.threads,
+        contextSize: options.contextSize,
+        maxTokens: options.maxTokens,
+        seed: options.seed,
+      })
       const model = {name: resolved.name, path: resolved.path, sha256: resolved.manifest?.sha256 ?? null}
       return {engine, identity: {name: 'embedded', model, promptVersion: currentPromptVersion()}}
     }
     case 'server': {
-      if (!options.url) throw new UserError('the server engine needs --url (e.g. http://127.0.0.1:8080, as printed by `invagent serve`)')
+      if (!options.url)
+        throw new UserError(
+          'the server engine needs --url (e.g. http://127.0.0.1:8080, as printed by `invagent serve`)',
+        )
       const {ServerEngine} = await import('./server-engine.js')
-      const engine = await ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey: process.env.INVAGENT_API_KEY})
-      return {engine, identity: {name: 'server', model: {name: null, path: options.url, sha256: null}, promptVersion: currentPromptVersion()}}
+      const engine = await ServerEngine.connect({
+        url: options.url,
+        maxTokens: options.maxTokens,
+        seed: options.seed,
+        apiKey: process.env.INVAGENT_API_KEY,
+      })
+      return {
+        engine,
+        identity: {
+          name: 'server',
+          model: {name: null, path: options.url, sha256: null},
+          promptVersion: currentPromptVersion(),
+        },
+      }
     }
   }
   throw new UserError(`unknown engine "${options.engine}"`, {suggestions: [`Engines: ${ENGINES.join(', ')}`]})

@@ -133,25 +133,49 @@ export class SqliteStateStore implements StateStore {
   async recordRunStarted(run: RunRecord): Promise<void> {
     this.db.run(
       'INSERT OR REPLACE INTO runs (id, inventory, engine, dry_run, started_at, log_file) VALUES (?, ?, ?, ?, ?, ?)',
-      run.id, run.inventory, run.engine, run.dryRun ? 1 : 0, run.startedAt, run.logFile,
+      run.id,
+      run.inventory,
+      run.engine,
+      run.dryRun ? 1 : 0,
+      run.startedAt,
+      run.logFile,
     )
   }
 
   async recordRunFinished(runId: string, summary: unknown, exitCode: number): Promise<void> {
-    this.db.run('UPDATE runs SET finished_at = ?, summary = ?, exit_code = ? WHERE id = ?', new Date().toISOString(), JSON.stringify(summary), exitCode, runId)
+    this.db.run(
+      'UPDATE runs SET finished_at = ?, summary = ?, exit_code = ? WHERE id = ?',
+      new Date().toISOString(),
+      JSON.stringify(summary),
+      exitCode,
+      runId,
+    )
   }
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {
     this.db.run(
       'INSERT OR REPLACE INTO outcomes (run_id, finding_id, outcome, root_cause, summary, plan_id, approval_id, escalation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      outcome.runId, outcome.findingId, outcome.outcome, outcome.rootCause, outcome.summary, outcome.planId, outcome.approvalId, outcome.escalationId,
+      outcome.runId,
+      outcome.findingId,
+      outcome.outcome,
+      outcome.rootCause,
+      outcome.summary,
+      outcome.planId,
+      outcome.approvalId,
+      outcome.escalationId,
     )
   }
 
   async savePlan(plan: Plan): Promise<void> {
     this.db.run(
       'INSERT OR IGNORE INTO plans (id, run_id, finding_id, fingerprint, digest, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      plan.id, plan.runId, plan.findingId, plan.fingerprint, planDigest(plan), plan.createdAt, JSON.stringify(plan),
+      plan.id,
+      plan.runId,
+      plan.findingId,
+      plan.fingerprint,
+      planDigest(plan),
+      plan.createdAt,
+      JSON.stringify(plan),
     )
   }
 
@@ -161,15 +185,30 @@ export class SqliteStateStore implements StateStore {
   }
 
   async park(plan: Plan, expiresAt: Date): Promise<Approval> {
-    const existing = this.db.get<Row>(`SELECT * FROM approvals WHERE finding_id = ? AND fingerprint = ? AND status = 'pending'`, plan.findingId, plan.fingerprint)
+    const existing = this.db.get<Row>(
+      `SELECT * FROM approvals WHERE finding_id = ? AND fingerprint = ? AND status = 'pending'`,
+      plan.findingId,
+      plan.fingerprint,
+    )
     if (existing) return approvalOf(existing)
     await this.savePlan(plan)
     const id = newId('A')
     this.db.run(
       `INSERT INTO approvals (id, plan_id, run_id, finding_id, inventory, status, max_impact, writes, summary, root_cause, requested_at, expires_at, plan_digest, fingerprint)
        VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
-      id, plan.id, plan.runId, plan.findingId, plan.inventory, plan.maxImpact, plan.writes.length, plan.summary, plan.rootCause,
-      new Date().toISOString(), expiresAt.toISOString(), planDigest(plan), plan.fingerprint,
+      id,
+      plan.id,
+      plan.runId,
+      plan.findingId,
+      plan.inventory,
+      plan.maxImpact,
+      plan.writes.length,
+      plan.summary,
+      plan.rootCause,
+      new Date().toISOString(),
+      expiresAt.toISOString(),
+      planDigest(plan),
+      plan.fingerprint,
     )
     return (await this.getApproval(id))!
   }
@@ -182,29 +221,54 @@ export class SqliteStateStore implements StateStore {
   async listApprovals(filter: {status?: ApprovalStatus} = {}): Promise<Approval[]> {
     // A pending plan past its time is expired: said so when listed, not only when someone tries to approve it.
     const now = new Date().toISOString()
-    this.db.run(`UPDATE approvals SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at < ?`, now, now)
+    this.db.run(
+      `UPDATE approvals SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at < ?`,
+      now,
+      now,
+    )
     const rows = filter.status
       ? this.db.all<Row>('SELECT * FROM approvals WHERE status = ? ORDER BY requested_at, id', filter.status)
       : this.db.all<Row>('SELECT * FROM approvals ORDER BY requested_at, id')
     return rows.map(approvalOf)
   }
 
-  async decideApproval(id: string, expected: ApprovalStatus, decision: ApprovalDecision): Promise<Approval | undefined> {
+  async decideApproval(
+    id: string,
+    expected: ApprovalStatus,
+    decision: ApprovalDecision,
+  ): Promise<Approval | undefined> {
     const changed = this.db.run(
       `UPDATE approvals SET status = ?, decided_at = ?, decided_by = COALESCE(?, decided_by), reason = COALESCE(?, reason), changes = ?
        WHERE id = ? AND status = ?`,
-      decision.status, new Date().toISOString(), decision.by ?? null, decision.reason ?? null, JSON.stringify(decision.changes ?? []), id, expected,
+      decision.status,
+      new Date().toISOString(),
+      decision.by ?? null,
+      decision.reason ?? null,
+      JSON.stringify(decision.changes ?? []),
+      id,
+      expected,
     )
     return changed.changes === 1 ? this.getApproval(id) : undefined
   }
 
   async escalate(input: EscalationInput): Promise<Escalation> {
     const now = new Date().toISOString()
-    const open = this.db.get<Row>(`SELECT * FROM escalations WHERE finding_id = ? AND evidence_digest = ? AND status = 'open'`, input.findingId, input.evidenceDigest)
+    const open = this.db.get<Row>(
+      `SELECT * FROM escalations WHERE finding_id = ? AND evidence_digest = ? AND status = 'open'`,
+      input.findingId,
+      input.evidenceDigest,
+    )
     if (open) {
       this.db.run(
         'UPDATE escalations SET seen = seen + 1, last_seen_at = ?, run_id = ?, tried = ?, root_cause_guess = ?, summary = ?, next_step = ?, plan_id = ? WHERE id = ?',
-        now, input.runId, JSON.stringify(input.tried), input.rootCauseGuess, input.summary, input.nextStep, input.planId, open.id,
+        now,
+        input.runId,
+        JSON.stringify(input.tried),
+        input.rootCauseGuess,
+        input.summary,
+        input.nextStep,
+        input.planId,
+        open.id,
       )
       return (await this.getEscalation(String(open.id)))!
     }
@@ -212,8 +276,21 @@ export class SqliteStateStore implements StateStore {
     this.db.run(
       `INSERT INTO escalations (id, run_id, finding_id, inventory, status, rule, entity, evidence, evidence_digest, tried, root_cause_guess, summary, next_step, seen, created_at, last_seen_at, plan_id)
        VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
-      id, input.runId, input.findingId, input.inventory, input.rule, input.entity, JSON.stringify(input.evidence), input.evidenceDigest,
-      JSON.stringify(input.tried), input.rootCauseGuess, input.summary, input.nextStep, now, now, input.planId,
+      id,
+      input.runId,
+      input.findingId,
+      input.inventory,
+      input.rule,
+      input.entity,
+      JSON.stringify(input.evidence),
+      input.evidenceDigest,
+      JSON.stringify(input.tried),
+      input.rootCauseGuess,
+      input.summary,
+      input.nextStep,
+      now,
+      now,
+      input.planId,
     )
     return (await this.getEscalation(id))!
   }
@@ -231,7 +308,13 @@ export class SqliteStateStore implements StateStore {
   }
 
   async closeEscalation(id: string, note: string, by: string): Promise<Escalation | undefined> {
-    const changed = this.db.run(`UPDATE escalations SET status = 'closed', closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND status = 'open'`, new Date().toISOString(), by, note, id)
+    const changed = this.db.run(
+      `UPDATE escalations SET status = 'closed', closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND status = 'open'`,
+      new Date().toISOString(),
+      by,
+      note,
+      id,
+    )
     return changed.changes === 1 ? this.getEscalation(id) : undefined
   }
 

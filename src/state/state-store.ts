@@ -65,7 +65,10 @@ export const Escalation = z.object({
 })
 export type Escalation = z.infer<typeof Escalation>
 
-export type EscalationInput = Omit<Escalation, 'id' | 'status' | 'seen' | 'createdAt' | 'lastSeenAt' | 'closedAt' | 'closedBy' | 'note'>
+export type EscalationInput = Omit<
+  Escalation,
+  'id' | 'status' | 'seen' | 'createdAt' | 'lastSeenAt' | 'closedAt' | 'closedBy' | 'note'
+>
 
 export interface RunRecord {
   id: string

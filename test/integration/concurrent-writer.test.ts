@@ -22,19 +22,42 @@ async function auditWhileWriting(extra: string[]) {
   const directory = temporaryDirectory()
   const db = join(directory, 'inv.db')
   initInventory({path: db, parts: 200, days: 30, faults: 26, seed: 42})
-  const audit = execa(process.execPath, [BIN, 'audit', '--db', db, '--rule', 'ledger_mismatch', '--max-findings', '2', '--step-delay', '2000', '--json', ...extra], {reject: false, stdin: 'ignore', cwd: directory})
+  const audit = execa(
+    process.execPath,
+    [
+      BIN,
+      'audit',
+      '--db',
+      db,
+      '--rule',
+      'ledger_mismatch',
+      '--max-findings',
+      '2',
+      '--step-delay',
+      '2000',
+      '--json',
+      ...extra,
+    ],
+    {reject: false, stdin: 'ignore', cwd: directory},
+  )
   const writer = execa(process.execPath, [WRITER, db, '11000'], {reject: false, stdin: 'ignore'})
   const [audited, written] = await Promise.all([audit, writer])
   expect(audited.exitCode, audited.stderr).toBe(0)
   expect(written.exitCode, written.stderr).toBe(0)
-  return {db, report: AuditOutput.parse(JSON.parse(audited.stdout)), load: JSON.parse(written.stdout) as {writes: number; errors: string[]; maxMs: number; p99Ms: number}}
+  return {
+    db,
+    report: AuditOutput.parse(JSON.parse(audited.stdout)),
+    load: JSON.parse(written.stdout) as {writes: number; errors: string[]; maxMs: number; p99Ms: number},
+  }
 }
 
 describe('a second process writing while audit runs with a slow engine', () => {
   it('waits under 250 ms for every write in apply mode, and the audit still applies its fixes', async () => {
     const {report, load} = await auditWhileWriting([])
     expect(report.outcomes.map((outcome) => outcome.outcome)).toContain('resolved')
-    expect(report.outcomes.every((outcome) => outcome.outcome === 'resolved' || outcome.outcome === 'escalated')).toBe(true)
+    expect(report.outcomes.every((outcome) => outcome.outcome === 'resolved' || outcome.outcome === 'escalated')).toBe(
+      true,
+    )
     expect(load.errors).toEqual([])
     expect(load.writes).toBeGreaterThan(100)
     expect(load.maxMs).toBeLessThan(250)

@@ -14,7 +14,13 @@ import {sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
 function setUp(seed = 21) {
   const directory = temporaryDirectory()
   const init = initInventory({path: join(directory, 'inv.db'), parts: 80, days: 10, faults: 26, seed})
-  return {directory, db: init.db, backend: SqliteInventory.open(init.db), state: SqliteStateStore.open(':memory:'), log: AuditLog.create(join(directory, 'logs'), 'unit')}
+  return {
+    directory,
+    db: init.db,
+    backend: SqliteInventory.open(init.db),
+    state: SqliteStateStore.open(':memory:'),
+    log: AuditLog.create(join(directory, 'logs'), 'unit'),
+  }
 }
 
 describe('plan, then apply', () => {
@@ -30,7 +36,14 @@ describe('plan, then apply', () => {
       },
     })
     try {
-      const report = await runAudit({backend: locked, engine: new RulesEngine(), log, dryRun: false, state, maxFindings: 6})
+      const report = await runAudit({
+        backend: locked,
+        engine: new RulesEngine(),
+        log,
+        dryRun: false,
+        state,
+        maxFindings: 6,
+      })
       expect(report.outcomes).toHaveLength(6)
       const failed = report.outcomes.filter((outcome) => outcome.outcome === 'failed')
       expect(failed.length).toBeGreaterThan(0)
@@ -103,7 +116,15 @@ describe('a plan gone stale', () => {
   it('is planned again once and applied when the second plan holds', async () => {
     const {backend, state, log} = setUp()
     try {
-      const report = await runAudit({backend, engine: racedEngine(backend, 1), log, dryRun: false, state, rules: ['ledger_mismatch'], maxFindings: 1})
+      const report = await runAudit({
+        backend,
+        engine: racedEngine(backend, 1),
+        log,
+        dryRun: false,
+        state,
+        rules: ['ledger_mismatch'],
+        maxFindings: 1,
+      })
       expect(report.outcomes[0]).toMatchObject({outcome: 'resolved'})
       expect(report.outcomes[0].planId).toMatch(/-2$/)
     } finally {
@@ -117,11 +138,24 @@ describe('a plan gone stale', () => {
     const {backend, state, log} = setUp()
     try {
       const [finding] = await backend.detect(['ledger_mismatch'])
-      const before = backend.db.get<{on_hand: number}>('SELECT on_hand FROM parts WHERE id = ?', finding.entity)!.on_hand
-      const report = await runAudit({backend, engine: racedEngine(backend, 2), log, dryRun: false, state, rules: ['ledger_mismatch'], maxFindings: 1})
+      const before = backend.db.get<{on_hand: number}>(
+        'SELECT on_hand FROM parts WHERE id = ?',
+        finding.entity,
+      )!.on_hand
+      const report = await runAudit({
+        backend,
+        engine: racedEngine(backend, 2),
+        log,
+        dryRun: false,
+        state,
+        rules: ['ledger_mismatch'],
+        maxFindings: 1,
+      })
       expect(report.outcomes[0].outcome).toBe('escalated')
       expect(report.outcomes[0].summary).toContain(`parts ${finding.entity}: location`)
-      expect(backend.db.get<{on_hand: number}>('SELECT on_hand FROM parts WHERE id = ?', finding.entity)!.on_hand).toBe(before)
+      expect(backend.db.get<{on_hand: number}>('SELECT on_hand FROM parts WHERE id = ?', finding.entity)!.on_hand).toBe(
+        before,
+      )
       expect((await state.listEscalations()).map((escalation) => escalation.findingId)).toEqual([finding.id])
     } finally {
       log.close()

@@ -17,7 +17,15 @@ function inventory(): SqliteInventory {
     .conversion('P-000001', 'CS', 12)
     .part({id: 'P-000002', sku: 'NUT-20001', uom: 'EA', on_hand: 5})
     .transaction({id: 'T-0000001', part_id: 'P-000001', qty: 10, external_ref: 'ASN-1', created_at: NOW - 50 * HOUR_MS})
-    .transaction({id: 'T-0000002', part_id: 'P-000001', qty: 2, uom: 'CS', status: 'pending', external_ref: 'ASN-2', created_at: NOW - 3 * HOUR_MS})
+    .transaction({
+      id: 'T-0000002',
+      part_id: 'P-000001',
+      qty: 2,
+      uom: 'CS',
+      status: 'pending',
+      external_ref: 'ASN-2',
+      created_at: NOW - 3 * HOUR_MS,
+    })
     .transaction({id: 'T-0000003', part_id: 'P-000002', qty: 5, external_ref: 'ASN-3', created_at: NOW - 40 * HOUR_MS})
     .open()
 }
@@ -30,13 +38,20 @@ describe('the plan sandbox', () => {
     const sandbox = new SandboxInventory(live)
     try {
       expect((await sandbox.getPart('P-000001')).on_hand).toBe(30)
-      const written = await applyWrite(sandbox, 'reprocess_transaction', {txn_id: 'T-0000002', reason: 'retry'}, context)
+      const written = await applyWrite(
+        sandbox,
+        'reprocess_transaction',
+        {txn_id: 'T-0000002', reason: 'retry'},
+        context,
+      )
       expect(written).toMatchObject({applied: true, on_hand: 54})
       expect((await sandbox.getTransaction('T-0000002')).status).toBe('posted')
       expect((await sandbox.getLedgerBalance('P-000001')).ledger_balance).toBe(34)
       // The live inventory has not changed by a row.
       expect(caches(live, 'P-000001')).toEqual({on_hand: 30, reserved: 0})
-      expect(row<{status: string}>(live, 'SELECT status FROM transactions WHERE id = ?', 'T-0000002')!.status).toBe('pending')
+      expect(row<{status: string}>(live, 'SELECT status FROM transactions WHERE id = ?', 'T-0000002')!.status).toBe(
+        'pending',
+      )
       expect(row<{n: number}>(live, 'SELECT count(*) AS n FROM agent_actions')!.n).toBe(0)
     } finally {
       sandbox.close()
@@ -56,7 +71,9 @@ describe('the plan sandbox', () => {
       live.db.run(`UPDATE parts SET on_hand = 6 WHERE id = 'P-000002'`)
       expect(fingerprintOf(await readAgain(live, reads))).toBe(fingerprintOf(seen))
       // A new transaction on the part whose ledger it read: it does not.
-      live.db.run(`INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES ('T-0000009', 'P-000001', 'BLT-10001', 'receipt', 1, 'EA', 'posted', 'wms', 'ASN-9', 1, 1)`)
+      live.db.run(
+        `INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES ('T-0000009', 'P-000001', 'BLT-10001', 'receipt', 1, 'EA', 'posted', 'wms', 'ASN-9', 1, 1)`,
+      )
       expect(fingerprintOf(await readAgain(live, reads))).not.toBe(fingerprintOf(seen))
     } finally {
       sandbox.close()
@@ -105,9 +122,23 @@ describe('applying a plan', () => {
   it('reports a plan whose every write is recorded as already applied, and applies nothing', async () => {
     const live = inventory()
     const plan = {
-      runId: 'r', findingId: 'f', writes: [{tool: 'recompute_on_hand', args: {part_id: 'P-000001', reason: 'r'}, impact: {partId: 'P-000001', onHandDelta: -20, reservedDelta: 0}, idempotencyKey: 'k-applied'}],
+      runId: 'r',
+      findingId: 'f',
+      writes: [
+        {
+          tool: 'recompute_on_hand',
+          args: {part_id: 'P-000001', reason: 'r'},
+          impact: {partId: 'P-000001', onHandDelta: -20, reservedDelta: 0},
+          idempotencyKey: 'k-applied',
+        },
+      ],
     }
-    await applyWrite(live, 'recompute_on_hand', {part_id: 'P-000001', reason: 'r'}, {runId: 'r', findingId: 'f', idempotencyKey: 'k-applied'})
+    await applyWrite(
+      live,
+      'recompute_on_hand',
+      {part_id: 'P-000001', reason: 'r'},
+      {runId: 'r', findingId: 'f', idempotencyKey: 'k-applied'},
+    )
     const before = caches(live, 'P-000001')
     const result = await applyPlan(live, plan as never)
     expect(result).toMatchObject({status: 'already_applied', writesApplied: 0})
