@@ -163,6 +163,25 @@ describe('invagent audit', () => {
     expect(sha256OfFile(db)).toBe(before)
   })
 
+  it('refuses apply mode up front, with exit code 3 and the reason, on an inventory it cannot write', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '3'], cwd)
+    // Another process holds the inventory's write lock for longer than invagent waits (5 s).
+    const holder = new DatabaseSync(db)
+    holder.exec('BEGIN IMMEDIATE')
+    try {
+      const refused = await runCli(['audit', '--db', db], cwd)
+      expect(refused.exitCode).toBe(3)
+      expect(refused.stderr).toContain('cannot write the inventory')
+      expect(refused.stderr).toContain('--dry-run')
+      expect(existsSync(join(cwd, 'logs'))).toBe(false)
+    } finally {
+      holder.exec('ROLLBACK')
+      holder.close()
+    }
+  }, 30_000)
+
   it('writes nothing under the observe profile', async () => {
     const cwd = temporaryDirectory()
     const db = join(cwd, 'inv.db')
