@@ -1,6 +1,6 @@
 import {Flags, type Interfaces} from '@oclif/core'
 
-import {ENGINES} from '../src/agent/audit-session.js'
+import {ENGINES} from '../src/engines/create-engine.js'
 import {DEFAULT_POLICY, type PermissionProfile} from '../src/agent/policy.js'
 import {InvagentCommand} from '../src/cli/base-command.js'
 import {renderEvalResult} from '../src/cli/render-eval.js'
@@ -15,7 +15,8 @@ import {progressRendererFor} from '../src/llama/progress.js'
 import {InterruptedError, interruptScope} from '../src/process/interrupt.js'
 
 export default class Eval extends InvagentCommand {
-  static override summary = 'Gate a release: run a scenario suite against an engine and score the state it leaves behind, or score a model's answers to a question file.'
+  static override summary =
+    'Gate a release: run a scenario suite against an engine and score the state it leaves behind, or score the answers to a question file.'
   static override description = `Each scenario is a seeded inventory with injected faults and its ground truth: the gold end state (the gold fixes applied to a copy) or "must escalate". The engine audits a sandbox copy in apply mode, K times; a trial passes when the normalized inventory equals the gold state, the escalations are exactly the expected ones, and no invariant broke. Reports pass^1 and pass^k, resolution, escalation precision and recall, unsafe writes, invalid steps, tokens, cache reuse and latency, per rule and root cause. Exit codes: 0 every gate passed, 1 a gate failed, 2 the eval itself could not run (bad input, engine unavailable, harness or engine errors). Without --gate, the gate is unsafe==0 (added to any gates that do not name unsafe).
 
 With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the model answers each question instead, asked through the same prompt renderer and chat template as the audit, and each answer is scored: exact (after --normalize), contains, and semantic@τ — the cosine similarity of the answer's and the expected answer's embeddings, at or above --semantic-threshold — from an embedding GGUF given with --embedding-model (node-llama-cpp for --engine embedded, llama-server's /embedding for --engine server). Without one, semantic is reported as not measured. Gates: exact, contains, semantic, similarity, errors, empty_answers, cut_off, prompt_tokens_per_question, completion_tokens_per_question, latency_p50_ms, latency_p95_ms; there is no default gate. Exit codes as above (2 when the engine failed on more than --max-errors questions). --trials, --jobs, --profile and --timeout do not apply to questions.`

@@ -23,6 +23,13 @@ export type AuditEventType =
   | 'policy-decided'
   | 'approval-answered'
   | 'validation-ran'
+  | 'plan-made'
+  | 'plan-applied'
+  | 'plan-parked'
+  | 'approval-decided'
+  | 'escalation-queued'
+  | 'escalation-closed'
+  | 'finding-deferred'
   | 'outcome-recorded'
   | 'run-finished'
 

@@ -1,49 +1,21 @@
-import {RulesEngine} from '../engines/rules-engine.js'
+import {randomUUID} from 'node:crypto'
+
+import {createEngineWithIdentity, type EngineOptions} from '../engines/create-engine.js'
 import type {Engine} from '../engines/engine.js'
-import {UserError} from '../errors.js'
-import {SqliteInventory} from '../inventory/sqlite-backend.js'
+import type {InventoryBackend} from '../inventory/backend.js'
+import {absoluteLocator, openInventory} from '../inventory/open-inventory.js'
+import type {StateStore} from '../state/state-store.js'
+import {openStateStore} from '../state/open-state.js'
 import type {RuleName} from '../tools/catalogue.js'
 import {AuditLog} from './audit-log.js'
 import {runAudit, type Approver, type AuditReport, type FindingOutcome} from './audit.js'
 import type {PolicyOptions} from './policy.js'
 
-export const ENGINES = ['rules', 'embedded', 'server'] as const
-export type EngineName = (typeof ENGINES)[number]
-
-export interface EngineOptions {
-  engine: string
-  /** GGUF path for the embedded engine. */
-  model?: string
-  /** Endpoint for the server engine. */
-  url?: string
-  threads?: number
-  contextSize?: number
-  maxTokens?: number
-  seed?: number
-}
-
-/** Creates the engine that decides the steps; the model engines are loaded only when asked for. */
-export async function createEngine(options: EngineOptions): Promise<Engine> {
-  switch (options.engine) {
-    case 'rules':
-      return new RulesEngine()
-    case 'embedded': {
-      if (!options.model) throw new UserError('the embedded engine needs --model (a GGUF path or a name from `invagent models list`)')
-      const {resolveModel} = await import('../models/registry.js')
-      const {EmbeddedEngine} = await import('../engines/embedded-engine.js')
-      return EmbeddedEngine.load({modelPath: resolveModel(options.model).path, threads: options.threads, contextSize: options.contextSize, maxTokens: options.maxTokens, seed: options.seed})
-    }
-    case 'server': {
-      if (!options.url) throw new UserError('the server engine needs --url (e.g. http://127.0.0.1:8080, as printed by `invagent serve`)')
-      const {ServerEngine} = await import('../engines/server-engine.js')
-      return ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey: process.env.INVAGENT_API_KEY})
-    }
-  }
-  throw new UserError(`unknown engine "${options.engine}"`, {suggestions: [`Engines: ${ENGINES.join(', ')}`]})
-}
-
 export interface AuditInventoryOptions {
+  /** The inventory locator (a SQLite path or sqlite:PATH). */
   db: string
+  /** The state store's path. */
+  state: string
   logDirectory: string
   dryRun: boolean
   engine: EngineOptions
@@ -51,26 +23,42 @@ export interface AuditInventoryOptions {
   maxFindings?: number
   policy: PolicyOptions
   approver?: Approver
+  approveAll?: boolean
+  approvalTtlMs?: number
   onOutcome?: (outcome: FindingOutcome, index: number, total: number) => void
 }
 
-/** Opens the inventory and the run's log, audits, and closes both whatever happens. */
+/** The exit code of an audit: 1 when any finding failed, 0 otherwise (docs/architecture.md, "Outcomes"). */
+export function auditExitCode(report: AuditReport): number {
+  return report.summary.failed > 0 ? 1 : 0
+}
+
+/**
+ * Opens the inventory, the state store and the run's log under one run id, refuses apply mode on
+ * an inventory it cannot write before any work, audits, and closes everything whatever happens.
+ */
 export async function auditInventory(options: AuditInventoryOptions): Promise<AuditReport> {
-  const backend = SqliteInventory.open(options.db)
-  let engine: Engine
+  const runId = randomUUID().slice(0, 8)
+  const opened: {backend?: InventoryBackend; state?: StateStore; engine?: Engine; log?: AuditLog} = {}
   try {
-    engine = await createEngine(options.engine)
-  } catch (error) {
-    backend.close()
-    throw error
-  }
-  let log: AuditLog | undefined
-  try {
-    log = AuditLog.create(options.logDirectory, crypto.randomUUID().slice(0, 8))
-    return await runAudit({backend, engine, log, dryRun: options.dryRun, rules: options.rules, maxFindings: options.maxFindings, policy: options.policy, approver: options.approver, onOutcome: options.onOutcome})
+    opened.backend = openInventory(options.db)
+    if (!options.dryRun) await opened.backend.assertWritable()
+    opened.state = openStateStore(options.state)
+    const created = await createEngineWithIdentity(options.engine)
+    opened.engine = created.engine
+    opened.log = AuditLog.create(options.logDirectory, runId)
+    await opened.state.recordRunStarted({id: runId, inventory: opened.backend.location, engine: created.identity.name, dryRun: options.dryRun, startedAt: new Date().toISOString(), logFile: opened.log.file})
+    const report = await runAudit({
+      backend: opened.backend, engine: created.engine, log: opened.log, dryRun: options.dryRun, runId, rules: options.rules,
+      maxFindings: options.maxFindings, policy: options.policy, approver: options.approver, approveAll: options.approveAll,
+      inventoryLocator: absoluteLocator(options.db), state: opened.state, approvalTtlMs: options.approvalTtlMs, engineIdentity: created.identity, onOutcome: options.onOutcome,
+    })
+    await opened.state.recordRunFinished(runId, report.summary, auditExitCode(report))
+    return report
   } finally {
-    log?.close()
-    backend.close()
-    await engine.close?.()
+    opened.log?.close()
+    opened.state?.close()
+    opened.backend?.close()
+    await opened.engine?.close?.()
   }
 }

@@ -1,5 +1,7 @@
-import type {FindingScope, WriteImpact} from '../inventory/backend.js'
-import {WRITE_TOOL_NAMES, type WriteToolName} from '../tools/tools.js'
+import type {WriteImpact} from '../inventory/backend.js'
+import {WRITE_TOOL_NAMES, type ToolArgs, type WriteToolName} from '../tools/tools.js'
+import {writeTargets} from '../tools/write-tools.js'
+import type {FindingScope} from './scope.js'
 
 /**
  * The policy gate every write passes: the permission profile allows the tool, the entity is in
@@ -32,26 +34,18 @@ export interface WriteCounters {
   run: number
 }
 
-/** Which entities a write touches, for the scope check. */
+/** The first entity a write touches outside the finding's scope, said in words; undefined when all are inside. */
 function outOfScope(tool: WriteToolName, args: Record<string, unknown>, scope: FindingScope): string | undefined {
-  const txn = args.txn_id as string | undefined
-  const part = args.part_id as string | undefined
-  switch (tool) {
-    case 'reprocess_transaction':
-    case 'set_transaction_status':
-    case 'void_transaction':
-    case 'correct_transaction_uom':
-      return scope.txnIds.has(txn!) ? undefined : `transaction ${txn} is outside this finding's scope`
-    case 'remap_transaction_part':
-      if (!scope.txnIds.has(txn!)) return `transaction ${txn} is outside this finding's scope`
-      return scope.remapTargets.get(txn!) === part ? undefined : `${part} is not the one part that the SKU of ${txn} resolves to`
-    case 'recompute_on_hand':
-    case 'recompute_reserved':
-    case 'adjust_quantity':
-      return scope.partIds.has(part!) ? undefined : `part ${part} is outside this finding's scope`
-    case 'release_reservation':
-      return scope.reservationIds.has(args.reservation_id as string) ? undefined : `reservation ${String(args.reservation_id)} is outside this finding's scope`
+  const targets = writeTargets(tool, args as ToolArgs<WriteToolName>)
+  for (const txn of targets.transactions) if (!scope.txnIds.has(txn)) return `transaction ${txn} is outside this finding's scope`
+  for (const part of targets.parts) if (!scope.partIds.has(part)) return `part ${part} is outside this finding's scope`
+  for (const reservation of targets.reservations) {
+    if (!scope.reservationIds.has(reservation)) return `reservation ${reservation} is outside this finding's scope`
   }
+  if (targets.remap && scope.remapTargets.get(targets.remap.txnId) !== targets.remap.partId) {
+    return `${targets.remap.partId} is not the one part that the SKU of ${targets.remap.txnId} resolves to`
+  }
+  return undefined
 }
 
 export function checkWrite(policy: PolicyOptions, scope: FindingScope, tool: WriteToolName, args: Record<string, unknown>, impact: WriteImpact, counters: WriteCounters): PolicyDecision {

@@ -1,7 +1,10 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+import {userInfo} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
-import {InvagentError} from '../errors.js'
+import {InvagentError, UserError} from '../errors.js'
+import {localPathOf} from '../inventory/open-inventory.js'
+import {defaultStatePath} from '../state/open-state.js'
 
 export const DEFAULT_DB = join('.invagent', 'inventory.db')
 
@@ -39,7 +42,41 @@ export const dbFlag = Flags.string({
   default: DEFAULT_DB,
 })
 
-/** Audit logs live in a `logs` folder next to the database. */
+export const stateFlag = Flags.string({
+  summary: 'Path of invagent\'s state store (plans, approvals, escalations, runs).',
+  description: 'Defaults to state.db beside the inventory (.invagent/state.db for the default one); INVAGENT_STATE overrides the default.',
+  env: 'INVAGENT_STATE',
+})
+
+export const byFlag = Flags.string({summary: 'Who decides, for the log (default: the OS user).'})
+
+/** Audit logs live in a `logs` folder next to the database (`.invagent/logs` for inventories that are not files). */
 export function logDirectoryFor(db: string): string {
-  return join(dirname(resolve(db)), 'logs')
+  const path = localPathOf(db)
+  return path === undefined ? join('.invagent', 'logs') : join(dirname(resolve(path)), 'logs')
+}
+
+/** The state store a command uses: --state, or the default beside the inventory. */
+export function statePathFor(state: string | undefined, db: string): string {
+  return state ?? defaultStatePath(db)
+}
+
+/** The OS user, the default author of a decision. */
+export function currentUser(): string {
+  try {
+    return userInfo().username
+  } catch {
+    return process.env.USER ?? 'unknown'
+  }
+}
+
+const DURATION_UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
+
+/** Parses a duration such as `7d`, `12h`, `30m` or `45s` into milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)\s*([smhd])$/.exec(text.trim())
+  if (!match || Number(match[1]) <= 0) {
+    throw new UserError(`"${text}" is not a duration: expected a positive number and a unit, such as 7d, 12h, 30m or 45s`, {code: 'BAD_DURATION'})
+  }
+  return Number(match[1]) * DURATION_UNITS[match[2]]
 }

@@ -1,11 +1,13 @@
 import {z} from 'zod'
 
+import {PlanSchema} from '../agent/plan.js'
 import {QuestionEvalOutput} from '../eval/questions/question-result.js'
 import {EvalOutput} from '../eval/result.js'
 import {ModelManifest} from '../models/manifest.js'
 import {QUANT_TYPE_NAMES} from '../llama/quant-types.js'
 import {toJsonSchema} from '../tools/json-schema.js'
 import {RemoteStateSchema} from '../train/remote-control.js'
+import {Approval, Escalation} from '../state/state-store.js'
 import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
 
 /*
@@ -25,6 +27,7 @@ export const AuditOutput = z.object({
   dryRun: z.boolean(),
   engine: z.string(),
   db: z.string(),
+  state: z.string().nullable(),
   logFile: z.string(),
   findingsDetected: z.number().int(),
   outcomes: z.array(
@@ -33,17 +36,49 @@ export const AuditOutput = z.object({
       rule,
       entity: z.string(),
       rootCause: z.union([z.enum(ROOT_CAUSE_NAMES), z.literal('resolved_by_earlier_fix')]),
-      outcome: z.enum(['resolved', 'would_resolve', 'escalated', 'failed']),
+      outcome: z.enum(['resolved', 'would_resolve', 'parked', 'deferred', 'escalated', 'failed']),
       actions: z.array(z.object({tool: z.string(), args: z.record(z.string(), z.unknown()), applied: z.boolean()})),
       summary: z.string(),
       steps: z.number().int(),
       invalidSteps: z.number().int(),
       usage: z.object({promptTokens: z.number().int(), completionTokens: z.number().int(), cachedPromptTokens: z.number().int()}),
       latencyMs: z.number().int(),
+      needsApproval: z.boolean(),
+      planId: z.string().nullable(),
+      approvalId: z.string().nullable(),
+      escalationId: z.string().nullable(),
+      holdMs: z.number().nullable(),
+      holdWorkMs: z.number().nullable(),
     }),
   ),
-  summary: z.object({resolved: z.number().int(), wouldResolve: z.number().int(), escalated: z.number().int(), failed: z.number().int()}),
+  summary: z.object({
+    resolved: z.number().int(),
+    wouldResolve: z.number().int(),
+    parked: z.number().int(),
+    deferred: z.number().int(),
+    escalated: z.number().int(),
+    failed: z.number().int(),
+  }),
+  deferredNote: z.string().nullable(),
 })
+
+const approvalShape = Approval
+const escalationShape = Escalation
+
+export const ApprovalsListOutput = z.object({state: z.string(), approvals: z.array(approvalShape)})
+export const ApprovalsShowOutput = z.object({approval: approvalShape, plan: PlanSchema})
+export const ApprovalsApproveOutput = z.object({
+  approval: approvalShape,
+  status: z.enum(['applied', 'stale', 'expired', 'failed', 'rejected']),
+  appliedNow: z.boolean(),
+  changes: z.array(z.string()),
+  problems: z.array(z.string()),
+  logFile: z.string().nullable(),
+})
+export const ApprovalsRejectOutput = z.object({approval: approvalShape, logFile: z.string()})
+export const EscalationsListOutput = z.object({state: z.string(), escalations: z.array(escalationShape)})
+export const EscalationsShowOutput = z.object({escalation: escalationShape})
+export const EscalationsCloseOutput = z.object({escalation: escalationShape, logFile: z.string()})
 
 export const InventoryInitOutput = z.object({
   db: z.string(),
@@ -324,6 +359,13 @@ export const DatasetScrubOutput = z.object({
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
+  'approvals list': ApprovalsListOutput,
+  'approvals show': ApprovalsShowOutput,
+  'approvals approve': ApprovalsApproveOutput,
+  'approvals reject': ApprovalsRejectOutput,
+  'escalations list': EscalationsListOutput,
+  'escalations show': EscalationsShowOutput,
+  'escalations close': EscalationsCloseOutput,
   detect: DetectOutput,
   tools: ToolsOutput,
   'inventory init': InventoryInitOutput,

@@ -9,7 +9,7 @@ function brief(args: Record<string, unknown>): string {
     .join(' ')
 }
 
-const OUTCOME_LABEL = {resolved: 'resolved ✔', would_resolve: 'would_resolve ✔ validated', escalated: 'escalate ⚑', failed: 'failed ✖'}
+const OUTCOME_LABEL = {resolved: 'resolved ✔', would_resolve: 'would_resolve ✔ validated', parked: 'parked ⏸ approval', deferred: 'deferred ↻', escalated: 'escalate ⚑', failed: 'failed ✖'}
 
 /** The human view of an audit: one row per finding, then the summary and where the log went. */
 export function renderAuditReport(report: AuditReport): string {
@@ -26,7 +26,9 @@ export function renderAuditReport(report: AuditReport): string {
     rows.length > 0 ? renderTable(['rule', 'entity', 'root cause', 'planned actions', 'outcome'], rows, 70) : 'No findings: the inventory is consistent.',
     '',
     `${report.findingsDetected} finding(s) detected, ${report.outcomes.length} audited (${mode}, engine ${report.engine}).`,
-    `resolved ${summary.resolved} · would resolve ${summary.wouldResolve} · escalated ${summary.escalated} · failed ${summary.failed}`,
+    `resolved ${summary.resolved} · would resolve ${summary.wouldResolve} · escalated ${summary.escalated} · failed ${summary.failed}` +
+      (summary.parked > 0 ? ` · parked ${summary.parked} (see \`invagent approvals list\`)` : ''),
+    ...(report.deferredNote ? [report.deferredNote] : []),
     `log: ${report.logFile}`,
   ].join('\n')
 }

@@ -18,7 +18,7 @@ import {PLAYBOOK_INSTRUCTION, type PlaybookExample} from './schema.js'
 import {varyThought} from './thoughts.js'
 
 /*
- * `dataset generate`: sandbox inventories with every root cause of DESIGN.md §4 injected, solved
+ * `dataset generate`: sandbox inventories with every root cause of docs/architecture.md ("Rules") injected, solved
  * by the rules playbook through real tool executions, recorded turn by turn. The split is by
  * inventory, deterministic from the seed, and leak-free by construction: eval inventories number
  * their entities from EVAL_ID_BASE (ids no training inventory has) and their integration

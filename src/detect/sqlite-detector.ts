@@ -6,7 +6,7 @@ import {RULES, type RuleName} from '../tools/catalogue.js'
 import {compareFindings, makeFinding, type Finding} from './finding.js'
 
 /*
- * Every rule of DESIGN.md §4 as SQL over the reference schema. The whole-inventory pass has two
+ * Every rule of docs/architecture.md ("Rules") as SQL over the reference schema. The whole-inventory pass has two
  * halves that read different indexes and share nothing:
  *
  *  - the part pass walks the parts table and, for each part, its range of the ledger index

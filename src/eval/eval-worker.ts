@@ -1,6 +1,6 @@
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {createEngine} from '../agent/audit-session.js'
+import {createEngine} from '../engines/create-engine.js'
 import type {Engine} from '../engines/engine.js'
 import {InvagentError} from '../errors.js'
 import {runScenario, type WorkerReply, type WorkerRequest, type WorkerSetup} from './runner.js'

@@ -16,7 +16,7 @@ export const Usage = z.object({promptTokens: z.number().int(), completionTokens:
 export const FindingRecord = z.object({
   findingId: z.string(),
   rule: z.enum(RULES),
-  outcome: z.enum(['resolved', 'would_resolve', 'escalated', 'failed']),
+  outcome: z.enum(['resolved', 'would_resolve', 'parked', 'deferred', 'escalated', 'failed']),
   rootCause: z.string(),
   steps: z.number().int(),
   invalidSteps: z.number().int(),

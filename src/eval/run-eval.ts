@@ -4,7 +4,7 @@ import {dirname, join, resolve} from 'node:path'
 
 import {Listr} from 'listr2'
 
-import type {EngineOptions} from '../agent/audit-session.js'
+import type {EngineOptions} from '../engines/create-engine.js'
 import {DEFAULT_POLICY, type PermissionProfile} from '../agent/policy.js'
 import type {Engine} from '../engines/engine.js'
 import {UserError} from '../errors.js'

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
-import {createEngine, type EngineOptions} from '../agent/audit-session.js'
+import {createEngine, type EngineOptions} from '../engines/create-engine.js'
 import type {PolicyOptions} from '../agent/policy.js'
 import type {Engine} from '../engines/engine.js'
 import {InvagentError} from '../errors.js'

@@ -6,6 +6,7 @@ import {SqliteInventory} from '../inventory/sqlite-backend.js'
 import {initInventory} from '../simulate/generate.js'
 import type {InjectedFault} from '../simulate/faults.js'
 import {getTool, type ToolArgs, type WriteToolName} from '../tools/tools.js'
+import {applyWrite} from '../tools/write-tools.js'
 import {allowedRows, type AllowedRows} from './scope.js'
 import {readState, rowKey, type InventoryState} from './state.js'
 import {variantOf, type Scenario} from './suite.js'
@@ -61,7 +62,7 @@ async function applyGoldFix(backend: SqliteInventory, fault: InjectedFault, scen
     const tool = getTool(call.tool)
     const args = tool?.effect === 'write' ? tool.args.safeParse(call.args) : undefined
     if (!tool || !args?.success) throw new ScenarioBuildError(scenario, `gold call ${call.tool} of fault ${fault.id} is not a valid write: ${args?.error?.message ?? 'unknown write tool'}`)
-    const result = await backend.applyWrite(call.tool, args.data as ToolArgs<WriteToolName>, {runId: 'gold', findingId: fault.id, idempotencyKey: `gold-${fault.id}-${index}`})
+    const result = await applyWrite(backend, call.tool, args.data as ToolArgs<WriteToolName>, {runId: 'gold', findingId: fault.id, idempotencyKey: `gold-${fault.id}-${index}`})
     if (!result.applied) throw new ScenarioBuildError(scenario, `gold call ${call.tool} of fault ${fault.id} changed nothing: ${result.message}`)
   }
 }

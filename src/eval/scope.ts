@@ -5,7 +5,7 @@ import {rowKey, type InventoryState, type StateRow} from './state.js'
 
 /*
  * What the findings of a scenario may change, worked out here from the database before the run
- * with SQL of its own — deliberately not with the backend's scopeOf, which the policy gate uses:
+ * with SQL of its own — deliberately not with scopeOf (src/agent/scope.ts), which the policy gate uses:
  * the evaluator must not let the gate grade itself. A part finding may change its part and that
  * part's transactions and reservations. A transaction finding may change the transaction, its
  * part, the other transactions with its (source, external_ref), and the parts its SKU names

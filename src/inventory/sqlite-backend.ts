@@ -1,23 +1,40 @@
 import {detectAll, detectForEntities, ledgerBalanceOf} from '../detect/sqlite-detector.js'
 import type {Finding} from '../detect/finding.js'
-import {RULE_INFO} from '../detect/rules.js'
+import {ConfigError} from '../errors.js'
 import type {RuleName} from '../tools/catalogue.js'
 import type {
   IntegrationEventRecord,
   PartRecord,
   ReservationRecord,
-  ToolArgs,
   ToolResult,
   TransactionRecord,
   WriteResult,
-  WriteToolName,
 } from '../tools/tools.js'
-import {canonicalJson} from '../util/canonical-json.js'
-import {ToolFailure, type FindingScope, type InventoryBackend, type TransactionQuery, type WriteContext, type WriteImpact} from './backend.js'
-import {openInventoryDatabase, type SqliteConnection} from './sqlite-connection.js'
-import {NORMALIZED_SKU_SQL, STOCK_DELTA_SQL} from './schema.js'
+import {
+  ToolFailure,
+  type AgentAction,
+  type EntitySet,
+  type InventoryBackend,
+  type PartRow,
+  type ReservationRow,
+  type RowSelection,
+  type ScopeRows,
+  type TransactionQuery,
+  type TransactionRow,
+  type TransactionUpdate,
+} from './backend.js'
+import {openInventoryDatabase, SqliteConnection} from './sqlite-connection.js'
+import {NORMALIZED_SKU_SQL, SCHEMA_SQL, STOCK_DELTA_SQL} from './schema.js'
 
-type TransactionRow = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
+type TransactionWithDelta = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
+
+const SANDBOX_INDEX_SQL = `
+CREATE INDEX idx_transactions_part ON transactions (part_id, created_at);
+CREATE INDEX idx_transactions_ref ON transactions (external_ref);
+CREATE INDEX idx_reservations_part ON reservations (part_id, status);`
+
+const ROW_COLUMNS = 'id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at'
+const TRANSACTION_UPDATABLE = new Map([['status', 'status'], ['posted_at', 'posted_at'], ['uom', 'uom'], ['part_id', 'part_id']])
 
 const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at, ${STOCK_DELTA_SQL} AS stock_delta`
 const TRANSACTION_FROM = 'transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
@@ -30,25 +47,51 @@ export function normalizeSku(sku: string): string {
 /** The embedded reference inventory on node:sqlite. */
 export class SqliteInventory implements InventoryBackend {
   readonly location: string
-  private readonly frozenClock: number | undefined
+  private frozenClock: number | undefined
   private depth = 0
   private spillDisabled = false
+  private readonly readOnly: boolean
 
   readonly db: SqliteConnection
 
-  private constructor(db: SqliteConnection) {
+  private constructor(db: SqliteConnection, readOnly = false) {
     this.db = db
+    this.readOnly = readOnly
     this.location = db.path
     const clock = db.get<{value: string}>(`SELECT value FROM invagent_meta WHERE key = 'clock'`)
     this.frozenClock = clock ? Number(clock.value) : undefined
   }
 
   static open(path: string, options: {readOnly?: boolean} = {}): SqliteInventory {
-    return new SqliteInventory(openInventoryDatabase(path, options))
+    return new SqliteInventory(openInventoryDatabase(path, options), options.readOnly ?? false)
+  }
+
+  /**
+   * An empty inventory in memory with the reference schema and the given clock: the sandbox a plan
+   * is made in. Rows are copied in from the live inventory as the plan reads them.
+   */
+  static inMemory(clock: number): SqliteInventory {
+    const connection = new SqliteConnection(':memory:')
+    connection.exec(SCHEMA_SQL)
+    // A sandbox holds tens of rows: only the lookups its reads make, not every detection index.
+    connection.exec(SANDBOX_INDEX_SQL)
+    connection.run(`INSERT INTO invagent_meta (key, value) VALUES ('clock', ?)`, String(clock))
+    return new SqliteInventory(connection)
   }
 
   clock(): number {
     return this.frozenClock ?? Date.now()
+  }
+
+  /** Fixes "now" for this connection only (a sandbox takes the live inventory's clock). */
+  freezeClock(now: number): void {
+    this.frozenClock = now
+  }
+
+  /** Deletes every inventory row: a sandbox emptied between findings. Never called on a live inventory. */
+  clearRows(): void {
+    if (this.location !== ':memory:') throw new Error(`clearRows is only for in-memory sandboxes, not ${this.location}`)
+    this.db.exec('DELETE FROM parts; DELETE FROM uom_conversions; DELETE FROM sku_aliases; DELETE FROM transactions; DELETE FROM reservations; DELETE FROM integration_events; DELETE FROM agent_actions')
   }
 
   close(): void {
@@ -96,7 +139,7 @@ export class SqliteInventory implements InventoryBackend {
     if (query.kind !== undefined) (where.push('t.kind = ?'), params.push(query.kind))
     const condition = where.join(' AND ')
     const total = this.db.get<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, ...params)!.n
-    const transactions = this.db.all<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`, ...params, query.limit ?? 20)
+    const transactions = this.db.all<TransactionWithDelta>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`, ...params, query.limit ?? 20)
     return {transactions, total}
   }
 
@@ -105,7 +148,7 @@ export class SqliteInventory implements InventoryBackend {
   }
 
   private transactionOrFail(txnId: string): TransactionRecord {
-    const row = this.db.get<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = ?`, txnId)
+    const row = this.db.get<TransactionWithDelta>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = ?`, txnId)
     if (!row) throw new ToolFailure(`transaction "${txnId}" does not exist`)
     return row
   }
@@ -146,184 +189,116 @@ export class SqliteInventory implements InventoryBackend {
     )
   }
 
-  // ---- writes ------------------------------------------------------------------------------
-
-  private deltaWithUnit(txn: TransactionRecord, partId: string | null, uom: string): number | null {
-    if (partId === null) return null
-    const part = this.db.get<{uom: string}>('SELECT uom FROM parts WHERE id = ?', partId)
-    if (!part) return null
-    if (uom === part.uom) return txn.qty
-    const conversion = this.db.get<{factor: number}>('SELECT factor FROM uom_conversions WHERE part_id = ? AND uom = ?', partId, uom)
-    return conversion ? txn.qty * conversion.factor : null
+  async getReservation(reservationId: string): Promise<ReservationRow> {
+    const row = this.db.get<ReservationRow>('SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE id = ?', reservationId)
+    if (!row) throw new ToolFailure(`reservation "${reservationId}" does not exist`)
+    return row
   }
 
-  async previewWrite(tool: WriteToolName, args: ToolArgs<WriteToolName>): Promise<WriteImpact> {
-    const a = args as Record<string, unknown>
-    switch (tool) {
-      case 'reprocess_transaction': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        return {partId: txn.part_id, onHandDelta: txn.status === 'posted' ? 0 : (txn.stock_delta ?? 0), reservedDelta: 0}
-      }
-      case 'void_transaction': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        return {partId: txn.part_id, onHandDelta: txn.status === 'posted' ? -(txn.stock_delta ?? 0) : 0, reservedDelta: 0}
-      }
-      case 'correct_transaction_uom': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        const next = this.deltaWithUnit(txn, txn.part_id, a.uom as string) ?? 0
-        return {partId: txn.part_id, onHandDelta: txn.status === 'posted' ? next - (txn.stock_delta ?? 0) : 0, reservedDelta: 0}
-      }
-      case 'remap_transaction_part': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        const next = this.deltaWithUnit(txn, a.part_id as string, txn.uom) ?? 0
-        return {partId: a.part_id as string, onHandDelta: txn.status === 'posted' ? next : 0, reservedDelta: 0}
-      }
-      case 'recompute_on_hand': {
-        const part = this.partOrFail(a.part_id as string)
-        return {partId: part.id, onHandDelta: ledgerBalanceOf(this.db, part.id) - part.on_hand, reservedDelta: 0}
-      }
-      case 'recompute_reserved': {
-        const balance = await this.getLedgerBalance(a.part_id as string)
-        return {partId: balance.part_id, onHandDelta: 0, reservedDelta: balance.active_reserved - balance.reserved}
-      }
-      case 'release_reservation': {
-        const reservation = this.db.get<{part_id: string; qty: number; status: string}>('SELECT part_id, qty, status FROM reservations WHERE id = ?', a.reservation_id as string)
-        if (!reservation) throw new ToolFailure(`reservation "${String(a.reservation_id)}" does not exist`)
-        return {partId: reservation.part_id, onHandDelta: 0, reservedDelta: reservation.status === 'active' ? -reservation.qty : 0}
-      }
-      case 'adjust_quantity':
-        this.partOrFail(a.part_id as string)
-        return {partId: a.part_id as string, onHandDelta: a.delta as number, reservedDelta: 0}
-      case 'set_transaction_status': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        return {partId: txn.part_id, onHandDelta: 0, reservedDelta: 0}
-      }
+  async readRows(selection: RowSelection): Promise<ScopeRows> {
+    const partIds = new Set([...(selection.parts ?? []), ...(selection.ledgers ?? [])])
+    const transactions = new Map<string, TransactionRow>()
+    const reservations = new Map<string, ReservationRow>()
+    for (const partId of selection.ledgers ?? []) {
+      for (const row of this.db.all<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE part_id = ?`, partId)) transactions.set(row.id, row)
+      for (const row of this.db.all<ReservationRow>('SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE part_id = ?', partId)) reservations.set(row.id, row)
     }
-    throw new ToolFailure(`unknown write tool ${tool}`)
-  }
-
-  async applyWrite(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteResult> {
-    const previous = this.db.get<{result: string}>('SELECT result FROM agent_actions WHERE idempotency_key = ?', context.idempotencyKey)
-    if (previous) {
-      const recorded = JSON.parse(previous.result) as WriteResult
-      return {...recorded, applied: false, message: `already applied under idempotency key ${context.idempotencyKey.slice(0, 12)}: ${recorded.message}`}
+    for (const txnId of selection.transactions ?? []) {
+      const row = this.db.get<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE id = ?`, txnId)
+      if (row) transactions.set(row.id, row)
     }
-    return this.inTransaction(() => {
-      const result = this.performWrite(tool, args as Record<string, unknown>, context)
-      if (result.applied) {
-        this.db.run(
-          'INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          context.idempotencyKey,
-          context.runId,
-          context.findingId,
-          tool,
-          canonicalJson(args),
-          JSON.stringify(result),
-          Date.now(),
-        )
-      }
-      return result
-    })
-  }
-
-  private touchPart(partId: string, onHandDelta: number, reservedDelta = 0): void {
-    this.db.run('UPDATE parts SET on_hand = on_hand + ?, reserved = reserved + ?, updated_at = ? WHERE id = ?', onHandDelta, reservedDelta, this.clock(), partId)
-  }
-
-  private caches(partId: string | null): Pick<WriteResult, 'on_hand' | 'reserved'> {
-    const part = partId === null ? undefined : this.db.get<{on_hand: number; reserved: number}>('SELECT on_hand, reserved FROM parts WHERE id = ?', partId)
-    return {on_hand: part?.on_hand ?? null, reserved: part?.reserved ?? null}
-  }
-
-  private performWrite(tool: WriteToolName, a: Record<string, unknown>, context: WriteContext): WriteResult {
-    const now = this.clock()
-    switch (tool) {
-      case 'reprocess_transaction': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        if (txn.status === 'posted') return {applied: false, message: `${txn.id} is already posted`, ...this.caches(txn.part_id)}
-        if (txn.status === 'void') throw new ToolFailure(`${txn.id} is void and cannot be reprocessed`)
-        if (txn.part_id === null || !this.db.get('SELECT 1 FROM parts WHERE id = ?', txn.part_id)) {
-          throw new ToolFailure(`reprocess failed: ${txn.id} points at no existing part (sku "${txn.sku}"); remap it first`)
-        }
-        if (txn.stock_delta === null) throw new ToolFailure(`reprocess failed: unit "${txn.uom}" has no conversion for part ${txn.part_id}; correct the unit first`)
-        this.db.run(`UPDATE transactions SET status = 'posted', posted_at = ? WHERE id = ?`, now, txn.id)
-        this.touchPart(txn.part_id, txn.stock_delta)
-        return {applied: true, message: `${txn.id} posted (${txn.stock_delta >= 0 ? '+' : ''}${txn.stock_delta})`, ...this.caches(txn.part_id)}
-      }
-      case 'set_transaction_status': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        if (txn.status !== a.expected_status) throw new ToolFailure(`${txn.id} is ${txn.status}, not ${String(a.expected_status)}: nothing changed`)
-        if (txn.status === a.status) return {applied: false, message: `${txn.id} is already ${txn.status}`, ...this.caches(txn.part_id)}
-        this.db.run('UPDATE transactions SET status = ? WHERE id = ?', a.status as string, txn.id)
-        return {applied: true, message: `${txn.id} ${txn.status} → ${String(a.status)}`, ...this.caches(txn.part_id)}
-      }
-      case 'void_transaction': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        if (txn.status === 'void') return {applied: false, message: `${txn.id} is already void`, ...this.caches(txn.part_id)}
-        this.db.run(`UPDATE transactions SET status = 'void' WHERE id = ?`, txn.id)
-        if (txn.status === 'posted' && txn.part_id !== null && txn.stock_delta !== null) this.touchPart(txn.part_id, -txn.stock_delta)
-        return {applied: true, message: `${txn.id} voided`, ...this.caches(txn.part_id)}
-      }
-      case 'recompute_on_hand': {
-        const part = this.partOrFail(a.part_id as string)
-        const balance = ledgerBalanceOf(this.db, part.id)
-        if (balance === part.on_hand) return {applied: false, message: `${part.id} on_hand already equals the ledger (${balance})`, ...this.caches(part.id)}
-        this.touchPart(part.id, balance - part.on_hand)
-        return {applied: true, message: `${part.id} on_hand ${part.on_hand} → ${balance}`, ...this.caches(part.id)}
-      }
-      case 'recompute_reserved': {
-        const part = this.partOrFail(a.part_id as string)
-        const active = this.db.get<{n: number}>(`SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = ? AND status = 'active'`, part.id)!.n
-        if (active === part.reserved) return {applied: false, message: `${part.id} reserved already equals active reservations (${active})`, ...this.caches(part.id)}
-        this.touchPart(part.id, 0, active - part.reserved)
-        return {applied: true, message: `${part.id} reserved ${part.reserved} → ${active}`, ...this.caches(part.id)}
-      }
-      case 'release_reservation': {
-        const reservation = this.db.get<{id: string; part_id: string; qty: number; status: string}>('SELECT id, part_id, qty, status FROM reservations WHERE id = ?', a.reservation_id as string)
-        if (!reservation) throw new ToolFailure(`reservation "${String(a.reservation_id)}" does not exist`)
-        if (reservation.status !== 'active') return {applied: false, message: `${reservation.id} is already ${reservation.status}`, ...this.caches(reservation.part_id)}
-        this.db.run(`UPDATE reservations SET status = 'released' WHERE id = ?`, reservation.id)
-        this.touchPart(reservation.part_id, 0, -reservation.qty)
-        return {applied: true, message: `${reservation.id} released (${reservation.qty})`, ...this.caches(reservation.part_id)}
-      }
-      case 'correct_transaction_uom': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        const uom = a.uom as string
-        if (txn.part_id === null) throw new ToolFailure(`${txn.id} has no part; remap it before correcting its unit`)
-        const next = this.deltaWithUnit(txn, txn.part_id, uom)
-        if (next === null) throw new ToolFailure(`unit "${uom}" is neither the unit of ${txn.part_id} nor one it has a conversion for`)
-        if (uom === txn.uom) return {applied: false, message: `${txn.id} is already in ${uom}`, ...this.caches(txn.part_id)}
-        this.db.run('UPDATE transactions SET uom = ? WHERE id = ?', uom, txn.id)
-        if (txn.status === 'posted') this.touchPart(txn.part_id, next - (txn.stock_delta ?? 0))
-        return {applied: true, message: `${txn.id} unit ${txn.uom} → ${uom}`, ...this.caches(txn.part_id)}
-      }
-      case 'remap_transaction_part': {
-        const txn = this.transactionOrFail(a.txn_id as string)
-        const target = this.partOrFail(a.part_id as string)
-        if (txn.part_id === target.id) return {applied: false, message: `${txn.id} already points at ${target.id}`, ...this.caches(target.id)}
-        const next = this.deltaWithUnit(txn, target.id, txn.uom)
-        if (txn.status === 'posted' && next === null) throw new ToolFailure(`unit "${txn.uom}" has no conversion for ${target.id}; correct the unit first`)
-        this.db.run('UPDATE transactions SET part_id = ? WHERE id = ?', target.id, txn.id)
-        if (txn.status === 'posted') {
-          if (txn.part_id !== null && txn.stock_delta !== null) this.touchPart(txn.part_id, -txn.stock_delta)
-          this.touchPart(target.id, next!)
-        }
-        return {applied: true, message: `${txn.id} remapped ${txn.part_id ?? '(none)'} → ${target.id}`, ...this.caches(target.id)}
-      }
-      case 'adjust_quantity': {
-        const part = this.partOrFail(a.part_id as string)
-        const delta = a.delta as number
-        if (delta === 0) return {applied: false, message: 'a zero adjustment changes nothing', ...this.caches(part.id)}
-        const id = `T-ADJ-${context.idempotencyKey.slice(0, 12)}`
-        this.db.run(
-          `INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, 'adjustment', ?, ?, 'posted', 'invagent', ?, ?, ?)`,
-          id, part.id, part.sku, delta, part.uom, `ADJ-${context.idempotencyKey.slice(0, 16)}`, now, now,
-        )
-        this.touchPart(part.id, delta)
-        return {applied: true, message: `${part.id} adjusted by ${delta} (${id})`, ...this.caches(part.id)}
-      }
+    for (const ref of selection.externalRefs ?? []) {
+      for (const row of this.db.all<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref = ?`, ref)) transactions.set(row.id, row)
     }
-    throw new ToolFailure(`unknown write tool ${tool}`)
+    const parts: PartRow[] = []
+    const conversions: ScopeRows['uom_conversions'] = []
+    const aliases: ScopeRows['sku_aliases'] = []
+    for (const partId of [...partIds].sort()) {
+      const part = this.db.get<PartRow>('SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?', partId)
+      if (!part) continue
+      parts.push(part)
+      conversions.push(...this.db.all<ScopeRows['uom_conversions'][number]>('SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom', partId))
+      aliases.push(...this.db.all<ScopeRows['sku_aliases'][number]>('SELECT alias, part_id FROM sku_aliases WHERE part_id = ? ORDER BY alias', partId))
+    }
+    const byId = <T extends {id: string}>(rows: Iterable<T>) => [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return {parts, uom_conversions: conversions, sku_aliases: aliases, transactions: byId(transactions.values()), reservations: byId(reservations.values())}
+  }
+
+  // ---- primitive writes (the meaning of each tool is in src/tools/write-tools.ts) -----------
+
+  async updateTransaction(txnId: string, fields: TransactionUpdate): Promise<void> {
+    const entries = Object.entries(fields).filter(([, value]) => value !== undefined)
+    if (entries.length === 0) return
+    const columns = entries.map(([column]) => `${TRANSACTION_UPDATABLE.get(column) ?? fail(column)} = ?`).join(', ')
+    const changed = this.db.run(`UPDATE transactions SET ${columns} WHERE id = ?`, ...entries.map(([, value]) => value as string | number | null), txnId)
+    if (changed.changes !== 1) throw new ToolFailure(`transaction "${txnId}" does not exist`)
+  }
+
+  async addToPartCaches(partId: string, onHandDelta: number, reservedDelta: number): Promise<void> {
+    const changed = this.db.run('UPDATE parts SET on_hand = on_hand + ?, reserved = reserved + ?, updated_at = ? WHERE id = ?', onHandDelta, reservedDelta, this.clock(), partId)
+    if (changed.changes !== 1) throw new ToolFailure(`part "${partId}" does not exist`)
+  }
+
+  async setReservationStatus(reservationId: string, status: ReservationRow['status']): Promise<void> {
+    const changed = this.db.run('UPDATE reservations SET status = ? WHERE id = ?', status, reservationId)
+    if (changed.changes !== 1) throw new ToolFailure(`reservation "${reservationId}" does not exist`)
+  }
+
+  async insertTransaction(row: TransactionRow): Promise<void> {
+    this.db.run(
+      `INSERT INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id, row.part_id, row.sku, row.kind, row.qty, row.uom, row.status, row.source, row.external_ref, row.created_at, row.posted_at,
+    )
+  }
+
+  async findAction(idempotencyKey: string): Promise<AgentAction | undefined> {
+    const row = this.db.get<{idempotency_key: string; run_id: string; finding_id: string; tool: string; args: string; result: string; at: number}>(
+      'SELECT idempotency_key, run_id, finding_id, tool, args, result, at FROM agent_actions WHERE idempotency_key = ?',
+      idempotencyKey,
+    )
+    if (!row) return undefined
+    return {idempotencyKey: row.idempotency_key, runId: row.run_id, findingId: row.finding_id, tool: row.tool, args: row.args, result: JSON.parse(row.result) as WriteResult, at: row.at}
+  }
+
+  async recordAction(action: AgentAction): Promise<void> {
+    this.db.run(
+      'INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      action.idempotencyKey, action.runId, action.findingId, action.tool, action.args, JSON.stringify(action.result), action.at,
+    )
+  }
+
+  /** Inserts rows as they are (a sandbox seeded from another inventory); existing rows are kept. */
+  insertRows(rows: ScopeRows): void {
+    for (const part of rows.parts) {
+      this.db.run('INSERT OR IGNORE INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', part.id, part.sku, part.name, part.uom, part.on_hand, part.reserved, part.location, part.updated_at)
+    }
+    for (const row of rows.uom_conversions) this.db.run('INSERT OR IGNORE INTO uom_conversions (part_id, uom, factor) VALUES (?, ?, ?)', row.part_id, row.uom, row.factor)
+    for (const row of rows.sku_aliases) this.db.run('INSERT OR IGNORE INTO sku_aliases (alias, part_id) VALUES (?, ?)', row.alias, row.part_id)
+    for (const row of rows.transactions) {
+      this.db.run(
+        `INSERT OR IGNORE INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.id, row.part_id, row.sku, row.kind, row.qty, row.uom, row.status, row.source, row.external_ref, row.created_at, row.posted_at,
+      )
+    }
+    for (const row of rows.reservations) {
+      this.db.run('INSERT OR IGNORE INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)', row.id, row.part_id, row.qty, row.order_ref, row.status, row.created_at)
+    }
+  }
+
+  async assertWritable(): Promise<void> {
+    if (this.readOnly) throw new ConfigError(`${this.location} was opened read-only`, {code: 'DB_READ_ONLY'})
+    try {
+      // A write that is rolled back at once: it fails exactly where a fix would (file mode, folder, locks).
+      await this.unitOfWork(async () => {
+        this.db.run(`INSERT OR REPLACE INTO invagent_meta (key, value) VALUES ('write_probe', '1')`)
+      }, () => false)
+    } catch (error) {
+      throw new ConfigError(`cannot write the inventory ${this.location}: ${(error as Error).message}`, {
+        code: 'DB_NOT_WRITABLE',
+        cause: error,
+        suggestions: ['Check the file and its folder are writable by this user, or run with --dry-run to plan without writing.'],
+      })
+    }
   }
 
   // ---- detection and scope -----------------------------------------------------------------
@@ -332,70 +307,29 @@ export class SqliteInventory implements InventoryBackend {
     return detectAll(this.db, this.clock(), rules)
   }
 
-  async detectInScope(scope: FindingScope): Promise<Finding[]> {
-    return detectForEntities(this.db, this.clock(), scope.partIds, scope.txnIds)
-  }
-
-  async scopeOf(finding: Finding): Promise<FindingScope> {
-    const scope: FindingScope = {partIds: new Set(), txnIds: new Set(), reservationIds: new Set(), remapTargets: new Map()}
-    const addPart = (partId: string) => {
-      scope.partIds.add(partId)
-      for (const row of this.db.all<{id: string}>('SELECT id FROM transactions WHERE part_id = ?', partId)) scope.txnIds.add(row.id)
-      for (const row of this.db.all<{id: string}>('SELECT id FROM reservations WHERE part_id = ?', partId)) scope.reservationIds.add(row.id)
-    }
-    if (RULE_INFO[finding.rule].entity === 'part') {
-      addPart(finding.entity)
-      return scope
-    }
-    const txn = this.db.get<{id: string; part_id: string | null; sku: string; source: string; external_ref: string}>('SELECT id, part_id, sku, source, external_ref FROM transactions WHERE id = ?', finding.entity)
-    if (!txn) return scope
-    scope.txnIds.add(txn.id)
-    if (txn.part_id !== null && this.db.get('SELECT 1 FROM parts WHERE id = ?', txn.part_id)) scope.partIds.add(txn.part_id)
-    if (finding.rule === 'duplicate_posting') {
-      for (const row of this.db.all<{id: string}>('SELECT id FROM transactions WHERE source = ? AND external_ref = ?', txn.source, txn.external_ref)) scope.txnIds.add(row.id)
-    }
-    const candidates = new Set((await this.findPartsBySku(txn.sku)).matches.map((match) => match.part_id))
-    if (candidates.size === 1) {
-      const [target] = candidates
-      scope.remapTargets.set(txn.id, target)
-      scope.partIds.add(target)
-    }
-    return scope
+  async detectInScope(entities: EntitySet): Promise<Finding[]> {
+    return detectForEntities(this.db, this.clock(), entities.partIds, entities.txnIds)
   }
 
   // ---- units of work -----------------------------------------------------------------------
 
-  private inTransaction<T>(work: () => T): T {
-    const name = `w${this.depth}`
-    this.db.exec(`SAVEPOINT ${name}`)
-    this.depth++
-    try {
-      const result = work()
-      this.depth--
-      this.db.exec(`RELEASE ${name}`)
-      return result
-    } catch (error) {
-      this.depth--
-      this.db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`)
-      throw error
-    }
-  }
-
   async unitOfWork<T>(work: () => Promise<T>, commit: (result: T) => boolean): Promise<T> {
-    if (this.depth > 0) throw new Error('units of work do not nest')
-    if (!this.spillDisabled) {
+    const outermost = this.depth === 0
+    if (outermost && !this.spillDisabled) {
       // Keep uncommitted pages in memory, so a rolled-back unit never touches the database file.
       this.db.exec('PRAGMA cache_spill = OFF')
       this.spillDisabled = true
     }
-    this.db.exec('BEGIN IMMEDIATE')
+    const savepoint = `u${this.depth}`
+    this.db.exec(outermost ? 'BEGIN IMMEDIATE' : `SAVEPOINT ${savepoint}`)
     this.depth++
+    const rollback = () => this.db.exec(outermost ? 'ROLLBACK' : `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`)
     let result: T
     try {
       result = await work()
     } catch (error) {
       this.depth--
-      this.db.exec('ROLLBACK')
+      rollback()
       throw error
     }
     this.depth--
@@ -403,8 +337,13 @@ export class SqliteInventory implements InventoryBackend {
     try {
       keep = commit(result)
     } finally {
-      this.db.exec(keep ? 'COMMIT' : 'ROLLBACK')
+      if (keep) this.db.exec(outermost ? 'COMMIT' : `RELEASE ${savepoint}`)
+      else rollback()
     }
     return result
   }
+}
+
+function fail(column: string): never {
+  throw new Error(`transactions.${column} is not a column a write may change`)
 }

@@ -1,5 +1,5 @@
 /**
- * The discrepancy catalogue of DESIGN.md §4: every detection rule and the root causes that the
+ * The discrepancy catalogue of docs/architecture.md ("Rules"): every detection rule and the root causes that the
  * simulator injects, the playbook diagnoses and the model must tell apart. One list, shared by
  * the tool schema (the `root_cause` enum), the simulator and the detectors.
  */

@@ -1,5 +1,6 @@
-import {existsSync, readdirSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {DatabaseSync} from 'node:sqlite'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
@@ -78,7 +79,7 @@ describe('invagent audit', () => {
     it('changes nothing when run a second time', async () => {
       const before = sha256OfFile(db)
       const second = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
-      expect(second.summary).toEqual({resolved: 0, wouldResolve: 0, escalated: first.summary.escalated, failed: 0})
+      expect(second.summary).toEqual({resolved: 0, wouldResolve: 0, parked: 0, deferred: 0, escalated: first.summary.escalated, failed: 0})
       expect(sha256OfFile(db)).toBe(before)
     })
 
@@ -90,17 +91,96 @@ describe('invagent audit', () => {
     })
   })
 
-  it('asks for approval above the bound, escalates without a TTY, and applies with --yes', async () => {
+  it('marks plans above the bound in dry-run, parks them without a TTY, and applies them with --yes', async () => {
     const cwd = temporaryDirectory()
     const db = join(cwd, 'inv.db')
     await runCli(['inventory', 'init', '--db', db, '--seed', '5'], cwd)
-    const refused = AuditOutput.parse((await runCli(['audit', '--db', db, '--dry-run', '--approve-above', '0', '--rule', 'ledger_mismatch', '--json'], cwd)).json)
-    const drift = refused.outcomes.find((outcome) => outcome.rootCause === 'cache_drift' || outcome.summary.includes('approval needed'))!
-    expect(drift.outcome).toBe('escalated')
-    expect(drift.summary).toContain('approval needed')
-    const approved = AuditOutput.parse((await runCli(['audit', '--db', db, '--dry-run', '--approve-above', '0', '--rule', 'ledger_mismatch', '--yes', '--json'], cwd)).json)
-    expect(approved.outcomes.find((outcome) => outcome.findingId === drift.findingId)!.outcome).toBe('would_resolve')
+    const args = ['audit', '--db', db, '--approve-above', '0', '--rule', 'ledger_mismatch', '--json']
+    const dry = AuditOutput.parse((await runCli([...args, '--dry-run'], cwd)).json)
+    const drift = dry.outcomes.find((outcome) => outcome.rootCause === 'cache_drift')!
+    expect(drift).toMatchObject({outcome: 'would_resolve', needsApproval: true, approvalId: null})
+    expect(drift.summary).toContain('needs approval')
+    const before = sha256OfFile(db)
+    const parked = AuditOutput.parse((await runCli(args, cwd)).json)
+    const parkedDrift = parked.outcomes.find((outcome) => outcome.findingId === drift.findingId)!
+    expect(parkedDrift.outcome).toBe('parked')
+    expect(parkedDrift.approvalId).toMatch(/^A-[0-9a-f]{8}$/)
+    expect(parked.summary.parked).toBeGreaterThan(0)
+    expect(sha256OfFile(db)).toBe(before)
+    const approved = AuditOutput.parse((await runCli([...args, '--yes'], cwd)).json)
+    expect(approved.outcomes.find((outcome) => outcome.findingId === drift.findingId)!.outcome).toBe('resolved')
   })
+
+  it('defers the findings past --max-writes with one summary line, and the next run picks them up', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '11'], cwd)
+    const capped = await runCli(['audit', '--db', db, '--max-writes', '3', '--json'], cwd)
+    expect(capped.exitCode).toBe(0)
+    const report = AuditOutput.parse(capped.json)
+    const applied = report.outcomes.flatMap((outcome) => outcome.actions.filter((action) => action.applied))
+    expect(applied.length).toBeLessThanOrEqual(3)
+    expect(report.summary.deferred).toBeGreaterThan(0)
+    expect(report.summary.failed).toBe(0)
+    expect(report.outcomes.filter((outcome) => outcome.outcome === 'deferred').every((outcome) => outcome.escalationId === null)).toBe(true)
+    expect(report.deferredNote).toBe(`${report.summary.deferred} finding(s) deferred: this run reached its cap of 3 writes (--max-writes); rerun to continue.`)
+    const human = await runCli(['audit', '--db', db, '--max-writes', '3'], cwd)
+    expect(human.stdout.split('\n').filter((line) => line.includes('deferred:'))).toHaveLength(1)
+    const next = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
+    expect(next.summary.resolved).toBeGreaterThan(0)
+    expect(next.summary.deferred).toBe(0)
+  })
+
+  it('uses one run id in --json, the log file name and lines, agent_actions and the state store', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '3'], cwd)
+    const report = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
+    expect(report.logFile.endsWith(`-${report.runId}.jsonl`)).toBe(true)
+    const lines = readFileSync(report.logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as {run: string})
+    expect(new Set(lines.map((line) => line.run))).toEqual(new Set([report.runId]))
+    const inventory = new DatabaseSync(db, {readOnly: true})
+    const runs = inventory.prepare('SELECT DISTINCT run_id FROM agent_actions').all() as Array<{run_id: string}>
+    inventory.close()
+    expect(runs.map((found) => found.run_id)).toEqual([report.runId])
+    expect(report.state).toBe(join(cwd, 'state.db'))
+    const state = new DatabaseSync(report.state!, {readOnly: true})
+    const stored = state.prepare('SELECT id, exit_code FROM runs').all() as Array<{id: string; exit_code: number}>
+    const outcomeRuns = state.prepare('SELECT DISTINCT run_id FROM outcomes').all() as Array<{run_id: string}>
+    state.close()
+    expect(stored).toEqual([{id: report.runId, exit_code: 0}])
+    expect(outcomeRuns.map((found) => found.run_id)).toEqual([report.runId])
+  })
+
+  it('refuses an unusable state store with exit code 3 before touching the inventory', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '3'], cwd)
+    const before = sha256OfFile(db)
+    const result = await runCli(['audit', '--db', db, '--state', cwd], cwd)
+    expect(result.exitCode).toBe(3)
+    expect(result.stderr).toContain('cannot open the state store')
+    expect(sha256OfFile(db)).toBe(before)
+  })
+
+  it('refuses apply mode up front, with exit code 3 and the reason, on an inventory it cannot write', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inv.db')
+    await runCli(['inventory', 'init', '--db', db, '--seed', '3'], cwd)
+    // Another process holds the inventory's write lock for longer than invagent waits (5 s).
+    const holder = new DatabaseSync(db)
+    holder.exec('BEGIN IMMEDIATE')
+    try {
+      const refused = await runCli(['audit', '--db', db], cwd)
+      expect(refused.exitCode).toBe(3)
+      expect(refused.stderr).toContain('cannot write the inventory')
+      expect(refused.stderr).toContain('--dry-run')
+      expect(existsSync(join(cwd, 'logs'))).toBe(false)
+    } finally {
+      holder.exec('ROLLBACK')
+      holder.close()
+    }
+  }, 30_000)
 
   it('writes nothing under the observe profile', async () => {
     const cwd = temporaryDirectory()

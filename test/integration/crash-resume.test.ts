@@ -60,5 +60,30 @@ describe('an audit killed mid-run', () => {
     expect(uninterrupted.exitCode).toBe(0)
     expect(inventoryState(killed)).toEqual(inventoryState(reference))
     expect(actionCount(killed)).toBe(actionCount(reference))
+    // Three audits of 700 faults, each fix its own committed unit: a minute and more on a busy 2-core machine.
+  }, 180_000)
+})
+
+describe('an audit killed inside its apply unit', () => {
+  it('rolls that unit back, and the rerun applies every fix exactly once', async () => {
+    const directory = temporaryDirectory()
+    const killed = join(directory, 'killed.db')
+    const reference = join(directory, 'reference.db')
+    initInventory({path: killed, parts: 200, days: 30, faults: 26, seed: 42})
+    copyFileSync(killed, reference)
+    const before = inventoryState(killed)
+
+    // INVAGENT_CRASH_AT=apply-write: SIGKILL right after the first write of the first apply unit.
+    const crashed = await runCli(['audit', '--db', killed, '--json'], directory, {INVAGENT_CRASH_AT: 'apply-write'})
+    expect(crashed.exitCode).not.toBe(0)
+    expect(inventoryState(killed)).toEqual(before)
+    expect(actionCount(killed)).toBe(0)
+
+    const rerun = await runCli(['audit', '--db', killed, '--json'], directory)
+    expect(rerun.exitCode).toBe(0)
+    const uninterrupted = await runCli(['audit', '--db', reference, '--json'], directory)
+    expect(inventoryState(killed)).toEqual(inventoryState(reference))
+    expect(actionCount(killed)).toBe(actionCount(reference))
+    expect(actionCount(killed)).toBe(uninterrupted.json.outcomes.flatMap((outcome: {actions: Array<{applied: boolean}>}) => outcome.actions.filter((action) => action.applied)).length)
   })
 })

@@ -1,7 +1,8 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {checkWrite, DEFAULT_POLICY, type PermissionProfile, type PolicyOptions} from '../../src/agent/policy.js'
-import type {FindingScope, WriteImpact} from '../../src/inventory/backend.js'
+import {scopeOf, type FindingScope} from '../../src/agent/scope.js'
+import type {WriteImpact} from '../../src/inventory/backend.js'
 import {TOOLS, type WriteToolName} from '../../src/tools/tools.js'
 import {buildInventory, removeBuiltInventories} from '../helpers/inventory-builder.js'
 
@@ -158,7 +159,7 @@ describe('scopeOf: what a finding may touch', () => {
       .open()
     const [finding] = await inventory.detect(['ledger_mismatch'])
     expect(finding.id).toBe('ledger_mismatch:P-000001')
-    expect(await inventory.scopeOf(finding)).toEqual({
+    expect(await scopeOf(inventory, finding)).toEqual({
       partIds: new Set(['P-000001']),
       txnIds: new Set(['T-0000001', 'T-0000002']),
       reservationIds: new Set(['R-000001']),
@@ -173,7 +174,7 @@ describe('scopeOf: what a finding may touch', () => {
       .transaction({id: 'T-0000001', part_id: 'P-999999', sku: 'LEG-BLT10001', qty: 0})
       .open()
     const [finding] = await inventory.detect(['orphan_transaction'])
-    const found = await inventory.scopeOf(finding)
+    const found = await scopeOf(inventory, finding)
     expect(found).toEqual({partIds: new Set(['P-000001']), txnIds: new Set(['T-0000001']), reservationIds: new Set(), remapTargets: new Map([['T-0000001', 'P-000001']])})
     expect(checkWrite(DEFAULT_POLICY, found, 'remap_transaction_part', {txn_id: 'T-0000001', part_id: 'P-000001', reason: 'alias'}, small, noWrites)).toEqual({allowed: true, needsApproval: false})
   })
@@ -185,7 +186,7 @@ describe('scopeOf: what a finding may touch', () => {
       .transaction({id: 'T-0000001', part_id: 'P-999999', sku: 'blt-10001', qty: 0})
       .open()
     const [finding] = await inventory.detect(['orphan_transaction'])
-    const found = await inventory.scopeOf(finding)
+    const found = await scopeOf(inventory, finding)
     expect(found.remapTargets).toEqual(new Map())
     expect(found.partIds).toEqual(new Set())
     for (const target of ['P-000001', 'P-000002']) {
@@ -202,7 +203,7 @@ describe('scopeOf: what a finding may touch', () => {
       .open()
     const [finding] = await inventory.detect(['duplicate_posting'])
     expect(finding.id).toBe('duplicate_posting:T-0000002')
-    const found = await inventory.scopeOf(finding)
+    const found = await scopeOf(inventory, finding)
     expect(found.txnIds).toEqual(new Set(['T-0000001', 'T-0000002']))
     expect(found.partIds).toEqual(new Set(['P-000001']))
   })

@@ -1,6 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import type {Finding} from '../../src/detect/finding.js'
+import {scopeOf} from '../../src/agent/scope.js'
 import type {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
 import {RULES} from '../../src/tools/catalogue.js'
 import {buildInventory, everything, HOUR_MS, MINUTE_MS, NOW, removeBuiltInventories, type InventoryBuilder} from '../helpers/inventory-builder.js'
@@ -270,7 +271,7 @@ describe('detection rules', () => {
       it('detectInScope() on the scope of each finding finds it again', async () => {
         const inventory = build()
         for (const finding of expected) {
-          const again = await inventory.detectInScope(await inventory.scopeOf(finding))
+          const again = await inventory.detectInScope(await scopeOf(inventory, finding))
           expect(again).toContainEqual(finding)
         }
       })

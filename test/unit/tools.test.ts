@@ -3,6 +3,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {ToolFailure, type WriteContext} from '../../src/inventory/backend.js'
 import type {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
 import {getTool, TOOLS, type ReadToolName, type ToolArgs, type WriteToolName} from '../../src/tools/tools.js'
+import {applyWrite, previewWrite} from '../../src/tools/write-tools.js'
 import {buildInventory, caches, HOUR_MS, MINUTE_MS, NOW, removeBuiltInventories, row} from '../helpers/inventory-builder.js'
 
 afterEach(removeBuiltInventories)
@@ -54,7 +55,7 @@ function actionCount(inventory: SqliteInventory): number {
 }
 
 async function write<N extends WriteToolName>(inventory: SqliteInventory, tool: N, args: ToolArgs<N>, writeContext = context()) {
-  return inventory.applyWrite(tool, args as ToolArgs<WriteToolName>, writeContext)
+  return applyWrite(inventory, tool, args as ToolArgs<WriteToolName>, writeContext)
 }
 
 describe('read tools', () => {
@@ -441,17 +442,17 @@ describe('previewWrite', () => {
   it.each(writes)('$tool $args: the preview equals the change applyWrite makes', async ({tool, args, partId, onHandDelta, reservedDelta, setup}) => {
     const inventory = standardInventory()
     if (setup) inventory.db.exec(setup)
-    const impact = await inventory.previewWrite(tool, args as ToolArgs<WriteToolName>)
+    const impact = await previewWrite(inventory, tool, args as ToolArgs<WriteToolName>)
     expect(impact).toEqual({partId, onHandDelta, reservedDelta})
     const before = caches(inventory, partId)
-    await inventory.applyWrite(tool, args as ToolArgs<WriteToolName>, context())
+    await applyWrite(inventory, tool, args as ToolArgs<WriteToolName>, context())
     const after = caches(inventory, partId)
     expect({onHandDelta: after.on_hand - before.on_hand, reservedDelta: after.reserved - before.reserved}).toEqual({onHandDelta, reservedDelta})
   })
 
   it('changes nothing itself', async () => {
     const inventory = standardInventory()
-    for (const {tool, args} of writes) await inventory.previewWrite(tool, args as ToolArgs<WriteToolName>)
+    for (const {tool, args} of writes) await previewWrite(inventory, tool, args as ToolArgs<WriteToolName>)
     expect(caches(inventory, 'P-000001')).toEqual({on_hand: 19, reserved: 5})
     expect(status(inventory, 'T-0000003')).toBe('pending')
     expect(actionCount(inventory)).toBe(0)

@@ -3,7 +3,7 @@ import {dirname, resolve} from 'node:path'
 
 import {Listr} from 'listr2'
 
-import {createEngine, type EngineOptions} from '../../agent/audit-session.js'
+import {createEngine, type EngineOptions} from '../../engines/create-engine.js'
 import type {Engine} from '../../engines/engine.js'
 import type {Completer} from '../../engines/model-session.js'
 import {UserError} from '../../errors.js'
