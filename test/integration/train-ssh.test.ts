@@ -79,7 +79,7 @@ describe.skipIf(skipReason !== undefined)('train over SSH (real sshd on loopback
         evalDataset,
         configFile: join(work, 'train.yaml'),
         name: 'playbook-test',
-        trainer: fixtureTrainer(trainerFile, {steps: 10, stepMs: 300}),
+        trainer: fixtureTrainer(trainerFile, {steps: 10, stepMs: 1000}),
         onEvent: (event) => {
           events.push(event)
           if (event.event === 'loss' && event.step === 3 && dropped === 0) dropped = server.dropConnections()
@@ -187,7 +187,7 @@ describe.skipIf(skipReason !== undefined)('train over SSH (real sshd on loopback
         dataset,
         configFile: join(work, 'train.yaml'),
         name: 'cancel-test',
-        trainer: fixtureTrainer(trainerFile, {steps: 10, stepMs: 500}),
+        trainer: fixtureTrainer(trainerFile, {steps: 10, stepMs: 1500}),
         onEvent: (event) => {
           events.push(event)
           if (event.event === 'loss' && event.step === 2 && !cancelled) {
