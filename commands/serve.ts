@@ -2,7 +2,7 @@ import {availableParallelism} from 'node:os'
 
 import {Flags, ux} from '@oclif/core'
 
-import {InvagentCommand} from '../src/cli/base-command.js'
+import {InvagentCommand, withoutSecrets} from '../src/cli/base-command.js'
 import {modelsDirFlag} from '../src/cli/model-flags.js'
 import {describeServerEvent, serveUntilStopped, type ServeStoppedLine} from '../src/llama/serve-command.js'
 import {DEFAULT_CTX_SIZE, DEFAULT_HOST, DEFAULT_PARALLEL, DEFAULT_PORT, DEFAULT_RESTART_POLICY} from '../src/llama/serve.js'
@@ -49,7 +49,7 @@ export default class Serve extends InvagentCommand {
       {
         // JSON Lines under --json: one compact object per event, the last one being run()'s result.
         line: (line) => {
-          if (this.jsonEnabled()) ux.stdout(JSON.stringify(line))
+          if (this.jsonEnabled()) this.logJson(line)
           else if (line.event === 'ready') this.log(describeServerEvent(line))
           else this.notice(describeServerEvent(line))
         },
@@ -60,7 +60,7 @@ export default class Serve extends InvagentCommand {
     return stopped
   }
 
-  protected override logJson(json: unknown): void {
-    ux.stdout(JSON.stringify(json))
+  override logJson(json: unknown): void {
+    ux.stdout(JSON.stringify(withoutSecrets(json)))
   }
 }

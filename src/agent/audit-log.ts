@@ -4,12 +4,13 @@ import {join} from 'node:path'
 import {ConfigError} from '../errors.js'
 import {canonicalJson, sha256Hex} from '../util/canonical-json.js'
 import {redactValue} from '../util/redact.js'
+import {secretValues} from '../util/secrets.js'
 
 /*
  * The audit log: one JSONL file per run under the logs folder, one line per event, each line
  * carrying the hash of the previous one (a hash chain). Removing, reordering or editing a line
- * breaks the chain, and `invagent log verify` says where. Values shaped like emails or phone
- * numbers are redacted before anything is written.
+ * breaks the chain, and `invagent log verify` says where. PII (emails, phone numbers, names)
+ * and the environment's secrets are redacted before anything is written.
  */
 
 export const GENESIS_HASH = '0'.repeat(64)
@@ -46,6 +47,8 @@ export class AuditLog {
   private seq = 0
   private prev = GENESIS_HASH
   private readonly runId: string
+  /** The environment's secrets, read once: a log line must never hold one (a model may echo a key it saw). */
+  private readonly secrets = secretValues()
 
   private constructor(file: string, runId: string) {
     this.file = file
@@ -64,7 +67,7 @@ export class AuditLog {
   }
 
   append(event: AuditEventType, data: unknown): void {
-    const body = {seq: ++this.seq, at: new Date().toISOString(), run: this.runId, event, data: redactValue(data), prev: this.prev}
+    const body = {seq: ++this.seq, at: new Date().toISOString(), run: this.runId, event, data: redactValue(data, this.secrets), prev: this.prev}
     const hash = hashLine(body)
     writeSync(this.fd, JSON.stringify({...body, hash}) + '\n')
     this.prev = hash

@@ -2,6 +2,8 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {dirname, join, resolve} from 'node:path'
 
 import {InvagentError} from '../errors.js'
+import {redactSecrets, secretValues} from '../util/secrets.js'
+import {escapeOutput} from './terminal-text.js'
 
 export const DEFAULT_DB = join('.invagent', 'inventory.db')
 
@@ -12,6 +14,20 @@ export const DEFAULT_DB = join('.invagent', 'inventory.db')
  */
 export abstract class InvagentCommand extends Command {
   static override enableJsonFlag = true
+
+  /** All human output passes here: no secret of the environment and no control character reaches the terminal. */
+  override log(message = '', ...args: unknown[]): void {
+    super.log(escapeOutput(redactSecrets(String(message))), ...args)
+  }
+
+  override logToStderr(message = '', ...args: unknown[]): void {
+    super.logToStderr(escapeOutput(redactSecrets(String(message))), ...args)
+  }
+
+  /** --json output: the same result with every secret of the environment redacted. */
+  override logJson(json: unknown): void {
+    super.logJson(withoutSecrets(json, secretValues()))
+  }
 
   /** Human output only: silent under --json. */
   protected say(message = ''): void {
@@ -24,12 +40,62 @@ export abstract class InvagentCommand extends Command {
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
-    if (error instanceof InvagentError) {
-      const mapped = new Errors.CLIError(error.message, {exit: error.exitCode, code: error.code, suggestions: error.suggestions})
-      return super.catch(Object.assign(mapped, {oclif: {exit: error.exitCode}}) as Interfaces.CommandError)
-    }
-    return super.catch(error)
+    // this.exit() throws to unwind; it is no failure to describe.
+    if ((error as {code?: unknown}).code === 'EEXIT') return super.catch(error)
+    const {code, message, suggestions, exit} = describeError(error)
+    const human = !this.jsonEnabled()
+    const mapped = new Errors.CLIError(human ? escapeOutput(message) : message, {exit, code, suggestions: human ? suggestions.map(escapeOutput) : suggestions})
+    return super.catch(Object.assign(mapped, {oclif: {exit}}) as Interfaces.CommandError)
   }
+
+  /**
+   * The whole of an error under --json: code, message and next steps. Nothing else of the error
+   * object (oclif's parse context holds every flag value, the environment's secrets among them, and
+   * the home and config folders).
+   */
+  override toErrorJson(error: unknown): {error: ErrorJson} {
+    const {code, message, suggestions} = describeError(error)
+    return {error: {code, message, suggestions}}
+  }
+}
+
+/** A copy of `value` with every secret of the environment redacted from its strings and keys. */
+export function withoutSecrets(value: unknown, secrets: readonly string[] = secretValues()): unknown {
+  if (secrets.length === 0) return value
+  if (typeof value === 'string') return redactSecrets(value, secrets)
+  if (Array.isArray(value)) return value.map((item) => withoutSecrets(item, secrets))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [redactSecrets(key, secrets), withoutSecrets(item, secrets)]))
+  }
+  return value
+}
+
+/** The `error` object of a command's --json output when it fails. */
+export interface ErrorJson {
+  code: string
+  message: string
+  suggestions: string[]
+}
+
+/** oclif's own usage errors (unknown flag, missing argument, bad flag value) all exit 2. */
+const USAGE_EXIT = 2
+
+/** What a user sees of any error: invagent's own as they are, oclif's usage errors and bugs with a code; secrets redacted. */
+export function describeError(error: unknown): ErrorJson & {exit: number} {
+  const secrets = secretValues()
+  const clean = (text: string) => redactSecrets(text, secrets)
+  if (error instanceof InvagentError) {
+    return {code: error.code, message: clean(error.message), suggestions: error.suggestions.map(clean), exit: error.exitCode}
+  }
+  const oclif = error as Partial<Errors.CLIError> & {oclif?: {exit?: number}; parse?: unknown}
+  const message = clean(error instanceof Error ? error.message : String(error))
+  const suggestions = Array.isArray(oclif.suggestions) ? oclif.suggestions.map(String).map(clean) : []
+  if (oclif.parse !== undefined) {
+    const next = suggestions.length > 0 ? suggestions : ['See `--help` for the flags and arguments.']
+    return {code: 'USAGE_ERROR', message, suggestions: next, exit: oclif.oclif?.exit ?? USAGE_EXIT}
+  }
+  const code = typeof oclif.code === 'string' ? oclif.code : 'INTERNAL_ERROR'
+  return {code, message, suggestions, exit: oclif.oclif?.exit ?? 1}
 }
 
 export const dbFlag = Flags.string({

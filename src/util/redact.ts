@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 
 import {findPii, type PiiKind} from '../dataset/pii.js'
+import {redactSecrets} from './secrets.js'
 
 /**
  * PII redaction for everything that leaves the process as a log line. The detector is the one
@@ -44,14 +45,21 @@ export function boundForLog(text: string): string {
   return `${text.slice(0, cut)} … [${text.length - cut} more characters of ${text.length}, sha256 ${digest}]`
 }
 
-/** Deep copy with every string, and every object key, bounded (see boundForLog) and redacted. */
-export function redactValue<T>(value: T): T {
-  if (typeof value === 'string') return redactText(boundForLog(value)) as T
-  if (Array.isArray(value)) return value.map((item) => redactValue(item)) as T
-  if (value !== null && typeof value === 'object') {
-    const copy: Record<string, unknown> = {}
-    for (const [key, item] of Object.entries(value)) copy[redactText(key)] = redactValue(item)
-    return copy as T
+/**
+ * Deep copy with every string, and every object key, bounded (see boundForLog) and redacted: PII,
+ * and the `secrets` given (the environment's, see secretValues).
+ */
+export function redactValue<T>(value: T, secrets: readonly string[] = []): T {
+  const text = (raw: string) => redactText(secrets.length > 0 ? redactSecrets(boundForLog(raw), secrets) : boundForLog(raw))
+  const copy = (item: unknown): unknown => {
+    if (typeof item === 'string') return text(item)
+    if (Array.isArray(item)) return item.map(copy)
+    if (item !== null && typeof item === 'object') {
+      const result: Record<string, unknown> = {}
+      for (const [key, entry] of Object.entries(item)) result[text(key)] = copy(entry)
+      return result
+    }
+    return item
   }
-  return value
+  return copy(value) as T
 }
