@@ -37,7 +37,7 @@ export default class DatasetValidate extends InvagentCommand {
       tokenCounter,
       maxTokens: flags['max-tokens'],
       fix: flags.fix,
-      onProblem: this.jsonEnabled() ? undefined : (problem) => this.log(`${problem.file}:${problem.line}:${problem.column}: ${problem.message}`),
+      onProblem: this.jsonEnabled() ? undefined : (problem) => this.log(`${problem.line === 0 ? problem.file : `${problem.file}:${problem.line}:${problem.column}`}: ${problem.message}`),
     })
     this.say(`\n${renderValidationSummary(report)}`)
     if (!report.ok) process.exitCode = 1

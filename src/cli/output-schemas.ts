@@ -243,7 +243,7 @@ export const TrainLogsOutput = z.object({jobId: z.string(), source: z.enum(['hos
 
 export const TrainCancelOutput = z.object({jobId: z.string(), outcome: z.enum(['cancelled', 'killed', 'not-running']), status: trainJobStatus})
 const counts = z.record(z.string(), z.number().int())
-const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long'])
+const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long', 'bom', 'empty', 'nothing-kept'])
 
 export const DatasetValidateOutput = z.object({
   ok: z.boolean(),
