@@ -89,7 +89,13 @@ export interface VerifyResult {
 /** Checks one log file's hash chain, sequence numbers and completeness. */
 export function verifyLogFile(file: string): VerifyResult {
   if (!existsSync(file)) throw new ConfigError(`log file not found: ${file}`, {code: 'LOG_NOT_FOUND'})
-  const text = readFileSync(file, 'utf8')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a folder, expected one audit log (.jsonl)' : (error as Error).message
+    throw new ConfigError(`cannot read the log ${file}: ${reason}`, {code: 'LOG_UNREADABLE', cause: error, suggestions: ['Pass one log file, or a logs folder to verify every log in it.']})
+  }
   const lines = text.split('\n')
   if (lines.at(-1) === '') lines.pop()
   let prev = GENESIS_HASH

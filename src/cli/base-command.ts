@@ -1,7 +1,8 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {dirname, join, resolve} from 'node:path'
 
-import {InvagentError} from '../errors.js'
+import {didYouMean, InvagentError} from '../errors.js'
+import {databaseLockedError, isSqliteBusy} from '../inventory/sqlite-connection.js'
 import {redactSecrets, secretValues} from '../util/secrets.js'
 import {escapeOutput} from './terminal-text.js'
 
@@ -42,7 +43,7 @@ export abstract class InvagentCommand extends Command {
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
     // this.exit() throws to unwind; it is no failure to describe.
     if ((error as {code?: unknown}).code === 'EEXIT') return super.catch(error)
-    const {code, message, suggestions, exit} = describeError(error)
+    const {code, message, suggestions, exit} = describeError(error, Object.keys(this.ctor.flags ?? {}))
     const human = !this.jsonEnabled()
     const mapped = new Errors.CLIError(human ? escapeOutput(message) : message, {exit, code, suggestions: human ? suggestions.map(escapeOutput) : suggestions})
     return super.catch(Object.assign(mapped, {oclif: {exit}}) as Interfaces.CommandError)
@@ -54,7 +55,7 @@ export abstract class InvagentCommand extends Command {
    * the home and config folders).
    */
   override toErrorJson(error: unknown): {error: ErrorJson} {
-    const {code, message, suggestions} = describeError(error)
+    const {code, message, suggestions} = describeError(error, Object.keys(this.ctor.flags ?? {}))
     return {error: {code, message, suggestions}}
   }
 }
@@ -77,11 +78,24 @@ export interface ErrorJson {
   suggestions: string[]
 }
 
+/** "--dryrun": did you mean --dry-run? (oclif's NonExistentFlagsError lists the flags it did not know.) */
+function flagSuggestions(error: unknown, flagNames: readonly string[]): string[] {
+  const unknown = (error as {flags?: unknown}).flags
+  if (!Array.isArray(unknown)) return []
+  return unknown.flatMap((flag) => {
+    const name = String(flag).replace(/^-+/, '').split('=')[0]
+    const match = didYouMean(name, flagNames) ?? flagNames.find((known) => known.replaceAll('-', '') === name.replaceAll('-', ''))
+    return match ? [`Did you mean --${match}? (see --help for every flag)`] : []
+  })
+}
+
 /** oclif's own usage errors (unknown flag, missing argument, bad flag value) all exit 2. */
 const USAGE_EXIT = 2
 
 /** What a user sees of any error: invagent's own as they are, oclif's usage errors and bugs with a code; secrets redacted. */
-export function describeError(error: unknown): ErrorJson & {exit: number} {
+export function describeError(error: unknown, flagNames: readonly string[] = []): ErrorJson & {exit: number} {
+  // A lock met after the database was opened (a writer started meanwhile) surfaces as node:sqlite's own error.
+  if (!(error instanceof InvagentError) && isSqliteBusy(error)) error = databaseLockedError('the database', error)
   const secrets = secretValues()
   const clean = (text: string) => redactSecrets(text, secrets)
   if (error instanceof InvagentError) {
@@ -91,7 +105,8 @@ export function describeError(error: unknown): ErrorJson & {exit: number} {
   const message = clean(error instanceof Error ? error.message : String(error))
   const suggestions = Array.isArray(oclif.suggestions) ? oclif.suggestions.map(String).map(clean) : []
   if (oclif.parse !== undefined) {
-    const next = suggestions.length > 0 ? suggestions : ['See `--help` for the flags and arguments.']
+    const next = [...flagSuggestions(error, flagNames), ...suggestions]
+    if (next.length === 0) next.push('See `--help` for the flags and arguments.')
     return {code: 'USAGE_ERROR', message, suggestions: next, exit: oclif.oclif?.exit ?? USAGE_EXIT}
   }
   const code = typeof oclif.code === 'string' ? oclif.code : 'INTERNAL_ERROR'

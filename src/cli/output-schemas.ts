@@ -145,6 +145,7 @@ export const DoctorOutput = z.object({
       nextStep: z.string().optional(),
     }),
   ),
+  engines: z.array(z.object({engine: z.enum(['rules', 'embedded', 'server']), ready: z.boolean(), lacks: z.array(z.string())})),
   node: z.object({version: z.string()}),
   cpu: z.object({threads: z.number().int(), model: z.string()}),
   nodeLlamaCpp: z.object({version: z.string().nullable(), bindingLoads: z.boolean(), buildType: z.string().nullable(), llamaCppRelease: z.string().nullable(), error: z.string().optional()}),
