@@ -2,12 +2,13 @@ import {confirm} from '@inquirer/prompts'
 import {Flags} from '@oclif/core'
 
 import {auditInventory, ENGINES} from '../src/agent/audit-session.js'
-import type {Approver, AuditReport} from '../src/agent/audit.js'
+import type {Approver} from '../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../src/agent/policy.js'
 import {DEFAULT_DB, InvagentCommand, dbFlag, logDirectoryFor} from '../src/cli/base-command.js'
 import {renderAuditReport} from '../src/cli/render.js'
 import {parseRuleNames} from '../src/detect/rules.js'
 import {ensureDemoInventory} from '../src/inventory/demo.js'
+import {AuditOutput, type AuditResult} from '../src/cli/output-schemas.js'
 
 export default class Audit extends InvagentCommand {
   static override summary = 'Detect discrepancies, troubleshoot them, apply safe fixes, validate them and escalate the rest.'
@@ -36,7 +37,7 @@ export default class Audit extends InvagentCommand {
     'approve-above': Flags.integer({summary: 'Writes moving stock by more than this need approval.', min: 0, default: DEFAULT_POLICY.approveAbove}),
   }
 
-  async run(): Promise<AuditReport> {
+  async run(): Promise<AuditResult> {
     const {flags} = await this.parse(Audit)
     const rules = parseRuleNames(flags.rule)
     if (flags.db === DEFAULT_DB && ensureDemoInventory(flags.db)) this.notice(`No inventory configured: created the demo inventory at ${flags.db}`)
@@ -60,6 +61,7 @@ export default class Audit extends InvagentCommand {
       },
     })
     this.say(renderAuditReport(report))
-    return report
+    // The report's own type is looser (rootCause: string); the contract is the schema.
+    return AuditOutput.parse(report)
   }
 }

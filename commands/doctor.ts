@@ -4,8 +4,9 @@ import {Flags} from '@oclif/core'
 
 import {InvagentCommand} from '../src/cli/base-command.js'
 import {modelsDirFlag} from '../src/cli/model-flags.js'
-import {runDoctor, type DoctorReport} from '../src/llama/doctor.js'
+import {runDoctor} from '../src/llama/doctor.js'
 import {interruptScope} from '../src/process/interrupt.js'
+import type {DoctorResult} from '../src/cli/output-schemas.js'
 
 const MARK = {ok: 'ok     ', warn: 'warn   ', missing: 'MISSING'} as const
 
@@ -20,7 +21,7 @@ export default class Doctor extends InvagentCommand {
     'llama-quantize': Flags.string({summary: 'Path of llama-quantize to check instead of the one found.'}),
   }
 
-  async run(): Promise<DoctorReport> {
+  async run(): Promise<DoctorResult> {
     const {flags} = await this.parse(Doctor)
     using interrupt = interruptScope()
     const report = await runDoctor({model: flags.model, modelsDir: flags['models-dir'] ? resolve(flags['models-dir']) : undefined, llamaServer: flags['llama-server'], llamaQuantize: flags['llama-quantize'], signal: interrupt.signal})

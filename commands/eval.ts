@@ -5,10 +5,10 @@ import {DEFAULT_POLICY, type PermissionProfile} from '../src/agent/policy.js'
 import {InvagentCommand} from '../src/cli/base-command.js'
 import {renderEvalResult} from '../src/cli/render-eval.js'
 import {InvagentError} from '../src/errors.js'
-import type {EvalResult} from '../src/eval/result.js'
 import {DEFAULT_TIMEOUT_SECONDS, runEval} from '../src/eval/run-eval.js'
 import {progressRendererFor} from '../src/llama/progress.js'
 import {InterruptedError, interruptScope} from '../src/process/interrupt.js'
+import type {EvalOutputResult} from '../src/cli/output-schemas.js'
 
 export default class Eval extends InvagentCommand {
   static override summary = 'Gate a release: run a scenario suite against an engine and score the state it leaves behind.'
@@ -41,7 +41,7 @@ export default class Eval extends InvagentCommand {
     'model-seed': Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
   }
 
-  async run(): Promise<EvalResult> {
+  async run(): Promise<EvalOutputResult> {
     const {flags} = await this.parse(Eval)
     using interrupt = interruptScope()
     const result = await runEval({

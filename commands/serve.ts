@@ -4,11 +4,12 @@ import {Flags, ux} from '@oclif/core'
 
 import {InvagentCommand, withoutSecrets} from '../src/cli/base-command.js'
 import {modelsDirFlag} from '../src/cli/model-flags.js'
-import {describeServerEvent, serveUntilStopped, type ServeStoppedLine} from '../src/llama/serve-command.js'
+import {describeServerEvent, serveUntilStopped} from '../src/llama/serve-command.js'
 import {DEFAULT_CTX_SIZE, DEFAULT_HOST, DEFAULT_PARALLEL, DEFAULT_PORT, DEFAULT_RESTART_POLICY} from '../src/llama/serve.js'
 import {modelsDirectoryFromFlag} from '../src/models/models-directory.js'
 import {resolveModel} from '../src/models/registry.js'
 import {interruptScope} from '../src/process/interrupt.js'
+import type {ServeResult} from '../src/cli/output-schemas.js'
 
 export default class Serve extends InvagentCommand {
   static override summary = 'Serve a GGUF model with llama-server, supervised: ready when healthy, restarted when it dies.'
@@ -30,7 +31,7 @@ export default class Serve extends InvagentCommand {
     'max-restarts': Flags.integer({summary: 'Consecutive failed restarts before giving up (0: never restart).', default: DEFAULT_RESTART_POLICY.maxAttempts, min: 0}),
   }
 
-  async run(): Promise<ServeStoppedLine> {
+  async run(): Promise<Extract<ServeResult, {event: 'stopped'}>> {
     const {flags} = await this.parse(Serve)
     using interrupt = interruptScope()
     const stopped = await serveUntilStopped(

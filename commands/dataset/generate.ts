@@ -3,7 +3,8 @@ import {dirname, join} from 'node:path'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import {renderTable} from '../../src/cli/table.js'
-import {generateDataset, type GenerateResult} from '../../src/dataset/generate.js'
+import {generateDataset} from '../../src/dataset/generate.js'
+import type {DatasetGenerateResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetGenerate extends InvagentCommand {
   static override summary = 'Generate playbook examples by solving injected faults with the rules playbook.'
@@ -18,7 +19,7 @@ export default class DatasetGenerate extends InvagentCommand {
     force: Flags.boolean({summary: 'Replace --out and --eval-out if they exist.', default: false}),
   }
 
-  async run(): Promise<GenerateResult> {
+  async run(): Promise<DatasetGenerateResult> {
     const {flags} = await this.parse(DatasetGenerate)
     const progress = process.stderr.isTTY && !this.jsonEnabled()
     const result = await generateDataset({

@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {InvagentCommand, dbFlag, logDirectoryFor} from '../../src/cli/base-command.js'
-import {verifyLogs, type VerifyLogsResult} from '../../src/agent/verify-logs.js'
+import {verifyLogs} from '../../src/agent/verify-logs.js'
+import type {LogVerifyResult} from '../../src/cli/output-schemas.js'
 
 export default class LogVerify extends InvagentCommand {
   static override summary = 'Verify the hash chain of audit logs.'
@@ -10,7 +11,7 @@ export default class LogVerify extends InvagentCommand {
   static override args = {file: Args.string({description: 'One log file, or a folder of logs; all logs of the inventory when omitted.'})}
   static override flags = {db: dbFlag}
 
-  async run(): Promise<VerifyLogsResult> {
+  async run(): Promise<LogVerifyResult> {
     const {args, flags} = await this.parse(LogVerify)
     const result = verifyLogs(args.file ? [args.file] : undefined, logDirectoryFor(flags.db))
     for (const file of result.files) {

@@ -4,6 +4,7 @@ import {dirname, join, resolve} from 'node:path'
 import {didYouMean, InvagentError} from '../errors.js'
 import {databaseLockedError, isSqliteBusy} from '../inventory/sqlite-connection.js'
 import {redactSecrets, secretValues} from '../util/secrets.js'
+import type {ErrorResult} from './output-schemas.js'
 import {escapeOutput} from './terminal-text.js'
 
 export const DEFAULT_DB = join('.invagent', 'inventory.db')
@@ -71,12 +72,8 @@ export function withoutSecrets(value: unknown, secrets: readonly string[] = secr
   return value
 }
 
-/** The `error` object of a command's --json output when it fails. */
-export interface ErrorJson {
-  code: string
-  message: string
-  suggestions: string[]
-}
+/** The `error` object of a command's --json output when it fails (its schema is ErrorOutput). */
+export type ErrorJson = ErrorResult['error']
 
 /** "--dryrun": did you mean --dry-run? (oclif's NonExistentFlagsError lists the flags it did not know.) */
 function flagSuggestions(error: unknown, flagNames: readonly string[]): string[] {

@@ -317,8 +317,12 @@ export const DatasetScrubOutput = z.object({
   unparsable: z.array(z.object({line: z.number().int(), message: z.string()})),
 })
 
-/** Command id → the schema of its --json output. */
+/** What every command prints under --json when it fails, and nothing more (see the base command). */
+export const ErrorOutput = z.object({error: z.object({code: z.string(), message: z.string(), suggestions: z.array(z.string())})})
+
+/** Command id → the schema of its --json output; `error` is the output of any command that fails. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
+  error: ErrorOutput,
   audit: AuditOutput,
   detect: DetectOutput,
   tools: ToolsOutput,
@@ -349,3 +353,34 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
 export function outputJsonSchemas(): Record<string, unknown> {
   return Object.fromEntries(Object.entries(OUTPUT_SCHEMAS).map(([id, schema]) => [id, toJsonSchema(schema, 'output')]))
 }
+
+/*
+ * The types of the --json results, derived from the schemas above: a command's run() returns one
+ * of these, so its result and its contract cannot drift apart in type.
+ */
+export type ErrorResult = z.infer<typeof ErrorOutput>
+export type DetectResult = z.infer<typeof DetectOutput>
+export type AuditResult = z.infer<typeof AuditOutput>
+export type ToolsResult = z.infer<typeof ToolsOutput>
+export type InventoryInitResult = z.infer<typeof InventoryInitOutput>
+export type InventoryIndexResult = z.infer<typeof InventoryIndexOutput>
+export type LogVerifyResult = z.infer<typeof LogVerifyOutput>
+export type LlamaBuildOutputResult = z.infer<typeof LlamaBuildOutput>
+export type DoctorResult = z.infer<typeof DoctorOutput>
+export type ServeResult = z.infer<typeof ServeOutput>
+export type ModelsAddResult = z.infer<typeof ModelsAddOutput>
+export type ModelsInspectResult = z.infer<typeof ModelsInspectOutput>
+export type ModelsListResult = z.infer<typeof ModelsListOutput>
+export type ModelsVerifyResult = z.infer<typeof ModelsVerifyOutput>
+export type QuantizeResult = z.infer<typeof QuantizeOutput>
+export type TrainResult = z.infer<typeof TrainOutput>
+export type TrainStatusResult = z.infer<typeof TrainStatusOutput>
+export type TrainLogsResult = z.infer<typeof TrainLogsOutput>
+export type TrainCancelResult = z.infer<typeof TrainCancelOutput>
+export type DatasetValidateResult = z.infer<typeof DatasetValidateOutput>
+export type DatasetGenerateResult = z.infer<typeof DatasetGenerateOutput>
+export type DatasetExportResult = z.infer<typeof DatasetExportOutput>
+export type DatasetConvertResult = z.infer<typeof DatasetConvertOutput>
+export type DatasetAuthorResult = z.infer<typeof DatasetAuthorOutput>
+export type EvalOutputResult = z.infer<typeof EvalOutput>
+export type DatasetScrubResult = z.infer<typeof DatasetScrubOutput>
