@@ -16,8 +16,27 @@ const MARKERS: Record<PiiKind, string> = {email: '[redacted-email]', phone: '[re
 /** Nothing any detector looks for: no '@', no digit, no capital letter. Most log strings are like this. */
 const CANNOT_HOLD_PII = /^[^@0-9A-Z\u0080-\uFFFF]*$/
 
+/**
+ * Log lines repeat their short strings (tool names, ids, statuses, templated thoughts): each is
+ * scanned once. Bounded, so a long run cannot grow it without limit.
+ */
+const MEMO_MAX_LENGTH = 160
+const MEMO_LIMIT = 20_000
+const memo = new Map<string, string>()
+
 export function redactText(text: string): string {
   if (CANNOT_HOLD_PII.test(text)) return text
+  if (text.length > MEMO_MAX_LENGTH) return redactUncached(text)
+  let redacted = memo.get(text)
+  if (redacted === undefined) {
+    redacted = redactUncached(text)
+    if (memo.size >= MEMO_LIMIT) memo.clear()
+    memo.set(text, redacted)
+  }
+  return redacted
+}
+
+function redactUncached(text: string): string {
   const matches = findPii(text)
   if (matches.length === 0) return text
   let result = ''
