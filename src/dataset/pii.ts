@@ -416,6 +416,20 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
 // ---------------------------------------------------------------------------------------------
 // Detection
 
+/** A phone number has seven digits at least (isPlausiblePhone): shorter texts are spared the phone patterns. */
+const MIN_PHONE_DIGITS = 7
+const CAPITAL_THEN_SMALL = /[A-Z][a-z]/
+const NON_ASCII_TEST = /[^\x00-\x7F]/
+
+function hasDigits(text: string, count: number): boolean {
+  let found = 0
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (code >= 48 && code <= 57 && ++found >= count) return true
+  }
+  return false
+}
+
 /**
  * Every email address, phone number and person name in `text`, sorted by position and never
  * overlapping (an email wins over a name or number inside it). Reserved addresses (`.invalid`)
@@ -476,7 +490,7 @@ export function findPii(text: string): PiiMatch[] {
       take({kind: 'email', start: email.index, end: email.index + email[0].length, value: email[0]}, !isReservedEmail(email[0]))
     }
   }
-  if (/\d/.test(text)) {
+  if (hasDigits(text, MIN_PHONE_DIGITS)) {
     if (text.includes('555')) for (const fictional of text.matchAll(FICTIONAL_PHONE)) take({kind: 'phone', start: fictional.index, end: fictional.index + fictional[0].length, value: fictional[0]}, false)
     // Whether a number is found must not depend on what follows it, since that may be replaced by
     // a pseudonym: a match that runs into an address or a number already found stops before it,
@@ -497,7 +511,8 @@ export function findPii(text: string): PiiMatch[] {
       }
     }
   }
-  for (const name of findNames(text, isFree)) take(name, true)
+  // Every name has a capital followed by a small letter ("Jo", "McD", "O'B" → "Br"); ids and codes do not.
+  if (CAPITAL_THEN_SMALL.test(text) || NON_ASCII_TEST.test(text)) for (const name of findNames(text, isFree)) take(name, true)
   return found.sort((a, b) => a.start - b.start)
 }
 
