@@ -33,6 +33,8 @@ describe('the --json contract had a hole: tests parsed with zod, which drops unk
   it('an error with more than code, message and suggestions fails the error contract', () => {
     expect(contractProblems('audit', {error: {code: 'X', message: 'm', suggestions: []}})).toEqual([])
     expect(contractProblems('audit', {error: {code: 'X', message: 'm', suggestions: [], oclif: {exit: 2}}})).toEqual(['error: /error must NOT have additional properties "oclif"'])
+    // Beside the error, anything else is checked against the command's own schema, and fails there.
+    expect(contractProblems('detect', {error: {code: 'X', message: 'm', suggestions: []}, parse: {}}).length).toBeGreaterThan(0)
   })
 
   it('checks JSON Lines line by line for serve', () => {

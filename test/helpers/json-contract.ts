@@ -39,7 +39,8 @@ export function commandIdOf(args: readonly string[]): string | undefined {
 
 /** Problems of one --json document of command `id` against its committed schema (or the error schema); empty when it conforms. */
 export function contractProblems(id: string, document: unknown): string[] {
-  const isError = document !== null && typeof document === 'object' && 'error' in document
+  // A failure prints {"error": …} alone; some results (train status) have an `error` field of their own.
+  const isError = document !== null && typeof document === 'object' && !Array.isArray(document) && Object.keys(document).length === 1 && 'error' in document
   const validate = validatorFor(isError ? 'error' : id)
   if (validate(document)) return []
   return (validate.errors ?? []).map((error) => `${isError ? 'error' : id}: ${error.instancePath || '/'} ${error.message}${error.params && 'additionalProperty' in error.params ? ` "${String(error.params.additionalProperty)}"` : ''}`)
