@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import {findPii, type PiiKind} from '../dataset/pii.js'
+import {detachedCopy, findPii, type PiiKind} from '../dataset/pii.js'
 import {redactSecrets} from './secrets.js'
 
 /**
@@ -31,7 +31,9 @@ export function redactText(text: string): string {
   if (redacted === undefined) {
     redacted = redactUncached(text)
     if (memo.size >= MEMO_LIMIT) memo.clear()
-    memo.set(text, redacted)
+    // A key cut from a large string would keep all of it alive (see detachedCopy).
+    const key = detachedCopy(text)
+    memo.set(key, redacted === text ? key : detachedCopy(redacted))
   }
   return redacted
 }
