@@ -2,13 +2,14 @@ import {confirm} from '@inquirer/prompts'
 import {Flags} from '@oclif/core'
 
 import {auditExitCode, auditInventory} from '../src/agent/audit-session.js'
-import type {Approver, AuditReport} from '../src/agent/audit.js'
+import type {Approver} from '../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../src/agent/policy.js'
 import {DEFAULT_DB, InvagentCommand, dbFlag, logDirectoryFor, parseDuration, stateFlag, statePathFor} from '../src/cli/base-command.js'
 import {renderAuditReport} from '../src/cli/render.js'
 import {parseRuleNames} from '../src/detect/rules.js'
 import {ENGINES} from '../src/engines/create-engine.js'
 import {ensureDemoInventory} from '../src/inventory/demo.js'
+import {AuditOutput, type AuditResult} from '../src/cli/output-schemas.js'
 
 export default class Audit extends InvagentCommand {
   static override summary = 'Detect discrepancies, plan fixes in a sandbox, apply validated plans in short units, park or escalate the rest.'
@@ -43,7 +44,7 @@ export default class Audit extends InvagentCommand {
     'step-delay': Flags.integer({summary: 'Wait this many milliseconds before each engine step (stands in for a slow model).', min: 0, hidden: true}),
   }
 
-  async run(): Promise<AuditReport> {
+  async run(): Promise<AuditResult> {
     const {flags} = await this.parse(Audit)
     const rules = parseRuleNames(flags.rule)
     const ttlMs = parseDuration(flags.ttl)
@@ -72,6 +73,7 @@ export default class Audit extends InvagentCommand {
     })
     this.say(renderAuditReport(report))
     process.exitCode = auditExitCode(report)
-    return report
+    // The report's own type is looser (rootCause: string); the contract is the schema.
+    return AuditOutput.parse(report)
   }
 }

@@ -3,8 +3,8 @@ import {Flags} from '@oclif/core'
 import {InvagentCommand, dbFlag} from '../src/cli/base-command.js'
 import {renderFindings} from '../src/cli/render.js'
 import {detectInventory} from '../src/detect/detect-inventory.js'
-import type {Finding} from '../src/detect/finding.js'
 import {RULES} from '../src/tools/catalogue.js'
+import type {DetectResult} from '../src/cli/output-schemas.js'
 
 export default class Detect extends InvagentCommand {
   static override summary = 'Run every discrepancy rule as SQL and list the findings.'
@@ -15,7 +15,7 @@ export default class Detect extends InvagentCommand {
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
   }
 
-  async run(): Promise<{findings: Finding[]}> {
+  async run(): Promise<DetectResult> {
     const {flags} = await this.parse(Detect)
     const findings = await detectInventory(flags.db, flags.rule)
     this.say(renderFindings(findings))

@@ -7,12 +7,11 @@ import {renderEvalResult} from '../src/cli/render-eval.js'
 import {InvagentError} from '../src/errors.js'
 import {renderQuestionEvalResult} from '../src/cli/render-questions.js'
 import {NORMALIZATIONS, type Normalization} from '../src/eval/questions/answer-score.js'
-import type {QuestionEvalResult} from '../src/eval/questions/question-result.js'
 import {DEFAULT_SEMANTIC_THRESHOLD, runQuestionEval} from '../src/eval/questions/run-questions.js'
-import type {EvalResult} from '../src/eval/result.js'
 import {DEFAULT_TIMEOUT_SECONDS, runEval} from '../src/eval/run-eval.js'
 import {progressRendererFor} from '../src/llama/progress.js'
 import {InterruptedError, interruptScope} from '../src/process/interrupt.js'
+import type {EvalOutputResult} from '../src/cli/output-schemas.js'
 
 export default class Eval extends InvagentCommand {
   static override summary =
@@ -70,7 +69,7 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
     }),
   }
 
-  async run(): Promise<EvalResult | QuestionEvalResult> {
+  async run(): Promise<EvalOutputResult> {
     const {flags} = await this.parse(Eval)
     using interrupt = interruptScope()
     if (flags.questions !== undefined) {

@@ -4,10 +4,11 @@ import {InvagentCommand} from '../src/cli/base-command.js'
 import {modelsDirFlag} from '../src/cli/model-flags.js'
 import {renderQuantize} from '../src/cli/render-train.js'
 import {QUANT_TYPE_NAMES, type QuantTypeName} from '../src/llama/quant-types.js'
-import {quantizeAndRegister, type QuantizeAndRegisterResult} from '../src/llama/quantize-register.js'
+import {quantizeAndRegister} from '../src/llama/quantize-register.js'
 import {currentCommandLine} from '../src/models/manifest.js'
 import {modelsDirectoryFromFlag} from '../src/models/models-directory.js'
 import {interruptScope} from '../src/process/interrupt.js'
+import type {QuantizeResult} from '../src/cli/output-schemas.js'
 
 export default class Quantize extends InvagentCommand {
   static override summary = 'Quantize a GGUF with llama-quantize, check the result, and register it.'
@@ -30,7 +31,7 @@ export default class Quantize extends InvagentCommand {
     'llama-quantize': Flags.string({summary: 'Path of llama-quantize (default: INVAGENT_LLAMA_QUANTIZE, PATH, then `invagent llama build`’s).'}),
   }
 
-  async run(): Promise<QuantizeAndRegisterResult> {
+  async run(): Promise<QuantizeResult> {
     const {args, flags} = await this.parse(Quantize)
     using interrupt = interruptScope()
     let shown = 0

@@ -10,7 +10,8 @@ import {currentCommandLine} from '../src/models/manifest.js'
 import {modelsDirectoryFromFlag} from '../src/models/models-directory.js'
 import {interruptScope} from '../src/process/interrupt.js'
 import {trainJobsDirectory} from '../src/train/job-store.js'
-import {runTrainJob, type TrainJobResult} from '../src/train/run-job.js'
+import {runTrainJob} from '../src/train/run-job.js'
+import type {TrainResult} from '../src/cli/output-schemas.js'
 
 export default class Train extends InvagentCommand {
   static override summary = 'Fine-tune on a GPU reached by SSH (or this one) and bring back a quantized, registered GGUF.'
@@ -44,7 +45,7 @@ export default class Train extends InvagentCommand {
     'llama-quantize': Flags.string({summary: 'Path of llama-quantize (default: INVAGENT_LLAMA_QUANTIZE, PATH, then `invagent llama build`’s).'}),
   }
 
-  async run(): Promise<TrainJobResult> {
+  async run(): Promise<TrainResult> {
     const {flags} = await this.parse(Train)
     using interrupt = interruptScope()
     const result = await runTrainJob({

@@ -2,8 +2,9 @@ import {Flags} from '@oclif/core'
 import {confirm, input, select} from '@inquirer/prompts'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
-import {authorExample, type AuthorPrompter, type AuthorResult} from '../../src/dataset/author.js'
+import {authorExample, type AuthorPrompter} from '../../src/dataset/author.js'
 import {UserError} from '../../src/errors.js'
+import type {DatasetAuthorResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetAuthor extends InvagentCommand {
   static override summary = 'Write a playbook example by hand, stepping through a real sandbox inventory.'
@@ -14,7 +15,7 @@ export default class DatasetAuthor extends InvagentCommand {
     seed: Flags.integer({summary: 'Seed of the sandbox inventory (random when omitted).', min: 0}),
   }
 
-  async run(): Promise<AuthorResult> {
+  async run(): Promise<DatasetAuthorResult> {
     const {flags} = await this.parse(DatasetAuthor)
     if (!process.stdin.isTTY || !process.stdout.isTTY) {
       throw new UserError('dataset author is interactive and needs a terminal (stdin and stdout must be a TTY)', {

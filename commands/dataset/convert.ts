@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
-import {convertFile, type ConvertFileResult} from '../../src/dataset/convert-file.js'
+import {convertFile} from '../../src/dataset/convert-file.js'
+import type {DatasetConvertResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetConvert extends InvagentCommand {
   static override summary = 'Convert the trajectory or instruction format into the playbook format.'
@@ -17,7 +18,7 @@ export default class DatasetConvert extends InvagentCommand {
     out: Flags.string({summary: 'Output JSONL file.', required: true}),
   }
 
-  async run(): Promise<ConvertFileResult> {
+  async run(): Promise<DatasetConvertResult> {
     const {args, flags} = await this.parse(DatasetConvert)
     const result = await convertFile({input: args.file, out: flags.out, from: flags.from as 'trajectory'})
     for (const failure of result.failed.slice(0, 100)) this.say(`${args.file}:${failure.line}: cannot convert: ${failure.reason}`)

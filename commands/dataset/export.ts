@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
-import {DEFAULT_DATASET, exportDataset, type ExportResult} from '../../src/dataset/export.js'
+import {DEFAULT_DATASET, exportDataset} from '../../src/dataset/export.js'
 import {EXPORT_FORMATS, type ExportFormat} from '../../src/dataset/export-formats.js'
 import {resolveTokenizerModel} from '../../src/llama/vocab.js'
+import type {DatasetExportResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetExport extends InvagentCommand {
   static override summary = 'Render playbook examples into chat messages, exactly as the audit engines prompt the model.'
@@ -16,7 +17,7 @@ export default class DatasetExport extends InvagentCommand {
     out: Flags.string({summary: 'Output JSONL file.', default: 'build/playbook.chat.jsonl'}),
   }
 
-  async run(): Promise<ExportResult> {
+  async run(): Promise<DatasetExportResult> {
     const {args, flags} = await this.parse(DatasetExport)
     const result = await exportDataset({input: args.file, out: flags.out, format: flags.format as ExportFormat, template: flags.template ? (await resolveTokenizerModel(flags.template)).path : undefined})
     this.say(`${result.examples} conversations (${result.messages} messages, ${result.format} format) written to ${result.out}${result.template ? `; ${result.template.model}'s chat template keeps every message` : ''}.`)

@@ -3,21 +3,23 @@ import {dirname, join} from 'node:path'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import {renderTable} from '../../src/cli/table.js'
-import {generateDataset, type GenerateResult} from '../../src/dataset/generate.js'
+import {generateDataset} from '../../src/dataset/generate.js'
+import type {DatasetGenerateResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetGenerate extends InvagentCommand {
   static override summary = 'Generate playbook examples by solving injected faults with the rules playbook.'
-  static override description = `Builds sandbox inventories with every root cause injected, lets the rules playbook troubleshoot each finding through the real tools (every observation is a real tool result), varies the wording of the thoughts, and keeps the examples whose outcome and root cause match the ground truth. The split is by inventory and deterministic from --seed; eval inventories use entity ids and integration-message phrasings no training inventory has. Both files are written atomically.`
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --count 3000 --eval-count 500 --seed 7 --out build/playbook.jsonl --json']
+  static override description = `Builds sandbox inventories with every root cause injected, lets the rules playbook troubleshoot each finding through the real tools (every observation is a real tool result), varies the wording of the thoughts, and keeps the examples whose outcome and root cause match the ground truth. The split is by inventory and deterministic from --seed; eval inventories use entity ids and integration-message phrasings no training inventory has. Both files are written atomically; existing files are replaced only with --force.`
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --count 3000 --eval-count 500 --seed 7 --out build/playbook.jsonl --json', '<%= config.bin %> <%= command.id %> --count 312 --eval-count 104 --seed 2026 --force']
   static override flags = {
     count: Flags.integer({summary: 'Training examples.', default: 312, min: 1}),
     'eval-count': Flags.integer({summary: 'Eval examples.', default: 104, min: 0}),
     seed: Flags.integer({summary: 'Random seed.', default: 2026, min: 0}),
     out: Flags.string({summary: 'Training file.', default: 'datasets/playbook.jsonl'}),
     'eval-out': Flags.string({summary: 'Eval file (default: eval.jsonl next to --out).'}),
+    force: Flags.boolean({summary: 'Replace --out and --eval-out if they exist.', default: false}),
   }
 
-  async run(): Promise<GenerateResult> {
+  async run(): Promise<DatasetGenerateResult> {
     const {flags} = await this.parse(DatasetGenerate)
     const progress = process.stderr.isTTY && !this.jsonEnabled()
     const result = await generateDataset({
@@ -26,6 +28,7 @@ export default class DatasetGenerate extends InvagentCommand {
       seed: flags.seed,
       out: flags.out,
       evalOut: flags['eval-out'] ?? join(dirname(flags.out), 'eval.jsonl'),
+      force: flags.force,
       onProgress: progress ? (split, done, target) => process.stderr.write(`\r  ${split}: ${done}/${target} examples${done >= target ? '\n' : ''}`) : undefined,
     })
     this.say(renderTable(['rule / root cause', 'train', 'eval'], Object.entries(result.byRootCause).sort().map(([key, value]) => [key, String(value.train), String(value.eval)])))

@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
-import {renderScrubReport, scrubOutput, scrubProgressOnTerminal, type ScrubOutput} from '../../src/cli/render-scrub.js'
+import {renderScrubReport, scrubOutput, scrubProgressOnTerminal} from '../../src/cli/render-scrub.js'
 import {DEFAULT_MAX_LISTED, scrubFile} from '../../src/dataset/scrub.js'
 import {interruptScope} from '../../src/process/interrupt.js'
+import type {DatasetScrubResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetScrub extends InvagentCommand {
   static override summary = 'Replace emails, phone numbers and person names in a JSONL dataset with consistent pseudonyms.'
@@ -22,7 +23,7 @@ export default class DatasetScrub extends InvagentCommand {
     'max-listed': Flags.integer({summary: 'Changes and unparsable lines listed in the report (all are counted).', default: DEFAULT_MAX_LISTED, min: 0}),
   }
 
-  async run(): Promise<ScrubOutput> {
+  async run(): Promise<DatasetScrubResult> {
     const {args, flags} = await this.parse(DatasetScrub)
     using interrupt = interruptScope()
     const report = await scrubFile({

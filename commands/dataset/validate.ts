@@ -3,8 +3,9 @@ import {Args, Flags} from '@oclif/core'
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import {renderValidationSummary} from '../../src/cli/render-dataset.js'
 import {ModelTemplate} from '../../src/dataset/token-count.js'
-import {validateDatasetFiles, type DatasetValidationReport} from '../../src/dataset/validate.js'
+import {validateDatasetFiles} from '../../src/dataset/validate.js'
 import {resolveTokenizerModel} from '../../src/llama/vocab.js'
+import type {DatasetValidateResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetValidate extends InvagentCommand {
   static override summary = 'Check JSONL dataset files line by line and summarise what they cover.'
@@ -30,7 +31,7 @@ export default class DatasetValidate extends InvagentCommand {
     fix: Flags.string({summary: 'Write a cleaned copy here: bad lines dropped, repairs made, formats converted.'}),
   }
 
-  async run(): Promise<DatasetValidationReport> {
+  async run(): Promise<DatasetValidateResult> {
     const {argv, flags} = await this.parse(DatasetValidate)
     const tokenCounter = flags.model ? await ModelTemplate.load((await resolveTokenizerModel(flags.model)).path) : undefined
     const report = await validateDatasetFiles(argv as string[], {
@@ -40,7 +41,7 @@ export default class DatasetValidate extends InvagentCommand {
       tokenCounter,
       maxTokens: flags['max-tokens'],
       fix: flags.fix,
-      onProblem: this.jsonEnabled() ? undefined : (problem) => this.log(`${problem.file}:${problem.line}:${problem.column}: ${problem.message}`),
+      onProblem: this.jsonEnabled() ? undefined : (problem) => this.log(`${problem.line === 0 ? problem.file : `${problem.file}:${problem.line}:${problem.column}`}: ${problem.message}`),
     })
     this.say(`\n${renderValidationSummary(report)}`)
     if (!report.ok) process.exitCode = 1

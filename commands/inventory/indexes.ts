@@ -1,5 +1,6 @@
 import {InvagentCommand, dbFlag} from '../../src/cli/base-command.js'
 import {createIndexes} from '../../src/inventory/create-indexes.js'
+import type {InventoryIndexResult} from '../../src/cli/output-schemas.js'
 
 export default class InventoryIndexes extends InvagentCommand {
   static override summary = 'Add the indexes invagent\'s detection relies on to an existing inventory.'
@@ -7,7 +8,7 @@ export default class InventoryIndexes extends InvagentCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> --db erp-export.db', '<%= config.bin %> <%= command.id %> --db erp-export.db --json']
   static override flags = {db: dbFlag}
 
-  async run(): Promise<{db: string; created: string[]}> {
+  async run(): Promise<InventoryIndexResult> {
     const {flags} = await this.parse(InventoryIndexes)
     const result = createIndexes(flags.db)
     this.say(result.created.length > 0 ? `Created ${result.created.length} index(es) in ${result.db}: ${result.created.join(', ')}` : `${result.db} already has every index.`)

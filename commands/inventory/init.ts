@@ -4,7 +4,7 @@ import {InvagentCommand, dbFlag} from '../../src/cli/base-command.js'
 import {renderTable} from '../../src/cli/table.js'
 import {DEMO_INVENTORY} from '../../src/inventory/demo.js'
 import {initInventory} from '../../src/simulate/generate.js'
-import type {InjectedFault} from '../../src/simulate/faults.js'
+import type {InventoryInitResult} from '../../src/cli/output-schemas.js'
 
 export default class InventoryInit extends InvagentCommand {
   static override summary = 'Generate a realistic inventory with injected faults and their ground truth.'
@@ -22,7 +22,7 @@ export default class InventoryInit extends InvagentCommand {
     force: Flags.boolean({summary: 'Replace an existing database.', default: false}),
   }
 
-  async run(): Promise<{db: string; parts: number; transactions: number; faults: InjectedFault[]}> {
+  async run(): Promise<InventoryInitResult> {
     const {flags} = await this.parse(InventoryInit)
     this.notice(`Generating ${flags.parts} parts over ${flags.days} days with ${flags.faults} faults (seed ${flags.seed})…`)
     const started = Date.now()

@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {InvagentCommand} from '../../src/cli/base-command.js'
-import {buildLlama, type LlamaBuildResult} from '../../src/llama/build.js'
+import {buildLlama} from '../../src/llama/build.js'
 import {progressRendererFor} from '../../src/llama/progress.js'
 import {interruptScope} from '../../src/process/interrupt.js'
+import type {LlamaBuildOutputResult} from '../../src/cli/output-schemas.js'
 
 export default class LlamaBuild extends InvagentCommand {
   static override summary = 'Build llama-server and llama-quantize from the llama.cpp source node-llama-cpp ships.'
@@ -15,7 +16,7 @@ export default class LlamaBuild extends InvagentCommand {
     binding: Flags.boolean({summary: 'Also compile node-llama-cpp\'s binding from the same source, for the embedded engine.', default: true, allowNo: true}),
   }
 
-  async run(): Promise<LlamaBuildResult> {
+  async run(): Promise<LlamaBuildOutputResult> {
     const {flags} = await this.parse(LlamaBuild)
     using interrupt = interruptScope()
     const result = await buildLlama({force: flags.force, jobs: flags.jobs, binding: flags.binding, signal: interrupt.signal, renderer: progressRendererFor(this.jsonEnabled())})

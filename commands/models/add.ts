@@ -5,8 +5,9 @@ import {modelsDirFlag} from '../../src/cli/model-flags.js'
 import {hashProgressOnTerminal} from '../../src/models/hash-progress.js'
 import {currentCommandLine} from '../../src/models/manifest.js'
 import {modelsDirectoryFromFlag} from '../../src/models/models-directory.js'
-import {registerModel, type RegisteredModel} from '../../src/models/registry.js'
+import {registerModel} from '../../src/models/registry.js'
 import {renderRegistration} from '../../src/cli/render-models.js'
+import type {ModelsAddResult} from '../../src/cli/output-schemas.js'
 
 export default class ModelsAdd extends InvagentCommand {
   static override summary = 'Register a GGUF model: write its versioned manifest (sha256, size, architecture, quantization, provenance).'
@@ -25,7 +26,7 @@ export default class ModelsAdd extends InvagentCommand {
     force: Flags.boolean({summary: 'Replace a manifest of the same name that describes another file.', default: false}),
   }
 
-  async run(): Promise<RegisteredModel> {
+  async run(): Promise<ModelsAddResult> {
     const {args, flags} = await this.parse(ModelsAdd)
     const registered = await registerModel(args.file, {
       directory: modelsDirectoryFromFlag(flags['models-dir']),

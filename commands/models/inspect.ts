@@ -3,10 +3,11 @@ import {Args, Flags} from '@oclif/core'
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import {modelsDirFlag} from '../../src/cli/model-flags.js'
 import {hashProgressOnTerminal} from '../../src/models/hash-progress.js'
-import {inspectGguf, type GgufInspection} from '../../src/models/inspect-gguf.js'
+import {inspectGguf} from '../../src/models/inspect-gguf.js'
 import {modelsDirectoryFromFlag} from '../../src/models/models-directory.js'
 import {resolveModel} from '../../src/models/registry.js'
 import {renderInspection} from '../../src/cli/render-models.js'
+import type {ModelsInspectResult} from '../../src/cli/output-schemas.js'
 
 export default class ModelsInspect extends InvagentCommand {
   static override summary = 'Show what a GGUF model is: architecture, parameters, quantization, context, chat template, size and sha256.'
@@ -18,7 +19,7 @@ export default class ModelsInspect extends InvagentCommand {
     hash: Flags.boolean({summary: 'Compute the sha256 of the file (--no-hash skips it).', default: true, allowNo: true}),
   }
 
-  async run(): Promise<GgufInspection & {registryName: string | null; manifest: string | null}> {
+  async run(): Promise<ModelsInspectResult> {
     const {args, flags} = await this.parse(ModelsInspect)
     const model = resolveModel(args.model, {directory: modelsDirectoryFromFlag(flags['models-dir'])})
     const onProgress = this.jsonEnabled() ? undefined : hashProgressOnTerminal(process.stderr, model.name ?? args.model)

@@ -2,7 +2,8 @@ import {InvagentCommand} from '../../src/cli/base-command.js'
 import {modelsDirFlag} from '../../src/cli/model-flags.js'
 import {renderModelList} from '../../src/cli/render-models.js'
 import {modelsDirectoryFromFlag} from '../../src/models/models-directory.js'
-import {listModels, type ModelList} from '../../src/models/registry.js'
+import {listModels} from '../../src/models/registry.js'
+import type {ModelsListResult} from '../../src/cli/output-schemas.js'
 
 export default class ModelsList extends InvagentCommand {
   static override summary = 'List the registered models, and GGUF files in the models folder without a manifest.'
@@ -10,7 +11,7 @@ export default class ModelsList extends InvagentCommand {
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --models-dir /data/models --json']
   static override flags = {'models-dir': modelsDirFlag}
 
-  async run(): Promise<ModelList> {
+  async run(): Promise<ModelsListResult> {
     const {flags} = await this.parse(ModelsList)
     const list = listModels(modelsDirectoryFromFlag(flags['models-dir']))
     this.say(renderModelList(list))

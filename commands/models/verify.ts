@@ -5,7 +5,8 @@ import {modelsDirFlag} from '../../src/cli/model-flags.js'
 import {hashProgressOnTerminal} from '../../src/models/hash-progress.js'
 import {modelsDirectoryFromFlag} from '../../src/models/models-directory.js'
 import {renderVerification} from '../../src/cli/render-models.js'
-import {verifyModels, type VerifyModelsResult} from '../../src/models/verify-models.js'
+import {verifyModels} from '../../src/models/verify-models.js'
+import type {ModelsVerifyResult} from '../../src/cli/output-schemas.js'
 
 export default class ModelsVerify extends InvagentCommand {
   static override summary = 'Check every registered model: manifest valid, file present, size and sha256 as recorded, GGUF header readable.'
@@ -14,7 +15,7 @@ export default class ModelsVerify extends InvagentCommand {
   static override args = {name: Args.string({description: 'Verify only this registered model.'})}
   static override flags = {'models-dir': modelsDirFlag}
 
-  async run(): Promise<VerifyModelsResult> {
+  async run(): Promise<ModelsVerifyResult> {
     const {args, flags} = await this.parse(ModelsVerify)
     const result = await verifyModels({
       directory: modelsDirectoryFromFlag(flags['models-dir']),

@@ -4,8 +4,9 @@ import {InvagentCommand} from '../../src/cli/base-command.js'
 import {renderCancel} from '../../src/cli/render-train.js'
 import {jobIdArg, jobsDirFlag} from '../../src/cli/train-flags.js'
 import {interruptScope} from '../../src/process/interrupt.js'
-import {cancelTrainJob, type CancelResult} from '../../src/train/job-control.js'
+import {cancelTrainJob} from '../../src/train/job-control.js'
 import {trainJobsDirectory} from '../../src/train/job-store.js'
+import type {TrainCancelResult} from '../../src/cli/output-schemas.js'
 
 export default class TrainCancel extends InvagentCommand {
   static override summary = 'Stop a training job on its host (run.sh and everything it started).'
@@ -17,7 +18,7 @@ export default class TrainCancel extends InvagentCommand {
     grace: Flags.integer({summary: 'Seconds to wait after SIGTERM before SIGKILL.', default: 20, min: 1}),
   }
 
-  async run(): Promise<CancelResult> {
+  async run(): Promise<TrainCancelResult> {
     const {args, flags} = await this.parse(TrainCancel)
     using interrupt = interruptScope()
     const result = await cancelTrainJob(trainJobsDirectory(flags['jobs-dir']), args.jobId, {graceSeconds: flags.grace, signal: interrupt.signal})

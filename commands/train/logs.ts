@@ -3,8 +3,9 @@ import {Flags} from '@oclif/core'
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import {jobIdArg, jobsDirFlag} from '../../src/cli/train-flags.js'
 import {interruptScope} from '../../src/process/interrupt.js'
-import {trainJobLogs, type JobLogsResult} from '../../src/train/job-control.js'
+import {trainJobLogs} from '../../src/train/job-control.js'
 import {trainJobsDirectory} from '../../src/train/job-store.js'
+import type {TrainLogsResult} from '../../src/cli/output-schemas.js'
 
 export default class TrainLogs extends InvagentCommand {
   static override summary = 'Print a training job\'s log (run.log on the host, or the copy streamed here).'
@@ -17,7 +18,7 @@ export default class TrainLogs extends InvagentCommand {
     follow: Flags.boolean({summary: 'Keep printing new lines until the job stops running.', default: false}),
   }
 
-  async run(): Promise<JobLogsResult> {
+  async run(): Promise<TrainLogsResult> {
     const {args, flags} = await this.parse(TrainLogs)
     using interrupt = interruptScope()
     const result = await trainJobLogs(trainJobsDirectory(flags['jobs-dir']), args.jobId, {

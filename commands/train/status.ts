@@ -4,8 +4,9 @@ import {InvagentCommand} from '../../src/cli/base-command.js'
 import {renderJobList, renderJobStatus} from '../../src/cli/render-train.js'
 import {jobsDirFlag} from '../../src/cli/train-flags.js'
 import {interruptScope} from '../../src/process/interrupt.js'
-import {listTrainJobs, trainJobStatus, type JobStatusReport} from '../../src/train/job-control.js'
+import {listTrainJobs, trainJobStatus} from '../../src/train/job-control.js'
 import {trainJobsDirectory} from '../../src/train/job-store.js'
+import {TrainStatusOutput, type TrainStatusResult} from '../../src/cli/output-schemas.js'
 
 export default class TrainStatus extends InvagentCommand {
   static override summary = 'Show a training job\'s stages, last loss and what the host says; without JOB_ID, list the jobs.'
@@ -17,13 +18,14 @@ export default class TrainStatus extends InvagentCommand {
     offline: Flags.boolean({summary: 'Do not contact the host: only the state recorded here.', default: false}),
   }
 
-  async run(): Promise<JobStatusReport | {jobsDir: string; jobs: ReturnType<typeof listTrainJobs>}> {
+  async run(): Promise<TrainStatusResult> {
     const {args, flags} = await this.parse(TrainStatus)
     const jobsDir = trainJobsDirectory(flags['jobs-dir'])
     if (args.jobId === undefined) {
       const jobs = listTrainJobs(jobsDir)
       this.say(renderJobList(jobsDir, jobs))
-      return {jobsDir, jobs}
+      // A job file's status and runner are plain strings; the contract lists the values they may take.
+      return TrainStatusOutput.parse({jobsDir, jobs})
     }
     using interrupt = interruptScope()
     const report = await trainJobStatus(jobsDir, args.jobId, {offline: flags.offline, signal: interrupt.signal})

@@ -4,12 +4,13 @@ import {join} from 'node:path'
 import {ConfigError} from '../errors.js'
 import {canonicalJson, sha256Hex} from '../util/canonical-json.js'
 import {redactValue} from '../util/redact.js'
+import {secretValues} from '../util/secrets.js'
 
 /*
  * The audit log: one JSONL file per run under the logs folder, one line per event, each line
  * carrying the hash of the previous one (a hash chain). Removing, reordering or editing a line
- * breaks the chain, and `invagent log verify` says where. Values shaped like emails or phone
- * numbers are redacted before anything is written.
+ * breaks the chain, and `invagent log verify` says where. PII (emails, phone numbers, names)
+ * and the environment's secrets are redacted before anything is written.
  */
 
 export const GENESIS_HASH = '0'.repeat(64)
@@ -53,6 +54,8 @@ export class AuditLog {
   private seq = 0
   private prev = GENESIS_HASH
   private readonly runId: string
+  /** The environment's secrets, read once: a log line must never hold one (a model may echo a key it saw). */
+  private readonly secrets = secretValues()
 
   private constructor(file: string, runId: string) {
     this.file = file
@@ -71,7 +74,7 @@ export class AuditLog {
   }
 
   append(event: AuditEventType, data: unknown): void {
-    const body = {seq: ++this.seq, at: new Date().toISOString(), run: this.runId, event, data: redactValue(data), prev: this.prev}
+    const body = {seq: ++this.seq, at: new Date().toISOString(), run: this.runId, event, data: redactValue(data, this.secrets), prev: this.prev}
     const hash = hashLine(body)
     writeSync(this.fd, JSON.stringify({...body, hash}) + '\n')
     this.prev = hash
@@ -93,7 +96,13 @@ export interface VerifyResult {
 /** Checks one log file's hash chain, sequence numbers and completeness. */
 export function verifyLogFile(file: string): VerifyResult {
   if (!existsSync(file)) throw new ConfigError(`log file not found: ${file}`, {code: 'LOG_NOT_FOUND'})
-  const text = readFileSync(file, 'utf8')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'EISDIR' ? 'it is a folder, expected one audit log (.jsonl)' : (error as Error).message
+    throw new ConfigError(`cannot read the log ${file}: ${reason}`, {code: 'LOG_UNREADABLE', cause: error, suggestions: ['Pass one log file, or a logs folder to verify every log in it.']})
+  }
   const lines = text.split('\n')
   if (lines.at(-1) === '') lines.pop()
   let prev = GENESIS_HASH

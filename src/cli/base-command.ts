@@ -2,9 +2,13 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {userInfo} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
-import {InvagentError, UserError} from '../errors.js'
+import {didYouMean, InvagentError, UserError} from '../errors.js'
 import {localPathOf} from '../inventory/open-inventory.js'
+import {databaseLockedError, isSqliteBusy} from '../inventory/sqlite-connection.js'
 import {defaultStatePath} from '../state/open-state.js'
+import {redactSecrets, secretValues} from '../util/secrets.js'
+import type {ErrorResult} from './output-schemas.js'
+import {escapeOutput} from './terminal-text.js'
 
 export const DEFAULT_DB = join('.invagent', 'inventory.db')
 
@@ -15,6 +19,20 @@ export const DEFAULT_DB = join('.invagent', 'inventory.db')
  */
 export abstract class InvagentCommand extends Command {
   static override enableJsonFlag = true
+
+  /** All human output passes here: no secret of the environment and no control character reaches the terminal. */
+  override log(message = '', ...args: unknown[]): void {
+    super.log(escapeOutput(redactSecrets(String(message))), ...args)
+  }
+
+  override logToStderr(message = '', ...args: unknown[]): void {
+    super.logToStderr(escapeOutput(redactSecrets(String(message))), ...args)
+  }
+
+  /** --json output: the same result with every secret of the environment redacted. */
+  override logJson(json: unknown): void {
+    super.logJson(withoutSecrets(json, secretValues()))
+  }
 
   /** Human output only: silent under --json. */
   protected say(message = ''): void {
@@ -27,12 +45,72 @@ export abstract class InvagentCommand extends Command {
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
-    if (error instanceof InvagentError) {
-      const mapped = new Errors.CLIError(error.message, {exit: error.exitCode, code: error.code, suggestions: error.suggestions})
-      return super.catch(Object.assign(mapped, {oclif: {exit: error.exitCode}}) as Interfaces.CommandError)
-    }
-    return super.catch(error)
+    // this.exit() throws to unwind; it is no failure to describe.
+    if ((error as {code?: unknown}).code === 'EEXIT') return super.catch(error)
+    const {code, message, suggestions, exit} = describeError(error, Object.keys(this.ctor.flags ?? {}))
+    const human = !this.jsonEnabled()
+    const mapped = new Errors.CLIError(human ? escapeOutput(message) : message, {exit, code, suggestions: human ? suggestions.map(escapeOutput) : suggestions})
+    return super.catch(Object.assign(mapped, {oclif: {exit}}) as Interfaces.CommandError)
   }
+
+  /**
+   * The whole of an error under --json: code, message and next steps. Nothing else of the error
+   * object (oclif's parse context holds every flag value, the environment's secrets among them, and
+   * the home and config folders).
+   */
+  override toErrorJson(error: unknown): {error: ErrorJson} {
+    const {code, message, suggestions} = describeError(error, Object.keys(this.ctor.flags ?? {}))
+    return {error: {code, message, suggestions}}
+  }
+}
+
+/** A copy of `value` with every secret of the environment redacted from its strings and keys. */
+export function withoutSecrets(value: unknown, secrets: readonly string[] = secretValues()): unknown {
+  if (secrets.length === 0) return value
+  if (typeof value === 'string') return redactSecrets(value, secrets)
+  if (Array.isArray(value)) return value.map((item) => withoutSecrets(item, secrets))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [redactSecrets(key, secrets), withoutSecrets(item, secrets)]))
+  }
+  return value
+}
+
+/** The `error` object of a command's --json output when it fails (its schema is ErrorOutput). */
+export type ErrorJson = ErrorResult['error']
+
+/** "--dryrun": did you mean --dry-run? (oclif's NonExistentFlagsError lists the flags it did not know.) */
+function flagSuggestions(error: unknown, flagNames: readonly string[]): string[] {
+  const unknown = (error as {flags?: unknown}).flags
+  if (!Array.isArray(unknown)) return []
+  return unknown.flatMap((flag) => {
+    const name = String(flag).replace(/^-+/, '').split('=')[0]
+    const match = didYouMean(name, flagNames) ?? flagNames.find((known) => known.replaceAll('-', '') === name.replaceAll('-', ''))
+    return match ? [`Did you mean --${match}? (see --help for every flag)`] : []
+  })
+}
+
+/** oclif's own usage errors (unknown flag, missing argument, bad flag value) all exit 2. */
+const USAGE_EXIT = 2
+
+/** What a user sees of any error: invagent's own as they are, oclif's usage errors and bugs with a code; secrets redacted. */
+export function describeError(error: unknown, flagNames: readonly string[] = []): ErrorJson & {exit: number} {
+  // A lock met after the database was opened (a writer started meanwhile) surfaces as node:sqlite's own error.
+  if (!(error instanceof InvagentError) && isSqliteBusy(error)) error = databaseLockedError('the database', error)
+  const secrets = secretValues()
+  const clean = (text: string) => redactSecrets(text, secrets)
+  if (error instanceof InvagentError) {
+    return {code: error.code, message: clean(error.message), suggestions: error.suggestions.map(clean), exit: error.exitCode}
+  }
+  const oclif = error as Partial<Errors.CLIError> & {oclif?: {exit?: number}; parse?: unknown}
+  const message = clean(error instanceof Error ? error.message : String(error))
+  const suggestions = Array.isArray(oclif.suggestions) ? oclif.suggestions.map(String).map(clean) : []
+  if (oclif.parse !== undefined) {
+    const next = [...flagSuggestions(error, flagNames), ...suggestions]
+    if (next.length === 0) next.push('See `--help` for the flags and arguments.')
+    return {code: 'USAGE_ERROR', message, suggestions: next, exit: oclif.oclif?.exit ?? USAGE_EXIT}
+  }
+  const code = typeof oclif.code === 'string' ? oclif.code : 'INTERNAL_ERROR'
+  return {code, message, suggestions, exit: oclif.oclif?.exit ?? 1}
 }
 
 export const dbFlag = Flags.string({

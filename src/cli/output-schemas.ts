@@ -181,6 +181,7 @@ export const DoctorOutput = z.object({
       nextStep: z.string().optional(),
     }),
   ),
+  engines: z.array(z.object({engine: z.enum(['rules', 'embedded', 'server']), ready: z.boolean(), lacks: z.array(z.string())})),
   node: z.object({version: z.string()}),
   cpu: z.object({threads: z.number().int(), model: z.string()}),
   nodeLlamaCpp: z.object({version: z.string().nullable(), bindingLoads: z.boolean(), buildType: z.string().nullable(), llamaCppRelease: z.string().nullable(), error: z.string().optional()}),
@@ -279,7 +280,7 @@ export const TrainLogsOutput = z.object({jobId: z.string(), source: z.enum(['hos
 
 export const TrainCancelOutput = z.object({jobId: z.string(), outcome: z.enum(['cancelled', 'killed', 'not-running']), status: trainJobStatus})
 const counts = z.record(z.string(), z.number().int())
-const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long'])
+const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long', 'bom', 'empty', 'nothing-kept'])
 
 export const DatasetValidateOutput = z.object({
   ok: z.boolean(),
@@ -356,8 +357,12 @@ export const DatasetScrubOutput = z.object({
   unparsable: z.array(z.object({line: z.number().int(), message: z.string()})),
 })
 
-/** Command id → the schema of its --json output. */
+/** What every command prints under --json when it fails, and nothing more (see the base command). */
+export const ErrorOutput = z.object({error: z.object({code: z.string(), message: z.string(), suggestions: z.array(z.string())})})
+
+/** Command id → the schema of its --json output; `error` is the output of any command that fails. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
+  error: ErrorOutput,
   audit: AuditOutput,
   'approvals list': ApprovalsListOutput,
   'approvals show': ApprovalsShowOutput,
@@ -395,3 +400,34 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
 export function outputJsonSchemas(): Record<string, unknown> {
   return Object.fromEntries(Object.entries(OUTPUT_SCHEMAS).map(([id, schema]) => [id, toJsonSchema(schema, 'output')]))
 }
+
+/*
+ * The types of the --json results, derived from the schemas above: a command's run() returns one
+ * of these, so its result and its contract cannot drift apart in type.
+ */
+export type ErrorResult = z.infer<typeof ErrorOutput>
+export type DetectResult = z.infer<typeof DetectOutput>
+export type AuditResult = z.infer<typeof AuditOutput>
+export type ToolsResult = z.infer<typeof ToolsOutput>
+export type InventoryInitResult = z.infer<typeof InventoryInitOutput>
+export type InventoryIndexResult = z.infer<typeof InventoryIndexOutput>
+export type LogVerifyResult = z.infer<typeof LogVerifyOutput>
+export type LlamaBuildOutputResult = z.infer<typeof LlamaBuildOutput>
+export type DoctorResult = z.infer<typeof DoctorOutput>
+export type ServeResult = z.infer<typeof ServeOutput>
+export type ModelsAddResult = z.infer<typeof ModelsAddOutput>
+export type ModelsInspectResult = z.infer<typeof ModelsInspectOutput>
+export type ModelsListResult = z.infer<typeof ModelsListOutput>
+export type ModelsVerifyResult = z.infer<typeof ModelsVerifyOutput>
+export type QuantizeResult = z.infer<typeof QuantizeOutput>
+export type TrainResult = z.infer<typeof TrainOutput>
+export type TrainStatusResult = z.infer<typeof TrainStatusOutput>
+export type TrainLogsResult = z.infer<typeof TrainLogsOutput>
+export type TrainCancelResult = z.infer<typeof TrainCancelOutput>
+export type DatasetValidateResult = z.infer<typeof DatasetValidateOutput>
+export type DatasetGenerateResult = z.infer<typeof DatasetGenerateOutput>
+export type DatasetExportResult = z.infer<typeof DatasetExportOutput>
+export type DatasetConvertResult = z.infer<typeof DatasetConvertOutput>
+export type DatasetAuthorResult = z.infer<typeof DatasetAuthorOutput>
+export type EvalOutputResult = z.infer<typeof EvalCommandOutput>
+export type DatasetScrubResult = z.infer<typeof DatasetScrubOutput>

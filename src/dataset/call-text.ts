@@ -113,12 +113,44 @@ class ArgumentReader {
 }
 
 function cleanThought(text: string): string {
+  // [ \t]*, not \s*: a line-start pattern whose run may cross lines is retried from every line of a blank run.
   return text
-    .replace(/^\s*(?:observation|result)\s*:.*$/gim, '')
+    .replace(/^[ \t]*(?:observation|result)[ \t]*:.*$/gim, '')
     .replace(/\b(?:thought|reasoning|analysis|action|step\s*\d+|call)\s*:\s*/gi, '')
     .replace(/^[\s\-*\d.)]+/gm, '')
     .replace(/\s+/g, ' ')
     .trim()
+}
+
+const OBSERVATION_LABEL = /^(?:observation|result)[ \t]*:/i
+const NEXT_SECTION = /^(?:thought|action|reasoning)[ \t]*:/i
+
+/**
+ * The text of the first "Observation:" (or "Result:") line of `text` and the lines after it, up
+ * to a blank line or the next "Thought:", "Action:" or "Reasoning:". Line by line rather than one
+ * pattern: a pattern with a lazy body and whitespace runs on both sides took quadratic time on a
+ * long run of spaces or newlines (seconds for 20 KB).
+ */
+function observationIn(text: string): string | undefined {
+  const lines = text.split('\n')
+  const start = lines.findIndex((line) => OBSERVATION_LABEL.test(line.trimStart()))
+  if (start < 0) return undefined
+  const first = lines[start].trimStart().replace(OBSERVATION_LABEL, '')
+  const body: string[] = []
+  let index = start + 1
+  if (first.trim() === '') {
+    // "Observation:" alone on its line: the observation starts at the next line with text.
+    while (index < lines.length && lines[index].trim() === '') index++
+  } else {
+    body.push(first)
+  }
+  for (; index < lines.length; index++) {
+    const line = lines[index]
+    if ((body.length > 0 && line.trim() === '') || NEXT_SECTION.test(line.trimStart())) break
+    body.push(line)
+  }
+  const observation = body.join('\n').trim()
+  return observation === '' ? undefined : observation
 }
 
 /** Parses every `tool(name=value, …)` call in a text; `known` limits which names count as calls. */
@@ -162,8 +194,8 @@ export function parseCallText(text: string, known?: ReadonlySet<string>): {calls
   // Observations: "Observation: …" between one call and the next.
   for (const [index, call] of calls.entries()) {
     const after = text.slice(index === 0 ? call.offset : call.offset, calls[index + 1]?.offset ?? text.length)
-    const observed = /(?:^|\n)\s*(?:observation|result)\s*:\s*(.+?)\s*(?=\n\s*(?:thought|action|reasoning)\s*:|\n\s*\n|$)/is.exec(after)
-    if (observed) call.observation = observed[1].trim()
+    const observed = observationIn(after)
+    if (observed !== undefined) call.observation = observed
   }
   // A thought that was really the previous call's observation line is cleaned above; keep the rest.
   return {calls, problems}

@@ -34,6 +34,9 @@ export type ProblemCode =
   | 'leakage'
   | 'pii'
   | 'too-long'
+  | 'bom'
+  | 'empty'
+  | 'nothing-kept'
 
 /** A problem inside one example; `pointer` (or `offset` into a text field) says where. */
 export interface ExampleProblem {

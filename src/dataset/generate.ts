@@ -1,4 +1,4 @@
-import {mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
@@ -33,6 +33,8 @@ export interface GenerateOptions {
   evalCount: number
   seed: number
   out: string
+  /** Replace --out and --eval-out when they exist (refused otherwise: the shipped playbook is one of them by default). */
+  force?: boolean
   evalOut: string
   onProgress?: (split: 'train' | 'eval', done: number, target: number) => void
 }
@@ -131,9 +133,21 @@ function checkCounts(options: GenerateOptions): void {
   if (resolve(options.out) === resolve(options.evalOut)) throw new UserError('--out and --eval-out must be different files')
 }
 
+/** Before any work: a file that would be replaced needs --force (the default --out is the shipped training data). */
+function checkNotOverwriting(options: GenerateOptions): void {
+  if (options.force) return
+  const existing = [options.out, options.evalOut].filter((file) => existsSync(file)).map((file) => resolve(file))
+  if (existing.length === 0) return
+  throw new UserError(`${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: dataset generate would replace ${existing.length === 1 ? 'it' : 'them'}`, {
+    code: 'OUTPUT_EXISTS',
+    suggestions: ['Pass --out (and --eval-out) for new files, or --force to replace the existing ones.'],
+  })
+}
+
 /** Generates the train and eval playbooks; both files are written atomically, or neither. */
 export async function generateDataset(options: GenerateOptions): Promise<GenerateResult> {
   checkCounts(options)
+  checkNotOverwriting(options)
   const directory = mkdtempSync(join(tmpdir(), 'invagent-generate-'))
   const result: GenerateResult = {seed: options.seed, train: {file: resolve(options.out), examples: 0, inventories: 0}, eval: {file: resolve(options.evalOut), examples: 0, inventories: 0}, byRootCause: {}, skipped: 0}
   const written: string[] = []

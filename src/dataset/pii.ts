@@ -1,6 +1,5 @@
 import {createHmac} from 'node:crypto'
 
-import {EMAIL, PHONE_SHAPES} from '../util/redact.js'
 
 /*
  * PII in free text: email addresses, phone numbers and person names. Precision comes first: a
@@ -160,6 +159,12 @@ const SYNTHETIC_AREA_CODES = ['202', '206', '212', '303', '305', '312', '404', '
 // ---------------------------------------------------------------------------------------------
 // Emails
 
+/**
+ * Unanchored: EMAIL_PATTERN below fixes where a match may start, which keeps the scan linear (left
+ * alone, a run of a million letters is tried from each of its million starts).
+ */
+const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/
+
 const EMAIL_PATTERN = new RegExp(String.raw`(?<![A-Za-z0-9._%+-])(?:${EMAIL.source})(?![A-Za-z0-9-])`, 'g')
 
 /** `.invalid` is reserved (RFC 2606): no mailbox there can belong to anyone, pseudonyms included. */
@@ -170,12 +175,35 @@ function isReservedEmail(email: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Phone numbers
 
+/**
+ * The shapes of a phone number without a cue before it. A bare run of digits or of space-separated
+ * groups ("1200 1500 2000") is a quantity, so a number needs an international prefix, an area code
+ * in parentheses, dash/dot grouping, a national trunk prefix (0) with ten or eleven digits, or the
+ * exact North American 3-3-4 grouping.
+ */
+const PHONE_SHAPES = [
+  // +44 20 7946 0958, +14155552671, 0049 30 1234567 (eight digits at least: "+215" is a stock delta)
+  String.raw`(?=[+0]{1,2}(?:[\s().-]*\d){8})(?:\+|00)\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}`,
+  // (555) 123-4567
+  String.raw`\(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]\d{3,4}`,
+  // 555-123-4567, 555.123.4567
+  String.raw`\d{2,4}[-.]\d{3,4}[-.]\d{3,4}`,
+  // 020 7946 0958, 0161 496 0000, 07700 900123
+  String.raw`(?=0(?: ?\d){9,10}(?! ?\d))0\d{2,4} \d{3,6}(?: \d{3,4})?`,
+  // 415 555 2671, not inside a longer run of groups
+  String.raw`(?<!\d )[2-9]\d{2} [2-9]\d{2} \d{4}(?! \d)`,
+]
+
 /** The audit log's shapes, with stricter edges: not inside identifiers, IP addresses or decimal runs. */
 const PHONE_PATTERN = new RegExp(PHONE_SHAPES.map((shape) => String.raw`(?<![\w/.+-])(?:${shape})(?![\w/]|[.-]\d)`).join('|'), 'g')
 
-/** A number introduced as one ("tel: 555 123 4567", "call me on 07700 900123"), whatever its grouping. */
+/**
+ * A number introduced as one ("tel: 555 123 4567", "call me on 07700 900123"), whatever its grouping.
+ * No two unbounded runs of spaces stand next to each other: "tel" and a megabyte of spaces would
+ * be tried every way of splitting them.
+ */
 const PHONE_AFTER_CUE =
-  /\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b\s*(?:(?:no|nr|number)\b\.?)?\s*[:#.]{0,2}\s*(?<number>\+?\(?\d{1,5}\)?(?:[ .-]?\(?\d{1,6}\)?){1,6})(?![\w/]|[.-]\d)/dgi
+  /\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b\s*(?:(?:no|nr|number)\b\.?\s*)?(?:[:#.]{1,2}\s*)?(?<number>\+?\(?\d{1,5}\)?(?:[ .-]?\(?\d{1,6}\)?){1,6})(?![\w/]|[.-]\d)/dgi
 
 function digitsOf(phone: string): string {
   return phone.replace(/\D/g, '')
@@ -388,18 +416,72 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
 // ---------------------------------------------------------------------------------------------
 // Detection
 
+/** A phone number has seven digits at least (isPlausiblePhone): shorter texts are spared the phone patterns. */
+const MIN_PHONE_DIGITS = 7
+const CAPITAL_THEN_SMALL = /[A-Z][a-z]/
+const NON_ASCII_TEST = /[^\x00-\x7F]/
+
+function hasDigits(text: string, count: number): boolean {
+  let found = 0
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (code >= 48 && code <= 57 && ++found >= count) return true
+  }
+  return false
+}
+
 /**
  * Every email address, phone number and person name in `text`, sorted by position and never
  * overlapping (an email wins over a name or number inside it). Reserved addresses (`.invalid`)
  * and numbers reserved for fiction (555-01xx) are not PII and are not reported.
  */
+/**
+ * The spans already claimed by a match, for overlap queries in O(log n): a text of a hundred
+ * thousand numbers must not cost ten billion comparisons. Each detector pass claims spans left to
+ * right, so spans arrive as a few sorted runs (one per pass); spans never overlap one another, so
+ * within a run their ends are sorted too and one binary search answers for the run.
+ */
+class ClaimedSpans {
+  private readonly runs: Array<{starts: number[]; ends: number[]}> = []
+
+  add(start: number, end: number): void {
+    const last = this.runs.at(-1)
+    if (last && (last.ends.length === 0 || last.ends.at(-1)! <= start)) {
+      last.starts.push(start)
+      last.ends.push(end)
+    } else {
+      this.runs.push({starts: [start], ends: [end]})
+    }
+  }
+
+  /** The start of the first claimed span that overlaps [start, end), or undefined when the range is free. */
+  firstOverlap(start: number, end: number): number | undefined {
+    let first: number | undefined
+    for (const run of this.runs) {
+      let low = 0
+      let high = run.ends.length
+      while (low < high) {
+        const middle = (low + high) >> 1
+        if (run.ends[middle] > start) high = middle
+        else low = middle + 1
+      }
+      if (low < run.starts.length && run.starts[low] < end && (first === undefined || run.starts[low] < first)) first = run.starts[low]
+    }
+    return first
+  }
+
+  isFree(start: number, end: number): boolean {
+    return this.firstOverlap(start, end) === undefined
+  }
+}
+
 export function findPii(text: string): PiiMatch[] {
-  const taken: Array<[number, number]> = []
-  const isFree = (start: number, end: number) => taken.every(([from, to]) => end <= from || start >= to)
+  const taken = new ClaimedSpans()
+  const isFree = (start: number, end: number) => taken.isFree(start, end)
   const found: PiiMatch[] = []
   const take = (match: PiiMatch, report: boolean) => {
     if (!isFree(match.start, match.end)) return
-    taken.push([match.start, match.end])
+    taken.add(match.start, match.end)
     if (report) found.push(match)
   }
 
@@ -408,7 +490,7 @@ export function findPii(text: string): PiiMatch[] {
       take({kind: 'email', start: email.index, end: email.index + email[0].length, value: email[0]}, !isReservedEmail(email[0]))
     }
   }
-  if (/\d/.test(text)) {
+  if (hasDigits(text, MIN_PHONE_DIGITS)) {
     if (text.includes('555')) for (const fictional of text.matchAll(FICTIONAL_PHONE)) take({kind: 'phone', start: fictional.index, end: fictional.index + fictional[0].length, value: fictional[0]}, false)
     // Whether a number is found must not depend on what follows it, since that may be replaced by
     // a pseudonym: a match that runs into an address or a number already found stops before it,
@@ -417,7 +499,7 @@ export function findPii(text: string): PiiMatch[] {
       pattern.lastIndex = 0
       for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
         const [start, matchEnd] = introduced ? match.indices!.groups!.number : [match.index, match.index + match[0].length]
-        const clippedEnd = Math.min(matchEnd, ...taken.filter(([from, to]) => to > start && from < matchEnd).map(([from]) => from))
+        const clippedEnd = Math.min(matchEnd, taken.firstOverlap(start, matchEnd) ?? matchEnd)
         const value = clippedEnd > start ? fitPhone(text.slice(start, clippedEnd).replace(/[\s.(-]+$/, '')) : undefined
         const end = start + (value?.length ?? 0)
         if (value !== undefined && isPlausiblePhone(value, introduced) && isFree(start, end)) {
@@ -429,7 +511,8 @@ export function findPii(text: string): PiiMatch[] {
       }
     }
   }
-  for (const name of findNames(text, isFree)) take(name, true)
+  // Every name has a capital followed by a small letter ("Jo", "McD", "O'B" → "Br"); ids and codes do not.
+  if (CAPITAL_THEN_SMALL.test(text) || NON_ASCII_TEST.test(text)) for (const name of findNames(text, isFree)) take(name, true)
   return found.sort((a, b) => a.start - b.start)
 }
 

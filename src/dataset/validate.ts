@@ -231,6 +231,12 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
   const trainFiles = options.trainFiles ?? []
   const trained = trainFiles.length > 0 ? await leakageIndex(trainFiles) : undefined
   const evalPaths = new Set((options.evalFiles ?? []).map((file) => resolve(file)))
+  if (evalPaths.size > 0 && files.every((file) => evalPaths.has(resolve(file)))) {
+    throw new UserError(`${files.join(', ')} ${files.length === 1 ? 'is' : 'are'} given both as the dataset and as --eval: compared with itself, no leakage can ever be found`, {
+      code: 'SAME_FILE_AS_EVAL',
+      suggestions: ['Give the training file(s) as FILE and the held-out file as --eval: invagent dataset validate datasets/playbook.jsonl --eval datasets/eval.jsonl'],
+    })
+  }
   const ids = new FingerprintTable()
   const contents = new FingerprintTable()
   const fixOut = options.fix ? resolve(options.fix) : undefined
@@ -316,6 +322,16 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     inFlight = dispatched
   }
 
+  /** A problem of a file as a whole (line and column 0): it has no example, or --fix kept none. */
+  const fileProblem = (file: string, code: ProblemCode, message: string) => {
+    const problem: DatasetProblem = {file, line: 0, column: 0, code, message}
+    report.ok = false
+    report.problemCounts[code] = (report.problemCounts[code] ?? 0) + 1
+    if (report.problems.length < limit) report.problems.push(problem)
+    else report.problemsOmitted++
+    options.onProblem?.(problem)
+  }
+
   try {
     for (const [fileIndex, file] of files.entries()) {
       const fileReport = {file, lines: 0, examples: 0, problems: 0}
@@ -333,6 +349,13 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
         if (batch.length >= BATCH_LINES) await dispatch()
 
         let text = line
+        if (number === 1 && text.startsWith('\uFEFF')) {
+          // Some editors on Windows start UTF-8 files with a byte order mark; JSON.parse rejects it.
+          record.early.push({code: 'bom', column: 1, message: 'UTF-8 byte order mark at the start of the file — JSONL has none (--fix strips it)'})
+          record.forgiven = 1
+          report.fix?.repaired.push({file, line: number, what: 'byte order mark removed'})
+          text = text.slice(1)
+        }
         let value: unknown
         try {
           value = JSON.parse(text)
@@ -356,7 +379,7 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           text = repaired.text
           value = repaired.value
           // Reported, but not held against the repaired line: --fix keeps it when nothing else is wrong.
-          record.forgiven = 1
+          record.forgiven = (record.forgiven ?? 0) + 1
         }
         report.examples++
         fileReport.examples++
@@ -412,10 +435,20 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     }
     await dispatch()
     if (inFlight) await settle(inFlight)
+    for (const fileReport of report.files) {
+      if (fileReport.examples === 0) fileProblem(fileReport.file, 'empty', 'no example in this file — an empty dataset trains nothing; check the path, or regenerate it')
+    }
     if (writer) {
       writer.end()
       await once(writer, 'finish')
-      renameSync(temporary!, fixOut!)
+      if (report.fix!.written === 0) {
+        // An empty cleaned copy would then validate as "empty", but a pipeline that skips that step would train on nothing.
+        rmSync(temporary!, {force: true})
+        const first = report.fix!.dropped[0]
+        fileProblem(fixOut!, 'nothing-kept', `--fix kept none of the ${report.examples} example(s), so nothing was written${first ? ` (first dropped: ${basename(first.file)}:${first.line}: ${first.reason})` : ''} — fix the problems above or check --format`)
+      } else {
+        renameSync(temporary!, fixOut!)
+      }
     }
     return report
   } catch (error) {

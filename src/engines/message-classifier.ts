@@ -7,12 +7,16 @@ import {canonicalUnit} from '../inventory/units.js'
  */
 export type MessageClass = 'invoiced' | 'redelivery' | 'job_rerun' | 'unknown_sku' | 'bad_uom' | 'transient' | 'uom_evidence' | 'unrecognized' | 'info'
 
+/*
+ * A gap between two keywords is bounded ({0,120}, not *): an unbounded gap is searched from every
+ * keyword to the end of the message, which is quadratic in a message that repeats its keyword.
+ */
 const PATTERNS: Array<[MessageClass, RegExp]> = [
   ['invoiced', /\binvoice|\bbilled\b|\bcharged\b|dispatched|shipment confirmed|carrier label/],
   ['redelivery', /redeliver|delivered twice|received twice|duplicate delivery|second time|delivered again/],
-  ['job_rerun', /ran twice|re-?imported|replayed|retriggered|ran again|posted again|job .*twice/],
-  ['unknown_sku', /\b(sku|item|material|part)\b[^.;]*\b(not found|unknown|does not exist|no such)|unknown item|no part with sku/],
-  ['bad_uom', /\b(unit|uom|measurement)\b[^.;]*\b(not recogni[sz]ed|invalid|unknown|not configured)|unknown unit|invalid uom/],
+  ['job_rerun', /ran twice|re-?imported|replayed|retriggered|ran again|posted again|job [^\n]{0,80}twice/],
+  ['unknown_sku', /\b(sku|item|material|part)\b[^.;]{0,120}\b(not found|unknown|does not exist|no such)|unknown item|no part with sku/],
+  ['bad_uom', /\b(unit|uom|measurement)\b[^.;]{0,120}\b(not recogni[sz]ed|invalid|unknown|not configured)|unknown unit|invalid uom/],
   ['transient', /timeout|timed out|did not answer|unavailable|\b503\b|\b429\b|rate limit|deadlock|connection reset|will retry|retry scheduled|backing off/],
 ]
 

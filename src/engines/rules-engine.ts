@@ -148,6 +148,13 @@ async function* ledgerMismatch(partId: string): Play {
   return yield resolve('cache_drift', `Recomputed on_hand of ${partId}: ${balance.on_hand} → ${balance.ledger_balance}.`)
 }
 
+/**
+ * A pending or failed transaction. The data is read first and decides where it proves the cause:
+ * a transaction that names no part (or a part that is gone) has an unknown SKU, whatever its
+ * message says; one whose unit its part cannot convert, but which is a spelling of a unit the
+ * part knows, has a bad unit. Only for a transaction the data finds nothing wrong with do the
+ * messages decide, since only they tell a passing failure from a permanent one.
+ */
 async function* unposted(finding: Finding): Play {
   const txnId = finding.entity
   const txn = expect<Transaction>(yield step(`${txnId} is ${finding.rule === 'sync_error' ? 'in error' : 'stuck pending'}; read it.`, 'get_transaction', {txn_id: txnId}))
@@ -155,18 +162,13 @@ async function* unposted(finding: Finding): Play {
   const events = expect<Events>(yield step('Read the integration events to learn why it did not post.', 'get_integration_events', {txn_id: txnId}))
   const kinds = classes(events).filter((kind) => kind !== 'info')
   const last = kinds.at(-1)
-  if (last === undefined && txn.part_id !== null && txn.stock_delta !== null) {
-    yield step('No error was recorded and the transaction is well-formed: reprocess it once.', 'reprocess_transaction', {txn_id: txnId, reason: 'stuck without a recorded error'})
-    return yield resolve('transient_sync_error', `Reprocessed ${txnId}.`)
+
+  let part: Part | undefined
+  if (txn.part_id !== null && txn.stock_delta === null) {
+    // The thoughts of unchanged steps keep their words: the shipped datasets are generated from them.
+    part = expect<Part>(yield step(`Unit "${txn.uom}" was rejected; read the part's units.`, 'get_part', {part_id: txn.part_id}))
   }
-  if (kinds.some((kind) => kind === 'unrecognized') || last === undefined) {
-    return yield escalate('unrecognized_error', 'error not understood', `${txnId}: the integration error is not one the playbook can fix safely.`)
-  }
-  if (last === 'transient') {
-    yield step('Only transient failures were recorded: reprocess once (idempotent).', 'reprocess_transaction', {txn_id: txnId, reason: 'transient integration failure'})
-    return yield resolve('transient_sync_error', `Reprocessed ${txnId} after a transient failure.`)
-  }
-  if (last === 'unknown_sku') {
+  if (txn.part_id === null || (txn.stock_delta === null && part === undefined)) {
     const found = expect<ToolResult<'find_part_by_sku'>>(yield step(`SKU "${txn.sku}" was not found; look for the part it means.`, 'find_part_by_sku', {sku: txn.sku}))
     const parts = [...new Set((found?.matches ?? []).map((match) => match.part_id))]
     if (parts.length !== 1) return yield escalate('unrecognized_error', parts.length === 0 ? 'SKU matches no part' : 'SKU is ambiguous', `SKU "${txn.sku}" of ${txnId} matches ${parts.length} parts.`)
@@ -174,16 +176,26 @@ async function* unposted(finding: Finding): Play {
     yield step('Now reprocess it.', 'reprocess_transaction', {txn_id: txnId, reason: 'remapped to the right part'})
     return yield resolve('unknown_sku', `Remapped ${txnId} to ${parts[0]} and posted it.`)
   }
-  if (last === 'bad_uom' && txn.part_id !== null) {
-    const part = expect<Part>(yield step(`Unit "${txn.uom}" was rejected; read the part's units.`, 'get_part', {part_id: txn.part_id}))
+  if (part !== undefined) {
     const unit = canonicalUnit(txn.uom)
-    if (part && unit && (unit === part.uom || part.conversions.some((conversion) => conversion.uom === unit))) {
+    if (unit && unit !== txn.uom && (unit === part.uom || part.conversions.some((conversion) => conversion.uom === unit))) {
       yield step(`"${txn.uom}" is a spelling of ${unit}, which ${part.id} knows: correct it.`, 'correct_transaction_uom', {txn_id: txnId, uom: unit, reason: `"${txn.uom}" is a spelling of ${unit}`})
       yield step('Now reprocess it.', 'reprocess_transaction', {txn_id: txnId, reason: 'unit corrected'})
       return yield resolve('bad_uom', `Corrected the unit of ${txnId} to ${unit} and posted it.`)
     }
+    return yield escalate('unrecognized_error', 'no safe fix', `${txnId}: ${part.id} has no conversion for "${txn.uom}" and it is no spelling of a unit it knows.`)
   }
-  return yield escalate('unrecognized_error', 'no safe fix', `${txnId}: no safe fix for "${last}".`)
+
+  // The transaction is well-formed: only the messages can say whether the failure will pass.
+  if (last === undefined) {
+    yield step('No error was recorded and the transaction is well-formed: reprocess it once.', 'reprocess_transaction', {txn_id: txnId, reason: 'stuck without a recorded error'})
+    return yield resolve('transient_sync_error', `Reprocessed ${txnId}.`)
+  }
+  if (last === 'transient' && !kinds.includes('unrecognized')) {
+    yield step('Only transient failures were recorded: reprocess once (idempotent).', 'reprocess_transaction', {txn_id: txnId, reason: 'transient integration failure'})
+    return yield resolve('transient_sync_error', `Reprocessed ${txnId} after a transient failure.`)
+  }
+  return yield escalate('unrecognized_error', 'error not understood', `${txnId}: the integration error is not one the playbook can fix safely.`)
 }
 
 async function* duplicatePosting(txnId: string): Play {

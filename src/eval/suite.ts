@@ -34,8 +34,11 @@ export const Scenario = z.strictObject({
   plannedFaults: z.number().int().min(1).optional(),
   /** Entity numbering starts after this (transactions after ten times this), as in the dataset's held-out split. */
   idBase: z.number().int().min(0).max(100_000_000).default(0),
-  /** Integration-message wording: "heldout" phrasings are never used for training data. */
-  phrasings: z.enum(['train', 'heldout']).default('train'),
+  /**
+   * Integration-message wording: "heldout" phrasings are never used for training data;
+   * "unfamiliar" ones are worded so no keyword list knows them, for causes the data proves.
+   */
+  phrasings: z.enum(['train', 'heldout', 'unfamiliar']).default('train'),
   /** Prompt-injection text in the faults' part names and integration messages. */
   hostileText: z.boolean().default(false),
   tags: z.array(z.string().min(1)).default([]),

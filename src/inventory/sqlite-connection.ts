@@ -53,6 +53,24 @@ export class SqliteConnection {
 
 const SQLITE_HEADER = 'SQLite format 3\u0000'
 
+/** SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without extended codes: another connection holds a lock. */
+export function isSqliteBusy(error: unknown): boolean {
+  const errcode = (error as {errcode?: unknown} | null)?.errcode
+  return typeof errcode === 'number' && ((errcode & 0xff) === 5 || (errcode & 0xff) === 6)
+}
+
+/** A lock held past the busy timeout: the database is in use, not damaged. */
+export function databaseLockedError(path: string, cause: unknown): ConfigError {
+  return new ConfigError(`${path} is locked by another connection (still locked after waiting 5 s): ${(cause as Error).message}`, {
+    code: 'DB_LOCKED',
+    cause,
+    suggestions: [
+      'Another invagent (an audit in apply mode, inventory init) or another program is writing to it: wait for it to finish and run this again.',
+      `To see which process holds it: fuser ${path} (or lsof ${path}).`,
+    ],
+  })
+}
+
 /**
  * Opens an existing inventory database and checks that it is one: the file exists, is SQLite,
  * and has every table and column of the reference schema. Each failure says what to do next.
@@ -83,6 +101,7 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
     connection = new SqliteConnection(path, options)
     connection.get('SELECT count(*) AS n FROM sqlite_master')
   } catch (error) {
+    if (isSqliteBusy(error)) throw databaseLockedError(path, error)
     throw new ConfigError(`cannot open ${path}: ${(error as Error).message}`, {code: 'DB_CORRUPT', cause: error})
   }
   const problems: string[] = []

@@ -15,8 +15,9 @@ import {findLlamaBinary, type LlamaBinarySource} from './locate.js'
 /*
  * `invagent doctor`: what this machine has for running a local model, and the next step for what
  * it lacks. A check is `ok`, `warn` (works, or only an optional feature is affected) or `missing`
- * (something invagent needs to serve or quantize a model); the command exits non-zero only when
- * a check is `missing`.
+ * (Node.js too old, or a model or binary named by a flag is unusable); the command exits non-zero
+ * only when a check is `missing`. What is only optional (llama-server, a model) is a `warn`, and the
+ * report says which engine lacks what: the default engine, rules, needs nothing else.
  */
 
 export const MINIMUM_NODE_MAJOR = 22
@@ -48,10 +49,19 @@ export interface ModelReport {
   error?: string
 }
 
+/** What one engine needs that this machine lacks (nothing: it is ready). */
+export interface EngineReadiness {
+  engine: 'rules' | 'embedded' | 'server'
+  ready: boolean
+  lacks: string[]
+}
+
 export interface DoctorReport {
-  /** False when any check is `missing`. */
+  /** False when any check is `missing`: something invagent itself needs, or something asked for by a flag, is unusable. */
   ok: boolean
   checks: DoctorCheck[]
+  /** Each engine of `audit` and `eval`, and what it lacks here; the default engine (rules) needs nothing beyond Node.js. */
+  engines: EngineReadiness[]
   node: {version: string}
   cpu: {threads: number; model: string}
   nodeLlamaCpp: {version: string | null; bindingLoads: boolean; buildType: string | null; llamaCppRelease: string | null; error?: string}
@@ -88,10 +98,16 @@ async function locateWithVersion(name: 'llama-server' | 'llama-quantize', flagVa
   }
 }
 
-function binaryCheck(id: 'llama-server' | 'llama-quantize', report: LocatedBinaryReport | {error: string}): DoctorCheck {
+/**
+ * A binary nobody asked for by flag is optional: only the server engine, `serve` and `quantize` use
+ * them, and the default engine runs without. One given with --llama-server/--llama-quantize must work.
+ */
+function binaryCheck(id: 'llama-server' | 'llama-quantize', report: LocatedBinaryReport | {error: string}, requested: boolean): DoctorCheck {
   const build = 'Run `invagent llama build` (about 8 minutes on 2 cores, once).'
-  if (!('path' in report)) return {id, status: 'missing', detail: report.error, nextStep: build}
-  if (report.error) return {id, status: 'missing', detail: `${report.path} (from ${report.source}) does not run: ${report.error}`, nextStep: `Rebuild with \`invagent llama build --force\`, or fix the binary ${report.source} points at.`}
+  const usedBy = id === 'llama-server' ? 'only `invagent serve` and the server engine need it' : 'only `invagent quantize` needs it'
+  const status = requested ? 'missing' : 'warn'
+  if (!('path' in report)) return {id, status, detail: `${report.error} (${usedBy})`, nextStep: build}
+  if (report.error) return {id, status, detail: `${report.path} (from ${report.source}) does not run: ${report.error}`, nextStep: `Rebuild with \`invagent llama build --force\`, or fix the binary ${report.source} points at.`}
   return {id, status: 'ok', detail: `${report.path} (from ${report.source}), ${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`}
 }
 
@@ -249,7 +265,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
           nextStep: 'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or compile it with `invagent llama build`.',
         },
   )
-  checks.push(binaryCheck('llama-server', server), binaryCheck('llama-quantize', quantize))
+  checks.push(binaryCheck('llama-server', server, options.llamaServer !== undefined), binaryCheck('llama-quantize', quantize, options.llamaQuantize !== undefined))
   const missingTools = tools.filter(([, works]) => !works).map(([tool]) => tool)
   checks.push(
     missingTools.length === 0
@@ -286,9 +302,19 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   )
 
   const toReport = (located: LocatedBinaryReport | {error: string}): LocatedBinaryReport | null => ('path' in located ? located : null)
+  const nodeLacks = nodeMajor >= MINIMUM_NODE_MAJOR ? [] : [`Node.js ${MINIMUM_NODE_MAJOR} or newer`]
+  const modelLacks = readable.length > 0 || (explicitReport !== undefined && !explicitReport.error) ? [] : [`a GGUF model (put one in ${modelsDir}, or pass --model)`]
+  const serverRuns = 'path' in server && !server.error
+  const engine = (name: EngineReadiness['engine'], lacks: string[]): EngineReadiness => ({engine: name, ready: lacks.length === 0, lacks})
+  const engines = [
+    engine('rules', nodeLacks),
+    engine('embedded', [...nodeLacks, ...(binding.bindingLoads ? [] : ['a node-llama-cpp CPU binding that loads (`npm ci`, or `invagent llama build`)']), ...modelLacks]),
+    engine('server', [...nodeLacks, ...(serverRuns ? [] : ['llama-server (`invagent llama build`), or an OpenAI-compatible endpoint given with --url']), ...(serverRuns ? modelLacks : [])]),
+  ]
   return {
     ok: checks.every((check) => check.status !== 'missing'),
     checks,
+    engines,
     node: {version: process.versions.node},
     cpu: {threads, model: cpuModel},
     nodeLlamaCpp: binding,

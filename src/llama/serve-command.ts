@@ -80,8 +80,8 @@ export function describeServerEvent(line: ServeLine): string {
 /** Serves until stopped; resolves with the final line, rejects when llama-server could not be kept up. */
 export async function serveUntilStopped(options: LlamaServerOptions, output: ServeOutput): Promise<ServeStoppedLine> {
   const host = options.host ?? '127.0.0.1'
-  if (exposesBeyondLoopback(host)) {
-    output.notice(`Warning: listening on ${host} exposes the model to other machines, without authentication.`)
+  if (exposesBeyondLoopback(host) && options.apiKeyFile !== undefined) {
+    output.notice(`Listening on ${host}: other machines can reach the model; every request needs the key in ${options.apiKeyFile}.`)
   }
   let readyLine: ServeReadyLine | undefined
   let restarts = 0

@@ -1,4 +1,4 @@
-import {statSync} from 'node:fs'
+import {readFileSync, statSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {basename, resolve} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -45,6 +45,12 @@ export interface LlamaServerOptions {
   parallel?: number
   /** --llama-server's value; otherwise INVAGENT_LLAMA_SERVER, PATH, the build cache. */
   llamaServer?: string
+  /**
+   * A file holding the API key clients must send (`Authorization: Bearer KEY`; the server engine
+   * sends INVAGENT_API_KEY). Required on any host beyond loopback. Passed as llama-server's
+   * --api-key-file, so the key is on no command line.
+   */
+  apiKeyFile?: string
   /** How long loading the model may take before giving up (default 5 minutes). */
   readyTimeoutMs?: number
   /** `false`: no restarts, `closed` rejects at the first crash. */
@@ -105,8 +111,9 @@ interface ResolvedServerSettings {
  * - `--offline`, and no -hf / --model-url: nothing is downloaded; `--no-webui`: an API only;
  * - `--log-colors off`: the stderr tail in error messages stays readable.
  */
-export function llamaServerArgs(settings: ResolvedServerSettings): string[] {
+export function llamaServerArgs(settings: ResolvedServerSettings & {apiKeyFile?: string}): string[] {
   return [
+    ...(settings.apiKeyFile === undefined ? [] : ['--api-key-file', settings.apiKeyFile]),
     '--model', settings.model,
     '--alias', basename(settings.model).replace(/\.gguf$/i, ''),
     '--host', settings.host,
@@ -151,6 +158,36 @@ function requireModelFile(model: string): string {
   return path
 }
 
+/**
+ * The key file for a server others can reach: required beyond loopback, and it must hold a key.
+ * Checked before anything is started.
+ */
+function checkApiKeyFile(host: string, apiKeyFile: string | undefined): string | undefined {
+  if (apiKeyFile === undefined) {
+    if (!exposesBeyondLoopback(host)) return undefined
+    throw new UserError(`refusing to serve on ${host} without an API key: anyone who can reach it could use the model`, {
+      code: 'SERVE_NEEDS_KEY',
+      suggestions: [
+        'Put a key in a file only you can read (e.g. `openssl rand -hex 32 > ~/.invagent-key && chmod 600 ~/.invagent-key`) and pass --api-key-file; clients send it as INVAGENT_API_KEY.',
+        'Or serve on loopback (the default --host 127.0.0.1) and reach it through an SSH tunnel.',
+      ],
+    })
+  }
+  const path = resolve(apiKeyFile)
+  let keys: string[]
+  try {
+    // llama-server's format: one key per line, lines starting with # are comments.
+    keys = readFileSync(path, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'))
+  } catch (error) {
+    throw new UserError(`cannot read the API key file ${path}: ${(error as Error).message}`, {code: 'API_KEY_FILE', suggestions: ['Give --api-key-file the path of a file holding one key per line.']})
+  }
+  const short = keys.find((key) => key.length < 16)
+  if (keys.length === 0 || short !== undefined) {
+    throw new UserError(`${path} ${keys.length === 0 ? 'holds no key' : `holds a key of only ${short!.length} characters`}; expected keys of at least 16`, {code: 'API_KEY_FILE', suggestions: ['Write a long random key into it: openssl rand -hex 32 > FILE']})
+  }
+  return path
+}
+
 /** GET /health once: true on 200 (503 means still loading). */
 async function healthy(url: string): Promise<boolean> {
   try {
@@ -178,6 +215,7 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
   options.signal?.throwIfAborted()
   const model = requireModelFile(options.model)
   const host = options.host ?? DEFAULT_HOST
+  const apiKeyFile = checkApiKeyFile(host, options.apiKeyFile)
   const binary = await findLlamaBinary('llama-server', options.llamaServer)
   const port = await reservePort(host, options.port ?? DEFAULT_PORT)
   const settings: ResolvedServerSettings = {
@@ -188,7 +226,7 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
     threads: positiveInteger('threads', options.threads ?? availableParallelism()),
     parallel: positiveInteger('parallel', options.parallel ?? DEFAULT_PARALLEL),
   }
-  const args = [...llamaServerArgs(settings), ...(options.extraArgs ?? [])]
+  const args = [...llamaServerArgs({...settings, apiKeyFile}), ...(options.extraArgs ?? [])]
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
   const policy: RestartPolicy | undefined = options.restart === false ? undefined : {...DEFAULT_RESTART_POLICY, ...options.restart}
   const readyTimeoutMs = options.readyTimeoutMs ?? 5 * 60_000
@@ -201,7 +239,8 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
   const launch = async (): Promise<LongRunningProcess> => {
     attempt++
     const started = performance.now()
-    const child = spawnLongRunning(binary.path, args, {env: withoutLlamaArgEnvironment(), onLine: options.onLine, tailLines: 40})
+    // dieWithParent: a SIGKILLed supervisor must not leave llama-server holding the port and the model's memory.
+    const child = spawnLongRunning(binary.path, args, {env: withoutLlamaArgEnvironment(), onLine: options.onLine, tailLines: 40, dieWithParent: true})
     emit({type: 'server-starting', attempt, command: child.command})
     let exit: ProcessExit | undefined
     void child.exited.then((value) => (exit = value))

@@ -20,6 +20,43 @@ export interface SpawnLongRunningOptions {
   signal?: AbortSignal
   /** Milliseconds between SIGTERM and SIGKILL in `stop()` (default 5 s). */
   killGraceMs?: number
+  /**
+   * Stop the daemon when this process dies, even by SIGKILL (which no exit handler sees): a
+   * watcher checks every second whether this process still exists (see watchParentDeath).
+   */
+  dieWithParent?: boolean
+}
+
+/**
+ * Node cannot ask Linux for a parent-death signal (prctl PR_SET_PDEATHSIG), so a small POSIX
+ * shell watches instead: while both this process and the daemon exist it sleeps a second; when
+ * this process is gone it sends the daemon SIGTERM, then SIGKILL after the grace period. The
+ * watcher ends by itself once the daemon is gone, and is killed with it on a normal stop.
+ */
+const PARENT_DEATH_WATCH = [
+  'parent=$1; child=$2; grace=$3',
+  'while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done',
+  'kill -0 "$child" 2>/dev/null || exit 0',
+  'kill -TERM "$child" 2>/dev/null',
+  'waited=0',
+  'while kill -0 "$child" 2>/dev/null && [ "$waited" -lt "$grace" ]; do sleep 1; waited=$((waited + 1)); done',
+  'kill -KILL "$child" 2>/dev/null',
+  'exit 0',
+].join('\n')
+
+/** Starts the watcher of PARENT_DEATH_WATCH for `childPid`; resolves nothing, never throws. */
+export function watchParentDeath(childPid: number, graceMs: number): {stop(): void} {
+  const watcher = execa('/bin/sh', ['-c', PARENT_DEATH_WATCH, 'invagent-parent-watch', String(process.pid), String(childPid), String(Math.ceil(graceMs / 1000))], {
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    reject: false,
+    buffer: false,
+    cleanup: true,
+  })
+  // Neither the watcher nor its pipes may keep this process alive.
+  watcher.nodeChildProcess.unref()
+  return {stop: () => void watcher.kill('SIGKILL')}
 }
 
 /** How a daemon ended. */
@@ -111,12 +148,14 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
   }
   follow(child.stdout, 'stdout')
   follow(child.stderr, 'stderr')
+  const watcher = options.dieWithParent && child.pid !== undefined ? watchParentDeath(child.pid, graceDefault) : undefined
 
   const exited: Promise<ProcessExit> = child.then(
     async (result) => {
       // Let readline deliver the last, unterminated line before anyone reads the tail.
       await new Promise((resolve) => setImmediate(resolve))
       running = false
+      watcher?.stop()
       const exit: ProcessExit = {exitCode: result.exitCode, signal: result.signal, stopped: stopRequested}
       if (result.failed && result.exitCode === undefined && result.signal === undefined) exit.spawnError = result as unknown as Error
       lastExit = exit
@@ -125,6 +164,7 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
     },
     (error: Error) => {
       running = false
+      watcher?.stop()
       return {exitCode: undefined, signal: undefined, stopped: stopRequested, spawnError: error}
     },
   )

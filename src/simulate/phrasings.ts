@@ -6,14 +6,18 @@ import type {Random} from '../util/random.js'
  * suites, so a model must generalise rather than memorise wording.
  */
 export type EventKind = 'transient' | 'unknown_sku' | 'bad_uom' | 'uom_evidence' | 'redelivery' | 'job_rerun' | 'invoiced' | 'unrecognized' | 'info'
-export type PhrasingSet = 'train' | 'heldout'
+/**
+ * "unfamiliar": wordings no keyword list knows, for the causes the data alone proves (an unknown
+ * SKU, a misspelt unit); evaluation suites only. Kinds without their own fall back to "heldout".
+ */
+export type PhrasingSet = 'train' | 'heldout' | 'unfamiliar'
 
 interface Phrasing {
   level: 'info' | 'warn' | 'error'
   text: string
 }
 
-const PHRASINGS: Record<EventKind, Record<PhrasingSet, Phrasing[]>> = {
+const PHRASINGS: Record<EventKind, Record<'train' | 'heldout', Phrasing[]> & {unfamiliar?: Phrasing[]}> = {
   transient: {
     train: [
       {level: 'error', text: 'WMS timeout after 30000 ms while posting {ref}; will retry'},
@@ -33,6 +37,10 @@ const PHRASINGS: Record<EventKind, Record<PhrasingSet, Phrasing[]>> = {
       {level: 'error', text: 'unknown item code {sku} on line {ref}'},
     ],
     heldout: [{level: 'error', text: 'material {sku} does not exist in this plant'}],
+    unfamiliar: [
+      {level: 'error', text: 'Inbound line refused: article code unrecognised'},
+      {level: 'error', text: 'goods receipt {ref} bounced, the catalogue has no entry for {sku}'},
+    ],
   },
   bad_uom: {
     train: [
@@ -41,6 +49,10 @@ const PHRASINGS: Record<EventKind, Record<PhrasingSet, Phrasing[]>> = {
       {level: 'error', text: "cannot convert quantity: unknown unit '{uom}'"},
     ],
     heldout: [{level: 'error', text: 'measurement unit {uom} is not configured for this item'}],
+    unfamiliar: [
+      {level: 'error', text: 'Inbound line refused: pack designation {uom} unrecognised'},
+      {level: 'error', text: 'quantity on {ref} rejected, {uom} is not a valid packaging code'},
+    ],
   },
   uom_evidence: {
     train: [
@@ -103,8 +115,9 @@ export interface PhrasingValues {
 /** One message of the kind, its placeholders filled. */
 export function phrase(random: Random, kind: EventKind, set: PhrasingSet, values: PhrasingValues): Phrasing {
   const provided = (name: keyof PhrasingValues) => values[name] !== undefined
-  const usable = PHRASINGS[kind][set].filter((candidate) => (['ref', 'sku', 'uom', 'qty', 'source'] as const).every((name) => !candidate.text.includes(`{${name}}`) || provided(name)))
-  const template = random.pick(usable.length > 0 ? usable : PHRASINGS[kind][set])
+  const phrasings = (set === 'unfamiliar' ? PHRASINGS[kind].unfamiliar : undefined) ?? PHRASINGS[kind][set === 'unfamiliar' ? 'heldout' : set]
+  const usable = phrasings.filter((candidate) => (['ref', 'sku', 'uom', 'qty', 'source'] as const).every((name) => !candidate.text.includes(`{${name}}`) || provided(name)))
+  const template = random.pick(usable.length > 0 ? usable : phrasings)
   const text = template.text
     .replaceAll('{ref}', values.ref ?? '')
     .replaceAll('{sku}', values.sku ?? '')
@@ -117,5 +130,6 @@ export function phrase(random: Random, kind: EventKind, set: PhrasingSet, values
 }
 
 export function phrasingsOf(kind: EventKind, set: PhrasingSet): readonly string[] {
-  return PHRASINGS[kind][set].map((phrasing) => phrasing.text)
+  const phrasings = (set === 'unfamiliar' ? PHRASINGS[kind].unfamiliar : undefined) ?? PHRASINGS[kind][set === 'unfamiliar' ? 'heldout' : set]
+  return phrasings.map((phrasing) => phrasing.text)
 }

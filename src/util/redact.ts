@@ -1,34 +1,86 @@
-/**
- * PII redaction for everything that leaves the process as a log line. Emails and phone numbers
- * are replaced by a marker, in values and in object keys. Identifiers invagent itself uses
- * (P-000123, T-…, SO-2026-0000123/1, dates) and runs of quantities ("1200 1500 2000") are left
- * alone: a number counts as a phone number only with an international prefix, an area code in
- * parentheses, or dash/dot grouping.
- */
-export const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g
+import {createHash} from 'node:crypto'
 
-export const PHONE_SHAPES = [
-  // +44 20 7946 0958, +14155552671, 0049 30 1234567 (eight digits at least: "+215" is a stock delta)
-  String.raw`(?=[+0]{1,2}(?:[\s().-]*\d){8})(?:\+|00)\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}`,
-  // (555) 123-4567
-  String.raw`\(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]\d{3,4}`,
-  // 555-123-4567, 555.123.4567
-  String.raw`\d{2,4}[-.]\d{3,4}[-.]\d{3,4}`,
-]
-const PHONE = new RegExp(PHONE_SHAPES.map((shape) => String.raw`(?<![\w/-])(?:${shape})(?![\w/])`).join('|'), 'g')
+import {detachedCopy, findPii, type PiiKind} from '../dataset/pii.js'
+import {redactSecrets} from './secrets.js'
+
+/**
+ * PII redaction for everything that leaves the process as a log line. The detector is the one
+ * `dataset scrub` uses (emails, phone numbers, person names), so what a dataset may not hold a log
+ * may not hold either; here a match becomes a marker instead of a pseudonym. Identifiers invagent
+ * itself uses (P-000123, T-…, SO-2026-0000123/1, dates) and runs of quantities are left alone.
+ * findPii is linear in the length of the text, so a megabyte-long integration message costs
+ * milliseconds, not minutes spent holding the database.
+ */
+const MARKERS: Record<PiiKind, string> = {email: '[redacted-email]', phone: '[redacted-phone]', name: '[redacted-name]'}
+
+/** Nothing any detector looks for: no '@', no digit, no capital letter. Most log strings are like this. */
+const CANNOT_HOLD_PII = /^[^@0-9A-Z\u0080-\uFFFF]*$/
+
+/**
+ * Log lines repeat their short strings (tool names, ids, statuses, templated thoughts): each is
+ * scanned once. Bounded, so a long run cannot grow it without limit.
+ */
+const MEMO_MAX_LENGTH = 160
+const MEMO_LIMIT = 20_000
+const memo = new Map<string, string>()
 
 export function redactText(text: string): string {
-  return text.replace(EMAIL, '[redacted-email]').replace(PHONE, '[redacted-phone]')
+  if (CANNOT_HOLD_PII.test(text)) return text
+  if (text.length > MEMO_MAX_LENGTH) return redactUncached(text)
+  let redacted = memo.get(text)
+  if (redacted === undefined) {
+    redacted = redactUncached(text)
+    if (memo.size >= MEMO_LIMIT) memo.clear()
+    // A key cut from a large string would keep all of it alive (see detachedCopy).
+    const key = detachedCopy(text)
+    memo.set(key, redacted === text ? key : detachedCopy(redacted))
+  }
+  return redacted
 }
 
-/** Deep copy with every string, and every object key, redacted. */
-export function redactValue<T>(value: T): T {
-  if (typeof value === 'string') return redactText(value) as T
-  if (Array.isArray(value)) return value.map((item) => redactValue(item)) as T
-  if (value !== null && typeof value === 'object') {
-    const copy: Record<string, unknown> = {}
-    for (const [key, item] of Object.entries(value)) copy[redactText(key)] = redactValue(item)
-    return copy as T
+function redactUncached(text: string): string {
+  const matches = findPii(text)
+  if (matches.length === 0) return text
+  let result = ''
+  let position = 0
+  for (const match of matches) {
+    result += text.slice(position, match.start) + MARKERS[match.kind]
+    position = match.end
   }
-  return value
+  return result + text.slice(position)
+}
+
+/**
+ * The longest string a log line keeps. An integration message can be megabytes long; the log keeps
+ * its beginning, its length and its digest (enough to match it to the source), and its line is
+ * written in bounded time whatever the message holds.
+ */
+export const LOGGED_STRING_LIMIT = 64 * 1024
+
+/** `text` cut to LOGGED_STRING_LIMIT at a space where there is one near the limit, with what was left out. */
+export function boundForLog(text: string): string {
+  if (text.length <= LOGGED_STRING_LIMIT) return text
+  const space = text.lastIndexOf(' ', LOGGED_STRING_LIMIT)
+  const cut = space > LOGGED_STRING_LIMIT - 256 ? space : LOGGED_STRING_LIMIT
+  const digest = createHash('sha256').update(text).digest('hex')
+  return `${text.slice(0, cut)} … [${text.length - cut} more characters of ${text.length}, sha256 ${digest}]`
+}
+
+/**
+ * Deep copy with every string, and every object key, bounded (see boundForLog) and redacted: PII,
+ * and the `secrets` given (the environment's, see secretValues).
+ */
+export function redactValue<T>(value: T, secrets: readonly string[] = []): T {
+  const text = (raw: string) => redactText(secrets.length > 0 ? redactSecrets(boundForLog(raw), secrets) : boundForLog(raw))
+  const copy = (item: unknown): unknown => {
+    if (typeof item === 'string') return text(item)
+    if (Array.isArray(item)) return item.map(copy)
+    if (item !== null && typeof item === 'object') {
+      const result: Record<string, unknown> = {}
+      for (const [key, entry] of Object.entries(item)) result[text(key)] = copy(entry)
+      return result
+    }
+    return item
+  }
+  return copy(value) as T
 }

@@ -5,6 +5,8 @@ import {join, resolve} from 'node:path'
 
 import {execa} from 'execa'
 
+import {assertJsonContract} from './json-contract.js'
+
 const BIN = resolve(import.meta.dirname, '../../bin/run.js')
 
 export interface CliResult {
@@ -14,13 +16,18 @@ export interface CliResult {
   json: any
 }
 
-/** Runs the built CLI (bin/run.js → dist) in `cwd`, as a user would, without a TTY. */
+/**
+ * Runs the built CLI (bin/run.js → dist) in `cwd`, as a user would, without a TTY. With --json,
+ * the raw stdout must conform to the command's committed JSON Schema (or the error schema): a
+ * broken contract fails the test that ran the command.
+ */
 export async function runCli(args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<CliResult> {
   const env = {...process.env, ...extraEnv}
   delete env.INVAGENT_DB
   const result = await execa(process.execPath, [BIN, ...args], {cwd, env, reject: false, stdin: 'ignore'})
   let json: unknown
   if (args.includes('--json')) {
+    assertJsonContract(args, result.stdout)
     try {
       json = JSON.parse(result.stdout)
     } catch {

@@ -44,7 +44,7 @@ describe('invagent doctor', () => {
     expect(status.models).toBe('warn')
   })
 
-  it('reports llama-server as missing with the next step, exit 3, and still prints the report', async () => {
+  it('reports a llama-server nobody asked for as a warning with the next step, exit 0, and what the server engine lacks', async () => {
     const nodeOnly = dirname(process.execPath)
     const result = await execa(process.execPath, [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')], {
       cwd: directory,
@@ -53,14 +53,23 @@ describe('invagent doctor', () => {
       env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
       extendEnv: false,
     })
-    expect(result.exitCode).toBe(3)
+    expect(result.exitCode).toBe(0)
     const report = DoctorOutput.parse(JSON.parse(result.stdout))
-    expect(report.ok).toBe(false)
+    expect(report.ok).toBe(true)
     const server = report.checks.find((check) => check.id === 'llama-server')
-    expect(server).toMatchObject({status: 'missing'})
+    expect(server).toMatchObject({status: 'warn'})
+    expect(report.engines.find((engine) => engine.engine === 'server')?.lacks[0]).toContain('llama-server')
     expect(server?.nextStep).toContain('invagent llama build')
     expect(report.binaries.llamaServer).toBeNull()
     expect(report.cacheDir).toBe(join(directory, 'empty-cache'))
+  })
+
+  it('exits 3 when a llama-server given with --llama-server does not exist', async () => {
+    const result = await runCli(['doctor', '--json', '--llama-server', join(directory, 'no-such-llama-server')], directory)
+    expect(result.exitCode).toBe(3)
+    const report = DoctorOutput.parse(result.json)
+    expect(report.ok).toBe(false)
+    expect(report.checks.find((check) => check.id === 'llama-server')).toMatchObject({status: 'missing'})
   })
 
   it('says what is missing in words without --json', async () => {
@@ -71,9 +80,11 @@ describe('invagent doctor', () => {
       env: {PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
       extendEnv: false,
     })
-    expect(result.exitCode).toBe(3)
-    expect(result.stdout).toMatch(/MISSING\s+llama-server/)
+    expect(result.exitCode).toBe(0)
+    expect(result.stdout).toMatch(/warn\s+llama-server/)
     expect(result.stdout).toContain('→ Run `invagent llama build`')
     expect(result.stdout).toMatch(/ok\s+node/)
+    expect(result.stdout).toMatch(/rules\s+ready/)
+    expect(result.stdout).toMatch(/server\s+lacks llama-server/)
   })
 })

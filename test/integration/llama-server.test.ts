@@ -11,6 +11,7 @@ import {findLlamaBinary} from '../../src/llama/locate.js'
 import {startLlamaServer, type LlamaServerEvent} from '../../src/llama/serve.js'
 import {temporaryDirectory} from '../helpers/cli.js'
 import {writeTinyGguf} from '../helpers/tiny-gguf.js'
+import {assertJsonContract} from '../helpers/json-contract.js'
 
 /*
  * The real llama-server (built by `invagent llama build`, which CI runs first) serving the tiny
@@ -223,6 +224,7 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
     cli.kill(signal)
     const result = await cli
     expect(result.exitCode).toBe(0)
+    assertJsonContract(['serve', '--json'], result.stdout)
     const lines = result.stdout.trim().split('\n').map((line) => ServeOutput.parse(JSON.parse(line)))
     expect(lines.at(-1)).toEqual({event: 'stopped', url: ready.url, restarts: 0, signal})
     expect(isAlive(ready.pid!)).toBe(false)

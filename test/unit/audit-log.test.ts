@@ -195,3 +195,24 @@ describe('redaction edge cases', () => {
     expect(redactValue({'jane@example.com': {'+14155552671': 'x'}})).toEqual({'[redacted-email]': {'[redacted-phone]': 'x'}})
   })
 })
+
+describe('a secret of the environment reached the audit log', () => {
+  it('is redacted wherever it appears in a line', () => {
+    const secret = 'sk-live-0a1b2c3d4e5f'
+    const previous = process.env.INVAGENT_API_KEY
+    process.env.INVAGENT_API_KEY = secret
+    try {
+      const log = AuditLog.create(directory, 'secret01')
+      log.append('step-proposed', {thought: `the header says Bearer ${secret}`, args: {[secret]: secret}})
+      log.append('run-finished', {})
+      log.close()
+      const text = readFileSync(log.file, 'utf8')
+      expect(text).not.toContain(secret)
+      expect(text).toContain('Bearer [redacted-secret]')
+      expect(verifyLogFile(log.file).ok).toBe(true)
+    } finally {
+      if (previous === undefined) delete process.env.INVAGENT_API_KEY
+      else process.env.INVAGENT_API_KEY = previous
+    }
+  })
+})

@@ -6,6 +6,7 @@ import {describe, expect, it} from 'vitest'
 import {authorExample, type AuthorPrompter} from '../../src/dataset/author.js'
 import {validateDatasetFiles} from '../../src/dataset/validate.js'
 import {runCli, temporaryDirectory} from '../helpers/cli.js'
+import {contractProblems} from '../helpers/json-contract.js'
 
 type Answer = string | boolean | ((message: string) => string)
 
@@ -78,6 +79,8 @@ describe('dataset author', () => {
     const result = await authorExample({out, prompter, seed: 3})
     expect(result.problems).toEqual([])
     expect(result.appended).toBe(true)
+    // What `dataset author --json` prints (the command needs a terminal, so its result is checked here).
+    expect(contractProblems('dataset author', JSON.parse(JSON.stringify(result)))).toEqual([])
     const example = result.example!
     expect(example.trajectory.map((step) => step.action.tool)).toEqual(['get_ledger_balance', 'recompute_on_hand', 'resolve'])
     // The observation is what the tool really returned in the sandbox.
