@@ -4,7 +4,15 @@ import {Flags} from '@oclif/core'
 import {auditExitCode, auditInventory} from '../src/agent/audit-session.js'
 import type {Approver} from '../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../src/agent/policy.js'
-import {DEFAULT_DB, InvagentCommand, dbFlag, logDirectoryFor, parseDuration, stateFlag, statePathFor} from '../src/cli/base-command.js'
+import {
+  DEFAULT_DB,
+  InvagentCommand,
+  dbFlag,
+  logDirectoryFor,
+  parseDuration,
+  stateFlag,
+  statePathFor,
+} from '../src/cli/base-command.js'
 import {renderAuditReport} from '../src/cli/render.js'
 import {parseRuleNames} from '../src/detect/rules.js'
 import {ENGINES} from '../src/engines/create-engine.js'
@@ -12,7 +20,8 @@ import {ensureDemoInventory} from '../src/inventory/demo.js'
 import {AuditOutput, type AuditResult} from '../src/cli/output-schemas.js'
 
 export default class Audit extends InvagentCommand {
-  static override summary = 'Detect discrepancies, plan fixes in a sandbox, apply validated plans in short units, park or escalate the rest.'
+  static override summary =
+    'Detect discrepancies, plan fixes in a sandbox, apply validated plans in short units, park or escalate the rest.'
   static override description = `Runs the audit loop: every rule as SQL, then for each finding the engine troubleshoots against a sandbox copy of the finding's scope (reads see the inventory, writes stay in the sandbox), every write passes the policy gate, and the fix must validate there. The result is a plan; in apply mode it is applied in one short unit that first checks nothing it read has changed, then validates again on the live data. Plans that need a person (above --approve-above, or all with --approve all) are asked for at a terminal, otherwise parked: see \`invagent approvals\`. Escalations are queued: see \`invagent escalations\`. --dry-run stops after the plan: not one byte of the inventory changes. Exit codes: 0 every finding resolved, escalated, parked or deferred; 1 any failed; 2 bad input; 3 unusable inventory or state.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
@@ -25,8 +34,15 @@ export default class Audit extends InvagentCommand {
   static override flags = {
     db: dbFlag,
     state: stateFlag,
-    'dry-run': Flags.boolean({summary: 'Plan and validate every fix in a sandbox, apply nothing: not one byte of the inventory changes.', default: false}),
-    engine: Flags.string({summary: 'Who decides the next step: the rules playbook, a GGUF in-process, or a model server.', options: [...ENGINES], default: 'rules'}),
+    'dry-run': Flags.boolean({
+      summary: 'Plan and validate every fix in a sandbox, apply nothing: not one byte of the inventory changes.',
+      default: false,
+    }),
+    engine: Flags.string({
+      summary: 'Who decides the next step: the rules playbook, a GGUF in-process, or a model server.',
+      options: [...ENGINES],
+      default: 'rules',
+    }),
     model: Flags.string({summary: 'GGUF model for --engine embedded: a path or a name from `invagent models list`.'}),
     url: Flags.string({summary: 'OpenAI-compatible endpoint for --engine server (llama-server first).'}),
     threads: Flags.integer({summary: 'CPU threads for --engine embedded (default: all cores).', min: 1}),
@@ -34,36 +50,75 @@ export default class Audit extends InvagentCommand {
     'max-tokens': Flags.integer({summary: 'Most tokens a model may generate for one step.', min: 16, default: 256}),
     seed: Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
     'max-findings': Flags.integer({summary: 'Audit at most this many findings (most severe first).', min: 1}),
-    'max-writes': Flags.integer({summary: 'Apply at most this many writes in this run; later findings are deferred to the next run.', min: 0, default: DEFAULT_POLICY.maxWritesPerRun}),
+    'max-writes': Flags.integer({
+      summary: 'Apply at most this many writes in this run; later findings are deferred to the next run.',
+      min: 0,
+      default: DEFAULT_POLICY.maxWritesPerRun,
+    }),
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
     yes: Flags.boolean({summary: 'Approve plans that need approval without asking.', default: false}),
-    profile: Flags.string({summary: 'Permission profile: which write tools are allowed.', options: ['observe', 'standard', 'full'], default: DEFAULT_POLICY.profile}),
-    'approve-above': Flags.integer({summary: 'Plans with a write moving stock by more than this need approval.', min: 0, default: DEFAULT_POLICY.approveAbove}),
-    approve: Flags.string({summary: 'Which plans need approval: those above --approve-above (bound), or every plan with writes (all).', options: ['bound', 'all'], default: 'bound'}),
+    profile: Flags.string({
+      summary: 'Permission profile: which write tools are allowed.',
+      options: ['observe', 'standard', 'full'],
+      default: DEFAULT_POLICY.profile,
+    }),
+    'approve-above': Flags.integer({
+      summary: 'Plans with a write moving stock by more than this need approval.',
+      min: 0,
+      default: DEFAULT_POLICY.approveAbove,
+    }),
+    approve: Flags.string({
+      summary: 'Which plans need approval: those above --approve-above (bound), or every plan with writes (all).',
+      options: ['bound', 'all'],
+      default: 'bound',
+    }),
     ttl: Flags.string({summary: 'How long a parked plan waits for a decision (e.g. 7d, 12h).', default: '7d'}),
-    'step-delay': Flags.integer({summary: 'Wait this many milliseconds before each engine step (stands in for a slow model).', min: 0, hidden: true}),
+    'step-delay': Flags.integer({
+      summary: 'Wait this many milliseconds before each engine step (stands in for a slow model).',
+      min: 0,
+      hidden: true,
+    }),
   }
 
   async run(): Promise<AuditResult> {
     const {flags} = await this.parse(Audit)
     const rules = parseRuleNames(flags.rule)
     const ttlMs = parseDuration(flags.ttl)
-    if (flags.db === DEFAULT_DB && ensureDemoInventory(flags.db)) this.notice(`No inventory configured: created the demo inventory at ${flags.db}`)
+    if (flags.db === DEFAULT_DB && ensureDemoInventory(flags.db))
+      this.notice(`No inventory configured: created the demo inventory at ${flags.db}`)
     const interactive = !this.jsonEnabled() && Boolean(process.stdin.isTTY && process.stdout.isTTY)
     const approver: Approver | undefined = flags.yes
       ? async () => true
       : interactive
-        ? async (plan) => confirm({message: `${plan.findingId}: ${plan.writes.map((write) => `${write.tool} ${JSON.stringify(write.args)}`).join('; ')} moves stock by up to ${plan.maxImpact}. Apply?`, default: false})
+        ? async (plan) =>
+            confirm({
+              message: `${plan.findingId}: ${plan.writes.map((write) => `${write.tool} ${JSON.stringify(write.args)}`).join('; ')} moves stock by up to ${plan.maxImpact}. Apply?`,
+              default: false,
+            })
         : undefined
     const report = await auditInventory({
       db: flags.db,
       state: statePathFor(flags.state, flags.db),
       logDirectory: logDirectoryFor(flags.db),
       dryRun: flags['dry-run'],
-      engine: {engine: flags.engine, model: flags.model, url: flags.url, threads: flags.threads, contextSize: flags.ctx, maxTokens: flags['max-tokens'], seed: flags.seed, stepDelayMs: flags['step-delay']},
+      engine: {
+        engine: flags.engine,
+        model: flags.model,
+        url: flags.url,
+        threads: flags.threads,
+        contextSize: flags.ctx,
+        maxTokens: flags['max-tokens'],
+        seed: flags.seed,
+        stepDelayMs: flags['step-delay'],
+      },
       rules,
       maxFindings: flags['max-findings'],
-      policy: {...DEFAULT_POLICY, profile: flags.profile as typeof DEFAULT_POLICY.profile, approveAbove: flags['approve-above'], maxWritesPerRun: flags['max-writes']},
+      policy: {
+        ...DEFAULT_POLICY,
+        profile: flags.profile as typeof DEFAULT_POLICY.profile,
+        approveAbove: flags['approve-above'],
+        maxWritesPerRun: flags['max-writes'],
+      },
       approver,
       approveAll: flags.approve === 'all',
       approvalTtlMs: ttlMs,

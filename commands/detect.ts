@@ -9,7 +9,10 @@ import type {DetectResult} from '../src/cli/output-schemas.js'
 export default class Detect extends InvagentCommand {
   static override summary = 'Run every discrepancy rule as SQL and list the findings.'
   static override description = `Rules: ${RULES.join(', ')}. Read-only: the database is opened read-only.`
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --db inventory.db --rule negative_on_hand --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --db inventory.db --rule negative_on_hand --json',
+  ]
   static override flags = {
     db: dbFlag,
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),

@@ -13,7 +13,10 @@ const MARK = {ok: 'ok     ', warn: 'warn   ', missing: 'MISSING'} as const
 export default class Doctor extends InvagentCommand {
   static override summary = 'Check what this machine has for running a local model, and what to do about what it lacks.'
   static override description = `Checks Node.js, CPU threads, node-llama-cpp and its CPU binding, llama-server and llama-quantize (where they were found and their version), git/cmake/g++ for \`invagent llama build\`, the GGUF models in the models folder (and --model), and the cache folder. Each check is ok, warn or missing, and each engine is listed with what it lacks. Exits with 3 when a check is missing (Node.js too old, or --model, --llama-server or --llama-quantize unusable), 0 otherwise: the default engine (rules) needs nothing more, and what only the embedded or server engine needs is a warning. --json has every check as data either way.`
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --model models/tiny.gguf --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --model models/tiny.gguf --json',
+  ]
   static override flags = {
     model: Flags.string({summary: 'A model to check too: a registered name or the path of a GGUF file.'}),
     'models-dir': modelsDirFlag,
@@ -24,14 +27,25 @@ export default class Doctor extends InvagentCommand {
   async run(): Promise<DoctorResult> {
     const {flags} = await this.parse(Doctor)
     using interrupt = interruptScope()
-    const report = await runDoctor({model: flags.model, modelsDir: flags['models-dir'] ? resolve(flags['models-dir']) : undefined, llamaServer: flags['llama-server'], llamaQuantize: flags['llama-quantize'], signal: interrupt.signal})
+    const report = await runDoctor({
+      model: flags.model,
+      modelsDir: flags['models-dir'] ? resolve(flags['models-dir']) : undefined,
+      llamaServer: flags['llama-server'],
+      llamaQuantize: flags['llama-quantize'],
+      signal: interrupt.signal,
+    })
     for (const check of report.checks) {
       this.say(`${MARK[check.status]} ${check.id.padEnd(15)} ${check.detail}`)
       if (check.nextStep) this.say(`${' '.repeat(24)}→ ${check.nextStep}`)
     }
     this.say('\nengines:')
-    for (const engine of report.engines) this.say(`  ${engine.engine.padEnd(9)} ${engine.ready ? 'ready' : `lacks ${engine.lacks.join('; ')}`}`)
-    this.say(report.ok ? '\nReady (the default engine, rules, needs nothing more).' : '\nSomething required is missing: see the steps above.')
+    for (const engine of report.engines)
+      this.say(`  ${engine.engine.padEnd(9)} ${engine.ready ? 'ready' : `lacks ${engine.lacks.join('; ')}`}`)
+    this.say(
+      report.ok
+        ? '\nReady (the default engine, rules, needs nothing more).'
+        : '\nSomething required is missing: see the steps above.',
+    )
     // The report is the output either way (also under --json); the exit code says whether it is complete.
     if (!report.ok) process.exitCode = 3
     return report

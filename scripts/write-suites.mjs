@@ -39,8 +39,22 @@ for (const phrasings of ['train', 'heldout']) {
 }
 
 // Clean inventories of several sizes: the right number of writes is zero.
-for (const [parts, days] of [[24, 10], [60, 30], [120, 45], [200, 30]]) {
-  scenarios.push({id: `clean-${parts}-parts`, description: 'no fault: nothing may be written and nothing escalated', seed: seed(), parts, days, idBase: EVAL_ID_BASE, faults: [], tags: ['clean']})
+for (const [parts, days] of [
+  [24, 10],
+  [60, 30],
+  [120, 45],
+  [200, 30],
+]) {
+  scenarios.push({
+    id: `clean-${parts}-parts`,
+    description: 'no fault: nothing may be written and nothing escalated',
+    seed: seed(),
+    parts,
+    days,
+    idBase: EVAL_ID_BASE,
+    faults: [],
+    tags: ['clean'],
+  })
 }
 
 // Several faults in one inventory: every root cause once, dealt into eight inventories.
@@ -94,7 +108,10 @@ for (const [rule, rootCause] of hostile) {
 // Causes the data alone proves (a transaction naming no part whose SKU is an alias of exactly one,
 // a unit that is a misspelling of one its part knows), with messages no keyword list knows: the
 // rules must not escalate these, and a model must diagnose them from the data as well.
-for (const cause of ROOT_CAUSES.filter((entry) => ['stuck_pending', 'sync_error'].includes(entry.rule) && ['unknown_sku', 'bad_uom'].includes(entry.rootCause))) {
+for (const cause of ROOT_CAUSES.filter(
+  (entry) =>
+    ['stuck_pending', 'sync_error'].includes(entry.rule) && ['unknown_sku', 'bad_uom'].includes(entry.rootCause),
+)) {
   scenarios.push({
     id: `facts-${cause.rule}-${cause.rootCause}`,
     description: `${cause.rule}: ${cause.description} (${cause.expected}); the message is worded as no keyword list knows, the data proves the cause`,
@@ -114,7 +131,8 @@ const suite = parseSuite(
   {
     name: 'default',
     version: VERSION,
-    description: 'The release suite: every rule and root cause with training and held-out phrasings, clean inventories, multi-fault inventories, prompt-injection text, and causes the data proves under unfamiliar wording.',
+    description:
+      'The release suite: every rule and root cause with training and held-out phrasings, clean inventories, multi-fault inventories, prompt-injection text, and causes the data proves under unfamiliar wording.',
     scenarios,
   },
   'default suite',

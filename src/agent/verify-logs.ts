@@ -13,7 +13,10 @@ export function verifyLogs(files: string[] | undefined, directory: string): Veri
   // A folder given as the argument is a logs folder: every log in it is verified.
   const folder = files?.length === 1 && existsSync(files[0]) && statSync(files[0]).isDirectory() ? files[0] : undefined
   const targets = folder !== undefined ? listLogFiles(folder) : (files ?? listLogFiles(directory))
-  if (targets.length === 0) throw new UserError(`no audit logs (*.jsonl) in ${folder ?? directory}`, {suggestions: ['Run `invagent audit` first, or pass a log file.']})
+  if (targets.length === 0)
+    throw new UserError(`no audit logs (*.jsonl) in ${folder ?? directory}`, {
+      suggestions: ['Run `invagent audit` first, or pass a log file.'],
+    })
   const results = targets.map((file) => verifyLogFile(file))
   return {ok: results.every((result) => result.ok), files: results}
 }

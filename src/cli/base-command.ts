@@ -49,7 +49,11 @@ export abstract class InvagentCommand extends Command {
     if ((error as {code?: unknown}).code === 'EEXIT') return super.catch(error)
     const {code, message, suggestions, exit} = describeError(error, Object.keys(this.ctor.flags ?? {}))
     const human = !this.jsonEnabled()
-    const mapped = new Errors.CLIError(human ? escapeOutput(message) : message, {exit, code, suggestions: human ? suggestions.map(escapeOutput) : suggestions})
+    const mapped = new Errors.CLIError(human ? escapeOutput(message) : message, {
+      exit,
+      code,
+      suggestions: human ? suggestions.map(escapeOutput) : suggestions,
+    })
     return super.catch(Object.assign(mapped, {oclif: {exit}}) as Interfaces.CommandError)
   }
 
@@ -70,7 +74,9 @@ export function withoutSecrets(value: unknown, secrets: readonly string[] = secr
   if (typeof value === 'string') return redactSecrets(value, secrets)
   if (Array.isArray(value)) return value.map((item) => withoutSecrets(item, secrets))
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [redactSecrets(key, secrets), withoutSecrets(item, secrets)]))
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [redactSecrets(key, secrets), withoutSecrets(item, secrets)]),
+    )
   }
   return value
 }
@@ -84,7 +90,8 @@ function flagSuggestions(error: unknown, flagNames: readonly string[]): string[]
   if (!Array.isArray(unknown)) return []
   return unknown.flatMap((flag) => {
     const name = String(flag).replace(/^-+/, '').split('=')[0]
-    const match = didYouMean(name, flagNames) ?? flagNames.find((known) => known.replaceAll('-', '') === name.replaceAll('-', ''))
+    const match =
+      didYouMean(name, flagNames) ?? flagNames.find((known) => known.replaceAll('-', '') === name.replaceAll('-', ''))
     return match ? [`Did you mean --${match}? (see --help for every flag)`] : []
   })
 }
@@ -99,7 +106,12 @@ export function describeError(error: unknown, flagNames: readonly string[] = [])
   const secrets = secretValues()
   const clean = (text: string) => redactSecrets(text, secrets)
   if (error instanceof InvagentError) {
-    return {code: error.code, message: clean(error.message), suggestions: error.suggestions.map(clean), exit: error.exitCode}
+    return {
+      code: error.code,
+      message: clean(error.message),
+      suggestions: error.suggestions.map(clean),
+      exit: error.exitCode,
+    }
   }
   const oclif = error as Partial<Errors.CLIError> & {oclif?: {exit?: number}; parse?: unknown}
   const message = clean(error instanceof Error ? error.message : String(error))
@@ -121,8 +133,9 @@ export const dbFlag = Flags.string({
 })
 
 export const stateFlag = Flags.string({
-  summary: 'Path of invagent\'s state store (plans, approvals, escalations, runs).',
-  description: 'Defaults to state.db beside the inventory (.invagent/state.db for the default one); INVAGENT_STATE overrides the default.',
+  summary: "Path of invagent's state store (plans, approvals, escalations, runs).",
+  description:
+    'Defaults to state.db beside the inventory (.invagent/state.db for the default one); INVAGENT_STATE overrides the default.',
   env: 'INVAGENT_STATE',
 })
 
@@ -154,7 +167,10 @@ const DURATION_UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000
 export function parseDuration(text: string): number {
   const match = /^(\d+)\s*([smhd])$/.exec(text.trim())
   if (!match || Number(match[1]) <= 0) {
-    throw new UserError(`"${text}" is not a duration: expected a positive number and a unit, such as 7d, 12h, 30m or 45s`, {code: 'BAD_DURATION'})
+    throw new UserError(
+      `"${text}" is not a duration: expected a positive number and a unit, such as 7d, 12h, 30m or 45s`,
+      {code: 'BAD_DURATION'},
+    )
   }
   return Number(match[1]) * DURATION_UNITS[match[2]]
 }

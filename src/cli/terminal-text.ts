@@ -4,8 +4,10 @@
  * and the invisible characters that reorder or hide text (bidirectional overrides and isolates,
  * zero-width spaces and joiners) are written as visible escapes: "\x1b", "\r", "\u202e".
  */
-const CONTROL_OR_INVISIBLE = /[\x00-\x09\x0B-\x1F\x7F-\x9F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g
-const CONTROL_OR_INVISIBLE_OR_NEWLINE = /[\x00-\x1F\x7F-\x9F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g
+const CONTROL_OR_INVISIBLE =
+  /[\x00-\x09\x0B-\x1F\x7F-\x9F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g
+const CONTROL_OR_INVISIBLE_OR_NEWLINE =
+  /[\x00-\x1F\x7F-\x9F\u200B-\u200F\u2028\u2029\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g
 
 const NAMED: Record<string, string> = {'\n': String.raw`\n`, '\r': String.raw`\r`, '\t': String.raw`\t`}
 

@@ -50,8 +50,13 @@ class ArgumentReader {
     const char = this.text[this.index]
     if (char === '"' || char === "'") return this.quoted(char)
     if (char === '{' || char === '[') return this.json()
-    const match = /^(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|True|False|null|None)(?![\w.])/.exec(this.text.slice(this.index))
-    if (!match) this.fail(`expected a quoted string, a number, true/false or null, found "${this.text.slice(this.index, this.index + 12)}"`)
+    const match = /^(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|True|False|null|None)(?![\w.])/.exec(
+      this.text.slice(this.index),
+    )
+    if (!match)
+      this.fail(
+        `expected a quoted string, a number, true/false or null, found "${this.text.slice(this.index, this.index + 12)}"`,
+      )
     this.index += match[0].length
     const word = match[0]
     if (word === 'true' || word === 'True') return true
@@ -154,7 +159,10 @@ function observationIn(text: string): string | undefined {
 }
 
 /** Parses every `tool(name=value, …)` call in a text; `known` limits which names count as calls. */
-export function parseCallText(text: string, known?: ReadonlySet<string>): {calls: TextCall[]; problems: CallParseProblem[]} {
+export function parseCallText(
+  text: string,
+  known?: ReadonlySet<string>,
+): {calls: TextCall[]; problems: CallParseProblem[]} {
   const calls: TextCall[] = []
   const problems: CallParseProblem[] = []
   let previousEnd = 0

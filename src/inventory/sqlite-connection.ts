@@ -61,25 +61,33 @@ export function isSqliteBusy(error: unknown): boolean {
 
 /** A lock held past the busy timeout: the database is in use, not damaged. */
 export function databaseLockedError(path: string, cause: unknown): ConfigError {
-  return new ConfigError(`${path} is locked by another connection (still locked after waiting 5 s): ${(cause as Error).message}`, {
-    code: 'DB_LOCKED',
-    cause,
-    suggestions: [
-      'Another invagent (an audit in apply mode, inventory init) or another program is writing to it: wait for it to finish and run this again.',
-      `To see which process holds it: fuser ${path} (or lsof ${path}).`,
-    ],
-  })
+  return new ConfigError(
+    `${path} is locked by another connection (still locked after waiting 5 s): ${(cause as Error).message}`,
+    {
+      code: 'DB_LOCKED',
+      cause,
+      suggestions: [
+        'Another invagent (an audit in apply mode, inventory init) or another program is writing to it: wait for it to finish and run this again.',
+        `To see which process holds it: fuser ${path} (or lsof ${path}).`,
+      ],
+    },
+  )
 }
 
 /**
  * Opens an existing inventory database and checks that it is one: the file exists, is SQLite,
  * and has every table and column of the reference schema. Each failure says what to do next.
  */
-export function openInventoryDatabase(path: string, options: {readOnly?: boolean; requireIndexes?: boolean} = {}): SqliteConnection {
+export function openInventoryDatabase(
+  path: string,
+  options: {readOnly?: boolean; requireIndexes?: boolean} = {},
+): SqliteConnection {
   if (!existsSync(path)) {
     throw new ConfigError(`inventory database not found: ${path}`, {
       code: 'DB_NOT_FOUND',
-      suggestions: ['Create one with `invagent inventory init --db ' + path + '`, or point --db at an existing inventory.'],
+      suggestions: [
+        'Create one with `invagent inventory init --db ' + path + '`, or point --db at an existing inventory.',
+      ],
     })
   }
   if (!statSync(path).isFile()) throw new ConfigError(`not a file: ${path}`, {code: 'DB_NOT_FILE'})
@@ -106,19 +114,24 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
   }
   const problems: string[] = []
   for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
-    const present = new Set(connection.all<{name: string}>(`SELECT name FROM pragma_table_info('${table}')`).map((row) => row.name))
+    const present = new Set(
+      connection.all<{name: string}>(`SELECT name FROM pragma_table_info('${table}')`).map((row) => row.name),
+    )
     if (present.size === 0) {
       problems.push(`table ${table} is missing`)
       continue
     }
     const missing = columns.filter((column) => !present.has(column))
-    if (missing.length > 0) problems.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
+    if (missing.length > 0)
+      problems.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
   }
   if (problems.length > 0) {
     connection.close()
     throw new ConfigError(`${path} is not an invagent inventory: ${problems.join('; ')}`, {
       code: 'DB_SCHEMA',
-      suggestions: ['The reference schema is in the README ("Reference inventory schema"); create a fresh one with `invagent inventory init`.'],
+      suggestions: [
+        'The reference schema is in the README ("Reference inventory schema"); create a fresh one with `invagent inventory init`.',
+      ],
     })
   }
   if (options.requireIndexes ?? true) {
@@ -127,7 +140,9 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
       connection.close()
       throw new ConfigError(`${path} lacks the indexes detection relies on: ${missing.join(', ')}`, {
         code: 'DB_INDEXES',
-        suggestions: [`Create them once with \`invagent inventory indexes --db ${path}\` (adds indexes only; no row changes).`],
+        suggestions: [
+          `Create them once with \`invagent inventory indexes --db ${path}\` (adds indexes only; no row changes).`,
+        ],
       })
     }
   }
@@ -135,6 +150,8 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
 }
 
 export function missingIndexes(connection: SqliteConnection): string[] {
-  const present = new Set(connection.all<{name: string}>(`SELECT name FROM sqlite_master WHERE type = 'index'`).map((row) => row.name))
+  const present = new Set(
+    connection.all<{name: string}>(`SELECT name FROM sqlite_master WHERE type = 'index'`).map((row) => row.name),
+  )
   return REQUIRED_INDEXES.filter((name) => !present.has(name))
 }

@@ -81,7 +81,9 @@ export function describeServerEvent(line: ServeLine): string {
 export async function serveUntilStopped(options: LlamaServerOptions, output: ServeOutput): Promise<ServeStoppedLine> {
   const host = options.host ?? '127.0.0.1'
   if (exposesBeyondLoopback(host) && options.apiKeyFile !== undefined) {
-    output.notice(`Listening on ${host}: other machines can reach the model; every request needs the key in ${options.apiKeyFile}.`)
+    output.notice(
+      `Listening on ${host}: other machines can reach the model; every request needs the key in ${options.apiKeyFile}.`,
+    )
   }
   let readyLine: ServeReadyLine | undefined
   let restarts = 0
@@ -96,7 +98,13 @@ export async function serveUntilStopped(options: LlamaServerOptions, output: Ser
       } else if (event.type === 'server-ready') {
         firstStartupMs = event.startupMs
       } else if (event.type === 'server-exited') {
-        output.line({event: 'exited', pid: event.pid ?? null, exitCode: event.exitCode ?? null, signal: event.signal ?? null, uptimeMs: event.uptimeMs})
+        output.line({
+          event: 'exited',
+          pid: event.pid ?? null,
+          exitCode: event.exitCode ?? null,
+          signal: event.signal ?? null,
+          uptimeMs: event.uptimeMs,
+        })
       } else if (event.type === 'server-restarting') {
         output.line({event: 'restarting', attempt: event.attempt, delayMs: event.delayMs})
       }

@@ -30,7 +30,12 @@ export interface RestartPolicy {
   healthyAfterMs: number
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = {maxAttempts: 5, initialDelayMs: 500, maxDelayMs: 30_000, healthyAfterMs: 60_000}
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  maxAttempts: 5,
+  initialDelayMs: 500,
+  maxDelayMs: 30_000,
+  healthyAfterMs: 60_000,
+}
 
 export interface LlamaServerOptions {
   /** Path of the GGUF model. */
@@ -67,7 +72,13 @@ export interface LlamaServerOptions {
 export type LlamaServerEvent =
   | {type: 'server-starting'; attempt: number; command: string}
   | {type: 'server-ready'; url: string; pid: number | undefined; startupMs: number}
-  | {type: 'server-exited'; pid: number | undefined; exitCode: number | undefined; signal: string | undefined; uptimeMs: number}
+  | {
+      type: 'server-exited'
+      pid: number | undefined
+      exitCode: number | undefined
+      signal: string | undefined
+      uptimeMs: number
+    }
   | {type: 'server-restarting'; attempt: number; delayMs: number}
   | {type: 'server-gave-up'; attempts: number; message: string}
   | {type: 'server-stopped'}
@@ -114,26 +125,40 @@ interface ResolvedServerSettings {
 export function llamaServerArgs(settings: ResolvedServerSettings & {apiKeyFile?: string}): string[] {
   return [
     ...(settings.apiKeyFile === undefined ? [] : ['--api-key-file', settings.apiKeyFile]),
-    '--model', settings.model,
-    '--alias', basename(settings.model).replace(/\.gguf$/i, ''),
-    '--host', settings.host,
-    '--port', String(settings.port),
-    '--ctx-size', String(settings.ctxSize),
-    '--threads', String(settings.threads),
-    '--threads-batch', String(settings.threads),
-    '--parallel', String(settings.parallel),
-    '--fit', 'off',
+    '--model',
+    settings.model,
+    '--alias',
+    basename(settings.model).replace(/\.gguf$/i, ''),
+    '--host',
+    settings.host,
+    '--port',
+    String(settings.port),
+    '--ctx-size',
+    String(settings.ctxSize),
+    '--threads',
+    String(settings.threads),
+    '--threads-batch',
+    String(settings.threads),
+    '--parallel',
+    String(settings.parallel),
+    '--fit',
+    'off',
     '--no-context-shift',
     '--jinja',
     '--offline',
     '--no-webui',
-    '--log-colors', 'off',
+    '--log-colors',
+    'off',
   ]
 }
 
 /** llama-server reads LLAMA_ARG_* variables as flags: remove them so the command line is the whole truth. */
 function withoutLlamaArgEnvironment(): Record<string, undefined> {
-  return Object.fromEntries(Object.keys(process.env).filter((name) => name.startsWith('LLAMA_ARG_')).map((name) => [name, undefined]))
+  return Object.fromEntries(
+    Object.keys(process.env)
+      .filter((name) => name.startsWith('LLAMA_ARG_'))
+      .map((name) => [name, undefined]),
+  )
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -165,25 +190,37 @@ function requireModelFile(model: string): string {
 function checkApiKeyFile(host: string, apiKeyFile: string | undefined): string | undefined {
   if (apiKeyFile === undefined) {
     if (!exposesBeyondLoopback(host)) return undefined
-    throw new UserError(`refusing to serve on ${host} without an API key: anyone who can reach it could use the model`, {
-      code: 'SERVE_NEEDS_KEY',
-      suggestions: [
-        'Put a key in a file only you can read (e.g. `openssl rand -hex 32 > ~/.invagent-key && chmod 600 ~/.invagent-key`) and pass --api-key-file; clients send it as INVAGENT_API_KEY.',
-        'Or serve on loopback (the default --host 127.0.0.1) and reach it through an SSH tunnel.',
-      ],
-    })
+    throw new UserError(
+      `refusing to serve on ${host} without an API key: anyone who can reach it could use the model`,
+      {
+        code: 'SERVE_NEEDS_KEY',
+        suggestions: [
+          'Put a key in a file only you can read (e.g. `openssl rand -hex 32 > ~/.invagent-key && chmod 600 ~/.invagent-key`) and pass --api-key-file; clients send it as INVAGENT_API_KEY.',
+          'Or serve on loopback (the default --host 127.0.0.1) and reach it through an SSH tunnel.',
+        ],
+      },
+    )
   }
   const path = resolve(apiKeyFile)
   let keys: string[]
   try {
     // llama-server's format: one key per line, lines starting with # are comments.
-    keys = readFileSync(path, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'))
+    keys = readFileSync(path, 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
   } catch (error) {
-    throw new UserError(`cannot read the API key file ${path}: ${(error as Error).message}`, {code: 'API_KEY_FILE', suggestions: ['Give --api-key-file the path of a file holding one key per line.']})
+    throw new UserError(`cannot read the API key file ${path}: ${(error as Error).message}`, {
+      code: 'API_KEY_FILE',
+      suggestions: ['Give --api-key-file the path of a file holding one key per line.'],
+    })
   }
   const short = keys.find((key) => key.length < 16)
   if (keys.length === 0 || short !== undefined) {
-    throw new UserError(`${path} ${keys.length === 0 ? 'holds no key' : `holds a key of only ${short!.length} characters`}; expected keys of at least 16`, {code: 'API_KEY_FILE', suggestions: ['Write a long random key into it: openssl rand -hex 32 > FILE']})
+    throw new UserError(
+      `${path} ${keys.length === 0 ? 'holds no key' : `holds a key of only ${short!.length} characters`}; expected keys of at least 16`,
+      {code: 'API_KEY_FILE', suggestions: ['Write a long random key into it: openssl rand -hex 32 > FILE']},
+    )
   }
   return path
 }
@@ -228,7 +265,8 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
   }
   const args = [...llamaServerArgs({...settings, apiKeyFile}), ...(options.extraArgs ?? [])]
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  const policy: RestartPolicy | undefined = options.restart === false ? undefined : {...DEFAULT_RESTART_POLICY, ...options.restart}
+  const policy: RestartPolicy | undefined =
+    options.restart === false ? undefined : {...DEFAULT_RESTART_POLICY, ...options.restart}
   const readyTimeoutMs = options.readyTimeoutMs ?? 5 * 60_000
   const emit = (event: LlamaServerEvent) => options.onEvent?.(event)
   const stopController = new AbortController()
@@ -240,13 +278,22 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
     attempt++
     const started = performance.now()
     // dieWithParent: a SIGKILLed supervisor must not leave llama-server holding the port and the model's memory.
-    const child = spawnLongRunning(binary.path, args, {env: withoutLlamaArgEnvironment(), onLine: options.onLine, tailLines: 40, dieWithParent: true})
+    const child = spawnLongRunning(binary.path, args, {
+      env: withoutLlamaArgEnvironment(),
+      onLine: options.onLine,
+      tailLines: 40,
+      dieWithParent: true,
+    })
     emit({type: 'server-starting', attempt, command: child.command})
     let exit: ProcessExit | undefined
     void child.exited.then((value) => (exit = value))
     const deadline = Date.now() + readyTimeoutMs
     for (;;) {
-      if (exit) throw child.failure(`llama-server ${describeExit(exit)} before it was ready (${child.command})`, crashSuggestions(binary))
+      if (exit)
+        throw child.failure(
+          `llama-server ${describeExit(exit)} before it was ready (${child.command})`,
+          crashSuggestions(binary),
+        )
       if (stopping || options.signal?.aborted) {
         await child.stop()
         if (options.signal?.aborted) throw options.signal.reason
@@ -259,7 +306,10 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
       }
       if (Date.now() > deadline) {
         await child.stop()
-        throw child.failure(`llama-server did not answer ${url}/health with 200 within ${Math.round(readyTimeoutMs / 1000)} s`, ['Raise the timeout for a large model, or check the tail of its output above.'])
+        throw child.failure(
+          `llama-server did not answer ${url}/health with 200 within ${Math.round(readyTimeoutMs / 1000)} s`,
+          ['Raise the timeout for a large model, or check the tail of its output above.'],
+        )
       }
       await Promise.race([sleep(200), child.exited])
     }
@@ -283,7 +333,12 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
         if (consecutiveFailures > policy.maxAttempts) {
           const message = `llama-server failed ${consecutiveFailures} times in a row; giving up.\n${lastFailure.message}`
           emit({type: 'server-gave-up', attempts: consecutiveFailures, message})
-          throw new ExternalToolError(message, {command: lastFailure.command, exitCode: lastFailure.processExitCode, stderrTail: lastFailure.stderrTail, suggestions: crashSuggestions(binary)})
+          throw new ExternalToolError(message, {
+            command: lastFailure.command,
+            exitCode: lastFailure.processExitCode,
+            stderrTail: lastFailure.stderrTail,
+            suggestions: crashSuggestions(binary),
+          })
         }
         const delayMs = Math.min(policy.initialDelayMs * 2 ** (consecutiveFailures - 1), policy.maxDelayMs)
         emit({type: 'server-restarting', attempt: consecutiveFailures, delayMs})
@@ -300,7 +355,10 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
           break
         } catch (error) {
           if (stopping) return
-          lastFailure = error instanceof ExternalToolError ? error : new ExternalToolError(String(error), {command: args.join(' '), cause: error})
+          lastFailure =
+            error instanceof ExternalToolError
+              ? error
+              : new ExternalToolError(String(error), {command: args.join(' '), cause: error})
           consecutiveFailures++
         }
       }

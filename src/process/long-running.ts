@@ -4,7 +4,13 @@ import {execa, type ResultPromise} from 'execa'
 
 import {ExternalToolError} from '../errors.js'
 import {createDebugLog} from './debug-log.js'
-import {DEFAULT_KILL_GRACE_MS, formatCommandLine, STDERR_TAIL_LINES, type LineListener, type OutputStreamName} from './run-process.js'
+import {
+  DEFAULT_KILL_GRACE_MS,
+  formatCommandLine,
+  STDERR_TAIL_LINES,
+  type LineListener,
+  type OutputStreamName,
+} from './run-process.js'
 
 const debug = createDebugLog('invagent:process')
 
@@ -46,14 +52,25 @@ const PARENT_DEATH_WATCH = [
 
 /** Starts the watcher of PARENT_DEATH_WATCH for `childPid`; resolves nothing, never throws. */
 export function watchParentDeath(childPid: number, graceMs: number): {stop(): void} {
-  const watcher = execa('/bin/sh', ['-c', PARENT_DEATH_WATCH, 'invagent-parent-watch', String(process.pid), String(childPid), String(Math.ceil(graceMs / 1000))], {
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: 'ignore',
-    reject: false,
-    buffer: false,
-    cleanup: true,
-  })
+  const watcher = execa(
+    '/bin/sh',
+    [
+      '-c',
+      PARENT_DEATH_WATCH,
+      'invagent-parent-watch',
+      String(process.pid),
+      String(childPid),
+      String(Math.ceil(graceMs / 1000)),
+    ],
+    {
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'ignore',
+      reject: false,
+      buffer: false,
+      cleanup: true,
+    },
+  )
   // Neither the watcher nor its pipes may keep this process alive.
   watcher.nodeChildProcess.unref()
   return {stop: () => void watcher.kill('SIGKILL')}
@@ -105,7 +122,9 @@ export class LineRing {
   }
 
   toArray(): string[] {
-    return this.lines.length < this.capacity ? [...this.lines] : [...this.lines.slice(this.next), ...this.lines.slice(0, this.next)]
+    return this.lines.length < this.capacity
+      ? [...this.lines]
+      : [...this.lines.slice(this.next), ...this.lines.slice(0, this.next)]
   }
 
   toString(): string {
@@ -117,7 +136,11 @@ export class LineRing {
  * Starts a daemon (llama-server, an sshd for tests, …) and returns at once; nothing waits for it
  * to be ready. execa's `cleanup` kills it when this process exits normally or on a signal.
  */
-export function spawnLongRunning(file: string, args: readonly string[], options: SpawnLongRunningOptions = {}): LongRunningProcess {
+export function spawnLongRunning(
+  file: string,
+  args: readonly string[],
+  options: SpawnLongRunningOptions = {},
+): LongRunningProcess {
   const command = formatCommandLine(file, args)
   const tail = new LineRing(options.tailLines ?? STDERR_TAIL_LINES)
   const graceDefault = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS
@@ -148,7 +171,8 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
   }
   follow(child.stdout, 'stdout')
   follow(child.stderr, 'stderr')
-  const watcher = options.dieWithParent && child.pid !== undefined ? watchParentDeath(child.pid, graceDefault) : undefined
+  const watcher =
+    options.dieWithParent && child.pid !== undefined ? watchParentDeath(child.pid, graceDefault) : undefined
 
   const exited: Promise<ProcessExit> = child.then(
     async (result) => {
@@ -157,9 +181,12 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
       running = false
       watcher?.stop()
       const exit: ProcessExit = {exitCode: result.exitCode, signal: result.signal, stopped: stopRequested}
-      if (result.failed && result.exitCode === undefined && result.signal === undefined) exit.spawnError = result as unknown as Error
+      if (result.failed && result.exitCode === undefined && result.signal === undefined)
+        exit.spawnError = result as unknown as Error
       lastExit = exit
-      debug(`exited ${command}: code ${exit.exitCode ?? '-'} signal ${exit.signal ?? '-'}${exit.stopped ? ' (stopped)' : ''}`)
+      debug(
+        `exited ${command}: code ${exit.exitCode ?? '-'} signal ${exit.signal ?? '-'}${exit.stopped ? ' (stopped)' : ''}`,
+      )
       return exit
     },
     (error: Error) => {
@@ -212,12 +239,15 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
     stop,
     failure(message: string, suggestions?: string[]) {
       const stderrTail = tail.toString()
-      return new ExternalToolError(stderrTail === '' ? message : `${message}\n--- last lines of its stderr ---\n${stderrTail}`, {
-        command,
-        exitCode: lastExit?.exitCode,
-        stderrTail,
-        suggestions,
-      })
+      return new ExternalToolError(
+        stderrTail === '' ? message : `${message}\n--- last lines of its stderr ---\n${stderrTail}`,
+        {
+          command,
+          exitCode: lastExit?.exitCode,
+          stderrTail,
+          suggestions,
+        },
+      )
     },
     async [Symbol.asyncDispose]() {
       await stop()

@@ -5,7 +5,16 @@ import type {Random} from '../util/random.js'
  * the demo inventory and the playbook; the "heldout" set is only ever used by evaluation
  * suites, so a model must generalise rather than memorise wording.
  */
-export type EventKind = 'transient' | 'unknown_sku' | 'bad_uom' | 'uom_evidence' | 'redelivery' | 'job_rerun' | 'invoiced' | 'unrecognized' | 'info'
+export type EventKind =
+  | 'transient'
+  | 'unknown_sku'
+  | 'bad_uom'
+  | 'uom_evidence'
+  | 'redelivery'
+  | 'job_rerun'
+  | 'invoiced'
+  | 'unrecognized'
+  | 'info'
 /**
  * "unfamiliar": wordings no keyword list knows, for the causes the data alone proves (an unknown
  * SKU, a misspelt unit); evaluation suites only. Kinds without their own fall back to "heldout".
@@ -22,7 +31,10 @@ const PHRASINGS: Record<EventKind, Record<'train' | 'heldout', Phrasing[]> & {un
     train: [
       {level: 'error', text: 'WMS timeout after 30000 ms while posting {ref}; will retry'},
       {level: 'error', text: '503 Service Unavailable from ERP gateway while posting {ref}'},
-      {level: 'error', text: 'deadlock detected while updating stock for {sku}; transaction rolled back, retry scheduled'},
+      {
+        level: 'error',
+        text: 'deadlock detected while updating stock for {sku}; transaction rolled back, retry scheduled',
+      },
       {level: 'warn', text: 'connection reset by peer (erp-sync) during {ref}'},
     ],
     heldout: [
@@ -115,8 +127,14 @@ export interface PhrasingValues {
 /** One message of the kind, its placeholders filled. */
 export function phrase(random: Random, kind: EventKind, set: PhrasingSet, values: PhrasingValues): Phrasing {
   const provided = (name: keyof PhrasingValues) => values[name] !== undefined
-  const phrasings = (set === 'unfamiliar' ? PHRASINGS[kind].unfamiliar : undefined) ?? PHRASINGS[kind][set === 'unfamiliar' ? 'heldout' : set]
-  const usable = phrasings.filter((candidate) => (['ref', 'sku', 'uom', 'qty', 'source'] as const).every((name) => !candidate.text.includes(`{${name}}`) || provided(name)))
+  const phrasings =
+    (set === 'unfamiliar' ? PHRASINGS[kind].unfamiliar : undefined) ??
+    PHRASINGS[kind][set === 'unfamiliar' ? 'heldout' : set]
+  const usable = phrasings.filter((candidate) =>
+    (['ref', 'sku', 'uom', 'qty', 'source'] as const).every(
+      (name) => !candidate.text.includes(`{${name}}`) || provided(name),
+    ),
+  )
   const template = random.pick(usable.length > 0 ? usable : phrasings)
   const text = template.text
     .replaceAll('{ref}', values.ref ?? '')
@@ -130,6 +148,8 @@ export function phrase(random: Random, kind: EventKind, set: PhrasingSet, values
 }
 
 export function phrasingsOf(kind: EventKind, set: PhrasingSet): readonly string[] {
-  const phrasings = (set === 'unfamiliar' ? PHRASINGS[kind].unfamiliar : undefined) ?? PHRASINGS[kind][set === 'unfamiliar' ? 'heldout' : set]
+  const phrasings =
+    (set === 'unfamiliar' ? PHRASINGS[kind].unfamiliar : undefined) ??
+    PHRASINGS[kind][set === 'unfamiliar' ? 'heldout' : set]
   return phrasings.map((phrasing) => phrasing.text)
 }

@@ -71,7 +71,8 @@ export function boundForLog(text: string): string {
  * and the `secrets` given (the environment's, see secretValues).
  */
 export function redactValue<T>(value: T, secrets: readonly string[] = []): T {
-  const text = (raw: string) => redactText(secrets.length > 0 ? redactSecrets(boundForLog(raw), secrets) : boundForLog(raw))
+  const text = (raw: string) =>
+    redactText(secrets.length > 0 ? redactSecrets(boundForLog(raw), secrets) : boundForLog(raw))
   const copy = (item: unknown): unknown => {
     if (typeof item === 'string') return text(item)
     if (Array.isArray(item)) return item.map(copy)

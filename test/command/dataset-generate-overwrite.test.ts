@@ -23,7 +23,10 @@ describe('dataset generate overwrote the shipped training data without a word', 
   it('refuses when only the eval file exists', async () => {
     const cwd = temporaryDirectory()
     writeFileSync(join(cwd, 'eval.jsonl'), 'kept\n')
-    const run = await runCli(['dataset', 'generate', '--count', '1', '--eval-count', '0', '--out', join(cwd, 'new.jsonl'), '--json'], cwd)
+    const run = await runCli(
+      ['dataset', 'generate', '--count', '1', '--eval-count', '0', '--out', join(cwd, 'new.jsonl'), '--json'],
+      cwd,
+    )
     expect(run.exitCode).toBe(2)
     expect(run.json.error.message).toContain('eval.jsonl')
     expect(readFileSync(join(cwd, 'eval.jsonl'), 'utf8')).toBe('kept\n')
@@ -33,7 +36,10 @@ describe('dataset generate overwrote the shipped training data without a word', 
     const cwd = temporaryDirectory()
     const out = join(cwd, 'p.jsonl')
     writeFileSync(out, 'old\n')
-    const run = await runCli(['dataset', 'generate', '--count', '2', '--eval-count', '0', '--out', out, '--force', '--json'], cwd)
+    const run = await runCli(
+      ['dataset', 'generate', '--count', '2', '--eval-count', '0', '--out', out, '--force', '--json'],
+      cwd,
+    )
     expect(run.exitCode, run.stderr).toBe(0)
     expect(DatasetGenerateOutput.parse(run.json).train.examples).toBe(2)
     expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(2)

@@ -26,19 +26,27 @@ describe('the --json contract had a hole: tests parsed with zod, which drops unk
   it('a field the committed schema does not have passes zod but fails the contract check', () => {
     const withExtraField = {findings: [], elapsedMs: 12}
     expect(() => DetectOutput.parse(withExtraField)).not.toThrow()
-    expect(contractProblems('detect', withExtraField)).toEqual(['detect: / must NOT have additional properties "elapsedMs"'])
+    expect(contractProblems('detect', withExtraField)).toEqual([
+      'detect: / must NOT have additional properties "elapsedMs"',
+    ])
     expect(() => assertJsonContract(['detect', '--json'], JSON.stringify(withExtraField))).toThrow(/elapsedMs/)
   })
 
   it('an error with more than code, message and suggestions fails the error contract', () => {
     expect(contractProblems('audit', {error: {code: 'X', message: 'm', suggestions: []}})).toEqual([])
-    expect(contractProblems('audit', {error: {code: 'X', message: 'm', suggestions: [], oclif: {exit: 2}}})).toEqual(['error: /error must NOT have additional properties "oclif"'])
+    expect(contractProblems('audit', {error: {code: 'X', message: 'm', suggestions: [], oclif: {exit: 2}}})).toEqual([
+      'error: /error must NOT have additional properties "oclif"',
+    ])
     // Beside the error, anything else is checked against the command's own schema, and fails there.
-    expect(contractProblems('detect', {error: {code: 'X', message: 'm', suggestions: []}, parse: {}}).length).toBeGreaterThan(0)
+    expect(
+      contractProblems('detect', {error: {code: 'X', message: 'm', suggestions: []}, parse: {}}).length,
+    ).toBeGreaterThan(0)
   })
 
   it('checks JSON Lines line by line for serve', () => {
-    expect(() => assertJsonContract(['serve', '--json'], '{"event":"stopped","url":"x"}\nnot json\n')).toThrow(/not JSON/)
+    expect(() => assertJsonContract(['serve', '--json'], '{"event":"stopped","url":"x"}\nnot json\n')).toThrow(
+      /not JSON/,
+    )
   })
 
   it('knows the command id of an argument list', () => {
@@ -59,7 +67,10 @@ describe('the --json contract had a hole: tests parsed with zod, which drops unk
     const unchecked = Object.keys(OUTPUT_SCHEMAS).filter((id) => {
       if (id in checkedElsewhere) return false
       // However the call is wrapped: `runCli(['a', 'b', …, '--json']` on one line or over several.
-      const words = id.split(' ').map((word) => `'${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`).join(',\\s*')
+      const words = id
+        .split(' ')
+        .map((word) => `'${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`)
+        .join(',\\s*')
       return !new RegExp(`runCli\\(\\s*\\[\\s*${words}[^\\]]*'--json'`).test(sources)
     })
     expect(unchecked).toEqual([])

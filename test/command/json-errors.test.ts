@@ -30,7 +30,13 @@ describe('errors under --json leaked oclif parse context, secrets of the environ
   it('keeps the code, message and next step of invagent errors', async () => {
     const run = await runCli(['detect', '--db', 'missing.db', '--json'], temporaryDirectory())
     expect(run.exitCode).toBe(3)
-    expect(run.json).toEqual({error: {code: 'DB_NOT_FOUND', message: expect.stringContaining('missing.db'), suggestions: [expect.stringContaining('inventory init')]}})
+    expect(run.json).toEqual({
+      error: {
+        code: 'DB_NOT_FOUND',
+        message: expect.stringContaining('missing.db'),
+        suggestions: [expect.stringContaining('inventory init')],
+      },
+    })
   })
 
   it('never prints a secret of the environment in human errors either', async () => {
@@ -44,7 +50,9 @@ describe('errors under --json leaked oclif parse context, secrets of the environ
     const previous = process.env.INVAGENT_API_KEY
     process.env.INVAGENT_API_KEY = `api-${SECRET}`
     try {
-      const described = describeError(new UserError(`the server refused the key api-${SECRET}`, {suggestions: [`check api-${SECRET}`]}))
+      const described = describeError(
+        new UserError(`the server refused the key api-${SECRET}`, {suggestions: [`check api-${SECRET}`]}),
+      )
       expect(JSON.stringify(described)).not.toContain(SECRET)
       expect(described.message).toBe('the server refused the key [redacted-secret]')
     } finally {

@@ -22,21 +22,23 @@ describe('a SKU with control characters cleared the screen and forged a table ro
     expect((await runCli(['inventory', 'init', '--db', db, '--seed', '5'], cwd)).exitCode).toBe(0)
     const database = new DatabaseSync(db)
     // Orphan transactions show their SKU (as received) in the evidence and the audit's actions.
-    database.prepare("UPDATE transactions SET sku = ? WHERE part_id IS NULL OR part_id NOT IN (SELECT id FROM parts)").run(HOSTILE_SKU)
+    database
+      .prepare('UPDATE transactions SET sku = ? WHERE part_id IS NULL OR part_id NOT IN (SELECT id FROM parts)')
+      .run(HOSTILE_SKU)
     database.close()
   })
 
-  it.each([
-    [['detect', '--db']],
-    [['audit', '--dry-run', '--db']],
-  ])('%j writes no control character and no extra row', async (args) => {
-    const run = await runCli([...args, db], cwd)
-    expect(run.exitCode).toBe(0)
-    if (args[0] === 'detect') expect(run.stdout).toContain(String.raw`FAS-1\x1b[2J\x1b[H\r\nnegative_on_hand`)
-    // eslint-disable-next-line no-control-regex
-    expect(run.stdout + run.stderr).not.toMatch(/[\x00-\x09\x0B-\x1F\x7F-\x9F\u202E]/)
-    expect(run.stdout.split('\n').filter((line) => line.startsWith('negative_on_hand  P-999999'))).toEqual([])
-  })
+  it.each([[['detect', '--db']], [['audit', '--dry-run', '--db']]])(
+    '%j writes no control character and no extra row',
+    async (args) => {
+      const run = await runCli([...args, db], cwd)
+      expect(run.exitCode).toBe(0)
+      if (args[0] === 'detect') expect(run.stdout).toContain(String.raw`FAS-1\x1b[2J\x1b[H\r\nnegative_on_hand`)
+      // eslint-disable-next-line no-control-regex
+      expect(run.stdout + run.stderr).not.toMatch(/[\x00-\x09\x0B-\x1F\x7F-\x9F\u202E]/)
+      expect(run.stdout.split('\n').filter((line) => line.startsWith('negative_on_hand  P-999999'))).toEqual([])
+    },
+  )
 
   it('still gives --json the exact text (JSON escapes it)', async () => {
     const run = await runCli(['detect', '--db', db, '--json'], cwd)
@@ -44,8 +46,24 @@ describe('a SKU with control characters cleared the screen and forged a table ro
   })
 
   it('escapes the arguments of planned actions in the audit table', () => {
-    const outcome = {findingId: 'orphan_transaction:T-1', rule: 'orphan_transaction', entity: 'T-1', rootCause: 'sku_alias', outcome: 'escalated', actions: [{tool: 'find_part_by_sku', args: {sku: HOSTILE_SKU}, applied: false}]}
-    const report = {runId: 'r', dryRun: true, engine: 'rules', db: 'inv.db', logFile: 'log.jsonl', findingsDetected: 1, outcomes: [outcome], summary: {resolved: 0, wouldResolve: 0, escalated: 1, failed: 0}}
+    const outcome = {
+      findingId: 'orphan_transaction:T-1',
+      rule: 'orphan_transaction',
+      entity: 'T-1',
+      rootCause: 'sku_alias',
+      outcome: 'escalated',
+      actions: [{tool: 'find_part_by_sku', args: {sku: HOSTILE_SKU}, applied: false}],
+    }
+    const report = {
+      runId: 'r',
+      dryRun: true,
+      engine: 'rules',
+      db: 'inv.db',
+      logFile: 'log.jsonl',
+      findingsDetected: 1,
+      outcomes: [outcome],
+      summary: {resolved: 0, wouldResolve: 0, escalated: 1, failed: 0},
+    }
     const text = renderAuditReport(report as unknown as AuditReport)
     // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/[\x00-\x09\x0B-\x1F\x7F-\x9F\u202E]/)
@@ -56,6 +74,8 @@ describe('a SKU with control characters cleared the screen and forged a table ro
     const table = renderTable(['sku'], [[HOSTILE_SKU], ['ok']])
     expect(table.split('\n')).toHaveLength(4)
     expect(escapeValue('a\tb\nc\x07')).toBe(String.raw`a\tb\nc\x07`)
-    expect(escapeOutput('line one\x1b[31m\nline two\r')).toBe(String.raw`line one\x1b[31m` + '\n' + String.raw`line two\r`)
+    expect(escapeOutput('line one\x1b[31m\nline two\r')).toBe(
+      String.raw`line one\x1b[31m` + '\n' + String.raw`line two\r`,
+    )
   })
 })

@@ -32,7 +32,9 @@ describe('wrong error codes and missing hints', () => {
   it('reported a locked database as DB_CORRUPT', async () => {
     const cwd = temporaryDirectory()
     const db = join(cwd, 'inv.db')
-    expect((await runCli(['inventory', 'init', '--db', db, '--parts', '20', '--days', '2', '--faults', '2'], cwd)).exitCode).toBe(0)
+    expect(
+      (await runCli(['inventory', 'init', '--db', db, '--parts', '20', '--days', '2', '--faults', '2'], cwd)).exitCode,
+    ).toBe(0)
     const release = await holdExclusiveLock(db)
     try {
       const run = await runCli(['detect', '--db', db, '--json'], cwd)
@@ -101,6 +103,8 @@ describe('wrong error codes and missing hints', () => {
 
   it('suggests nothing for a word far from every command', () => {
     expect(suggestCommand('xyzzy', ['audit', 'detect', 'dataset:validate'])).toBeUndefined()
-    expect(suggestCommand('dataset:valdate:file.jsonl', ['audit', 'dataset:validate', 'dataset:generate'])).toBe('dataset:validate')
+    expect(suggestCommand('dataset:valdate:file.jsonl', ['audit', 'dataset:validate', 'dataset:generate'])).toBe(
+      'dataset:validate',
+    )
   })
 })

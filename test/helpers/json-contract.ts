@@ -15,7 +15,10 @@ const SCHEMAS = resolve(import.meta.dirname, '../../schemas')
 const ajv = new Ajv({strict: true, allowUnionTypes: true, allErrors: true})
 // The one format the schemas use (zod's z.iso.datetime()): RFC 3339 with a time zone, and a real date.
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/
-ajv.addFormat('date-time', {type: 'string', validate: (value: string) => RFC3339.test(value) && !Number.isNaN(Date.parse(value))})
+ajv.addFormat('date-time', {
+  type: 'string',
+  validate: (value: string) => RFC3339.test(value) && !Number.isNaN(Date.parse(value)),
+})
 const validators = new Map<string, ValidateFunction>()
 
 function validatorFor(id: string): ValidateFunction {
@@ -40,10 +43,18 @@ export function commandIdOf(args: readonly string[]): string | undefined {
 /** Problems of one --json document of command `id` against its committed schema (or the error schema); empty when it conforms. */
 export function contractProblems(id: string, document: unknown): string[] {
   // A failure prints {"error": …} alone; some results (train status) have an `error` field of their own.
-  const isError = document !== null && typeof document === 'object' && !Array.isArray(document) && Object.keys(document).length === 1 && 'error' in document
+  const isError =
+    document !== null &&
+    typeof document === 'object' &&
+    !Array.isArray(document) &&
+    Object.keys(document).length === 1 &&
+    'error' in document
   const validate = validatorFor(isError ? 'error' : id)
   if (validate(document)) return []
-  return (validate.errors ?? []).map((error) => `${isError ? 'error' : id}: ${error.instancePath || '/'} ${error.message}${error.params && 'additionalProperty' in error.params ? ` "${String(error.params.additionalProperty)}"` : ''}`)
+  return (validate.errors ?? []).map(
+    (error) =>
+      `${isError ? 'error' : id}: ${error.instancePath || '/'} ${error.message}${error.params && 'additionalProperty' in error.params ? ` "${String(error.params.additionalProperty)}"` : ''}`,
+  )
 }
 
 /**
@@ -65,5 +76,6 @@ export function assertJsonContract(args: readonly string[], stdout: string): voi
     }
     problems.push(...contractProblems(id, document))
   }
-  if (problems.length > 0) throw new Error(`\`invagent ${args.join(' ')}\` broke its --json contract:\n${problems.join('\n')}`)
+  if (problems.length > 0)
+    throw new Error(`\`invagent ${args.join(' ')}\` broke its --json contract:\n${problems.join('\n')}`)
 }

@@ -46,13 +46,17 @@ describe('invagent doctor', () => {
 
   it('reports a llama-server nobody asked for as a warning with the next step, exit 0, and what the server engine lacks', async () => {
     const nodeOnly = dirname(process.execPath)
-    const result = await execa(process.execPath, [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')], {
-      cwd: directory,
-      reject: false,
-      stdin: 'ignore',
-      env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
-      extendEnv: false,
-    })
+    const result = await execa(
+      process.execPath,
+      [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')],
+      {
+        cwd: directory,
+        reject: false,
+        stdin: 'ignore',
+        env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
+        extendEnv: false,
+      },
+    )
     expect(result.exitCode).toBe(0)
     const report = DoctorOutput.parse(JSON.parse(result.stdout))
     expect(report.ok).toBe(true)
@@ -65,7 +69,10 @@ describe('invagent doctor', () => {
   })
 
   it('exits 3 when a llama-server given with --llama-server does not exist', async () => {
-    const result = await runCli(['doctor', '--json', '--llama-server', join(directory, 'no-such-llama-server')], directory)
+    const result = await runCli(
+      ['doctor', '--json', '--llama-server', join(directory, 'no-such-llama-server')],
+      directory,
+    )
     expect(result.exitCode).toBe(3)
     const report = DoctorOutput.parse(result.json)
     expect(report.ok).toBe(false)

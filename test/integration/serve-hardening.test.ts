@@ -22,7 +22,9 @@ let llamaServer: string | undefined
 try {
   llamaServer = (await findLlamaBinary('llama-server')).path
 } catch (error) {
-  console.warn(`SKIPPING the serve tests that need llama-server: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`)
+  console.warn(
+    `SKIPPING the serve tests that need llama-server: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`,
+  )
 }
 
 let directory: string
@@ -52,7 +54,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+async function waitFor<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
@@ -64,10 +70,18 @@ async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undef
 
 /** Starts `invagent serve --json …` and waits for its ready line. */
 async function startServe(args: string[], port = 0) {
-  const cli = execa(process.execPath, [BIN, 'serve', '--model', model, '--port', String(port), '--ctx', '512', '--json', ...args], {reject: false, stdin: 'ignore', env: {INVAGENT_LLAMA_SERVER: llamaServer!}})
+  const cli = execa(
+    process.execPath,
+    [BIN, 'serve', '--model', model, '--port', String(port), '--ctx', '512', '--json', ...args],
+    {reject: false, stdin: 'ignore', env: {INVAGENT_LLAMA_SERVER: llamaServer!}},
+  )
   let stdout = ''
   cli.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-  const ready = await waitFor(() => (stdout.includes('\n') ? ServeOutput.parse(JSON.parse(stdout.split('\n')[0])) : undefined), 60_000, 'the ready line')
+  const ready = await waitFor(
+    () => (stdout.includes('\n') ? ServeOutput.parse(JSON.parse(stdout.split('\n')[0])) : undefined),
+    60_000,
+    'the ready line',
+  )
   if (ready.event !== 'ready') throw new Error(`expected the ready line, got ${JSON.stringify(ready)}`)
   return {cli, ready, stdout: () => stdout}
 }
@@ -87,43 +101,57 @@ describe('serve trusted the network', () => {
   ])('refuses %s', async (_what, content) => {
     const file = join(directory, `bad-${content.length}.key`)
     writeFileSync(file, content)
-    const run = await runCli(['serve', '--model', model, '--host', '0.0.0.0', '--port', '0', '--api-key-file', file, '--json'], directory)
+    const run = await runCli(
+      ['serve', '--model', model, '--host', '0.0.0.0', '--port', '0', '--api-key-file', file, '--json'],
+      directory,
+    )
     expect(run.exitCode).toBe(2)
     expect(run.json.error.code).toBe('API_KEY_FILE')
   })
 
-  it.skipIf(!llamaServer)('serves beyond loopback with a key file, and every request needs the key', async () => {
-    const {cli, ready, stdout} = await startServe(['--host', '0.0.0.0', '--api-key-file', keyFile])
-    try {
-      expect(ready.args).toContain('--api-key-file')
-      expect(stdout()).not.toContain(KEY)
-      const models = `http://127.0.0.1:${ready.port}/v1/models`
-      const without = await fetch(models, {signal: AbortSignal.timeout(5000)})
-      await without.body?.cancel()
-      expect(without.status).toBe(401)
-      const withKey = await fetch(models, {headers: {authorization: `Bearer ${KEY}`}, signal: AbortSignal.timeout(5000)})
-      await withKey.body?.cancel()
-      expect(withKey.status).toBe(200)
-    } finally {
-      cli.kill('SIGTERM')
-      await cli
-    }
-    assertJsonContract(['serve', '--json'], stdout())
-  }, 120_000)
+  it.skipIf(!llamaServer)(
+    'serves beyond loopback with a key file, and every request needs the key',
+    async () => {
+      const {cli, ready, stdout} = await startServe(['--host', '0.0.0.0', '--api-key-file', keyFile])
+      try {
+        expect(ready.args).toContain('--api-key-file')
+        expect(stdout()).not.toContain(KEY)
+        const models = `http://127.0.0.1:${ready.port}/v1/models`
+        const without = await fetch(models, {signal: AbortSignal.timeout(5000)})
+        await without.body?.cancel()
+        expect(without.status).toBe(401)
+        const withKey = await fetch(models, {
+          headers: {authorization: `Bearer ${KEY}`},
+          signal: AbortSignal.timeout(5000),
+        })
+        await withKey.body?.cancel()
+        expect(withKey.status).toBe(200)
+      } finally {
+        cli.kill('SIGTERM')
+        await cli
+      }
+      assertJsonContract(['serve', '--json'], stdout())
+    },
+    120_000,
+  )
 })
 
 describe('serve could outlive itself', () => {
-  it.skipIf(!llamaServer)('stops llama-server within seconds when `invagent serve` is killed with SIGKILL', async () => {
-    const {cli, ready} = await startServe([])
-    const pid = ready.pid!
-    expect(isAlive(pid)).toBe(true)
-    cli.kill('SIGKILL')
-    await cli
-    await waitFor(() => !isAlive(pid), 15_000, `llama-server ${pid} to stop after its supervisor was killed`)
-    // The port is free again: a new server can take it.
-    const again = await startServe([], ready.port)
-    expect(again.ready.port).toBe(ready.port)
-    again.cli.kill('SIGTERM')
-    await again.cli
-  }, 120_000)
+  it.skipIf(!llamaServer)(
+    'stops llama-server within seconds when `invagent serve` is killed with SIGKILL',
+    async () => {
+      const {cli, ready} = await startServe([])
+      const pid = ready.pid!
+      expect(isAlive(pid)).toBe(true)
+      cli.kill('SIGKILL')
+      await cli
+      await waitFor(() => !isAlive(pid), 15_000, `llama-server ${pid} to stop after its supervisor was killed`)
+      // The port is free again: a new server can take it.
+      const again = await startServe([], ready.port)
+      expect(again.ready.port).toBe(ready.port)
+      again.cli.kill('SIGTERM')
+      await again.cli
+    },
+    120_000,
+  )
 })

@@ -25,22 +25,25 @@ function millisecondsOf(work: () => unknown): number {
  * proportional to its length (the quadratic email pattern took 15 s on 128 KB).
  */
 const ADVERSARIAL: Record<string, string> = {
-  'letters': fill('a', MB),
-  'digits': fill('1', MB),
+  letters: fill('a', MB),
+  digits: fill('1', MB),
   'a cue and spaces': `tel${fill(' ', MB)}x1`,
   'cue words and digits': fill('tel: 1 ', MB),
   'dotted letters': fill('a.', MB),
   'at signs': fill('a@', MB),
   'a long domain': `a@${fill('b.', MB)}`,
   'digit groups': fill('123 ', MB),
-  'dashes': fill('1-', MB),
-  'parentheses': fill('(1', MB),
+  dashes: fill('1-', MB),
+  parentheses: fill('(1', MB),
   'plus signs': fill('+1 ', MB),
   'capitalised words': fill('Maria ', MB),
   'cue words': fill('approved by ', MB),
   'accented names': fill('Zoë Müller ', MB),
   'repeated keywords': fill('sku unit job part ', MB),
-  'realistic lines': fill('Inbound line refused for SKU FAS-10023 qty 12, contact jane@acme.com or 020 7946 0958. ', MB),
+  'realistic lines': fill(
+    'Inbound line refused for SKU FAS-10023 qty 12, contact jane@acme.com or 020 7946 0958. ',
+    MB,
+  ),
 }
 
 describe('the email pattern was quadratic on long runs of letters or digits (an audit stalled holding the database)', () => {
@@ -54,10 +57,12 @@ describe('the email pattern was quadratic on long runs of letters or digits (an 
   })
 
   it.each(Object.entries(ADVERSARIAL))('classifies a megabyte of %s in linear time', (_name, text) => {
-    expect(millisecondsOf(() => {
-      classifyMessage(text, 'error')
-      unitEvidence(text)
-    })).toBeLessThan(1000)
+    expect(
+      millisecondsOf(() => {
+        classifyMessage(text, 'error')
+        unitEvidence(text)
+      }),
+    ).toBeLessThan(1000)
   })
 
   it('still finds every number in a long text with thousands of them', () => {
@@ -75,7 +80,9 @@ describe('an audit log line with a 10 MB message', () => {
   it('is written in under a second, keeps the start redacted and says what was left out', () => {
     const message = `customer jane@acme.com on 020 7946 0958: ${fill('Maria approved by Okafor 1-2 ', 10 * MB)}`
     const log = AuditLog.create(directory, 'bigmsg01')
-    const elapsed = millisecondsOf(() => log.append('tool-called', {tool: 'get_integration_events', result: [{message}]}))
+    const elapsed = millisecondsOf(() =>
+      log.append('tool-called', {tool: 'get_integration_events', result: [{message}]}),
+    )
     log.append('run-finished', {})
     log.close()
     expect(elapsed).toBeLessThan(1000)

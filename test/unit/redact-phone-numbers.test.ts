@@ -27,7 +27,9 @@ describe('phone numbers reached the audit log verbatim', () => {
   })
 
   it('redacts names the scrubber finds, with their own marker', () => {
-    expect(redactText('approved by Chukwuemeka Obi, cc: jane@acme.com')).toBe('approved by [redacted-name], cc: [redacted-email]')
+    expect(redactText('approved by Chukwuemeka Obi, cc: jane@acme.com')).toBe(
+      'approved by [redacted-name], cc: [redacted-email]',
+    )
   })
 
   it.each([
