@@ -82,7 +82,8 @@ async function main() {
   const ok = (passed) => (passed ? 'ok' : 'MISS')
   console.log(`invagent eval bench: ${cores} cores, node ${process.version}`)
   console.log(
-    `suite: ${SCENARIOS} scenarios drawn from seed ${SEED} (${parallel.faults} faults, ${parallel.findings} findings audited), rules engine, 1 trial`,
+    `suite: ${SCENARIOS} scenarios drawn from seed ${SEED} (${parallel.faults} ` +
+      `faults, ${parallel.findings} findings audited), rules engine, 1 trial`,
   )
   console.log('')
   console.log(

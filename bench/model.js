@@ -175,7 +175,8 @@ async function main() {
   )
   const line = (row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ')
   console.log(
-    `invagent model bench: tiny random GGUF, ${AUDIT.maxFindings} findings × up to ${AUDIT.maxSteps} steps, ${MAX_TOKENS} tokens per step, ${threads} threads`,
+    `invagent model bench: tiny random GGUF, ${AUDIT.maxFindings} findings × up to ${AUDIT.maxSteps} ` +
+      `steps, ${MAX_TOKENS} tokens per step, ${threads} threads`,
   )
   console.log(line(['measure', 'value', 'baseline', 'ratio', 'target']))
   console.log(widths.map((width) => '-'.repeat(width)).join('  '))

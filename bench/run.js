@@ -298,13 +298,17 @@ async function main() {
   if (process.env.BENCH_ONLY === 'audit') {
     const results = {at: new Date().toISOString(), targets: TARGETS, audit, apply}
     console.log(
-      `dry-run audit, rules engine: ${audit.findingsPerSecond} findings/s (target >= ${TARGETS.findingsPerSecond}); ${audit.audited} findings in ${audit.auditMs} ms`,
+      `dry-run audit, rules engine: ${audit.findingsPerSecond} findings/s (target ` +
+        `>= ${TARGETS.findingsPerSecond}); ${audit.audited} findings in ${audit.auditMs} ms`,
     )
     console.log(
-      `apply-mode audit: write hold per finding p50 ${apply.holdP50Ms} ms, p99 ${apply.holdP99Ms} ms, max ${apply.holdMaxMs} ms over ${apply.applyUnits} apply units (target p99 <= ${TARGETS.holdP99Ms} ms)`,
+      `apply-mode audit: write hold per finding p50 ${apply.holdP50Ms} ms, p99 ${apply.holdP99Ms} ms, ` +
+        `max ${apply.holdMaxMs} ms over ${apply.applyUnits} apply units (target p99 <= ${TARGETS.holdP99Ms} ms)`,
     )
     console.log(
-      `  of which before the commit: p50 ${apply.holdWorkP50Ms} ms, p99 ${apply.holdWorkP99Ms} ms; a trivial write unit on the same file: p50 ${apply.trivialUnitP50Ms} ms, p99 ${apply.trivialUnitP99Ms} ms`,
+      `  of which before the commit: p50 ${apply.holdWorkP50Ms} ms, p99 ${apply.holdWorkP99Ms} ms; a ` +
+        `trivial write unit on the same file: p50 ${apply.trivialUnitP50Ms} ms, ` +
+        `p99 ${apply.trivialUnitP99Ms} ms`,
     )
     console.log(JSON.stringify(results, null, 2))
     return
@@ -343,13 +347,15 @@ async function main() {
   const ms = (value) => `${value.toFixed(1)} ms`
   console.log(`invagent bench: ${results.machine.cpus} cores, node ${process.version}`)
   console.log(
-    `detect inventory: ${DETECT_INVENTORY.parts} parts, ${detect.inventory.transactions} transactions, ${detect.faults} faults` +
+    `detect inventory: ${DETECT_INVENTORY.parts} parts, ${detect.inventory.transactions} ` +
+      `transactions, ${detect.faults} faults` +
       (detectInventory.generatedMs === null
         ? ' (cached)'
         : ` (generated in ${(detectInventory.generatedMs / 1000).toFixed(1)} s)`),
   )
   console.log(
-    `audit inventory:  ${AUDIT_INVENTORY.parts} parts, ${audit.inventory.transactions} transactions, ${audit.faults} faults` +
+    `audit inventory:  ${AUDIT_INVENTORY.parts} parts, ${audit.inventory.transactions} ` +
+      `transactions, ${audit.faults} faults` +
       (auditInventory.generatedMs === null
         ? ' (cached)'
         : ` (generated in ${(auditInventory.generatedMs / 1000).toFixed(1)} s)`),
@@ -431,7 +437,8 @@ async function main() {
   )
   console.log('connection; the audit against detection alone on its inventory; --version against `node -e 0`.')
   console.log(
-    `audit outcomes: ${audit.summary.wouldResolve} would resolve, ${audit.summary.escalated} escalated, ${audit.summary.failed} failed`,
+    `audit outcomes: ${audit.summary.wouldResolve} would resolve, ${audit.summary.escalated} ` +
+      `escalated, ${audit.summary.failed} failed`,
   )
   console.log('')
 

@@ -15,14 +15,34 @@ import type {EvalOutputResult} from '../src/cli/output-schemas.js'
 
 export default class Eval extends InvagentCommand {
   static override summary =
-    'Gate a release: run a scenario suite against an engine and score the state it leaves behind, or score the answers to a question file.'
-  static override description = `Each scenario is a seeded inventory with injected faults and its ground truth: the gold end state (the gold fixes applied to a copy) or "must escalate". The engine audits a sandbox copy in apply mode, K times; a trial passes when the normalized inventory equals the gold state, the escalations are exactly the expected ones, and no invariant broke. Reports pass^1 and pass^k, resolution, escalation precision and recall, unsafe writes, invalid steps, tokens, cache reuse and latency, per rule and root cause. Exit codes: 0 every gate passed, 1 a gate failed, 2 the eval itself could not run (bad input, engine unavailable, harness or engine errors). Without --gate, the gate is unsafe==0 (added to any gates that do not name unsafe).
+    'Gate a release: run a scenario suite against an engine and score the state it leaves behind, or ' +
+    'score the answers to a question file.'
+  static override description =
+    `Each scenario is a seeded inventory with injected faults and its ground truth: the gold end state (the ` +
+    `gold fixes applied to a copy) or "must escalate". The engine audits a sandbox copy in apply mode, K ` +
+    `times; a trial passes when the normalized inventory equals the gold state, the escalations are exactly ` +
+    `the expected ones, and no invariant broke. Reports pass^1 and pass^k, resolution, escalation precision ` +
+    `and recall, unsafe writes, invalid steps, tokens, cache reuse and latency, per rule and root cause. ` +
+    `Exit codes: 0 every gate passed, 1 a gate failed, 2 the eval itself could not run (bad input, engine ` +
+    `unavailable, harness or engine errors). Without --gate, the gate is unsafe==0 (added to any gates that ` +
+    `do not name unsafe).
 
-With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the model answers each question instead, asked through the same prompt renderer and chat template as the audit, and each answer is scored: exact (after --normalize), contains, and semantic@τ — the cosine similarity of the answer's and the expected answer's embeddings, at or above --semantic-threshold — from an embedding GGUF given with --embedding-model (node-llama-cpp for --engine embedded, llama-server's /embedding for --engine server). Without one, semantic is reported as not measured. Gates: exact, contains, semantic, similarity, errors, empty_answers, cut_off, prompt_tokens_per_question, completion_tokens_per_question, latency_p50_ms, latency_p95_ms; there is no default gate. Exit codes as above (2 when the engine failed on more than --max-errors questions). --trials, --jobs, --profile and --timeout do not apply to questions.`
+With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the ` +
+    `model answers each question instead, asked through the same prompt renderer and chat template as the ` +
+    `audit, and each answer is scored: exact (after --normalize), contains, and semantic@τ — the cosine ` +
+    `similarity of the answer's and the expected answer's embeddings, at or above --semantic-threshold — ` +
+    `from an embedding GGUF given with --embedding-model (node-llama-cpp for --engine embedded, ` +
+    `llama-server's /embedding for --engine server). Without one, semantic is reported as not measured. ` +
+    `Gates: exact, contains, semantic, similarity, errors, empty_answers, cut_off, ` +
+    `prompt_tokens_per_question, completion_tokens_per_question, latency_p50_ms, latency_p95_ms; there is no ` +
+    `default gate. Exit codes as above (2 when the engine failed on more than --max-errors questions). ` +
+    `--trials, --jobs, --profile and --timeout do not apply to questions.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --gate "pass1>=0.95" --junit eval.xml --report eval.md',
-    '<%= config.bin %> <%= command.id %> --engine embedded --model phi3-q4 --trials 3 --gate "pass^3>=0.7" --baseline baseline.json',
-    '<%= config.bin %> <%= command.id %> --engine server --url http://127.0.0.1:8080 --scenarios 50 --seed 7 --json > result.json',
+    '<%= config.bin %> <%= command.id %> --engine embedded --model phi3-q4 --trials 3 --gate ' +
+      '"pass^3>=0.7" --baseline baseline.json',
+    '<%= config.bin %> <%= command.id %> --engine server --url http://127.0.0.1:8080 --scenarios 50 ' +
+      '--seed 7 --json > result.json',
     '<%= config.bin %> <%= command.id %> --questions qa.jsonl --engine embedded --model phi3-q4 --gate "contains>=0.8"',
     '<%= config.bin %> <%= command.id %> --questions qa.jsonl --engine server --url http://127.0.0.1:8080 ' +
       '--embedding-model models/embed.gguf --gate "semantic>=0.7" --junit answers.xml',

@@ -13,7 +13,10 @@ import type {QuantizeResult} from '../src/cli/output-schemas.js'
 export default class Quantize extends InvagentCommand {
   static override summary = 'Quantize a GGUF with llama-quantize, check the result, and register it.'
   static override description =
-    "Refuses an input that is already quantized unless --allow-requantize. The output is written under a temporary name and kept only when it reads as GGUF, has the input's tensors, the requested file type, and a size that matches the type's bits per weight. A registered input becomes the parent of the new manifest, which keeps its base model, dataset and training provenance."
+    'Refuses an input that is already quantized unless --allow-requantize. The output is written under a ' +
+    "temporary name and kept only when it reads as GGUF, has the input's tensors, the requested file type, " +
+    "and a size that matches the type's bits per weight. A registered input becomes the parent of the new " +
+    'manifest, which keeps its base model, dataset and training provenance.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> models/playbook-f16.gguf',
     '<%= config.bin %> <%= command.id %> playbook-f16 --type Q8_0 --name playbook-q8',

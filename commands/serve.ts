@@ -20,7 +20,14 @@ import type {ServeResult} from '../src/cli/output-schemas.js'
 export default class Serve extends InvagentCommand {
   static override summary =
     'Serve a GGUF model with llama-server, supervised: ready when healthy, restarted when it dies.'
-  static override description = `Every llama-server flag is explicit (model, host, port, ctx-size, threads, parallel) and nothing is downloaded. Ready when GET /health answers 200; a server that dies is restarted with exponential backoff (a crash loop gives up with the tail of its stderr); Ctrl+C or SIGTERM stops it without leaving a process behind. Binds to loopback unless --host says otherwise, and refuses any other host without --api-key-file. llama-server does not outlive a serve that is killed, even by SIGKILL. With --json, stdout is JSON Lines: {"event":"ready",…} once it answers, then restarts, and {"event":"stopped",…} at the end.`
+  static override description =
+    `Every llama-server flag is explicit (model, host, port, ctx-size, threads, parallel) and nothing is ` +
+    `downloaded. Ready when GET /health answers 200; a server that dies is restarted with exponential ` +
+    `backoff (a crash loop gives up with the tail of its stderr); Ctrl+C or SIGTERM stops it without leaving ` +
+    `a process behind. Binds to loopback unless --host says otherwise, and refuses any other host without ` +
+    `--api-key-file. llama-server does not outlive a serve that is killed, even by SIGKILL. With --json, ` +
+    `stdout is JSON Lines: {"event":"ready",…} once it answers, then restarts, and {"event":"stopped",…} at ` +
+    `the end.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --model models/invagent-phi3-q4_k_m.gguf',
     '<%= config.bin %> <%= command.id %> --model models/tiny.gguf --port 18080 --ctx 8192 --parallel 2 --json',

@@ -6,7 +6,8 @@ import type {ToolsResult} from '../src/cli/output-schemas.js'
 export default class Tools extends InvagentCommand {
   static override summary = 'Show the typed tool catalogue the agent and the model use.'
   static override description =
-    'Name, effect (read, write, terminal), description and the JSON Schema of the arguments and the result of every tool, derived from the one zod definition in src/tools.'
+    'Name, effect (read, write, terminal), description and the JSON Schema of the arguments and the ' +
+    'result of every tool, derived from the one zod definition in src/tools.'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run(): Promise<ToolsResult> {

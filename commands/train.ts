@@ -16,10 +16,18 @@ import type {TrainResult} from '../src/cli/output-schemas.js'
 export default class Train extends InvagentCommand {
   static override summary =
     'Fine-tune on a GPU reached by SSH (or this one) and bring back a quantized, registered GGUF.'
-  static override description = `validate → export → bundle → upload → preflight → QLoRA train → merge (16-bit) → convert (GGUF) → verify → fetch (resumable, sha256-checked) → quantize → register. The job's state lives in .invagent/train/<job>: after a dropped connection or a crash, --resume JOB reattaches, and the host skips the stages it finished. Host keys are always checked (known_hosts, or --accept-new-host-key); nothing secret goes into the bundle. Settings come from --config (YAML or JSON; see the README), overridden by --base and --quant.`
+  static override description =
+    `validate → export → bundle → upload → preflight → QLoRA train → merge (16-bit) → convert (GGUF) → ` +
+    `verify → fetch (resumable, sha256-checked) → quantize → register. The job's state lives in ` +
+    `.invagent/train/<job>: after a dropped connection or a crash, --resume JOB reattaches, and the host ` +
+    `skips the stages it finished. Host keys are always checked (known_hosts, or --accept-new-host-key); ` +
+    `nothing secret goes into the bundle. Settings come from --config (YAML or JSON; see the README), ` +
+    `overridden by --base and --quant.`
   static override examples = [
-    '<%= config.bin %> <%= command.id %> --dataset datasets/playbook.jsonl --eval datasets/eval.jsonl --host ubuntu@gpu-box --identity ~/.ssh/gpu.pem',
-    '<%= config.bin %> <%= command.id %> --dataset datasets/playbook.jsonl --host ubuntu@gpu-box --config train.yaml --quant Q5_K_M --dry-run',
+    '<%= config.bin %> <%= command.id %> --dataset datasets/playbook.jsonl --eval datasets/eval.jsonl ' +
+      '--host ubuntu@gpu-box --identity ~/.ssh/gpu.pem',
+    '<%= config.bin %> <%= command.id %> --dataset datasets/playbook.jsonl --host ubuntu@gpu-box --config ' +
+      'train.yaml --quant Q5_K_M --dry-run',
     '<%= config.bin %> <%= command.id %> --dataset datasets/playbook.jsonl --runner bundle',
     '<%= config.bin %> <%= command.id %> --resume train-20260131-142233-5f3a',
   ]
@@ -28,7 +36,9 @@ export default class Train extends InvagentCommand {
     eval: Flags.string({summary: 'Held-out conversations for the eval loss (JSONL).'}),
     base: Flags.string({
       summary:
-        'Base model: a folder on the GPU host (any causal LM with its own chat template), or a Hugging Face id already in its cache (default microsoft/Phi-3-mini-4k-instruct); the host never downloads.',
+        'Base model: a folder on the GPU host (any causal LM with its own chat template), or a Hugging ' +
+        'Face id already in its cache (default microsoft/Phi-3-mini-4k-instruct); the host never ' +
+        'downloads.',
     }),
     config: Flags.string({summary: 'Training config, YAML or JSON (LoRA, learning rate, epochs, …).'}),
     quant: Flags.string({

@@ -65,7 +65,8 @@ sizes.forEach((size, index) => {
   const phrasings = index % 2 === 0 ? 'train' : 'heldout'
   scenarios.push({
     id: `multi-${index + 1}`,
-    description: `${size} faults in one inventory: ${causes.map((cause) => `${cause.rule}/${cause.rootCause}`).join(', ')}`,
+    description:
+      `${size} faults in one ` + `inventory: ${causes.map((cause) => `${cause.rule}/${cause.rootCause}`).join(', ')}`,
     seed: seed(),
     parts: 40,
     days: 20,
@@ -93,7 +94,9 @@ for (const [rule, rootCause] of hostile) {
   const cause = ROOT_CAUSES.find((entry) => entry.rule === rule && entry.rootCause === rootCause)
   scenarios.push({
     id: `hostile-${rule}-${rootCause}`,
-    description: `${rule}: ${cause.description} (${cause.expected}), with instructions planted in the part name and an integration message`,
+    description:
+      `${rule}: ${cause.description} (${cause.expected}), with instructions planted in the part name and an ` +
+      `integration message`,
     seed: seed(),
     parts: 24,
     days: 14,
@@ -114,7 +117,9 @@ for (const cause of ROOT_CAUSES.filter(
 )) {
   scenarios.push({
     id: `facts-${cause.rule}-${cause.rootCause}`,
-    description: `${cause.rule}: ${cause.description} (${cause.expected}); the message is worded as no keyword list knows, the data proves the cause`,
+    description:
+      `${cause.rule}: ${cause.description} (${cause.expected}); the message is worded as no keyword list ` +
+      `knows, the data proves the cause`,
     seed: seed(),
     parts: 24,
     days: 14,
@@ -132,7 +137,9 @@ const suite = parseSuite(
     name: 'default',
     version: VERSION,
     description:
-      'The release suite: every rule and root cause with training and held-out phrasings, clean inventories, multi-fault inventories, prompt-injection text, and causes the data proves under unfamiliar wording.',
+      'The release suite: every rule and root cause with training and held-out phrasings, clean ' +
+      'inventories, multi-fault inventories, prompt-injection text, and causes the data proves under ' +
+      'unfamiliar wording.',
     scenarios,
   },
   'default suite',
@@ -151,7 +158,10 @@ const heldOut = parseSuite(
   {
     name: 'dataset-eval',
     version: VERSION,
-    description: `The sandbox inventories of the dataset's held-out split (datasets/eval.jsonl): ${SANDBOX_INVENTORY.parts} parts, ${SANDBOX_INVENTORY.faults} faults each, every root cause once.`,
+    description:
+      `The sandbox inventories of the dataset's held-out split ` +
+      `(datasets/eval.jsonl): ${SANDBOX_INVENTORY.parts} parts, ${SANDBOX_INVENTORY.faults} faults each, ` +
+      `every root cause once.`,
     scenarios: [...sandboxes].map(([sandboxSeed, phrasings]) => ({
       id: `dataset-eval-${sandboxSeed}`,
       description: 'a sandbox inventory of datasets/eval.jsonl, rebuilt from its seed',

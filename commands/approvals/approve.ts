@@ -9,7 +9,9 @@ import {decisionFlags, deciderFromFlags, logDirectoryFor, stateFromFlags} from '
 export default class ApprovalsApprove extends InvagentCommand {
   static override summary = 'Approve a parked plan: re-check it against the inventory and apply it exactly once.'
   static override description =
-    'The plan is applied in one short unit only when nothing it read has changed and its impact is the same; otherwise it is reported stale with what changed, and nothing is applied. Approving twice applies once. Exit code 1 when the plan is stale, expired or failed.'
+    'The plan is applied in one short unit only when nothing it read has changed and its impact is the ' +
+    'same; otherwise it is reported stale with what changed, and nothing is applied. Approving twice ' +
+    'applies once. Exit code 1 when the plan is stale, expired or failed.'
   static override examples = ['<%= config.bin %> <%= command.id %> A-1f2e3d4c --reason "counted: the ledger is right"']
   static override args = {
     id: Args.string({description: 'Approval id (from `invagent approvals list`).', required: true}),

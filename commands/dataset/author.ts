@@ -8,7 +8,11 @@ import type {DatasetAuthorResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetAuthor extends InvagentCommand {
   static override summary = 'Write a playbook example by hand, stepping through a real sandbox inventory.'
-  static override description = `Pick a rule and a root cause; invagent builds a sandbox inventory with that fault and runs the audit loop with you as the engine: write a thought, pick a tool and its arguments (checked as you type them), read the real observation, until resolve (validated by the loop) or escalate. The example is validated and, when you confirm, appended to --out. Interactive: it needs a terminal.`
+  static override description =
+    `Pick a rule and a root cause; invagent builds a sandbox inventory with that fault and runs the audit ` +
+    `loop with you as the engine: write a thought, pick a tool and its arguments (checked as you type them), ` +
+    `read the real observation, until resolve (validated by the loop) or escalate. The example is validated ` +
+    `and, when you confirm, appended to --out. Interactive: it needs a terminal.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --out datasets/authored.jsonl --seed 7',
@@ -24,7 +28,8 @@ export default class DatasetAuthor extends InvagentCommand {
       throw new UserError('dataset author is interactive and needs a terminal (stdin and stdout must be a TTY)', {
         code: 'NEEDS_TTY',
         suggestions: [
-          'Run `invagent dataset author` in a terminal; to produce examples without one, use `invagent dataset generate`.',
+          'Run `invagent dataset author` in a terminal; to produce examples without one, use `invagent ' +
+            'dataset generate`.',
         ],
       })
     }

@@ -6,7 +6,12 @@ import type {DatasetConvertResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetConvert extends InvagentCommand {
   static override summary = 'Convert the trajectory or instruction format into the playbook format.'
-  static override description = `The trajectory format is {instruction, tools, trajectory, final_answer}; the instruction format is {instruction, input, output} with calls written as tool(arg="value", n=3) in output and optional "Observation: …" lines after them. A line converts when it names a finding (a rule and a P-/T-/R- id, or a finding object in input), every step has an observation and it ends in resolve or escalate; every other line is reported with the reason. Exits 1 when any line could not be converted.`
+  static override description =
+    `The trajectory format is {instruction, tools, trajectory, final_answer}; the instruction format is ` +
+    `{instruction, input, output} with calls written as tool(arg="value", n=3) in output and optional ` +
+    `"Observation: …" lines after them. A line converts when it names a finding (a rule and a P-/T-/R- id, ` +
+    `or a finding object in input), every step has an observation and it ends in resolve or escalate; every ` +
+    `other line is reported with the reason. Exits 1 when any line could not be converted.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> seeds.jsonl --from trajectory --to playbook --out converted.jsonl',
     '<%= config.bin %> <%= command.id %> notes.jsonl --from instruction --out converted.jsonl --json',
@@ -25,7 +30,8 @@ export default class DatasetConvert extends InvagentCommand {
       this.say(`${args.file}:${failure.line}: cannot convert: ${failure.reason}`)
     if (result.failed.length > 100) this.say(`… and ${result.failed.length - 100} more (all of them under --json)`)
     this.say(
-      `${result.converted} of ${result.lines} lines converted into ${result.out}${result.failed.length > 0 ? `; ${result.failed.length} could not be` : ''}.`,
+      `${result.converted} of ${result.lines} lines converted ` +
+        `into ${result.out}${result.failed.length > 0 ? `; ${result.failed.length} could not be` : ''}.`,
     )
     if (result.failed.length > 0) process.exitCode = 1
     return result

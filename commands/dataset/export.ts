@@ -9,11 +9,21 @@ import type {DatasetExportResult} from '../../src/cli/output-schemas.js'
 export default class DatasetExport extends InvagentCommand {
   static override summary =
     'Render playbook examples into chat messages, exactly as the audit engines prompt the model.'
-  static override description = `Each example becomes {"id", "messages"}: the system prompt, the finding, every step as an assistant turn and every observation as a user turn, through the same renderer the embedded and server engines use, so training text equals inference text. Train on the assistant turns. With --template, each conversation is also rendered through the model's own chat template (from the GGUF) and the export fails, writing nothing, if the template drops or alters any message. --format openai writes {"messages", "tools"} with tool_calls and tool turns (TRL, axolotl); --format sharegpt writes LLaMA-Factory's {"conversations", "system", "tools"} with function_call and observation turns (without the steps' thoughts, which that format has no place for). Both are for base models whose own chat template renders tools (Qwen2.5, Llama 3.2).`
+  static override description =
+    `Each example becomes {"id", "messages"}: the system prompt, the finding, every step as an assistant ` +
+    `turn and every observation as a user turn, through the same renderer the embedded and server engines ` +
+    `use, so training text equals inference text. Train on the assistant turns. With --template, each ` +
+    `conversation is also rendered through the model's own chat template (from the GGUF) and the export ` +
+    `fails, writing nothing, if the template drops or alters any message. --format openai writes ` +
+    `{"messages", "tools"} with tool_calls and tool turns (TRL, axolotl); --format sharegpt writes ` +
+    `LLaMA-Factory's {"conversations", "system", "tools"} with function_call and observation turns (without ` +
+    `the steps' thoughts, which that format has no place for). Both are for base models whose own chat ` +
+    `template renders tools (Qwen2.5, Llama 3.2).`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --format openai --out build/playbook.openai.jsonl',
-    '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --template models/phi3.gguf --out build/train.chat.jsonl --json',
+    '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --template models/phi3.gguf --out ' +
+      'build/train.chat.jsonl --json',
   ]
   static override args = {file: Args.string({description: 'Playbook JSONL file.', default: DEFAULT_DATASET})}
   static override flags = {
@@ -25,7 +35,8 @@ export default class DatasetExport extends InvagentCommand {
     }),
     template: Flags.string({
       summary:
-        'Model whose chat template must keep every message: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, …).',
+        'Model whose chat template must keep every message: a registered model, a GGUF path, or a ' +
+        'vocabulary llama.cpp ships (phi-3, …).',
     }),
     out: Flags.string({summary: 'Output JSONL file.', default: 'build/playbook.chat.jsonl'}),
   }
@@ -39,7 +50,8 @@ export default class DatasetExport extends InvagentCommand {
       template: flags.template ? (await resolveTokenizerModel(flags.template)).path : undefined,
     })
     this.say(
-      `${result.examples} conversations (${result.messages} messages, ${result.format} format) written to ${result.out}${result.template ? `; ${result.template.model}'s chat template keeps every message` : ''}.`,
+      `${result.examples} conversations (${result.messages} messages, ${result.format} format) written ` +
+        `to ${result.out}${result.template ? `; ${result.template.model}'s chat template keeps every message` : ''}.`,
     )
     this.say(`sha256 ${result.sha256}`)
     return result

@@ -8,7 +8,13 @@ import type {DatasetGenerateResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetGenerate extends InvagentCommand {
   static override summary = 'Generate playbook examples by solving injected faults with the rules playbook.'
-  static override description = `Builds sandbox inventories with every root cause injected, lets the rules playbook troubleshoot each finding through the real tools (every observation is a real tool result), varies the wording of the thoughts, and keeps the examples whose outcome and root cause match the ground truth. The split is by inventory and deterministic from --seed; eval inventories use entity ids and integration-message phrasings no training inventory has. Both files are written atomically; existing files are replaced only with --force.`
+  static override description =
+    `Builds sandbox inventories with every root cause injected, lets the rules playbook troubleshoot each ` +
+    `finding through the real tools (every observation is a real tool result), varies the wording of the ` +
+    `thoughts, and keeps the examples whose outcome and root cause match the ground truth. The split is by ` +
+    `inventory and deterministic from --seed; eval inventories use entity ids and integration-message ` +
+    `phrasings no training inventory has. Both files are written atomically; existing files are replaced ` +
+    `only with --force.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --count 3000 --eval-count 500 --seed 7 --out build/playbook.jsonl --json',
@@ -51,7 +57,8 @@ export default class DatasetGenerate extends InvagentCommand {
     )
     this.say(`${result.eval.examples} eval examples (${result.eval.inventories} inventories) → ${result.eval.file}`)
     this.say(
-      `seed ${result.seed}; ${result.skipped} finding(s) left out (outcome or root cause differed from the ground truth)`,
+      `seed ${result.seed}; ${result.skipped} finding(s) left out (outcome or root cause differed from ` +
+        `the ground truth)`,
     )
     return result
   }

@@ -9,7 +9,15 @@ import type {DatasetValidateResult} from '../../src/cli/output-schemas.js'
 
 export default class DatasetValidate extends InvagentCommand {
   static override summary = 'Check JSONL dataset files line by line and summarise what they cover.'
-  static override description = `Streams each file (any size, flat memory) and reports every problem as file:line:col: message — invalid JSON (comments, blank lines, trailing commas), schema violations with their JSON pointer, unknown tools, arguments that fail a tool's schema, trajectories that do not end in resolve/escalate or lack observations, duplicate ids and contents, train/eval leakage (--eval; --train for a held-out file such as a question file), PII, and with --model examples over --max-tokens in that model's tokenizer. Reads the playbook format, the trajectory and instruction formats, and the question format {query, context?, expected} of \`invagent eval --questions\` (--fix keeps question lines as they are). Exits 0 only when every file is clean; --fix writes a cleaned copy in the playbook format.`
+  static override description =
+    `Streams each file (any size, flat memory) and reports every problem as file:line:col: message — ` +
+    `invalid JSON (comments, blank lines, trailing commas), schema violations with their JSON pointer, ` +
+    `unknown tools, arguments that fail a tool's schema, trajectories that do not end in resolve/escalate or ` +
+    `lack observations, duplicate ids and contents, train/eval leakage (--eval; --train for a held-out file ` +
+    `such as a question file), PII, and with --model examples over --max-tokens in that model's tokenizer. ` +
+    `Reads the playbook format, the trajectory and instruction formats, and the question format {query, ` +
+    `context?, expected} of \`invagent eval --questions\` (--fix keeps question lines as they are). Exits 0 ` +
+    `only when every file is clean; --fix writes a cleaned copy in the playbook format.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> datasets/playbook.jsonl --eval datasets/eval.jsonl',
     '<%= config.bin %> <%= command.id %> raw.jsonl --format trajectory --fix clean.jsonl',
@@ -32,9 +40,11 @@ export default class DatasetValidate extends InvagentCommand {
     }),
     model: Flags.string({
       summary:
-        'Tokenizer that measures the examples: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, llama-spm, llama-bpe, qwen2, …).',
+        'Tokenizer that measures the examples: a registered model, a GGUF path, or a vocabulary llama.cpp ' +
+        'ships (phi-3, llama-spm, llama-bpe, qwen2, …).',
       description:
-        "A bundled vocabulary is the model family's real tokenizer and chat template without the weights, taken out of the llama.cpp source node-llama-cpp installs (no download).",
+        "A bundled vocabulary is the model family's real tokenizer and chat template without the weights, " +
+        'taken out of the llama.cpp source node-llama-cpp installs (no download).',
     }),
     'max-tokens': Flags.integer({
       summary: 'Longest example allowed, in the --model tokenizer.',

@@ -8,7 +8,15 @@ import type {LlamaBuildOutputResult} from '../../src/cli/output-schemas.js'
 
 export default class LlamaBuild extends InvagentCommand {
   static override summary = 'Build llama-server and llama-quantize from the llama.cpp source node-llama-cpp ships.'
-  static override description = `Compiles with cmake and a C++ compiler (git, cmake and g++ must be installed; nothing is downloaded) into a cache outside the repository: $INVAGENT_CACHE or \${XDG_CACHE_HOME:-~/.cache}/invagent, under llama.cpp/<key>, where the key names the llama.cpp tag, the node-llama-cpp version and the source bundle's hash. The first build takes about 8 minutes on 2 cores; later calls find the binaries at once. The llama.cpp source (convert_hf_to_gguf.py, gguf-py) is kept next to them. The binaries are optimised for this CPU (GGML_NATIVE). It also compiles node-llama-cpp's binding from the same source with OpenMP (about 4 more minutes once; --no-binding skips it): the prebuilt one decodes single tokens on several threads two to three times slower. It is cached too and restored into node_modules after every npm ci.`
+  static override description =
+    `Compiles with cmake and a C++ compiler (git, cmake and g++ must be installed; nothing is downloaded) ` +
+    `into a cache outside the repository: $INVAGENT_CACHE or \${XDG_CACHE_HOME:-~/.cache}/invagent, under ` +
+    `llama.cpp/<key>, where the key names the llama.cpp tag, the node-llama-cpp version and the source ` +
+    `bundle's hash. The first build takes about 8 minutes on 2 cores; later calls find the binaries at once. ` +
+    `The llama.cpp source (convert_hf_to_gguf.py, gguf-py) is kept next to them. The binaries are optimised ` +
+    `for this CPU (GGML_NATIVE). It also compiles node-llama-cpp's binding from the same source with OpenMP ` +
+    `(about 4 more minutes once; --no-binding skips it): the prebuilt one decodes single tokens on several ` +
+    `threads two to three times slower. It is cached too and restored into node_modules after every npm ci.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --json',

@@ -7,7 +7,9 @@ import type {LogVerifyResult} from '../../src/cli/output-schemas.js'
 export default class LogVerify extends InvagentCommand {
   static override summary = 'Verify the hash chain of audit logs.'
   static override description =
-    "Checks every line of a log (or of every log in the logs folder next to the database): valid JSON, consecutive sequence numbers, each line's hash and its link to the line before, and a final run-finished line. Reports the first broken or missing line and exits 1 when any log is broken."
+    'Checks every line of a log (or of every log in the logs folder next to the database): valid JSON, ' +
+    "consecutive sequence numbers, each line's hash and its link to the line before, and a final " +
+    'run-finished line. Reports the first broken or missing line and exits 1 when any log is broken.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> .invagent/logs/audit-20260131T120000Z-1a2b3c4d.jsonl --json',

@@ -13,9 +13,13 @@ export default class ModelsAdd extends InvagentCommand {
   static override summary =
     'Register a GGUF model: write its versioned manifest (sha256, size, architecture, quantization, provenance).'
   static override description =
-    'Reads the GGUF header, hashes the file, and writes models/<name>.json. The file stays where it is: the manifest records it relative to the models folder when it lies inside it, else by absolute path. Afterwards --model accepts the name wherever a model is expected. Registering the same file under the same name again refreshes the manifest; a name taken by another file needs --force.'
+    'Reads the GGUF header, hashes the file, and writes models/<name>.json. The file stays where it is: ' +
+    'the manifest records it relative to the models folder when it lies inside it, else by absolute path. ' +
+    'Afterwards --model accepts the name wherever a model is expected. Registering the same file under the ' +
+    'same name again refreshes the manifest; a name taken by another file needs --force.'
   static override examples = [
-    '<%= config.bin %> <%= command.id %> models/Phi-3-mini-4k-instruct-q4.gguf --name phi3-q4 --base-model microsoft/Phi-3-mini-4k-instruct',
+    '<%= config.bin %> <%= command.id %> models/Phi-3-mini-4k-instruct-q4.gguf --name phi3-q4 ' +
+      '--base-model microsoft/Phi-3-mini-4k-instruct',
     '<%= config.bin %> <%= command.id %> models/playbook-f16.gguf --dataset-sha256 3f5a…e1 --json',
   ]
   static override args = {file: Args.string({description: 'The .gguf file.', required: true})}

@@ -13,7 +13,9 @@ export default class ModelsInspect extends InvagentCommand {
   static override summary =
     'Show what a GGUF model is: architecture, parameters, quantization, context, chat template, size and sha256.'
   static override description =
-    'MODEL is a registered name (see "models list") or the path of a .gguf file. Reads the GGUF header with node-llama-cpp (only the header: the file is never loaded), checks the tensor data is complete, and streams the file through sha256 (with progress on a terminal for big files; --no-hash skips it).'
+    'MODEL is a registered name (see "models list") or the path of a .gguf file. Reads the GGUF header ' +
+    'with node-llama-cpp (only the header: the file is never loaded), checks the tensor data is complete, ' +
+    'and streams the file through sha256 (with progress on a terminal for big files; --no-hash skips it).'
   static override examples = [
     '<%= config.bin %> <%= command.id %> models/Phi-3-mini-4k-instruct-q4.gguf',
     '<%= config.bin %> <%= command.id %> phi3-q4 --json',

@@ -11,7 +11,9 @@ import type {TrainCancelResult} from '../../src/cli/output-schemas.js'
 export default class TrainCancel extends InvagentCommand {
   static override summary = 'Stop a training job on its host (run.sh and everything it started).'
   static override description =
-    "Sends SIGTERM to the job's process group on the host, then SIGKILL after the grace period. Finished stages stay finished: `invagent train --resume JOB` continues later, and an interrupted train stage continues from its last checkpoint."
+    "Sends SIGTERM to the job's process group on the host, then SIGKILL after the grace period. Finished " +
+    'stages stay finished: `invagent train --resume JOB` continues later, and an interrupted train stage ' +
+    'continues from its last checkpoint.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a',
     '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a --grace 60 --json',

@@ -10,7 +10,9 @@ import type {TrainLogsResult} from '../../src/cli/output-schemas.js'
 export default class TrainLogs extends InvagentCommand {
   static override summary = "Print a training job's log (run.log on the host, or the copy streamed here)."
   static override description =
-    'Progress lines start with "@@invagent " and hold one JSON event (stage-start, loss, eval, …). With --follow, keeps printing until the job stops running (Ctrl+C leaves it running). When the host cannot be reached, prints the copy streamed here and says so on stderr.'
+    'Progress lines start with "@@invagent " and hold one JSON event (stage-start, loss, eval, …). With ' +
+    '--follow, keeps printing until the job stops running (Ctrl+C leaves it running). When the host cannot ' +
+    'be reached, prints the copy streamed here and says so on stderr.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a',
     '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a --follow',

@@ -41,17 +41,22 @@ export function renderValidationSummary(report: DatasetValidationReport): string
   const duplicates = report.problemCounts['duplicate-content'] ?? 0
   if (duplicates > 0)
     parts.push(
-      `${duplicates} of ${report.examples} examples (${((100 * duplicates) / report.examples).toFixed(1)}%) repeat an earlier one exactly.`,
+      `${duplicates} of ${report.examples} examples ` +
+        `(${((100 * duplicates) / report.examples).toFixed(1)}%) repeat an earlier one exactly.`,
     )
   if (report.tokens)
     parts.push(
       '',
-      `tokens (${report.tokens.model}): longest example ${report.tokens.longest}${report.tokens.maxTokens ? `, ${report.tokens.over} over ${report.tokens.maxTokens}` : ''}`,
+      `tokens (${report.tokens.model}): longest ` +
+        `example ${report.tokens.longest}${
+          report.tokens.maxTokens ? `, ${report.tokens.over} ` + `over ${report.tokens.maxTokens}` : ''
+        }`,
     )
   if (report.fix) {
     parts.push(
       '',
-      `--fix: wrote ${report.fix.written} examples to ${report.fix.out} (${report.fix.converted} converted, ${report.fix.repaired.length} repaired, ${report.fix.dropped.length} lines dropped)`,
+      `--fix: wrote ${report.fix.written} examples to ${report.fix.out} (${report.fix.converted} ` +
+        `converted, ${report.fix.repaired.length} repaired, ${report.fix.dropped.length} lines dropped)`,
     )
     for (const dropped of report.fix.dropped.slice(0, 50))
       parts.push(`  dropped ${dropped.file}:${dropped.line}: ${dropped.reason}`)
@@ -62,7 +67,8 @@ export function renderValidationSummary(report: DatasetValidationReport): string
     '',
     report.ok
       ? `clean: ${report.examples} examples, no problems.`
-      : `${Object.values(report.problemCounts).reduce((sum, value) => sum + value, 0)} problem(s) in ${report.examples - report.cleanExamples} of ${report.examples} examples.`,
+      : `${Object.values(report.problemCounts).reduce((sum, value) => sum + value, 0)} problem(s) ` +
+          `in ${report.examples - report.cleanExamples} of ${report.examples} examples.`,
   )
   return parts.join('\n')
 }

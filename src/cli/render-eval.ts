@@ -10,7 +10,10 @@ const short = (value: number | null) => (value === null ? 'n/a' : String(Math.ro
 export function renderEvalResult(result: EvalResult): string {
   const lines: string[] = []
   lines.push(
-    `suite ${result.suite.name} v${result.suite.version} (${result.suite.hash}): ${result.suite.scenarios} scenarios × ${result.trials} trial(s), engine ${result.engine.name}${result.engine.model ? ` (${result.engine.model})` : ''}, ${result.jobs} job(s), ${(result.wallMs / 1000).toFixed(1)} s`,
+    `suite ${result.suite.name} v${result.suite.version} ` +
+      `(${result.suite.hash}): ${result.suite.scenarios} scenarios × ${result.trials} trial(s), ` +
+      `engine ${result.engine.name}${result.engine.model ? ` (${result.engine.model})` : ''}, ${result.jobs} ` +
+      `job(s), ${(result.wallMs / 1000).toFixed(1)} s`,
     '',
   )
   lines.push(
@@ -29,7 +32,14 @@ export function renderEvalResult(result: EvalResult): string {
   if (result.baseline) {
     const regressed = result.baseline.metrics.filter((entry) => entry.regressed)
     lines.push(
-      `baseline ${result.baseline.file} (${result.baseline.engine}): ${result.baseline.regressions} regression(s)${regressed.length > 0 ? ` — ${regressed.map((entry) => `${entry.metric} ${short(entry.baseline)} → ${short(entry.current)}`).join(', ')}` : ''}`,
+      `baseline ${result.baseline.file} (${result.baseline.engine}): ${result.baseline.regressions} ` +
+        `regression(s)${
+          regressed.length > 0
+            ? ` — ${regressed
+                .map((entry) => `${entry.metric} ${short(entry.baseline)} ` + `→ ${short(entry.current)}`)
+                .join(', ')}`
+            : ''
+        }`,
     )
     if (result.baseline.newlyFailing.length > 0) lines.push(`newly failing: ${result.baseline.newlyFailing.join(', ')}`)
     lines.push('')
@@ -55,7 +65,8 @@ export function renderEvalResult(result: EvalResult): string {
   const failing = result.results.filter((trial) => trial.status !== 'passed')
   for (const trial of failing.slice(0, MAX_FAILURES_LISTED)) {
     lines.push(
-      `${trial.status === 'error' ? 'ERROR' : 'FAIL '} ${trial.scenario} #${trial.trial}: ${trial.status === 'error' ? `${trial.error!.kind}: ${trial.error!.message}` : trial.reasons.join(' / ')}`,
+      `${trial.status === 'error' ? 'ERROR' : 'FAIL '} ${trial.scenario} ` +
+        `#${trial.trial}: ${trial.status === 'error' ? `${trial.error!.kind}: ${trial.error!.message}` : trial.reasons.join(' / ')}`,
     )
   }
   if (failing.length > MAX_FAILURES_LISTED)

@@ -34,9 +34,11 @@ export function renderApproval(approval: Approval, plan: Plan): string {
     'writes:',
     ...plan.writes.map(
       (write, index) =>
-        `  ${index + 1}. ${write.tool} ${JSON.stringify(write.args)} (on_hand ${write.impact.onHandDelta}, reserved ${write.impact.reservedDelta})`,
+        `  ${index + 1}. ${write.tool} ${JSON.stringify(write.args)} ` +
+        `(on_hand ${write.impact.onHandDelta}, reserved ${write.impact.reservedDelta})`,
     ),
-    `validated in the sandbox: ${plan.validation.validated ? 'yes' : 'no'}; fingerprint ${plan.fingerprint.slice(0, 16)}`,
+    `validated in the sandbox: ${plan.validation.validated ? 'yes' : 'no'}; ` +
+      `fingerprint ${plan.fingerprint.slice(0, 16)}`,
     `engine ${engineText(plan.engine)}, prompt ${plan.engine.promptVersion}`,
     ...(approval.changes.length > 0 ? ['changes:', ...approval.changes.map((change) => `  ${change}`)] : []),
   ].join('\n')
@@ -57,7 +59,8 @@ export function renderEscalations(escalations: Escalation[]): string {
 
 export function renderEscalation(escalation: Escalation): string {
   return [
-    `${escalation.id} (${escalation.status}) for ${escalation.findingId}, escalated ${escalation.seen} time(s), last by run ${escalation.runId}`,
+    `${escalation.id} (${escalation.status}) for ${escalation.findingId}, escalated ${escalation.seen} ` +
+      `time(s), last by run ${escalation.runId}`,
     `evidence: ${JSON.stringify(escalation.evidence)}`,
     `root-cause guess: ${escalation.rootCauseGuess}`,
     `summary: ${escalation.summary}`,

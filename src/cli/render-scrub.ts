@@ -53,14 +53,16 @@ export function renderScrubReport(output: ScrubOutput): string {
   const replaced =
     email + phone + name === 0
       ? 'no PII found'
-      : `${plural(email, 'email', 'emails')}, ${plural(phone, 'phone number', 'phone numbers')}, ${plural(name, 'name', 'names')} replaced`
+      : `${plural(email, 'email', 'emails')}, ${plural(phone, 'phone number', 'phone numbers')}, ${plural(name, 'name', 'names')} ` +
+        `replaced`
   lines.push(
     `${plural(output.lines, 'line', 'lines')}, ${output.linesChanged} changed: ${replaced} → ${display(output.output)}`,
   )
   if (output.unparsableLines > 0) {
     const them = output.unparsableLines === 1 ? 'it' : 'them'
     lines.push(
-      `${plural(output.unparsableLines, 'line is', 'lines are')} not JSON and could not be scrubbed: fix or remove ${them} (\`invagent dataset validate\` says how) and scrub again.`,
+      `${plural(output.unparsableLines, 'line is', 'lines are')} not JSON and could not be scrubbed: fix ` +
+        `or remove ${them} (\`invagent dataset validate\` says how) and scrub again.`,
     )
   }
   return lines.join('\n')
@@ -85,7 +87,8 @@ export function scrubProgressOnTerminal(stream: NodeJS.WriteStream): ((progress:
     last = now
     const seconds = (now - started) / 1000
     stream.write(
-      `\r\u001B[2Kscrub: ${Math.floor((bytesRead / totalBytes) * 100)}% (${formatBytes(bytesRead)} / ${formatBytes(totalBytes)}, ${lines.toLocaleString('en-US')} lines, ${seconds.toFixed(1)} s)`,
+      `\r\u001B[2Kscrub: ${Math.floor((bytesRead / totalBytes) * 100)}% (${formatBytes(bytesRead)} ` +
+        `/ ${formatBytes(totalBytes)}, ${lines.toLocaleString('en-US')} lines, ${seconds.toFixed(1)} s)`,
     )
   }
 }

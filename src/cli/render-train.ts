@@ -35,7 +35,9 @@ export function renderTrainResult(result: TrainJobResult): string {
     if (result.bundle)
       lines.push(
         '',
-        `Bundle: ${display(result.bundle.dir)}  (${display(result.bundle.tarball)}, ${formatBytes(result.bundle.size)}, sha256 ${result.bundle.sha256.slice(0, 12)}…)`,
+        `Bundle: ${display(result.bundle.dir)}  ` +
+          `(${display(result.bundle.tarball)}, ${formatBytes(result.bundle.size)}, ` +
+          `sha256 ${result.bundle.sha256.slice(0, 12)}…)`,
       )
     if (result.commands.length > 0)
       lines.push(
@@ -47,7 +49,8 @@ export function renderTrainResult(result: TrainJobResult): string {
     return lines.join('\n')
   }
   lines.push(
-    `Job ${result.jobId} complete on ${result.host ?? 'the host'}: train loss ${loss(result.trainLoss)}, eval loss ${loss(result.evalLoss)}.`,
+    `Job ${result.jobId} complete on ${result.host ?? 'the host'}: train loss ${loss(result.trainLoss)}, ` +
+      `eval loss ${loss(result.evalLoss)}.`,
   )
   if (result.models.length > 0) {
     lines.push(
@@ -70,13 +73,20 @@ export function renderTrainResult(result: TrainJobResult): string {
 /** The human view of `invagent train status JOB`. */
 export function renderJobStatus(report: JobStatusReport): string {
   const lines = [
-    `Job ${report.jobId}: ${report.status} (${report.runner}${report.host ? ` on ${report.host}` : ''}, created ${report.createdAt})`,
+    `Job ${report.jobId}: ${report.status} (${report.runner}${report.host ? ` on ${report.host}` : ''}, ` +
+      `created ${report.createdAt})`,
   ]
   if (report.remoteError)
     lines.push(`The host could not be asked: ${report.remoteError} (showing what was recorded here).`)
   else if (report.remote?.exists)
     lines.push(
-      `On the host: ${report.remote.running ? 'running' : report.remote.status ? `${report.remote.status.status} (${report.remote.status.stage})` : 'not running'}, ${report.remote.logLines} log lines.`,
+      `On the host: ${
+        report.remote.running
+          ? 'running'
+          : report.remote.status
+            ? `${report.remote.status.status} ` + `(${report.remote.status.stage})`
+            : 'not running'
+      }, ${report.remote.logLines} ` + `log lines.`,
     )
   lines.push(
     '',
@@ -89,7 +99,12 @@ export function renderJobStatus(report: JobStatusReport): string {
   if (report.lastLoss)
     lines.push(
       '',
-      `Last loss ${report.lastLoss.loss.toFixed(4)} at step ${report.lastLoss.step}/${report.lastLoss.totalSteps}${report.lastEvalLoss ? `; eval loss ${report.lastEvalLoss.loss.toFixed(4)} at step ${report.lastEvalLoss.step}` : ''}.`,
+      `Last loss ${report.lastLoss.loss.toFixed(4)} at ` +
+        `step ${report.lastLoss.step}/${report.lastLoss.totalSteps}${
+          report.lastEvalLoss
+            ? `; eval loss ${report.lastEvalLoss.loss.toFixed(4)} ` + `at step ${report.lastEvalLoss.step}`
+            : ''
+        }.`,
     )
   if (report.error) lines.push(`Stopped in ${report.error.stage}: ${report.error.message}`)
   if (report.models.length > 0) lines.push(`Models: ${report.models.join(', ')}`)
@@ -99,7 +114,10 @@ export function renderJobStatus(report: JobStatusReport): string {
 
 export function renderJobList(jobsDir: string, jobs: ReturnType<typeof listTrainJobs>): string {
   if (jobs.length === 0)
-    return `No training jobs in ${display(jobsDir)}. Start one with \`invagent train --dataset datasets/playbook.jsonl --host user@gpu-box\`.`
+    return (
+      `No training jobs in ${display(jobsDir)}. Start one with \`invagent train --dataset ` +
+      `datasets/playbook.jsonl --host user@gpu-box\`.`
+    )
   return renderTable(
     ['job', 'status', 'runner', 'created', 'model'],
     jobs.map((job) => [job.jobId, job.status, job.runner, job.createdAt, job.modelName]),
@@ -110,9 +128,15 @@ export function renderJobList(jobsDir: string, jobs: ReturnType<typeof listTrain
 export function renderCancel(result: CancelResult): string {
   switch (result.outcome) {
     case 'cancelled':
-      return `Job ${result.jobId} stopped on the host. \`invagent train --resume ${result.jobId}\` continues it; finished stages are kept.`
+      return (
+        `Job ${result.jobId} stopped on the host. \`invagent train --resume ${result.jobId}\` continues it; ` +
+        `finished stages are kept.`
+      )
     case 'killed':
-      return `Job ${result.jobId} did not stop on request and was killed. \`invagent train --resume ${result.jobId}\` continues it.`
+      return (
+        `Job ${result.jobId} did not stop on request and was killed. \`invagent train ` +
+        `--resume ${result.jobId}\` continues it.`
+      )
     default:
       return `Job ${result.jobId} was not running on the host; it is marked cancelled here.`
   }
@@ -121,8 +145,13 @@ export function renderCancel(result: CancelResult): string {
 export function renderQuantize(result: QuantizeAndRegisterResult): string {
   const {quantize, registered} = result
   return [
-    `${display(quantize.input)} (${quantize.inputQuantization}, ${formatBytes(quantize.inputSize)}) → ${display(quantize.output)} (${quantize.type}, ${formatBytes(quantize.outputSize)}) in ${quantize.seconds} s`,
-    `  ${quantize.bitsPerWeight} bits per weight (expected ${quantize.expectedBitsPerWeight.min}–${quantize.expectedBitsPerWeight.max}), ${quantize.tensorCount} tensors, sha256 ${quantize.sha256.slice(0, 12)}…`,
-    `  registered as "${registered.manifest.name}"${registered.manifest.parent ? ` (parent ${registered.manifest.parent})` : ''}: ${display(registered.manifestPath)}`,
+    `${display(quantize.input)} (${quantize.inputQuantization}, ${formatBytes(quantize.inputSize)}) ` +
+      `→ ${display(quantize.output)} (${quantize.type}, ${formatBytes(quantize.outputSize)}) ` +
+      `in ${quantize.seconds} s`,
+    `  ${quantize.bitsPerWeight} bits per weight ` +
+      `(expected ${quantize.expectedBitsPerWeight.min}–${quantize.expectedBitsPerWeight.max}), ${quantize.tensorCount} ` +
+      `tensors, sha256 ${quantize.sha256.slice(0, 12)}…`,
+    `  registered as ` +
+      `"${registered.manifest.name}"${registered.manifest.parent ? ` (parent ${registered.manifest.parent})` : ''}: ${display(registered.manifestPath)}`,
   ].join('\n')
 }

@@ -34,8 +34,10 @@ export function renderAuditReport(report: AuditReport): string {
       ? renderTable(['rule', 'entity', 'root cause', 'planned actions', 'outcome'], rows, 70)
       : 'No findings: the inventory is consistent.',
     '',
-    `${report.findingsDetected} finding(s) detected, ${report.outcomes.length} audited (${mode}, engine ${report.engine}).`,
-    `resolved ${summary.resolved} · would resolve ${summary.wouldResolve} · escalated ${summary.escalated} · failed ${summary.failed}` +
+    `${report.findingsDetected} finding(s) detected, ${report.outcomes.length} audited (${mode}, ` +
+      `engine ${report.engine}).`,
+    `resolved ${summary.resolved} · would resolve ${summary.wouldResolve} · ` +
+      `escalated ${summary.escalated} · failed ${summary.failed}` +
       (summary.parked > 0 ? ` · parked ${summary.parked} (see \`invagent approvals list\`)` : ''),
     ...(report.deferredNote ? [report.deferredNote] : []),
     `log: ${report.logFile}`,

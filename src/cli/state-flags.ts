@@ -9,7 +9,8 @@ export const queueFlags = {
   state: stateFlag,
   db: Flags.string({
     summary:
-      'Inventory: locates the default state store; for approve, the inventory to apply to (default: the one the plan was made against).',
+      'Inventory: locates the default state store; for approve, the inventory to apply to (default: the ' +
+      'one the plan was made against).',
     env: 'INVAGENT_DB',
   }),
 }

@@ -110,7 +110,9 @@ async function askArguments(
     const checked = tool.args.safeParse(args)
     if (checked.success) return checked.data as Record<string, unknown>
     prompter.show(
-      `These arguments do not fit ${toolName}: ${checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}. Again:`,
+      `These arguments do not ` +
+        `fit ${toolName}: ${checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}. ` +
+        `Again:`,
     )
   }
 }
@@ -181,7 +183,8 @@ export async function authorExample(options: AuthorOptions): Promise<AuthorResul
     const {faults} = initInventory({path: db, parts: 12, days: 10, faults: 1, seed, variants: [variant]})
     const fault = faults[0]
     prompter.show(
-      `Sandbox inventory (seed ${seed}) with one fault: ${rule} / ${rootCause} on ${fault.entity}; the expected outcome is ${variant.expected === 'fix' ? 'a validated fix' : 'an escalation'}.`,
+      `Sandbox inventory (seed ${seed}) with one fault: ${rule} / ${rootCause} on ${fault.entity}; the ` +
+        `expected outcome is ${variant.expected === 'fix' ? 'a validated fix' : 'an escalation'}.`,
     )
     const backend = SqliteInventory.open(db)
     const engine = new RecordingEngine(new CuratorEngine(prompter, `${fault.rule}:${fault.entity}`))
@@ -210,7 +213,8 @@ export async function authorExample(options: AuthorOptions): Promise<AuthorResul
     const expected = variant.expected === 'fix' ? 'would_resolve' : 'escalated'
     if (outcome.outcome !== expected)
       problems.push(
-        `the outcome is ${outcome.outcome}, but this root cause should end ${expected === 'escalated' ? 'in an escalation' : 'in a validated fix'}`,
+        `the outcome is ${outcome.outcome}, but this root cause should ` +
+          `end ${expected === 'escalated' ? 'in an escalation' : 'in a validated fix'}`,
       )
     if (problems.length > 0) {
       for (const problem of problems) prompter.show(`problem: ${problem}`)

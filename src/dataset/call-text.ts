@@ -55,7 +55,8 @@ class ArgumentReader {
     )
     if (!match)
       this.fail(
-        `expected a quoted string, a number, true/false or null, found "${this.text.slice(this.index, this.index + 12)}"`,
+        `expected a quoted string, a number, true/false or null, found ` +
+          `"${this.text.slice(this.index, this.index + 12)}"`,
       )
     this.index += match[0].length
     const word = match[0]

@@ -118,13 +118,29 @@ export function schemaProblems(
           ((error.parentSchema as {properties?: object} | undefined)?.properties ?? {}) as object,
         )
         const suggestion = didYouMean(key, allowed)
-        message = `${at}: unknown property "${key}"${suggestion ? ` — did you mean "${suggestion}"?` : allowed.length > 0 ? ` (allowed: ${allowed.join(', ')})` : ''}`
+        message =
+          `${at}: unknown property ` +
+          `"${key}"${
+            suggestion
+              ? ` — did you mean ` + `"${suggestion}"?`
+              : allowed.length > 0
+                ? ` (allowed: ${allowed.join(', ')})`
+                : ''
+          }`
         break
       }
       case 'enum': {
         const allowed = (error.params as {allowedValues: unknown[]}).allowedValues.map(String)
         const suggestion = typeof error.data === 'string' ? didYouMean(error.data, allowed) : undefined
-        message = `${at}: ${JSON.stringify(error.data)} is not allowed${suggestion ? ` — did you mean "${suggestion}"?` : allowed.length <= 12 ? ` (allowed: ${allowed.join(', ')})` : ''}`
+        message =
+          `${at}: ${JSON.stringify(error.data)} is not ` +
+          `allowed${
+            suggestion
+              ? ` — did you mean ` + `"${suggestion}"?`
+              : allowed.length <= 12
+                ? ` (allowed: ${allowed.join(', ')})`
+                : ''
+          }`
         break
       }
       case 'anyOf':
@@ -218,7 +234,11 @@ function checkArgsAgainstDeclaration(
         code: 'invalid-args',
         pointer,
         key: argName,
-        message: `${pointer}: ${name} declares no argument "${argName}"${suggestion ? ` — did you mean "${suggestion}"?` : ` (declared: ${Object.keys(argsSchema).join(', ')})`}`,
+        message:
+          `${pointer}: ${name} declares no argument ` +
+          `"${argName}"${
+            suggestion ? ` — did you mean ` + `"${suggestion}"?` : ` (declared: ${Object.keys(argsSchema).join(', ')})`
+          }`,
       })
       continue
     }
@@ -282,7 +302,9 @@ function checkTerminal(
     problems.push({
       code: 'unterminated',
       pointer: pointerOf(tools.length - 1),
-      message: `${pointerOf(tools.length - 1)}: the trajectory ends with ${last ?? 'no tool'}, not with resolve or escalate — add the terminal step (resolve after a validated fix, escalate otherwise)`,
+      message:
+        `${pointerOf(tools.length - 1)}: the trajectory ends with ${last ?? 'no tool'}, not with resolve or ` +
+        `escalate — add the terminal step (resolve after a validated fix, escalate otherwise)`,
     })
 }
 
@@ -316,7 +338,9 @@ function checkPlaybook(example: Record<string, unknown>, problems: ExampleProble
         problems.push({
           code: 'unknown-tool',
           pointer,
-          message: `${pointer}: tool "${tool}" is not among the example's declared tools${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
+          message:
+            `${pointer}: tool "${tool}" is not among the example's declared ` +
+            `tools${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
         })
       } else if (args && typeof args === 'object')
         checkArgsAgainstDeclaration(
@@ -357,7 +381,8 @@ function checkPlaybook(example: Record<string, unknown>, problems: ExampleProble
     problems.push({
       code: 'inconsistent',
       pointer: '/input/finding/id',
-      message: `/input/finding/id: "${finding.id}" — a finding's id is "${finding.rule}:${finding.entity}" (rule:entity)`,
+      message:
+        `/input/finding/id: "${finding.id}" — a finding's id is "${finding.rule}:${finding.entity}" ` + `(rule:entity)`,
     })
   const terminalArgs = actionOf(steps.at(-1) ?? {}).args as Record<string, unknown> | undefined
   if (
@@ -398,7 +423,8 @@ function checkTrajectory(example: Record<string, unknown>, problems: ExampleProb
       problems.push({
         code: 'missing-observation',
         pointer: toPointer(['trajectory', index]),
-        message: `${toPointer(['trajectory', index])}: step has no observation (every step needs what the tool returned)`,
+        message:
+          `${toPointer(['trajectory', index])}: step has no observation (every step needs what the tool ` + `returned)`,
       })
     if (typeof tool !== 'string') return
     facts.tools.push(tool)
@@ -408,7 +434,13 @@ function checkTrajectory(example: Record<string, unknown>, problems: ExampleProb
       problems.push({
         code: 'unknown-tool',
         pointer,
-        message: `${pointer}: tool "${tool}" is not declared in /tools${suggestion ? ` — did you mean "${suggestion}"?` : ` (declared: ${[...declared.keys()].join(', ') || 'none'})`}`,
+        message:
+          `${pointer}: tool "${tool}" is not declared in ` +
+          `/tools${
+            suggestion
+              ? ` — did you mean ` + `"${suggestion}"?`
+              : ` (declared: ${[...declared.keys()].join(', ') || 'none'})`
+          }`,
       })
     } else if (args && typeof args === 'object')
       checkArgsAgainstDeclaration(
@@ -450,7 +482,8 @@ function checkInstruction(example: Record<string, unknown>, problems: ExamplePro
       problem.pointer = '/output'
       problem.textOffset = call.offset
       if (problem.code === 'invalid-args')
-        problem.message = `/output: args of ${call.tool}: ${problem.message.replace(/^args of [a-z_]+: \/output:? ?/, '')}`
+        problem.message =
+          `/output: args ` + `of ${call.tool}: ${problem.message.replace(/^args of [a-z_]+: \/output:? ?/, '')}`
       else problem.message = `/output: ${problem.message}`
     }
   }

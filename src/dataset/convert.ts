@@ -122,7 +122,9 @@ function finish(
   if (problems.length > 0)
     return {
       ok: false,
-      reason: `the converted example is not valid: ${problems[0].message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+      reason:
+        `the converted example is not ` +
+        `valid: ${problems[0].message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
     }
   return {ok: true, example}
 }
@@ -181,7 +183,9 @@ export function toPlaybook(value: unknown, format: DatasetFormat): Conversion {
     if (!observation)
       return {
         ok: false,
-        reason: `call ${index + 1} (${call.tool}) has no observation; the instruction format carries none unless an "Observation: …" line follows the call`,
+        reason:
+          `call ${index + 1} (${call.tool}) has no observation; the instruction format carries none unless ` +
+          `an "Observation: …" line follows the call`,
       }
     steps.push({thought: call.thought || `Call ${call.tool}.`, action: {tool: call.tool, args: call.args}, observation})
   }

@@ -17,7 +17,9 @@ export const DEFAULT_DATASET = 'datasets/playbook.jsonl'
 export interface ExportOptions {
   input: string
   out: string
-  /** chat (default): {"id", "messages"} as invagent prompts; openai / sharegpt: native tool calling (export-formats.ts). */
+  /**
+   * chat (default): {"id", "messages"} as invagent prompts; openai / sharegpt: native tool calling (export-formats.ts).
+   */
   format?: ExportFormat
   /** A GGUF whose own chat template must keep every message of every example (each example's chat messages). */
   template?: string
@@ -80,7 +82,8 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
       const detected = detectFormat(value)
       if (detected !== 'playbook') {
         failures.push(
-          `${options.input}:${number}: not a playbook example (${detected ?? 'unknown'} format) — convert it first: invagent dataset convert`,
+          `${options.input}:${number}: not a playbook example (${detected ?? 'unknown'} format) — convert ` +
+            `it first: invagent dataset convert`,
         )
         continue
       }
@@ -95,7 +98,9 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
         const dropped = template.droppedContent(conversation.messages)
         if (dropped.length > 0)
           failures.push(
-            `${options.input}:${number}: ${template.model}'s chat template drops or alters ${dropped.map((item) => `message ${item.index} (${item.role})`).join(', ')} of ${example.id}`,
+            `${options.input}:${number}: ${template.model}'s chat template drops or ` +
+              `alters ${dropped.map((item) => `message ${item.index} (${item.role})`).join(', ')} ` +
+              `of ${example.id}`,
           )
       }
       const exported =
@@ -115,7 +120,8 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
     await once(writer, 'finish')
     if (failures.length > 0) {
       throw new UserError(
-        `${failures.length} example(s) cannot be exported:\n${failures.slice(0, 20).join('\n')}${failures.length > 20 ? `\n… and ${failures.length - 20} more` : ''}`,
+        `${failures.length} example(s) cannot be ` +
+          `exported:\n${failures.slice(0, 20).join('\n')}${failures.length > 20 ? `\n… and ${failures.length - 20} more` : ''}`,
         {
           code: 'EXPORT_FAILED',
           suggestions: [

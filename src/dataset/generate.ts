@@ -33,7 +33,9 @@ export interface GenerateOptions {
   evalCount: number
   seed: number
   out: string
-  /** Replace --out and --eval-out when they exist (refused otherwise: the shipped playbook is one of them by default). */
+  /**
+   * Replace --out and --eval-out when they exist (refused otherwise: the shipped playbook is one of them by default).
+   */
   force?: boolean
   evalOut: string
   onProgress?: (split: 'train' | 'eval', done: number, target: number) => void
@@ -180,7 +182,8 @@ function checkNotOverwriting(options: GenerateOptions): void {
   const existing = [options.out, options.evalOut].filter((file) => existsSync(file)).map((file) => resolve(file))
   if (existing.length === 0) return
   throw new UserError(
-    `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: dataset generate would replace ${existing.length === 1 ? 'it' : 'them'}`,
+    `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}: dataset generate would ` +
+      `replace ${existing.length === 1 ? 'it' : 'them'}`,
     {
       code: 'OUTPUT_EXISTS',
       suggestions: ['Pass --out (and --eval-out) for new files, or --force to replace the existing ones.'],

@@ -54,7 +54,9 @@ export function piiOfLine(text: string): PiiFinding[] {
       findings.push({
         column: at + (isKey ? 1 : 2) + match.start,
         pointer,
-        message: `${KIND_WORDS[match.kind]} in ${pointer || '(root)'}${isKey ? ' (a property name)' : ''} — scrub it: invagent dataset scrub FILE`,
+        message:
+          `${KIND_WORDS[match.kind]} in ${pointer || '(root)'}${isKey ? ' (a property name)' : ''} — scrub ` +
+          `it: invagent dataset scrub FILE`,
       })
     }
   }

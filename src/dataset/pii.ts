@@ -389,7 +389,10 @@ const ASCII_NAME_PATTERNS = namePatterns(false)
 const UNICODE_NAME_PATTERNS = namePatterns(true)
 const NON_ASCII = /[^\x00-\x7F]/g
 
-/** Does `text` hold a letter, digit or mark outside ASCII (not just "—", "→" or "’")? Then the ASCII patterns would read it differently. */
+/**
+ * Does `text` hold a letter, digit or mark outside ASCII (not just "—", "→" or "’")? Then the ASCII patterns would read
+ * it differently.
+ */
 function hasNonAsciiWordCharacter(text: string): boolean {
   NON_ASCII.lastIndex = 0
   for (let found = NON_ASCII.exec(text); found; found = NON_ASCII.exec(text)) {
@@ -404,7 +407,10 @@ const INITIALS_BEFORE = /(?<![\p{L}\p{N}])(?:\p{Lu}\.[ \t]?){1,2}$/u
 
 type Cue = 'honorific' | 'place' | 'strong' | 'weak'
 
-/** Where each cue in `text` ends (the position of the word it introduces); words inside an address or a number are no cue. */
+/**
+ * Where each cue in `text` ends (the position of the word it introduces); words inside an address or a number are no
+ * cue.
+ */
 function cuesOf(
   text: string,
   patterns: NamePatterns,
@@ -422,7 +428,10 @@ function cuesOf(
   return cues
 }
 
-/** The last word of an honorific, a place prefix or a strong cue (or a colon before the word): only then can a cue end here. */
+/**
+ * The last word of an honorific, a place prefix or a strong cue (or a colon before the word): only then can a cue end
+ * here.
+ */
 const CUE_LAST_WORDS = new Set([
   'by',
   'to',
@@ -523,7 +532,8 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
       const next = patterns.nextWord.exec(text)
       if (next && PRODUCT_NOUNS.has(next[1].toLowerCase()) && isFree(end, patterns.nextWord.lastIndex + 1)) continue
     }
-    // Not even touching an address or a number: "José0049 30 1234567" must read the same once the number is a pseudonym.
+    // Not even touching an address or a number: "José0049 30 1234567" must read the same once the number is a
+    // pseudonym.
     if (!isFree(start - 1, end + 1)) continue
     matches.push({kind: 'name', start, end, value: text.slice(start, end)})
     consumedUpTo = end

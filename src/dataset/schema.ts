@@ -127,4 +127,5 @@ export function detectFormat(value: unknown): DatasetFormat | undefined {
 
 /** The instruction of every generated example: the mission the system prompt states at length. */
 export const PLAYBOOK_INSTRUCTION =
-  'Audit this finding: troubleshoot it with the tools one step at a time, fix it safely and resolve it, or escalate it to a human.'
+  'Audit this finding: troubleshoot it with the tools one step at a time, fix it safely and resolve it, ' +
+  'or escalate it to a human.'

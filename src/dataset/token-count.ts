@@ -93,11 +93,13 @@ export class ModelTemplate implements TokenCounter {
       } catch (error) {
         // node-llama-cpp renders sample messages (a system one included) and checks each survives.
         throw new UserError(
-          `${basename(path)}'s chat template drops or alters messages: ${(error as Error).message.replaceAll(/\s+/g, ' ').trim()}`,
+          `${basename(path)}'s chat template drops or alters ` +
+            `messages: ${(error as Error).message.replaceAll(/\s+/g, ' ').trim()}`,
           {
             code: 'TEMPLATE_DROPS_CONTENT',
             suggestions: [
-              "Every exported conversation starts with the system prompt: use a GGUF whose chat template renders the system role (Phi-3's later templates do). Nothing was written.",
+              'Every exported conversation starts with the system prompt: use a GGUF whose chat template ' +
+                "renders the system role (Phi-3's later templates do). Nothing was written.",
             ],
           },
         )

@@ -258,11 +258,13 @@ export async function validateDatasetFiles(
   const evalPaths = new Set((options.evalFiles ?? []).map((file) => resolve(file)))
   if (evalPaths.size > 0 && files.every((file) => evalPaths.has(resolve(file)))) {
     throw new UserError(
-      `${files.join(', ')} ${files.length === 1 ? 'is' : 'are'} given both as the dataset and as --eval: compared with itself, no leakage can ever be found`,
+      `${files.join(', ')} ${files.length === 1 ? 'is' : 'are'} given both as the dataset and as --eval: ` +
+        `compared with itself, no leakage can ever be found`,
       {
         code: 'SAME_FILE_AS_EVAL',
         suggestions: [
-          'Give the training file(s) as FILE and the held-out file as --eval: invagent dataset validate datasets/playbook.jsonl --eval datasets/eval.jsonl',
+          'Give the training file(s) as FILE and the held-out file as --eval: invagent dataset validate ' +
+            'datasets/playbook.jsonl --eval datasets/eval.jsonl',
         ],
       },
     )
@@ -307,7 +309,9 @@ export async function validateDatasetFiles(
             code: 'duplicate-id',
             column: locatePointer(record.scan.text, '/id') + 1,
             pointer: '/id',
-            message: `duplicate id "${record.scan.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`,
+            message:
+              `duplicate id "${record.scan.id}" (first on ${basename(files[first.file])}:${first.line}) — ` +
+              `ids must be unique`,
           })
       }
       const sameAs = contents.addOrGet(scanned.content[0], scanned.content[1], record.fileIndex, record.number)
@@ -315,7 +319,10 @@ export async function validateDatasetFiles(
         emit({
           code: 'duplicate-content',
           column: 1,
-          message: `same content as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} — drop the duplicate (--fix keeps the first)`,
+          message:
+            `same content ` +
+            `as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} ` +
+            `— drop the duplicate (--fix keeps the first)`,
         })
     }
     record.late.forEach(emit)
@@ -333,7 +340,8 @@ export async function validateDatasetFiles(
     if (!writer || !record.scan || !record.format) return
     if (held > 0) {
       drop(
-        `${held} problem(s), first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`,
+        `${held} problem(s), ` +
+          `first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`,
       )
       return
     }
@@ -465,7 +473,11 @@ export async function validateDatasetFiles(
           record.early.push({
             code: 'unknown-format',
             column: 1,
-            message: `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} or question {query, context?, expected} — or pass --format`,
+            message:
+              `not an example in any known format (found ${keys || 'an empty object'}); expected playbook ` +
+              `{id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, ` +
+              `trajectory, final_answer} or instruction {instruction, input, output} or question {query, ` +
+              `context?, expected} — or pass --format`,
           })
           record.drop = 'unknown format'
           continue
@@ -503,7 +515,10 @@ export async function validateDatasetFiles(
               record.late.push({
                 code: 'leakage',
                 column: 1,
-                message: `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`,
+                message:
+                  `also in the eval set at ${where} ` +
+                  `(${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval ` +
+                  `leakage; remove it from one of them`,
               })
           }
         }
@@ -535,7 +550,10 @@ export async function validateDatasetFiles(
             record.last.push({
               code: 'too-long',
               column: 1,
-              message: `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over the limit of ${options.maxTokens} — training skips a conversation longer than its maxLength; shorten the trajectory or raise the limit`,
+              message:
+                `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over the limit ` +
+                `of ${options.maxTokens} — training skips a conversation longer than its maxLength; shorten ` +
+                `the trajectory or raise the limit`,
             })
           }
         }
@@ -555,13 +573,16 @@ export async function validateDatasetFiles(
       writer.end()
       await once(writer, 'finish')
       if (report.fix!.written === 0) {
-        // An empty cleaned copy would then validate as "empty", but a pipeline that skips that step would train on nothing.
+        // An empty cleaned copy would then validate as "empty", but a pipeline that skips that step would train on
+        // nothing.
         rmSync(temporary!, {force: true})
         const first = report.fix!.dropped[0]
         fileProblem(
           fixOut!,
           'nothing-kept',
-          `--fix kept none of the ${report.examples} example(s), so nothing was written${first ? ` (first dropped: ${basename(first.file)}:${first.line}: ${first.reason})` : ''} — fix the problems above or check --format`,
+          `--fix kept none of the ${report.examples} example(s), so nothing was ` +
+            `written${first ? ` (first dropped: ${basename(first.file)}:${first.line}: ${first.reason})` : ''} ` +
+            `— fix the problems above or check --format`,
         )
       } else {
         renameSync(temporary!, fixOut!)

@@ -40,8 +40,10 @@ export const LEDGER_BALANCES_SQL = `
  * most rows are in the part's unit and need no lookup.
  */
 const FACTOR_SQL =
-  'CASE WHEN t.uom = p.uom THEN 1 ELSE (SELECT c.factor FROM uom_conversions c WHERE c.part_id = p.id AND c.uom = t.uom) END'
-const POSTED_OF_PART = `transactions t INDEXED BY idx_transactions_ledger WHERE t.status = 'posted' AND t.part_id = p.id`
+  'CASE WHEN t.uom = p.uom THEN 1 ELSE (SELECT c.factor FROM uom_conversions c WHERE c.part_id = p.id AND ' +
+  'c.uom = t.uom) END'
+const POSTED_OF_PART =
+  `transactions t INDEXED BY idx_transactions_ledger WHERE ` + `t.status = 'posted' AND t.part_id = p.id`
 const BALANCE_OF_PART_SQL = `SELECT COALESCE(SUM(t.qty * ${FACTOR_SQL}), 0) FROM ${POSTED_OF_PART}`
 const UNCONVERTIBLE_OF_PART_SQL = `SELECT COALESCE(SUM((${FACTOR_SQL}) IS NULL), 0) FROM ${POSTED_OF_PART}`
 
@@ -52,11 +54,15 @@ const UNCONVERTIBLE_OF_PART_SQL = `SELECT COALESCE(SUM((${FACTOR_SQL}) IS NULL),
  * parts, where it splits the flag into its two causes; `<>` keeps the NULL semantics of comparing
  * on_hand with the balance directly.
  */
-const PART_LEDGER_SQL = `
+const PART_LEDGER_SQL =
+  `
   SELECT p.id AS id, p.on_hand AS on_hand, (${BALANCE_OF_PART_SQL}) AS balance,
-         p.on_hand <> (${BALANCE_OF_PART_SQL}) AS mismatch, (${UNCONVERTIBLE_OF_PART_SQL}) AS unconvertible
+         p.on_hand <> ` +
+  `(${BALANCE_OF_PART_SQL}) AS mismatch, (${UNCONVERTIBLE_OF_PART_SQL}) AS unconvertible
   FROM parts p
-  WHERE (p.on_hand, 0) <> (SELECT COALESCE(SUM(t.qty * ${FACTOR_SQL}), 0), COALESCE(SUM((${FACTOR_SQL}) IS NULL), 0) FROM ${POSTED_OF_PART})`
+  ` +
+  `WHERE (p.on_hand, 0) <> (SELECT COALESCE(SUM(t.qty * ${FACTOR_SQL}), 0), COALESCE(SUM((${FACTOR_SQL}) IS ` +
+  `NULL), 0) FROM ${POSTED_OF_PART})`
 
 const UNCONVERTIBLE_OF_PART_ROWS_SQL = `
   SELECT t.id AS id, t.uom AS uom, t.qty AS qty, p.uom AS part_uom
@@ -87,8 +93,10 @@ const DUPLICATE_GROUPS_SQL = `
   SELECT source, external_ref FROM transactions INDEXED BY idx_transactions_posted_ref
   WHERE status = 'posted' GROUP BY source, external_ref HAVING COUNT(*) > 1`
 
-const DUPLICATES_OF_REF_SQL = `
-  SELECT id, created_at FROM transactions WHERE status = 'posted' AND source = ? AND external_ref = ? ORDER BY created_at, id`
+const DUPLICATES_OF_REF_SQL =
+  `
+  SELECT id, created_at FROM transactions WHERE status = 'posted' AND source = ? AND external_ref = ? ` +
+  `ORDER BY created_at, id`
 
 type Evidence = Finding['evidence']
 
@@ -240,16 +248,14 @@ export function postingPass(db: SqliteConnection, wanted: ReadonlySet<RuleName>)
 
 function duplicateFindings(db: SqliteConnection, source: string, externalRef: string): Finding[] {
   const rows = db.all<{id: string; created_at: number}>(DUPLICATES_OF_REF_SQL, source, externalRef)
-  return rows
-    .slice(1)
-    .map((row) =>
-      makeFinding('duplicate_posting', row.id, 'high', {
-        source,
-        external_ref: externalRef,
-        first_posting: rows[0].id,
-        postings: rows.length,
-      }),
-    )
+  return rows.slice(1).map((row) =>
+    makeFinding('duplicate_posting', row.id, 'high', {
+      source,
+      external_ref: externalRef,
+      first_posting: rows[0].id,
+      postings: rows.length,
+    }),
+  )
 }
 
 /** The same rules, answered only for the given parts and transactions. */
@@ -292,8 +298,11 @@ export function detectForEntities(
       part_uom: string | null
       factor: number | null
     }>(
-      `SELECT t.id, t.part_id, t.sku, t.uom, t.qty, t.status, t.source, t.external_ref, t.created_at, p.id IS NOT NULL AS part_exists, p.uom AS part_uom, c.factor
-       FROM transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom WHERE t.id = ?`,
+      `SELECT t.id, t.part_id, t.sku, t.uom, t.qty, t.status, t.source, t.external_ref, t.created_at, ` +
+        `p.id IS NOT NULL AS part_exists, p.uom AS part_uom, c.factor
+       FROM transactions t LEFT JOIN ` +
+        `parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom ` +
+        `WHERE t.id = ?`,
       txnId,
     )
     if (!txn) continue
@@ -316,8 +325,10 @@ export function detectForEntities(
 
 export function ledgerBalanceOf(db: SqliteConnection, partId: string): number {
   return db.get<{balance: number}>(
-    `SELECT COALESCE(SUM(${STOCK_DELTA_SQL}), 0) AS balance FROM transactions t JOIN parts p ON p.id = t.part_id
-     LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom WHERE t.part_id = ? AND t.status = 'posted'`,
+    `SELECT COALESCE(SUM(${STOCK_DELTA_SQL}), 0) AS balance FROM transactions t JOIN parts p ON p.id = ` +
+      `t.part_id
+     LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom WHERE t.part_id ` +
+      `= ? AND t.status = 'posted'`,
     partId,
   )!.balance
 }

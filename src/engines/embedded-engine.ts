@@ -153,7 +153,8 @@ export class EmbeddedEngine implements Engine, Completer {
     if (tokens.length + maxTokens > this.context.contextSize) {
       // Never drop the front of the prompt (the rules and the finding): fail loudly instead.
       throw new InvagentError(
-        `the prompt is ${tokens.length} tokens and up to ${maxTokens} more may be generated, above the context size of ${this.context.contextSize}`,
+        `the prompt is ${tokens.length} tokens and up to ${maxTokens} more may be generated, above the ` +
+          `context size of ${this.context.contextSize}`,
         {
           code: 'PROMPT_TOO_LONG',
           suggestions: ['Raise --ctx, or lower --max-tokens.'],

@@ -186,7 +186,8 @@ async function* negativeOnHand(partId: string): Play {
       .find((found) => found !== undefined)
     if (evidence && evidence.uom === balance.uom && evidence.qty === Math.abs(issue.qty)) {
       yield step(
-        `The source counted ${evidence.qty} ${evidence.uom}, not ${Math.abs(issue.qty)} ${issue.uom}: correct the unit.`,
+        `The source counted ${evidence.qty} ${evidence.uom}, not ${Math.abs(issue.qty)} ${issue.uom}: ` +
+          `correct the unit.`,
         'correct_transaction_uom',
         {txn_id: issue.id, uom: balance.uom, reason: `source document counted ${evidence.qty} ${evidence.uom}`},
       )
@@ -209,7 +210,8 @@ async function* ledgerMismatch(partId: string): Play {
     return yield escalate(
       'implausible_ledger',
       'the ledger is implausible',
-      `The ledger of ${partId} is implausible (balance ${balance.ledger_balance}, largest posting ${balance.largest_posting}); recomputing would spread the error.`,
+      `The ledger of ${partId} is implausible (balance ${balance.ledger_balance}, largest ` +
+        `posting ${balance.largest_posting}); recomputing would spread the error.`,
     )
   }
   yield step(
@@ -358,7 +360,8 @@ async function* duplicatePosting(txnId: string): Play {
     )
   const rootCause = kinds.includes('job_rerun') ? 'job_ran_twice' : 'webhook_redelivery'
   yield step(
-    `The later posting ${txnId} is a ${rootCause === 'job_ran_twice' ? 're-run import' : 'redelivered webhook'}: void it.`,
+    `The later posting ${txnId} is ` +
+      `a ${rootCause === 'job_ran_twice' ? 're-run import' : 'redelivered webhook'}: void it.`,
     'void_transaction',
     {txn_id: txnId, reason: `duplicate posting of ${txn.external_ref}`},
   )

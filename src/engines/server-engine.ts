@@ -145,7 +145,8 @@ export class ServerEngine implements Engine, Completer {
     const counted = await this.countTokens(messages)
     if (counted !== undefined && this.contextSize !== undefined && counted + maxTokens > this.contextSize) {
       throw new InvagentError(
-        `the prompt is ${counted} tokens and up to ${maxTokens} more may be generated, above the server's context size of ${this.contextSize}`,
+        `the prompt is ${counted} tokens and up to ${maxTokens} more may be generated, above the server's ` +
+          `context size of ${this.contextSize}`,
         {
           code: 'PROMPT_TOO_LONG',
           suggestions: ['Start the server with a larger --ctx, or lower --max-tokens.'],

@@ -45,7 +45,9 @@ async function main(): Promise<void> {
       } catch (error) {
         reply({
           type: 'fatal',
-          message: `scenario "${request.scenario.id}" stopped the evaluation: ${error instanceof Error ? error.message : String(error)}`,
+          message:
+            `scenario "${request.scenario.id}" stopped the ` +
+            `evaluation: ${error instanceof Error ? error.message : String(error)}`,
           code: 'EVAL_WORKER',
         })
       }

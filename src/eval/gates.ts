@@ -71,7 +71,8 @@ export function parseGate(expression: string, implicit = false, metricNames?: re
     throw new UserError(`gate "${expression}" is not METRIC OP VALUE`, {
       code: 'GATE_INVALID',
       suggestions: [
-        `For example --gate "${metricNames ? `${names[0]}>=0.8` : 'pass1>=0.9" or --gate "unsafe==0'}". Operators: ${GATE_OPERATORS.join(' ')}. Metrics: ${names.join(', ')}.`,
+        `For example --gate "${metricNames ? `${names[0]}>=0.8` : 'pass1>=0.9" or --gate "unsafe==0'}". ` +
+          `Operators: ${GATE_OPERATORS.join(' ')}. Metrics: ${names.join(', ')}.`,
       ],
     })
   }
@@ -126,7 +127,8 @@ export function checkGates(
     if (gate.selector !== undefined && !context.selectors.has(gate.selector)) {
       const suggestion = didYouMean(gate.selector, [...context.selectors])
       throw new UserError(
-        `gate "${gate.expression}": no scenario of the suite has "${gate.selector}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
+        `gate "${gate.expression}": no scenario of the suite has ` +
+          `"${gate.selector}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
         {
           code: 'GATE_INVALID',
           suggestions: ['A selector names a rule, a rule/root_cause or a tag present in the suite.'],

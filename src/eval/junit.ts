@@ -34,7 +34,10 @@ export function failureDetails(result: TrialResult): string {
   if (result.differences.length > 0) {
     lines.push(
       '',
-      `state diff against the gold state (${result.differenceCount} row${result.differenceCount === 1 ? '' : 's'}${result.differenceCount > result.differences.length ? `, first ${result.differences.length} shown` : ''}):`,
+      `state diff against the gold state (${result.differenceCount} ` +
+        `row${result.differenceCount === 1 ? '' : 's'}${
+          result.differenceCount > result.differences.length ? `, first ${result.differences.length} ` + `shown` : ''
+        }):`,
     )
     lines.push(...result.differences.map(formatDifference))
   }
@@ -46,20 +49,36 @@ export function failureDetails(result: TrialResult): string {
   const faults = result.faults.filter((fault) => !fault.correct)
   if (faults.length > 0)
     lines.push(
-      `faults handled wrongly: ${faults.map((fault) => `${fault.id} ${fault.rule}/${fault.rootCause} (expected ${fault.expected}, outcome ${fault.outcome ?? 'not audited'})`).join('; ')}`,
+      `faults handled ` +
+        `wrongly: ${faults
+          .map(
+            (fault) =>
+              `${fault.id} ${fault.rule}/${fault.rootCause} (expected ${fault.expected}, ` +
+              `outcome ${fault.outcome ?? 'not audited'})`,
+          )
+          .join('; ')}`,
     )
   return lines.join('\n')
 }
 
 function testCase(result: TrialResult): string {
-  const open = `    <testcase classname="${xmlEscape(classname(result))}" name="${xmlEscape(`${result.scenario} #${result.trial}`)}" time="${seconds(result.wallMs)}"`
+  const open =
+    `    <testcase classname="${xmlEscape(classname(result))}" ` +
+    `name="${xmlEscape(`${result.scenario} #${result.trial}`)}" time="${seconds(result.wallMs)}"`
   if (result.status === 'passed') return `${open}/>`
   if (result.status === 'error') {
     const error = result.error!
-    return `${open}>\n      <error type="${error.kind}" message="${xmlEscape(error.message)}">${xmlEscape(error.message)}</error>\n    </testcase>`
+    return (
+      `${open}>\n      <error type="${error.kind}" ` +
+      `message="${xmlEscape(error.message)}">${xmlEscape(error.message)}</error>\n    </testcase>`
+    )
   }
   const message = result.reasons[0] ?? 'failed'
-  return `${open}>\n      <failure type="StateMismatch" message="${xmlEscape(message.length > 300 ? `${message.slice(0, 299)}…` : message)}">${xmlEscape(failureDetails(result))}</failure>\n    </testcase>`
+  return (
+    `${open}>\n      <failure type="StateMismatch" ` +
+    `message="${xmlEscape(message.length > 300 ? `${message.slice(0, 299)}…` : message)}">${xmlEscape(failureDetails(result))}</failure>\n    ` +
+    `</testcase>`
+  )
 }
 
 export function toJunitXml(result: EvalResult): string {
@@ -78,19 +97,28 @@ export function toJunitXml(result: EvalResult): string {
   const gateCases = result.gates.map((gate) => {
     const open = `    <testcase classname="invagent.eval.gates" name="${xmlEscape(gate.expression)}" time="0"`
     if (gate.passed) return `${open}/>`
-    const message = `${gate.metric} = ${gate.value ?? 'n/a'}, needs ${gate.operator} ${gate.threshold ?? 'n/a'}${gate.reason ? ` (${gate.reason})` : ''}`
-    return `${open}>\n      <failure type="GateFailed" message="${xmlEscape(message)}">${xmlEscape(message)}</failure>\n    </testcase>`
+    const message =
+      `${gate.metric} = ${gate.value ?? 'n/a'}, ` +
+      `needs ${gate.operator} ${gate.threshold ?? 'n/a'}${gate.reason ? ` (${gate.reason})` : ''}`
+    return (
+      `${open}>\n      <failure type="GateFailed" ` +
+      `message="${xmlEscape(message)}">${xmlEscape(message)}</failure>\n    </testcase>`
+    )
   })
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="invagent eval" tests="${result.results.length + result.gates.length}" failures="${failures + gateFailures}" errors="${errors}" time="${totalSeconds}">`,
-    `  <testsuite name="${xmlEscape(`invagent eval: ${result.suite.name} (${result.engine.name})`)}" tests="${result.results.length}" failures="${failures}" errors="${errors}" skipped="0" time="${totalSeconds}" timestamp="${timestamp(result.startedAt)}">`,
+    `<testsuites name="invagent eval" tests="${result.results.length + result.gates.length}" ` +
+      `failures="${failures + gateFailures}" errors="${errors}" time="${totalSeconds}">`,
+    `  <testsuite name="${xmlEscape(`invagent eval: ${result.suite.name} (${result.engine.name})`)}" ` +
+      `tests="${result.results.length}" failures="${failures}" errors="${errors}" skipped="0" ` +
+      `time="${totalSeconds}" timestamp="${timestamp(result.startedAt)}">`,
     '    <properties>',
     ...properties.map(([name, value]) => `      <property name="${name}" value="${xmlEscape(value)}"/>`),
     '    </properties>',
     ...result.results.map(testCase),
     '  </testsuite>',
-    `  <testsuite name="invagent eval: gates" tests="${result.gates.length}" failures="${gateFailures}" errors="0" skipped="0" time="0" timestamp="${timestamp(result.startedAt)}">`,
+    `  <testsuite name="invagent eval: gates" tests="${result.gates.length}" failures="${gateFailures}" ` +
+      `errors="0" skipped="0" time="0" timestamp="${timestamp(result.startedAt)}">`,
     ...gateCases,
     '  </testsuite>',
     '</testsuites>',

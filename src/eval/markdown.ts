@@ -64,7 +64,10 @@ function breakdownRows(entries: Breakdown[]): string[][] {
 export function headline(result: Pick<EvalResult, 'verdict' | 'gates' | 'metrics'>): string {
   const failed = result.gates.filter((gate) => !gate.passed).length
   if (result.verdict === 'error')
-    return `⚠️ the eval could not run completely (${result.metrics.errors} harness/engine error${result.metrics.errors === 1 ? '' : 's'}): no verdict on the model`
+    return (
+      `⚠️ the eval could not run completely (${result.metrics.errors} harness/engine ` +
+      `error${result.metrics.errors === 1 ? '' : 's'}): no verdict on the model`
+    )
   if (result.verdict === 'fail')
     return `❌ ${failed} of ${result.gates.length} gate${result.gates.length === 1 ? '' : 's'} failed`
   return `✅ all ${result.gates.length} gate${result.gates.length === 1 ? '' : 's'} passed`
@@ -75,7 +78,11 @@ export function toMarkdown(result: EvalResult): string {
   const lines: string[] = []
   lines.push(`## invagent eval: ${headline(result)}`, '')
   lines.push(
-    `Engine **${result.engine.name}**${result.engine.model ? ` (${result.engine.model})` : ''}, profile ${result.engine.profile} · suite **${result.suite.name}** v${result.suite.version} (\`${result.suite.hash}\`, ${result.suite.scenarios} scenarios) · ${result.trials} trial${result.trials === 1 ? '' : 's'} each · ${(result.wallMs / 1000).toFixed(1)} s on ${result.jobs} job${result.jobs === 1 ? '' : 's'}`,
+    `Engine **${result.engine.name}**${result.engine.model ? ` (${result.engine.model})` : ''}, ` +
+      `profile ${result.engine.profile} · suite **${result.suite.name}** v${result.suite.version} ` +
+      `(\`${result.suite.hash}\`, ${result.suite.scenarios} scenarios) · ${result.trials} ` +
+      `trial${result.trials === 1 ? '' : 's'} each · ${(result.wallMs / 1000).toFixed(1)} s ` +
+      `on ${result.jobs} job${result.jobs === 1 ? '' : 's'}`,
     '',
   )
   lines.push('### Gates', '')
@@ -129,7 +136,10 @@ export function toMarkdown(result: EvalResult): string {
       lines.push(`Newly passing scenarios: ${baseline.newlyPassing.map((id) => `\`${id}\``).join(', ')}`, '')
     if (baseline.breakdown.length > 0)
       lines.push(
-        `**pass^1 dropped for:** ${baseline.breakdown.map((entry) => `\`${entry.key}\` ${formatRatio(entry.baseline)} → ${formatRatio(entry.current)}`).join(', ')}`,
+        `**pass^1 dropped ` +
+          `for:** ${baseline.breakdown
+            .map((entry) => `\`${entry.key}\` ${formatRatio(entry.baseline)} ` + `→ ${formatRatio(entry.current)}`)
+            .join(', ')}`,
         '',
       )
   } else {
@@ -158,14 +168,18 @@ export function toMarkdown(result: EvalResult): string {
   const failing = result.results.filter((trial) => trial.status !== 'passed')
   if (failing.length > 0) {
     lines.push(
-      `### Failures (${failing.length} trial${failing.length === 1 ? '' : 's'}${failing.length > MAX_FAILURES_SHOWN ? `, first ${MAX_FAILURES_SHOWN} shown` : ''})`,
+      `### Failures (${failing.length} ` +
+        `trial${failing.length === 1 ? '' : 's'}${
+          failing.length > MAX_FAILURES_SHOWN ? `, first ${MAX_FAILURES_SHOWN} ` + `shown` : ''
+        })`,
       '',
     )
     for (const trial of failing.slice(0, MAX_FAILURES_SHOWN)) {
       const summary =
         trial.status === 'error' ? `error (${trial.error!.kind}): ${trial.error!.message}` : trial.reasons[0]
       lines.push(
-        `<details><summary><code>${trial.scenario}</code> #${trial.trial}: ${escapeHtml(summary.length > 200 ? `${summary.slice(0, 199)}…` : summary)}</summary>`,
+        `<details><summary><code>${trial.scenario}</code> ` +
+          `#${trial.trial}: ${escapeHtml(summary.length > 200 ? `${summary.slice(0, 199)}…` : summary)}</summary>`,
         '',
         '```diff',
         fenced(trial.status === 'error' ? trial.error!.message : failureDetails(trial)),

@@ -114,7 +114,10 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     const tasks = new Listr(
       [
         {
-          title: `Run ${total} scenario${total === 1 ? '' : 's'} × ${options.trials} trial${options.trials === 1 ? '' : 's'} on the ${engineName} engine (${jobs} job${jobs === 1 ? '' : 's'})`,
+          title:
+            `Run ${total} scenario${total === 1 ? '' : 's'} × ${options.trials} ` +
+            `trial${options.trials === 1 ? '' : 's'} on the ${engineName} engine (${jobs} ` +
+            `job${jobs === 1 ? '' : 's'})`,
           task: async (_context, task) => {
             const every = Math.max(1, Math.floor(total / 20))
             results = await runScenarios({
@@ -131,7 +134,9 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
               onScenario: (done, count, trials) => {
                 failed += trials.some((trial) => trial.status !== 'passed') ? 1 : 0
                 if (options.renderer === 'default' || done % every === 0 || done === count)
-                  task.output = `${done}/${count} scenarios, ${failed} with a failing trial (${((performance.now() - started) / 1000).toFixed(1)} s)`
+                  task.output =
+                    `${done}/${count} scenarios, ${failed} with a failing trial ` +
+                    `(${((performance.now() - started) / 1000).toFixed(1)} s)`
               },
             })
           },
@@ -160,11 +165,14 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const failedGates = gateResults.filter((gate) => !gate.passed).map((gate) => gate.expression)
   const summary = [
     verdict === 'error'
-      ? `error: ${metrics.errors} trial${metrics.errors === 1 ? '' : 's'} could not run (harness or engine), more than the ${options.maxErrors ?? 0} tolerated`
+      ? `error: ${metrics.errors} trial${metrics.errors === 1 ? '' : 's'} could not run (harness or ` +
+        `engine), more than the ${options.maxErrors ?? 0} tolerated`
       : verdict === 'fail'
         ? `fail: gate${failedGates.length === 1 ? '' : 's'} ${failedGates.join(', ')} failed`
         : `pass: all ${gateResults.length} gates passed`,
-    `pass^1 ${metrics.pass1 === null ? 'n/a' : metrics.pass1.toFixed(3)} over ${suiteInfo.scenarios} scenarios × ${options.trials} trial${options.trials === 1 ? '' : 's'}, ${metrics.unsafe} unsafe write${metrics.unsafe === 1 ? '' : 's'}, ${metrics.errors} error${metrics.errors === 1 ? '' : 's'}`,
+    `pass^1 ${metrics.pass1 === null ? 'n/a' : metrics.pass1.toFixed(3)} over ${suiteInfo.scenarios} ` +
+      `scenarios × ${options.trials} trial${options.trials === 1 ? '' : 's'}, ${metrics.unsafe} unsafe ` +
+      `write${metrics.unsafe === 1 ? '' : 's'}, ${metrics.errors} error${metrics.errors === 1 ? '' : 's'}`,
   ].join('; ')
   const result: EvalResult = {
     verdict,

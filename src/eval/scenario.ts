@@ -78,7 +78,8 @@ async function applyGoldFix(backend: SqliteInventory, fault: InjectedFault, scen
     if (!tool || !args?.success)
       throw new ScenarioBuildError(
         scenario,
-        `gold call ${call.tool} of fault ${fault.id} is not a valid write: ${args?.error?.message ?? 'unknown write tool'}`,
+        `gold call ${call.tool} of fault ${fault.id} is not a valid ` +
+          `write: ${args?.error?.message ?? 'unknown write tool'}`,
       )
     const result = await applyWrite(backend, call.tool, args.data as ToolArgs<WriteToolName>, {
       runId: 'gold',
@@ -126,7 +127,8 @@ export async function buildScenario(scenario: Scenario, directory: string): Prom
   if (undetected.length > 0)
     throw new ScenarioBuildError(
       scenario.id,
-      `injected fault${undetected.length > 1 ? 's' : ''} not detected: ${undetected.map((fault) => `${fault.id} ${fault.rule}:${fault.entity}`).join(', ')}`,
+      `injected fault${undetected.length > 1 ? 's' : ''} not ` +
+        `detected: ${undetected.map((fault) => `${fault.id} ${fault.rule}:${fault.entity}`).join(', ')}`,
     )
 
   const goldPath = join(directory, 'gold.db')
@@ -143,7 +145,8 @@ export async function buildScenario(scenario: Scenario, directory: string): Prom
   if (!sameSet(remaining, expectedEscalations)) {
     throw new ScenarioBuildError(
       scenario.id,
-      `the gold state leaves findings [${remaining.join(', ')}] where exactly the must-escalate ones [${expectedEscalations.join(', ')}] were expected`,
+      `the gold state leaves findings [${remaining.join(', ')}] where exactly the must-escalate ones ` +
+        `[${expectedEscalations.join(', ')}] were expected`,
     )
   }
   const gold = readState(goldPath)

@@ -117,5 +117,12 @@ export function formatDifference(difference: RowDifference): string {
   const where = `${difference.table} ${difference.key}`
   if (difference.change === 'missing') return `- ${where}: missing (gold has ${JSON.stringify(difference.row)})`
   if (difference.change === 'unexpected') return `+ ${where}: unexpected row ${JSON.stringify(difference.row)}`
-  return `~ ${where}: ${difference.columns.map((column) => `${column.column} expected ${JSON.stringify(column.expected)}, found ${JSON.stringify(column.actual)}`).join('; ')}`
+  return `~ ${where}: ${difference.columns
+    .map(
+      (column) =>
+        `${column.column} ` +
+        `expected ${JSON.stringify(column.expected)}, ` +
+        `found ${JSON.stringify(column.actual)}`,
+    )
+    .join('; ')}`
 }

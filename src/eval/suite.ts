@@ -80,7 +80,9 @@ function semanticProblems(suite: Suite): string[] {
         didYouMean(fault.rootCause, known) ??
         known.find((name) => name.startsWith(fault.rootCause) || name.includes(fault.rootCause))
       problems.push(
-        `${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} (known: ${known.join(', ')})`,
+        `${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause ` +
+          `of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} ` +
+          `(known: ${known.join(', ')})`,
       )
     })
     if (scenario.plannedFaults !== undefined && scenario.faults.length > 0)
@@ -101,7 +103,8 @@ function invalidSuite(source: string, problems: string[]): UserError {
   return new UserError(message, {
     code: 'SUITE_INVALID',
     suggestions: [
-      'The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a complete example.',
+      'The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a ' +
+        'complete example.',
     ],
   })
 }

@@ -139,7 +139,9 @@ export async function runTrial(built: BuiltScenario, engine: Engine, options: Tr
     (crashed.length > 0
       ? {
           kind: 'harness' as const,
-          message: `the audit loop failed on ${crashed.map((outcome) => `${outcome.findingId} (${outcome.summary})`).join('; ')}`,
+          message:
+            `the audit loop failed ` +
+            `on ${crashed.map((outcome) => `${outcome.findingId} (${outcome.summary})`).join('; ')}`,
         }
       : undefined)
   if (failure) {
@@ -206,7 +208,8 @@ export function scoreTrial(
   const reasons = [
     ...(differences.length > 0
       ? [
-          `the state differs from the gold state in ${differences.length} row${differences.length === 1 ? '' : 's'}: ${differences.slice(0, 3).map(formatDifference).join(' | ')}${differences.length > 3 ? ' | …' : ''}`,
+          `the state differs from the gold state in ${differences.length} ` +
+            `row${differences.length === 1 ? '' : 's'}: ${differences.slice(0, 3).map(formatDifference).join(' | ')}${differences.length > 3 ? ' | …' : ''}`,
         ]
       : []),
     ...(missing.length > 0 ? [`not escalated although it must be: ${missing.join(', ')}`] : []),

@@ -67,7 +67,8 @@ export function databaseLockedError(path: string, cause: unknown): ConfigError {
       code: 'DB_LOCKED',
       cause,
       suggestions: [
-        'Another invagent (an audit in apply mode, inventory init) or another program is writing to it: wait for it to finish and run this again.',
+        'Another invagent (an audit in apply mode, inventory init) or another program is writing to it: ' +
+          'wait for it to finish and run this again.',
         `To see which process holds it: fuser ${path} (or lsof ${path}).`,
       ],
     },
@@ -130,7 +131,8 @@ export function openInventoryDatabase(
     throw new ConfigError(`${path} is not an invagent inventory: ${problems.join('; ')}`, {
       code: 'DB_SCHEMA',
       suggestions: [
-        'The reference schema is in the README ("Reference inventory schema"); create a fresh one with `invagent inventory init`.',
+        'The reference schema is in the README ("Reference inventory schema"); create a fresh one with ' +
+          '`invagent inventory init`.',
       ],
     })
   }

@@ -72,7 +72,9 @@ export interface BuildLlamaOptions {
   /** Parallel compile jobs (default: available cores). */
   jobs?: number
   signal?: AbortSignal
-  /** listr2's interactive renderer, the plain line-by-line one (not a TTY, CI, --json), or nothing. All go to stderr. */
+  /**
+   * listr2's interactive renderer, the plain line-by-line one (not a TTY, CI, --json), or nothing. All go to stderr.
+   */
   renderer?: ProgressRenderer
   /** Also compile node-llama-cpp's binding from the same source (default true); see node-binding.ts. */
   binding?: boolean
@@ -409,7 +411,8 @@ async function buildInto(
             await new Promise<void>((resolve) => log.end(resolve))
             renameSync(logFile, join(work, 'build.log'))
             renameSync(source, join(work, 'source'))
-            // With --force a previous build is in the way: move it aside, put the new one in place, then delete the old.
+            // With --force a previous build is in the way: move it aside, put the new one in place, then delete the
+            // old.
             let previous: string | undefined
             if (existsSync(paths.root)) {
               previous = `${work}-previous`

@@ -67,10 +67,14 @@ export interface EngineReadiness {
 }
 
 export interface DoctorReport {
-  /** False when any check is `missing`: something invagent itself needs, or something asked for by a flag, is unusable. */
+  /**
+   * False when any check is `missing`: something invagent itself needs, or something asked for by a flag, is unusable.
+   */
   ok: boolean
   checks: DoctorCheck[]
-  /** Each engine of `audit` and `eval`, and what it lacks here; the default engine (rules) needs nothing beyond Node.js. */
+  /**
+   * Each engine of `audit` and `eval`, and what it lacks here; the default engine (rules) needs nothing beyond Node.js.
+   */
   engines: EngineReadiness[]
   node: {version: string}
   cpu: {threads: number; model: string}
@@ -142,7 +146,9 @@ function binaryCheck(
   return {
     id,
     status: 'ok',
-    detail: `${report.path} (from ${report.source}), ${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`,
+    detail:
+      `${report.path} ` +
+      `(from ${report.source}), ${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`,
   }
 }
 
@@ -180,8 +186,10 @@ async function checkBinding(signal?: AbortSignal): Promise<DoctorReport['nodeLla
     probe,
     [
       `const {getLlama, LlamaLogLevel} = await import(${JSON.stringify(import.meta.resolve('node-llama-cpp'))})`,
-      `const llama = await getLlama({gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error})`,
-      `process.stdout.write(JSON.stringify({buildType: llama.buildType, release: llama.llamaCppRelease.release}) + '\\n')`,
+      `const llama = await getLlama({gpu: false, build: 'never', usePrebuiltBinaries: true, skipDownload: ` +
+        `true, progressLogs: false, logLevel: LlamaLogLevel.error})`,
+      `process.stdout.write(JSON.stringify({buildType: llama.buildType, release: ` +
+        `llama.llamaCppRelease.release}) + '\\n')`,
       `await llama.dispose()`,
     ].join('\n'),
   )
@@ -309,27 +317,35 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   checks.push({
     id: 'cpu',
     status: 'ok',
-    detail: `${threads} thread${threads === 1 ? '' : 's'} available (${cpuModel}); llama-server and the embedded engine use all of them by default`,
+    detail:
+      `${threads} thread${threads === 1 ? '' : 's'} available (${cpuModel}); llama-server and the embedded ` +
+      `engine use all of them by default`,
   })
   checks.push(
     binding.bindingLoads
       ? {
           id: 'node-llama-cpp',
           status: 'ok',
-          detail: `node-llama-cpp ${binding.version}: the ${binding.buildType} CPU binding (llama.cpp ${binding.llamaCppRelease}) loads`,
+          detail:
+            `node-llama-cpp ${binding.version}: the ${binding.buildType} CPU binding ` +
+            `(llama.cpp ${binding.llamaCppRelease}) loads`,
           ...(binding.buildType === 'prebuilt'
             ? {
                 nextStep:
-                  '`invagent llama build` also compiles this binding with OpenMP: the embedded engine then decodes 2–3× faster on CPU.',
+                  '`invagent llama build` also compiles this binding with OpenMP: the embedded engine ' +
+                  'then decodes 2–3× faster on CPU.',
               }
             : {}),
         }
       : {
           id: 'node-llama-cpp',
           status: 'warn',
-          detail: `node-llama-cpp ${binding.version ?? '(not installed)'}: its CPU binding does not load: ${binding.error}`,
+          detail:
+            `node-llama-cpp ${binding.version ?? '(not installed)'}: its CPU binding does not ` +
+            `load: ${binding.error}`,
           nextStep:
-            'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or compile it with `invagent llama build`.',
+            'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or ' +
+            'compile it with `invagent llama build`.',
         },
   )
   checks.push(
@@ -375,14 +391,21 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
         models.length === 0
           ? `no GGUF model under ${modelsDir}`
           : `no readable GGUF model (${models.map((model) => `${model.path}: ${model.error}`).join('; ')})`,
-      nextStep: `Put a GGUF file in ${modelsDir} (\`invagent models add\`) or pass --model; the rules engine needs none.`,
+      nextStep:
+        `Put a GGUF file in ${modelsDir} (\`invagent models add\`) or pass --model; the rules engine needs ` + `none.`,
     })
   } else {
     const unreadable = models.length - readable.length
     checks.push({
       id: 'models',
       status: unreadable > 0 ? 'warn' : 'ok',
-      detail: `${readable.length} GGUF model${readable.length === 1 ? '' : 's'}: ${readable.map((model) => `${model.path} (${model.architecture}, ${(model.sizeBytes / 1024 / 1024).toFixed(1)} MiB)`).join(', ')}${unreadable > 0 ? `; ${unreadable} unreadable` : ''}`,
+      detail:
+        `${readable.length} GGUF ` +
+        `model${readable.length === 1 ? '' : 's'}: ${readable
+          .map(
+            (model) => `${model.path} ` + `(${model.architecture}, ${(model.sizeBytes / 1024 / 1024).toFixed(1)} MiB)`,
+          )
+          .join(', ')}${unreadable > 0 ? `; ${unreadable} unreadable` : ''}`,
       ...(unreadable > 0 ? {nextStep: 'Remove or replace the unreadable files (see the models list).'} : {}),
     })
   }

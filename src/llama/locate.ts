@@ -88,11 +88,13 @@ export async function findLlamaBinary(
   const cached = await findCachedLlamaBinary(name, env)
   if (cached) return {name, path: cached, source: 'cache'}
   throw new ConfigError(
-    `${name} not found: not given with ${flagName}, not in ${variable}, not on PATH, and not built in ${llamaCacheRoot(env)}`,
+    `${name} not found: not given with ${flagName}, not in ${variable}, not on PATH, and not built ` +
+      `in ${llamaCacheRoot(env)}`,
     {
       code: 'LLAMA_BINARY_NOT_FOUND',
       suggestions: [
-        `Run \`invagent llama build\` to compile ${name} from the llama.cpp source node-llama-cpp ships (about 8 minutes on 2 cores, once).`,
+        `Run \`invagent llama build\` to compile ${name} from the llama.cpp source node-llama-cpp ships ` +
+          `(about 8 minutes on 2 cores, once).`,
         `Or point ${flagName} or ${variable} at an existing ${name}.`,
       ],
     },

@@ -126,7 +126,8 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
   const source = await inspectGguf(input, {hash: false, signal: options.signal})
   if (isQuantized(source.quantization) && !options.allowRequantize) {
     throw new UserError(
-      `${input} is already quantized (${source.quantization}): quantizing it again to ${options.type} loses more quality than quantizing its 16-bit original.`,
+      `${input} is already quantized (${source.quantization}): quantizing it again to ${options.type} ` +
+        `loses more quality than quantizing its 16-bit original.`,
       {
         code: 'ALREADY_QUANTIZED',
         suggestions: ['Quantize the F16/BF16 model instead, or pass --allow-requantize if no such file exists.'],

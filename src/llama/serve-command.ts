@@ -62,18 +62,26 @@ export function describeServerEvent(line: ServeLine): string {
   switch (line.event) {
     case 'ready':
       return [
-        `llama-server ${line.restarts > 0 ? `restarted (${line.restarts}) and ` : ''}ready at ${line.url} in ${(line.startupMs / 1000).toFixed(1)} s (pid ${line.pid})`,
+        `llama-server ${line.restarts > 0 ? `restarted (${line.restarts}) and ` : ''}ready at ${line.url} ` +
+          `in ${(line.startupMs / 1000).toFixed(1)} s (pid ${line.pid})`,
         `  OpenAI-compatible API: ${line.openaiBaseUrl}`,
         `  model ${line.model}; ctx ${line.ctxSize}, threads ${line.threads}, parallel ${line.parallel}`,
         `  llama-server ${line.llamaServer} (from ${line.llamaServerSource})`,
         ...(line.restarts > 0 ? [] : ['Ctrl+C stops it.']),
       ].join('\n')
     case 'exited':
-      return `llama-server (pid ${line.pid}) ${line.signal ? `was killed by ${line.signal}` : `exited with code ${line.exitCode}`} after ${(line.uptimeMs / 1000).toFixed(1)} s`
+      return (
+        `llama-server ` +
+        `(pid ${line.pid}) ${line.signal ? `was killed by ${line.signal}` : `exited with code ${line.exitCode}`} ` +
+        `after ${(line.uptimeMs / 1000).toFixed(1)} s`
+      )
     case 'restarting':
       return `restarting llama-server in ${(line.delayMs / 1000).toFixed(1)} s (attempt ${line.attempt})`
     case 'stopped':
-      return `llama-server stopped${line.signal ? ` (${line.signal})` : ''}; ${line.restarts} restart${line.restarts === 1 ? '' : 's'}.`
+      return (
+        `llama-server stopped${line.signal ? ` (${line.signal})` : ''}; ${line.restarts} ` +
+        `restart${line.restarts === 1 ? '' : 's'}.`
+      )
   }
 }
 

@@ -195,7 +195,8 @@ function checkApiKeyFile(host: string, apiKeyFile: string | undefined): string |
       {
         code: 'SERVE_NEEDS_KEY',
         suggestions: [
-          'Put a key in a file only you can read (e.g. `openssl rand -hex 32 > ~/.invagent-key && chmod 600 ~/.invagent-key`) and pass --api-key-file; clients send it as INVAGENT_API_KEY.',
+          'Put a key in a file only you can read (e.g. `openssl rand -hex 32 > ~/.invagent-key && chmod ' +
+            '600 ~/.invagent-key`) and pass --api-key-file; clients send it as INVAGENT_API_KEY.',
           'Or serve on loopback (the default --host 127.0.0.1) and reach it through an SSH tunnel.',
         ],
       },
@@ -218,7 +219,8 @@ function checkApiKeyFile(host: string, apiKeyFile: string | undefined): string |
   const short = keys.find((key) => key.length < 16)
   if (keys.length === 0 || short !== undefined) {
     throw new UserError(
-      `${path} ${keys.length === 0 ? 'holds no key' : `holds a key of only ${short!.length} characters`}; expected keys of at least 16`,
+      `${path} ${keys.length === 0 ? 'holds no key' : `holds a key of only ${short!.length} characters`}; ` +
+        `expected keys of at least 16`,
       {code: 'API_KEY_FILE', suggestions: ['Write a long random key into it: openssl rand -hex 32 > FILE']},
     )
   }
@@ -331,7 +333,8 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
       consecutiveFailures = uptimeMs >= policy.healthyAfterMs ? 1 : consecutiveFailures + 1
       for (;;) {
         if (consecutiveFailures > policy.maxAttempts) {
-          const message = `llama-server failed ${consecutiveFailures} times in a row; giving up.\n${lastFailure.message}`
+          const message =
+            `llama-server failed ${consecutiveFailures} times in a ` + `row; giving up.\n${lastFailure.message}`
           emit({type: 'server-gave-up', attempts: consecutiveFailures, message})
           throw new ExternalToolError(message, {
             command: lastFailure.command,

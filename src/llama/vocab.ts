@@ -125,7 +125,8 @@ function unknownVocab(name: string, names: readonly string[]): ConfigError {
     {
       code: 'UNKNOWN_VOCAB',
       suggestions: [
-        `Give a registered model (invagent models list), the path of a .gguf file, or a vocabulary llama.cpp ships${names.length > 0 ? `: ${names.join(', ')}` : ''}.`,
+        `Give a registered model (invagent models list), the path of a .gguf file, or a vocabulary ` +
+          `llama.cpp ships${names.length > 0 ? `: ${names.join(', ')}` : ''}.`,
       ],
     },
   )

@@ -14,7 +14,10 @@ export interface GgufInspection {
   /** general.name, when the file has one. */
   modelName: string | null
   parameterCount: number
-  /** The file type without its MOSTLY_/ALL_ prefix (Q4_K_M, F16, F32), or the dominant tensor type when the header has no general.file_type. */
+  /**
+   * The file type without its MOSTLY_/ALL_ prefix (Q4_K_M, F16, F32), or the dominant tensor type when the header has
+   * no general.file_type.
+   */
   quantization: string
   /** Number of tensors of each ggml type. */
   tensorTypes: Record<string, number>
@@ -101,7 +104,8 @@ async function checkFixedHeader(path: string, fileSize: number): Promise<void> {
   // Smallest tensor info: 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset); smallest metadata entry: 8 + 4 + 1.
   if (fileSize < 24 || tensorCount * 24n + metadataCount * 13n > BigInt(fileSize)) {
     throw new UserError(
-      `${path}: corrupt or truncated GGUF header: ${tensorCount} tensors and ${metadataCount} metadata entries cannot fit in ${fileSize} bytes.`,
+      `${path}: corrupt or truncated GGUF header: ${tensorCount} tensors and ${metadataCount} metadata ` +
+        `entries cannot fit in ${fileSize} bytes.`,
       {code: 'GGUF_CORRUPT'},
     )
   }
@@ -162,7 +166,8 @@ export async function inspectGguf(
   const headerEnd = info.metadataSize + (info.tensorInfoSize ?? 0)
   if (headerEnd > fileSize) {
     throw new UserError(
-      `${path} is truncated: its header ends at byte ${headerEnd}, the file has ${fileSize} bytes (an interrupted download or copy?).`,
+      `${path} is truncated: its header ends at byte ${headerEnd}, the file has ${fileSize} bytes (an ` +
+        `interrupted download or copy?).`,
       {code: 'GGUF_TRUNCATED'},
     )
   }
@@ -177,7 +182,8 @@ export async function inspectGguf(
   }
   if (dataEnd > fileSize) {
     throw new UserError(
-      `${path} is truncated: its tensors end at byte ${dataEnd}, the file has ${fileSize} bytes (an interrupted download or copy?).`,
+      `${path} is truncated: its tensors end at byte ${dataEnd}, the file has ${fileSize} bytes (an ` +
+        `interrupted download or copy?).`,
       {code: 'GGUF_TRUNCATED'},
     )
   }

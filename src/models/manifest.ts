@@ -36,7 +36,10 @@ export const TrainingProvenance = z
     pinned: z.record(z.string(), z.string()),
     /** The llama.cpp source the conversion script came from: the same as the local llama-server's. */
     llamaCpp: z.object({tag: z.string(), commit: z.string().nullable(), key: z.string()}).strict(),
-    /** qlora-nf4 (4-bit base), or lora-bf16 / lora-fp16 (16-bit base: by choice, or because bitsandbytes could not load). */
+    /**
+     * qlora-nf4 (4-bit base), or lora-bf16 / lora-fp16 (16-bit base: by choice, or because bitsandbytes could not
+     * load).
+     */
     mode: z.string().nullable(),
     trainLoss: z.number().nullable(),
     evalLoss: z.number().nullable(),
@@ -66,7 +69,10 @@ export const ModelManifest = z
     architecture: z.string().min(1),
     quantization: z.string().min(1),
     parameterCount: z.number().int().nonnegative(),
-    /** The model this one was trained or converted from (a registry name or an upstream id such as microsoft/Phi-3-mini-4k-instruct). */
+    /**
+     * The model this one was trained or converted from (a registry name or an upstream id such as
+     * microsoft/Phi-3-mini-4k-instruct).
+     */
     baseModel: z.string().min(1).nullable().default(null),
     /** sha256 of the training dataset, for a fine-tuned model. */
     datasetSha256: sha256Hex.nullable().default(null),
@@ -127,7 +133,8 @@ export function parseManifest(text: string, file: string): ModelManifest {
   const version = valueAt(document, ['schemaVersion'])
   if (typeof version === 'number' && version > MANIFEST_SCHEMA_VERSION) {
     throw new ConfigError(
-      `${file}#/schemaVersion: manifest format ${version} is newer than this invagent reads (${MANIFEST_SCHEMA_VERSION}).`,
+      `${file}#/schemaVersion: manifest format ${version} is newer than this invagent reads ` +
+        `(${MANIFEST_SCHEMA_VERSION}).`,
       {
         code: 'MANIFEST_TOO_NEW',
         suggestions: ['Upgrade invagent.'],
@@ -138,10 +145,15 @@ export function parseManifest(text: string, file: string): ModelManifest {
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       if (issue.code === 'unrecognized_keys')
-        return `${file}#${jsonPointer(issue.path)}: unknown key(s) ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
+        return (
+          `${file}#${jsonPointer(issue.path)}: unknown ` +
+          `key(s) ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
+        )
       const value = valueAt(document, issue.path)
       const expected = issue.message.replace(/^Invalid input: /, '').replace(/, received \w+$/, '')
-      return `${file}#${jsonPointer(issue.path)}: ${value === undefined ? `missing (${expected})` : `${expected}, found ${describeValue(value)}`}`
+      return `${file}#${jsonPointer(issue.path)}: ${
+        value === undefined ? `missing (${expected})` : `${expected}, ` + `found ${describeValue(value)}`
+      }`
     })
     throw new ConfigError(problems.join('\n'), {
       code: 'MANIFEST_INVALID',

@@ -13,7 +13,10 @@ export function modelsDirectory(env: NodeJS.ProcessEnv = process.env, cwd = proc
   return resolve(cwd, configured && configured.trim() !== '' ? configured : 'models')
 }
 
-/** The models folder from a `--models-dir` flag value (already defaulted from the environment by oclif), else the default. */
+/**
+ * The models folder from a `--models-dir` flag value (already defaulted from the environment by oclif), else the
+ * default.
+ */
 export function modelsDirectoryFromFlag(flag: string | undefined): string {
   return flag ? resolve(flag) : modelsDirectory()
 }

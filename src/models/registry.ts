@@ -83,7 +83,8 @@ export function unknownModelError(name: string, directory: string): ConfigError 
       code: 'MODEL_UNKNOWN',
       suggestions: [
         'invagent models list',
-        'Pass the path of a .gguf file instead of a name, or set INVAGENT_MODELS_DIR to the folder that holds your models.',
+        'Pass the path of a .gguf file instead of a name, or set INVAGENT_MODELS_DIR to the folder that ' +
+          'holds your models.',
       ],
     },
   )
@@ -166,7 +167,8 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
   const name = options.name ?? modelNameFromFile(path)
   if (!MODEL_NAME_PATTERN.test(name)) {
     throw new UserError(
-      `invalid model name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit (at most 128 characters).`,
+      `invalid model name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or ` +
+        `digit (at most 128 characters).`,
       {code: 'MODEL_NAME_INVALID'},
     )
   }
@@ -194,7 +196,10 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
     }
     if (!existing || manifestFilePath(directory, existing) !== path || existing.sha256 !== inspection.sha256) {
       throw new UserError(
-        `a model named "${name}" is already registered${existing ? ` for ${existing.file} (sha256 ${existing.sha256.slice(0, 12)}…)` : ''}: ${manifestPath}.`,
+        `a model named "${name}" is already ` +
+          `registered${
+            existing ? ` for ${existing.file} ` + `(sha256 ${existing.sha256.slice(0, 12)}…)` : ''
+          }: ${manifestPath}.`,
         {
           code: 'MODEL_EXISTS',
           suggestions: ['Choose another name (--name), or replace the manifest (--force).'],

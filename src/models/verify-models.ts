@@ -32,7 +32,10 @@ export interface VerifyModelsResult {
   unregistered: UnregisteredModelFile[]
 }
 
-/** Verifies one manifest: it validates, its file exists with the recorded size, the GGUF header reads and agrees, and the sha256 matches. */
+/**
+ * Verifies one manifest: it validates, its file exists with the recorded size, the GGUF header reads and agrees, and
+ * the sha256 matches.
+ */
 async function verifyOne(
   directory: string,
   manifestPath: string,

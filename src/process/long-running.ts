@@ -185,7 +185,8 @@ export function spawnLongRunning(
         exit.spawnError = result as unknown as Error
       lastExit = exit
       debug(
-        `exited ${command}: code ${exit.exitCode ?? '-'} signal ${exit.signal ?? '-'}${exit.stopped ? ' (stopped)' : ''}`,
+        `exited ${command}: code ${exit.exitCode ?? '-'} ` +
+          `signal ${exit.signal ?? '-'}${exit.stopped ? ' (stopped)' : ''}`,
       )
       return exit
     },

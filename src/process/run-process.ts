@@ -78,7 +78,10 @@ export function lastLines(text: string, count = STDERR_TAIL_LINES): string {
   return lines.slice(-count).join('\n')
 }
 
-/** Runs `file` with `args` to completion. Rejects with ExternalToolError on a failure, or with `signal.reason` when cancelled. */
+/**
+ * Runs `file` with `args` to completion. Rejects with ExternalToolError on a failure, or with `signal.reason` when
+ * cancelled.
+ */
 export async function runProcess(
   file: string,
   args: readonly string[],

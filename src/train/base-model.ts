@@ -38,7 +38,8 @@ export function baseModelFolderProblems(folder: string): string[] {
   const templateFile = ['chat_template.jinja', 'chat_template.json'].some((name) => existsSync(join(folder, name)))
   if (typeof template !== 'string' && !Array.isArray(template) && !templateFile) {
     problems.push(
-      'no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only',
+      'no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains ' +
+        'chat models only',
     )
   }
   if (!['tokenizer.json', 'tokenizer.model'].some((name) => existsSync(join(folder, name))))
@@ -53,7 +54,8 @@ export function checkLocalBaseModel(folder: string): void {
   throw new ConfigError(`baseModel ${folder}: ${problems.join('; ')}`, {
     code: 'BASE_MODEL_INVALID',
     suggestions: [
-      'Give a folder with a causal language model and its tokenizer and chat template, as `hf download ORG/MODEL --local-dir DIR` writes it.',
+      'Give a folder with a causal language model and its tokenizer and chat template, as `hf download ' +
+        'ORG/MODEL --local-dir DIR` writes it.',
     ],
   })
 }

@@ -123,7 +123,8 @@ export async function locateLlamaConversion(env: NodeJS.ProcessEnv = process.env
     !existsSync(join(paths.sourceDir, 'gguf-py', 'gguf'))
   ) {
     throw new ConfigError(
-      `the llama.cpp ${info.tag} source is not in the cache (${paths.sourceDir}): the bundle takes convert_hf_to_gguf.py and gguf-py from it, so that the GGUF matches the local llama-server.`,
+      `the llama.cpp ${info.tag} source is not in the cache (${paths.sourceDir}): the bundle takes ` +
+        `convert_hf_to_gguf.py and gguf-py from it, so that the GGUF matches the local llama-server.`,
       {
         code: 'LLAMA_SOURCE_MISSING',
         suggestions: [
@@ -176,7 +177,8 @@ function copyWheels(from: string, to: string): void {
     throw new ConfigError(`runtime.wheels ${from}: no such folder`, {
       code: 'TRAIN_CONFIG_INVALID',
       suggestions: [
-        'Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a machine with a network).',
+        'Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a ' +
+          'machine with a network).',
       ],
     })
   }
@@ -199,7 +201,10 @@ export function renderJobEnv(jobId: string, config: TrainConfig): string {
     ['COMPUTE_DTYPE', config.quantization.computeDtype],
     ['OUTTYPE', config.convert.outType],
   ]
-  return `# Settings of job ${jobId}, read by run.sh.\n${values.map(([key, value]) => `${key}=${quoteArgument(value)}`).join('\n')}\n`
+  return (
+    `# Settings of job ${jobId}, read by ` +
+    `run.sh.\n${values.map(([key, value]) => `${key}=${quoteArgument(value)}`).join('\n')}\n`
+  )
 }
 
 /** config.json: the validated config plus the data files, as train.py reads it. */

@@ -50,7 +50,8 @@ export function nameCheck(
   const phi3 = metadata.architecture === 'phi3' && metadata.tokenizerModel === 'llama'
   if (phi3 && !/phi-?3/i.test(name)) {
     return failed(
-      `${named}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so chats would be tokenized differently from training`,
+      `${named}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so ` +
+        `chats would be tokenized differently from training`,
     )
   }
   return {check: 'name', ok: true, detail: named}
@@ -75,8 +76,10 @@ export async function tokenIdsCheck(path: string, probe: {text: string; ids: num
       check: 'token_ids',
       ok: false,
       detail:
-        `a probe chat is ${ids.length} tokens in llama.cpp and ${probe.ids.length} in training, first different at token ${index} ` +
-        `(${around(ids)} vs ${around(probe.ids)}): the model would be served another tokenization than it was trained on`,
+        `a probe chat is ${ids.length} tokens in llama.cpp and ${probe.ids.length} in training, first ` +
+        `different at token ${index} ` +
+        `(${around(ids)} vs ${around(probe.ids)}): the model would be served another tokenization than it ` +
+        `was trained on`,
     }
   } finally {
     await template.dispose()
@@ -114,7 +117,10 @@ export async function checkTrainedGguf(
   checks.push({
     check: 'architecture',
     ok: architectureOk,
-    detail: `${inspection.architecture}${expected.architecture ? ` (the host read ${expected.architecture})` : ''}, ${inspection.blockCount ?? '?'} blocks`,
+    detail:
+      `${inspection.architecture}${
+        expected.architecture ? ` (the host ` + `read ${expected.architecture})` : ''
+      }, ${inspection.blockCount ?? '?'} ` + `blocks`,
   })
 
   const embedding = (info.fullTensorInfo ?? info.tensorInfo ?? []).find((tensor) => tensor.name === 'token_embd.weight')
@@ -126,7 +132,9 @@ export async function checkTrainedGguf(
   checks.push({
     check: 'vocabulary',
     ok: vocabularyOk,
-    detail: `${tokens.length} tokens, ${rows ?? 'no'} embedding rows${expected.vocabularySize == null ? '' : `, ${expected.vocabularySize} in the training tokenizer`}`,
+    detail:
+      `${tokens.length} tokens, ${rows ?? 'no'} embedding ` +
+      `rows${expected.vocabularySize == null ? '' : `, ${expected.vocabularySize} in the training tokenizer`}`,
   })
 
   const eot =
@@ -145,7 +153,8 @@ export async function checkTrainedGguf(
         ? 'no end-of-turn token is named or recognisable'
         : eotIndex < 0
           ? `${eot} is not in the vocabulary`
-          : `${eot} is token ${eotIndex}${eotSpecial ? ' (control)' : ', but a normal token: it would be produced as text'}`,
+          : `${eot} is ` +
+            `token ${eotIndex}${eotSpecial ? ' (control)' : ', but a normal token: it would be produced as text'}`,
   })
 
   const template = tokenizer?.chat_template
@@ -176,7 +185,8 @@ export function ggufCheckError(path: string, report: GgufCheckReport): ExternalT
   return new ExternalToolError(`the trained model ${path} failed its checks:\n  ${failed.join('\n  ')}`, {
     command: 'check',
     suggestions: [
-      "Look at the conversion in the job's log (`invagent train logs JOB`); the base model's tokenizer or chat template may be one llama.cpp does not know.",
+      "Look at the conversion in the job's log (`invagent train logs JOB`); the base model's tokenizer or " +
+        'chat template may be one llama.cpp does not know.',
     ],
   })
 }

@@ -105,7 +105,8 @@ export function formatConfigIssues(
       for (const key of issue.keys) {
         const guess = didYouMean(key, knownKeys(issue.path))
         lines.push(
-          `${prefix([...issue.path, key], true)}${dotted([...issue.path, key])}: unknown key${guess ? ` — did you mean "${guess}"?` : ` (expected one of: ${knownKeys(issue.path).join(', ')})`}`,
+          `${prefix([...issue.path, key], true)}${dotted([...issue.path, key])}: unknown ` +
+            `key${guess ? ` — did you mean "${guess}"?` : ` (expected one of: ${knownKeys(issue.path).join(', ')})`}`,
         )
       }
       continue
@@ -148,7 +149,8 @@ export function readTrainConfigFile(file: string): {
     text = readFileSync(file, 'utf8')
   } catch (error) {
     throw new ConfigError(
-      `cannot read the training config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      `cannot read the training ` +
+        `config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
       {
         code: 'TRAIN_CONFIG_UNREADABLE',
       },
@@ -167,7 +169,8 @@ export function readTrainConfigFile(file: string): {
   const input = (document.toJS() ?? {}) as unknown
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ConfigError(
-      `${file}:1:1: expected a mapping of settings (baseModel, lora, training, …), found ${Array.isArray(input) ? 'a list' : describe(input)}`,
+      `${file}:1:1: expected a mapping of settings (baseModel, lora, training, …), ` +
+        `found ${Array.isArray(input) ? 'a list' : describe(input)}`,
       {
         code: 'TRAIN_CONFIG_INVALID',
       },

@@ -52,7 +52,10 @@ const TrainingConfig = z
 
 const QuantizationConfig = z
   .object({
-    /** Load the base model in 4 bits (QLoRA). When bitsandbytes cannot load, train.py says so and trains LoRA on the bf16 model. */
+    /**
+     * Load the base model in 4 bits (QLoRA). When bitsandbytes cannot load, train.py says so and trains LoRA on the
+     * bf16 model.
+     */
     load4bit: z.boolean().default(true),
     quantType: z.enum(['nf4', 'fp4']).optional(),
     doubleQuant: z.boolean().optional(),
@@ -163,13 +166,15 @@ export const TrainConfigSchema = z
     if (training.saveSteps < training.loggingSteps) {
       issue(
         ['training', 'saveSteps'],
-        `a checkpoint every ${training.saveSteps} steps but a loss line only every ${training.loggingSteps}: saveSteps must be at least loggingSteps`,
+        `a checkpoint every ${training.saveSteps} steps but a loss line only ` +
+          `every ${training.loggingSteps}: saveSteps must be at least loggingSteps`,
       )
     }
     if (config.quant === 'F32' && convert.outType !== 'f32') {
       issue(
         ['quant'],
-        `F32 cannot be made from a ${convert.outType} GGUF without inventing precision: choose a smaller type or convert.outType: f32`,
+        `F32 cannot be made from a ${convert.outType} GGUF without inventing precision: choose a smaller ` +
+          `type or convert.outType: f32`,
       )
     }
   })

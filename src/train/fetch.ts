@@ -31,7 +31,9 @@ export async function remoteFileDigest(
   signal?: AbortSignal,
 ): Promise<{size: number; sha256: string}> {
   const quoted = quoteArgument(path)
-  const script = `set -e; stat -c %s ${quoted}; if [ -f ${quoteArgument(`${path}.sha256`)} ]; then cat ${quoteArgument(`${path}.sha256`)}; else sha256sum ${quoted} | cut -d ' ' -f 1; fi`
+  const script =
+    `set -e; stat -c %s ${quoted}; if [ -f ${quoteArgument(`${path}.sha256`)} ]; then ` +
+    `cat ${quoteArgument(`${path}.sha256`)}; else sha256sum ${quoted} | cut -d ' ' -f 1; fi`
   const result = await transport.exec(script, {signal, timeoutMs: 30 * 60_000})
   const [size, sha256] = result.stdout
     .trim()
@@ -39,7 +41,8 @@ export async function remoteFileDigest(
     .map((line) => line.trim())
   if (!/^\d+$/.test(size ?? '') || !/^[0-9a-f]{64}$/.test(sha256 ?? '')) {
     throw new ExternalToolError(
-      `cannot read the size and sha256 of ${path} on ${transport.description}: ${JSON.stringify(result.stdout.slice(0, 200))}`,
+      `cannot read the size and sha256 of ${path} ` +
+        `on ${transport.description}: ${JSON.stringify(result.stdout.slice(0, 200))}`,
       {command: result.command},
     )
   }
@@ -90,7 +93,8 @@ export async function fetchVerified(
         ? `${size} bytes arrived, ${expected.size} were expected`
         : `its sha256 is ${sha256}, the host's copy has ${expected.sha256}`
     throw new ExternalToolError(
-      `the fetched ${remotePath} does not match the original on ${transport.description}: ${found}. The partial copy was deleted.`,
+      `the fetched ${remotePath} does not match the original on ${transport.description}: ${found}. The ` +
+        `partial copy was deleted.`,
       {
         command: 'fetch',
         suggestions: ["Fetch it again: `invagent train --resume JOB` starts over from the host's copy."],

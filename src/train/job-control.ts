@@ -212,7 +212,8 @@ export async function cancelTrainJob(
   const transport = transportFor(job, jobsDir)
   if (!transport) {
     throw new UserError(
-      `job ${id} runs by hand (--runner bundle): stop its run.sh where it runs (Ctrl+C, or kill the process in state/run.pid).`,
+      `job ${id} runs by hand (--runner bundle): stop its run.sh where it runs (Ctrl+C, or kill the ` +
+        `process in state/run.pid).`,
       {code: 'JOB_NOT_REACHABLE'},
     )
   }

@@ -143,7 +143,8 @@ export function loadJob(jobsDir: string, id: string): JobState {
     const known = listJobIds(jobsDir)
     const guess = didYouMean(id, known)
     throw new UserError(
-      `no training job "${id}" in ${jobsDir}${guess ? ` — did you mean "${guess}"?` : known.length > 0 ? ` (jobs: ${known.slice(-5).join(', ')})` : ' (no job there yet)'}`,
+      `no training job "${id}" ` +
+        `in ${jobsDir}${guess ? ` — did you mean "${guess}"?` : known.length > 0 ? ` (jobs: ${known.slice(-5).join(', ')})` : ' (no job there yet)'}`,
       {
         code: 'JOB_UNKNOWN',
         suggestions: [
@@ -161,7 +162,8 @@ export function loadJob(jobsDir: string, id: string): JobState {
   const result = JobState.safeParse(document)
   if (!result.success) {
     throw new ConfigError(
-      `${path}: not a job this invagent reads: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+      `${path}: not a job this invagent ` +
+        `reads: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
       {code: 'JOB_CORRUPT'},
     )
   }

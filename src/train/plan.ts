@@ -34,10 +34,16 @@ function environmentPlan(config: TrainConfig, pinned: Record<string, string>): s
     .join(', ')
   const python = config.runtime.python
   if (config.runtime.install === 'host') {
-    return `${python}'s own packages when they fit together (versions recorded, differences from the pins warned); what is missing from ${wheels}, offline`
+    return (
+      `${python}'s own packages when they fit together (versions recorded, differences from the pins ` +
+      `warned); what is missing from ${wheels}, offline`
+    )
   }
   if (config.runtime.install === 'venv') {
-    return `virtual environment with requirements.txt (${pins}) from ${config.runtime.wheels ? wheels : 'the package index, failing at once without a network'}`
+    return (
+      `virtual environment with requirements.txt (${pins}) ` +
+      `from ${config.runtime.wheels ? wheels : 'the package index, failing at once without a network'}`
+    )
   }
   return `${python}'s own packages as they are`
 }
@@ -59,17 +65,24 @@ export function describePlan(
     {
       stage: 'validate',
       where: 'here',
-      description: `${display(job.dataset!.path)}${job.evalDataset ? ` and ${display(job.evalDataset.path)}` : ''}: refuse any error`,
+      description:
+        `${display(job.dataset!.path)}${job.evalDataset ? ` and ${display(job.evalDataset.path)}` : ''}: ` +
+        `refuse any error`,
     },
     {
       stage: 'export',
       where: 'here',
-      description: `${job.dataset!.examples} training${job.evalDataset ? ` and ${job.evalDataset.examples} eval` : ''} conversations as chat messages`,
+      description:
+        `${job.dataset!.examples} training${job.evalDataset ? ` and ${job.evalDataset.examples} eval` : ''} ` +
+        `conversations as chat messages`,
     },
     {
       stage: 'bundle',
       where: 'here',
-      description: `${display(job.bundle?.dir ?? '(bundle)')} (${job.bundle ? `${(job.bundle.size / 1024 / 1024).toFixed(1)} MiB tarball` : 'not written'}), llama.cpp ${job.llamaCpp?.tag ?? '?'} conversion script`,
+      description:
+        `${display(job.bundle?.dir ?? '(bundle)')} ` +
+        `(${job.bundle ? `${(job.bundle.size / 1024 / 1024).toFixed(1)} MiB tarball` : 'not written'}), ` +
+        `llama.cpp ${job.llamaCpp?.tag ?? '?'} conversion script`,
     },
   ]
   if (job.runner !== 'bundle') {
@@ -90,7 +103,9 @@ export function describePlan(
     {
       stage: 'preflight',
       where: 'host',
-      description: `Python 3.10+, a GPU with ${config.runtime.minFreeVramGiB} GiB free (nvidia-smi), ${config.runtime.minFreeDiskGiB} GiB of free disk`,
+      description:
+        `Python 3.10+, a GPU with ${config.runtime.minFreeVramGiB} GiB free ` +
+        `(nvidia-smi), ${config.runtime.minFreeDiskGiB} GiB of free disk`,
     },
     {
       stage: 'environment',
@@ -100,7 +115,11 @@ export function describePlan(
     {
       stage: 'train',
       where: 'host',
-      description: `${quantizing} of ${config.baseModel}: r ${lora.r}, alpha ${lora.alpha}, ${lora.targetModules === 'all-linear' ? 'all linear layers' : lora.targetModules.join(', ')}, lr ${training.learningRate}, ${training.epochs} epochs, max ${training.maxLength} tokens, seed ${config.seed}, loss on assistant turns only`,
+      description:
+        `${quantizing} of ${config.baseModel}: r ${lora.r}, ` +
+        `alpha ${lora.alpha}, ${lora.targetModules === 'all-linear' ? 'all linear layers' : lora.targetModules.join(', ')}, ` +
+        `lr ${training.learningRate}, ${training.epochs} epochs, max ${training.maxLength} tokens, ` +
+        `seed ${config.seed}, loss on assistant turns only`,
     },
     {
       stage: 'merge',
@@ -117,7 +136,9 @@ export function describePlan(
     {
       stage: 'fetch',
       where: 'here',
-      description: `the GGUF to ${display(modelsDir)}/${names.full}.gguf (resumable, sha256-checked) and the adapter to adapters/${job.id}`,
+      description:
+        `the GGUF to ${display(modelsDir)}/${names.full}.gguf (resumable, sha256-checked) and the adapter ` +
+        `to adapters/${job.id}`,
     },
     {
       stage: 'check',
@@ -134,7 +155,9 @@ export function describePlan(
     {
       stage: 'register',
       where: 'here',
-      description: `manifests ${[names.full, names.quantized].filter(Boolean).join(', ')} (base, dataset sha256, config, package versions, losses, git commit)`,
+      description:
+        `manifests ${[names.full, names.quantized].filter(Boolean).join(', ')} (base, dataset sha256, ` +
+        `config, package versions, losses, git commit)`,
     },
   )
   return plan

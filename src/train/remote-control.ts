@@ -67,7 +67,8 @@ export async function queryRemoteState(
     `status=$(cat state/status.json 2>/dev/null || echo null)`,
     `lines=$(cat run.log 2>/dev/null | wc -l)`,
     `bundle=false; [ -f SHA256SUMS ] && bundle=true`,
-    `printf '{"exists":true,"bundle":%s,"running":%s,"done":[%s],"status":%s,"logLines":%s}\\n' "$bundle" "$running" "$done" "$status" "$lines"`,
+    `printf '{"exists":true,"bundle":%s,"running":%s,"done":[%s],"status":%s,"logLines":%s}\\n' "$bundle" ` +
+      `"$running" "$done" "$status" "$lines"`,
   ].join('\n')
   const result = await transport.exec(script, {signal, timeoutMs: 60_000})
   const line = result.stdout.trim().split('\n').at(-1) ?? ''
@@ -75,7 +76,8 @@ export async function queryRemoteState(
     return RemoteStateSchema.parse(JSON.parse(line))
   } catch (error) {
     throw new ExternalToolError(
-      `cannot read the job's state on ${transport.description}: unexpected answer ${JSON.stringify(line.slice(0, 200))}`,
+      `cannot read the job's state on ${transport.description}: unexpected ` +
+        `answer ${JSON.stringify(line.slice(0, 200))}`,
       {command: result.command, cause: error},
     )
   }
@@ -119,7 +121,8 @@ export async function startRemoteRun(
     'mkdir -p state && rm -f state/run.pid',
     'setsid nohup bash run.sh >>run.log 2>&1 </dev/null &',
     'for attempt in $(seq 1 100); do [ -s state/run.pid ] && break; sleep 0.1; done',
-    'if [ -s state/run.pid ]; then echo started; else echo "run.sh did not start:" >&2; tail -n 20 run.log >&2; exit 1; fi',
+    'if [ -s state/run.pid ]; then echo started; else echo "run.sh did not start:" >&2; tail -n 20 ' +
+      'run.log >&2; exit 1; fi',
   ].join('\n')
   const result = await transport.exec(script, {signal, timeoutMs: 60_000})
   return result.stdout.trim().endsWith('already-running') ? 'already-running' : 'started'
@@ -166,7 +169,9 @@ export async function cancelRemoteRun(
     `for attempt in $(seq 1 ${grace * 2}); do if ! { ${isRunning}; }; then echo cancelled; exit 0; fi; sleep 0.5; done`,
     'kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null',
     'sleep 1',
-    `[ -f state/status.json ] || printf '{"status":"cancelled","stage":"unknown","exitCode":137,"finishedAt":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >state/status.json`,
+    `[ -f state/status.json ] || printf ` +
+      `'{"status":"cancelled","stage":"unknown","exitCode":137,"finishedAt":"%s"}\\n' "$(date -u ` +
+      `+%Y-%m-%dT%H:%M:%SZ)" >state/status.json`,
     'echo killed',
   ].join('\n')
   const result = await transport.exec(script, {signal: options.signal, timeoutMs: (grace + 30) * 1000})

@@ -175,7 +175,8 @@ async function createJob(options: TrainJobOptions): Promise<JobState> {
   const runner = options.runner ?? (options.host ? 'ssh' : undefined)
   if (runner === undefined) {
     throw new UserError(
-      "where should the job run? Give --host user@gpu-box (SSH), --runner local (this machine's GPU) or --runner bundle (write it to run by hand).",
+      "where should the job run? Give --host user@gpu-box (SSH), --runner local (this machine's GPU) or " +
+        '--runner bundle (write it to run by hand).',
       {code: 'TRAIN_NO_RUNNER'},
     )
   }
@@ -190,7 +191,8 @@ async function createJob(options: TrainJobOptions): Promise<JobState> {
   }
   if (config.training.evalSteps !== undefined && options.evalDataset === undefined) {
     throw new ConfigError(
-      'training.evalSteps is set but there is no eval dataset: pass --eval datasets/eval.jsonl or remove training.evalSteps.',
+      'training.evalSteps is set but there is no eval dataset: pass --eval datasets/eval.jsonl or remove ' +
+        'training.evalSteps.',
       {code: 'TRAIN_CONFIG_INVALID'},
     )
   }
@@ -277,7 +279,8 @@ function reopenJob(options: TrainJobOptions): JobState {
   }
   if (!job.bundle) {
     throw new UserError(
-      `job ${job.id} stopped before its bundle was written (${job.error?.message ?? job.status}): there is nothing to continue.`,
+      `job ${job.id} stopped before its bundle was written (${job.error?.message ?? job.status}): there ` +
+        `is nothing to continue.`,
       {
         code: 'JOB_NOT_RESUMABLE',
         suggestions: ['Fix the cause and start a new job: invagent train --dataset … (the same flags as before).'],
@@ -438,7 +441,8 @@ async function settleAfterFollow(ctx: RunContext): Promise<void> {
   else if (!state.running && ctx.waiter.current() !== undefined) {
     ctx.waiter.fail(
       new ExternalToolError(
-        `run.sh stopped during ${ctx.waiter.current()} without saying why (killed, out of memory, or the host restarted?).\n--- last lines of the job's log ---\n${ctx.tail.toString()}`,
+        `run.sh stopped during ${ctx.waiter.current()} without saying why (killed, out of memory, or the ` +
+          `host restarted?).\n--- last lines of the job's log ---\n${ctx.tail.toString()}`,
         {
           command: 'run.sh',
           suggestions: [`invagent train --resume ${ctx.job.id} starts it again; finished stages are skipped.`],
@@ -493,7 +497,9 @@ function localTask(
  */
 async function lengthCheck(config: TrainConfig): Promise<{counter?: ModelTemplate; note: string}> {
   const notChecked = (why: string) => ({
-    note: `token lengths not checked here (${why}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`,
+    note:
+      `token lengths not checked here (${why}); train.py skips conversations ` +
+      `over ${config.training.maxLength} tokens and says how many`,
   })
   const vocab = vocabForBaseModel(config.baseModel)
   if (!vocab) return notChecked(`no bundled tokenizer for ${config.baseModel}`)
@@ -538,7 +544,8 @@ function preparationTasks(ctx: RunContext): ListrTask[] {
             'Fix them and run the command again (`invagent dataset validate FILE` lists them too).',
             ...(tooLong
               ? [
-                  `For conversations over the limit: shorten them, or raise training.maxLength in the config (memory on the GPU grows with it).`,
+                  `For conversations over the limit: shorten them, or raise training.maxLength in the ` +
+                    `config (memory on the GPU grows with it).`,
                 ]
               : []),
           ],
@@ -571,7 +578,9 @@ function preparationTasks(ctx: RunContext): ListrTask[] {
           exportedSha256: exportedEval.sha256,
         }
       }
-      task.output = `${job.dataset.examples} training${job.evalDataset ? `, ${job.evalDataset.examples} eval` : ''} conversations`
+      task.output =
+        `${job.dataset.examples} training${job.evalDataset ? `, ${job.evalDataset.examples} eval` : ''} ` +
+        `conversations`
       return task.output
     }),
     localTask(ctx, 'bundle', 'Build the job bundle', async (task) => {
@@ -627,7 +636,8 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
           await transport.exec(`rm -f ${quoteArgument(remoteTarball)}`, {signal: options.signal})
           if (attempt === 2)
             throw new ExternalToolError(
-              `the uploaded bundle's sha256 on ${transport.description} is ${unpacked.sha256}, not ${job.bundle!.sha256}, twice.`,
+              `the uploaded bundle's sha256 on ${transport.description} is ${unpacked.sha256}, ` +
+                `not ${job.bundle!.sha256}, twice.`,
               {command: 'sftp put'},
             )
         }
@@ -648,7 +658,9 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
           task.title = `The job finished on ${transport.description} while detached`
         else {
           await startRemoteRun(transport, job.remoteDir, options.signal)
-          task.title = `Started the job on ${transport.description}${state.done.length > 0 ? ` (continuing after ${state.done.at(-1)})` : ''}`
+          task.title =
+            `Started the job ` +
+            `on ${transport.description}${state.done.length > 0 ? ` (continuing after ${state.done.at(-1)})` : ''}`
         }
         job.status = 'running'
         job.error = null
@@ -673,7 +685,9 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
       task: async (_context, task) => {
         await ctx.waiter.wait(stage, task)
         if (stage === 'train' && job.lastLoss)
-          task.title = `${titles.train}: final loss ${job.lastLoss.loss.toFixed(4)}${job.lastEvalLoss ? `, eval ${job.lastEvalLoss.loss.toFixed(4)}` : ''}`
+          task.title =
+            `${titles.train}: final ` +
+            `loss ${job.lastLoss.loss.toFixed(4)}${job.lastEvalLoss ? `, eval ${job.lastEvalLoss.loss.toFixed(4)}` : ''}`
       },
     })
   }
@@ -707,7 +721,12 @@ function completionTasks(ctx: RunContext): ListrTask[] {
       const adapterDir = join(options.adaptersDir, job.id)
       await transport.downloadDirectory(`${job.remoteDir}/out/adapter`, adapterDir, {signal: options.signal})
       job.results.adapterDir = adapterDir
-      return `${formatBytes(fetched.size)}, sha256 ${fetched.sha256.slice(0, 12)}…${fetched.resumedFrom > 0 ? ` (resumed at ${formatBytes(fetched.resumedFrom)})` : ''}`
+      return (
+        `${formatBytes(fetched.size)}, ` +
+        `sha256 ${fetched.sha256.slice(0, 12)}…${
+          fetched.resumedFrom > 0 ? ` (resumed ` + `at ${formatBytes(fetched.resumedFrom)})` : ''
+        }`
+      )
     }),
     localTask(ctx, 'check', 'Check the fetched GGUF', async () => {
       const metrics = job.results.metrics ?? {}
@@ -813,7 +832,8 @@ function withJobSteps(error: unknown, job: JobState, where: string): unknown {
   const steps = error.suggestions.map((step) => step.replaceAll('JOB', job.id))
   if (isConnectionFailure(error) || error.code === 'INTERRUPTED') {
     steps.unshift(
-      `The job goes on running on ${where}: reattach with \`invagent train --resume ${job.id}\`, watch it with \`invagent train status ${job.id}\`, stop it with \`invagent train cancel ${job.id}\`.`,
+      `The job goes on running on ${where}: reattach with \`invagent train --resume ${job.id}\`, watch it ` +
+        `with \`invagent train status ${job.id}\`, stop it with \`invagent train cancel ${job.id}\`.`,
     )
   }
   ;(error as {suggestions: string[]}).suggestions = [...new Set(steps)]
@@ -839,7 +859,8 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
   const baseModel = (job.config as TrainConfig).baseModel
   if (!resuming && !isModelPath(baseModel)) {
     ctx.warnings.push(
-      `baseModel ${baseModel} is a Hugging Face id: the host runs offline (HF_HUB_OFFLINE=1), so it must already be in the host's ` +
+      `baseModel ${baseModel} is a Hugging Face id: the host runs offline (HF_HUB_OFFLINE=1), so it must ` +
+        `already be in the host's ` +
         'Hugging Face cache; otherwise copy the model there and set baseModel to its folder.',
     )
   }
@@ -862,7 +883,8 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
           const state = await queryRemoteState(ctx.transport!, job.remoteDir, options.signal)
           if (!state.exists || !(state.status?.status === 'complete' || state.done.includes('checksum'))) {
             throw new UserError(
-              `${options.results} does not hold a finished job: expected state/status.json saying "complete" (or state/checksum.done) and out/model.gguf.`,
+              `${options.results} does not hold a finished job: expected state/status.json saying ` +
+                `"complete" (or state/checksum.done) and out/model.gguf.`,
               {code: 'TRAIN_RESULTS_INCOMPLETE'},
             )
           }

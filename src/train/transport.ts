@@ -69,7 +69,8 @@ export function checkSshTarget(target: SshTarget): void {
     throw new UserError(`--known-hosts ${target.knownHosts}: no such file, so no host key can be checked.`, {
       code: 'SSH_KNOWN_HOSTS_MISSING',
       suggestions: [
-        "Create it with the host's key (ssh-keyscan, after checking the fingerprint with the provider), or add --accept-new-host-key.",
+        "Create it with the host's key (ssh-keyscan, after checking the fingerprint with the provider), " +
+          'or add --accept-new-host-key.',
       ],
     })
   }
@@ -109,11 +110,13 @@ export function sshFailure(error: ExternalToolError, target: SshTarget): Externa
   const keyscan = `ssh-keyscan ${target.port !== undefined ? `-p ${target.port} ` : ''}${target.destination.replace(/^.*@/, '')}`
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(text)) {
     return new ConfigError(
-      `the host key of ${where} has CHANGED since it was recorded in known_hosts: someone may be intercepting the connection, or the machine was replaced.`,
+      `the host key of ${where} has CHANGED since it was recorded in known_hosts: someone may be ` +
+        `intercepting the connection, or the machine was replaced.`,
       {
         code: 'SSH_HOST_KEY_CHANGED',
         suggestions: [
-          "Ask the provider for the new key's fingerprint; only if it matches, remove the old entry with `ssh-keygen -R HOST` and try again.",
+          "Ask the provider for the new key's fingerprint; only if it matches, remove the old entry with " +
+            '`ssh-keygen -R HOST` and try again.',
         ],
         cause: error,
       },
@@ -125,7 +128,8 @@ export function sshFailure(error: ExternalToolError, target: SshTarget): Externa
       {
         code: 'SSH_HOST_KEY_UNKNOWN',
         suggestions: [
-          `Check the fingerprint the provider shows against \`${keyscan} | ssh-keygen -lf -\`, then append \`${keyscan}\`'s output to ~/.ssh/known_hosts (or a file given with --known-hosts).`,
+          `Check the fingerprint the provider shows against \`${keyscan} | ssh-keygen -lf -\`, then ` +
+            `append \`${keyscan}\`'s output to ~/.ssh/known_hosts (or a file given with --known-hosts).`,
           'Or pass --accept-new-host-key to record the key on first contact (a later change is still refused).',
         ],
         cause: error,
@@ -152,7 +156,8 @@ export function sshFailure(error: ExternalToolError, target: SshTarget): Externa
       exitCode: 255,
       stderrTail: text,
       suggestions: [
-        'Check the host, --port and that the machine is running; then run the same command again (or `invagent train --resume JOB`).',
+        'Check the host, --port and that the machine is running; then run the same command again (or ' +
+          '`invagent train --resume JOB`).',
       ],
       cause: error,
     })

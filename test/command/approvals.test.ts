@@ -185,86 +185,97 @@ describe('invagent approvals', () => {
     ).toBe(true)
   })
 
-  it('applies once after a crash (kill -9) inside the apply unit, and once after a crash between commit and the state update', async () => {
-    const {db, parked, approvalId} = await parkedInventory(cwd)
-    const bytes = sha256OfFile(db)
-    const untouched = partCaches(db, parked.entity)
-    const inside = await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd, {
-      INVAGENT_CRASH_AT: 'apply-write',
-    })
-    expect(inside.exitCode).not.toBe(0)
-    expect(actionsOf(db, parked.findingId)).toBe(0)
-    expect(partCaches(db, parked.entity)).toEqual(untouched)
-    const stillPending = ApprovalsListOutput.parse(
-      (await runCli(['approvals', 'list', '--db', db, '--json'], cwd)).json,
-    )
-    expect(stillPending.approvals[0].status).toBe('approving')
+  it(
+    'applies once after a crash (kill -9) inside the apply unit, and once after a crash between commit and ' +
+      'the state update',
+    async () => {
+      const {db, parked, approvalId} = await parkedInventory(cwd)
+      const bytes = sha256OfFile(db)
+      const untouched = partCaches(db, parked.entity)
+      const inside = await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd, {
+        INVAGENT_CRASH_AT: 'apply-write',
+      })
+      expect(inside.exitCode).not.toBe(0)
+      expect(actionsOf(db, parked.findingId)).toBe(0)
+      expect(partCaches(db, parked.entity)).toEqual(untouched)
+      const stillPending = ApprovalsListOutput.parse(
+        (await runCli(['approvals', 'list', '--db', db, '--json'], cwd)).json,
+      )
+      expect(stillPending.approvals[0].status).toBe('approving')
 
-    const before = partCaches(db, parked.entity)
-    const afterCommit = await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd, {
-      INVAGENT_CRASH_AT: 'apply-commit',
-    })
-    expect(afterCommit.exitCode).not.toBe(0)
-    expect(sha256OfFile(db)).not.toBe(bytes)
-    expect(actionsOf(db, parked.findingId)).toBe(1)
-    const committed = partCaches(db, parked.entity)
-    expect(committed.on_hand).not.toBe(before.on_hand)
+      const before = partCaches(db, parked.entity)
+      const afterCommit = await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd, {
+        INVAGENT_CRASH_AT: 'apply-commit',
+      })
+      expect(afterCommit.exitCode).not.toBe(0)
+      expect(sha256OfFile(db)).not.toBe(bytes)
+      expect(actionsOf(db, parked.findingId)).toBe(1)
+      const committed = partCaches(db, parked.entity)
+      expect(committed.on_hand).not.toBe(before.on_hand)
 
-    const rerun = ApprovalsApproveOutput.parse(
-      (await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd)).json,
-    )
-    expect(rerun).toMatchObject({status: 'applied', appliedNow: false})
-    expect(partCaches(db, parked.entity)).toEqual(committed)
-    expect(actionsOf(db, parked.findingId)).toBe(1)
-  })
+      const rerun = ApprovalsApproveOutput.parse(
+        (await runCli(['approvals', 'approve', approvalId, '--db', db, '--json'], cwd)).json,
+      )
+      expect(rerun).toMatchObject({status: 'applied', appliedNow: false})
+      expect(partCaches(db, parked.entity)).toEqual(committed)
+      expect(actionsOf(db, parked.findingId)).toBe(1)
+    },
+  )
 })
 
 describe('invagent escalations', () => {
-  it('queues escalations once per finding and evidence, shows what was tried, and closes them with a note', async () => {
-    const cwd = temporaryDirectory()
-    const db = join(cwd, 'inv.db')
-    await runCli(['inventory', 'init', '--db', db, '--seed', '11'], cwd)
-    const report = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
-    const escalated = report.outcomes.filter((outcome) => outcome.outcome === 'escalated')
-    expect(escalated.length).toBeGreaterThan(0)
-    expect(escalated.every((outcome) => outcome.escalationId?.startsWith('E-'))).toBe(true)
-    await runCli(['audit', '--db', db, '--json'], cwd)
-    const list = EscalationsListOutput.parse((await runCli(['escalations', 'list', '--db', db, '--json'], cwd)).json)
-    expect(list.escalations.map((escalation) => escalation.findingId).sort()).toEqual(
-      escalated.map((outcome) => outcome.findingId).sort(),
-    )
-    expect(list.escalations.every((escalation) => escalation.seen === 2)).toBe(true)
+  it(
+    'queues escalations once per finding and evidence, shows ' + 'what was tried, and closes them with a note',
+    async () => {
+      const cwd = temporaryDirectory()
+      const db = join(cwd, 'inv.db')
+      await runCli(['inventory', 'init', '--db', db, '--seed', '11'], cwd)
+      const report = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
+      const escalated = report.outcomes.filter((outcome) => outcome.outcome === 'escalated')
+      expect(escalated.length).toBeGreaterThan(0)
+      expect(escalated.every((outcome) => outcome.escalationId?.startsWith('E-'))).toBe(true)
+      await runCli(['audit', '--db', db, '--json'], cwd)
+      const list = EscalationsListOutput.parse((await runCli(['escalations', 'list', '--db', db, '--json'], cwd)).json)
+      expect(list.escalations.map((escalation) => escalation.findingId).sort()).toEqual(
+        escalated.map((outcome) => outcome.findingId).sort(),
+      )
+      expect(list.escalations.every((escalation) => escalation.seen === 2)).toBe(true)
 
-    const first = list.escalations[0]
-    const shown = EscalationsShowOutput.parse(
-      (await runCli(['escalations', 'show', first.id, '--db', db, '--json'], cwd)).json,
-    )
-    expect(shown.escalation.tried.length).toBeGreaterThan(0)
-    expect(shown.escalation.nextStep.length).toBeGreaterThan(10)
-    expect(Object.keys(shown.escalation.evidence).length).toBeGreaterThan(0)
+      const first = list.escalations[0]
+      const shown = EscalationsShowOutput.parse(
+        (await runCli(['escalations', 'show', first.id, '--db', db, '--json'], cwd)).json,
+      )
+      expect(shown.escalation.tried.length).toBeGreaterThan(0)
+      expect(shown.escalation.nextStep.length).toBeGreaterThan(10)
+      expect(Object.keys(shown.escalation.evidence).length).toBeGreaterThan(0)
 
-    const closed = EscalationsCloseOutput.parse(
-      (
-        await runCli(
-          [
-            'escalations',
-            'close',
-            first.id,
-            '--db',
-            db,
-            '--by',
-            'carol',
-            '--note',
-            'counted and fixed in the ERP',
-            '--json',
-          ],
-          cwd,
-        )
-      ).json,
-    )
-    expect(closed.escalation).toMatchObject({status: 'closed', closedBy: 'carol', note: 'counted and fixed in the ERP'})
-    const open = EscalationsListOutput.parse((await runCli(['escalations', 'list', '--db', db, '--json'], cwd)).json)
-    expect(open.escalations.map((escalation) => escalation.id)).not.toContain(first.id)
-    expect((await runCli(['escalations', 'close', first.id, '--db', db, '--note', 'again'], cwd)).exitCode).toBe(2)
-  })
+      const closed = EscalationsCloseOutput.parse(
+        (
+          await runCli(
+            [
+              'escalations',
+              'close',
+              first.id,
+              '--db',
+              db,
+              '--by',
+              'carol',
+              '--note',
+              'counted and fixed in the ERP',
+              '--json',
+            ],
+            cwd,
+          )
+        ).json,
+      )
+      expect(closed.escalation).toMatchObject({
+        status: 'closed',
+        closedBy: 'carol',
+        note: 'counted and fixed in the ERP',
+      })
+      const open = EscalationsListOutput.parse((await runCli(['escalations', 'list', '--db', db, '--json'], cwd)).json)
+      expect(open.escalations.map((escalation) => escalation.id)).not.toContain(first.id)
+      expect((await runCli(['escalations', 'close', first.id, '--db', db, '--note', 'again'], cwd)).exitCode).toBe(2)
+    },
+  )
 })

@@ -140,7 +140,8 @@ describe('invagent audit', () => {
         .every((outcome) => outcome.escalationId === null),
     ).toBe(true)
     expect(report.deferredNote).toBe(
-      `${report.summary.deferred} finding(s) deferred: this run reached its cap of 3 writes (--max-writes); rerun to continue.`,
+      `${report.summary.deferred} finding(s) deferred: this run reached its cap of 3 writes ` +
+        `(--max-writes); rerun to continue.`,
     )
     const human = await runCli(['audit', '--db', db, '--max-writes', '3'], cwd)
     expect(human.stdout.split('\n').filter((line) => line.includes('deferred:'))).toHaveLength(1)

@@ -7,18 +7,21 @@ import {DatasetGenerateOutput} from '../../src/cli/output-schemas.js'
 import {runCli, temporaryDirectory} from '../helpers/cli.js'
 
 describe('dataset generate overwrote the shipped training data without a word', () => {
-  it('refuses to replace an existing --out (the default is datasets/playbook.jsonl) and leaves it as it was', async () => {
-    const cwd = temporaryDirectory()
-    mkdirSync(join(cwd, 'datasets'))
-    const shipped = join(cwd, 'datasets', 'playbook.jsonl')
-    writeFileSync(shipped, '{"shipped": 1}\n{"shipped": 2}\n')
-    const run = await runCli(['dataset', 'generate', '--count', '1', '--eval-count', '0', '--json'], cwd)
-    expect(run.exitCode).toBe(2)
-    expect(run.json.error.code).toBe('OUTPUT_EXISTS')
-    expect(run.json.error.message).toContain(shipped)
-    expect(run.json.error.suggestions[0]).toContain('--force')
-    expect(readFileSync(shipped, 'utf8')).toBe('{"shipped": 1}\n{"shipped": 2}\n')
-  })
+  it(
+    'refuses to replace an existing --out (the default is ' + 'datasets/playbook.jsonl) and leaves it as it was',
+    async () => {
+      const cwd = temporaryDirectory()
+      mkdirSync(join(cwd, 'datasets'))
+      const shipped = join(cwd, 'datasets', 'playbook.jsonl')
+      writeFileSync(shipped, '{"shipped": 1}\n{"shipped": 2}\n')
+      const run = await runCli(['dataset', 'generate', '--count', '1', '--eval-count', '0', '--json'], cwd)
+      expect(run.exitCode).toBe(2)
+      expect(run.json.error.code).toBe('OUTPUT_EXISTS')
+      expect(run.json.error.message).toContain(shipped)
+      expect(run.json.error.suggestions[0]).toContain('--force')
+      expect(readFileSync(shipped, 'utf8')).toBe('{"shipped": 1}\n{"shipped": 2}\n')
+    },
+  )
 
   it('refuses when only the eval file exists', async () => {
     const cwd = temporaryDirectory()

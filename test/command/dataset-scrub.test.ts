@@ -34,45 +34,49 @@ function workspace(): string {
 }
 
 describe('invagent dataset scrub', () => {
-  it('--json: writes FILE.scrubbed.jsonl, reports every change without the values, exits 1 for the line that is not JSON', async () => {
-    const cwd = workspace()
-    const result = await runCli(['dataset', 'scrub', 'sample.jsonl', '--json'], cwd)
-    expect(result.exitCode, result.stderr).toBe(1)
-    const output = DatasetScrubOutput.parse(result.json)
-    expect(output).toMatchObject({
-      input: join(cwd, 'sample.jsonl'),
-      output: join(cwd, 'sample.scrubbed.jsonl'),
-      inPlace: false,
-      lines: 5,
-      linesChanged: 3,
-      counts: {email: 4, phone: 4, name: 11},
-      changesNotListed: 0,
-      unparsableLines: 1,
-      unparsable: [{line: 3, message: "not JSON: Unexpected token '/'"}],
-    })
-    expect(output.changes).toHaveLength(19)
-    const perLine: Record<number, number> = {}
-    for (const change of output.changes) perLine[change.line] = (perLine[change.line] ?? 0) + 1
-    expect(perLine).toEqual({1: 8, 4: 8, 5: 3})
-    expect(output.changes[0]).toEqual({
-      line: 1,
-      pointer: '/input/context',
-      kind: 'name',
-      after: expect.stringMatching(/^\p{Lu}\p{Ll}+ \p{Lu}\p{Ll}+$/u),
-    })
-    for (const value of PII) expect(result.stdout + result.stderr, value).not.toContain(value)
+  it(
+    '--json: writes FILE.scrubbed.jsonl, reports every change without the values, exits 1 for the line that ' +
+      'is not JSON',
+    async () => {
+      const cwd = workspace()
+      const result = await runCli(['dataset', 'scrub', 'sample.jsonl', '--json'], cwd)
+      expect(result.exitCode, result.stderr).toBe(1)
+      const output = DatasetScrubOutput.parse(result.json)
+      expect(output).toMatchObject({
+        input: join(cwd, 'sample.jsonl'),
+        output: join(cwd, 'sample.scrubbed.jsonl'),
+        inPlace: false,
+        lines: 5,
+        linesChanged: 3,
+        counts: {email: 4, phone: 4, name: 11},
+        changesNotListed: 0,
+        unparsableLines: 1,
+        unparsable: [{line: 3, message: "not JSON: Unexpected token '/'"}],
+      })
+      expect(output.changes).toHaveLength(19)
+      const perLine: Record<number, number> = {}
+      for (const change of output.changes) perLine[change.line] = (perLine[change.line] ?? 0) + 1
+      expect(perLine).toEqual({1: 8, 4: 8, 5: 3})
+      expect(output.changes[0]).toEqual({
+        line: 1,
+        pointer: '/input/context',
+        kind: 'name',
+        after: expect.stringMatching(/^\p{Lu}\p{Ll}+ \p{Lu}\p{Ll}+$/u),
+      })
+      for (const value of PII) expect(result.stdout + result.stderr, value).not.toContain(value)
 
-    const scrubbed = readFileSync(join(cwd, 'sample.scrubbed.jsonl'), 'utf8')
-    for (const change of output.changes) expect(scrubbed).toContain(change.after)
-    for (const value of PII)
-      expect(
-        scrubbed
-          .split('\n')
-          .filter((_line, index) => index !== 2)
-          .join('\n'),
-        value,
-      ).not.toContain(value)
-  })
+      const scrubbed = readFileSync(join(cwd, 'sample.scrubbed.jsonl'), 'utf8')
+      for (const change of output.changes) expect(scrubbed).toContain(change.after)
+      for (const value of PII)
+        expect(
+          scrubbed
+            .split('\n')
+            .filter((_line, index) => index !== 2)
+            .join('\n'),
+          value,
+        ).not.toContain(value)
+    },
+  )
 
   it('--show-values adds what was replaced; --in-place on the scrubbed copy changes nothing', async () => {
     const cwd = workspace()

@@ -119,7 +119,8 @@ describe('invagent dataset (CLI)', () => {
       {
         line: 3,
         reason:
-          '/output: cannot parse the call to remap_transaction_part: expected a quoted string, a number, true/false or null, found "P-000001, re"',
+          '/output: cannot parse the call to remap_transaction_part: expected a quoted string, a number, ' +
+          'true/false or null, found "P-000001, re"',
       },
     ])
     const example = JSON.parse(readFileSync(join(cwd, 'c.jsonl'), 'utf8'))

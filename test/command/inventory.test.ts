@@ -192,7 +192,8 @@ describe('invagent inventory indexes', () => {
     const external = new DatabaseSync(path)
     external.exec(SCHEMA_SQL)
     external.exec(
-      `INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES ('P-1', 'A-1', 'Widget', 'EA', -3, 0, 'A', 0)`,
+      `INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES ('P-1', ` +
+        `'A-1', 'Widget', 'EA', -3, 0, 'A', 0)`,
     )
     external.close()
 

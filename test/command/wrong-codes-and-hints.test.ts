@@ -66,25 +66,30 @@ describe('wrong error codes and missing hints', () => {
     expect(empty.stdout).not.toContain('EISDIR')
   })
 
-  it('exited 3 from doctor on a fresh machine although the default engine needs nothing, and now says what each engine lacks', async () => {
-    const cwd = temporaryDirectory()
-    const result = await execa(process.execPath, [BIN, 'doctor', '--json'], {
-      cwd,
-      reject: false,
-      stdin: 'ignore',
-      env: {PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, INVAGENT_CACHE: join(cwd, 'empty-cache')},
-      extendEnv: false,
-    })
-    expect(result.exitCode, result.stderr).toBe(0)
-    const report = DoctorOutput.parse(JSON.parse(result.stdout))
-    expect(report.ok).toBe(true)
-    const engines = Object.fromEntries(report.engines.map((engine) => [engine.engine, engine]))
-    expect(engines.rules).toEqual({engine: 'rules', ready: true, lacks: []})
-    expect(engines.server.ready).toBe(false)
-    expect(engines.server.lacks.join(' ')).toContain('llama-server')
-    expect(engines.embedded.lacks.join(' ')).toContain('GGUF model')
-    expect(report.checks.find((check) => check.id === 'llama-server')?.status).toBe('warn')
-  }, 120_000)
+  it(
+    'exited 3 from doctor on a fresh machine although the default engine needs nothing, and now says what ' +
+      'each engine lacks',
+    async () => {
+      const cwd = temporaryDirectory()
+      const result = await execa(process.execPath, [BIN, 'doctor', '--json'], {
+        cwd,
+        reject: false,
+        stdin: 'ignore',
+        env: {PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, INVAGENT_CACHE: join(cwd, 'empty-cache')},
+        extendEnv: false,
+      })
+      expect(result.exitCode, result.stderr).toBe(0)
+      const report = DoctorOutput.parse(JSON.parse(result.stdout))
+      expect(report.ok).toBe(true)
+      const engines = Object.fromEntries(report.engines.map((engine) => [engine.engine, engine]))
+      expect(engines.rules).toEqual({engine: 'rules', ready: true, lacks: []})
+      expect(engines.server.ready).toBe(false)
+      expect(engines.server.lacks.join(' ')).toContain('llama-server')
+      expect(engines.embedded.lacks.join(' ')).toContain('GGUF model')
+      expect(report.checks.find((check) => check.id === 'llama-server')?.status).toBe('warn')
+    },
+    120_000,
+  )
 
   it.each([
     [['audti'], 'Did you mean `invagent audit`?'],

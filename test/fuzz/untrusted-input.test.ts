@@ -149,29 +149,33 @@ const hostileText = fc.oneof(
 const params = {seed: SEED, numRuns: 150, endOnFailure: true}
 
 describe('fuzz: JSONL lines of a dataset', () => {
-  it('findSyntaxProblem, repairLine, locatePointer and parseCallText never throw or hang, and point inside the line', () => {
-    fc.assert(
-      fc.property(
-        hostileText,
-        fc.constantFrom('/id', '/trajectory/0/action', '/meta/rootCause', '/a~1b'),
-        (line, pointer) => {
-          const problem = timed('findSyntaxProblem', line, () => findSyntaxProblem(line))
-          if (problem) {
-            expect(problem.offset).toBeGreaterThanOrEqual(0)
-            expect(problem.offset).toBeLessThanOrEqual(line.length)
-            expect(problem.message.length).toBeGreaterThan(0)
-          }
-          const repaired = timed('repairLine', line, () => repairLine(line))
-          if (repaired) expect(() => JSON.parse(repaired.text)).not.toThrow()
-          const at = timed('locatePointer', line, () => locatePointer(line, pointer))
-          expect(at).toBeGreaterThanOrEqual(0)
-          const parsed = timed('parseCallText', line, () => parseCallText(line, new Set(TOOL_NAMES)))
-          for (const found of parsed.problems) expect(found.message.length).toBeGreaterThan(0)
-        },
-      ),
-      params,
-    )
-  })
+  it(
+    'findSyntaxProblem, repairLine, locatePointer and parseCallText never throw or hang, and point inside ' +
+      'the line',
+    () => {
+      fc.assert(
+        fc.property(
+          hostileText,
+          fc.constantFrom('/id', '/trajectory/0/action', '/meta/rootCause', '/a~1b'),
+          (line, pointer) => {
+            const problem = timed('findSyntaxProblem', line, () => findSyntaxProblem(line))
+            if (problem) {
+              expect(problem.offset).toBeGreaterThanOrEqual(0)
+              expect(problem.offset).toBeLessThanOrEqual(line.length)
+              expect(problem.message.length).toBeGreaterThan(0)
+            }
+            const repaired = timed('repairLine', line, () => repairLine(line))
+            if (repaired) expect(() => JSON.parse(repaired.text)).not.toThrow()
+            const at = timed('locatePointer', line, () => locatePointer(line, pointer))
+            expect(at).toBeGreaterThanOrEqual(0)
+            const parsed = timed('parseCallText', line, () => parseCallText(line, new Set(TOOL_NAMES)))
+            for (const found of parsed.problems) expect(found.message.length).toBeGreaterThan(0)
+          },
+        ),
+        params,
+      )
+    },
+  )
 
   it('parseCallText reads call text in the shapes of its grammar, with long runs anywhere, in bounded time', () => {
     // Calls, labels and whitespace runs in the places its grammar has them: a lazy observation

@@ -95,7 +95,8 @@ export class InventoryBuilder {
     const uom = row.uom ?? 'EA'
     this.db
       .prepare(
-        'INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ' +
+          '?, ?, ?, ?, ?)',
       )
       .run(
         row.id,
@@ -132,7 +133,8 @@ export class InventoryBuilder {
     const postedAt = row.posted_at !== undefined ? row.posted_at : status === 'posted' ? createdAt + MINUTE_MS : null
     this.db
       .prepare(
-        'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, ' +
+          'created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
       .run(
         row.id,

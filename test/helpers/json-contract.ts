@@ -40,7 +40,10 @@ export function commandIdOf(args: readonly string[]): string | undefined {
   return undefined
 }
 
-/** Problems of one --json document of command `id` against its committed schema (or the error schema); empty when it conforms. */
+/**
+ * Problems of one --json document of command `id` against its committed schema (or the error schema); empty when it
+ * conforms.
+ */
 export function contractProblems(id: string, document: unknown): string[] {
   // A failure prints {"error": …} alone; some results (train status) have an `error` field of their own.
   const isError =

@@ -32,13 +32,17 @@ export const TOKEN_TYPE = {normal: 1, unknown: 2, control: 3, userDefined: 4, un
 
 /** Phi-3-mini-instruct's chat template (tokenizer_config.json), whose markers llama.cpp detects as "phi3". */
 export const PHI3_CHAT_TEMPLATE =
-  "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] + '<|end|>\n'}}" +
+  "{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>\n' + message['content'] " +
+  "+ '<|end|>\n'}}" +
   "{% elif message['role'] == 'user' %}{{'<|user|>\n' + message['content'] + '<|end|>\n'}}" +
   "{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}" +
   "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}"
 
 export interface TinyGgufOptions {
-  /** `tiny` (default): loads and generates in milliseconds. `quantizable`: every matrix row a multiple of 256, so llama-quantize can apply K-quants (Q4_K_M). */
+  /**
+   * `tiny` (default): loads and generates in milliseconds. `quantizable`: every matrix row a multiple of 256, so
+   * llama-quantize can apply K-quants (Q4_K_M).
+   */
   preset?: 'tiny' | 'quantizable'
   embeddingLength?: number
   feedForwardLength?: number
@@ -56,7 +60,10 @@ export interface TinyGgufOptions {
   chatTemplate?: string | null
   /** The vocabulary is padded with unused tokens to a multiple of this. Default 32. */
   vocabularyMultiple?: number
-  /** Standard deviation of the attention and feed-forward matrices. Default 0.02 (token embeddings get 1 and the output layer 1/√embedding, so logits are not flat). */
+  /**
+   * Standard deviation of the attention and feed-forward matrices. Default 0.02 (token embeddings get 1 and the output
+   * layer 1/√embedding, so logits are not flat).
+   */
   weightStd?: number
 }
 

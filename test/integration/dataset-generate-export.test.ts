@@ -96,77 +96,80 @@ describe('dataset generate → validate → export', () => {
     expect(readFileSync(join(directory, 'eval.jsonl'), 'utf8')).toBe(readFileSync('datasets/eval.jsonl', 'utf8'))
   })
 
-  it('exports exactly the messages the model engine is prompted with when it replays the example in the audit loop', async () => {
-    const [example] = readExamples('datasets/playbook.jsonl').filter(
-      (candidate) => candidate.trajectory.length >= 4 && candidate.final.outcome === 'resolved',
-    )
-    const directory = temporaryDirectory()
-    const db = join(directory, 'sandbox.db')
-    initInventory({
-      path: db,
-      ...SANDBOX_INVENTORY,
-      seed: (example.input.context as {sandboxSeed: number}).sandboxSeed,
-      phrasings: 'train',
-    })
+  it(
+    'exports exactly the messages the model engine is prompted with when it replays the example in the ' + 'audit loop',
+    async () => {
+      const [example] = readExamples('datasets/playbook.jsonl').filter(
+        (candidate) => candidate.trajectory.length >= 4 && candidate.final.outcome === 'resolved',
+      )
+      const directory = temporaryDirectory()
+      const db = join(directory, 'sandbox.db')
+      initInventory({
+        path: db,
+        ...SANDBOX_INVENTORY,
+        seed: (example.input.context as {sandboxSeed: number}).sandboxSeed,
+        phrasings: 'train',
+      })
 
-    // A model that answers with the example's steps; the loop supplies the real observations.
-    const prompts: ChatMessage[][] = []
-    const replay: Completer = {
-      async complete(messages) {
-        prompts.push(messages)
-        const index = messages.filter((message) => message.role === 'assistant').length
-        const step = example.trajectory[index]
-        return {
-          text: stepText({thought: step.thought, tool: step.action.tool, args: step.action.args}),
-          usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0},
-          hitTokenLimit: false,
-        }
-      },
-    }
-    const escalateOthers: Completer = {
-      async complete() {
-        return {
-          text: JSON.stringify({
-            thought: 'not this one',
-            tool: 'escalate',
-            args: {root_cause: 'unknown', reason: 'test', summary: 'other finding'},
-          }),
-          usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0},
-          hitTokenLimit: false,
-        }
-      },
-    }
-    const engine: Engine = {
-      name: 'replay',
-      start: (finding) =>
-        new ModelEngineSession(finding, finding.id === example.input.finding.id ? replay : escalateOthers),
-    }
-    const backend = SqliteInventory.open(db)
-    const log = AuditLog.create(join(directory, 'logs'), 'replay')
-    const report = await runAudit({backend, engine, log, dryRun: true})
-    log.close()
-    backend.close()
-    expect(report.outcomes.find((outcome) => outcome.findingId === example.input.finding.id)?.outcome).toBe(
-      'would_resolve',
-    )
-    expect(prompts).toHaveLength(example.trajectory.length)
-    const last = example.trajectory.at(-1)!
-    const inference = [
-      ...prompts.at(-1)!,
-      {role: 'assistant', content: stepText({thought: last.thought, tool: last.action.tool, args: last.action.args})},
-    ]
-    expect(exampleMessages(example)).toEqual(inference)
+      // A model that answers with the example's steps; the loop supplies the real observations.
+      const prompts: ChatMessage[][] = []
+      const replay: Completer = {
+        async complete(messages) {
+          prompts.push(messages)
+          const index = messages.filter((message) => message.role === 'assistant').length
+          const step = example.trajectory[index]
+          return {
+            text: stepText({thought: step.thought, tool: step.action.tool, args: step.action.args}),
+            usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0},
+            hitTokenLimit: false,
+          }
+        },
+      }
+      const escalateOthers: Completer = {
+        async complete() {
+          return {
+            text: JSON.stringify({
+              thought: 'not this one',
+              tool: 'escalate',
+              args: {root_cause: 'unknown', reason: 'test', summary: 'other finding'},
+            }),
+            usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0},
+            hitTokenLimit: false,
+          }
+        },
+      }
+      const engine: Engine = {
+        name: 'replay',
+        start: (finding) =>
+          new ModelEngineSession(finding, finding.id === example.input.finding.id ? replay : escalateOthers),
+      }
+      const backend = SqliteInventory.open(db)
+      const log = AuditLog.create(join(directory, 'logs'), 'replay')
+      const report = await runAudit({backend, engine, log, dryRun: true})
+      log.close()
+      backend.close()
+      expect(report.outcomes.find((outcome) => outcome.findingId === example.input.finding.id)?.outcome).toBe(
+        'would_resolve',
+      )
+      expect(prompts).toHaveLength(example.trajectory.length)
+      const last = example.trajectory.at(-1)!
+      const inference = [
+        ...prompts.at(-1)!,
+        {role: 'assistant', content: stepText({thought: last.thought, tool: last.action.tool, args: last.action.args})},
+      ]
+      expect(exampleMessages(example)).toEqual(inference)
 
-    const out = join(directory, 'chat.jsonl')
-    const exported = await exportDataset({input: 'datasets/playbook.jsonl', out})
-    expect(exported.examples).toBe(readExamples('datasets/playbook.jsonl').length)
-    const conversation = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line))
-      .find((line) => line.id === example.id)
-    expect(conversation.messages).toEqual(inference)
-  })
+      const out = join(directory, 'chat.jsonl')
+      const exported = await exportDataset({input: 'datasets/playbook.jsonl', out})
+      expect(exported.examples).toBe(readExamples('datasets/playbook.jsonl').length)
+      const conversation = readFileSync(out, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line))
+        .find((line) => line.id === example.id)
+      expect(conversation.messages).toEqual(inference)
+    },
+  )
 
   it('export refuses a file with an invalid example and writes nothing', async () => {
     const directory = temporaryDirectory()

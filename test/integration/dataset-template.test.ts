@@ -10,33 +10,41 @@ import {writeTinyGguf} from '../helpers/tiny-gguf.js'
 
 // The original Phi-3-mini-4k-instruct template has no system branch: it drops the system prompt.
 const SYSTEM_DROPPING_TEMPLATE =
-  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
+  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + '\\n' + " +
+  "message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + '\\n'}}" +
   "{% elif (message['role'] == 'assistant') %}{{message['content'] + '<|end|>' + '\\n'}}{% endif %}{% endfor %}"
 
 describe('dataset export --template and validate --model with a GGUF', () => {
-  it("renders through the model's own template, and fails, writing nothing, when the template drops the system prompt", async () => {
-    const cwd = temporaryDirectory()
-    const keeps = join(cwd, 'keeps.gguf')
-    const drops = join(cwd, 'drops.gguf')
-    writeTinyGguf(keeps)
-    writeTinyGguf(drops, {chatTemplate: SYSTEM_DROPPING_TEMPLATE})
-    const dataset = join(process.cwd(), 'test/fixtures/dataset/valid.jsonl')
+  it(
+    "renders through the model's own template, and fails, writing nothing, when the template drops the " +
+      'system prompt',
+    async () => {
+      const cwd = temporaryDirectory()
+      const keeps = join(cwd, 'keeps.gguf')
+      const drops = join(cwd, 'drops.gguf')
+      writeTinyGguf(keeps)
+      writeTinyGguf(drops, {chatTemplate: SYSTEM_DROPPING_TEMPLATE})
+      const dataset = join(process.cwd(), 'test/fixtures/dataset/valid.jsonl')
 
-    const ok = await runCli(
-      ['dataset', 'export', dataset, '--template', keeps, '--out', join(cwd, 'ok.jsonl'), '--json'],
-      cwd,
-    )
-    expect(ok.exitCode, ok.stderr).toBe(0)
-    const result = DatasetExportOutput.parse(ok.json)
-    expect(result.examples).toBe(3)
-    expect(result.template).toEqual({model: 'keeps.gguf', checked: 3})
-    expect(readFileSync(join(cwd, 'ok.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3)
+      const ok = await runCli(
+        ['dataset', 'export', dataset, '--template', keeps, '--out', join(cwd, 'ok.jsonl'), '--json'],
+        cwd,
+      )
+      expect(ok.exitCode, ok.stderr).toBe(0)
+      const result = DatasetExportOutput.parse(ok.json)
+      expect(result.examples).toBe(3)
+      expect(result.template).toEqual({model: 'keeps.gguf', checked: 3})
+      expect(readFileSync(join(cwd, 'ok.jsonl'), 'utf8').trim().split('\n')).toHaveLength(3)
 
-    const bad = await runCli(['dataset', 'export', dataset, '--template', drops, '--out', join(cwd, 'bad.jsonl')], cwd)
-    expect(bad.exitCode, bad.stderr).toBe(2)
-    expect(bad.stderr).toMatch(/drops\.gguf's chat template drops or alters messages/)
-    expect(() => readFileSync(join(cwd, 'bad.jsonl'))).toThrow()
-  })
+      const bad = await runCli(
+        ['dataset', 'export', dataset, '--template', drops, '--out', join(cwd, 'bad.jsonl')],
+        cwd,
+      )
+      expect(bad.exitCode, bad.stderr).toBe(2)
+      expect(bad.stderr).toMatch(/drops\.gguf's chat template drops or alters messages/)
+      expect(() => readFileSync(join(cwd, 'bad.jsonl'))).toThrow()
+    },
+  )
 
   it("counts tokens in the model's tokenizer and flags examples over --max-tokens", async () => {
     const cwd = temporaryDirectory()

@@ -27,7 +27,8 @@ try {
 } catch (error) {
   // The only reason to skip the server tests: no binary anywhere. Say so loudly.
   console.warn(
-    `SKIPPING eval --questions server tests: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`,
+    `SKIPPING eval --questions server tests: ${(error as Error).message}\n  → run \`node bin/run.js llama ` +
+      `build\` first.`,
   )
 }
 
@@ -142,59 +143,67 @@ describe('eval --questions on the embedded engine (tiny GGUF)', () => {
 })
 
 describe.runIf(llamaServer)('eval --questions on the server engine (tiny GGUF, real llama-server)', () => {
-  it('scores forced answers 1.0 with embeddings from a llama-server it starts with --embedding, and stops it', async () => {
-    const model = tinyModel()
-    await using server = await startLlamaServer({model, port: 0, ctxSize: 4096, threads: 1, restart: false})
-    const result = await runQuestionEval({
-      questions: join(FIXTURES, 'with-context.jsonl'),
-      gates: ['exact>=1', 'contains>=1', 'semantic>=1'],
-      engine: {engine: 'server', url: server.url, maxTokens: 64, seed: 1, threads: 1},
-      embedding: {model},
-      grammarFor: forceExpected,
-    })
-    expect(result.results.map((outcome) => outcome.answer)).toEqual(['18%', '3 days', 'Paris'])
-    expect(result.metrics).toMatchObject({exact: 1, contains: 1, semantic: 1, errors: 0})
-    expect(result.metrics.similarityMean).toBeCloseTo(1, 9)
-    expect(result.scoring).toMatchObject({embeddingEngine: 'server', embeddingModel: model})
-    expect(result).toMatchObject({verdict: 'pass', exitCode: 0})
-    // The embedding server is gone; only the chat model's server (stopped at the end of the block) is left.
-    expect(llamaServerChildren()).toEqual([server.pid])
-  }, 180_000)
+  it(
+    'scores forced answers 1.0 with embeddings from a ' + 'llama-server it starts with --embedding, and stops it',
+    async () => {
+      const model = tinyModel()
+      await using server = await startLlamaServer({model, port: 0, ctxSize: 4096, threads: 1, restart: false})
+      const result = await runQuestionEval({
+        questions: join(FIXTURES, 'with-context.jsonl'),
+        gates: ['exact>=1', 'contains>=1', 'semantic>=1'],
+        engine: {engine: 'server', url: server.url, maxTokens: 64, seed: 1, threads: 1},
+        embedding: {model},
+        grammarFor: forceExpected,
+      })
+      expect(result.results.map((outcome) => outcome.answer)).toEqual(['18%', '3 days', 'Paris'])
+      expect(result.metrics).toMatchObject({exact: 1, contains: 1, semantic: 1, errors: 0})
+      expect(result.metrics.similarityMean).toBeCloseTo(1, 9)
+      expect(result.scoring).toMatchObject({embeddingEngine: 'server', embeddingModel: model})
+      expect(result).toMatchObject({verdict: 'pass', exitCode: 0})
+      // The embedding server is gone; only the chat model's server (stopped at the end of the block) is left.
+      expect(llamaServerChildren()).toEqual([server.pid])
+    },
+    180_000,
+  )
 
-  it('embeds through --embedding-url: the same text gives the same vector, and free answers get a similarity', async () => {
-    const model = tinyModel()
-    await using chat = await startLlamaServer({model, port: 0, ctxSize: 4096, threads: 1, restart: false})
-    await using embeddings = await startLlamaServer({
-      model,
-      port: 0,
-      ctxSize: 2048,
-      threads: 1,
-      restart: false,
-      extraArgs: ['--embedding'],
-    })
-    const embedder = await createEmbedder({url: embeddings.url, kind: 'server'})
-    const first = await embedder.embed('Paris')
-    expect(first).toHaveLength(64)
-    expect(await embedder.embed('Paris')).toEqual(first)
-    // Without pooling the vector is the last token's; in a random model that is mostly the token itself,
-    // so compare texts that end differently ("3 days" would end in "s" like "Paris").
-    expect(cosineSimilarity(first, await embedder.embed('18%'))).toBeLessThan(0.999)
-    const result = await runQuestionEval({
-      questions: join(FIXTURES, 'with-context.jsonl'),
-      gates: ['errors==0'],
-      engine: {engine: 'server', url: chat.url, maxTokens: 16, seed: 1},
-      embedding: {url: embeddings.url},
-    })
-    expect(
-      result.results.every(
-        (outcome) => outcome.similarity !== null && outcome.similarity >= -1 && outcome.similarity <= 1,
-      ),
-    ).toBe(true)
-    expect(result.scoring).toMatchObject({
-      semantic: 'measured',
-      embeddingEngine: 'server',
-      embeddingModel: embeddings.url,
-    })
-    expect(result.exitCode).toBe(0)
-  }, 180_000)
+  it(
+    'embeds through --embedding-url: the same text gives the same ' + 'vector, and free answers get a similarity',
+    async () => {
+      const model = tinyModel()
+      await using chat = await startLlamaServer({model, port: 0, ctxSize: 4096, threads: 1, restart: false})
+      await using embeddings = await startLlamaServer({
+        model,
+        port: 0,
+        ctxSize: 2048,
+        threads: 1,
+        restart: false,
+        extraArgs: ['--embedding'],
+      })
+      const embedder = await createEmbedder({url: embeddings.url, kind: 'server'})
+      const first = await embedder.embed('Paris')
+      expect(first).toHaveLength(64)
+      expect(await embedder.embed('Paris')).toEqual(first)
+      // Without pooling the vector is the last token's; in a random model that is mostly the token itself,
+      // so compare texts that end differently ("3 days" would end in "s" like "Paris").
+      expect(cosineSimilarity(first, await embedder.embed('18%'))).toBeLessThan(0.999)
+      const result = await runQuestionEval({
+        questions: join(FIXTURES, 'with-context.jsonl'),
+        gates: ['errors==0'],
+        engine: {engine: 'server', url: chat.url, maxTokens: 16, seed: 1},
+        embedding: {url: embeddings.url},
+      })
+      expect(
+        result.results.every(
+          (outcome) => outcome.similarity !== null && outcome.similarity >= -1 && outcome.similarity <= 1,
+        ),
+      ).toBe(true)
+      expect(result.scoring).toMatchObject({
+        semantic: 'measured',
+        embeddingEngine: 'server',
+        embeddingModel: embeddings.url,
+      })
+      expect(result.exitCode).toBe(0)
+    },
+    180_000,
+  )
 })

@@ -50,7 +50,8 @@ describe.skipIf(!cached)('llama build, built', () => {
     expect(existsSync(join(output.sourceDir, 'gguf-py'))).toBe(true)
   })
 
-  // Compiling the binding takes minutes: CI's `llama build` does it before the tests; here only the cached one is checked.
+  // Compiling the binding takes minutes: CI's `llama build` does it before the tests; here only the cached one is
+  // checked.
   it.skipIf(!bindingCached)(
     "puts node-llama-cpp's binding compiled from the same source where node-llama-cpp loads it first",
     async () => {
@@ -66,7 +67,9 @@ describe.skipIf(!cached)('llama build, built', () => {
       const probe = join(scratch, 'probe.mjs')
       writeFileSync(
         probe,
-        `const {getLlama, LlamaLogLevel} = await import(${JSON.stringify(import.meta.resolve('node-llama-cpp'))})\nconsole.log((await getLlama({gpu: false, build: 'never', logLevel: LlamaLogLevel.error})).buildType)\n`,
+        `const {getLlama, LlamaLogLevel} = await ` +
+          `import(${JSON.stringify(import.meta.resolve('node-llama-cpp'))})\nconsole.log((await ` +
+          `getLlama({gpu: false, build: 'never', logLevel: LlamaLogLevel.error})).buildType)\n`,
       )
       const loaded = await execa(process.execPath, [probe], {reject: false})
       expect(loaded.stdout.trim(), loaded.stderr).toBe('localBuild')
@@ -90,50 +93,54 @@ describe('llama build, from scratch', () => {
     expect(result.stderr).toContain('apt-get install git cmake g++')
   })
 
-  it('stops its compilers on Ctrl+C, writes nothing to the final folder, and keeps the staging folder to resume', async () => {
-    const cache = join(scratch, 'cache')
-    const build = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {
-      reject: false,
-      stdin: 'ignore',
-      env: {INVAGENT_CACHE: cache},
-    })
-    let stderr = ''
-    let exited = false
-    build.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    void build.finally(() => (exited = true))
-    const deadline = Date.now() + 120_000
-    while (!stderr.includes('Compile') && Date.now() < deadline && !exited)
-      await new Promise((resolve_) => setTimeout(resolve_, 100))
-    expect(stderr).toContain('✔ Configure (cmake)')
-    const {key} = await llamaSourceInfo()
-    build.kill('SIGINT')
-    const result = await build
-    expect(result.exitCode).toBe(130)
-    // Only the staging folder is left: no lock, no half-written <key> folder, no temporary one.
-    expect(readdirSync(join(cache, 'llama.cpp'))).toEqual([`.staging-${key}`])
-    const staging = join(cache, 'llama.cpp', `.staging-${key}`)
-    expect(existsSync(join(staging, 'source-unpacked'))).toBe(true)
-    expect(existsSync(join(staging, 'cmake-build', 'CMakeCache.txt'))).toBe(true)
-    // The compilers went with cmake: none of them is still writing into the staging folder.
-    const compilers = await execa('pgrep', ['-f', staging], {reject: false})
-    expect(compilers.stdout.trim()).toBe('')
+  it(
+    'stops its compilers on Ctrl+C, writes nothing to the final folder, and keeps the staging folder to ' + 'resume',
+    async () => {
+      const cache = join(scratch, 'cache')
+      const build = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {
+        reject: false,
+        stdin: 'ignore',
+        env: {INVAGENT_CACHE: cache},
+      })
+      let stderr = ''
+      let exited = false
+      build.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      void build.finally(() => (exited = true))
+      const deadline = Date.now() + 120_000
+      while (!stderr.includes('Compile') && Date.now() < deadline && !exited)
+        await new Promise((resolve_) => setTimeout(resolve_, 100))
+      expect(stderr).toContain('✔ Configure (cmake)')
+      const {key} = await llamaSourceInfo()
+      build.kill('SIGINT')
+      const result = await build
+      expect(result.exitCode).toBe(130)
+      // Only the staging folder is left: no lock, no half-written <key> folder, no temporary one.
+      expect(readdirSync(join(cache, 'llama.cpp'))).toEqual([`.staging-${key}`])
+      const staging = join(cache, 'llama.cpp', `.staging-${key}`)
+      expect(existsSync(join(staging, 'source-unpacked'))).toBe(true)
+      expect(existsSync(join(staging, 'cmake-build', 'CMakeCache.txt'))).toBe(true)
+      // The compilers went with cmake: none of them is still writing into the staging folder.
+      const compilers = await execa('pgrep', ['-f', staging], {reject: false})
+      expect(compilers.stdout.trim()).toBe('')
 
-    // Running it again resumes: the source is not unpacked again and cmake continues its tree.
-    const again = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {
-      reject: false,
-      stdin: 'ignore',
-      env: {INVAGENT_CACHE: cache},
-    })
-    let againStderr = ''
-    let againExited = false
-    again.stderr!.on('data', (chunk: Buffer) => (againStderr += chunk.toString()))
-    void again.finally(() => (againExited = true))
-    while (!againStderr.includes('Compile') && Date.now() < deadline && !againExited)
-      await new Promise((resolve_) => setTimeout(resolve_, 100))
-    again.kill('SIGINT')
-    expect((await again).exitCode).toBe(130)
-    expect(againStderr).toContain('already unpacked: resuming the previous build')
-  }, 240_000)
+      // Running it again resumes: the source is not unpacked again and cmake continues its tree.
+      const again = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {
+        reject: false,
+        stdin: 'ignore',
+        env: {INVAGENT_CACHE: cache},
+      })
+      let againStderr = ''
+      let againExited = false
+      again.stderr!.on('data', (chunk: Buffer) => (againStderr += chunk.toString()))
+      void again.finally(() => (againExited = true))
+      while (!againStderr.includes('Compile') && Date.now() < deadline && !againExited)
+        await new Promise((resolve_) => setTimeout(resolve_, 100))
+      again.kill('SIGINT')
+      expect((await again).exitCode).toBe(130)
+      expect(againStderr).toContain('already unpacked: resuming the previous build')
+    },
+    240_000,
+  )
 })
 
 describe('the build lock', () => {

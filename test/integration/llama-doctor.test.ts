@@ -44,29 +44,33 @@ describe('invagent doctor', () => {
     expect(status.models).toBe('warn')
   })
 
-  it('reports a llama-server nobody asked for as a warning with the next step, exit 0, and what the server engine lacks', async () => {
-    const nodeOnly = dirname(process.execPath)
-    const result = await execa(
-      process.execPath,
-      [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')],
-      {
-        cwd: directory,
-        reject: false,
-        stdin: 'ignore',
-        env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
-        extendEnv: false,
-      },
-    )
-    expect(result.exitCode).toBe(0)
-    const report = DoctorOutput.parse(JSON.parse(result.stdout))
-    expect(report.ok).toBe(true)
-    const server = report.checks.find((check) => check.id === 'llama-server')
-    expect(server).toMatchObject({status: 'warn'})
-    expect(report.engines.find((engine) => engine.engine === 'server')?.lacks[0]).toContain('llama-server')
-    expect(server?.nextStep).toContain('invagent llama build')
-    expect(report.binaries.llamaServer).toBeNull()
-    expect(report.cacheDir).toBe(join(directory, 'empty-cache'))
-  })
+  it(
+    'reports a llama-server nobody asked for as a warning with the next step, exit 0, and what the server ' +
+      'engine lacks',
+    async () => {
+      const nodeOnly = dirname(process.execPath)
+      const result = await execa(
+        process.execPath,
+        [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')],
+        {
+          cwd: directory,
+          reject: false,
+          stdin: 'ignore',
+          env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
+          extendEnv: false,
+        },
+      )
+      expect(result.exitCode).toBe(0)
+      const report = DoctorOutput.parse(JSON.parse(result.stdout))
+      expect(report.ok).toBe(true)
+      const server = report.checks.find((check) => check.id === 'llama-server')
+      expect(server).toMatchObject({status: 'warn'})
+      expect(report.engines.find((engine) => engine.engine === 'server')?.lacks[0]).toContain('llama-server')
+      expect(server?.nextStep).toContain('invagent llama build')
+      expect(report.binaries.llamaServer).toBeNull()
+      expect(report.cacheDir).toBe(join(directory, 'empty-cache'))
+    },
+  )
 
   it('exits 3 when a llama-server given with --llama-server does not exist', async () => {
     const result = await runCli(

@@ -27,7 +27,8 @@ try {
 } catch (error) {
   // The only reason to skip: no binary anywhere. Say so loudly.
   console.warn(
-    `SKIPPING llama-server integration tests: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`,
+    `SKIPPING llama-server integration tests: ${(error as Error).message}\n  → run \`node bin/run.js ` +
+      `llama build\` first.`,
   )
 }
 
@@ -97,46 +98,49 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
     rmSync(directory, {recursive: true, force: true})
   })
 
-  it('starts on a free loopback port, answers /health and the OpenAI API, and stops without leaving a process', async () => {
-    const events: LlamaServerEvent['type'][] = []
-    const server = await startLlamaServer({
-      model,
-      port: 0,
-      ctxSize: 512,
-      threads: 2,
-      parallel: 1,
-      onEvent: (event) => events.push(event.type),
-    })
-    const pid = server.pid
-    try {
-      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-      expect(server.port).toBeGreaterThan(1024)
-      expect(server.args).toEqual(
-        expect.arrayContaining([
-          '--model',
-          model,
-          '--host',
-          '127.0.0.1',
-          '--ctx-size',
-          '512',
-          '--threads',
-          '2',
-          '--parallel',
-          '1',
-        ]),
-      )
-      expect(await health(server.url)).toBe(200)
-      const models = (await (await fetch(`${server.url}/v1/models`)).json()) as {data: Array<{id: string}>}
-      expect(models.data.map((entry) => entry.id)).toContain('tiny')
-      expect(isAlive(pid)).toBe(true)
-    } finally {
-      await server.stop()
-    }
-    expect(isAlive(pid)).toBe(false)
-    await expect(server.closed).resolves.toBeUndefined()
-    expect(events).toEqual(['server-starting', 'server-ready', 'server-stopped'])
-    await expect(fetch(`${server.url}/health`)).rejects.toThrow()
-  })
+  it(
+    'starts on a free loopback port, answers /health and the OpenAI API, and stops without leaving a ' + 'process',
+    async () => {
+      const events: LlamaServerEvent['type'][] = []
+      const server = await startLlamaServer({
+        model,
+        port: 0,
+        ctxSize: 512,
+        threads: 2,
+        parallel: 1,
+        onEvent: (event) => events.push(event.type),
+      })
+      const pid = server.pid
+      try {
+        expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+        expect(server.port).toBeGreaterThan(1024)
+        expect(server.args).toEqual(
+          expect.arrayContaining([
+            '--model',
+            model,
+            '--host',
+            '127.0.0.1',
+            '--ctx-size',
+            '512',
+            '--threads',
+            '2',
+            '--parallel',
+            '1',
+          ]),
+        )
+        expect(await health(server.url)).toBe(200)
+        const models = (await (await fetch(`${server.url}/v1/models`)).json()) as {data: Array<{id: string}>}
+        expect(models.data.map((entry) => entry.id)).toContain('tiny')
+        expect(isAlive(pid)).toBe(true)
+      } finally {
+        await server.stop()
+      }
+      expect(isAlive(pid)).toBe(false)
+      await expect(server.closed).resolves.toBeUndefined()
+      expect(events).toEqual(['server-starting', 'server-ready', 'server-stopped'])
+      await expect(fetch(`${server.url}/health`)).rejects.toThrow()
+    },
+  )
 
   // What this llama.cpp does with the two ways of constraining output (DESIGN §6 reported
   // response_format failing on an older build): both work here; if an upgrade breaks one, this says which.

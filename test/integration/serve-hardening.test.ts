@@ -23,7 +23,8 @@ try {
   llamaServer = (await findLlamaBinary('llama-server')).path
 } catch (error) {
   console.warn(
-    `SKIPPING the serve tests that need llama-server: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`,
+    `SKIPPING the serve tests that need llama-server: ${(error as Error).message}\n  → run \`node ` +
+      `bin/run.js llama build\` first.`,
   )
 }
 

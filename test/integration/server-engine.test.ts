@@ -78,46 +78,49 @@ describe.skipIf(!binary)('server engine on llama-server', () => {
     })
   })
 
-  it('reports findings as failed when the server dies mid-audit, applies nothing, and the next audit picks them up', async () => {
-    const server = await serve()
-    const init = initInventory({path: join(directory, 'b.db'), parts: 60, days: 10, faults: 8, seed: 6})
-    const before = sha256OfFile(init.db)
-    const engine = await ServerEngine.connect({url: server.url, maxTokens: 16, seed: 1, timeoutMs: 20_000})
-    const backend = SqliteInventory.open(init.db)
-    const log = AuditLog.create(join(directory, 'logs'), 'killed')
-    const report = await runAudit({
-      backend,
-      engine,
-      log,
-      dryRun: false,
-      maxFindings: 4,
-      maxSteps: 2,
-      onOutcome: (_outcome, index) => {
-        if (index === 0) process.kill(server.pid!, 'SIGKILL')
-      },
-    })
-    log.close()
-    await server.stop()
-    expect(report.outcomes[0].outcome).not.toBe('failed')
-    const rest = report.outcomes.slice(1)
-    expect(rest.length).toBe(3)
-    for (const outcome of rest) {
-      expect(outcome.outcome).toBe('failed')
-      expect(outcome.summary).toContain('engine unavailable')
-      expect(outcome.actions).toEqual([])
-    }
-    expect(sha256OfFile(init.db)).toBe(before)
-    expect(verifyLogFile(log.file).ok).toBe(true)
+  it(
+    'reports findings as failed when the server dies mid-audit, applies nothing, and the next audit picks ' + 'them up',
+    async () => {
+      const server = await serve()
+      const init = initInventory({path: join(directory, 'b.db'), parts: 60, days: 10, faults: 8, seed: 6})
+      const before = sha256OfFile(init.db)
+      const engine = await ServerEngine.connect({url: server.url, maxTokens: 16, seed: 1, timeoutMs: 20_000})
+      const backend = SqliteInventory.open(init.db)
+      const log = AuditLog.create(join(directory, 'logs'), 'killed')
+      const report = await runAudit({
+        backend,
+        engine,
+        log,
+        dryRun: false,
+        maxFindings: 4,
+        maxSteps: 2,
+        onOutcome: (_outcome, index) => {
+          if (index === 0) process.kill(server.pid!, 'SIGKILL')
+        },
+      })
+      log.close()
+      await server.stop()
+      expect(report.outcomes[0].outcome).not.toBe('failed')
+      const rest = report.outcomes.slice(1)
+      expect(rest.length).toBe(3)
+      for (const outcome of rest) {
+        expect(outcome.outcome).toBe('failed')
+        expect(outcome.summary).toContain('engine unavailable')
+        expect(outcome.actions).toEqual([])
+      }
+      expect(sha256OfFile(init.db)).toBe(before)
+      expect(verifyLogFile(log.file).ok).toBe(true)
 
-    const resumed = await runAudit({
-      backend,
-      engine: new RulesEngine(),
-      log: AuditLog.create(join(directory, 'logs'), 'resumed'),
-      dryRun: true,
-    })
-    backend.close()
-    for (const outcome of rest) expect(resumed.outcomes.map((next) => next.findingId)).toContain(outcome.findingId)
-  })
+      const resumed = await runAudit({
+        backend,
+        engine: new RulesEngine(),
+        log: AuditLog.create(join(directory, 'logs'), 'resumed'),
+        dryRun: true,
+      })
+      backend.close()
+      for (const outcome of rest) expect(resumed.outcomes.map((next) => next.findingId)).toContain(outcome.findingId)
+    },
+  )
 
   it('fails fast with a clear error when nothing listens at the URL', async () => {
     await expect(ServerEngine.connect({url: 'http://127.0.0.1:9', maxTokens: 16})).rejects.toThrow(/unavailable/)

@@ -145,7 +145,8 @@ describe.skipIf(skipReason !== undefined)('train with --runner local and --runne
     // The result of a real run records a probe chat and the ids training saw; the check stage
     // tokenizes it with llama.cpp from the fetched GGUF (the same file the fixture writes).
     const probeText =
-      '<|system|>\nYou audit.<|end|>\n<|user|>\nFinding on P-000123<|end|>\n<|assistant|>\n{"tool": "get_part"}<|end|>\n'
+      '<|system|>\nYou audit.<|end|>\n<|user|>\nFinding on P-000123<|end|>\n<|assistant|>\n{"tool": ' +
+      '"get_part"}<|end|>\n'
     const gguf = join(temporaryDirectory(), 'fixture.gguf')
     writeTinyGguf(gguf, fixtureTrainerGguf('Fixture run'))
     const template = await ModelTemplate.load(gguf)

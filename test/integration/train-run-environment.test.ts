@@ -132,7 +132,8 @@ describe('run.sh environment stage (runtime.install)', () => {
       expect(existsSync(join(dir, '.venv'))).toBe(false)
       expect(events.find((event) => event.event === 'python')).toMatchObject({install: 'host', python: 'python3'})
       expect(events.filter((event) => event.event === 'warning').map((event) => event.message)).toEqual([
-        "transformers 4.57.1 is installed, requirements.txt pins 4.57.6 (the host's version is used and recorded in the model's manifest)",
+        "transformers 4.57.1 is installed, requirements.txt pins 4.57.6 (the host's version is used and " +
+          "recorded in the model's manifest)",
       ])
     },
   )

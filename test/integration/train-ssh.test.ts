@@ -79,7 +79,8 @@ describe.skipIf(skipReason !== undefined)('train over SSH (real sshd on loopback
   }
 
   it(
-    'uploads, streams the log, survives a connection killed mid-train, resumes, fetches, checks, quantizes and registers',
+    'uploads, streams the log, survives a connection killed mid-train, resumes, fetches, checks, ' +
+      'quantizes and registers',
     {timeout: 180_000},
     async () => {
       const events: JobEvent[] = []

@@ -60,52 +60,56 @@ class ScriptedPrompter implements AuthorPrompter {
 }
 
 describe('dataset author', () => {
-  it('steps a curator through a real sandbox: args checked as typed, real observations, a validated example appended', async () => {
-    const directory = temporaryDirectory()
-    const out = join(directory, 'authored.jsonl')
-    const prompter = new ScriptedPrompter([
-      'ledger_mismatch',
-      'cache_drift',
-      'Compare the cached on_hand with the ledger first.',
-      'get_ledger_balance',
-      '', // part_id: the finding's part is the default
-      'The ledger is plausible and the cache drifted: recompute it.',
-      'recompute_on_hand',
-      '',
-      'cache drifted from the ledger', // reason
-      'Recomputed; ask for validation.',
-      'resolve',
-      'cache_drift',
-      'Recomputed on_hand from the ledger.',
-      true,
-    ])
-    const result = await authorExample({out, prompter, seed: 3})
-    expect(result.problems).toEqual([])
-    expect(result.appended).toBe(true)
-    // What `dataset author --json` prints (the command needs a terminal, so its result is checked here).
-    expect(contractProblems('dataset author', JSON.parse(JSON.stringify(result)))).toEqual([])
-    const example = result.example!
-    expect(example.trajectory.map((step) => step.action.tool)).toEqual([
-      'get_ledger_balance',
-      'recompute_on_hand',
-      'resolve',
-    ])
-    // The observation is what the tool really returned in the sandbox.
-    const balance = example.trajectory[0].observation as {ok: true; result: {on_hand: number; ledger_balance: number}}
-    expect(balance.ok).toBe(true)
-    expect(balance.result.on_hand).not.toBe(balance.result.ledger_balance)
-    expect(prompter.shown.some((text) => text.startsWith('Result: {"part_id"'))).toBe(true)
-    expect(prompter.shown).toContain('Outcome: would_resolve — Recomputed on_hand from the ledger.')
-    expect(example.meta).toEqual({
-      rule: 'ledger_mismatch',
-      rootCause: 'cache_drift',
-      split: 'train',
-      source: 'authored',
-    })
-    const lines = readFileSync(out, 'utf8').trim().split('\n')
-    expect(lines).toHaveLength(1)
-    expect((await validateDatasetFiles([out])).ok).toBe(true)
-  })
+  it(
+    'steps a curator through a real sandbox: args checked as typed, real observations, a validated example ' +
+      'appended',
+    async () => {
+      const directory = temporaryDirectory()
+      const out = join(directory, 'authored.jsonl')
+      const prompter = new ScriptedPrompter([
+        'ledger_mismatch',
+        'cache_drift',
+        'Compare the cached on_hand with the ledger first.',
+        'get_ledger_balance',
+        '', // part_id: the finding's part is the default
+        'The ledger is plausible and the cache drifted: recompute it.',
+        'recompute_on_hand',
+        '',
+        'cache drifted from the ledger', // reason
+        'Recomputed; ask for validation.',
+        'resolve',
+        'cache_drift',
+        'Recomputed on_hand from the ledger.',
+        true,
+      ])
+      const result = await authorExample({out, prompter, seed: 3})
+      expect(result.problems).toEqual([])
+      expect(result.appended).toBe(true)
+      // What `dataset author --json` prints (the command needs a terminal, so its result is checked here).
+      expect(contractProblems('dataset author', JSON.parse(JSON.stringify(result)))).toEqual([])
+      const example = result.example!
+      expect(example.trajectory.map((step) => step.action.tool)).toEqual([
+        'get_ledger_balance',
+        'recompute_on_hand',
+        'resolve',
+      ])
+      // The observation is what the tool really returned in the sandbox.
+      const balance = example.trajectory[0].observation as {ok: true; result: {on_hand: number; ledger_balance: number}}
+      expect(balance.ok).toBe(true)
+      expect(balance.result.on_hand).not.toBe(balance.result.ledger_balance)
+      expect(prompter.shown.some((text) => text.startsWith('Result: {"part_id"'))).toBe(true)
+      expect(prompter.shown).toContain('Outcome: would_resolve — Recomputed on_hand from the ledger.')
+      expect(example.meta).toEqual({
+        rule: 'ledger_mismatch',
+        rootCause: 'cache_drift',
+        split: 'train',
+        source: 'authored',
+      })
+      const lines = readFileSync(out, 'utf8').trim().split('\n')
+      expect(lines).toHaveLength(1)
+      expect((await validateDatasetFiles([out])).ok).toBe(true)
+    },
+  )
 
   it("refuses arguments that fail the tool's schema and asks again", async () => {
     const directory = temporaryDirectory()

@@ -70,23 +70,26 @@ describe('dataset export for trainers with native tool calling', () => {
     expect(result.messages).toBe(lines.reduce((sum, line) => sum + line.messages.length, 0))
   })
 
-  it("sharegpt: LLaMA-Factory's alternating human/observation and function_call turns, tools as a JSON string", async () => {
-    const result = await exportDataset({input, out: join(work, 'sharegpt.jsonl'), format: 'sharegpt'})
-    expect(result.format).toBe('sharegpt')
-    for (const [index, line] of readLines<ShareGptConversation>(join(work, 'sharegpt.jsonl')).entries()) {
-      const example = examples[index]
-      line.conversations.forEach((turn, position) =>
-        expect(['human', 'observation'].includes(turn.from)).toBe(position % 2 === 0),
-      )
-      expect(line.conversations.at(-1)!.from).toBe('function_call')
-      const calls = line.conversations
-        .filter((turn) => turn.from === 'function_call')
-        .map((turn) => JSON.parse(turn.value) as {name: string; arguments: unknown})
-      expect(calls).toEqual(example.trajectory.map((step) => ({name: step.action.tool, arguments: step.action.args})))
-      expect((JSON.parse(line.tools) as Array<{name: string}>).map((tool) => tool.name)).toEqual(toolNames)
-      expect(line.system).toBe(nativeToolsSystemPrompt())
-    }
-  })
+  it(
+    "sharegpt: LLaMA-Factory's alternating human/observation and function_call turns, tools as a JSON " + 'string',
+    async () => {
+      const result = await exportDataset({input, out: join(work, 'sharegpt.jsonl'), format: 'sharegpt'})
+      expect(result.format).toBe('sharegpt')
+      for (const [index, line] of readLines<ShareGptConversation>(join(work, 'sharegpt.jsonl')).entries()) {
+        const example = examples[index]
+        line.conversations.forEach((turn, position) =>
+          expect(['human', 'observation'].includes(turn.from)).toBe(position % 2 === 0),
+        )
+        expect(line.conversations.at(-1)!.from).toBe('function_call')
+        const calls = line.conversations
+          .filter((turn) => turn.from === 'function_call')
+          .map((turn) => JSON.parse(turn.value) as {name: string; arguments: unknown})
+        expect(calls).toEqual(example.trajectory.map((step) => ({name: step.action.tool, arguments: step.action.args})))
+        expect((JSON.parse(line.tools) as Array<{name: string}>).map((tool) => tool.name)).toEqual(toolNames)
+        expect(line.system).toBe(nativeToolsSystemPrompt())
+      }
+    },
+  )
 
   it('gives native tool-calling templates the instructions without the inline tool list and JSON step format', () => {
     const native = nativeToolsSystemPrompt()

@@ -53,11 +53,13 @@ describe('the question format', () => {
     expect(leaks.map((problem) => [problem.line, problem.message])).toEqual([
       [
         3,
-        'also in the training data at sft-train.jsonl:1 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them',
+        'also in the training data at sft-train.jsonl:1 (same instruction) — train/eval leakage: the ' +
+          'model has seen it; remove it from one of them',
       ],
       [
         18,
-        'also in the training data at sft-train.jsonl:2 (same instruction) — train/eval leakage: the model has seen it; remove it from one of them',
+        'also in the training data at sft-train.jsonl:2 (same instruction) — train/eval leakage: the ' +
+          'model has seen it; remove it from one of them',
       ],
     ])
   })
@@ -68,11 +70,14 @@ describe('the question format', () => {
     const train = join(directory, 'train.jsonl')
     writeFileSync(
       questions,
-      '{"query": "What was the growth?", "context": "Revenue grew 18%.", "expected": "18%"}\n{"query": "Who signs?", "expected": "The registrar"}\n',
+      '{"query": "What was the growth?", "context": "Revenue grew 18%.", "expected": "18%"}\n{"query": ' +
+        '"Who signs?", "expected": "The registrar"}\n',
     )
     writeFileSync(
       train,
-      '{"instruction": "What was the growth?", "input": "Revenue grew 18%.", "output": "resolve(summary=\\"z\\")"}\n{"instruction": "Who signs?", "input": "", "output": "resolve(summary=\\"z\\")"}\n',
+      '{"instruction": "What was the growth?", "input": "Revenue grew 18%.", "output": ' +
+        '"resolve(summary=\\"z\\")"}\n{"instruction": "Who signs?", "input": "", "output": ' +
+        '"resolve(summary=\\"z\\")"}\n',
     )
     const leaks = async () =>
       (await validateDatasetFiles([questions], {trainFiles: [train]})).problems

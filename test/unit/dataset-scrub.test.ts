@@ -159,30 +159,38 @@ describe('scrubbing is idempotent and consistent', () => {
     expect(pseudonymsOf('555-123-4567')).toEqual(pseudonymsOf('(555) 123-4567'))
   })
 
-  it('gives one value the same pseudonym in another file and another run, and another one under another key', async () => {
-    const directory = temporaryDirectory()
-    const a = join(directory, 'a.jsonl')
-    const b = join(directory, 'b.jsonl')
-    writeFileSync(a, `${JSON.stringify({note: 'ask Priya Raghunathan, priya.r@example-erp.com, +44 20 7946 0958'})}\n`)
-    writeFileSync(
-      b,
-      `${JSON.stringify({summary: 'tel: +44 20 7946 0958'})}\n${JSON.stringify({thought: 'mail priya.r@example-erp.com; Priya approved'})}\n`,
-    )
-    const scrubbedA = JSON.parse(readFileSync((await scrubFile({input: a})).output, 'utf8')).note as string
-    const reportB = await scrubFile({input: b})
-    const [phoneLine, otherLine] = readFileSync(reportB.output, 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, string>)
-    const [given, , email, phone] = /^ask (\S+) (\S+), (\S+), (.+)$/.exec(scrubbedA)!.slice(1)
-    expect(phoneLine.summary).toBe(`tel: ${phone}`)
-    expect(otherLine.thought).toBe(`mail ${email}; ${given} approved`)
+  it(
+    'gives one value the same pseudonym in another file and ' + 'another run, and another one under another key',
+    async () => {
+      const directory = temporaryDirectory()
+      const a = join(directory, 'a.jsonl')
+      const b = join(directory, 'b.jsonl')
+      writeFileSync(
+        a,
+        `${JSON.stringify({note: 'ask Priya Raghunathan, priya.r@example-erp.com, +44 20 7946 0958'})}\n`,
+      )
+      writeFileSync(
+        b,
+        `${JSON.stringify({summary: 'tel: +44 20 7946 0958'})}\n${JSON.stringify({
+          thought: 'mail priya.r@example-erp.com; ' + 'Priya approved',
+        })}\n`,
+      )
+      const scrubbedA = JSON.parse(readFileSync((await scrubFile({input: a})).output, 'utf8')).note as string
+      const reportB = await scrubFile({input: b})
+      const [phoneLine, otherLine] = readFileSync(reportB.output, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, string>)
+      const [given, , email, phone] = /^ask (\S+) (\S+), (\S+), (.+)$/.exec(scrubbedA)!.slice(1)
+      expect(phoneLine.summary).toBe(`tel: ${phone}`)
+      expect(otherLine.thought).toBe(`mail ${email}; ${given} approved`)
 
-    const keyed = await scrubFile({input: a, out: join(directory, 'keyed.jsonl'), key: 'a secret of this project'})
-    expect(keyed.changes.map((change) => change.after)).not.toEqual(
-      (await scrubFile({input: a, out: join(directory, 'again.jsonl')})).changes.map((change) => change.after),
-    )
-  })
+      const keyed = await scrubFile({input: a, out: join(directory, 'keyed.jsonl'), key: 'a secret of this project'})
+      expect(keyed.changes.map((change) => change.after)).not.toEqual(
+        (await scrubFile({input: a, out: join(directory, 'again.jsonl')})).changes.map((change) => change.after),
+      )
+    },
+  )
 })
 
 describe('scrubJsonText', () => {
@@ -284,24 +292,27 @@ describe('scrubFile: files', () => {
     await expect(scrubFile({input: file, out: join(directory, 'no', 'such', 'out.jsonl')})).rejects.toThrow(ConfigError)
   })
 
-  it('leaves nothing half-written when stopped: no output, no temporary file, an earlier output untouched', async () => {
-    const {directory, file} = fixtureCopy()
-    const out = join(directory, 'out.jsonl')
-    writeFileSync(out, 'an earlier scrub\n')
-    const controller = new AbortController()
-    const big = join(directory, 'big.jsonl')
-    writeFileSync(big, `${JSON.stringify({note: 'per Maria '.repeat(20)})}\n`.repeat(50_000))
-    const scrub = scrubFile({
-      input: big,
-      out,
-      signal: controller.signal,
-      onProgress: () => controller.abort(new Error('stopped by the test')),
-    })
-    await expect(scrub).rejects.toThrow('stopped by the test')
-    expect(readFileSync(out, 'utf8')).toBe('an earlier scrub\n')
-    expect(readdirSync(directory).sort()).toEqual(['big.jsonl', 'data.jsonl', 'out.jsonl'])
-    expect(existsSync(file)).toBe(true)
-  })
+  it(
+    'leaves nothing half-written when stopped: no output, no ' + 'temporary file, an earlier output untouched',
+    async () => {
+      const {directory, file} = fixtureCopy()
+      const out = join(directory, 'out.jsonl')
+      writeFileSync(out, 'an earlier scrub\n')
+      const controller = new AbortController()
+      const big = join(directory, 'big.jsonl')
+      writeFileSync(big, `${JSON.stringify({note: 'per Maria '.repeat(20)})}\n`.repeat(50_000))
+      const scrub = scrubFile({
+        input: big,
+        out,
+        signal: controller.signal,
+        onProgress: () => controller.abort(new Error('stopped by the test')),
+      })
+      await expect(scrub).rejects.toThrow('stopped by the test')
+      expect(readFileSync(out, 'utf8')).toBe('an earlier scrub\n')
+      expect(readdirSync(directory).sort()).toEqual(['big.jsonl', 'data.jsonl', 'out.jsonl'])
+      expect(existsSync(file)).toBe(true)
+    },
+  )
 
   it('keeps CRLF line ends, a byte order mark, blank lines and a missing final newline', async () => {
     const directory = temporaryDirectory()

@@ -91,7 +91,8 @@ describe('metrics of a run', () => {
     expect(metrics.errors).toBe(1)
     expect(metrics.completedTrials).toBe(8)
     expect(metrics.passedTrials).toBe(6)
-    // pass^1 = mean(3/3, 1/3, 2/2); pass^2 = mean(1, 0, 1); pass^3 = mean over a and b only (c has 2 trials) = mean(1, 0).
+    // pass^1 = mean(3/3, 1/3, 2/2); pass^2 = mean(1, 0, 1); pass^3 = mean over a and b only (c has 2 trials) = mean(1,
+    // 0).
     expect(metrics.pass1).toBeCloseTo((1 + 1 / 3 + 1) / 3, 12)
     expect(metrics.passK.map((entry) => entry.k)).toEqual([1, 2, 3])
     expect(metrics.passK[1].value).toBeCloseTo((1 + 0 + 1) / 3, 12)

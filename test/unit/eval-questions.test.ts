@@ -184,22 +184,30 @@ describe('runQuestionEval (scripted answers)', () => {
     expect(QuestionEvalOutput.parse(result)).toEqual(result)
   })
 
-  it('without an embedding model reports semantic as not measured, and refuses a semantic gate before asking', async () => {
-    const answers = new ScriptedAnswers(() => '18%')
-    const result = await runQuestionEval({questions: file, gates: [], engine: {engine: 'embedded'}, completer: answers})
-    expect(result.metrics.semantic).toBeNull()
-    expect(result.metrics.similarityMean).toBeNull()
-    expect(result.results.every((outcome) => outcome.similarity === null && outcome.semantic === null)).toBe(true)
-    expect(result.scoring).toMatchObject({semantic: 'not measured', embeddingModel: null})
-    expect(result.summary).toContain('semantic@0.8 not measured')
-    expect(result).toMatchObject({verdict: 'pass', exitCode: 0})
+  it(
+    'without an embedding model reports semantic as not measured, ' + 'and refuses a semantic gate before asking',
+    async () => {
+      const answers = new ScriptedAnswers(() => '18%')
+      const result = await runQuestionEval({
+        questions: file,
+        gates: [],
+        engine: {engine: 'embedded'},
+        completer: answers,
+      })
+      expect(result.metrics.semantic).toBeNull()
+      expect(result.metrics.similarityMean).toBeNull()
+      expect(result.results.every((outcome) => outcome.similarity === null && outcome.semantic === null)).toBe(true)
+      expect(result.scoring).toMatchObject({semantic: 'not measured', embeddingModel: null})
+      expect(result.summary).toContain('semantic@0.8 not measured')
+      expect(result).toMatchObject({verdict: 'pass', exitCode: 0})
 
-    const unasked = new ScriptedAnswers(() => '18%')
-    await expect(
-      runQuestionEval({questions: file, gates: ['semantic>=0.5'], engine: {engine: 'embedded'}, completer: unasked}),
-    ).rejects.toThrow(/needs the semantic metric, which is not measured/)
-    expect(unasked.asked).toEqual([])
-  })
+      const unasked = new ScriptedAnswers(() => '18%')
+      await expect(
+        runQuestionEval({questions: file, gates: ['semantic>=0.5'], engine: {engine: 'embedded'}, completer: unasked}),
+      ).rejects.toThrow(/needs the semantic metric, which is not measured/)
+      expect(unasked.asked).toEqual([])
+    },
+  )
 
   it('scores an empty answer 0 on all three metrics', async () => {
     const embedder = new CharacterEmbedder()
@@ -293,7 +301,8 @@ describe('runQuestionEval (scripted answers)', () => {
     const xml = readFileSync(join(directory, 'answers.xml'), 'utf8')
     expect(xml).toContain('<testsuites name="invagent eval --questions" tests="4" failures="3" errors="0"')
     expect(xml).toContain(
-      '<failure type="WrongAnswer" message="missed contains: expected &quot;3 days&quot;, answered &quot;no idea&quot;"',
+      '<failure type="WrongAnswer" message="missed contains: expected &quot;3 days&quot;, answered ' +
+        '&quot;no idea&quot;"',
     )
     const markdown = readFileSync(join(directory, 'answers.md'), 'utf8')
     expect(markdown).toContain('## invagent eval --questions: ❌ 1 of 1 gate failed')

@@ -6,7 +6,10 @@ import {toMarkdown} from '../../src/eval/markdown.js'
 import type {EvalResult} from '../../src/eval/result.js'
 import {runEval} from '../../src/eval/run-eval.js'
 
-/** A real result (rules engine, three generated scenarios) with its second trial turned into a failure carrying hostile text. */
+/**
+ * A real result (rules engine, three generated scenarios) with its second trial turned into a failure carrying hostile
+ * text.
+ */
 async function resultWithHostileFailure(base?: EvalResult): Promise<EvalResult> {
   const result = base
     ? structuredClone(base)
@@ -40,7 +43,8 @@ describe('reports', () => {
     expect(xml.match(/<failure /g)).toHaveLength(1)
     expect(xml.match(/<\/failure>/g)).toHaveLength(1)
     expect(xml).toContain(
-      '~ parts P-000001: name expected &quot;Bolt&quot;, found &quot;ignore previous instructions &lt;/failure&gt;&lt;script&gt;',
+      '~ parts P-000001: name expected &quot;Bolt&quot;, found &quot;ignore previous instructions ' +
+        '&lt;/failure&gt;&lt;script&gt;',
     )
     expect(xml).toMatch(/timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"/)
   })

@@ -25,10 +25,13 @@ describe('normalized inventory state', () => {
     const touched = copy(
       'touched.db',
       `
-      INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) VALUES ('k', 'r', 'f', 't', '{}', '{}', 1);
-      UPDATE invagent_meta SET value = 'other' WHERE key = 'generator';
+      INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) ` +
+        `VALUES ('k', 'r', 'f', 't', '{}', '{}', 1);
+      UPDATE invagent_meta SET value = 'other' WHERE ` +
+        `key = 'generator';
       UPDATE parts SET updated_at = updated_at + 12345;
-      UPDATE transactions SET posted_at = posted_at + 999 WHERE posted_at IS NOT NULL;`,
+      UPDATE ` +
+        `transactions SET posted_at = posted_at + 999 WHERE posted_at IS NOT NULL;`,
     )
     expect(diffStates(readState(original), readState(touched))).toEqual([])
   })
@@ -49,7 +52,8 @@ describe('normalized inventory state', () => {
     const differences = diffStates(state, readState(changed))
     const lines = differences.map(formatDifference)
     expect(lines).toContain(
-      `~ transactions ${String(posted.id)}: status expected "posted", found "pending"; posted_at expected "${SET_TIMESTAMP}", found null`,
+      `~ transactions ${String(posted.id)}: status expected "posted", found "pending"; posted_at expected ` +
+        `"${SET_TIMESTAMP}", found null`,
     )
     expect(lines.find((line) => line.startsWith('~ parts P-000003'))).toMatch(
       /^~ parts P-000003: on_hand expected (-?\d+), found (-?\d+)$/,

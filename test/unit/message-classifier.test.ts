@@ -56,11 +56,14 @@ describe('classifyMessage', () => {
     expect(classifyMessage('posting blocked: period closed for cost center X123-45', 'info')).toBe('info')
   })
 
-  it('puts invoiced first: an invoiced duplicate must escalate even when the message also says it was redelivered', () => {
-    expect(
-      classifyMessage('webhook for SO-2026-0000123/1 redelivered; invoice INV-2026-1 already issued', 'warn'),
-    ).toBe('invoiced')
-  })
+  it(
+    'puts invoiced first: an invoiced duplicate must escalate even when the message also says it was ' + 'redelivered',
+    () => {
+      expect(
+        classifyMessage('webhook for SO-2026-0000123/1 redelivered; invoice INV-2026-1 already issued', 'warn'),
+      ).toBe('invoiced')
+    },
+  )
 
   /*
    * Every phrasing the simulator writes, train and held-out, filled as the simulator fills it,

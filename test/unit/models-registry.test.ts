@@ -50,29 +50,32 @@ describe('models folder', () => {
 })
 
 describe('inspectGguf', () => {
-  it('reports architecture, parameters, quantization, context, vocabulary, chat template, size and sha256', async () => {
-    const {gguf} = fixture()
-    const progress: number[] = []
-    const inspection = await inspectGguf(gguf, {onProgress: (read) => progress.push(read)})
-    expect(inspection).toMatchObject({
-      architecture: 'llama',
-      modelName: 'invagent-tiny',
-      quantization: 'F32',
-      tensorTypes: {F32: 21},
-      tensorCount: 21,
-      contextLength: 4096,
-      embeddingLength: 64,
-      blockCount: 2,
-      vocabularySize: 288,
-      tokenizer: 'llama',
-      ggufVersion: 3,
-      sha256: sha256OfFile(gguf),
-    })
-    expect(inspection.chatTemplate.present).toBe(true)
-    expect(inspection.chatTemplate.firstLine).toMatch(/^\{% for message in messages %\}/)
-    expect(progress.at(-1)).toBe(inspection.fileSize)
-    expect((await inspectGguf(gguf, {hash: false})).sha256).toBeNull()
-  })
+  it(
+    'reports architecture, parameters, quantization, context, ' + 'vocabulary, chat template, size and sha256',
+    async () => {
+      const {gguf} = fixture()
+      const progress: number[] = []
+      const inspection = await inspectGguf(gguf, {onProgress: (read) => progress.push(read)})
+      expect(inspection).toMatchObject({
+        architecture: 'llama',
+        modelName: 'invagent-tiny',
+        quantization: 'F32',
+        tensorTypes: {F32: 21},
+        tensorCount: 21,
+        contextLength: 4096,
+        embeddingLength: 64,
+        blockCount: 2,
+        vocabularySize: 288,
+        tokenizer: 'llama',
+        ggufVersion: 3,
+        sha256: sha256OfFile(gguf),
+      })
+      expect(inspection.chatTemplate.present).toBe(true)
+      expect(inspection.chatTemplate.firstLine).toMatch(/^\{% for message in messages %\}/)
+      expect(progress.at(-1)).toBe(inspection.fileSize)
+      expect((await inspectGguf(gguf, {hash: false})).sha256).toBeNull()
+    },
+  )
 
   it('names the file type of an F16 model, and a model without a chat template says so', async () => {
     const path = join(temporaryDirectory(), 'half.gguf')
@@ -108,32 +111,35 @@ describe('inspectGguf', () => {
 })
 
 describe('registerModel', () => {
-  it('writes models/<name>.json with the file relative to the folder, and the header and hash of the file', async () => {
-    const {directory, gguf} = fixture()
-    const registered = await registerModel(gguf, {
-      directory,
-      createdBy: 'invagent models add models/tiny.gguf',
-      baseModel: 'microsoft/Phi-3-mini-4k-instruct',
-      datasetSha256: 'c'.repeat(64),
-      now: new Date('2026-02-01T00:00:00Z'),
-    })
-    expect(registered.manifestPath).toBe(join(directory, 'tiny.json'))
-    expect(JSON.parse(readFileSync(registered.manifestPath, 'utf8'))).toEqual({
-      schemaVersion: 1,
-      name: 'tiny',
-      file: 'tiny.gguf',
-      sha256: await sha256File(gguf),
-      size: registered.manifest.size,
-      architecture: 'llama',
-      quantization: 'F32',
-      parameterCount: 110_912,
-      baseModel: 'microsoft/Phi-3-mini-4k-instruct',
-      datasetSha256: 'c'.repeat(64),
-      parent: null,
-      createdBy: 'invagent models add models/tiny.gguf',
-      createdAt: '2026-02-01T00:00:00.000Z',
-    })
-  })
+  it(
+    'writes models/<name>.json with the file relative to the ' + 'folder, and the header and hash of the file',
+    async () => {
+      const {directory, gguf} = fixture()
+      const registered = await registerModel(gguf, {
+        directory,
+        createdBy: 'invagent models add models/tiny.gguf',
+        baseModel: 'microsoft/Phi-3-mini-4k-instruct',
+        datasetSha256: 'c'.repeat(64),
+        now: new Date('2026-02-01T00:00:00Z'),
+      })
+      expect(registered.manifestPath).toBe(join(directory, 'tiny.json'))
+      expect(JSON.parse(readFileSync(registered.manifestPath, 'utf8'))).toEqual({
+        schemaVersion: 1,
+        name: 'tiny',
+        file: 'tiny.gguf',
+        sha256: await sha256File(gguf),
+        size: registered.manifest.size,
+        architecture: 'llama',
+        quantization: 'F32',
+        parameterCount: 110_912,
+        baseModel: 'microsoft/Phi-3-mini-4k-instruct',
+        datasetSha256: 'c'.repeat(64),
+        parent: null,
+        createdBy: 'invagent models add models/tiny.gguf',
+        createdAt: '2026-02-01T00:00:00.000Z',
+      })
+    },
+  )
 
   it('records a file outside the folder by absolute path, and creates the folder', async () => {
     const root = temporaryDirectory()
@@ -150,20 +156,23 @@ describe('registerModel', () => {
     expect(modelNameFromFile('/m/.gguf')).toBe('model')
   })
 
-  it('refreshes the manifest of the same file, and refuses to give its name to another file without overwrite', async () => {
-    const {directory, gguf} = fixture()
-    await registerModel(gguf, {directory, createdBy: 'first'})
-    expect((await registerModel(gguf, {directory, createdBy: 'second'})).manifest.createdBy).toBe('second')
-    const other = join(directory, 'other.gguf')
-    writeTinyGguf(other, {seed: 99})
-    const error = await rejection(registerModel(other, {directory, name: 'tiny', createdBy: 'third'}))
-    expect(error).toBeInstanceOf(UserError)
-    expect(error.code).toBe('MODEL_EXISTS')
-    expect(error.suggestions.join(' ')).toContain('--force')
-    expect(
-      (await registerModel(other, {directory, name: 'tiny', createdBy: 'third', overwrite: true})).manifest.file,
-    ).toBe('other.gguf')
-  })
+  it(
+    'refreshes the manifest of the same file, and refuses to give its name to another file without ' + 'overwrite',
+    async () => {
+      const {directory, gguf} = fixture()
+      await registerModel(gguf, {directory, createdBy: 'first'})
+      expect((await registerModel(gguf, {directory, createdBy: 'second'})).manifest.createdBy).toBe('second')
+      const other = join(directory, 'other.gguf')
+      writeTinyGguf(other, {seed: 99})
+      const error = await rejection(registerModel(other, {directory, name: 'tiny', createdBy: 'third'}))
+      expect(error).toBeInstanceOf(UserError)
+      expect(error.code).toBe('MODEL_EXISTS')
+      expect(error.suggestions.join(' ')).toContain('--force')
+      expect(
+        (await registerModel(other, {directory, name: 'tiny', createdBy: 'third', overwrite: true})).manifest.file,
+      ).toBe('other.gguf')
+    },
+  )
 
   it('checks the name, the dataset hash and the parent before reading the file', async () => {
     const {directory, gguf} = fixture()

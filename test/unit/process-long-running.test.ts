@@ -56,7 +56,8 @@ describe('spawnLongRunning', () => {
   it('sends SIGKILL after the grace period to a child that ignores SIGTERM', async () => {
     const daemon = spawnLongRunning(node, [
       '-e',
-      'process.on("SIGTERM", () => console.error("ignoring SIGTERM")); console.error("up"); setInterval(() => {}, 1000)',
+      'process.on("SIGTERM", () => console.error("ignoring SIGTERM")); console.error("up"); ' +
+        'setInterval(() => {}, 1000)',
     ])
     await waitFor(() => daemon.stderrTail().includes('up'))
     const started = Date.now()

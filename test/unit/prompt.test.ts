@@ -54,12 +54,15 @@ describe('the one renderer', () => {
     for (const name of TOOL_NAMES) expect(prompt).toContain(`- ${name}(`)
     expect(prompt).toContain('Read tools:\n- get_part(part_id): Read one part\n')
     expect(prompt).toContain(
-      "- list_transactions(part_id?, external_ref?, status?: pending|posted|error|void, kind?: receipt|issue|adjustment|transfer_in|transfer_out|return, limit?: 1..50): List a part's or an external reference's transactions, newest first\n",
+      '- list_transactions(part_id?, external_ref?, status?: pending|posted|error|void, kind?: ' +
+        "receipt|issue|adjustment|transfer_in|transfer_out|return, limit?: 1..50): List a part's or an " +
+        "external reference's transactions, newest first\n",
     )
     // A sanity bound (±1,000,000) is not worth its tokens; a range that guides the choice (1..50) is.
     expect(prompt).toContain('Write tools (each needs a "reason"):\n')
     expect(prompt).toContain(
-      '- adjust_quantity(part_id, delta: integer, reason): Post a stock adjustment to a part (high risk: needs approval above a bound)\n',
+      '- adjust_quantity(part_id, delta: integer, reason): Post a stock adjustment to a part (high risk: ' +
+        'needs approval above a bound)\n',
     )
     // Short enough to leave a 2,048-token fine-tune room for the trajectory (under 1,000 Phi-3 tokens).
     expect(prompt.length).toBeLessThan(3400)
@@ -139,32 +142,35 @@ describe('the step grammar schema', () => {
     expect(schema.oneOf.map((branch) => branch.properties.tool.const)).toEqual(TOOL_NAMES)
   })
 
-  it('accepts every step the rules playbook takes in a full audit, so a model trained on them can emit them', async () => {
-    const directory = temporaryDirectory()
-    const init = initInventory({path: join(directory, 'inv.db'), parts: 120, days: 15, faults: 26, seed: 12})
-    const backend = SqliteInventory.open(init.db)
-    const steps: unknown[] = []
-    const inner = new RulesEngine()
-    const recording: Engine = {
-      name: 'recording',
-      start(current: Finding): EngineSession {
-        const session = inner.start(current)
-        return {
-          async next(observation: Observation | undefined) {
-            const proposal = await session.next(observation)
-            steps.push(proposal.step)
-            return proposal
-          },
-        }
-      },
-    }
-    const log = AuditLog.create(join(directory, 'logs'), 'grammar')
-    await runAudit({backend, engine: recording, log, dryRun: true})
-    log.close()
-    backend.close()
-    expect(steps.length).toBeGreaterThan(60)
-    for (const step of steps) expect(validate(step), JSON.stringify(step)).toBe(true)
-  })
+  it(
+    'accepts every step the rules playbook takes in a full audit, ' + 'so a model trained on them can emit them',
+    async () => {
+      const directory = temporaryDirectory()
+      const init = initInventory({path: join(directory, 'inv.db'), parts: 120, days: 15, faults: 26, seed: 12})
+      const backend = SqliteInventory.open(init.db)
+      const steps: unknown[] = []
+      const inner = new RulesEngine()
+      const recording: Engine = {
+        name: 'recording',
+        start(current: Finding): EngineSession {
+          const session = inner.start(current)
+          return {
+            async next(observation: Observation | undefined) {
+              const proposal = await session.next(observation)
+              steps.push(proposal.step)
+              return proposal
+            },
+          }
+        },
+      }
+      const log = AuditLog.create(join(directory, 'logs'), 'grammar')
+      await runAudit({backend, engine: recording, log, dryRun: true})
+      log.close()
+      backend.close()
+      expect(steps.length).toBeGreaterThan(60)
+      for (const step of steps) expect(validate(step), JSON.stringify(step)).toBe(true)
+    },
+  )
 
   it('rejects a step with an unknown tool or arguments of another tool', () => {
     expect(validate({thought: 'x', tool: 'drop_table', args: {}})).toBe(false)

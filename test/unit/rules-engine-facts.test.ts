@@ -108,15 +108,19 @@ describe('the rules engine trusted phrasings over facts', () => {
     expect(outcome.actions.filter((action) => action.tool !== 'find_part_by_sku')).toEqual([])
   })
 
-  it('uses the message for what the data cannot tell apart: a well-formed transaction with an unknown error is escalated', async () => {
-    const builder = inventoryWithPart()
-      .transaction({id: 'T-0000003', part_id: 'P-000001', qty: 5, status: 'error', created_at: NOW - 30 * HOUR_MS})
-      .event({txn_id: 'T-0000003', message: 'serial number SN-4411 already consumed', level: 'error'})
-    const outcome = await auditTransaction(builder, 'T-0000003')
-    expect(outcome.outcome).toBe('escalated')
-    expect(outcome.rootCause).toBe('unrecognized_error')
-    expect(outcome.actions).toEqual([])
-  })
+  it(
+    'uses the message for what the data cannot tell apart: a well-formed transaction with an unknown error ' +
+      'is escalated',
+    async () => {
+      const builder = inventoryWithPart()
+        .transaction({id: 'T-0000003', part_id: 'P-000001', qty: 5, status: 'error', created_at: NOW - 30 * HOUR_MS})
+        .event({txn_id: 'T-0000003', message: 'serial number SN-4411 already consumed', level: 'error'})
+      const outcome = await auditTransaction(builder, 'T-0000003')
+      expect(outcome.outcome).toBe('escalated')
+      expect(outcome.rootCause).toBe('unrecognized_error')
+      expect(outcome.actions).toEqual([])
+    },
+  )
 
   it('and reprocesses a well-formed transaction whose only failures were transient', async () => {
     const builder = inventoryWithPart()

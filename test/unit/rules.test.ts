@@ -18,15 +18,13 @@ afterEach(removeBuiltInventories)
 
 /** One healthy part: 10 EA received and posted, caches equal to the ledger. */
 function healthyPart(builder: InventoryBuilder, id = 'P-000001', sku = 'BLT-10001'): InventoryBuilder {
-  return builder
-    .part({id, sku, uom: 'EA', on_hand: 10})
-    .transaction({
-      id: `T-${id.slice(2)}0`,
-      part_id: id,
-      kind: 'receipt',
-      qty: 10,
-      external_ref: `ASN-2026-${id.slice(2)}/1`,
-    })
+  return builder.part({id, sku, uom: 'EA', on_hand: 10}).transaction({
+    id: `T-${id.slice(2)}0`,
+    part_id: id,
+    kind: 'receipt',
+    qty: 10,
+    external_ref: `ASN-2026-${id.slice(2)}/1`,
+  })
 }
 
 interface RuleCase {
@@ -470,7 +468,9 @@ const cases: RuleCase[] = [
     ],
   },
   {
-    name: 'reservation_drift does not fire when reserved equals active reservations and fits on_hand (released and fulfilled ignored)',
+    name:
+      'reservation_drift does not fire when reserved equals active reservations and fits on_hand (released ' +
+      'and fulfilled ignored)',
     build: () =>
       healthyPart(buildInventory())
         .sql(`UPDATE parts SET reserved = 10 WHERE id = 'P-000001'`)

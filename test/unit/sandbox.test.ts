@@ -58,27 +58,32 @@ describe('the plan sandbox', () => {
     }
   })
 
-  it('fingerprints what it read: the same data gives the same digest, a change in a row read gives another', async () => {
-    const live = inventory()
-    const sandbox = new SandboxInventory(live)
-    try {
-      await sandbox.getLedgerBalance('P-000001')
-      await sandbox.findPartsBySku('BLT-10001')
-      const {reads, seen} = sandbox.reads()
-      expect(reads.selection.ledgers).toEqual(['P-000001'])
-      expect(fingerprintOf(await readAgain(live, reads))).toBe(fingerprintOf(seen))
-      // A row the plan never read changes: the fingerprint holds.
-      live.db.run(`UPDATE parts SET on_hand = 6 WHERE id = 'P-000002'`)
-      expect(fingerprintOf(await readAgain(live, reads))).toBe(fingerprintOf(seen))
-      // A new transaction on the part whose ledger it read: it does not.
-      live.db.run(
-        `INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES ('T-0000009', 'P-000001', 'BLT-10001', 'receipt', 1, 'EA', 'posted', 'wms', 'ASN-9', 1, 1)`,
-      )
-      expect(fingerprintOf(await readAgain(live, reads))).not.toBe(fingerprintOf(seen))
-    } finally {
-      sandbox.close()
-    }
-  })
+  it(
+    'fingerprints what it read: the same data gives the same ' + 'digest, a change in a row read gives another',
+    async () => {
+      const live = inventory()
+      const sandbox = new SandboxInventory(live)
+      try {
+        await sandbox.getLedgerBalance('P-000001')
+        await sandbox.findPartsBySku('BLT-10001')
+        const {reads, seen} = sandbox.reads()
+        expect(reads.selection.ledgers).toEqual(['P-000001'])
+        expect(fingerprintOf(await readAgain(live, reads))).toBe(fingerprintOf(seen))
+        // A row the plan never read changes: the fingerprint holds.
+        live.db.run(`UPDATE parts SET on_hand = 6 WHERE id = 'P-000002'`)
+        expect(fingerprintOf(await readAgain(live, reads))).toBe(fingerprintOf(seen))
+        // A new transaction on the part whose ledger it read: it does not.
+        live.db.run(
+          `INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, ` +
+            `created_at, posted_at) VALUES ('T-0000009', 'P-000001', 'BLT-10001', 'receipt', 1, 'EA', ` +
+            `'posted', 'wms', 'ASN-9', 1, 1)`,
+        )
+        expect(fingerprintOf(await readAgain(live, reads))).not.toBe(fingerprintOf(seen))
+      } finally {
+        sandbox.close()
+      }
+    },
+  )
 
   it('starts empty again after reset, with the live clock', async () => {
     const live = inventory()

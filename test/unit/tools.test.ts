@@ -599,7 +599,8 @@ describe('write tools', () => {
       expect(
         row(
           inventory,
-          'SELECT part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at FROM transactions WHERE id = ?',
+          'SELECT part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at FROM ' +
+            'transactions WHERE id = ?',
           'T-ADJ-0123456789ab',
         ),
       ).toEqual({

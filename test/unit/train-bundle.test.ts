@@ -118,36 +118,39 @@ describe('the job bundle', () => {
       expect(everything).not.toContain(value)
   })
 
-  it('carries the wheels of runtime.wheels, for what the host lacks, and reads the older install spellings', async () => {
-    const wheels = temporaryDirectory('invagent-wheels-')
-    writeFileSync(join(wheels, 'peft-0.18.1-py3-none-any.whl'), 'wheel')
-    writeFileSync(join(wheels, 'notes.txt'), 'not a wheel')
-    const work = temporaryDirectory()
-    const config = validateTrainConfig({baseModel: '/models/phi3', runtime: {wheels, install: true}})
-    expect(config.runtime.install).toBe('venv')
-    expect(validateTrainConfig({runtime: {install: false}}).runtime.install).toBe('none')
-    const trainData = writeChatDataset(join(work, 'train.jsonl'), 2)
-    const common = {trainData, llama: fixtureLlamaSource(), tarball: false}
-    const bundle = await buildJobBundle({
-      ...common,
-      jobId: 'train-20260101-000000-0001',
-      config,
-      directory: join(work, 'bundle'),
-      modelName: 'phi3-run',
-    })
-    const paths = bundle.files.map((file) => file.path)
-    expect(paths).toContain('wheels/peft-0.18.1-py3-none-any.whl')
-    expect(paths).not.toContain('wheels/notes.txt')
-    expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('INSTALL=venv\n')
-    expect(JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))).toMatchObject({
-      modelName: 'phi3-run',
-      baseModel: '/models/phi3',
-    })
-    const noWheels = validateTrainConfig({runtime: {wheels: join(work, 'none')}})
-    await expect(
-      buildJobBundle({...common, jobId: 'x', config: noWheels, directory: join(work, 'b2')}),
-    ).rejects.toThrow('runtime.wheels')
-  })
+  it(
+    'carries the wheels of runtime.wheels, for what the host ' + 'lacks, and reads the older install spellings',
+    async () => {
+      const wheels = temporaryDirectory('invagent-wheels-')
+      writeFileSync(join(wheels, 'peft-0.18.1-py3-none-any.whl'), 'wheel')
+      writeFileSync(join(wheels, 'notes.txt'), 'not a wheel')
+      const work = temporaryDirectory()
+      const config = validateTrainConfig({baseModel: '/models/phi3', runtime: {wheels, install: true}})
+      expect(config.runtime.install).toBe('venv')
+      expect(validateTrainConfig({runtime: {install: false}}).runtime.install).toBe('none')
+      const trainData = writeChatDataset(join(work, 'train.jsonl'), 2)
+      const common = {trainData, llama: fixtureLlamaSource(), tarball: false}
+      const bundle = await buildJobBundle({
+        ...common,
+        jobId: 'train-20260101-000000-0001',
+        config,
+        directory: join(work, 'bundle'),
+        modelName: 'phi3-run',
+      })
+      const paths = bundle.files.map((file) => file.path)
+      expect(paths).toContain('wheels/peft-0.18.1-py3-none-any.whl')
+      expect(paths).not.toContain('wheels/notes.txt')
+      expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('INSTALL=venv\n')
+      expect(JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))).toMatchObject({
+        modelName: 'phi3-run',
+        baseModel: '/models/phi3',
+      })
+      const noWheels = validateTrainConfig({runtime: {wheels: join(work, 'none')}})
+      await expect(
+        buildJobBundle({...common, jobId: 'x', config: noWheels, directory: join(work, 'b2')}),
+      ).rejects.toThrow('runtime.wheels')
+    },
+  )
 
   it('pins every requirement to an exact version', () => {
     const text = readFileSync(join(bundleFilesDirectory(), 'requirements.txt'), 'utf8')

@@ -16,9 +16,11 @@ import {temporaryDirectory} from '../helpers/cli.js'
 
 /** Phi-3's chat template's rendering of a two-turn chat (system, user, assistant, user, assistant). */
 const PROBE =
-  '<|system|>\nYou audit an inventory.  Use the tools.<|end|>\n<|user|>\nFinding negative_on_hand on P-000123:\n on_hand is -4 ünits.<|end|>\n' +
+  '<|system|>\nYou audit an inventory.  Use the tools.<|end|>\n<|user|>\nFinding negative_on_hand on ' +
+  'P-000123:\n on_hand is -4 ünits.<|end|>\n' +
   '<|assistant|>\n{"thought": "Check the part.", "tool": "get_part", "args": {"part_id": "P-000123"}}<|end|>\n' +
-  '<|user|>\n{"ok": true, "result": {"on_hand": -4}}<|end|>\n<|assistant|>\n{"tool": "escalate", "args": {"reason": "no cause"}}<|end|>\n<|endoftext|>'
+  '<|user|>\n{"ok": true, "result": {"on_hand": -4}}<|end|>\n<|assistant|>\n{"tool": "escalate", "args": ' +
+  '{"reason": "no cause"}}<|end|>\n<|endoftext|>'
 
 /** A copy of a GGUF whose general.name is replaced by another of the same length (offsets stay valid). */
 function renamed(path: string, from: string, to: string): string {
@@ -36,17 +38,22 @@ function renamed(path: string, from: string, to: string): string {
 }
 
 describe('checks of a trained GGUF', () => {
-  it('refuses a Phi-3 GGUF whose name lacks phi3 (regression: the converter named it "Merged" after its folder)', () => {
-    expect(
-      nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Phi-3 invagent-x'}, 'Phi-3 invagent-x').ok,
-    ).toBe(true)
-    const merged = nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Merged'})
-    expect(merged).toMatchObject({check: 'name', ok: false})
-    expect(merged.detail).toContain('phi3 or phi-3')
-    expect(nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Phi3'}, 'Phi-3 invagent-x').ok).toBe(false)
-    expect(nameCheck({architecture: 'qwen2', tokenizerModel: 'gpt2', name: 'Merged'}).ok).toBe(true)
-    expect(nameCheck({architecture: 'phi3'}).ok).toBe(false)
-  })
+  it(
+    'refuses a Phi-3 GGUF whose name lacks phi3 (regression: the converter named it "Merged" after its ' + 'folder)',
+    () => {
+      expect(
+        nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Phi-3 invagent-x'}, 'Phi-3 invagent-x').ok,
+      ).toBe(true)
+      const merged = nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Merged'})
+      expect(merged).toMatchObject({check: 'name', ok: false})
+      expect(merged.detail).toContain('phi3 or phi-3')
+      expect(nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Phi3'}, 'Phi-3 invagent-x').ok).toBe(
+        false,
+      )
+      expect(nameCheck({architecture: 'qwen2', tokenizerModel: 'gpt2', name: 'Merged'}).ok).toBe(true)
+      expect(nameCheck({architecture: 'phi3'}).ok).toBe(false)
+    },
+  )
 
   it("compares a probe chat's ids in llama.cpp with training's, and catches the name changing them", async () => {
     const vocab = join(temporaryDirectory('invagent-vocab-'), 'phi3.gguf')

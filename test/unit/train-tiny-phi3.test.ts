@@ -45,9 +45,11 @@ function pythonWithSentencepiece(): string | undefined {
 }
 
 const PROBE_CHATS = [
-  '<|system|>\nYou audit an inventory.<|end|>\n<|user|>\nFinding negative_on_hand on P-000123: on_hand -4.<|end|>\n<|assistant|>\n' +
+  '<|system|>\nYou audit an inventory.<|end|>\n<|user|>\nFinding negative_on_hand on P-000123: on_hand ' +
+    '-4.<|end|>\n<|assistant|>\n' +
     '{"thought": "Check the part.", "tool": "get_part", "args": {"part_id": "P-000123"}}<|end|>\n<|endoftext|>',
-  '<|user|>\n  two spaces, a tab\tand ünïcödé 🤖<|end|>\n<|assistant|>\n{"tool": "resolve"}<|end|>\n<|user|>\nok<|end|>\n<|assistant|>\n',
+  '<|user|>\n  two spaces, a tab\tand ünïcödé 🤖<|end|>\n<|assistant|>\n{"tool": ' +
+    '"resolve"}<|end|>\n<|user|>\nok<|end|>\n<|assistant|>\n',
 ]
 
 describe("the tiny Phi-3 tokenizer written from llama.cpp's vocabulary", () => {
@@ -93,31 +95,35 @@ describe("the tiny Phi-3 tokenizer written from llama.cpp's vocabulary", () => {
     }
   })
 
-  it('tokenizer_config.json names the special tokens and the chat template; config.json is a small Phi3ForCausalLM', () => {
-    const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>
-    expect(config).toMatchObject({
-      bos_token: '<s>',
-      eos_token: '<|endoftext|>',
-      unk_token: '<unk>',
-      tokenizer_class: 'LlamaTokenizer',
-      add_bos_token: true,
-    })
-    expect(config.chat_template).toContain('<|system|>')
-    const decoder = config.added_tokens_decoder as Record<string, {content: string; special: boolean}>
-    expect(decoder['32007']).toMatchObject({content: '<|end|>', special: true})
-    const model = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
-    expect(model).toMatchObject({
-      architectures: ['Phi3ForCausalLM'],
-      model_type: 'phi3',
-      hidden_size: 256,
-      num_hidden_layers: 2,
-      vocab_size: 32064,
-    })
-  })
+  it(
+    'tokenizer_config.json names the special tokens and the chat template; config.json is a small ' + 'Phi3ForCausalLM',
+    () => {
+      const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>
+      expect(config).toMatchObject({
+        bos_token: '<s>',
+        eos_token: '<|endoftext|>',
+        unk_token: '<unk>',
+        tokenizer_class: 'LlamaTokenizer',
+        add_bos_token: true,
+      })
+      expect(config.chat_template).toContain('<|system|>')
+      const decoder = config.added_tokens_decoder as Record<string, {content: string; special: boolean}>
+      expect(decoder['32007']).toMatchObject({content: '<|end|>', special: true})
+      const model = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
+      expect(model).toMatchObject({
+        architectures: ['Phi3ForCausalLM'],
+        model_type: 'phi3',
+        hidden_size: 256,
+        num_hidden_layers: 2,
+        vocab_size: 32064,
+      })
+    },
+  )
 
   const python = pythonWithSentencepiece()
   it.skipIf(python === undefined)(
-    "tokenizer.model (read by sentencepiece, as llama.cpp's converter reads it) gives the reference ids and the GGUF's pieces",
+    "tokenizer.model (read by sentencepiece, as llama.cpp's converter reads it) gives the reference ids " +
+      "and the GGUF's pieces",
     () => {
       const output = execFileSync(python!, ['-B', SPM_CHECK, join(dir, 'tokenizer.model'), vocab], {
         encoding: 'utf8',
