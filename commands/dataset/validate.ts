@@ -70,7 +70,8 @@ export default class DatasetValidate extends InvagentCommand {
         ? undefined
         : (problem) =>
             this.log(
-              `${problem.line === 0 ? problem.file : `${problem.file}:${problem.line}:${problem.column}`}: ${problem.message}`,
+              `${problem.line === 0 ? problem.file : `${problem.file}:${problem.line}:` + `${problem.column}`}` +
+                `: ${problem.message}`,
             ),
     })
     this.say(`\n${renderValidationSummary(report)}`)

@@ -52,7 +52,12 @@ export default class LlamaBuild extends InvagentCommand {
     this.say(`  source         ${result.sourceDir}`)
     if (result.nodeBinding)
       this.say(
-        `  node binding   ${result.nodeBinding.installed}${result.nodeBinding.built ? ' (compiled now)' : result.nodeBinding.restored ? ' (restored from the cache)' : ''}`,
+        `  node binding   ${result.nodeBinding.installed}` +
+          (result.nodeBinding.built
+            ? ' (compiled now)'
+            : result.nodeBinding.restored
+              ? ' (restored from the cache)'
+              : ''),
       )
     return result
   }

@@ -66,7 +66,10 @@ export function renderEvalResult(result: EvalResult): string {
   for (const trial of failing.slice(0, MAX_FAILURES_LISTED)) {
     lines.push(
       `${trial.status === 'error' ? 'ERROR' : 'FAIL '} ${trial.scenario} ` +
-        `#${trial.trial}: ${trial.status === 'error' ? `${trial.error!.kind}: ${trial.error!.message}` : trial.reasons.join(' / ')}`,
+        `#${trial.trial}: ` +
+        `${
+          trial.status === 'error' ? `${trial.error!.kind}: ` + `${trial.error!.message}` : trial.reasons.join(' / ')
+        }`,
     )
   }
   if (failing.length > MAX_FAILURES_LISTED)

@@ -114,7 +114,8 @@ export function renderVerification(result: VerifyModelsResult): string {
 export function renderRegistration(registered: RegisteredModel): string {
   const {manifest} = registered
   return (
-    `Registered ${manifest.name}: ${manifest.architecture} ${manifest.quantization}, ${formatParameters(manifest.parameterCount)} ` +
+    `Registered ${manifest.name}: ${manifest.architecture} ${manifest.quantization}, ` +
+    `${formatParameters(manifest.parameterCount)} ` +
     `parameters, ${formatBytes(manifest.size)}, sha256 ${manifest.sha256.slice(0, 12)}… ` +
     `→ ${display(registered.manifestPath)}`
   )

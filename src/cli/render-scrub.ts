@@ -53,7 +53,8 @@ export function renderScrubReport(output: ScrubOutput): string {
   const replaced =
     email + phone + name === 0
       ? 'no PII found'
-      : `${plural(email, 'email', 'emails')}, ${plural(phone, 'phone number', 'phone numbers')}, ${plural(name, 'name', 'names')} ` +
+      : `${plural(email, 'email', 'emails')}, ${plural(phone, 'phone number', 'phone numbers')}, ` +
+        `${plural(name, 'name', 'names')} ` +
         `replaced`
   lines.push(
     `${plural(output.lines, 'line', 'lines')}, ${output.linesChanged} changed: ${replaced} → ${display(output.output)}`,

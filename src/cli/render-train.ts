@@ -149,9 +149,12 @@ export function renderQuantize(result: QuantizeAndRegisterResult): string {
       `→ ${display(quantize.output)} (${quantize.type}, ${formatBytes(quantize.outputSize)}) ` +
       `in ${quantize.seconds} s`,
     `  ${quantize.bitsPerWeight} bits per weight ` +
-      `(expected ${quantize.expectedBitsPerWeight.min}–${quantize.expectedBitsPerWeight.max}), ${quantize.tensorCount} ` +
+      `(expected ${quantize.expectedBitsPerWeight.min}–${quantize.expectedBitsPerWeight.max}), ` +
+      `${quantize.tensorCount} ` +
       `tensors, sha256 ${quantize.sha256.slice(0, 12)}…`,
     `  registered as ` +
-      `"${registered.manifest.name}"${registered.manifest.parent ? ` (parent ${registered.manifest.parent})` : ''}: ${display(registered.manifestPath)}`,
+      `"${registered.manifest.name}"` +
+      `${registered.manifest.parent ? ` (parent ` + `${registered.manifest.parent})` : ''}: ` +
+      `${display(registered.manifestPath)}`,
   ].join('\n')
 }

@@ -111,7 +111,8 @@ async function askArguments(
     if (checked.success) return checked.data as Record<string, unknown>
     prompter.show(
       `These arguments do not ` +
-        `fit ${toolName}: ${checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}. ` +
+        `fit ${toolName}: ` +
+        `${checked.error.issues.map((issue) => `${issue.path.join('.')}: ` + `${issue.message}`).join('; ')}. ` +
         `Again:`,
     )
   }

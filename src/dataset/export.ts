@@ -121,7 +121,8 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
     if (failures.length > 0) {
       throw new UserError(
         `${failures.length} example(s) cannot be ` +
-          `exported:\n${failures.slice(0, 20).join('\n')}${failures.length > 20 ? `\n… and ${failures.length - 20} more` : ''}`,
+          `exported:\n${failures.slice(0, 20).join('\n')}` +
+          `${failures.length > 20 ? `\n… and ` + `${failures.length - 20} more` : ''}`,
         {
           code: 'EXPORT_FAILED',
           suggestions: [

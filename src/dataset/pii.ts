@@ -287,8 +287,14 @@ const PHONE_PATTERN = new RegExp(
  * No two unbounded runs of spaces stand next to each other: "tel" and a megabyte of spaces would
  * be tried every way of splitting them.
  */
-const PHONE_AFTER_CUE =
-  /\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b\s*(?:(?:no|nr|number)\b\.?\s*)?(?:[:#.]{1,2}\s*)?(?<number>\+?\(?\d{1,5}\)?(?:[ .-]?\(?\d{1,6}\)?){1,6})(?![\w/]|[.-]\d)/dgi
+const PHONE_AFTER_CUE = new RegExp(
+  String.raw`\b(?:phone|tel|telephone|mobile|mob|cell|cellphone|fax|whatsapp|` +
+    String.raw`call(?:ed|ing)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at)|ring(?:\s+(?:me|him|her|them|us))?\s+on|` +
+    String.raw`reach(?:ed)?(?:\s+(?:me|him|her|them|us))?\s+(?:on|at))\b` +
+    String.raw`\s*(?:(?:no|nr|number)\b\.?\s*)?(?:[:#.]{1,2}\s*)?` +
+    String.raw`(?<number>\+?\(?\d{1,5}\)?(?:[ .-]?\(?\d{1,6}\)?){1,6})(?![\w/]|[.-]\d)`,
+  'dgi',
+)
 
 function digitsOf(phone: string): string {
   return phone.replace(/\D/g, '')
@@ -349,11 +355,20 @@ interface NamePatterns {
 
 const HONORIFIC = String.raw`(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra)\.?`
 /** San Jose, Santa Maria, St Helen, Fort William, Port Elizabeth, Lake Victoria: a place, not a person. */
-const PLACE_PREFIX = String.raw`(?:San|Santa|Santo|São|Sao|St|Saint|Ste|Fort|Port|Lake|Mount|Mt|Cape|Los|Las|Villa|Porto|Puerto)\.?`
+const PLACE_PREFIX =
+  String.raw`(?:San|Santa|Santo|São|Sao|St|Saint|Ste|Fort|Port|Lake|` +
+  String.raw`Mount|Mt|Cape|Los|Las|Villa|Porto|Puerto)\.?`
 /** Words after which a capitalised word is a person, not a thing: a role label or "<done> by". */
-const STRONG_CUE = String.raw`(?:contact(?:\s+person)?|attn|attention|cc|owner|assignee|requester|requestor|approver|buyer|planner|picker|packer|operator|storekeeper|clerk|technician|supervisor|manager|signed)\s*:\s*|(?:approved|requested|reported|raised|signed(?:\s+off)?|counted|recounted|checked|confirmed|authori[sz]ed|verified|witnessed|keyed|entered|submitted)\s+by\s+|(?:assigned|reassigned|escalated|handed(?:\s+over)?|forwarded)\s+to\s+`
+const STRONG_CUE =
+  String.raw`(?:contact(?:\s+person)?|attn|attention|cc|owner|assignee|requester|requestor|approver|buyer|` +
+  String.raw`planner|picker|packer|operator|storekeeper|clerk|technician|supervisor|manager|signed)\s*:\s*|` +
+  String.raw`(?:approved|requested|reported|raised|signed(?:\s+off)?|counted|recounted|checked|confirmed|` +
+  String.raw`authori[sz]ed|verified|witnessed|keyed|entered|submitted)\s+by\s+|(?:assigned|reassigned|escalated|` +
+  String.raw`handed(?:\s+over)?|forwarded)\s+to\s+`
 /** Weaker cues: enough only for an initial and a surname ("per J. Smith"). */
-const WEAK_CUE = String.raw`(?:per|by|from|with|to|ask|asked|tell|told|call|called|email|emailed|phoned|contacted|thanks|via|cc|and)\s*[:,]?\s+`
+const WEAK_CUE =
+  String.raw`(?:per|by|from|with|to|ask|asked|tell|told|call|called|email|emailed|phoned|contacted|thanks|via|cc|` +
+  String.raw`and)\s*[:,]?\s+`
 const PARTICLES = String.raw`(?:van|von|der|den|de|del|della|di|da|du|dos|das|la|le|bin|ibn|al|el|ter|ten)`
 
 /**

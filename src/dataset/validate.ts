@@ -321,7 +321,8 @@ export async function validateDatasetFiles(
           column: 1,
           message:
             `same content ` +
-            `as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} ` +
+            `as ${basename(files[sameAs.file])}:${sameAs.line}` +
+            `${record.scan.id === undefined ? '' : ' (apart from the id)'} ` +
             `— drop the duplicate (--fix keeps the first)`,
         })
     }
@@ -341,7 +342,9 @@ export async function validateDatasetFiles(
     if (held > 0) {
       drop(
         `${held} problem(s), ` +
-          `first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`,
+          `first: ` +
+          (report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ??
+            'see the report'),
       )
       return
     }

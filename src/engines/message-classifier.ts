@@ -26,15 +26,27 @@ const PATTERNS: Array<[MessageClass, RegExp]> = [
   ['job_rerun', /ran twice|re-?imported|replayed|retriggered|ran again|posted again|job [^\n]{0,80}twice/],
   [
     'unknown_sku',
-    /\b(sku|item|material|part)\b[^.;]{0,120}\b(not found|unknown|does not exist|no such)|unknown item|no part with sku/,
+    new RegExp(
+      String.raw`\b(sku|item|material|part)\b[^.;]{0,120}\b(not found|` +
+        String.raw`unknown|does not exist|no such)|unknown item|` +
+        String.raw`no part with sku`,
+    ),
   ],
   [
     'bad_uom',
-    /\b(unit|uom|measurement)\b[^.;]{0,120}\b(not recogni[sz]ed|invalid|unknown|not configured)|unknown unit|invalid uom/,
+    new RegExp(
+      String.raw`\b(unit|uom|measurement)\b[^.;]{0,120}\b(not recogni[sz]ed|` +
+        String.raw`invalid|unknown|not configured)|unknown unit|` +
+        String.raw`invalid uom`,
+    ),
   ],
   [
     'transient',
-    /timeout|timed out|did not answer|unavailable|\b503\b|\b429\b|rate limit|deadlock|connection reset|will retry|retry scheduled|backing off/,
+    new RegExp(
+      String.raw`timeout|timed out|did not answer|unavailable|` +
+        String.raw`\b503\b|\b429\b|rate limit|deadlock|connection reset|` +
+        String.raw`will retry|retry scheduled|backing off`,
+    ),
   ],
 ]
 

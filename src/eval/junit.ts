@@ -76,7 +76,8 @@ function testCase(result: TrialResult): string {
   const message = result.reasons[0] ?? 'failed'
   return (
     `${open}>\n      <failure type="StateMismatch" ` +
-    `message="${xmlEscape(message.length > 300 ? `${message.slice(0, 299)}…` : message)}">${xmlEscape(failureDetails(result))}</failure>\n    ` +
+    `message="${xmlEscape(message.length > 300 ? `${message.slice(0, 299)}…` : message)}">` +
+    `${xmlEscape(failureDetails(result))}</failure>\n    ` +
     `</testcase>`
   )
 }

@@ -209,7 +209,9 @@ export function scoreTrial(
     ...(differences.length > 0
       ? [
           `the state differs from the gold state in ${differences.length} ` +
-            `row${differences.length === 1 ? '' : 's'}: ${differences.slice(0, 3).map(formatDifference).join(' | ')}${differences.length > 3 ? ' | …' : ''}`,
+            `row${differences.length === 1 ? '' : 's'}: ` +
+            `${differences.slice(0, 3).map(formatDifference).join(' | ')}` +
+            `${differences.length > 3 ? ' | …' : ''}`,
         ]
       : []),
     ...(missing.length > 0 ? [`not escalated although it must be: ${missing.join(', ')}`] : []),

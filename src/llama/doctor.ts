@@ -148,7 +148,8 @@ function binaryCheck(
     status: 'ok',
     detail:
       `${report.path} ` +
-      `(from ${report.source}), ${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`,
+      `(from ${report.source}), ` +
+      `${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`,
   }
 }
 

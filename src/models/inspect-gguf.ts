@@ -145,7 +145,8 @@ export async function inspectGguf(
   } catch (error) {
     if (error instanceof UserError) throw error
     throw new UserError(
-      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}.`,
+      `cannot read ${path}: ` +
+        `${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}.`,
       {code: 'MODEL_FILE_MISSING', cause: error},
     )
   }

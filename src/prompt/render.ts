@@ -131,7 +131,12 @@ function buildSystemPrompt(options: {toolsInline: boolean} = {toolsInline: true}
 
 /** The finding as the first user turn; its id (rule:entity) would only repeat the two fields. */
 export function findingMessage(finding: Finding): string {
-  return `Finding: ${JSON.stringify({rule: finding.rule, entity: finding.entity, severity: finding.severity, evidence: finding.evidence})}`
+  return `Finding: ${JSON.stringify({
+    rule: finding.rule,
+    entity: finding.entity,
+    severity: finding.severity,
+    evidence: finding.evidence,
+  })}`
 }
 
 /**

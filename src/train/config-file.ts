@@ -119,7 +119,8 @@ export function formatConfigIssues(
       if (guess) found += ` — did you mean "${guess}"?`
     }
     lines.push(
-      `${prefix(issue.path)}${dotted(issue.path)}: ${value === undefined && issue.code !== 'custom' ? `missing (${expected})` : `${expected}${found}`}`,
+      `${prefix(issue.path)}${dotted(issue.path)}: ` +
+        `${value === undefined && issue.code !== 'custom' ? `missing (${expected})` : `${expected}${found}`}`,
     )
   }
   return lines
@@ -150,7 +151,8 @@ export function readTrainConfigFile(file: string): {
   } catch (error) {
     throw new ConfigError(
       `cannot read the training ` +
-        `config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+        `config ${file}: ` +
+        `${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
       {
         code: 'TRAIN_CONFIG_UNREADABLE',
       },

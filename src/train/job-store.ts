@@ -144,7 +144,14 @@ export function loadJob(jobsDir: string, id: string): JobState {
     const guess = didYouMean(id, known)
     throw new UserError(
       `no training job "${id}" ` +
-        `in ${jobsDir}${guess ? ` — did you mean "${guess}"?` : known.length > 0 ? ` (jobs: ${known.slice(-5).join(', ')})` : ' (no job there yet)'}`,
+        `in ${jobsDir}` +
+        `${
+          guess
+            ? ` — did you mean "${guess}"?`
+            : known.length > 0
+              ? ` (jobs: ` + `${known.slice(-5).join(', ')})`
+              : ' (no job there yet)'
+        }`,
       {
         code: 'JOB_UNKNOWN',
         suggestions: [

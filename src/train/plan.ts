@@ -117,7 +117,8 @@ export function describePlan(
       where: 'host',
       description:
         `${quantizing} of ${config.baseModel}: r ${lora.r}, ` +
-        `alpha ${lora.alpha}, ${lora.targetModules === 'all-linear' ? 'all linear layers' : lora.targetModules.join(', ')}, ` +
+        `alpha ${lora.alpha}, ` +
+        `${lora.targetModules === 'all-linear' ? 'all linear layers' : lora.targetModules.join(', ')}, ` +
         `lr ${training.learningRate}, ${training.epochs} epochs, max ${training.maxLength} tokens, ` +
         `seed ${config.seed}, loss on assistant turns only`,
     },

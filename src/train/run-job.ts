@@ -687,7 +687,8 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
         if (stage === 'train' && job.lastLoss)
           task.title =
             `${titles.train}: final ` +
-            `loss ${job.lastLoss.loss.toFixed(4)}${job.lastEvalLoss ? `, eval ${job.lastEvalLoss.loss.toFixed(4)}` : ''}`
+            `loss ${job.lastLoss.loss.toFixed(4)}` +
+            `${job.lastEvalLoss ? `, eval ` + `${job.lastEvalLoss.loss.toFixed(4)}` : ''}`
       },
     })
   }

@@ -107,7 +107,8 @@ export function sshFailure(error: ExternalToolError, target: SshTarget): Externa
   if (error.processExitCode !== 255) return error
   const text = error.stderrTail
   const where = describeTarget(target)
-  const keyscan = `ssh-keyscan ${target.port !== undefined ? `-p ${target.port} ` : ''}${target.destination.replace(/^.*@/, '')}`
+  const keyscan =
+    `ssh-keyscan ${target.port !== undefined ? `-p ${target.port} ` : ''}` + `${target.destination.replace(/^.*@/, '')}`
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(text)) {
     return new ConfigError(
       `the host key of ${where} has CHANGED since it was recorded in known_hosts: someone may be ` +
@@ -147,9 +148,12 @@ export function sshFailure(error: ExternalToolError, target: SshTarget): Externa
     })
   }
   if (
-    /Could not resolve hostname|Connection refused|Connection timed out|No route to host|Network is unreachable|Operation timed out/i.test(
-      text,
-    )
+    new RegExp(
+      String.raw`Could not resolve hostname|Connection refused|` +
+        String.raw`Connection timed out|No route to host|Network is unreachable|` +
+        String.raw`Operation timed out`,
+      'i',
+    ).test(text)
   ) {
     return new ExternalToolError(`cannot reach ${where}: ${text.split('\n').at(-1)}`, {
       command: error.command,

@@ -103,7 +103,10 @@ describe('invagent eval --questions', () => {
     expect(human.exitCode, human.stderr).toBe(0)
     expect(human.stdout).toContain('semantic not measured (no --embedding-model)')
     expect(human.stdout).toMatch(
-      /✅ no gate given — pass: no gate given; exact [0-9.]+, contains [0-9.]+, semantic@0\.8 not measured over 3 questions, 0 errors/,
+      new RegExp(
+        String.raw`✅ no gate given — pass: no gate given; exact [0-9.]+, contains [0-9.]+, semantic@0\.8 ` +
+          String.raw`not measured over 3 questions, 0 errors`,
+      ),
     )
   }, 180_000)
 

@@ -199,23 +199,29 @@ describe('invagent train (no host contacted)', () => {
     )
   })
 
-  it("refuses conversations over training.maxLength, measured in the base model's own tokenizer before any host", async () => {
-    const cwd = workspace()
-    writeFileSync(join(cwd, 'train.yaml'), 'training:\n  maxLength: 512\n')
-    const result = await runCli(
-      ['train', '--dataset', 'datasets/playbook.jsonl', '--runner', 'bundle', '--config', 'train.yaml'],
-      cwd,
-    )
-    expect(result.exitCode).toBe(2)
-    const message = unwrapped(result.stderr)
-    // Phi-3 (the default base) is measured with Phi-3's vocabulary from llama.cpp's source.
-    expect(message).toMatch(
-      /the dataset has 6 problem\(s\); training needs a clean one: datasets\/playbook\.jsonl:1:1: \d+ tokens in ggml-vocab-phi-3\.gguf's tokenizer, over the limit of 512/,
-    )
-    expect(message).toContain('raise training.maxLength in the config')
-    expect(existsSync(join(cwd, '.invagent', 'train'))).toBe(true)
-    expect(existsSync(join(cwd, 'models'))).toBe(false)
-  })
+  it(
+    "refuses conversations over training.maxLength, measured in the base model's own tokenizer before any " + 'host',
+    async () => {
+      const cwd = workspace()
+      writeFileSync(join(cwd, 'train.yaml'), 'training:\n  maxLength: 512\n')
+      const result = await runCli(
+        ['train', '--dataset', 'datasets/playbook.jsonl', '--runner', 'bundle', '--config', 'train.yaml'],
+        cwd,
+      )
+      expect(result.exitCode).toBe(2)
+      const message = unwrapped(result.stderr)
+      // Phi-3 (the default base) is measured with Phi-3's vocabulary from llama.cpp's source.
+      expect(message).toMatch(
+        new RegExp(
+          String.raw`the dataset has 6 problem\(s\); training needs a clean one: datasets\/playbook\.jsonl:1:1: ` +
+            String.raw`\d+ tokens in ggml-vocab-phi-3\.gguf's tokenizer, over the limit of 512`,
+        ),
+      )
+      expect(message).toContain('raise training.maxLength in the config')
+      expect(existsSync(join(cwd, '.invagent', 'train'))).toBe(true)
+      expect(existsSync(join(cwd, 'models'))).toBe(false)
+    },
+  )
 
   it('asks where to run when neither --host nor --runner is given, and for a job id that exists', async () => {
     const cwd = workspace()

@@ -56,7 +56,8 @@ export function contractProblems(id: string, document: unknown): string[] {
   if (validate(document)) return []
   return (validate.errors ?? []).map(
     (error) =>
-      `${isError ? 'error' : id}: ${error.instancePath || '/'} ${error.message}${error.params && 'additionalProperty' in error.params ? ` "${String(error.params.additionalProperty)}"` : ''}`,
+      `${isError ? 'error' : id}: ${error.instancePath || '/'} ${error.message}` +
+      `${error.params && 'additionalProperty' in error.params ? ` "${String(error.params.additionalProperty)}"` : ''}`,
   )
 }
 

@@ -107,7 +107,8 @@ export async function startTestSshServer(options: {pathDirs?: string[]} = {}): P
     join(directory, 'other_host_key'),
   ])
   writeFileSync(join(directory, 'authorized_keys'), readFileSync(join(directory, 'user_key.pub')))
-  if (process.getuid?.() === 0) mkdirSync('/run/sshd', {recursive: true, mode: 0o755}) // privilege separation folder, as the service would make it
+  // privilege separation folder, as the service would make it
+  if (process.getuid?.() === 0) mkdirSync('/run/sshd', {recursive: true, mode: 0o755})
   const path = [...(options.pathDirs ?? []), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')
 
   for (let attempt = 0; ; attempt++) {

@@ -123,7 +123,10 @@ describe('suite validation', () => {
       scenarios: [{id: 'a', seed: 1, faults: [{rule: 'duplicate_posting', rootCause: 'webhook_redelivered'}]}],
     }
     expect(() => parseSuite(unknownCause, 's.json')).toThrow(
-      /s\.json: scenarios\[0\] \("a"\)\.faults\[0\]: "webhook_redelivered" is not a root cause of duplicate_posting — did you mean "webhook_redelivery"\?/,
+      new RegExp(
+        String.raw`s\.json: scenarios\[0\] \("a"\)\.faults\[0\]: "webhook_redelivered" is not a root cause ` +
+          String.raw`of duplicate_posting — did you mean "webhook_redelivery"\?`,
+      ),
     )
     expect(() => parseSuite({...valid, scenarios: [valid.scenarios[0], valid.scenarios[0]]}, 's.json')).toThrow(
       /scenarios\[1\] \("a"\): id already used by scenarios\[0\]/,

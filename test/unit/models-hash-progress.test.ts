@@ -19,15 +19,18 @@ describe('hash progress', () => {
     expect(stream.written).toEqual([])
   })
 
-  it('overwrites one line with the percentage for big files, at most ten times a second, and clears it when done', () => {
-    const stream = fakeStream(true)
-    const progress = hashProgressOnTerminal(stream, 'phi3-q4')!
-    const total = 2 * 1024 ** 3
-    progress(total / 4, total)
-    progress(total / 2, total)
-    progress(total, total)
-    expect(stream.written).toEqual(['\r\u001B[2Kphi3-q4: sha256 25% (512.0 MiB / 2.00 GiB)', '\r\u001B[2K'])
-  })
+  it(
+    'overwrites one line with the percentage for big files, at most ten times a second, and clears it when ' + 'done',
+    () => {
+      const stream = fakeStream(true)
+      const progress = hashProgressOnTerminal(stream, 'phi3-q4')!
+      const total = 2 * 1024 ** 3
+      progress(total / 4, total)
+      progress(total / 2, total)
+      progress(total, total)
+      expect(stream.written).toEqual(['\r\u001B[2Kphi3-q4: sha256 25% (512.0 MiB / 2.00 GiB)', '\r\u001B[2K'])
+    },
+  )
 
   it('formats sizes for people', () => {
     expect([formatBytes(812), formatBytes(4608), formatBytes(453_120), formatBytes(2_393_232_672)]).toEqual([
