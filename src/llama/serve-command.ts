@@ -93,7 +93,8 @@ export async function serveUntilStopped(options: LlamaServerOptions, output: Ser
       `Listening on ${host}: other machines can reach the model; every request needs the key in ${options.apiKeyFile}.`,
     )
   }
-  let readyLine: ServeReadyLine | undefined
+  // Set once the first start is ready; onEvent reads it during that start, so it cannot be a const declared there.
+  let readyLine: ServeReadyLine | undefined = undefined
   let restarts = 0
   let firstStartupMs = 0
   const server = await startLlamaServer({
