@@ -1,7 +1,8 @@
 import {RulesEngine} from '../engines/rules-engine.js'
 import type {Engine} from '../engines/engine.js'
 import {UserError} from '../errors.js'
-import {SqliteInventory} from '../inventory/sqlite-backend.js'
+import type {InventoryLocator} from '../inventory/locator.js'
+import {openInventory} from '../inventory/open-inventory.js'
 import type {RuleName} from '../tools/catalogue.js'
 import {AuditLog} from './audit-log.js'
 import {runAudit, type Approver, type AuditReport, type FindingOutcome} from './audit.js'
@@ -20,6 +21,8 @@ export interface EngineOptions {
   contextSize?: number
   maxTokens?: number
   seed?: number
+  /** Bearer token for the server engine; INVAGENT_API_KEY when not given. */
+  apiKey?: string
 }
 
 /** Creates the engine that decides the steps; the model engines are loaded only when asked for. */
@@ -36,14 +39,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     case 'server': {
       if (!options.url) throw new UserError('the server engine needs --url (e.g. http://127.0.0.1:8080, as printed by `invagent serve`)')
       const {ServerEngine} = await import('../engines/server-engine.js')
-      return ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey: process.env.INVAGENT_API_KEY})
+      return ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey: options.apiKey ?? process.env.INVAGENT_API_KEY})
     }
   }
   throw new UserError(`unknown engine "${options.engine}"`, {suggestions: [`Engines: ${ENGINES.join(', ')}`]})
 }
 
 export interface AuditInventoryOptions {
-  db: string
+  inventory: InventoryLocator
   logDirectory: string
   dryRun: boolean
   engine: EngineOptions
@@ -56,12 +59,12 @@ export interface AuditInventoryOptions {
 
 /** Opens the inventory and the run's log, audits, and closes both whatever happens. */
 export async function auditInventory(options: AuditInventoryOptions): Promise<AuditReport> {
-  const backend = SqliteInventory.open(options.db)
+  const backend = await openInventory(options.inventory)
   let engine: Engine
   try {
     engine = await createEngine(options.engine)
   } catch (error) {
-    backend.close()
+    await backend.close()
     throw error
   }
   let log: AuditLog | undefined
@@ -70,7 +73,7 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
     return await runAudit({backend, engine, log, dryRun: options.dryRun, rules: options.rules, maxFindings: options.maxFindings, policy: options.policy, approver: options.approver, onOutcome: options.onOutcome})
   } finally {
     log?.close()
-    backend.close()
+    await backend.close()
     await engine.close?.()
   }
 }

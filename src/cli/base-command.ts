@@ -2,8 +2,9 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {dirname, join, resolve} from 'node:path'
 
 import {InvagentError} from '../errors.js'
+import {DEFAULT_SQLITE_PATH} from '../inventory/locator.js'
 
-export const DEFAULT_DB = join('.invagent', 'inventory.db')
+export const DEFAULT_DB = DEFAULT_SQLITE_PATH
 
 /**
  * The base of every invagent command: `--json` on all of them (the value `run()` returns is

@@ -78,5 +78,5 @@ export interface InventoryBackend {
    */
   unitOfWork<T>(work: () => Promise<T>, commit: (result: T) => boolean): Promise<T>
 
-  close(): void
+  close(): void | Promise<void>
 }

@@ -182,8 +182,45 @@ export function initInventory(options: InitOptions): InitResult {
   const db = new SqliteConnection(temporary)
   try {
     db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;')
-    db.exec(SCHEMA_SQL)
-    db.exec('BEGIN')
+    const generated = generateRows(db, options)
+    db.exec(INDEX_SQL)
+    db.exec('ANALYZE')
+    db.close()
+    const result: InitResult = {db: path, parts: generated.parts, transactions: generated.transactions, faults: generated.faults}
+    writeFileSync(`${temporary}.faults.json`, faultsFileText(options.seed, generated.clock, generated.faults))
+    renameSync(`${temporary}.faults.json`, `${path}.faults.json`)
+    renameSync(temporary, path)
+    return result
+  } catch (error) {
+    db.close()
+    rmSync(temporary, {force: true})
+    rmSync(`${temporary}.faults.json`, {force: true})
+    throw error
+  }
+}
+
+/** The ground truth file written next to a generated inventory. */
+export function faultsFileText(seed: number, clock: number, faults: InjectedFault[]): string {
+  return JSON.stringify({seed, clock, faults}, null, 2) + '\n'
+}
+
+export interface GeneratedRows {
+  parts: number
+  transactions: number
+  faults: InjectedFault[]
+  clock: number
+}
+
+/**
+ * Creates the reference schema in an empty SQLite database and writes a generated inventory into
+ * it, without indexes. Other backends load their copy from these rows, so the same seed gives
+ * the same inventory everywhere.
+ */
+export function generateRows(db: SqliteConnection, options: InitOptions): GeneratedRows {
+  checkOptions(options)
+  db.exec(SCHEMA_SQL)
+  db.exec('BEGIN')
+  try {
     const random = new Random(options.seed)
     const clock = options.clock ?? DEFAULT_CLOCK
     const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train', options.idBase ?? 0)
@@ -201,18 +238,9 @@ export function initInventory(options: InitOptions): InitResult {
     const meta = {schema_version: String(SCHEMA_VERSION), clock: String(clock), seed: String(options.seed), generator: 'invagent inventory init'}
     for (const [key, value] of Object.entries(meta)) db.run('INSERT INTO invagent_meta (key, value) VALUES (?, ?)', key, value)
     db.exec('COMMIT')
-    db.exec(INDEX_SQL)
-    db.exec('ANALYZE')
-    db.close()
-    const result: InitResult = {db: path, parts: parts.length, transactions: writer.transactions, faults}
-    writeFileSync(`${temporary}.faults.json`, JSON.stringify({seed: options.seed, clock, faults}, null, 2) + '\n')
-    renameSync(`${temporary}.faults.json`, `${path}.faults.json`)
-    renameSync(temporary, path)
-    return result
+    return {parts: parts.length, transactions: writer.transactions, faults, clock}
   } catch (error) {
-    db.close()
-    rmSync(temporary, {force: true})
-    rmSync(`${temporary}.faults.json`, {force: true})
+    if (db.db.isTransaction) db.exec('ROLLBACK')
     throw error
   }
 }

@@ -1,0 +1,159 @@
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {from as copyFrom} from 'pg-copy-streams'
+
+import {UserError} from '../../errors.js'
+import type {InjectedFault} from '../../simulate/faults.js'
+import {faultsFileText, generateRows, type InitOptions} from '../../simulate/generate.js'
+import {postgresDatabaseOf, redactLocatorText, withPostgresDatabase} from '../locator.js'
+import {SqliteConnection} from '../sqlite-connection.js'
+import {PostgresConnection} from './connection.js'
+import {PG_INDEX_SQL, PG_KEYS_SQL, PG_TABLES, PG_TABLES_SQL} from './schema.js'
+
+export interface PostgresInitOptions extends Omit<InitOptions, 'path'> {
+  url: string
+}
+
+export interface PostgresInitResult {
+  /** The locator, credentials redacted. */
+  db: string
+  parts: number
+  transactions: number
+  faults: InjectedFault[]
+  /** Milliseconds spent generating, loading (COPY) and indexing. */
+  timings: {generateMs: number; copyMs: number; indexMs: number}
+}
+
+const COLUMNS: Record<(typeof PG_TABLES)[number], string[]> = {
+  parts: ['id', 'sku', 'name', 'uom', 'on_hand', 'reserved', 'location', 'updated_at'],
+  uom_conversions: ['part_id', 'uom', 'factor'],
+  sku_aliases: ['alias', 'part_id'],
+  transactions: ['id', 'part_id', 'sku', 'kind', 'qty', 'uom', 'status', 'source', 'external_ref', 'created_at', 'posted_at'],
+  reservations: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at'],
+  integration_events: ['id', 'txn_id', 'at', 'level', 'message'],
+  invagent_meta: ['key', 'value'],
+}
+
+/** The tables `--force` drops: the reference schema, nothing else in the database. */
+const REFERENCE_TABLES = [...PG_TABLES, 'agent_actions']
+
+/**
+ * Generates an inventory with the simulator (the same seed gives the same rows as on SQLite)
+ * and loads it into PostgreSQL with COPY, in one transaction: a failed load leaves nothing
+ * behind. The database is created when it does not exist; an existing inventory is replaced
+ * only with `force`. Indexes are built after the load, then the tables are vacuumed and
+ * analyzed so the planner has statistics and index-only scans have a visibility map.
+ */
+export async function initPostgresInventory(options: PostgresInitOptions): Promise<PostgresInitResult> {
+  const display = redactLocatorText(options.url)
+  const connection = await connectCreatingDatabase(options.url)
+  try {
+    const existing = await connection.one<{n: number}>(
+      `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)`,
+      [REFERENCE_TABLES],
+    )
+    if (existing!.n > 0 && !options.force) {
+      throw new UserError(`${display} already holds inventory tables; not overwriting them`, {
+        suggestions: ['Pass --force to replace them (only the reference tables are dropped), or name another database.'],
+      })
+    }
+    let started = performance.now()
+    const staging = new SqliteConnection(':memory:')
+    let generated
+    try {
+      generated = generateRows(staging, {...options, path: ':memory:'} as InitOptions)
+      const generateMs = performance.now() - started
+      started = performance.now()
+      await connection.exec('BEGIN')
+      await connection.exec("SET LOCAL synchronous_commit = off; SET LOCAL maintenance_work_mem = '256MB'")
+      if (existing!.n > 0) await connection.exec(`DROP TABLE IF EXISTS ${REFERENCE_TABLES.join(', ')} CASCADE`)
+      await connection.exec(PG_TABLES_SQL)
+      for (const table of PG_TABLES) await copyTable(connection, staging, table)
+      // The ground truth a SQLite inventory keeps in <db>.faults.json, kept here beside the rows.
+      await connection.query(`INSERT INTO invagent_meta (key, value) VALUES ('ground_truth', $1)`, [
+        faultsFileText(options.seed, generated.clock, generated.faults),
+      ])
+
+      await connection.exec(`SELECT setval(pg_get_serial_sequence('integration_events', 'id'), GREATEST((SELECT max(id) FROM integration_events), 1))`)
+      const copyMs = performance.now() - started
+      started = performance.now()
+      await connection.exec(PG_KEYS_SQL)
+      await connection.exec(PG_INDEX_SQL)
+      await connection.exec('COMMIT')
+      // COPY FREEZE left the rows frozen and all-visible: only the planner's statistics are missing.
+      await connection.exec(`ANALYZE ${REFERENCE_TABLES.join(', ')}`)
+      const indexMs = performance.now() - started
+      return {db: display, parts: generated.parts, transactions: generated.transactions, faults: generated.faults, timings: {generateMs, copyMs, indexMs}}
+    } catch (error) {
+      await connection.exec('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      staging.close()
+    }
+  } finally {
+    await connection.close()
+  }
+}
+
+/** Connects to the named database, creating it first (on the same server) when it does not exist. */
+export async function connectCreatingDatabase(url: string): Promise<PostgresConnection> {
+  try {
+    return await PostgresConnection.connect(url)
+  } catch (error) {
+    if ((error as {code?: string}).code !== 'DB_NOT_FOUND') throw error
+  }
+  const maintenance = await PostgresConnection.connect(withPostgresDatabase(url, 'postgres'))
+  try {
+    const name = postgresDatabaseOf(url)
+    await maintenance.exec(`CREATE DATABASE ${quoteIdentifier(name)}`).catch((error: {code?: string}) => {
+      // Another process created it in the meantime: that is what was wanted.
+      if (error.code !== '42P04') throw error
+    })
+  } finally {
+    await maintenance.close()
+  }
+  return PostgresConnection.connect(url)
+}
+
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+/** COPY's text format: backslash, tab, newline and carriage return escaped; NULL as \N. */
+function copyField(value: unknown): string {
+  if (value === null || value === undefined) return '\\N'
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value)
+  const text = String(value)
+  if (!NEEDS_ESCAPE.test(text)) return text
+  return text.replace(/[\\\t\n\r]/g, (character) => ({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})[character]!)
+}
+
+const NEEDS_ESCAPE = /[\\\t\n\r]/
+
+const CHUNK_CHARACTERS = 1 << 18
+
+async function copyTable(connection: PostgresConnection, staging: SqliteConnection, table: (typeof PG_TABLES)[number]): Promise<void> {
+  const columns = COLUMNS[table]
+  const rows = staging.db.prepare(`SELECT ${columns.join(', ')} FROM ${table}`)
+  rows.setReturnArrays(true)
+  function* chunks(): Generator<string> {
+    let lines: string[] = []
+    let size = 0
+    for (const row of rows.iterate() as Iterable<unknown[]>) {
+      const line = row.map(copyField).join('\t')
+      lines.push(line)
+      size += line.length
+      if (size >= CHUNK_CHARACTERS) {
+        yield lines.join('\n') + '\n'
+        lines = []
+        size = 0
+      }
+    }
+    if (lines.length > 0) yield lines.join('\n') + '\n'
+  }
+  // FREEZE: the table was created in this transaction, so its rows can be written frozen and
+  // all-visible at once, sparing the VACUUM that would otherwise rewrite every page afterwards.
+  const sink = connection.client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FREEZE)`))
+  await pipeline(Readable.from(chunks()), sink)
+}
