@@ -22,28 +22,23 @@ export const PG_LEDGER_BALANCES_SQL = `
   GROUP BY g.part_id`
 
 /**
- * One pass over the posted ledger. Rows of kind 'part' are parts whose cache differs from the
- * ledger or that have postings in a unit with no conversion; rows of kind 'orphan' are posted
- * part ids (NULL included) that name no part.
+ * One pass over the posted ledger, shaped like the bare aggregate: the (part, unit) groups are
+ * joined to the parts (a full join, so parts without postings and part ids that name no part
+ * both appear) and their conversions, and grouped per part. Rows come back only for parts whose
+ * cache differs from the ledger or that have postings in a unit without a conversion, and for
+ * orphan part ids (`id` NULL; `orphan_part_id` NULL too when the transactions have no part id).
  */
 const LEDGER_PASS_SQL = `
-  WITH g AS MATERIALIZED (
-    SELECT part_id, uom, SUM(qty) AS q, COUNT(*) AS n FROM transactions WHERE status = 'posted' GROUP BY part_id, uom
-  ), b AS (
-    SELECT g.part_id,
-           SUM(g.q * CASE WHEN g.uom = p.uom THEN 1 ELSE c.factor END) AS balance,
-           SUM(CASE WHEN g.uom = p.uom OR c.factor IS NOT NULL THEN 0 ELSE g.n END) AS unconvertible
-    FROM g JOIN parts p ON p.id = g.part_id
-    LEFT JOIN uom_conversions c ON c.part_id = g.part_id AND c.uom = g.uom
-    GROUP BY g.part_id
-  )
-  SELECT 'part' AS kind, p.id AS id, p.on_hand AS on_hand, COALESCE(b.balance, 0) AS balance,
-         COALESCE(b.unconvertible, 0) AS unconvertible
-  FROM parts p LEFT JOIN b ON b.part_id = p.id
-  WHERE p.on_hand <> COALESCE(b.balance, 0) OR b.unconvertible > 0
-  UNION ALL
-  SELECT DISTINCT 'orphan', g.part_id, NULL::bigint, NULL::numeric, NULL::numeric
-  FROM g WHERE NOT EXISTS (SELECT 1 FROM parts WHERE parts.id = g.part_id)`
+  SELECT p.id AS id, g.part_id AS orphan_part_id, p.on_hand AS on_hand,
+         COALESCE(SUM(g.q * CASE WHEN g.uom = p.uom THEN 1 ELSE c.factor END), 0) AS balance,
+         COALESCE(SUM(CASE WHEN g.uom = p.uom OR c.factor IS NOT NULL THEN 0 ELSE g.n END), 0) AS unconvertible
+  FROM (SELECT part_id, uom, SUM(qty) AS q, COUNT(*) AS n FROM transactions WHERE status = 'posted' GROUP BY part_id, uom) g
+  FULL JOIN parts p ON p.id = g.part_id
+  LEFT JOIN uom_conversions c ON c.part_id = g.part_id AND c.uom = g.uom
+  GROUP BY p.id, g.part_id
+  HAVING p.id IS NULL
+      OR p.on_hand <> COALESCE(SUM(g.q * CASE WHEN g.uom = p.uom THEN 1 ELSE c.factor END), 0)
+      OR SUM(CASE WHEN g.uom = p.uom OR c.factor IS NOT NULL THEN 0 ELSE g.n END) > 0`
 
 const UNCONVERTIBLE_ROWS_SQL = `
   SELECT t.id, t.uom, t.qty, p.uom AS part_uom
@@ -51,9 +46,8 @@ const UNCONVERTIBLE_ROWS_SQL = `
   WHERE t.status = 'posted' AND t.part_id = ANY($1) AND t.uom <> p.uom
     AND NOT EXISTS (SELECT 1 FROM uom_conversions c WHERE c.part_id = t.part_id AND c.uom = t.uom)`
 
-const ORPHAN_ROWS_SQL = `
-  SELECT id, part_id, sku FROM transactions
-  WHERE status = 'posted' AND (part_id = ANY($1) OR ($2 AND part_id IS NULL))`
+const ORPHAN_ROWS_SQL = `SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id = ANY($1)`
+const ORPHAN_ROWS_WITHOUT_PART_SQL = `SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id IS NULL`
 
 const NEGATIVE_SQL = 'SELECT id, on_hand FROM parts WHERE on_hand < 0'
 
@@ -117,46 +111,58 @@ function duplicateFindings(rows: DuplicateRow[]): Finding[] {
 
 /**
  * All rules (or the named ones) over the whole inventory. The caller runs it inside one
- * snapshot (REPEATABLE READ), so every rule sees the same state.
+ * snapshot (REPEATABLE READ), so every rule sees the same state. With `helper`, a second
+ * connection already inside the same snapshot (pg_export_snapshot), the duplicate pass runs
+ * there at the same time as the ledger pass here: the two read different indexes and are about
+ * as long as each other, so on a server with two free cores detection takes about as long as the
+ * ledger aggregate alone.
  */
-export async function detectAllPostgres(db: PostgresConnection, now: number, rules: readonly RuleName[] = RULES): Promise<Finding[]> {
+export async function detectAllPostgres(db: PostgresConnection, now: number, rules: readonly RuleName[] = RULES, helper?: PostgresConnection): Promise<Finding[]> {
   const wanted = new Set(rules)
   const findings: Finding[] = []
+  type ReservationRow = {id: string; on_hand: number; reserved: number; active: number}
+  // On the helper, one after the other: the duplicate pass, then the reservation rule.
+  const duplicates = wanted.has('duplicate_posting') && helper ? helper.query<DuplicateRow>(DUPLICATE_ROWS_SQL) : undefined
+  const reservations = wanted.has('reservation_drift') && helper ? helper.query<ReservationRow>(RESERVATION_SQL) : undefined
+  // Awaited below; until then a failure must not surface as an unhandled rejection.
+  duplicates?.catch(() => {})
+  reservations?.catch(() => {})
   if (wanted.has('negative_on_hand')) {
     for (const row of await db.query<{id: string; on_hand: number}>(NEGATIVE_SQL)) {
       findings.push(makeFinding('negative_on_hand', row.id, 'high', {on_hand: row.on_hand}))
     }
   }
   if (wanted.has('ledger_mismatch') || wanted.has('uom_mismatch') || wanted.has('orphan_transaction')) {
-    type LedgerRow = {kind: 'part' | 'orphan'; id: string | null; on_hand: number; balance: number; unconvertible: number}
+    type LedgerRow = {id: string | null; orphan_part_id: string | null; on_hand: number; balance: number; unconvertible: number}
     const rows = await db.query<LedgerRow>(LEDGER_PASS_SQL)
     const unconvertibleParts: string[] = []
     const orphanIds: string[] = []
     let orphanNull = false
     for (const row of rows) {
-      if (row.kind === 'orphan') {
-        if (row.id === null) orphanNull = true
-        else orphanIds.push(row.id)
+      if (row.id === null) {
+        if (row.orphan_part_id === null) orphanNull = true
+        else orphanIds.push(row.orphan_part_id)
         continue
       }
-      if (row.on_hand !== row.balance && wanted.has('ledger_mismatch')) findings.push(ledgerFinding(row.id!, row.on_hand, row.balance))
-      if (row.unconvertible > 0) unconvertibleParts.push(row.id!)
+      if (row.on_hand !== row.balance && wanted.has('ledger_mismatch')) findings.push(ledgerFinding(row.id, row.on_hand, row.balance))
+      if (row.unconvertible > 0) unconvertibleParts.push(row.id)
     }
     if (wanted.has('uom_mismatch') && unconvertibleParts.length > 0) {
       for (const txn of await db.query<{id: string; uom: string; qty: number; part_uom: string}>(UNCONVERTIBLE_ROWS_SQL, [unconvertibleParts])) {
         findings.push(makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}))
       }
     }
-    if (wanted.has('orphan_transaction') && (orphanIds.length > 0 || orphanNull)) {
-      for (const txn of await db.query<{id: string; part_id: string | null; sku: string}>(ORPHAN_ROWS_SQL, [orphanIds, orphanNull])) {
-        findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
-      }
+    if (wanted.has('orphan_transaction')) {
+      type OrphanRow = {id: string; part_id: string | null; sku: string}
+      const orphans = [
+        ...(orphanIds.length > 0 ? await db.query<OrphanRow>(ORPHAN_ROWS_SQL, [orphanIds]) : []),
+        ...(orphanNull ? await db.query<OrphanRow>(ORPHAN_ROWS_WITHOUT_PART_SQL) : []),
+      ]
+      for (const txn of orphans) findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
     }
   }
   if (wanted.has('reservation_drift')) {
-    for (const row of await db.query<{id: string; on_hand: number; reserved: number; active: number}>(RESERVATION_SQL)) {
-      findings.push(reservationFinding(row))
-    }
+    for (const row of await (reservations ?? db.query<ReservationRow>(RESERVATION_SQL))) findings.push(reservationFinding(row))
   }
   if (wanted.has('stuck_pending')) {
     for (const row of await db.query<StatusRow>(STATUS_SQL, ['pending', now - STUCK_PENDING_AFTER_MS])) {
@@ -166,7 +172,7 @@ export async function detectAllPostgres(db: PostgresConnection, now: number, rul
   if (wanted.has('sync_error')) {
     for (const row of await db.query<StatusRow>(STATUS_SQL, ['error', Number.MAX_SAFE_INTEGER])) findings.push(statusFinding('sync_error', row, now))
   }
-  if (wanted.has('duplicate_posting')) findings.push(...duplicateFindings(await db.query<DuplicateRow>(DUPLICATE_ROWS_SQL)))
+  if (wanted.has('duplicate_posting')) findings.push(...duplicateFindings(await (duplicates ?? db.query<DuplicateRow>(DUPLICATE_ROWS_SQL))))
   return findings.sort(compareFindings)
 }
 

@@ -18,6 +18,9 @@ import {normalizeSku} from '../sqlite-backend.js'
 import {checkPostgresInventory, PostgresConnection} from './connection.js'
 import {PG_NORMALIZED_SKU_SQL, PG_STOCK_DELTA_SQL} from './schema.js'
 
+/** Below this many transactions a second connection for detection costs more than it saves. */
+const CONCURRENT_MIN_TRANSACTIONS = 200_000
+
 type TransactionRow = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
 type Caches = Pick<WriteResult, 'on_hand' | 'reserved'>
 
@@ -39,9 +42,13 @@ export class PostgresInventory implements InventoryBackend {
   private readonly frozenClock: number | undefined
   /** 0 outside a transaction; 1 inside a unit of work or snapshot; more inside savepoints. */
   private depth = 0
+  /** The connection detection's second pass runs on, opened on first use. */
+  private helper: Promise<PostgresConnection> | undefined
+  private readonly url: string
 
-  private constructor(db: PostgresConnection, frozenClock: number | undefined) {
+  private constructor(db: PostgresConnection, url: string, frozenClock: number | undefined) {
     this.db = db
+    this.url = url
     this.location = db.display
     this.frozenClock = frozenClock
   }
@@ -53,7 +60,7 @@ export class PostgresInventory implements InventoryBackend {
       await checkPostgresInventory(db, {requireIndexes: options.requireIndexes})
       if (options.readOnly) await db.exec('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY')
       const clock = await db.one<{value: string}>(`SELECT value FROM invagent_meta WHERE key = 'clock'`)
-      return new PostgresInventory(db, clock ? Number(clock.value) : undefined)
+      return new PostgresInventory(db, url, clock ? Number(clock.value) : undefined)
     } catch (error) {
       await db.close()
       throw error
@@ -65,7 +72,9 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   async close(): Promise<void> {
-    await this.db.close()
+    const helper = this.helper
+    this.helper = undefined
+    await Promise.all([this.db.close(), helper?.then((connection) => connection.close(), () => {})])
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -427,7 +436,32 @@ export class PostgresInventory implements InventoryBackend {
   // ---- detection and scope -----------------------------------------------------------------
 
   async detect(rules?: readonly RuleName[]): Promise<Finding[]> {
-    return this.readSnapshot(() => detectAllPostgres(this.db, this.clock(), rules))
+    // Inside a transaction that may have written, only this connection sees those writes.
+    if (this.depth > 0 || !(await this.worthASecondConnection())) {
+      return this.readSnapshot(() => detectAllPostgres(this.db, this.clock(), rules))
+    }
+    const helper = await this.helperConnection()
+    return this.readSnapshot(async () => {
+      const snapshot = (await this.db.one<{id: string}>('SELECT pg_export_snapshot() AS id'))!.id
+      await helper.exec('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+      try {
+        await helper.query(`SET TRANSACTION SNAPSHOT '${snapshot.replaceAll("'", "''")}'`)
+        return await detectAllPostgres(this.db, this.clock(), rules, helper)
+      } finally {
+        await helper.exec('COMMIT').catch(() => {})
+      }
+    })
+  }
+
+  /** A second connection costs a few milliseconds to open: worth it only on a large ledger. */
+  private async worthASecondConnection(): Promise<boolean> {
+    const estimate = await this.db.one<{n: number}>(`SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'transactions'::regclass`)
+    return (estimate?.n ?? 0) >= CONCURRENT_MIN_TRANSACTIONS
+  }
+
+  private async helperConnection(): Promise<PostgresConnection> {
+    this.helper ??= PostgresConnection.connect(this.url, {applicationName: 'invagent-detect'})
+    return this.helper
   }
 
   async detectInScope(scope: FindingScope): Promise<Finding[]> {
