@@ -62,9 +62,10 @@ export function parseConfig(text: string, path: string, env: NodeJS.ProcessEnv =
   }
   const fail = (problems: Problem[]): never => {
     const lines = problems.map((problem) => `${at(problem.offset)}: ${problem.message}`)
+    const unknownKeys = problems.some((problem) => problem.message.startsWith('unknown key'))
     throw new ConfigError(lines.length === 1 ? lines[0] : `${lines.length} problems in ${shown}:\n  ${lines.join('\n  ')}`, {
       code: 'CONFIG_INVALID',
-      suggestions: [
+      suggestions: !unknownKeys ? [] : [
         'Keys: inventory; engine {name, model, url, threads, ctx, max-tokens, seed, api-key}; ' +
           'policy {profile, max-writes-per-finding, max-writes-per-run, max-impact}; approval {above, yes}.',
       ],
