@@ -43,7 +43,10 @@ async function timed(work) {
 }
 
 async function benchInit() {
-  log(`inventory init on ${redactLocatorText(URL)}: ${INVENTORY.parts} parts, ${INVENTORY.days} days, ${INVENTORY.faults} faults ...`)
+  log(
+    `inventory init on ${redactLocatorText(URL)}: ` +
+      `${INVENTORY.parts} parts, ${INVENTORY.days} days, ${INVENTORY.faults} faults ...`,
+  )
   const {ms, result} = await timed(() => initPostgresInventory({url: URL, ...INVENTORY, force: true}))
   log(`  ${result.transactions} transactions in ${(ms / 1000).toFixed(1)} s`)
   const timings = Object.fromEntries(Object.entries(result.timings).map(([key, value]) => [key, round(value, 0)]))
@@ -92,7 +95,9 @@ async function main() {
   mkdirSync(OUT, {recursive: true})
   let server
   try {
-    const probe = await import('../dist/src/inventory/postgres/init.js').then((module) => module.connectCreatingDatabase(URL))
+    const probe = await import('../dist/src/inventory/postgres/init.js').then((module) =>
+      module.connectCreatingDatabase(URL),
+    )
     server = (await probe.one("SELECT current_setting('server_version') AS v")).v
     await probe.close()
   } catch (error) {
@@ -109,7 +114,12 @@ async function main() {
   }
   const results = {
     at: new Date().toISOString(),
-    machine: {cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, postgres: server},
+    machine: {
+      cpus: availableParallelism(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      postgres: server,
+    },
     server: redactLocatorText(URL),
     targets: TARGETS,
     inventory: {...INVENTORY, transactions: init.transactions},
@@ -122,17 +132,42 @@ async function main() {
   console.log(`invagent bench (PostgreSQL ${server}): ${results.machine.cpus} cores, node ${process.version}`)
   console.log(`inventory: ${INVENTORY.parts} parts, ${init.transactions} transactions, ${init.faults.length} faults`)
   console.log('')
-  console.log(table([
-    ['measure', 'value', 'baseline', 'ratio', 'target', ''],
-    [`detect, all rules (median of ${DETECT_REPS})`, ms(detect.detectMedianMs), ms(detect.bareMedianMs), `${detect.ratio.toFixed(2)}x`, `<= ${TARGETS.detectOverBare}x`, ok(pass.detectOverBare)],
-    ['  findings; injected faults found', String(detect.findings), '', '', `${detect.faultsFound}/${detect.faults}`, ok(pass.faultsDetected)],
-    ['inventory init (generate, COPY, index)', `${(init.ms / 1000).toFixed(1)} s`, '', '', `<= ${TARGETS.initSeconds} s`, ok(pass.initSeconds)],
-    ['  generate (simulator, in memory)', `${(init.timings.generateMs / 1000).toFixed(1)} s`, '', '', '', ''],
-    ['  COPY', `${(init.timings.copyMs / 1000).toFixed(1)} s`, '', '', '', ''],
-    ['  keys, indexes, ANALYZE', `${(init.timings.indexMs / 1000).toFixed(1)} s`, '', '', '', ''],
-  ]))
+  console.log(
+    table([
+      ['measure', 'value', 'baseline', 'ratio', 'target', ''],
+      [
+        `detect, all rules (median of ${DETECT_REPS})`,
+        ms(detect.detectMedianMs),
+        ms(detect.bareMedianMs),
+        `${detect.ratio.toFixed(2)}x`,
+        `<= ${TARGETS.detectOverBare}x`,
+        ok(pass.detectOverBare),
+      ],
+      [
+        '  findings; injected faults found',
+        String(detect.findings),
+        '',
+        '',
+        `${detect.faultsFound}/${detect.faults}`,
+        ok(pass.faultsDetected),
+      ],
+      [
+        'inventory init (generate, COPY, index)',
+        `${(init.ms / 1000).toFixed(1)} s`,
+        '',
+        '',
+        `<= ${TARGETS.initSeconds} s`,
+        ok(pass.initSeconds),
+      ],
+      ['  generate (simulator, in memory)', `${(init.timings.generateMs / 1000).toFixed(1)} s`, '', '', '', ''],
+      ['  COPY', `${(init.timings.copyMs / 1000).toFixed(1)} s`, '', '', '', ''],
+      ['  keys, indexes, ANALYZE', `${(init.timings.indexMs / 1000).toFixed(1)} s`, '', '', '', ''],
+    ]),
+  )
   console.log('')
-  console.log('baseline, timed in this run: the bare ledger aggregate (PG_LEDGER_BALANCES_SQL) on the same server and inventory.')
+  console.log(
+    'baseline, timed in this run: the bare ledger aggregate (PG_LEDGER_BALANCES_SQL) on the same server and inventory.',
+  )
   console.log('')
   const json = JSON.stringify(results, null, 2)
   writeFileSync(join(OUT, 'postgres.json'), `${json}\n`)

@@ -5,7 +5,13 @@ import {auditInventory, ENGINES} from '../src/agent/audit-session.js'
 import type {Approver, AuditReport} from '../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../src/agent/policy.js'
 import {InvagentCommand} from '../src/cli/base-command.js'
-import {configFlag, inventoryFlag, logDirectoryForLocator, selectInventory, sqliteDbFlag} from '../src/cli/inventory-flags.js'
+import {
+  configFlag,
+  inventoryFlag,
+  logDirectoryForLocator,
+  selectInventory,
+  sqliteDbFlag,
+} from '../src/cli/inventory-flags.js'
 import {auditSettings, DEFAULT_MAX_TOKENS} from '../src/config/audit-settings.js'
 import {renderAuditReport} from '../src/cli/render.js'
 import {parseRuleNames} from '../src/detect/rules.js'
@@ -27,18 +33,30 @@ export default class Audit extends InvagentCommand {
     db: sqliteDbFlag,
     config: configFlag,
     'dry-run': Flags.boolean({summary: 'Troubleshoot and validate every fix, then roll it back: not one byte of the database changes.', default: false}),
-    engine: Flags.string({summary: 'Who decides the next step: the rules playbook (default), a GGUF in-process, or a model server.', options: [...ENGINES]}),
+    engine: Flags.string({
+      summary: 'Who decides the next step: the rules playbook (default), a GGUF in-process, or a model server.',
+      options: [...ENGINES],
+    }),
     model: Flags.string({summary: 'GGUF model for --engine embedded: a path or a name from `invagent models list`.'}),
     url: Flags.string({summary: 'OpenAI-compatible endpoint for --engine server (llama-server first).'}),
     threads: Flags.integer({summary: 'CPU threads for --engine embedded (default: all cores).', min: 1}),
     ctx: Flags.integer({summary: 'Context size for --engine embedded.', min: 512}),
-    'max-tokens': Flags.integer({summary: `Most tokens a model may generate for one step (default ${DEFAULT_MAX_TOKENS}).`, min: 16}),
+    'max-tokens': Flags.integer({
+      summary: `Most tokens a model may generate for one step (default ${DEFAULT_MAX_TOKENS}).`,
+      min: 16,
+    }),
     seed: Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
     'max-findings': Flags.integer({summary: 'Audit at most this many findings (most severe first).', min: 1}),
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
     yes: Flags.boolean({summary: 'Approve writes above the approval bound without asking.', default: false}),
-    profile: Flags.string({summary: `Permission profile: which write tools are allowed (default ${DEFAULT_POLICY.profile}).`, options: ['observe', 'standard', 'full']}),
-    'approve-above': Flags.integer({summary: `Writes moving stock by more than this need approval (default ${DEFAULT_POLICY.approveAbove}).`, min: 0}),
+    profile: Flags.string({
+      summary: `Permission profile: which write tools are allowed (default ${DEFAULT_POLICY.profile}).`,
+      options: ['observe', 'standard', 'full'],
+    }),
+    'approve-above': Flags.integer({
+      summary: `Writes moving stock by more than this need approval (default ${DEFAULT_POLICY.approveAbove}).`,
+      min: 0,
+    }),
   }
 
   async run(): Promise<AuditReport> {

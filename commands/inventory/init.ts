@@ -41,7 +41,9 @@ export default class InventoryInit extends InvagentCommand {
       onProgress: progress ? (done, total) => process.stderr.write(`\r  parts ${done}/${total} (${Math.round((100 * done) / total)}%, ${((Date.now() - started) / 1000).toFixed(1)} s)${done === total ? '\n' : ''}`) : undefined,
     })
     this.say(renderTable(['fault', 'rule', 'root cause', 'entity', 'expected'], result.faults.map((fault) => [fault.id, fault.rule, fault.rootCause, fault.entity, fault.expected])))
-    this.say(`\n${result.db}: ${result.parts} parts, ${result.transactions} transactions, ${result.faults.length} faults${locator.kind === 'sqlite' ? ` (ground truth in ${result.db}.faults.json)` : ' (ground truth in invagent_meta)'}`)
+    const truth = locator.kind === 'sqlite' ? `${result.db}.faults.json` : 'invagent_meta'
+    const counts = `${result.parts} parts, ${result.transactions} transactions, ${result.faults.length} faults`
+    this.say(`\n${result.db}: ${counts} (ground truth in ${truth})`)
     return result
   }
 }

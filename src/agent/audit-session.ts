@@ -39,7 +39,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     case 'server': {
       if (!options.url) throw new UserError('the server engine needs --url (e.g. http://127.0.0.1:8080, as printed by `invagent serve`)')
       const {ServerEngine} = await import('../engines/server-engine.js')
-      return ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey: options.apiKey ?? process.env.INVAGENT_API_KEY})
+      const apiKey = options.apiKey ?? process.env.INVAGENT_API_KEY
+      return ServerEngine.connect({url: options.url, maxTokens: options.maxTokens, seed: options.seed, apiKey})
     }
   }
   throw new UserError(`unknown engine "${options.engine}"`, {suggestions: [`Engines: ${ENGINES.join(', ')}`]})

@@ -8,12 +8,13 @@ import {resolveLocator, type ResolvedLocator} from '../inventory/resolve-locator
 export const inventoryFlag = Flags.string({
   summary: 'The inventory: a SQLite path or sqlite:PATH, postgres://USER@HOST/DB, or http(s)://….',
   description:
-    'Also INVAGENT_INVENTORY, or `inventory:` in invagent.yaml. A flag wins over the environment, the environment over the ' +
+    'Also INVAGENT_INVENTORY, or `inventory:` in invagent.yaml. ' +
+    'A flag wins over the environment, the environment over the ' +
     'config file; the default is .invagent/inventory.db. Credentials are never printed (passwords show as ***).',
   helpValue: 'LOCATOR',
 })
 
-/** `--db` as before, for SQLite files; no default here, so that the locator's order of precedence can see it is unset. */
+/** `--db` as before, for SQLite files; no default here, so that the order of precedence can see it is unset. */
 export const sqliteDbFlag = Flags.string({
   summary: 'Path of a SQLite inventory (the same as --inventory PATH).',
   description: 'INVAGENT_DB sets it from the environment. Defaults to .invagent/inventory.db.',

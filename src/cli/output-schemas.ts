@@ -139,7 +139,9 @@ export const DoctorOutput = z.object({
   ok: z.boolean(),
   checks: z.array(
     z.object({
-      id: z.enum(['node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache', 'inventory']),
+      id: z.enum([
+        'node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache', 'inventory',
+      ]),
       status: checkStatus,
       detail: z.string(),
       nextStep: z.string().optional(),

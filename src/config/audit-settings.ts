@@ -19,7 +19,10 @@ export interface AuditSettingFlags {
 export const DEFAULT_MAX_TOKENS = 256
 
 /** Flag, else config file, else built-in default: for the engine, the policy gate and approvals. */
-export function auditSettings(flags: AuditSettingFlags, config: InvagentConfig = {}): {engine: EngineOptions; policy: PolicyOptions; yes: boolean} {
+export function auditSettings(
+  flags: AuditSettingFlags,
+  config: InvagentConfig = {},
+): {engine: EngineOptions; policy: PolicyOptions; yes: boolean} {
   const engine = config.engine ?? {}
   const policy = config.policy ?? {}
   const approval = config.approval ?? {}

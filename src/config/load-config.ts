@@ -34,14 +34,19 @@ interface Problem {
  * unknown keys with the nearest known one. `${ENV_VAR}` references are replaced by the
  * variable's value; passwords and tokens may only be written that way.
  */
-export function loadConfig(options: {file?: string; cwd?: string; env?: NodeJS.ProcessEnv} = {}): LoadedConfig | undefined {
+export function loadConfig(
+  options: {file?: string; cwd?: string; env?: NodeJS.ProcessEnv} = {},
+): LoadedConfig | undefined {
   const cwd = options.cwd ?? process.cwd()
   const env = options.env ?? process.env
   let path: string
   if (options.file !== undefined) {
     path = resolve(cwd, options.file)
     if (!existsSync(path) || !statSync(path).isFile()) {
-      throw new ConfigError(`config file not found: ${options.file}`, {code: 'CONFIG_NOT_FOUND', suggestions: ['Check the --config path.']})
+      throw new ConfigError(`config file not found: ${options.file}`, {
+        code: 'CONFIG_NOT_FOUND',
+        suggestions: ['Check the --config path.'],
+      })
     }
   } else {
     path = join(cwd, CONFIG_FILE_NAME)
@@ -51,7 +56,12 @@ export function loadConfig(options: {file?: string; cwd?: string; env?: NodeJS.P
 }
 
 /** Parses and validates config text; `path` names it in messages. */
-export function parseConfig(text: string, path: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+export function parseConfig(
+  text: string,
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): LoadedConfig {
   const shown = relative(cwd, path) || path
   const lineCounter = new LineCounter()
   const document = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
@@ -63,15 +73,21 @@ export function parseConfig(text: string, path: string, env: NodeJS.ProcessEnv =
   const fail = (problems: Problem[]): never => {
     const lines = problems.map((problem) => `${at(problem.offset)}: ${problem.message}`)
     const unknownKeys = problems.some((problem) => problem.message.startsWith('unknown key'))
-    throw new ConfigError(lines.length === 1 ? lines[0] : `${lines.length} problems in ${shown}:\n  ${lines.join('\n  ')}`, {
-      code: 'CONFIG_INVALID',
-      suggestions: !unknownKeys ? [] : [
-        'Keys: inventory; engine {name, model, url, threads, ctx, max-tokens, seed, api-key}; ' +
-          'policy {profile, max-writes-per-finding, max-writes-per-run, max-impact}; approval {above, yes}.',
-      ],
-    })
+    throw new ConfigError(
+      lines.length === 1 ? lines[0] : `${lines.length} problems in ${shown}:\n  ${lines.join('\n  ')}`,
+      {
+        code: 'CONFIG_INVALID',
+        suggestions: !unknownKeys
+          ? []
+          : [
+              'Keys: inventory; engine {name, model, url, threads, ctx, max-tokens, seed, api-key}; ' +
+                'policy {profile, max-writes-per-finding, max-writes-per-run, max-impact}; approval {above, yes}.',
+            ],
+      },
+    )
   }
-  if (document.errors.length > 0) fail(document.errors.map((error) => ({offset: error.pos[0], message: error.message.split('\n')[0]})))
+  if (document.errors.length > 0)
+    fail(document.errors.map((error) => ({offset: error.pos[0], message: error.message.split('\n')[0]})))
   const raw: unknown = document.toJS() ?? {}
   const secrets: string[] = []
   const problems: Problem[] = [...checkSecrets(document, raw), ...expandReferences(document, [], raw, env, secrets)]
@@ -98,7 +114,8 @@ function offsetOf(document: Document, path: ReadonlyArray<PropertyKey>): number 
 function keyOffset(document: Document, path: ReadonlyArray<PropertyKey>, key: string): number | undefined {
   const node = path.length === 0 ? document.contents : nodeAt(document, path)
   if (isMap(node)) {
-    for (const pair of node.items) if (isScalar(pair.key) && pair.key.value === key && pair.key.range) return pair.key.range[0]
+    for (const pair of node.items)
+      if (isScalar(pair.key) && pair.key.value === key && pair.key.range) return pair.key.range[0]
   }
   return offsetOf(document, path)
 }
@@ -126,7 +143,10 @@ function describeIssue(document: Document, issue: z.core.$ZodIssue): Problem[] {
     return issue.keys.map((key) => {
       const near = didYouMean(key, known)
       const where = issue.path.length > 0 ? ` in ${issue.path.join('.')}` : ''
-      return {offset: keyOffset(document, issue.path, key), message: `unknown key "${key}"${where}${near ? ` — did you mean "${near}"?` : ` (known: ${known.join(', ')})`}`}
+      return {
+        offset: keyOffset(document, issue.path, key),
+        message: `unknown key "${key}"${where}${near ? ` — did you mean "${near}"?` : ` (known: ${known.join(', ')})`}`,
+      }
     })
   }
   const name = issue.path.length > 0 ? issue.path.join('.') : 'the file'
@@ -146,19 +166,25 @@ function checkSecrets(document: Document, raw: unknown): Problem[] {
     if (password !== undefined && password !== '' && !REFERENCE.test(password)) {
       problems.push({
         offset: offsetOf(document, ['inventory']),
-        message: 'inventory: the password is written in the file; write it as ${ENV_VAR} ' +
+        message:
+          'inventory: the password is written in the file; write it as ${ENV_VAR} ' +
           '(e.g. postgres://user:${PGPASSWORD}@host/db) and set the variable',
       })
     }
     if (secretParameter && !REFERENCE.test(secretParameter[2])) {
-      problems.push({offset: offsetOf(document, ['inventory']), message: `inventory: the ${secretParameter[1]} parameter is written in the file; write it as \${ENV_VAR}`})
+      problems.push({
+        offset: offsetOf(document, ['inventory']),
+        message: `inventory: the ${secretParameter[1]} parameter is written in the file; write it as \${ENV_VAR}`,
+      })
     }
   }
   for (const path of SECRET_KEYS) {
     let value: unknown = root
-    for (const segment of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[segment] : undefined
+    for (const segment of path)
+      value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[segment] : undefined
     if (typeof value === 'string' && !REFERENCE.test(value)) {
-      const message = `${path.join('.')} is a secret: write it as \${ENV_VAR} and set the variable, never the value itself`
+      const message =
+        `${path.join('.')} is a secret: ` + 'write it as ${ENV_VAR} and set the variable, never the value itself'
       problems.push({offset: offsetOf(document, path), message})
     }
   }
@@ -166,20 +192,34 @@ function checkSecrets(document: Document, raw: unknown): Problem[] {
 }
 
 /** Every `${NAME}` must name a set variable; values are collected as secrets to keep out of output. */
-function expandReferences(document: Document, path: PropertyKey[], value: unknown, env: NodeJS.ProcessEnv, secrets: string[]): Problem[] {
+function expandReferences(
+  document: Document,
+  path: PropertyKey[],
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  secrets: string[],
+): Problem[] {
   if (typeof value === 'string') {
     const problems: Problem[] = []
     for (const match of value.matchAll(REFERENCES)) {
       const name = match[1]
-      if (!VARIABLE_NAME.test(name)) problems.push({offset: offsetOf(document, path), message: `"\${${name}}" is not a variable reference (letters, digits and _ only)`})
-      else if (env[name] === undefined) problems.push({offset: offsetOf(document, path), message: `\${${name}} is not set in the environment`})
+      if (!VARIABLE_NAME.test(name))
+        problems.push({
+          offset: offsetOf(document, path),
+          message: `"\${${name}}" is not a variable reference (letters, digits and _ only)`,
+        })
+      else if (env[name] === undefined)
+        problems.push({offset: offsetOf(document, path), message: `\${${name}} is not set in the environment`})
       else if (env[name] !== '') secrets.push(env[name]!, encodeURIComponent(env[name]!))
     }
     return problems
   }
-  if (Array.isArray(value)) return value.flatMap((item, index) => expandReferences(document, [...path, index], item, env, secrets))
+  if (Array.isArray(value))
+    return value.flatMap((item, index) => expandReferences(document, [...path, index], item, env, secrets))
   if (value !== null && typeof value === 'object') {
-    return Object.entries(value).flatMap(([key, item]) => expandReferences(document, [...path, key], item, env, secrets))
+    return Object.entries(value).flatMap(([key, item]) =>
+      expandReferences(document, [...path, key], item, env, secrets),
+    )
   }
   return []
 }
@@ -194,6 +234,7 @@ function substitute(value: unknown, env: NodeJS.ProcessEnv): unknown {
     })
   }
   if (Array.isArray(value)) return value.map((item) => substitute(item, env))
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substitute(item, env)]))
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, substitute(item, env)]))
   return value
 }

@@ -16,7 +16,8 @@ import {compareFindings, makeFinding, type Finding} from './finding.js'
 /** The bare ledger aggregate: posted stock deltas per part. The benchmark baseline. */
 export const PG_LEDGER_BALANCES_SQL = `
   SELECT g.part_id AS part_id, SUM(g.q * CASE WHEN g.uom = p.uom THEN 1 ELSE c.factor END) AS balance
-  FROM (SELECT part_id, uom, SUM(qty) AS q, COUNT(*) AS n FROM transactions WHERE status = 'posted' GROUP BY part_id, uom) g
+  FROM (SELECT part_id, uom, SUM(qty) AS q, COUNT(*) AS n
+        FROM transactions WHERE status = 'posted' GROUP BY part_id, uom) g
   JOIN parts p ON p.id = g.part_id
   LEFT JOIN uom_conversions c ON c.part_id = g.part_id AND c.uom = g.uom
   GROUP BY g.part_id`
@@ -32,7 +33,8 @@ const LEDGER_PASS_SQL = `
   SELECT p.id AS id, g.part_id AS orphan_part_id, p.on_hand AS on_hand,
          COALESCE(SUM(g.q * CASE WHEN g.uom = p.uom THEN 1 ELSE c.factor END), 0) AS balance,
          COALESCE(SUM(CASE WHEN g.uom = p.uom OR c.factor IS NOT NULL THEN 0 ELSE g.n END), 0) AS unconvertible
-  FROM (SELECT part_id, uom, SUM(qty) AS q, COUNT(*) AS n FROM transactions WHERE status = 'posted' GROUP BY part_id, uom) g
+  FROM (SELECT part_id, uom, SUM(qty) AS q, COUNT(*) AS n
+        FROM transactions WHERE status = 'posted' GROUP BY part_id, uom) g
   FULL JOIN parts p ON p.id = g.part_id
   LEFT JOIN uom_conversions c ON c.part_id = g.part_id AND c.uom = g.uom
   GROUP BY p.id, g.part_id
@@ -47,7 +49,8 @@ const UNCONVERTIBLE_ROWS_SQL = `
     AND NOT EXISTS (SELECT 1 FROM uom_conversions c WHERE c.part_id = t.part_id AND c.uom = t.uom)`
 
 const ORPHAN_ROWS_SQL = `SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id = ANY($1)`
-const ORPHAN_ROWS_WITHOUT_PART_SQL = `SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id IS NULL`
+const ORPHAN_ROWS_WITHOUT_PART_SQL = `
+  SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id IS NULL`
 
 const NEGATIVE_SQL = 'SELECT id, on_hand FROM parts WHERE on_hand < 0'
 
@@ -80,7 +83,11 @@ type StatusRow = {id: string; status: string; created_at: number; source: string
 type DuplicateRow = {id: string; created_at: number; source: string; external_ref: string}
 
 function ledgerFinding(partId: string, onHand: number, balance: number): Finding {
-  return makeFinding('ledger_mismatch', partId, 'medium', {on_hand: onHand, ledger_balance: balance, difference: onHand - balance})
+  return makeFinding('ledger_mismatch', partId, 'medium', {
+    on_hand: onHand,
+    ledger_balance: balance,
+    difference: onHand - balance,
+  })
 }
 
 function reservationFinding(row: {id: string; on_hand: number; reserved: number; active: number}): Finding {
@@ -96,9 +103,14 @@ function statusFinding(rule: 'stuck_pending' | 'sync_error', row: StatusRow, now
 /** Groups rows ordered by (source, external_ref, created_at, id) into duplicate findings. */
 function duplicateFindings(rows: DuplicateRow[]): Finding[] {
   const findings: Finding[] = []
-  for (let start = 0; start < rows.length; ) {
+  for (let start = 0; start < rows.length;) {
     let end = start + 1
-    while (end < rows.length && rows[end].source === rows[start].source && rows[end].external_ref === rows[start].external_ref) end++
+    while (
+      end < rows.length &&
+      rows[end].source === rows[start].source &&
+      rows[end].external_ref === rows[start].external_ref
+    )
+      end++
     const {source, external_ref: externalRef, id: first} = rows[start]
     for (let index = start + 1; index < end; index++) {
       const evidence = {source, external_ref: externalRef, first_posting: first, postings: end - start}
@@ -117,13 +129,20 @@ function duplicateFindings(rows: DuplicateRow[]): Finding[] {
  * as long as each other, so on a server with two free cores detection takes about as long as the
  * ledger aggregate alone.
  */
-export async function detectAllPostgres(db: PostgresConnection, now: number, rules: readonly RuleName[] = RULES, helper?: PostgresConnection): Promise<Finding[]> {
+export async function detectAllPostgres(
+  db: PostgresConnection,
+  now: number,
+  rules: readonly RuleName[] = RULES,
+  helper?: PostgresConnection,
+): Promise<Finding[]> {
   const wanted = new Set(rules)
   const findings: Finding[] = []
   type ReservationRow = {id: string; on_hand: number; reserved: number; active: number}
   // On the helper, one after the other: the duplicate pass, then the reservation rule.
-  const duplicates = wanted.has('duplicate_posting') && helper ? helper.query<DuplicateRow>(DUPLICATE_ROWS_SQL) : undefined
-  const reservations = wanted.has('reservation_drift') && helper ? helper.query<ReservationRow>(RESERVATION_SQL) : undefined
+  const duplicates =
+    wanted.has('duplicate_posting') && helper ? helper.query<DuplicateRow>(DUPLICATE_ROWS_SQL) : undefined
+  const reservations =
+    wanted.has('reservation_drift') && helper ? helper.query<ReservationRow>(RESERVATION_SQL) : undefined
   // Awaited below; until then a failure must not surface as an unhandled rejection.
   duplicates?.catch(() => {})
   reservations?.catch(() => {})
@@ -133,7 +152,13 @@ export async function detectAllPostgres(db: PostgresConnection, now: number, rul
     }
   }
   if (wanted.has('ledger_mismatch') || wanted.has('uom_mismatch') || wanted.has('orphan_transaction')) {
-    type LedgerRow = {id: string | null; orphan_part_id: string | null; on_hand: number; balance: number; unconvertible: number}
+    type LedgerRow = {
+      id: string | null
+      orphan_part_id: string | null
+      on_hand: number
+      balance: number
+      unconvertible: number
+    }
     const rows = await db.query<LedgerRow>(LEDGER_PASS_SQL)
     const unconvertibleParts: string[] = []
     const orphanIds: string[] = []
@@ -144,12 +169,18 @@ export async function detectAllPostgres(db: PostgresConnection, now: number, rul
         else orphanIds.push(row.orphan_part_id)
         continue
       }
-      if (row.on_hand !== row.balance && wanted.has('ledger_mismatch')) findings.push(ledgerFinding(row.id, row.on_hand, row.balance))
+      if (row.on_hand !== row.balance && wanted.has('ledger_mismatch'))
+        findings.push(ledgerFinding(row.id, row.on_hand, row.balance))
       if (row.unconvertible > 0) unconvertibleParts.push(row.id)
     }
     if (wanted.has('uom_mismatch') && unconvertibleParts.length > 0) {
-      for (const txn of await db.query<{id: string; uom: string; qty: number; part_uom: string}>(UNCONVERTIBLE_ROWS_SQL, [unconvertibleParts])) {
-        findings.push(makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}))
+      for (const txn of await db.query<{id: string; uom: string; qty: number; part_uom: string}>(
+        UNCONVERTIBLE_ROWS_SQL,
+        [unconvertibleParts],
+      )) {
+        findings.push(
+          makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}),
+        )
       }
     }
     if (wanted.has('orphan_transaction')) {
@@ -158,11 +189,13 @@ export async function detectAllPostgres(db: PostgresConnection, now: number, rul
         ...(orphanIds.length > 0 ? await db.query<OrphanRow>(ORPHAN_ROWS_SQL, [orphanIds]) : []),
         ...(orphanNull ? await db.query<OrphanRow>(ORPHAN_ROWS_WITHOUT_PART_SQL) : []),
       ]
-      for (const txn of orphans) findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
+      for (const txn of orphans)
+        findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
     }
   }
   if (wanted.has('reservation_drift')) {
-    for (const row of await (reservations ?? db.query<ReservationRow>(RESERVATION_SQL))) findings.push(reservationFinding(row))
+    for (const row of await (reservations ?? db.query<ReservationRow>(RESERVATION_SQL)))
+      findings.push(reservationFinding(row))
   }
   if (wanted.has('stuck_pending')) {
     for (const row of await db.query<StatusRow>(STATUS_SQL, ['pending', now - STUCK_PENDING_AFTER_MS])) {
@@ -170,9 +203,11 @@ export async function detectAllPostgres(db: PostgresConnection, now: number, rul
     }
   }
   if (wanted.has('sync_error')) {
-    for (const row of await db.query<StatusRow>(STATUS_SQL, ['error', Number.MAX_SAFE_INTEGER])) findings.push(statusFinding('sync_error', row, now))
+    for (const row of await db.query<StatusRow>(STATUS_SQL, ['error', Number.MAX_SAFE_INTEGER]))
+      findings.push(statusFinding('sync_error', row, now))
   }
-  if (wanted.has('duplicate_posting')) findings.push(...duplicateFindings(await (duplicates ?? db.query<DuplicateRow>(DUPLICATE_ROWS_SQL))))
+  if (wanted.has('duplicate_posting'))
+    findings.push(...duplicateFindings(await (duplicates ?? db.query<DuplicateRow>(DUPLICATE_ROWS_SQL))))
   return findings.sort(compareFindings)
 }
 
@@ -203,20 +238,28 @@ type ScopedTransaction = StatusRow & {
 }
 
 /** The same rules, answered only for the given parts and transactions (validation, re-checks). */
-export async function detectForEntitiesPostgres(db: PostgresConnection, now: number, partIds: Iterable<string>, txnIds: Iterable<string>): Promise<Finding[]> {
+export async function detectForEntitiesPostgres(
+  db: PostgresConnection,
+  now: number,
+  partIds: Iterable<string>,
+  txnIds: Iterable<string>,
+): Promise<Finding[]> {
   const findings: Finding[] = []
   type PartRow = {id: string; on_hand: number; reserved: number; balance: number; active: number}
   for (const part of await db.query<PartRow>(SCOPED_PARTS_SQL, [[...partIds]])) {
     if (part.on_hand < 0) findings.push(makeFinding('negative_on_hand', part.id, 'high', {on_hand: part.on_hand}))
     if (part.balance !== part.on_hand) findings.push(ledgerFinding(part.id, part.on_hand, part.balance))
-    if (part.active !== part.reserved || (part.reserved > 0 && part.reserved > part.on_hand)) findings.push(reservationFinding(part))
+    if (part.active !== part.reserved || (part.reserved > 0 && part.reserved > part.on_hand))
+      findings.push(reservationFinding(part))
   }
   const keys = new Map<string, [string, string]>()
   for (const txn of await db.query<ScopedTransaction>(SCOPED_TRANSACTIONS_SQL, [[...txnIds]])) {
-    if (txn.status === 'pending' && txn.created_at < now - STUCK_PENDING_AFTER_MS) findings.push(statusFinding('stuck_pending', txn, now))
+    if (txn.status === 'pending' && txn.created_at < now - STUCK_PENDING_AFTER_MS)
+      findings.push(statusFinding('stuck_pending', txn, now))
     if (txn.status === 'error') findings.push(statusFinding('sync_error', txn, now))
     if (txn.status !== 'posted') continue
-    if (!txn.part_exists) findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
+    if (!txn.part_exists)
+      findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
     else if (txn.uom !== txn.part_uom && txn.factor === null) {
       findings.push(makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}))
     }
@@ -234,7 +277,8 @@ export async function detectForEntitiesPostgres(db: PostgresConnection, now: num
 export async function ledgerBalanceOfPostgres(db: PostgresConnection, partId: string): Promise<number> {
   const row = await db.one<{balance: number}>(
     `SELECT COALESCE(SUM(${PG_STOCK_DELTA_SQL}), 0) AS balance FROM transactions t JOIN parts p ON p.id = t.part_id
-     LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom WHERE t.part_id = $1 AND t.status = 'posted'`,
+     LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom
+     WHERE t.part_id = $1 AND t.status = 'posted'`,
     [partId],
   )
   return row!.balance

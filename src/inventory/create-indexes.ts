@@ -11,7 +11,8 @@ import {missingIndexes, openInventoryDatabase} from './sqlite-connection.js'
  */
 export async function createIndexes(locator: InventoryLocator): Promise<{db: string; created: string[]}> {
   if (locator.kind === 'postgres') return createPostgresIndexes(locator.url)
-  if (locator.kind !== 'sqlite') throw new Error(`${describeLocator(locator)}: indexes are the inventory server's own business`)
+  if (locator.kind !== 'sqlite')
+    throw new Error(`${describeLocator(locator)}: indexes are the inventory server's own business`)
   const path = locator.path
   const connection = openInventoryDatabase(path, {requireIndexes: false})
   try {
@@ -33,7 +34,9 @@ async function createPostgresIndexes(url: string): Promise<{db: string; created:
     const created = await missingPostgresIndexes(connection)
     if (created.length > 0) {
       await connection.exec(PG_INDEX_SQL)
-      await connection.exec('ANALYZE parts, transactions, reservations, integration_events, sku_aliases, uom_conversions')
+      await connection.exec(
+        'ANALYZE parts, transactions, reservations, integration_events, sku_aliases, uom_conversions',
+      )
     }
     return {db: connection.display, created}
   } finally {

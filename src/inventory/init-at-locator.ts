@@ -8,7 +8,10 @@ import {initPostgresInventory} from './postgres/init.js'
  * `<db>.faults.json`) or a PostgreSQL database (loaded with COPY; the ground truth is in the
  * result and in invagent_meta). The same seed gives the same rows on both.
  */
-export async function initInventoryAt(locator: InventoryLocator, options: Omit<InitOptions, 'path'>): Promise<InitResult> {
+export async function initInventoryAt(
+  locator: InventoryLocator,
+  options: Omit<InitOptions, 'path'>,
+): Promise<InitResult> {
   switch (locator.kind) {
     case 'sqlite':
       return initInventory({...options, path: locator.path})
@@ -17,6 +20,9 @@ export async function initInventoryAt(locator: InventoryLocator, options: Omit<I
       return result
     }
     case 'http':
-      throw new UserError(`${describeLocator(locator)}: an inventory behind an HTTP API belongs to its own system; invagent cannot create one there`)
+      throw new UserError(
+        `${describeLocator(locator)}: an inventory behind an HTTP API belongs to its own system; ` +
+          'invagent cannot create one there',
+      )
   }
 }

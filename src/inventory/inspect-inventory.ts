@@ -36,7 +36,11 @@ export async function inspectInventory(locator: InventoryLocator, source: Locato
   try {
     if (locator.kind === 'sqlite') {
       if (!existsSync(locator.path) && source === 'default') {
-        return {...report, error: 'no inventory yet', nextStep: '`invagent audit --dry-run` creates the demo inventory here.'}
+        return {
+          ...report,
+          error: 'no inventory yet',
+          nextStep: '`invagent audit --dry-run` creates the demo inventory here.',
+        }
       }
       const db = openInventoryDatabase(locator.path, {readOnly: true, requireIndexes: false})
       try {
@@ -61,14 +65,19 @@ export async function inspectInventory(locator: InventoryLocator, source: Locato
         await db.close()
       }
     } else {
-      return {...report, error: 'inventories over HTTP are not supported by this version', nextStep: 'Name a SQLite file or a postgres:// database.'}
+      return {
+        ...report,
+        error: 'inventories over HTTP are not supported by this version',
+        nextStep: 'Name a SQLite file or a postgres:// database.',
+      }
     }
   } catch (error) {
     const suggestions = (error as InvagentError).suggestions
     return {...report, error: (error as Error).message, nextStep: suggestions?.[0]}
   }
   if (report.missingIndexes.length > 0) {
-    report.nextStep = `Add the missing indexes with \`invagent inventory indexes --inventory '${report.locator}'\` (no row changes).`
+    const command = `invagent inventory indexes --inventory '${report.locator}'`
+    report.nextStep = `Add the missing indexes with \`${command}\` (no row changes).`
   }
   return report
 }

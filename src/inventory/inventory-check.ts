@@ -12,17 +12,32 @@ export type DoctorWithInventory = Omit<DoctorReport, 'checks'> & {
  * missing (exit 3); the demo's default path with nothing there yet is only a warning, since the
  * first `audit` creates it.
  */
-export async function withInventoryCheck(report: DoctorReport, locator: InventoryLocator, source: LocatorSource): Promise<DoctorWithInventory> {
+export async function withInventoryCheck(
+  report: DoctorReport,
+  locator: InventoryLocator,
+  source: LocatorSource,
+): Promise<DoctorWithInventory> {
   const inventory = await inspectInventory(locator, source)
-  const what = `${inventory.kind === 'sqlite' ? 'SQLite file' : inventory.kind === 'postgres' ? 'PostgreSQL' : 'HTTP'} ${inventory.locator} (from ${source})`
+  const kind = {sqlite: 'SQLite file', postgres: 'PostgreSQL', http: 'HTTP'}[inventory.kind]
+  const what = `${kind} ${inventory.locator} (from ${source})`
   let check: DoctorWithInventory['checks'][number]
   if (inventory.error !== undefined) {
     const onlyNotCreatedYet = source === 'default' && !inventory.reachable
-    check = {id: 'inventory', status: onlyNotCreatedYet ? 'warn' : 'missing', detail: `${what}: ${inventory.error}`, nextStep: inventory.nextStep}
+    check = {
+      id: 'inventory',
+      status: onlyNotCreatedYet ? 'warn' : 'missing',
+      detail: `${what}: ${inventory.error}`,
+      nextStep: inventory.nextStep,
+    }
   } else {
     const rows = `${inventory.parts} parts, ${inventory.transactions} transactions`
     const indexes = inventory.missingIndexes.length > 0 ? `; lacks indexes ${inventory.missingIndexes.join(', ')}` : ''
-    check = {id: 'inventory', status: indexes ? 'warn' : 'ok', detail: `${what}: ${inventory.server}, ${rows}${indexes}`, nextStep: inventory.nextStep}
+    check = {
+      id: 'inventory',
+      status: indexes ? 'warn' : 'ok',
+      detail: `${what}: ${inventory.server}, ${rows}${indexes}`,
+      nextStep: inventory.nextStep,
+    }
   }
   const checks = [...report.checks, check]
   return {...report, checks, ok: checks.every((item) => item.status !== 'missing'), inventory}

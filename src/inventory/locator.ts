@@ -10,12 +10,11 @@ export const DEFAULT_SQLITE_PATH = join('.invagent', 'inventory.db')
  * `sqlite:PATH`, `postgres://…` / `postgresql://…`, or `http://…` / `https://…`.
  */
 export type InventoryLocator =
-  | {kind: 'sqlite'; path: string}
-  | {kind: 'postgres'; url: string}
-  | {kind: 'http'; url: string}
+  {kind: 'sqlite'; path: string} | {kind: 'postgres'; url: string} | {kind: 'http'; url: string}
 
 /** Where a locator came from, for messages ("from INVAGENT_INVENTORY") and for the demo default. */
-export type LocatorSource = 'flag --inventory' | 'flag --db' | 'env INVAGENT_INVENTORY' | 'env INVAGENT_DB' | 'config' | 'default'
+export type LocatorSource =
+  'flag --inventory' | 'flag --db' | 'env INVAGENT_INVENTORY' | 'env INVAGENT_DB' | 'config' | 'default'
 
 const SCHEMES = ['sqlite', 'postgres', 'postgresql', 'http', 'https'] as const
 
@@ -43,7 +42,10 @@ export function parseLocator(text: string): InventoryLocator {
       // sqlite:PATH, and the URL-like sqlite://PATH (sqlite:///abs/path is the absolute /abs/path).
       let path = trimmed.slice('sqlite:'.length)
       if (path.startsWith('//')) path = path.slice(2)
-      if (path === '') throw new UserError(`"${text}" names no file`, {suggestions: ['Write sqlite:PATH, e.g. sqlite:.invagent/inventory.db']})
+      if (path === '')
+        throw new UserError(`"${text}" names no file`, {
+          suggestions: ['Write sqlite:PATH, e.g. sqlite:.invagent/inventory.db'],
+        })
       return {kind: 'sqlite', path: resolve(path)}
     }
     case 'postgres':
@@ -70,12 +72,15 @@ function checkedUrl(text: string, kind: 'postgres' | 'http'): string {
   } catch {
     throw new UserError(`"${redactLocatorText(text)}" is not a valid URL`, {
       code: 'LOCATOR_URL',
-      suggestions: [kind === 'postgres'
-        ? 'Write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; percent-encode special characters in the password.'
-        : 'Write http(s)://HOST[:PORT]/PATH.'],
+      suggestions: [
+        kind === 'postgres'
+          ? 'Write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; percent-encode special characters in the password.'
+          : 'Write http(s)://HOST[:PORT]/PATH.',
+      ],
     })
   }
-  if (kind === 'http' && url.hostname === '') throw new UserError(`"${redactLocatorText(text)}" names no host`, {code: 'LOCATOR_URL'})
+  if (kind === 'http' && url.hostname === '')
+    throw new UserError(`"${redactLocatorText(text)}" names no host`, {code: 'LOCATOR_URL'})
   if (kind === 'postgres' && url.hostname === '' && !url.searchParams.has('host')) {
     throw new UserError(`"${redactLocatorText(text)}" names no host`, {
       code: 'LOCATOR_URL',

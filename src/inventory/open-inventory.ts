@@ -5,7 +5,10 @@ import {PostgresInventory} from './postgres/backend.js'
 import {SqliteInventory} from './sqlite-backend.js'
 
 /** Opens the inventory a locator names: the one place that knows every backend. */
-export async function openInventory(locator: InventoryLocator, options: {readOnly?: boolean} = {}): Promise<InventoryBackend> {
+export async function openInventory(
+  locator: InventoryLocator,
+  options: {readOnly?: boolean} = {},
+): Promise<InventoryBackend> {
   switch (locator.kind) {
     case 'sqlite':
       return SqliteInventory.open(locator.path, options)

@@ -26,10 +26,13 @@ export function resolveLocator(options: {
     })
   }
   if (options.inventory !== undefined) return {locator: parseLocator(options.inventory), source: 'flag --inventory'}
-  if (options.db !== undefined) return {locator: {kind: 'sqlite', path: parseSqlitePath(options.db)}, source: 'flag --db'}
+  if (options.db !== undefined)
+    return {locator: {kind: 'sqlite', path: parseSqlitePath(options.db)}, source: 'flag --db'}
   if (env.INVAGENT_INVENTORY) return {locator: parseLocator(env.INVAGENT_INVENTORY), source: 'env INVAGENT_INVENTORY'}
-  if (env.INVAGENT_DB) return {locator: {kind: 'sqlite', path: parseSqlitePath(env.INVAGENT_DB)}, source: 'env INVAGENT_DB'}
-  if (options.config?.config.inventory) return {locator: parseLocator(options.config.config.inventory), source: 'config'}
+  if (env.INVAGENT_DB)
+    return {locator: {kind: 'sqlite', path: parseSqlitePath(env.INVAGENT_DB)}, source: 'env INVAGENT_DB'}
+  if (options.config?.config.inventory)
+    return {locator: parseLocator(options.config.config.inventory), source: 'config'}
   return {locator: parseLocator(DEFAULT_SQLITE_PATH), source: 'default'}
 }
 

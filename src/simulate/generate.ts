@@ -186,7 +186,8 @@ export function initInventory(options: InitOptions): InitResult {
     db.exec(INDEX_SQL)
     db.exec('ANALYZE')
     db.close()
-    const result: InitResult = {db: path, parts: generated.parts, transactions: generated.transactions, faults: generated.faults}
+    const {parts, transactions, faults} = generated
+    const result: InitResult = {db: path, parts, transactions, faults}
     writeFileSync(`${temporary}.faults.json`, faultsFileText(options.seed, generated.clock, generated.faults))
     renameSync(`${temporary}.faults.json`, `${path}.faults.json`)
     renameSync(temporary, path)

@@ -16,7 +16,8 @@ export async function postgresUnavailable(): Promise<string | undefined> {
     await client.query('SELECT 1')
     return undefined
   } catch (error) {
-    return `no PostgreSQL server answers at ${TEST_SERVER} (${(error as Error).message}); .ci/run starts or installs one`
+    const why = (error as Error).message
+    return `no PostgreSQL server answers at ${TEST_SERVER} (${why}); .ci/run starts or installs one`
   } finally {
     await client.end().catch(() => {})
   }
@@ -39,7 +40,9 @@ async function onServer(sql: string): Promise<void> {
 }
 
 /** A fresh, empty database named after the test file; `drop` removes it (and ends its connections). */
-export async function createTestDatabase(prefix: string): Promise<{url: string; name: string; drop: () => Promise<void>}> {
+export async function createTestDatabase(
+  prefix: string,
+): Promise<{url: string; name: string; drop: () => Promise<void>}> {
   const name = `invagent_test_${prefix}_${process.pid}_${Math.floor(Math.random() * 1e6)}`.toLowerCase()
   await onServer(`CREATE DATABASE "${name}"`)
   return {

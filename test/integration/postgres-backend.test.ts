@@ -41,9 +41,16 @@ async function pgState(url: string): Promise<Record<string, unknown[]>> {
   try {
     const state: Record<string, unknown[]> = {}
     for (const [table, key] of Object.entries(TABLES)) {
-      state[table] = (await client.query(`SELECT * FROM ${table} WHERE ${table === 'invagent_meta' ? "key <> 'ground_truth'" : 'true'} ORDER BY ${key}`)).rows
+      state[table] = (
+        await client.query(
+          `SELECT * FROM ${table} WHERE ${table === 'invagent_meta' ? "key <> 'ground_truth'" : 'true'}
+           ORDER BY ${key}`,
+        )
+      ).rows
     }
-    state.agent_actions = (await client.query('SELECT idempotency_key, finding_id, tool, args FROM agent_actions ORDER BY idempotency_key')).rows
+    state.agent_actions = (
+      await client.query('SELECT idempotency_key, finding_id, tool, args FROM agent_actions ORDER BY idempotency_key')
+    ).rows
     return state
   } finally {
     await client.end()
@@ -52,9 +59,12 @@ async function pgState(url: string): Promise<Record<string, unknown[]>> {
 
 function sqliteState(backend: SqliteInventory): Record<string, unknown[]> {
   const state: Record<string, unknown[]> = {}
-  for (const [table, key] of Object.entries(TABLES)) state[table] = backend.db.all(`SELECT * FROM ${table} ORDER BY ${key}`).map((row) => ({...row}))
+  for (const [table, key] of Object.entries(TABLES))
+    state[table] = backend.db.all(`SELECT * FROM ${table} ORDER BY ${key}`).map((row) => ({...row}))
   state.agent_actions = backend.db
-    .all<{idempotency_key: string; finding_id: string; tool: string; args: string}>('SELECT idempotency_key, finding_id, tool, args FROM agent_actions ORDER BY idempotency_key')
+    .all<{idempotency_key: string; finding_id: string; tool: string; args: string}>(
+      'SELECT idempotency_key, finding_id, tool, args FROM agent_actions ORDER BY idempotency_key',
+    )
     .map((row) => ({...row, args: JSON.parse(row.args)}))
   return state
 }
@@ -66,7 +76,15 @@ function outcomesOf(report: AuditReport) {
 async function audit(backend: InventoryBackend, directory: string, dryRun: boolean): Promise<AuditReport> {
   const log = AuditLog.create(join(directory, 'logs'), 'parity')
   try {
-    return await runAudit({backend, engine: new RulesEngine(), log, dryRun, runId: 'parity', policy: DEFAULT_POLICY, approver: async () => true})
+    return await runAudit({
+      backend,
+      engine: new RulesEngine(),
+      log,
+      dryRun,
+      runId: 'parity',
+      policy: DEFAULT_POLICY,
+      approver: async () => true,
+    })
   } finally {
     log.close()
   }
@@ -104,14 +122,16 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
       expect(expected.length).toBeGreaterThan(40)
       expect(new Set(expected.map((finding) => finding.rule)).size).toBe(8)
       expect(await postgres.detect()).toEqual(expected)
-      expect(await postgres.detect(['duplicate_posting', 'uom_mismatch'])).toEqual(await sqlite.detect(['duplicate_posting', 'uom_mismatch']))
+      expect(await postgres.detect(['duplicate_posting', 'uom_mismatch'])).toEqual(
+        await sqlite.detect(['duplicate_posting', 'uom_mismatch']),
+      )
     } finally {
       sqlite.close()
       await postgres.close()
     }
   })
 
-  it('answers the rules for a finding\'s scope, and the scope itself, exactly as SQLite does', async () => {
+  it("answers the rules for a finding's scope, and the scope itself, exactly as SQLite does", async () => {
     const sqlite = SqliteInventory.open(sqlitePath, {readOnly: true})
     const postgres = await PostgresInventory.open(database.url, {readOnly: true})
     try {
@@ -136,7 +156,9 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
           expect(await postgres.getPart(partId)).toEqual(await sqlite.getPart(partId))
           expect(await postgres.getLedgerBalance(partId)).toEqual(await sqlite.getLedgerBalance(partId))
           expect(await postgres.listReservations(partId)).toEqual(await sqlite.listReservations(partId))
-          expect(await postgres.listTransactions({partId, limit: 50})).toEqual(await sqlite.listTransactions({partId, limit: 50}))
+          expect(await postgres.listTransactions({partId, limit: 50})).toEqual(
+            await sqlite.listTransactions({partId, limit: 50}),
+          )
         }
         for (const txnId of scope.txnIds) {
           const txn = await sqlite.getTransaction(txnId)
@@ -170,7 +192,7 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
     expect(sha256OfFile(sqlitePath)).toBe(sqliteBefore)
   })
 
-  it('applies the rules engine\'s fixes with the same outcomes and the same final state as SQLite; a rerun applies nothing twice', async () => {
+  it("applies the rules engine's fixes: same outcomes and final state as SQLite; a rerun applies nothing", async () => {
     const sqlite = SqliteInventory.open(sqlitePath)
     const postgres = await PostgresInventory.open(database.url)
     try {
@@ -217,7 +239,10 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
       expect(second.applied).toBe(false)
       expect(second.message).toMatch(/^already applied under idempotency key kkkkkkkkkkkk/)
       expect((await backend.getPart(part.id)).on_hand).toBe(part.on_hand + 7)
-      const rows = await backend.db.query<{tool: string; args: unknown}>('SELECT tool, args FROM agent_actions WHERE idempotency_key = $1', [context.idempotencyKey])
+      const rows = await backend.db.query<{tool: string; args: unknown}>(
+        'SELECT tool, args FROM agent_actions WHERE idempotency_key = $1',
+        [context.idempotencyKey],
+      )
       expect(rows).toEqual([{tool: 'adjust_quantity', args: {delta: 7, part_id: 'P-000001', reason: 'count'}}])
     } finally {
       await backend.close()
@@ -234,22 +259,31 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
         () => false,
       )
       expect((await backend.getPart('P-000002')).on_hand).toBe(before)
-      expect(await backend.db.query('SELECT 1 FROM agent_actions WHERE idempotency_key = $1', [context.idempotencyKey])).toEqual([])
+      expect(
+        await backend.db.query('SELECT 1 FROM agent_actions WHERE idempotency_key = $1', [context.idempotencyKey]),
+      ).toEqual([])
     } finally {
       await backend.close()
     }
   })
 
-  it('locks the scope\'s rows FOR UPDATE: another writer of the same part waits until the unit ends', async () => {
+  it("locks the scope's rows FOR UPDATE: another writer of the same part waits until the unit ends", async () => {
     const backend = await PostgresInventory.open(database.url)
     const other = await PostgresConnection.connect(database.url)
     try {
-      const scope = {partIds: new Set(['P-000003']), txnIds: new Set<string>(), reservationIds: new Set<string>(), remapTargets: new Map()}
+      const scope = {
+        partIds: new Set(['P-000003']),
+        txnIds: new Set<string>(),
+        reservationIds: new Set<string>(),
+        remapTargets: new Map(),
+      }
       let otherDoneAt = 0
       let unitEndedAt = 0
       let otherWrite: Promise<unknown> | undefined
       await backend.writeUnit(scope, async () => {
-        otherWrite = other.query(`UPDATE parts SET location = 'moved' WHERE id = 'P-000003'`).then(() => (otherDoneAt = performance.now()))
+        otherWrite = other
+          .query(`UPDATE parts SET location = 'moved' WHERE id = 'P-000003'`)
+          .then(() => (otherDoneAt = performance.now()))
         // Long enough that the other writer would have finished, had it not been blocked.
         await new Promise((resolve) => setTimeout(resolve, 300))
         await backend.addToPartCaches('P-000003', 1)
@@ -287,7 +321,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     }
   })
 
-  it('refuses to open an inventory without its indexes, and `inventory indexes` adds exactly the missing ones', async () => {
+  it('refuses an inventory without its indexes; `inventory indexes` adds exactly the missing ones', async () => {
     const connection = await PostgresConnection.connect(database.url)
     try {
       await connection.exec('DROP INDEX idx_transactions_ledger; DROP INDEX idx_transactions_posted_ref')
@@ -302,18 +336,25 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
   })
 
   it('refuses to replace an existing inventory without force', async () => {
-    await expect(initPostgresInventory({parts: 10, days: 2, faults: 1, seed: 1, url: database.url})).rejects.toThrow(/already holds inventory tables/)
+    await expect(initPostgresInventory({parts: 10, days: 2, faults: 1, seed: 1, url: database.url})).rejects.toThrow(
+      /already holds inventory tables/,
+    )
   })
 })
 
 describe.skipIf(skipReason !== undefined)('PostgreSQL connection errors say what to do', () => {
   it('names a missing database and how to create it', async () => {
     const url = missingDatabaseUrl()
-    await expect(PostgresInventory.open(url)).rejects.toMatchObject({code: 'DB_NOT_FOUND', suggestions: [expect.stringContaining('inventory init --inventory')]})
+    await expect(PostgresInventory.open(url)).rejects.toMatchObject({
+      code: 'DB_NOT_FOUND',
+      suggestions: [expect.stringContaining('inventory init --inventory')],
+    })
   })
 
   it('says a server that does not listen is unreachable, without printing the password', async () => {
-    const error = await PostgresInventory.open('postgres://postgres:hunter2@127.0.0.1:1/x').catch((caught: unknown) => caught)
+    const error = await PostgresInventory.open('postgres://postgres:hunter2@127.0.0.1:1/x').catch(
+      (caught: unknown) => caught,
+    )
     expect(error).toMatchObject({code: 'PG_UNREACHABLE'})
     expect((error as Error).message).toContain('postgres://postgres:***@127.0.0.1:1/x')
     expect((error as Error).message).not.toContain('hunter2')

@@ -47,12 +47,18 @@ describe('invagent.yaml', () => {
   })
 
   it('names an unknown key at file:line:col with the nearest known one', () => {
-    expect(problem('engine:\n  nmae: rules\n')).toBe('invagent.yaml:2:3: unknown key "nmae" in engine — did you mean "name"?')
-    expect(problem('inventroy: inv.db\n')).toBe('invagent.yaml:1:1: unknown key "inventroy" — did you mean "inventory"?')
-    expect(problem('policy:\n  zzz: 1\n')).toContain('unknown key "zzz" in policy (known: profile, max-writes-per-finding, max-writes-per-run, max-impact)')
+    expect(problem('engine:\n  nmae: rules\n')).toBe(
+      'invagent.yaml:2:3: unknown key "nmae" in engine — did you mean "name"?',
+    )
+    expect(problem('inventroy: inv.db\n')).toBe(
+      'invagent.yaml:1:1: unknown key "inventroy" — did you mean "inventory"?',
+    )
+    expect(problem('policy:\n  zzz: 1\n')).toContain(
+      'unknown key "zzz" in policy (known: profile, max-writes-per-finding, max-writes-per-run, max-impact)',
+    )
   })
 
-  it('reports a wrong value at the value\'s position, and every problem at once', () => {
+  it("reports a wrong value at the value's position, and every problem at once", () => {
     expect(problem('engine:\n  threads: two\n')).toMatch(/^invagent\.yaml:2:12: engine\.threads: /)
     const message = problem('policy:\n  profile: everything\napproval:\n  above: -1\n')
     expect(message).toMatch(/^2 problems in invagent\.yaml:/)
@@ -67,17 +73,27 @@ describe('invagent.yaml', () => {
 
   it('refuses a password or an api key written in the file, without repeating it', () => {
     const message = problem('inventory: postgres://app:hunter2@db/inv\n')
-    expect(message).toContain('invagent.yaml:1:12: inventory: the password is written in the file; write it as ${ENV_VAR}')
+    expect(message).toContain(
+      'invagent.yaml:1:12: inventory: the password is written in the file; write it as ${ENV_VAR}',
+    )
     expect(message).not.toContain('hunter2')
     expect(problem('engine:\n  api-key: sk-live-123\n')).toBe(
-      'invagent.yaml:2:12: engine.api-key is a secret: write it as ${ENV_VAR} and set the variable, never the value itself',
+      'invagent.yaml:2:12: engine.api-key is a secret: ' +
+        'write it as ${ENV_VAR} and set the variable, never the value itself',
     )
-    expect(problem('inventory: https://erp.example/api?token=abc\n')).toContain('the token parameter is written in the file')
+    expect(problem('inventory: https://erp.example/api?token=abc\n')).toContain(
+      'the token parameter is written in the file',
+    )
   })
 
   it('says which referenced variable is not set, and never prints a value that is', () => {
-    expect(problem('inventory: postgres://app:${PGPASSWORD}@db/inv\n')).toBe('invagent.yaml:1:12: ${PGPASSWORD} is not set in the environment')
-    const message = problem('inventory: postgres://app:${PGPASSWORD}@db/inv\nengine:\n  threads: ${THREADS}\n', {PGPASSWORD: 'hunter2', THREADS: 'many'})
+    expect(problem('inventory: postgres://app:${PGPASSWORD}@db/inv\n')).toBe(
+      'invagent.yaml:1:12: ${PGPASSWORD} is not set in the environment',
+    )
+    const message = problem('inventory: postgres://app:${PGPASSWORD}@db/inv\nengine:\n  threads: ${THREADS}\n', {
+      PGPASSWORD: 'hunter2',
+      THREADS: 'many',
+    })
     expect(message).toContain('engine.threads')
     expect(message).not.toContain('hunter2')
   })
@@ -88,7 +104,9 @@ describe('invagent.yaml', () => {
     writeFileSync(join(directory, 'invagent.yaml'), 'inventory: inv.db\n')
     expect(loadConfig({cwd: directory})?.config).toEqual({inventory: 'inv.db'})
     mkdirSync(join(directory, 'conf'))
-    expect(() => loadConfig({cwd: directory, file: 'conf/other.yaml'})).toThrow('config file not found: conf/other.yaml')
+    expect(() => loadConfig({cwd: directory, file: 'conf/other.yaml'})).toThrow(
+      'config file not found: conf/other.yaml',
+    )
     writeFileSync(join(directory, 'conf', 'other.yaml'), '# nothing set\n')
     expect(loadConfig({cwd: directory, file: 'conf/other.yaml'})?.config).toEqual({})
   })
@@ -96,12 +114,19 @@ describe('invagent.yaml', () => {
 
 describe('audit settings: flag, else config file, else default', () => {
   it('lets a flag win over the file and the file over the default', () => {
-    const config = {engine: {name: 'server' as const, url: 'http://x', 'max-tokens': 64}, policy: {profile: 'full' as const}, approval: {above: 10}}
+    const config = {
+      engine: {name: 'server' as const, url: 'http://x', 'max-tokens': 64},
+      policy: {profile: 'full' as const},
+      approval: {above: 10},
+    }
     const fromFile = auditSettings({}, config)
     expect(fromFile.engine).toMatchObject({engine: 'server', url: 'http://x', maxTokens: 64})
     expect(fromFile.policy).toEqual({...DEFAULT_POLICY, profile: 'full', approveAbove: 10})
     expect(fromFile.yes).toBe(false)
-    const fromFlags = auditSettings({engine: 'rules', 'max-tokens': 32, profile: 'observe', 'approve-above': 0, yes: true}, config)
+    const fromFlags = auditSettings(
+      {engine: 'rules', 'max-tokens': 32, profile: 'observe', 'approve-above': 0, yes: true},
+      config,
+    )
     expect(fromFlags.engine).toMatchObject({engine: 'rules', maxTokens: 32})
     expect(fromFlags.policy).toMatchObject({profile: 'observe', approveAbove: 0})
     expect(fromFlags.yes).toBe(true)

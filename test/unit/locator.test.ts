@@ -3,7 +3,13 @@ import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {parseConfig} from '../../src/config/load-config.js'
-import {describeLocator, parseLocator, postgresDatabaseOf, redactLocatorText, withPostgresDatabase} from '../../src/inventory/locator.js'
+import {
+  describeLocator,
+  parseLocator,
+  postgresDatabaseOf,
+  redactLocatorText,
+  withPostgresDatabase,
+} from '../../src/inventory/locator.js'
 import {resolveLocator} from '../../src/inventory/resolve-locator.js'
 
 describe('parseLocator', () => {
@@ -17,13 +23,19 @@ describe('parseLocator', () => {
   })
 
   it('reads postgres:// and postgresql:// as PostgreSQL, keeping the URL as given', () => {
-    expect(parseLocator('postgres://postgres@127.0.0.1:5432/inv')).toEqual({kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/inv'})
+    expect(parseLocator('postgres://postgres@127.0.0.1:5432/inv')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://postgres@127.0.0.1:5432/inv',
+    })
     expect(parseLocator('postgresql://u:p@db.example/inv?sslmode=require').kind).toBe('postgres')
     expect(parseLocator('postgres:///inv?host=/var/run/postgresql').kind).toBe('postgres')
   })
 
   it('reads http:// and https:// as HTTP inventories', () => {
-    expect(parseLocator('https://erp.example/api/inventory')).toEqual({kind: 'http', url: 'https://erp.example/api/inventory'})
+    expect(parseLocator('https://erp.example/api/inventory')).toEqual({
+      kind: 'http',
+      url: 'https://erp.example/api/inventory',
+    })
     expect(parseLocator('http://127.0.0.1:8088').kind).toBe('http')
   })
 
@@ -49,7 +61,9 @@ describe('parseLocator', () => {
 describe('redacting locators', () => {
   it('replaces the password and token-like parameters, and leaves everything else alone', () => {
     expect(redactLocatorText('postgres://app:s3cr%40t@db:5432/inv')).toBe('postgres://app:***@db:5432/inv')
-    expect(redactLocatorText('https://erp.example/api?token=abc&page=2')).toBe('https://erp.example/api?token=***&page=2')
+    expect(redactLocatorText('https://erp.example/api?token=abc&page=2')).toBe(
+      'https://erp.example/api?token=***&page=2',
+    )
     expect(redactLocatorText('postgres://app@db/inv')).toBe('postgres://app@db/inv')
     expect(redactLocatorText('/data/inv.db')).toBe('/data/inv.db')
     expect(describeLocator(parseLocator('postgresql://a:b@h/d?password=x'))).toBe('postgresql://a:***@h/d?password=***')
@@ -62,25 +76,44 @@ describe('redacting locators', () => {
   it('names the database of a PostgreSQL locator and points one at another database', () => {
     expect(postgresDatabaseOf('postgres://u@h/inv%20a')).toBe('inv a')
     expect(postgresDatabaseOf('postgres://app@h')).toBe('app')
-    expect(withPostgresDatabase('postgres://u:p@h:5/inv?sslmode=disable', 'postgres')).toBe('postgres://u:p@h:5/postgres?sslmode=disable')
+    expect(withPostgresDatabase('postgres://u:p@h:5/inv?sslmode=disable', 'postgres')).toBe(
+      'postgres://u:p@h:5/postgres?sslmode=disable',
+    )
   })
 })
 
 describe('resolveLocator: which inventory a command works on', () => {
   const config = parseConfig('inventory: postgres://cfg@h/inv\n', join(process.cwd(), 'invagent.yaml'), {})
 
-  it('takes --inventory, then --db, then INVAGENT_INVENTORY, then INVAGENT_DB, then the config file, then the default', () => {
+  it('takes --inventory, then --db, then INVAGENT_INVENTORY, INVAGENT_DB, the config file, the default', () => {
     const env = {INVAGENT_INVENTORY: 'postgres://env@h/inv', INVAGENT_DB: 'env.db'}
-    expect(resolveLocator({inventory: 'flag.db', config, env})).toMatchObject({source: 'flag --inventory', locator: {path: resolve('flag.db')}})
-    expect(resolveLocator({db: 'db.db', config, env})).toMatchObject({source: 'flag --db', locator: {path: resolve('db.db')}})
-    expect(resolveLocator({config, env})).toMatchObject({source: 'env INVAGENT_INVENTORY', locator: {url: 'postgres://env@h/inv'}})
-    expect(resolveLocator({config, env: {INVAGENT_DB: 'env.db'}})).toMatchObject({source: 'env INVAGENT_DB', locator: {path: resolve('env.db')}})
+    expect(resolveLocator({inventory: 'flag.db', config, env})).toMatchObject({
+      source: 'flag --inventory',
+      locator: {path: resolve('flag.db')},
+    })
+    expect(resolveLocator({db: 'db.db', config, env})).toMatchObject({
+      source: 'flag --db',
+      locator: {path: resolve('db.db')},
+    })
+    expect(resolveLocator({config, env})).toMatchObject({
+      source: 'env INVAGENT_INVENTORY',
+      locator: {url: 'postgres://env@h/inv'},
+    })
+    expect(resolveLocator({config, env: {INVAGENT_DB: 'env.db'}})).toMatchObject({
+      source: 'env INVAGENT_DB',
+      locator: {path: resolve('env.db')},
+    })
     expect(resolveLocator({config, env: {}})).toMatchObject({source: 'config', locator: {url: 'postgres://cfg@h/inv'}})
-    expect(resolveLocator({env: {}})).toEqual({source: 'default', locator: {kind: 'sqlite', path: resolve('.invagent/inventory.db')}})
+    expect(resolveLocator({env: {}})).toEqual({
+      source: 'default',
+      locator: {kind: 'sqlite', path: resolve('.invagent/inventory.db')},
+    })
   })
 
   it('refuses --inventory together with --db, and a URL given to --db', () => {
-    expect(() => resolveLocator({inventory: 'a.db', db: 'b.db', env: {}})).toThrow('--inventory and --db both name an inventory; give one')
+    expect(() => resolveLocator({inventory: 'a.db', db: 'b.db', env: {}})).toThrow(
+      '--inventory and --db both name an inventory; give one',
+    )
     expect(() => resolveLocator({db: 'postgres://h/inv', env: {}})).toThrow('--db takes the path of a SQLite file')
   })
 })

@@ -13,7 +13,14 @@ import type {
   WriteToolName,
 } from '../../tools/tools.js'
 import {canonicalJson} from '../../util/canonical-json.js'
-import {ToolFailure, type FindingScope, type InventoryBackend, type TransactionQuery, type WriteContext, type WriteImpact} from '../backend.js'
+import {
+  ToolFailure,
+  type FindingScope,
+  type InventoryBackend,
+  type TransactionQuery,
+  type WriteContext,
+  type WriteImpact,
+} from '../backend.js'
 import {normalizeSku} from '../sqlite-backend.js'
 import {checkPostgresInventory, PostgresConnection} from './connection.js'
 import {PG_NORMALIZED_SKU_SQL, PG_STOCK_DELTA_SQL} from './schema.js'
@@ -24,7 +31,8 @@ const CONCURRENT_MIN_TRANSACTIONS = 200_000
 type TransactionRow = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
 type Caches = Pick<WriteResult, 'on_hand' | 'reserved'>
 
-const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at,
+const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref,
+  t.created_at, t.posted_at,
   ${PG_STOCK_DELTA_SQL} AS stock_delta`
 const TRANSACTION_FROM = `transactions t LEFT JOIN parts p ON p.id = t.part_id
   LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom`
@@ -54,7 +62,10 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   /** Connects and checks the schema (and indexes); `readOnly` makes every transaction read-only. */
-  static async open(url: string, options: {readOnly?: boolean; requireIndexes?: boolean} = {}): Promise<PostgresInventory> {
+  static async open(
+    url: string,
+    options: {readOnly?: boolean; requireIndexes?: boolean} = {},
+  ): Promise<PostgresInventory> {
     const db = await PostgresConnection.connect(url)
     try {
       await checkPostgresInventory(db, {requireIndexes: options.requireIndexes})
@@ -74,7 +85,13 @@ export class PostgresInventory implements InventoryBackend {
   async close(): Promise<void> {
     const helper = this.helper
     this.helper = undefined
-    await Promise.all([this.db.close(), helper?.then((connection) => connection.close(), () => {})])
+    await Promise.all([
+      this.db.close(),
+      helper?.then(
+        (connection) => connection.close(),
+        () => {},
+      ),
+    ])
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -85,8 +102,14 @@ export class PostgresInventory implements InventoryBackend {
       [partId],
     )
     if (!row) throw new ToolFailure(`part "${partId}" does not exist`)
-    const conversions = await this.db.query<{uom: string; factor: number}>('SELECT uom, factor FROM uom_conversions WHERE part_id = $1 ORDER BY uom', [partId])
-    const aliases = await this.db.query<{alias: string}>('SELECT alias FROM sku_aliases WHERE part_id = $1 ORDER BY alias', [partId])
+    const conversions = await this.db.query<{uom: string; factor: number}>(
+      'SELECT uom, factor FROM uom_conversions WHERE part_id = $1 ORDER BY uom',
+      [partId],
+    )
+    const aliases = await this.db.query<{alias: string}>(
+      'SELECT alias FROM sku_aliases WHERE part_id = $1 ORDER BY alias',
+      [partId],
+    )
     return {...row, conversions, aliases: aliases.map((alias) => alias.alias)}
   }
 
@@ -102,16 +125,21 @@ export class PostgresInventory implements InventoryBackend {
     const normalized = normalizeSku(sku)
     if (normalized.length > 0) {
       // No ORDER BY, as in SQLite: both return the index's order, which is the id order for equal keys.
-      const rows = await this.db.query<{id: string; sku: string}>(`SELECT id, sku FROM parts WHERE ${PG_NORMALIZED_SKU_SQL} = $1 ORDER BY id`, [normalized])
+      const rows = await this.db.query<{id: string; sku: string}>(
+        `SELECT id, sku FROM parts WHERE ${PG_NORMALIZED_SKU_SQL} = $1 ORDER BY id`,
+        [normalized],
+      )
       for (const row of rows) {
-        if (!matches.some((match) => match.part_id === row.id)) matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
+        if (!matches.some((match) => match.part_id === row.id))
+          matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
       }
     }
     return {matches}
   }
 
   async listTransactions(query: TransactionQuery): Promise<ToolResult<'list_transactions'>> {
-    if (query.partId === undefined && query.externalRef === undefined) throw new ToolFailure('give part_id or external_ref')
+    if (query.partId === undefined && query.externalRef === undefined)
+      throw new ToolFailure('give part_id or external_ref')
     const where: string[] = []
     const params: Array<string | number> = []
     const add = (condition: string, value: string) => {
@@ -123,7 +151,10 @@ export class PostgresInventory implements InventoryBackend {
     if (query.status !== undefined) add('t.status', query.status)
     if (query.kind !== undefined) add('t.kind', query.kind)
     const condition = where.join(' AND ')
-    const total = (await this.db.one<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, params))!.n
+    const total = (await this.db.one<{n: number}>(
+      `SELECT count(*) AS n FROM transactions t WHERE ${condition}`,
+      params,
+    ))!.n
     const transactions = await this.db.query<TransactionRow>(
       `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition}
        ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length + 1}`,
@@ -160,14 +191,18 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   async getIntegrationEvents(txnId: string): Promise<IntegrationEventRecord[]> {
-    return this.db.query<IntegrationEventRecord>('SELECT id, txn_id, at, level, message FROM integration_events WHERE txn_id = $1 ORDER BY at, id', [txnId])
+    return this.db.query<IntegrationEventRecord>(
+      'SELECT id, txn_id, at, level, message FROM integration_events WHERE txn_id = $1 ORDER BY at, id',
+      [txnId],
+    )
   }
 
   async listReservations(partId: string, status?: ReservationRecord['status']): Promise<ReservationRecord[]> {
     return this.db.query<ReservationRecord>(
       `SELECT r.id, r.part_id, r.qty, r.order_ref, r.status, r.created_at,
         COALESCE((SELECT -SUM(${PG_STOCK_DELTA_SQL}) FROM ${TRANSACTION_FROM}
-                  WHERE t.external_ref = r.order_ref AND t.part_id = r.part_id AND t.status = 'posted' AND t.kind = 'issue'), 0) AS shipped_qty
+                  WHERE t.external_ref = r.order_ref AND t.part_id = r.part_id
+                    AND t.status = 'posted' AND t.kind = 'issue'), 0) AS shipped_qty
        FROM reservations r WHERE r.part_id = $1 AND ($2::text IS NULL OR r.status = $2) ORDER BY r.created_at, r.id`,
       [partId, status ?? null],
     )
@@ -176,7 +211,9 @@ export class PostgresInventory implements InventoryBackend {
   // ---- data-access primitives --------------------------------------------------------------
 
   private async transactionRow(txnId: string): Promise<TransactionRow | undefined> {
-    return this.db.one<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = $1`, [txnId])
+    return this.db.one<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = $1`, [
+      txnId,
+    ])
   }
 
   async partExists(partId: string): Promise<boolean> {
@@ -185,14 +222,18 @@ export class PostgresInventory implements InventoryBackend {
 
   async partCaches(partId: string | null): Promise<Caches> {
     if (partId === null) return {on_hand: null, reserved: null}
-    const part = await this.db.one<{on_hand: number; reserved: number}>('SELECT on_hand, reserved FROM parts WHERE id = $1', [partId])
+    const part = await this.db.one<{on_hand: number; reserved: number}>(
+      'SELECT on_hand, reserved FROM parts WHERE id = $1',
+      [partId],
+    )
     return {on_hand: part?.on_hand ?? null, reserved: part?.reserved ?? null}
   }
 
   /** The factor converting `uom` into the part's unit: 1 for its own unit, null when unknown. */
   async factorOf(partId: string, uom: string): Promise<number | null> {
     const row = await this.db.one<{part_uom: string; factor: number | null}>(
-      `SELECT p.uom AS part_uom, c.factor FROM parts p LEFT JOIN uom_conversions c ON c.part_id = p.id AND c.uom = $2 WHERE p.id = $1`,
+      `SELECT p.uom AS part_uom, c.factor
+       FROM parts p LEFT JOIN uom_conversions c ON c.part_id = p.id AND c.uom = $2 WHERE p.id = $1`,
       [partId, uom],
     )
     if (!row) return null
@@ -200,7 +241,10 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   async activeReserved(partId: string): Promise<number> {
-    return (await this.db.one<{n: number}>(`SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = $1 AND status = 'active'`, [partId]))!.n
+    return (await this.db.one<{n: number}>(
+      `SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = $1 AND status = 'active'`,
+      [partId],
+    ))!.n
   }
 
   async addToPartCaches(partId: string, onHandDelta: number, reservedDelta = 0): Promise<void> {
@@ -211,8 +255,14 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   async setTransactionStatus(txnId: string, status: TransactionRecord['status'], postedAt?: number): Promise<void> {
-    if (postedAt === undefined) await this.db.query('UPDATE transactions SET status = $1 WHERE id = $2', [status, txnId])
-    else await this.db.query('UPDATE transactions SET status = $1, posted_at = $2 WHERE id = $3', [status, postedAt, txnId])
+    if (postedAt === undefined)
+      await this.db.query('UPDATE transactions SET status = $1 WHERE id = $2', [status, txnId])
+    else
+      await this.db.query('UPDATE transactions SET status = $1, posted_at = $2 WHERE id = $3', [
+        status,
+        postedAt,
+        txnId,
+      ])
   }
 
   async setTransactionUom(txnId: string, uom: string): Promise<void> {
@@ -227,11 +277,21 @@ export class PostgresInventory implements InventoryBackend {
     await this.db.query('UPDATE reservations SET status = $1 WHERE id = $2', [status, reservationId])
   }
 
-  async reservationRow(reservationId: string): Promise<{id: string; part_id: string; qty: number; status: string} | undefined> {
+  async reservationRow(
+    reservationId: string,
+  ): Promise<{id: string; part_id: string; qty: number; status: string} | undefined> {
     return this.db.one('SELECT id, part_id, qty, status FROM reservations WHERE id = $1', [reservationId])
   }
 
-  async insertPostedAdjustment(row: {id: string; partId: string; sku: string; qty: number; uom: string; externalRef: string; at: number}): Promise<void> {
+  async insertPostedAdjustment(row: {
+    id: string
+    partId: string
+    sku: string
+    qty: number
+    uom: string
+    externalRef: string
+    at: number
+  }): Promise<void> {
     await this.db.query(
       `INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at)
        VALUES ($1, $2, $3, 'adjustment', $4, $5, 'posted', 'invagent', $6, $7, $7)`,
@@ -240,14 +300,26 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   async recordedAction(idempotencyKey: string): Promise<WriteResult | undefined> {
-    const row = await this.db.one<{result: WriteResult}>('SELECT result FROM agent_actions WHERE idempotency_key = $1', [idempotencyKey])
+    const row = await this.db.one<{result: WriteResult}>(
+      'SELECT result FROM agent_actions WHERE idempotency_key = $1',
+      [idempotencyKey],
+    )
     return row?.result
   }
 
   async recordAction(tool: WriteToolName, args: unknown, result: WriteResult, context: WriteContext): Promise<void> {
     await this.db.query(
-      `INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [context.idempotencyKey, context.runId, context.findingId, tool, canonicalJson(args), JSON.stringify(result), Date.now()],
+      `INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        context.idempotencyKey,
+        context.runId,
+        context.findingId,
+        tool,
+        canonicalJson(args),
+        JSON.stringify(result),
+        Date.now(),
+      ],
     )
   }
 
@@ -258,7 +330,9 @@ export class PostgresInventory implements InventoryBackend {
   async lockScope(scope: FindingScope): Promise<void> {
     await this.db.query('SELECT id FROM parts WHERE id = ANY($1) ORDER BY id FOR UPDATE', [[...scope.partIds]])
     await this.db.query('SELECT id FROM transactions WHERE id = ANY($1) ORDER BY id FOR UPDATE', [[...scope.txnIds]])
-    await this.db.query('SELECT id FROM reservations WHERE id = ANY($1) ORDER BY id FOR UPDATE', [[...scope.reservationIds]])
+    await this.db.query('SELECT id FROM reservations WHERE id = ANY($1) ORDER BY id FOR UPDATE', [
+      [...scope.reservationIds],
+    ])
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -281,16 +355,28 @@ export class PostgresInventory implements InventoryBackend {
     switch (tool) {
       case 'reprocess_transaction': {
         const txn = await this.transactionOrFail(a.txn_id as string)
-        return {partId: txn.part_id, onHandDelta: txn.status === 'posted' ? 0 : (txn.stock_delta ?? 0), reservedDelta: 0}
+        return {
+          partId: txn.part_id,
+          onHandDelta: txn.status === 'posted' ? 0 : (txn.stock_delta ?? 0),
+          reservedDelta: 0,
+        }
       }
       case 'void_transaction': {
         const txn = await this.transactionOrFail(a.txn_id as string)
-        return {partId: txn.part_id, onHandDelta: txn.status === 'posted' ? -(txn.stock_delta ?? 0) : 0, reservedDelta: 0}
+        return {
+          partId: txn.part_id,
+          onHandDelta: txn.status === 'posted' ? -(txn.stock_delta ?? 0) : 0,
+          reservedDelta: 0,
+        }
       }
       case 'correct_transaction_uom': {
         const txn = await this.transactionOrFail(a.txn_id as string)
         const next = (await this.deltaWithUnit(txn, txn.part_id, a.uom as string)) ?? 0
-        return {partId: txn.part_id, onHandDelta: txn.status === 'posted' ? next - (txn.stock_delta ?? 0) : 0, reservedDelta: 0}
+        return {
+          partId: txn.part_id,
+          onHandDelta: txn.status === 'posted' ? next - (txn.stock_delta ?? 0) : 0,
+          reservedDelta: 0,
+        }
       }
       case 'remap_transaction_part': {
         const txn = await this.transactionOrFail(a.txn_id as string)
@@ -299,7 +385,11 @@ export class PostgresInventory implements InventoryBackend {
       }
       case 'recompute_on_hand': {
         const part = await this.getPart(a.part_id as string)
-        return {partId: part.id, onHandDelta: (await ledgerBalanceOfPostgres(this.db, part.id)) - part.on_hand, reservedDelta: 0}
+        return {
+          partId: part.id,
+          onHandDelta: (await ledgerBalanceOfPostgres(this.db, part.id)) - part.on_hand,
+          reservedDelta: 0,
+        }
       }
       case 'recompute_reserved': {
         const balance = await this.getLedgerBalance(a.part_id as string)
@@ -308,7 +398,11 @@ export class PostgresInventory implements InventoryBackend {
       case 'release_reservation': {
         const reservation = await this.reservationRow(a.reservation_id as string)
         if (!reservation) throw new ToolFailure(`reservation "${String(a.reservation_id)}" does not exist`)
-        return {partId: reservation.part_id, onHandDelta: 0, reservedDelta: reservation.status === 'active' ? -reservation.qty : 0}
+        return {
+          partId: reservation.part_id,
+          onHandDelta: 0,
+          reservedDelta: reservation.status === 'active' ? -reservation.qty : 0,
+        }
       }
       case 'adjust_quantity':
         await this.getPart(a.part_id as string)
@@ -324,7 +418,8 @@ export class PostgresInventory implements InventoryBackend {
   async applyWrite(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteResult> {
     const previous = await this.recordedAction(context.idempotencyKey)
     if (previous) {
-      const message = `already applied under idempotency key ${context.idempotencyKey.slice(0, 12)}: ${previous.message}`
+      const key = context.idempotencyKey.slice(0, 12)
+      const message = `already applied under idempotency key ${key}: ${previous.message}`
       return {...previous, applied: false, message}
     }
     return this.inTransaction(async () => {
@@ -334,18 +429,27 @@ export class PostgresInventory implements InventoryBackend {
     })
   }
 
-  private async performWrite(tool: WriteToolName, a: Record<string, unknown>, context: WriteContext): Promise<WriteResult> {
+  private async performWrite(
+    tool: WriteToolName,
+    a: Record<string, unknown>,
+    context: WriteContext,
+  ): Promise<WriteResult> {
     const now = this.clock()
     switch (tool) {
       case 'reprocess_transaction': {
         const txn = await this.transactionOrFail(a.txn_id as string)
-        if (txn.status === 'posted') return {applied: false, message: `${txn.id} is already posted`, ...(await this.partCaches(txn.part_id))}
+        if (txn.status === 'posted')
+          return {applied: false, message: `${txn.id} is already posted`, ...(await this.partCaches(txn.part_id))}
         if (txn.status === 'void') throw new ToolFailure(`${txn.id} is void and cannot be reprocessed`)
         if (txn.part_id === null || !(await this.partExists(txn.part_id))) {
-          throw new ToolFailure(`reprocess failed: ${txn.id} points at no existing part (sku "${txn.sku}"); remap it first`)
+          throw new ToolFailure(
+            `reprocess failed: ${txn.id} points at no existing part (sku "${txn.sku}"); remap it first`,
+          )
         }
         if (txn.stock_delta === null) {
-          throw new ToolFailure(`reprocess failed: unit "${txn.uom}" has no conversion for part ${txn.part_id}; correct the unit first`)
+          throw new ToolFailure(
+            `reprocess failed: unit "${txn.uom}" has no conversion for part ${txn.part_id}; correct the unit first`,
+          )
         }
         await this.setTransactionStatus(txn.id, 'posted', now)
         await this.addToPartCaches(txn.part_id, txn.stock_delta)
@@ -354,26 +458,46 @@ export class PostgresInventory implements InventoryBackend {
       }
       case 'set_transaction_status': {
         const txn = await this.transactionOrFail(a.txn_id as string)
-        if (txn.status !== a.expected_status) throw new ToolFailure(`${txn.id} is ${txn.status}, not ${String(a.expected_status)}: nothing changed`)
-        if (txn.status === a.status) return {applied: false, message: `${txn.id} is already ${txn.status}`, ...(await this.partCaches(txn.part_id))}
+        if (txn.status !== a.expected_status)
+          throw new ToolFailure(`${txn.id} is ${txn.status}, not ${String(a.expected_status)}: nothing changed`)
+        if (txn.status === a.status)
+          return {
+            applied: false,
+            message: `${txn.id} is already ${txn.status}`,
+            ...(await this.partCaches(txn.part_id)),
+          }
         await this.setTransactionStatus(txn.id, a.status as TransactionRecord['status'])
-        return {applied: true, message: `${txn.id} ${txn.status} → ${String(a.status)}`, ...(await this.partCaches(txn.part_id))}
+        return {
+          applied: true,
+          message: `${txn.id} ${txn.status} → ${String(a.status)}`,
+          ...(await this.partCaches(txn.part_id)),
+        }
       }
       case 'void_transaction': {
         const txn = await this.transactionOrFail(a.txn_id as string)
-        if (txn.status === 'void') return {applied: false, message: `${txn.id} is already void`, ...(await this.partCaches(txn.part_id))}
+        if (txn.status === 'void')
+          return {applied: false, message: `${txn.id} is already void`, ...(await this.partCaches(txn.part_id))}
         await this.setTransactionStatus(txn.id, 'void')
-        if (txn.status === 'posted' && txn.part_id !== null && txn.stock_delta !== null) await this.addToPartCaches(txn.part_id, -txn.stock_delta)
+        if (txn.status === 'posted' && txn.part_id !== null && txn.stock_delta !== null)
+          await this.addToPartCaches(txn.part_id, -txn.stock_delta)
         return {applied: true, message: `${txn.id} voided`, ...(await this.partCaches(txn.part_id))}
       }
       case 'recompute_on_hand': {
         const part = await this.getPart(a.part_id as string)
         const balance = await ledgerBalanceOfPostgres(this.db, part.id)
         if (balance === part.on_hand) {
-          return {applied: false, message: `${part.id} on_hand already equals the ledger (${balance})`, ...(await this.partCaches(part.id))}
+          return {
+            applied: false,
+            message: `${part.id} on_hand already equals the ledger (${balance})`,
+            ...(await this.partCaches(part.id)),
+          }
         }
         await this.addToPartCaches(part.id, balance - part.on_hand)
-        return {applied: true, message: `${part.id} on_hand ${part.on_hand} → ${balance}`, ...(await this.partCaches(part.id))}
+        return {
+          applied: true,
+          message: `${part.id} on_hand ${part.on_hand} → ${balance}`,
+          ...(await this.partCaches(part.id)),
+        }
       }
       case 'recompute_reserved': {
         const part = await this.getPart(a.part_id as string)
@@ -383,25 +507,39 @@ export class PostgresInventory implements InventoryBackend {
           return {applied: false, message, ...(await this.partCaches(part.id))}
         }
         await this.addToPartCaches(part.id, 0, active - part.reserved)
-        return {applied: true, message: `${part.id} reserved ${part.reserved} → ${active}`, ...(await this.partCaches(part.id))}
+        return {
+          applied: true,
+          message: `${part.id} reserved ${part.reserved} → ${active}`,
+          ...(await this.partCaches(part.id)),
+        }
       }
       case 'release_reservation': {
         const reservation = await this.reservationRow(a.reservation_id as string)
         if (!reservation) throw new ToolFailure(`reservation "${String(a.reservation_id)}" does not exist`)
         if (reservation.status !== 'active') {
-          return {applied: false, message: `${reservation.id} is already ${reservation.status}`, ...(await this.partCaches(reservation.part_id))}
+          return {
+            applied: false,
+            message: `${reservation.id} is already ${reservation.status}`,
+            ...(await this.partCaches(reservation.part_id)),
+          }
         }
         await this.setReservationStatus(reservation.id, 'released')
         await this.addToPartCaches(reservation.part_id, 0, -reservation.qty)
-        return {applied: true, message: `${reservation.id} released (${reservation.qty})`, ...(await this.partCaches(reservation.part_id))}
+        return {
+          applied: true,
+          message: `${reservation.id} released (${reservation.qty})`,
+          ...(await this.partCaches(reservation.part_id)),
+        }
       }
       case 'correct_transaction_uom': {
         const txn = await this.transactionOrFail(a.txn_id as string)
         const uom = a.uom as string
         if (txn.part_id === null) throw new ToolFailure(`${txn.id} has no part; remap it before correcting its unit`)
         const next = await this.deltaWithUnit(txn, txn.part_id, uom)
-        if (next === null) throw new ToolFailure(`unit "${uom}" is neither the unit of ${txn.part_id} nor one it has a conversion for`)
-        if (uom === txn.uom) return {applied: false, message: `${txn.id} is already in ${uom}`, ...(await this.partCaches(txn.part_id))}
+        if (next === null)
+          throw new ToolFailure(`unit "${uom}" is neither the unit of ${txn.part_id} nor one it has a conversion for`)
+        if (uom === txn.uom)
+          return {applied: false, message: `${txn.id} is already in ${uom}`, ...(await this.partCaches(txn.part_id))}
         await this.setTransactionUom(txn.id, uom)
         if (txn.status === 'posted') await this.addToPartCaches(txn.part_id, next - (txn.stock_delta ?? 0))
         return {applied: true, message: `${txn.id} unit ${txn.uom} → ${uom}`, ...(await this.partCaches(txn.part_id))}
@@ -409,23 +547,43 @@ export class PostgresInventory implements InventoryBackend {
       case 'remap_transaction_part': {
         const txn = await this.transactionOrFail(a.txn_id as string)
         const target = await this.getPart(a.part_id as string)
-        if (txn.part_id === target.id) return {applied: false, message: `${txn.id} already points at ${target.id}`, ...(await this.partCaches(target.id))}
+        if (txn.part_id === target.id)
+          return {
+            applied: false,
+            message: `${txn.id} already points at ${target.id}`,
+            ...(await this.partCaches(target.id)),
+          }
         const next = await this.deltaWithUnit(txn, target.id, txn.uom)
-        if (txn.status === 'posted' && next === null) throw new ToolFailure(`unit "${txn.uom}" has no conversion for ${target.id}; correct the unit first`)
+        if (txn.status === 'posted' && next === null)
+          throw new ToolFailure(`unit "${txn.uom}" has no conversion for ${target.id}; correct the unit first`)
         await this.setTransactionPart(txn.id, target.id)
         if (txn.status === 'posted') {
-          if (txn.part_id !== null && txn.stock_delta !== null) await this.addToPartCaches(txn.part_id, -txn.stock_delta)
+          if (txn.part_id !== null && txn.stock_delta !== null)
+            await this.addToPartCaches(txn.part_id, -txn.stock_delta)
           await this.addToPartCaches(target.id, next!)
         }
-        return {applied: true, message: `${txn.id} remapped ${txn.part_id ?? '(none)'} → ${target.id}`, ...(await this.partCaches(target.id))}
+        return {
+          applied: true,
+          message: `${txn.id} remapped ${txn.part_id ?? '(none)'} → ${target.id}`,
+          ...(await this.partCaches(target.id)),
+        }
       }
       case 'adjust_quantity': {
         const part = await this.getPart(a.part_id as string)
         const delta = a.delta as number
-        if (delta === 0) return {applied: false, message: 'a zero adjustment changes nothing', ...(await this.partCaches(part.id))}
+        if (delta === 0)
+          return {applied: false, message: 'a zero adjustment changes nothing', ...(await this.partCaches(part.id))}
         const id = `T-ADJ-${context.idempotencyKey.slice(0, 12)}`
         const externalRef = `ADJ-${context.idempotencyKey.slice(0, 16)}`
-        await this.insertPostedAdjustment({id, partId: part.id, sku: part.sku, qty: delta, uom: part.uom, externalRef, at: now})
+        await this.insertPostedAdjustment({
+          id,
+          partId: part.id,
+          sku: part.sku,
+          qty: delta,
+          uom: part.uom,
+          externalRef,
+          at: now,
+        })
         await this.addToPartCaches(part.id, delta)
         return {applied: true, message: `${part.id} adjusted by ${delta} (${id})`, ...(await this.partCaches(part.id))}
       }
@@ -455,7 +613,9 @@ export class PostgresInventory implements InventoryBackend {
 
   /** A second connection costs a few milliseconds to open: worth it only on a large ledger. */
   private async worthASecondConnection(): Promise<boolean> {
-    const estimate = await this.db.one<{n: number}>(`SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'transactions'::regclass`)
+    const estimate = await this.db.one<{n: number}>(
+      `SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'transactions'::regclass`,
+    )
     return (estimate?.n ?? 0) >= CONCURRENT_MIN_TRANSACTIONS
   }
 
@@ -476,25 +636,38 @@ export class PostgresInventory implements InventoryBackend {
   }
 
   private async computeScope(finding: Finding): Promise<FindingScope> {
-    const scope: FindingScope = {partIds: new Set(), txnIds: new Set(), reservationIds: new Set(), remapTargets: new Map()}
+    const scope: FindingScope = {
+      partIds: new Set(),
+      txnIds: new Set(),
+      reservationIds: new Set(),
+      remapTargets: new Map(),
+    }
     const addPart = async (partId: string) => {
       scope.partIds.add(partId)
-      for (const row of await this.db.query<{id: string}>('SELECT id FROM transactions WHERE part_id = $1', [partId])) scope.txnIds.add(row.id)
-      for (const row of await this.db.query<{id: string}>('SELECT id FROM reservations WHERE part_id = $1', [partId])) scope.reservationIds.add(row.id)
+      for (const row of await this.db.query<{id: string}>('SELECT id FROM transactions WHERE part_id = $1', [partId]))
+        scope.txnIds.add(row.id)
+      for (const row of await this.db.query<{id: string}>('SELECT id FROM reservations WHERE part_id = $1', [partId]))
+        scope.reservationIds.add(row.id)
     }
     if (RULE_INFO[finding.rule].entity === 'part') {
       await addPart(finding.entity)
       return scope
     }
-    const txn = await this.db.one<{id: string; part_id: string | null; sku: string; source: string; external_ref: string}>(
-      'SELECT id, part_id, sku, source, external_ref FROM transactions WHERE id = $1',
-      [finding.entity],
-    )
+    const txn = await this.db.one<{
+      id: string
+      part_id: string | null
+      sku: string
+      source: string
+      external_ref: string
+    }>('SELECT id, part_id, sku, source, external_ref FROM transactions WHERE id = $1', [finding.entity])
     if (!txn) return scope
     scope.txnIds.add(txn.id)
     if (txn.part_id !== null && (await this.partExists(txn.part_id))) scope.partIds.add(txn.part_id)
     if (finding.rule === 'duplicate_posting') {
-      const rows = await this.db.query<{id: string}>('SELECT id FROM transactions WHERE source = $1 AND external_ref = $2', [txn.source, txn.external_ref])
+      const rows = await this.db.query<{id: string}>(
+        'SELECT id FROM transactions WHERE source = $1 AND external_ref = $2',
+        [txn.source, txn.external_ref],
+      )
       for (const row of rows) scope.txnIds.add(row.id)
     }
     const candidates = new Set((await this.findPartsBySku(txn.sku)).matches.map((match) => match.part_id))
@@ -533,11 +706,19 @@ export class PostgresInventory implements InventoryBackend {
    * `work` runs; everything commits when `commit` approves the result, and rolls back otherwise
    * or on error.
    */
-  async writeUnit<T>(scope: FindingScope, work: () => Promise<T>, commit: (result: T) => boolean = () => true): Promise<T> {
-    return this.transaction('BEGIN ISOLATION LEVEL READ COMMITTED', async () => {
-      await this.lockScope(scope)
-      return work()
-    }, commit)
+  async writeUnit<T>(
+    scope: FindingScope,
+    work: () => Promise<T>,
+    commit: (result: T) => boolean = () => true,
+  ): Promise<T> {
+    return this.transaction(
+      'BEGIN ISOLATION LEVEL READ COMMITTED',
+      async () => {
+        await this.lockScope(scope)
+        return work()
+      },
+      commit,
+    )
   }
 
   /**

@@ -75,7 +75,9 @@ export function connectionError(error: unknown, display: string): ConfigError {
     return new ConfigError(`cannot reach PostgreSQL at ${display}: ${message}`, {
       code: 'PG_UNREACHABLE',
       cause: error,
-      suggestions: ['Check that the server is running and listening on that host and port (pg_lsclusters, pg_isready).'],
+      suggestions: [
+        'Check that the server is running and listening on that host and port (pg_lsclusters, pg_isready).',
+      ],
     })
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
@@ -85,14 +87,19 @@ export function connectionError(error: unknown, display: string): ConfigError {
     return new ConfigError(`PostgreSQL database not found: ${display}`, {
       code: 'DB_NOT_FOUND',
       cause: error,
-      suggestions: [`Create it with the demo data: \`invagent inventory init --inventory '${display}'\`, or check the database name.`],
+      suggestions: [
+        `Create it with the demo data: \`invagent inventory init --inventory '${display}'\`, ` +
+          'or check the database name.',
+      ],
     })
   }
   if (code === '28P01' || code === '28000') {
     return new ConfigError(`PostgreSQL refused the credentials for ${display}: ${message}`, {
       code: 'PG_AUTH',
       cause: error,
-      suggestions: ['Set the password in PGPASSWORD or as ${ENV_VAR} in the locator of invagent.yaml; check the user name.'],
+      suggestions: [
+        'Set the password in PGPASSWORD or as ${ENV_VAR} in the locator of invagent.yaml; check the user name.',
+      ],
     })
   }
   return new ConfigError(`cannot connect to PostgreSQL at ${display}: ${message}`, {code: 'PG_CONNECT', cause: error})
@@ -102,7 +109,10 @@ export function connectionError(error: unknown, display: string): ConfigError {
  * Checks that the connected database holds the reference schema (every table and column) and,
  * unless asked not to, the indexes detection relies on.
  */
-export async function checkPostgresInventory(connection: PostgresConnection, options: {requireIndexes?: boolean} = {}): Promise<void> {
+export async function checkPostgresInventory(
+  connection: PostgresConnection,
+  options: {requireIndexes?: boolean} = {},
+): Promise<void> {
   const columns = await connection.query<{table_name: string; column_name: string}>(
     `SELECT table_name, column_name FROM information_schema.columns
      WHERE table_schema = current_schema() AND table_name = ANY($1)`,
@@ -121,12 +131,15 @@ export async function checkPostgresInventory(connection: PostgresConnection, opt
       continue
     }
     const missing = required.filter((column) => !have.has(column))
-    if (missing.length > 0) problems.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
+    if (missing.length > 0)
+      problems.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
   }
   if (problems.length > 0) {
     throw new ConfigError(`${connection.display} is not an invagent inventory: ${problems.join('; ')}`, {
       code: 'DB_SCHEMA',
-      suggestions: ['The reference schema is in the README; create a fresh inventory with `invagent inventory init --inventory …`.'],
+      suggestions: [
+        'The reference schema is in the README; create a fresh inventory with `invagent inventory init --inventory …`.',
+      ],
     })
   }
   if (options.requireIndexes ?? true) {
@@ -134,14 +147,18 @@ export async function checkPostgresInventory(connection: PostgresConnection, opt
     if (missing.length > 0) {
       throw new ConfigError(`${connection.display} lacks the indexes detection relies on: ${missing.join(', ')}`, {
         code: 'DB_INDEXES',
-        suggestions: [`Create them once with \`invagent inventory indexes --inventory '${connection.display}'\` (no row changes).`],
+        suggestions: [
+          `Create them once with \`invagent inventory indexes --inventory '${connection.display}'\` (no row changes).`,
+        ],
       })
     }
   }
 }
 
 export async function missingPostgresIndexes(connection: PostgresConnection): Promise<string[]> {
-  const rows = await connection.query<{indexname: string}>('SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()')
+  const rows = await connection.query<{indexname: string}>(
+    'SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()',
+  )
   const present = new Set(rows.map((row) => row.indexname))
   return PG_REQUIRED_INDEXES.filter((name) => !present.has(name))
 }

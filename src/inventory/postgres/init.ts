@@ -29,7 +29,19 @@ const COLUMNS: Record<(typeof PG_TABLES)[number], string[]> = {
   parts: ['id', 'sku', 'name', 'uom', 'on_hand', 'reserved', 'location', 'updated_at'],
   uom_conversions: ['part_id', 'uom', 'factor'],
   sku_aliases: ['alias', 'part_id'],
-  transactions: ['id', 'part_id', 'sku', 'kind', 'qty', 'uom', 'status', 'source', 'external_ref', 'created_at', 'posted_at'],
+  transactions: [
+    'id',
+    'part_id',
+    'sku',
+    'kind',
+    'qty',
+    'uom',
+    'status',
+    'source',
+    'external_ref',
+    'created_at',
+    'posted_at',
+  ],
   reservations: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at'],
   integration_events: ['id', 'txn_id', 'at', 'level', 'message'],
   invagent_meta: ['key', 'value'],
@@ -50,12 +62,15 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
   const connection = await connectCreatingDatabase(options.url)
   try {
     const existing = await connection.one<{n: number}>(
-      `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)`,
+      `SELECT count(*)::int AS n FROM information_schema.tables
+       WHERE table_schema = current_schema() AND table_name = ANY($1)`,
       [REFERENCE_TABLES],
     )
     if (existing!.n > 0 && !options.force) {
       throw new UserError(`${display} already holds inventory tables; not overwriting them`, {
-        suggestions: ['Pass --force to replace them (only the reference tables are dropped), or name another database.'],
+        suggestions: [
+          'Pass --force to replace them (only the reference tables are dropped), or name another database.',
+        ],
       })
     }
     let started = performance.now()
@@ -75,7 +90,10 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
         faultsFileText(options.seed, generated.clock, generated.faults),
       ])
 
-      await connection.exec(`SELECT setval(pg_get_serial_sequence('integration_events', 'id'), GREATEST((SELECT max(id) FROM integration_events), 1))`)
+      await connection.exec(
+        `SELECT setval(pg_get_serial_sequence('integration_events', 'id'),
+                       GREATEST((SELECT max(id) FROM integration_events), 1))`,
+      )
       const copyMs = performance.now() - started
       started = performance.now()
       await connection.exec(PG_KEYS_SQL)
@@ -84,7 +102,13 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
       // COPY FREEZE left the rows frozen and all-visible: only the planner's statistics are missing.
       await connection.exec(`ANALYZE ${REFERENCE_TABLES.join(', ')}`)
       const indexMs = performance.now() - started
-      return {db: display, parts: generated.parts, transactions: generated.transactions, faults: generated.faults, timings: {generateMs, copyMs, indexMs}}
+      return {
+        db: display,
+        parts: generated.parts,
+        transactions: generated.transactions,
+        faults: generated.faults,
+        timings: {generateMs, copyMs, indexMs},
+      }
     } catch (error) {
       await connection.exec('ROLLBACK').catch(() => {})
       throw error
@@ -133,7 +157,11 @@ const NEEDS_ESCAPE = /[\\\t\n\r]/
 
 const CHUNK_CHARACTERS = 1 << 18
 
-async function copyTable(connection: PostgresConnection, staging: SqliteConnection, table: (typeof PG_TABLES)[number]): Promise<void> {
+async function copyTable(
+  connection: PostgresConnection,
+  staging: SqliteConnection,
+  table: (typeof PG_TABLES)[number],
+): Promise<void> {
   const columns = COLUMNS[table]
   const rows = staging.db.prepare(`SELECT ${columns.join(', ')} FROM ${table}`)
   rows.setReturnArrays(true)

@@ -82,10 +82,19 @@ ALTER TABLE invagent_meta ADD PRIMARY KEY (key);
 `
 
 /** The tables of the reference schema, in the order they are loaded. */
-export const PG_TABLES = ['parts', 'uom_conversions', 'sku_aliases', 'transactions', 'reservations', 'integration_events', 'invagent_meta'] as const
+export const PG_TABLES = [
+  'parts',
+  'uom_conversions',
+  'sku_aliases',
+  'transactions',
+  'reservations',
+  'integration_events',
+  'invagent_meta',
+] as const
 
 /** Same normalization as NORMALIZED_SKU_SQL in SQLite: upper() under "C" is ASCII-only there too. */
-export const PG_NORMALIZED_SKU_SQL = "upper(replace(replace(replace(replace(sku, '-', ''), '_', ''), ' ', ''), '.', ''))"
+export const PG_NORMALIZED_SKU_SQL =
+  "upper(replace(replace(replace(replace(sku, '-', ''), '_', ''), ' ', ''), '.', ''))"
 
 /**
  * Indexes the detectors and tools rely on; created after bulk loading. The ledger index covers
@@ -97,7 +106,8 @@ CREATE INDEX IF NOT EXISTS idx_transactions_ledger ON transactions (part_id, uom
 CREATE INDEX IF NOT EXISTS idx_transactions_part ON transactions (part_id, created_at);
 CREATE INDEX IF NOT EXISTS idx_transactions_posted_ref ON transactions (source, external_ref) WHERE status = 'posted';
 CREATE INDEX IF NOT EXISTS idx_transactions_ref ON transactions (external_ref);
-CREATE INDEX IF NOT EXISTS idx_transactions_open ON transactions (status, created_at) WHERE status IN ('pending', 'error');
+CREATE INDEX IF NOT EXISTS idx_transactions_open ON transactions (status, created_at)
+  WHERE status IN ('pending', 'error');
 CREATE INDEX IF NOT EXISTS idx_reservations_part ON reservations (part_id, status);
 CREATE INDEX IF NOT EXISTS idx_reservations_order ON reservations (order_ref);
 CREATE INDEX IF NOT EXISTS idx_events_txn ON integration_events (txn_id, at);
@@ -106,7 +116,9 @@ CREATE INDEX IF NOT EXISTS idx_parts_on_hand ON parts (on_hand);
 `
 
 /** The names of the indexes in PG_INDEX_SQL. */
-export const PG_REQUIRED_INDEXES = [...PG_INDEX_SQL.matchAll(/CREATE INDEX IF NOT EXISTS (\w+)/g)].map((match) => match[1])
+export const PG_REQUIRED_INDEXES = [...PG_INDEX_SQL.matchAll(/CREATE INDEX IF NOT EXISTS (\w+)/g)].map(
+  (match) => match[1],
+)
 
 /** PostgreSQL's form of STOCK_DELTA_SQL: NULL when the part or the factor is unknown. */
 export const PG_STOCK_DELTA_SQL = '(t.qty::bigint * CASE WHEN t.uom = p.uom THEN 1 ELSE c.factor END)'
