@@ -7,6 +7,7 @@ import {UserError} from '../../errors.js'
 import type {InjectedFault} from '../../simulate/faults.js'
 import {faultsFileText, generateRows, type InitOptions} from '../../simulate/generate.js'
 import {postgresDatabaseOf, redactLocatorText, withPostgresDatabase} from '../locator.js'
+import {SCHEMA_SQL} from '../schema.js'
 import {SqliteConnection} from '../sqlite-connection.js'
 import {PostgresConnection} from './connection.js'
 import {PG_INDEX_SQL, PG_KEYS_SQL, PG_TABLES, PG_TABLES_SQL} from './schema.js'
@@ -75,6 +76,7 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
     }
     let started = performance.now()
     const staging = new SqliteConnection(':memory:')
+    staging.exec(STAGING_SCHEMA_SQL)
     let generated
     try {
       generated = generateRows(staging, {...options, path: ':memory:'} as InitOptions)
@@ -152,6 +154,18 @@ function copyField(value: unknown): string {
   if (!NEEDS_ESCAPE.test(text)) return text
   return text.replace(/[\\\t\n\r]/g, (character) => ({'\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r'})[character]!)
 }
+
+/**
+ * The staging copy needs no keys on transactions and reservations: the simulator never looks
+ * rows of those up by id, and PostgreSQL builds and checks the keys once the rows are in. The
+ * simulator's own CREATE TABLE IF NOT EXISTS then leaves these tables as they are.
+ */
+const STAGING_SCHEMA_SQL = (() => {
+  const lean = SCHEMA_SQL.replace(/(CREATE TABLE IF NOT EXISTS (?:transactions|reservations) \(\n {2}id TEXT) PRIMARY KEY/g, '$1 NOT NULL')
+  const keys = (sql: string) => sql.split('PRIMARY KEY').length
+  if (keys(lean) !== keys(SCHEMA_SQL) - 2) throw new Error('the staging schema no longer matches SCHEMA_SQL')
+  return `PRAGMA journal_mode = OFF;\n${lean}`
+})()
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/
 
