@@ -26,7 +26,7 @@ const URL = process.env.INVAGENT_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.
 
 const TARGETS = {detectOverBare: 1.2, initSeconds: 60}
 const INVENTORY = {parts: 100_000, days: 30, faults: 500, seed: 1}
-const DETECT_REPS = 7
+const DETECT_REPS = 9
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -55,16 +55,23 @@ async function benchInit() {
 
 async function benchDetect(init) {
   const backend = await PostgresInventory.open(URL)
+  // The same rules on one connection only: what detection costs without its second connection.
+  const serialBackend = await PostgresInventory.open(URL, {concurrentDetection: false})
   try {
     const bare = () => backend.db.query(PG_LEDGER_BALANCES_SQL)
     const detect = () => backend.detect()
     await bare()
     let findings = await detect()
+    const serialFindings = await serialBackend.detect()
+    if (JSON.stringify(serialFindings) !== JSON.stringify(findings)) throw new Error('serial and concurrent detection differ')
     const bareMs = []
     const detectMs = []
+    const serialMs = []
     for (let rep = 0; rep < DETECT_REPS; rep++) {
-      for (const which of rep % 2 === 0 ? ['bare', 'detect'] : ['detect', 'bare']) {
+      const order = [['bare', 'detect', 'serial'], ['detect', 'serial', 'bare'], ['serial', 'bare', 'detect']][rep % 3]
+      for (const which of order) {
         if (which === 'bare') bareMs.push((await timed(bare)).ms)
+        else if (which === 'serial') serialMs.push((await timed(() => serialBackend.detect())).ms)
         else {
           const run = await timed(detect)
           detectMs.push(run.ms)
@@ -78,7 +85,10 @@ async function benchDetect(init) {
       reps: DETECT_REPS,
       detectMs: detectMs.map((value) => round(value)),
       bareMs: bareMs.map((value) => round(value)),
+      serialMs: serialMs.map((value) => round(value)),
       detectMedianMs: round(median(detectMs)),
+      serialMedianMs: round(median(serialMs)),
+      serialRatio: round(median(serialMs) / median(bareMs), 3),
       bareMedianMs: round(median(bareMs)),
       ratio: round(median(detectMs) / median(bareMs), 3),
       findings: findings.length,
@@ -88,6 +98,7 @@ async function benchDetect(init) {
     }
   } finally {
     await backend.close()
+    await serialBackend.close()
   }
 }
 
@@ -144,6 +155,14 @@ async function main() {
         ok(pass.detectOverBare),
       ],
       [
+        '  the same on one connection',
+        ms(detect.serialMedianMs),
+        ms(detect.bareMedianMs),
+        `${detect.serialRatio.toFixed(2)}x`,
+        '',
+        '',
+      ],
+      [
         '  findings; injected faults found',
         String(detect.findings),
         '',
@@ -168,6 +187,8 @@ async function main() {
   console.log(
     'baseline, timed in this run: the bare ledger aggregate (PG_LEDGER_BALANCES_SQL) on the same server and inventory.',
   )
+  console.log('detection runs the duplicate and reservation rules on a second connection in the same snapshot;')
+  console.log('"on one connection" is the same detection with that turned off, timed in the same loop.')
   console.log('')
   const json = JSON.stringify(results, null, 2)
   writeFileSync(join(OUT, 'postgres.json'), `${json}\n`)

@@ -53,6 +53,8 @@ export class PostgresInventory implements InventoryBackend {
   /** The connection detection's second pass runs on, opened on first use. */
   private helper: Promise<PostgresConnection> | undefined
   private readonly url: string
+  /** Whether a whole-inventory pass may use a second connection (the benchmark turns it off to compare). */
+  private concurrentDetection = true
 
   private constructor(db: PostgresConnection, url: string, frozenClock: number | undefined) {
     this.db = db
@@ -64,14 +66,16 @@ export class PostgresInventory implements InventoryBackend {
   /** Connects and checks the schema (and indexes); `readOnly` makes every transaction read-only. */
   static async open(
     url: string,
-    options: {readOnly?: boolean; requireIndexes?: boolean} = {},
+    options: {readOnly?: boolean; requireIndexes?: boolean; concurrentDetection?: boolean} = {},
   ): Promise<PostgresInventory> {
     const db = await PostgresConnection.connect(url)
     try {
       await checkPostgresInventory(db, {requireIndexes: options.requireIndexes})
       if (options.readOnly) await db.exec('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY')
       const clock = await db.one<{value: string}>(`SELECT value FROM invagent_meta WHERE key = 'clock'`)
-      return new PostgresInventory(db, url, clock ? Number(clock.value) : undefined)
+      const inventory = new PostgresInventory(db, url, clock ? Number(clock.value) : undefined)
+      inventory.concurrentDetection = options.concurrentDetection ?? true
+      return inventory
     } catch (error) {
       await db.close()
       throw error
@@ -595,7 +599,7 @@ export class PostgresInventory implements InventoryBackend {
 
   async detect(rules?: readonly RuleName[]): Promise<Finding[]> {
     // Inside a transaction that may have written, only this connection sees those writes.
-    if (this.depth > 0 || !(await this.worthASecondConnection())) {
+    if (this.depth > 0 || !this.concurrentDetection || !(await this.worthASecondConnection())) {
       return this.readSnapshot(() => detectAllPostgres(this.db, this.clock(), rules))
     }
     const helper = await this.helperConnection()
