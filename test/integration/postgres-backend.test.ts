@@ -122,6 +122,14 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
       expect(expected.length).toBeGreaterThan(40)
       expect(new Set(expected.map((finding) => finding.rule)).size).toBe(8)
       expect(await postgres.detect()).toEqual(expected)
+      // The same with the duplicate and reservation rules on a second connection in the same snapshot.
+      const concurrent = await PostgresInventory.open(database.url, {readOnly: true, concurrentDetection: 'always'})
+      try {
+        expect(await concurrent.detect()).toEqual(expected)
+        expect(await concurrent.detect(['reservation_drift'])).toEqual(await sqlite.detect(['reservation_drift']))
+      } finally {
+        await concurrent.close()
+      }
       expect(await postgres.detect(['duplicate_posting', 'uom_mismatch'])).toEqual(
         await sqlite.detect(['duplicate_posting', 'uom_mismatch']),
       )

@@ -54,7 +54,7 @@ export class PostgresInventory implements InventoryBackend {
   private helper: Promise<PostgresConnection> | undefined
   private readonly url: string
   /** Whether a whole-inventory pass may use a second connection (the benchmark turns it off to compare). */
-  private concurrentDetection = true
+  private concurrentDetection: boolean | 'always' = true
 
   private constructor(db: PostgresConnection, url: string, frozenClock: number | undefined) {
     this.db = db
@@ -66,7 +66,12 @@ export class PostgresInventory implements InventoryBackend {
   /** Connects and checks the schema (and indexes); `readOnly` makes every transaction read-only. */
   static async open(
     url: string,
-    options: {readOnly?: boolean; requireIndexes?: boolean; concurrentDetection?: boolean} = {},
+    options: {
+      readOnly?: boolean
+      requireIndexes?: boolean
+      /** Whether detection may use a second connection: `false` never, `'always'` even on a small ledger. */
+      concurrentDetection?: boolean | 'always'
+    } = {},
   ): Promise<PostgresInventory> {
     const db = await PostgresConnection.connect(url)
     try {
@@ -599,7 +604,9 @@ export class PostgresInventory implements InventoryBackend {
 
   async detect(rules?: readonly RuleName[]): Promise<Finding[]> {
     // Inside a transaction that may have written, only this connection sees those writes.
-    if (this.depth > 0 || !this.concurrentDetection || !(await this.worthASecondConnection())) {
+    const concurrent =
+      this.concurrentDetection === 'always' || (this.concurrentDetection && (await this.worthASecondConnection()))
+    if (this.depth > 0 || !concurrent) {
       return this.readSnapshot(() => detectAllPostgres(this.db, this.clock(), rules))
     }
     const helper = await this.helperConnection()
