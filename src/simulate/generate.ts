@@ -73,10 +73,25 @@ export interface TxnInput {
   createdAt: number
 }
 
+/**
+ * Where the simulator's append-only rows (transactions, integration events, reservations) go
+ * instead of SQLite: a bulk loader formats them as they come. The simulator never reads those
+ * rows back, so the values are exactly what it would have inserted; events are numbered as
+ * SQLite's rowid would number them (1, 2, …).
+ */
+export interface SimulationRowSink {
+  transaction(row: [string, string | null, string, string, number, string, string, string, string, number, number | null]): void
+  event(row: [number, string, number, string, string]): void
+  reservation(row: [string, string, number, string, string, number]): void
+}
+
 /** Writes rows of a simulated inventory: ids, references and events are numbered here. */
 export class SimulationWriter {
   private txnCounter = 0
   private reservationCounter = 0
+  private eventCounter = 0
+  /** When set, append-only rows go here instead of into `db`. */
+  sink: SimulationRowSink | undefined
   private readonly refCounters = new Map<string, number>()
   transactions = 0
   readonly db: SqliteConnection
@@ -104,6 +119,12 @@ export class SimulationWriter {
     this.txnCounter++
     this.transactions++
     const id = `T-${String(this.txnCounter).padStart(7, '0')}`
+    if (this.sink) {
+      const postedAt = input.status === 'posted' ? input.createdAt + this.random.int(1000, 120000) : null
+      const {partId, sku, kind, qty, uom, status, source, ref, createdAt} = input
+      this.sink.transaction([id, partId, sku, kind, qty, uom, status, source, ref, createdAt, postedAt])
+      return id
+    }
     this.db.run(
       'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       id, input.partId, input.sku, input.kind, input.qty, input.uom, input.status, input.source, input.ref, input.createdAt,
@@ -114,12 +135,20 @@ export class SimulationWriter {
 
   event(txnId: string, at: number, kind: EventKind, values: {ref?: string; sku?: string; uom?: string; qty?: number; source?: string}): void {
     const message = phrase(this.random, kind, this.phrasings, values)
+    if (this.sink) {
+      this.sink.event([++this.eventCounter, txnId, at, message.level, message.text])
+      return
+    }
     this.db.run('INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)', txnId, at, message.level, message.text)
   }
 
   reservation(partId: string, qty: number, orderRef: string, status: 'active' | 'released' | 'fulfilled', createdAt: number): string {
     this.reservationCounter++
     const id = `R-${String(this.reservationCounter).padStart(6, '0')}`
+    if (this.sink) {
+      this.sink.reservation([id, partId, qty, orderRef, status, createdAt])
+      return id
+    }
     this.db.run('INSERT INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)', id, partId, qty, orderRef, status, createdAt)
     return id
   }
@@ -217,14 +246,17 @@ export interface GeneratedRows {
  * it, without indexes. Other backends load their copy from these rows, so the same seed gives
  * the same inventory everywhere.
  */
-export function generateRows(db: SqliteConnection, options: InitOptions): GeneratedRows {
+export function generateRows(db: SqliteConnection, options: InitOptions, sink?: SimulationRowSink): GeneratedRows {
   checkOptions(options)
+  // Planted text is written next to rows it looks up in SQLite: with a sink they would not be there.
+  if (sink && options.hostileText) throw new Error('hostile text needs every row in SQLite; generate without a sink')
   db.exec(SCHEMA_SQL)
   db.exec('BEGIN')
   try {
     const random = new Random(options.seed)
     const clock = options.clock ?? DEFAULT_CLOCK
     const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train', options.idBase ?? 0)
+    writer.sink = sink
     const parts = createParts(writer, random.fork(2), options.parts, options.idBase ?? 0)
     const plan = options.variants ?? planFaults(random.fork(3), options.faults)
     const faultPartIndexes = new Set(random.fork(4).shuffle(parts.map((_, index) => index)).slice(0, plan.length))

@@ -5,7 +5,7 @@ import {from as copyFrom} from 'pg-copy-streams'
 
 import {UserError} from '../../errors.js'
 import type {InjectedFault} from '../../simulate/faults.js'
-import {faultsFileText, generateRows, type InitOptions} from '../../simulate/generate.js'
+import {faultsFileText, generateRows, type InitOptions, type SimulationRowSink} from '../../simulate/generate.js'
 import {postgresDatabaseOf, redactLocatorText, withPostgresDatabase} from '../locator.js'
 import {SCHEMA_SQL} from '../schema.js'
 import {SqliteConnection} from '../sqlite-connection.js'
@@ -78,15 +78,19 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
     const staging = new SqliteConnection(':memory:')
     staging.exec(STAGING_SCHEMA_SQL)
     let generated
+    let sink: CopyRows | undefined
     try {
-      generated = generateRows(staging, {...options, path: ':memory:'} as InitOptions)
+      // Transactions, events and reservations go straight into COPY's text format as the simulator
+      // makes them; the rest (which it updates and looks up) through SQLite.
+      sink = options.hostileText ? undefined : new CopyRows()
+      generated = generateRows(staging, {...options, path: ':memory:'} as InitOptions, sink)
       const generateMs = performance.now() - started
       started = performance.now()
       await connection.exec('BEGIN')
       await connection.exec("SET LOCAL synchronous_commit = off; SET LOCAL maintenance_work_mem = '256MB'")
       if (existing!.n > 0) await connection.exec(`DROP TABLE IF EXISTS ${REFERENCE_TABLES.join(', ')} CASCADE`)
       await connection.exec(PG_TABLES_SQL)
-      for (const table of PG_TABLES) await copyTable(connection, staging, table)
+      for (const table of PG_TABLES) await copyTable(connection, table, sink?.chunksOf(table) ?? stagedChunks(staging, table))
       // The ground truth a SQLite inventory keeps in <db>.faults.json, kept here beside the rows.
       await connection.query(`INSERT INTO invagent_meta (key, value) VALUES ('ground_truth', $1)`, [
         faultsFileText(options.seed, generated.clock, generated.faults),
@@ -171,31 +175,72 @@ const NEEDS_ESCAPE = /[\\\t\n\r]/
 
 const CHUNK_CHARACTERS = 1 << 18
 
-async function copyTable(
-  connection: PostgresConnection,
-  staging: SqliteConnection,
-  table: (typeof PG_TABLES)[number],
-): Promise<void> {
-  const columns = COLUMNS[table]
-  const rows = staging.db.prepare(`SELECT ${columns.join(', ')} FROM ${table}`)
-  rows.setReturnArrays(true)
-  function* chunks(): Generator<string> {
-    let lines: string[] = []
-    let size = 0
-    for (const row of rows.iterate() as Iterable<unknown[]>) {
-      const line = row.map(copyField).join('\t')
-      lines.push(line)
-      size += line.length
-      if (size >= CHUNK_CHARACTERS) {
-        yield lines.join('\n') + '\n'
-        lines = []
-        size = 0
-      }
-    }
-    if (lines.length > 0) yield lines.join('\n') + '\n'
+/** Lines in COPY's text format, gathered into chunks of about CHUNK_CHARACTERS. */
+class ChunkedLines {
+  readonly chunks: string[] = []
+  private lines: string[] = []
+  private size = 0
+
+  add(row: readonly unknown[]): void {
+    const line = row.map(copyField).join('\t')
+    this.lines.push(line)
+    this.size += line.length
+    if (this.size >= CHUNK_CHARACTERS) this.flush()
   }
+
+  flush(): void {
+    if (this.lines.length === 0) return
+    this.chunks.push(this.lines.join('\n') + '\n')
+    this.lines = []
+    this.size = 0
+  }
+}
+
+/** The simulator's append-only rows, formatted for COPY as they are made. */
+class CopyRows implements SimulationRowSink {
+  private readonly tables = {
+    transactions: new ChunkedLines(),
+    integration_events: new ChunkedLines(),
+    reservations: new ChunkedLines(),
+  }
+
+  transaction(row: readonly unknown[]): void {
+    this.tables.transactions.add(row)
+  }
+
+  event(row: readonly unknown[]): void {
+    this.tables.integration_events.add(row)
+  }
+
+  reservation(row: readonly unknown[]): void {
+    this.tables.reservations.add(row)
+  }
+
+  /** The table's chunks, or undefined for a table whose rows are in the staging database. */
+  chunksOf(table: string): Iterable<string> | undefined {
+    const lines = this.tables[table as keyof typeof this.tables]
+    if (!lines) return undefined
+    lines.flush()
+    return lines.chunks
+  }
+}
+
+/** A staged table's rows in COPY's text format, read in chunks. */
+function* stagedChunks(staging: SqliteConnection, table: (typeof PG_TABLES)[number]): Generator<string> {
+  const rows = staging.db.prepare(`SELECT ${COLUMNS[table].join(', ')} FROM ${table}`)
+  rows.setReturnArrays(true)
+  const lines = new ChunkedLines()
+  for (const row of rows.iterate() as Iterable<unknown[]>) {
+    lines.add(row)
+    if (lines.chunks.length > 0) yield lines.chunks.shift()!
+  }
+  lines.flush()
+  yield* lines.chunks
+}
+
+async function copyTable(connection: PostgresConnection, table: (typeof PG_TABLES)[number], chunks: Iterable<string>) {
   // FREEZE: the table was created in this transaction, so its rows can be written frozen and
   // all-visible at once, sparing the VACUUM that would otherwise rewrite every page afterwards.
-  const sink = connection.client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FREEZE)`))
-  await pipeline(Readable.from(chunks()), sink)
+  const sink = connection.client.query(copyFrom(`COPY ${table} (${COLUMNS[table].join(', ')}) FROM STDIN (FREEZE)`))
+  await pipeline(Readable.from(chunks), sink)
 }
