@@ -348,6 +348,20 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
       /already holds inventory tables/,
     )
   })
+
+  it('--force leaves alone, and is refused by, objects of other systems that depend on the inventory', async () => {
+    const connection = await PostgresConnection.connect(database.url)
+    try {
+      await connection.exec('CREATE VIEW someone_elses_report AS SELECT id, on_hand FROM parts')
+      const before = (await connection.one<{n: number}>('SELECT count(*) AS n FROM parts'))!.n
+      const options = {parts: 10, days: 2, faults: 1, seed: 1, url: database.url, force: true}
+      await expect(initPostgresInventory(options)).rejects.toThrow(/other objects depend on the inventory tables/)
+      expect((await connection.one<{n: number}>('SELECT count(*) AS n FROM someone_elses_report'))!.n).toBe(before)
+    } finally {
+      await connection.exec('DROP VIEW IF EXISTS someone_elses_report')
+      await connection.close()
+    }
+  })
 })
 
 describe.skipIf(skipReason !== undefined)('PostgreSQL connection errors say what to do', () => {

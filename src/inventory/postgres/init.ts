@@ -88,7 +88,16 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
       started = performance.now()
       await connection.exec('BEGIN')
       await connection.exec("SET LOCAL synchronous_commit = off; SET LOCAL maintenance_work_mem = '256MB'")
-      if (existing!.n > 0) await connection.exec(`DROP TABLE IF EXISTS ${REFERENCE_TABLES.join(', ')} CASCADE`)
+      if (existing!.n > 0) {
+        // No CASCADE: views or keys of other systems built on these tables are not ours to drop.
+        await connection.exec(`DROP TABLE IF EXISTS ${REFERENCE_TABLES.join(', ')}`).catch((error: {code?: string}) => {
+          if (error.code !== '2BP01') throw error
+          throw new UserError(`${display}: other objects depend on the inventory tables; --force does not drop them`, {
+            cause: error,
+            suggestions: [`${(error as Error).message}. Drop or move them first, or name another database.`],
+          })
+        })
+      }
       await connection.exec(PG_TABLES_SQL)
       for (const table of PG_TABLES) await copyTable(connection, table, sink?.chunksOf(table) ?? stagedChunks(staging, table))
       // The ground truth a SQLite inventory keeps in <db>.faults.json, kept here beside the rows.
