@@ -73,6 +73,9 @@ export interface TxnInput {
   createdAt: number
 }
 
+/** A transaction row's values in column order (see SimulationRowSink.transaction). */
+type TransactionRowValues = [string, string | null, string, string, number, string, string, string, string, number, number | null]
+
 /**
  * Where the simulator's append-only rows (transactions, integration events, reservations) go
  * instead of SQLite: a bulk loader formats them as they come. The simulator never reads those
@@ -80,7 +83,8 @@ export interface TxnInput {
  * SQLite's rowid would number them (1, 2, …).
  */
 export interface SimulationRowSink {
-  transaction(row: [string, string | null, string, string, number, string, string, string, string, number, number | null]): void
+  /** id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at */
+  transaction(row: TransactionRowValues): void
   event(row: [number, string, number, string, string]): void
   reservation(row: [string, string, number, string, string, number]): void
 }

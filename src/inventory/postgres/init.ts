@@ -99,7 +99,9 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
         })
       }
       await connection.exec(PG_TABLES_SQL)
-      for (const table of PG_TABLES) await copyTable(connection, table, sink?.chunksOf(table) ?? stagedChunks(staging, table))
+      for (const table of PG_TABLES) {
+        await copyTable(connection, table, sink?.chunksOf(table) ?? stagedChunks(staging, table))
+      }
       // The ground truth a SQLite inventory keeps in <db>.faults.json, kept here beside the rows.
       await connection.query(`INSERT INTO invagent_meta (key, value) VALUES ('ground_truth', $1)`, [
         faultsFileText(options.seed, generated.clock, generated.faults),
@@ -174,7 +176,8 @@ function copyField(value: unknown): string {
  * simulator's own CREATE TABLE IF NOT EXISTS then leaves these tables as they are.
  */
 const STAGING_SCHEMA_SQL = (() => {
-  const lean = SCHEMA_SQL.replace(/(CREATE TABLE IF NOT EXISTS (?:transactions|reservations) \(\n {2}id TEXT) PRIMARY KEY/g, '$1 NOT NULL')
+  const keyed = /(CREATE TABLE IF NOT EXISTS (?:transactions|reservations) \(\n {2}id TEXT) PRIMARY KEY/g
+  const lean = SCHEMA_SQL.replace(keyed, '$1 NOT NULL')
   const keys = (sql: string) => sql.split('PRIMARY KEY').length
   if (keys(lean) !== keys(SCHEMA_SQL) - 2) throw new Error('the staging schema no longer matches SCHEMA_SQL')
   return `PRAGMA journal_mode = OFF;\n${lean}`
