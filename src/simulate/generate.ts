@@ -74,7 +74,9 @@ export interface TxnInput {
 }
 
 /** A transaction row's values in column order (see SimulationRowSink.transaction). */
-type TransactionRowValues = [string, string | null, string, string, number, string, string, string, string, number, number | null]
+type TransactionRowValues = [
+  string, string | null, string, string, number, string, string, string, string, number, number | null,
+]
 
 /**
  * Where the simulator's append-only rows (transactions, integration events, reservations) go
