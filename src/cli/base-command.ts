@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {dirname, join, resolve} from 'node:path'
 
+import {scrubSecrets} from '../config/secrets.js'
 import {InvagentError} from '../errors.js'
 import {DEFAULT_SQLITE_PATH} from '../inventory/locator.js'
 
@@ -25,8 +26,11 @@ export abstract class InvagentCommand extends Command {
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    // A value substituted from ${ENV_VAR} in invagent.yaml is a secret wherever a message quotes it.
+    error.message = scrubSecrets(error.message)
     if (error instanceof InvagentError) {
-      const mapped = new Errors.CLIError(error.message, {exit: error.exitCode, code: error.code, suggestions: error.suggestions})
+      const suggestions = error.suggestions.map(scrubSecrets)
+      const mapped = new Errors.CLIError(error.message, {exit: error.exitCode, code: error.code, suggestions})
       return super.catch(Object.assign(mapped, {oclif: {exit: error.exitCode}}) as Interfaces.CommandError)
     }
     return super.catch(error)

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import {dirname, join, resolve} from 'node:path'
 
 import {loadConfig, type LoadedConfig} from '../config/load-config.js'
+import {registerSecrets} from '../config/secrets.js'
 import type {InventoryLocator} from '../inventory/locator.js'
 import {resolveLocator, type ResolvedLocator} from '../inventory/resolve-locator.js'
 
@@ -33,6 +34,7 @@ export interface InventorySelection extends ResolvedLocator {
 /** Reads the config file and works out which inventory the command's flags name. */
 export function selectInventory(flags: {inventory?: string; db?: string; config?: string}): InventorySelection {
   const config = loadConfig({file: flags.config})
+  if (config) registerSecrets(config.secrets)
   return {...resolveLocator({inventory: flags.inventory, db: flags.db, config}), config}
 }
 

@@ -5,6 +5,7 @@ import {describe, expect, it} from 'vitest'
 
 import {auditSettings} from '../../src/config/audit-settings.js'
 import {loadConfig, parseConfig} from '../../src/config/load-config.js'
+import {registerSecrets, scrubSecrets} from '../../src/config/secrets.js'
 import {DEFAULT_POLICY} from '../../src/agent/policy.js'
 import {temporaryDirectory} from '../helpers/cli.js'
 
@@ -109,6 +110,15 @@ describe('invagent.yaml', () => {
     )
     writeFileSync(join(directory, 'conf', 'other.yaml'), '# nothing set\n')
     expect(loadConfig({cwd: directory, file: 'conf/other.yaml'})?.config).toEqual({})
+  })
+})
+
+describe('secrets substituted from the environment', () => {
+  it('are scrubbed from messages once registered', () => {
+    const loaded = parseConfig('engine:\n  url: http://h/?key=${LLM_KEY}\n', FILE, {LLM_KEY: 'sk-live-9f8e'}, '/work')
+    expect(loaded.config.engine?.url).toBe('http://h/?key=sk-live-9f8e')
+    registerSecrets(loaded.secrets)
+    expect(scrubSecrets('request to http://h/?key=sk-live-9f8e failed')).toBe('request to http://h/?key=*** failed')
   })
 })
 
