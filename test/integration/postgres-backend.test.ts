@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {AuditLog} from '../../src/agent/audit-log.js'
 import {runAudit, type AuditReport} from '../../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../../src/agent/policy.js'
+import {makeFinding} from '../../src/detect/finding.js'
 import {RulesEngine} from '../../src/engines/rules-engine.js'
 import type {InventoryBackend} from '../../src/inventory/backend.js'
 import {createIndexes} from '../../src/inventory/create-indexes.js'
@@ -305,6 +306,27 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
         await other.query(`UPDATE parts SET location = 'free' WHERE id = 'P-000004'`)
       })
       expect(performance.now() - started).toBeLessThan(5000)
+    } finally {
+      await other.close()
+      await backend.close()
+    }
+  })
+
+  it('reads a scope\'s rows in a fixed order, and sees a change another session commits', async () => {
+    const backend = await PostgresInventory.open(database.url)
+    const other = await PostgresConnection.connect(database.url)
+    try {
+      const finding = makeFinding('ledger_mismatch', 'P-000006', 'medium', {})
+      const scope = await backend.scopeOf(finding)
+      const before = await backend.scopeRows(scope)
+      expect(before.parts.map((row) => row.id)).toEqual(['P-000006'])
+      expect(before.transactions.map((row) => row.id)).toEqual([...scope.txnIds].sort())
+      expect(await backend.scopeRows(scope)).toEqual(before)
+      await other.query(`UPDATE transactions SET uom = uom WHERE id = $1`, [before.transactions[0].id])
+      await other.query(`UPDATE parts SET on_hand = on_hand + 1 WHERE id = 'P-000006'`)
+      const after = await backend.scopeRows(scope)
+      expect(after.parts[0].on_hand).toBe((before.parts[0].on_hand as number) + 1)
+      expect(after.transactions).toEqual(before.transactions)
     } finally {
       await other.close()
       await backend.close()

@@ -22,7 +22,7 @@ import {
   type WriteImpact,
 } from '../backend.js'
 import {normalizeSku} from '../sqlite-backend.js'
-import {checkPostgresInventory, PostgresConnection} from './connection.js'
+import {checkPostgresInventory, PostgresConnection, type PgRow} from './connection.js'
 import {PG_NORMALIZED_SKU_SQL, PG_STOCK_DELTA_SQL} from './schema.js'
 
 /** Below this many transactions a second connection for detection costs more than it saves. */
@@ -330,6 +330,20 @@ export class PostgresInventory implements InventoryBackend {
         Date.now(),
       ],
     )
+  }
+
+  /**
+   * Every row of a scope as stored, in a fixed order (parts, transactions, reservations, each by
+   * id): what a plan's fingerprint is computed over, read again under the lock before applying.
+   */
+  async scopeRows(scope: FindingScope): Promise<{parts: PgRow[]; transactions: PgRow[]; reservations: PgRow[]}> {
+    const rows = (table: string, ids: Set<string>) =>
+      this.db.query(`SELECT * FROM ${table} WHERE id = ANY($1) ORDER BY id`, [[...ids]])
+    return {
+      parts: await rows('parts', scope.partIds),
+      transactions: await rows('transactions', scope.txnIds),
+      reservations: await rows('reservations', scope.reservationIds),
+    }
   }
 
   /**
