@@ -172,7 +172,8 @@ export function maxFaults(parts: number): number {
   return Math.floor(parts / 2)
 }
 
-function checkOptions(options: InitOptions): void {
+/** Refuses options no inventory can be generated from, before anything is created. */
+export function checkOptions(options: InitOptions): void {
   const integer = (name: string, value: number, min: number, max: number) => {
     if (!Number.isInteger(value) || value < min || value > max) throw new UserError(`--${name} must be an integer from ${min} to ${max}, got ${value}`)
   }

@@ -371,6 +371,26 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     )
   })
 
+  it('--force never drops tables of the same names that inventory init did not create', async () => {
+    const other = await createTestDatabase('foreign')
+    const connection = await PostgresConnection.connect(other.url)
+    try {
+      await connection.exec("CREATE TABLE parts (id text PRIMARY KEY); INSERT INTO parts VALUES ('theirs')")
+      const options = {parts: 10, days: 2, faults: 1, seed: 1, url: other.url, force: true}
+      await expect(initPostgresInventory(options)).rejects.toThrow(/that `inventory init` did not create/)
+      expect(await connection.query('SELECT id FROM parts')).toEqual([{id: 'theirs'}])
+    } finally {
+      await connection.close()
+      await other.drop()
+    }
+  })
+
+  it('checks the generation options before creating a database', async () => {
+    const url = missingDatabaseUrl()
+    await expect(initPostgresInventory({parts: 10, days: 2, faults: 6, seed: 1, url})).rejects.toThrow(/at most 5/)
+    await expect(PostgresInventory.open(url)).rejects.toMatchObject({code: 'DB_NOT_FOUND'})
+  })
+
   it('--force leaves alone, and is refused by, objects of other systems that depend on the inventory', async () => {
     const connection = await PostgresConnection.connect(database.url)
     try {

@@ -5,7 +5,13 @@ import {from as copyFrom} from 'pg-copy-streams'
 
 import {UserError} from '../../errors.js'
 import type {InjectedFault} from '../../simulate/faults.js'
-import {faultsFileText, generateRows, type InitOptions, type SimulationRowSink} from '../../simulate/generate.js'
+import {
+  checkOptions,
+  faultsFileText,
+  generateRows,
+  type InitOptions,
+  type SimulationRowSink,
+} from '../../simulate/generate.js'
 import {postgresDatabaseOf, redactLocatorText, withPostgresDatabase} from '../locator.js'
 import {SCHEMA_SQL} from '../schema.js'
 import {SqliteConnection} from '../sqlite-connection.js'
@@ -60,6 +66,7 @@ const REFERENCE_TABLES = [...PG_TABLES, 'agent_actions']
  */
 export async function initPostgresInventory(options: PostgresInitOptions): Promise<PostgresInitResult> {
   const display = redactLocatorText(options.url)
+  checkOptions({...options, path: ''})
   const connection = await connectCreatingDatabase(options.url)
   try {
     const existing = await connection.one<{n: number}>(
@@ -74,6 +81,7 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
         ],
       })
     }
+    if (existing!.n > 0) await refuseForeignTables(connection, display)
     let started = performance.now()
     const staging = new SqliteConnection(':memory:')
     staging.exec(STAGING_SCHEMA_SQL)
@@ -136,6 +144,27 @@ export async function initPostgresInventory(options: PostgresInitOptions): Promi
     await connection.close()
   }
 }
+
+/**
+ * `--force` replaces an inventory `inventory init` made, never tables of the same names that
+ * another system keeps there: those are refused, whatever the flag says.
+ */
+async function refuseForeignTables(connection: PostgresConnection, display: string): Promise<void> {
+  const generator = await connection
+    .one<{value: string}>(`SELECT value FROM invagent_meta WHERE key = 'generator'`)
+    .catch((error: {code?: string}) => {
+      if (error.code === '42P01') return undefined
+      throw error
+    })
+  if (generator?.value !== GENERATOR) {
+    throw new UserError(`${display} has tables named like the inventory's that \`inventory init\` did not create`, {
+      suggestions: ['Not even --force drops them: name a database of its own for the generated inventory.'],
+    })
+  }
+}
+
+/** What generateRows records in invagent_meta as the generator. */
+const GENERATOR = 'invagent inventory init'
 
 /** Connects to the named database, creating it first (on the same server) when it does not exist. */
 export async function connectCreatingDatabase(url: string): Promise<PostgresConnection> {
