@@ -125,13 +125,13 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
       })
     }
     // 'approving': this call took it, or an earlier approve stopped before recording how it ended.
-    const backend = openInventory(options.inventory ?? plan.inventory)
+    const backend = await openInventory(options.inventory ?? plan.inventory)
     let applied
     try {
       await backend.assertWritable()
       applied = await applyPlan(backend, plan)
     } finally {
-      backend.close()
+      await backend.close()
     }
     log.append('plan-applied', {
       approvalId: id,

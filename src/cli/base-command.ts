@@ -2,11 +2,13 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {userInfo} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
+import {scrubSecrets} from '../config/secrets.js'
 import {InvagentError, UserError} from '../errors.js'
-import {localPathOf} from '../inventory/open-inventory.js'
-import {defaultStatePath} from '../state/open-state.js'
+import {DEFAULT_SQLITE_PATH} from '../inventory/locator.js'
+import {localPathOf, type LocatorInput} from '../inventory/open-inventory.js'
+import {defaultStateLocator} from '../state/open-state.js'
 
-export const DEFAULT_DB = join('.invagent', 'inventory.db')
+export const DEFAULT_DB = DEFAULT_SQLITE_PATH
 
 /**
  * The base of every invagent command: `--json` on all of them (the value `run()` returns is
@@ -27,8 +29,11 @@ export abstract class InvagentCommand extends Command {
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    // A value substituted from ${ENV_VAR} in invagent.yaml is a secret wherever a message quotes it.
+    error.message = scrubSecrets(error.message)
     if (error instanceof InvagentError) {
-      const mapped = new Errors.CLIError(error.message, {exit: error.exitCode, code: error.code, suggestions: error.suggestions})
+      const suggestions = error.suggestions.map(scrubSecrets)
+      const mapped = new Errors.CLIError(error.message, {exit: error.exitCode, code: error.code, suggestions})
       return super.catch(Object.assign(mapped, {oclif: {exit: error.exitCode}}) as Interfaces.CommandError)
     }
     return super.catch(error)
@@ -51,14 +56,14 @@ export const stateFlag = Flags.string({
 export const byFlag = Flags.string({summary: 'Who decides, for the log (default: the OS user).'})
 
 /** Audit logs live in a `logs` folder next to the database (`.invagent/logs` for inventories that are not files). */
-export function logDirectoryFor(db: string): string {
+export function logDirectoryFor(db: LocatorInput): string {
   const path = localPathOf(db)
   return path === undefined ? join('.invagent', 'logs') : join(dirname(resolve(path)), 'logs')
 }
 
 /** The state store a command uses: --state, or the default beside the inventory. */
-export function statePathFor(state: string | undefined, db: string): string {
-  return state ?? defaultStatePath(db)
+export function statePathFor(state: string | undefined, db: LocatorInput): string {
+  return state ?? defaultStateLocator(db)
 }
 
 /** The OS user, the default author of a decision. */

@@ -175,7 +175,9 @@ export const DoctorOutput = z.object({
   ok: z.boolean(),
   checks: z.array(
     z.object({
-      id: z.enum(['node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache']),
+      id: z.enum([
+        'node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache', 'inventory',
+      ]),
       status: checkStatus,
       detail: z.string(),
       nextStep: z.string().optional(),
@@ -187,6 +189,18 @@ export const DoctorOutput = z.object({
   binaries: z.object({llamaServer: locatedBinary, llamaQuantize: locatedBinary}),
   models: z.array(z.object({path: z.string(), sizeBytes: z.number().int(), architecture: z.string().nullable(), name: z.string().nullable(), fileType: z.number().int().nullable(), error: z.string().optional()})),
   cacheDir: z.string(),
+  inventory: z.object({
+    kind: z.enum(['sqlite', 'postgres', 'http']),
+    locator: z.string(),
+    source: z.enum(['flag --inventory', 'flag --db', 'env INVAGENT_INVENTORY', 'env INVAGENT_DB', 'config', 'default']),
+    reachable: z.boolean(),
+    server: z.string().nullable(),
+    parts: z.number().int().nullable(),
+    transactions: z.number().int().nullable(),
+    missingIndexes: z.array(z.string()),
+    error: z.string().optional(),
+    nextStep: z.string().optional(),
+  }),
 })
 
 /** `serve --json` writes JSON Lines: every line is one of these, the last one `stopped`. */

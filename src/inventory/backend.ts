@@ -167,5 +167,5 @@ export interface InventoryBackend extends InventoryReads, InventoryWrites {
   /** Throws a ConfigError saying why when this inventory cannot be written (checked before apply). */
   assertWritable(): Promise<void>
 
-  close(): void
+  close(): void | Promise<void>
 }
