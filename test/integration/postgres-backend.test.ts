@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {AuditLog} from '../../src/agent/audit-log.js'
 import {runAudit, type AuditReport} from '../../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../../src/agent/policy.js'
+import {scopeOf, scopeSelection} from '../../src/agent/scope.js'
 import {makeFinding} from '../../src/detect/finding.js'
 import {RulesEngine} from '../../src/engines/rules-engine.js'
 import type {InventoryBackend} from '../../src/inventory/backend.js'
@@ -15,6 +16,7 @@ import {PostgresConnection} from '../../src/inventory/postgres/connection.js'
 import {initPostgresInventory} from '../../src/inventory/postgres/init.js'
 import {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
 import {initInventory, type InitOptions} from '../../src/simulate/generate.js'
+import {applyWrite} from '../../src/tools/write-tools.js'
 import {sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
 import {createTestDatabase, missingDatabaseUrl, postgresUnavailable} from '../helpers/postgres.js'
 
@@ -71,7 +73,7 @@ function sqliteState(backend: SqliteInventory): Record<string, unknown[]> {
 }
 
 function outcomesOf(report: AuditReport) {
-  return report.outcomes.map((outcome) => JSON.parse(JSON.stringify({...outcome, latencyMs: 0})))
+  return report.outcomes.map((outcome) => JSON.parse(JSON.stringify({...outcome, latencyMs: 0, holdMs: 0, holdWorkMs: 0})))
 }
 
 async function audit(backend: InventoryBackend, directory: string, dryRun: boolean): Promise<AuditReport> {
@@ -145,9 +147,11 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
     const postgres = await PostgresInventory.open(database.url, {readOnly: true})
     try {
       for (const finding of await sqlite.detect()) {
-        const scope = await sqlite.scopeOf(finding)
-        expect(await postgres.scopeOf(finding), finding.id).toEqual(scope)
+        const scope = await scopeOf(sqlite, finding)
+        expect(await scopeOf(postgres, finding), finding.id).toEqual(scope)
         expect(await postgres.detectInScope(scope), finding.id).toEqual(await sqlite.detectInScope(scope))
+        const selection = scopeSelection(scope, [finding.entity])
+        expect(await postgres.readRows(selection), finding.id).toEqual(await sqlite.readRows(selection))
       }
     } finally {
       sqlite.close()
@@ -160,7 +164,7 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
     const postgres = await PostgresInventory.open(database.url, {readOnly: true})
     try {
       for (const finding of (await sqlite.detect()).slice(0, 30)) {
-        const scope = await sqlite.scopeOf(finding)
+        const scope = await scopeOf(sqlite, finding)
         for (const partId of scope.partIds) {
           expect(await postgres.getPart(partId)).toEqual(await sqlite.getPart(partId))
           expect(await postgres.getLedgerBalance(partId)).toEqual(await sqlite.getLedgerBalance(partId))
@@ -172,6 +176,8 @@ describe.skipIf(skipReason !== undefined)('the PostgreSQL backend on a real serv
         for (const txnId of scope.txnIds) {
           const txn = await sqlite.getTransaction(txnId)
           expect(await postgres.getTransaction(txnId)).toEqual(txn)
+          for (const reservation of await sqlite.listReservations(txn.part_id ?? ''))
+            expect(await postgres.getReservation(reservation.id)).toEqual(await sqlite.getReservation(reservation.id))
           expect(await postgres.getIntegrationEvents(txnId)).toEqual(await sqlite.getIntegrationEvents(txnId))
           expect(await postgres.findPartsBySku(txn.sku)).toEqual(await sqlite.findPartsBySku(txn.sku))
         }
@@ -242,8 +248,8 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
       const part = await backend.getPart('P-000001')
       const context = {runId: 'r1', findingId: 'ledger_mismatch:P-000001', idempotencyKey: 'k'.repeat(64)}
       const args = {part_id: part.id, delta: 7, reason: 'count'}
-      const first = await backend.applyWrite('adjust_quantity', args, context)
-      const second = await backend.applyWrite('adjust_quantity', args, context)
+      const first = await applyWrite(backend, 'adjust_quantity', args, context)
+      const second = await applyWrite(backend, 'adjust_quantity', args, context)
       expect(first).toMatchObject({applied: true, on_hand: part.on_hand + 7})
       expect(second.applied).toBe(false)
       expect(second.message).toMatch(/^already applied under idempotency key kkkkkkkkkkkk/)
@@ -264,7 +270,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
       const before = (await backend.getPart('P-000002')).on_hand
       const context = {runId: 'r2', findingId: 'f', idempotencyKey: 'u'.repeat(64)}
       await backend.unitOfWork(
-        () => backend.applyWrite('adjust_quantity', {part_id: 'P-000002', delta: 3, reason: 'x'}, context),
+        () => applyWrite(backend, 'adjust_quantity', {part_id: 'P-000002', delta: 3, reason: 'x'}, context),
         () => false,
       )
       expect((await backend.getPart('P-000002')).on_hand).toBe(before)
@@ -276,35 +282,35 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     }
   })
 
-  it("locks the scope's rows FOR UPDATE: another writer of the same part waits until the unit ends", async () => {
+  it("locks the rows readRows reads inside a unit FOR UPDATE: another writer waits until the unit ends", async () => {
     const backend = await PostgresInventory.open(database.url)
     const other = await PostgresConnection.connect(database.url)
     try {
-      const scope = {
-        partIds: new Set(['P-000003']),
-        txnIds: new Set<string>(),
-        reservationIds: new Set<string>(),
-        remapTargets: new Map(),
-      }
+      const selection = {parts: ['P-000003'], ledgers: ['P-000003']}
       let otherDoneAt = 0
       let unitEndedAt = 0
       let otherWrite: Promise<unknown> | undefined
-      await backend.writeUnit(scope, async () => {
+      await backend.unitOfWork(async () => {
+        await backend.readRows(selection)
         otherWrite = other
           .query(`UPDATE parts SET location = 'moved' WHERE id = 'P-000003'`)
           .then(() => (otherDoneAt = performance.now()))
         // Long enough that the other writer would have finished, had it not been blocked.
         await new Promise((resolve) => setTimeout(resolve, 300))
-        await backend.addToPartCaches('P-000003', 1)
+        await backend.addToPartCaches('P-000003', 1, 0)
         unitEndedAt = performance.now()
-      })
+      }, () => true)
       await otherWrite
       expect(otherDoneAt).toBeGreaterThanOrEqual(unitEndedAt)
       // A part outside the scope is not locked.
       const started = performance.now()
-      await backend.writeUnit(scope, async () => {
+      await backend.unitOfWork(async () => {
+        await backend.readRows(selection)
         await other.query(`UPDATE parts SET location = 'free' WHERE id = 'P-000004'`)
-      })
+      }, () => true)
+      // Outside a unit, readRows locks nothing.
+      await backend.readRows(selection)
+      await other.query(`UPDATE parts SET location = 'back' WHERE id = 'P-000003'`)
       expect(performance.now() - started).toBeLessThan(5000)
     } finally {
       await other.close()
@@ -317,14 +323,14 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     const other = await PostgresConnection.connect(database.url)
     try {
       const finding = makeFinding('ledger_mismatch', 'P-000006', 'medium', {})
-      const scope = await backend.scopeOf(finding)
-      const before = await backend.scopeRows(scope)
+      const scope = await scopeOf(backend, finding)
+      const before = await backend.readRows(scopeSelection(scope))
       expect(before.parts.map((row) => row.id)).toEqual(['P-000006'])
       expect(before.transactions.map((row) => row.id)).toEqual([...scope.txnIds].sort())
-      expect(await backend.scopeRows(scope)).toEqual(before)
+      expect(await backend.readRows(scopeSelection(scope))).toEqual(before)
       await other.query(`UPDATE transactions SET uom = uom WHERE id = $1`, [before.transactions[0].id])
       await other.query(`UPDATE parts SET on_hand = on_hand + 1 WHERE id = 'P-000006'`)
-      const after = await backend.scopeRows(scope)
+      const after = await backend.readRows(scopeSelection(scope))
       expect(after.parts[0].on_hand).toBe((before.parts[0].on_hand as number) + 1)
       expect(after.transactions).toEqual(before.transactions)
     } finally {
