@@ -1,0 +1,135 @@
+import {z} from 'zod'
+
+import {TOOLS, type AnyTool} from '../../tools/tools.js'
+import type {SyncTableName} from './change-tracking.js'
+
+/*
+ * The REST contract, as zod schemas: the reference server validates every request and the HTTP
+ * backend every response against these, and schemas/openapi.json is generated from them and from
+ * the tool schema (src/tools/tools.ts). An endpoint per read tool (GET, arguments in the query),
+ * a POST per write tool (arguments as the JSON body, an Idempotency-Key header), paged bulk reads
+ * for detection, one error shape, bearer-token auth, and GET /health.
+ */
+
+export const CONTRACT_VERSION = '1'
+export const API_PREFIX = '/v1'
+
+export const ERROR_CODES = [
+  'unauthorized',
+  'not_found',
+  'invalid_request',
+  'tool_failed',
+  'idempotency_key_reused',
+  'rate_limited',
+  'unavailable',
+  'internal',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** The one error shape every non-2xx answer has. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES).describe('tool_failed: an expected failure of a tool, to be shown to the engine as an observation'),
+    message: z.string().describe('what was expected, what was found, and what to do next'),
+  }),
+})
+export type ErrorBody = z.infer<typeof ErrorBody>
+
+export const HealthResponse = z.object({status: z.literal('ok'), contract: z.string()})
+
+export const InfoResponse = z.object({
+  inventory_id: z.string().describe('changes when the inventory is replaced: a client mirror then starts over'),
+  clock: z.number().int().describe('the inventory\'s "now" in epoch milliseconds, for time-based rules'),
+  clock_frozen: z.boolean().describe('true for a simulated inventory whose clock does not move'),
+  watermark: z.number().int().describe('the change stamp of the latest change'),
+  contract: z.string(),
+})
+export type InfoResponse = z.infer<typeof InfoResponse>
+
+const int = z.number().int()
+
+/** Rows of the bulk reads: the reference schema's columns (docs/architecture.md §3). */
+export const SYNC_ROW_SCHEMAS = {
+  parts: z.object({id: z.string(), sku: z.string(), name: z.string(), uom: z.string(), on_hand: int, reserved: int, location: z.string(), updated_at: int}),
+  transactions: z.object({
+    id: z.string(),
+    part_id: z.string().nullable(),
+    sku: z.string(),
+    kind: z.enum(['receipt', 'issue', 'adjustment', 'transfer_in', 'transfer_out', 'return']),
+    qty: int,
+    uom: z.string(),
+    status: z.enum(['pending', 'posted', 'error', 'void']),
+    source: z.string(),
+    external_ref: z.string(),
+    created_at: int,
+    posted_at: int.nullable(),
+  }),
+  reservations: z.object({id: z.string(), part_id: z.string(), qty: int, order_ref: z.string(), status: z.enum(['active', 'released', 'fulfilled']), created_at: int}),
+  sku_aliases: z.object({alias: z.string(), part_id: z.string()}),
+  uom_conversions: z.object({part_id: z.string(), uom: z.string(), factor: int}),
+} satisfies Record<SyncTableName, z.ZodObject>
+
+/** A page of a bulk read. */
+export function syncPageSchema<T extends z.ZodType>(row: T) {
+  return z.object({
+    rows: z.array(row),
+    next_cursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last page'),
+    watermark: int.describe('the change stamp this read has seen everything up to: store it, and pass it as `updated_since` next time'),
+    inventory_id: z.string(),
+  })
+}
+
+export const DeletionsPage = z.object({
+  rows: z.array(z.object({table: z.enum(Object.keys(SYNC_ROW_SCHEMAS) as [SyncTableName, ...SyncTableName[]]), key: z.array(z.string()), version: int})),
+  next_cursor: z.string().nullable(),
+  watermark: int,
+  inventory_id: z.string(),
+})
+
+export const SyncQuery = z.strictObject({
+  cursor: z.string().optional(),
+  updated_since: z.coerce.number().int().min(0).optional().describe('only rows changed after this change stamp (a watermark the server returned); 0 or absent: all rows'),
+  limit: z.coerce.number().int().min(1).max(10_000).optional().describe('rows per page (default 1,000)'),
+})
+export const DEFAULT_PAGE_ROWS = 1000
+
+/** An Idempotency-Key: 8 to 200 visible ASCII characters. */
+export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{8,200}$/, 'an Idempotency-Key is 8 to 200 visible ASCII characters')
+
+export type ReadTool = Extract<AnyTool, {effect: 'read'}>
+export type WriteTool = Extract<AnyTool, {effect: 'write'}>
+
+export const READ_TOOLS = TOOLS.filter((tool): tool is ReadTool => tool.effect === 'read')
+export const WRITE_TOOLS = TOOLS.filter((tool): tool is WriteTool => tool.effect === 'write')
+
+export const toolPath = (name: string): string => `${API_PREFIX}/tools/${name}`
+export const syncPath = (table: string): string => `${API_PREFIX}/sync/${table}`
+
+/**
+ * Query parameters are strings; a read tool's arguments are typed. Integer and number arguments
+ * are converted (a value that is not a number stays a string, so that the tool's own schema
+ * rejects it with its own message); everything else is passed as received.
+ */
+export function readArgsFromQuery(tool: ReadTool, query: URLSearchParams): Record<string, unknown> {
+  const shape = tool.args.shape as Record<string, z.ZodType>
+  const args: Record<string, unknown> = {}
+  for (const [name, value] of query) {
+    const numeric = isNumeric(shape[name])
+    args[name] = numeric && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value
+  }
+  return args
+}
+
+function isNumeric(schema: z.ZodType | undefined): boolean {
+  if (!schema) return false
+  const json = z.toJSONSchema(schema, {io: 'input'}) as {type?: string}
+  return json.type === 'integer' || json.type === 'number'
+}
+
+/** The query string of a read tool call (the HTTP backend's side of readArgsFromQuery). */
+export function queryFromReadArgs(args: Record<string, unknown>): string {
+  const query = new URLSearchParams()
+  for (const [name, value] of Object.entries(args)) if (value !== undefined) query.set(name, String(value))
+  const text = query.toString()
+  return text === '' ? '' : `?${text}`
+}
