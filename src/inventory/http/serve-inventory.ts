@@ -1,5 +1,9 @@
 import {isIP} from 'node:net'
 
+import type {z} from 'zod'
+
+import type {InventoryServeOutput} from '../../cli/output-schemas.js'
+
 import {UserError} from '../../errors.js'
 import {closeServer, createInventoryServer, listen, type WriteLogEntry} from './server.js'
 import {ServedSqliteInventory} from './served-inventory.js'
@@ -29,21 +33,9 @@ export interface ServeInventoryEvents {
   write(entry: WriteLogEntry): void
 }
 
-export interface InventoryServeReady {
-  event: 'ready'
-  url: string
-  inventory: string
-  host: string
-  port: number
-  auth: 'bearer' | 'none'
-}
-
-export interface InventoryServeStopped {
-  event: 'stopped'
-  url: string
-  writes: number
-  uptimeMs: number
-}
+type InventoryServeLine = z.infer<typeof InventoryServeOutput>
+export type InventoryServeReady = Extract<InventoryServeLine, {event: 'ready'}>
+export type InventoryServeStopped = Extract<InventoryServeLine, {event: 'stopped'}>
 
 /**
  * Serves the REST contract over a SQLite inventory until the signal aborts. Refuses to listen
