@@ -53,14 +53,14 @@ describe('HTTP backend: detection over the mirror', () => {
     expect(await http.detect()).toEqual(expected)
     expect(http.lastSync?.full).toBe(true)
     expect(http.lastSync?.rows.transactions).toBe(countRows(path, 'SELECT count(*) AS n FROM transactions'))
-    expect(dumpInventory(http.mirror.path)).toEqual(dumpInventory(path))
+    expect(dumpInventory(http.mirror.path, {actions: true})).toEqual(dumpInventory(path, {actions: true}))
   })
 
   it('re-syncs only what changed: updated rows, new rows and deletions', async () => {
     const {path, http} = await served()
     await http.detect()
     const idle = await http.sync()
-    expect(idle).toMatchObject({full: false, requests: 1, deleted: 0, rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0}})
+    expect(idle).toMatchObject({full: false, requests: 1, deleted: 0, rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0, agent_actions: 0}})
 
     // Another system writes to the inventory directly: the triggers see it as they see invagent's writes.
     const db = new DatabaseSync(path)
@@ -71,10 +71,10 @@ describe('HTTP backend: detection over the mirror', () => {
     db.close()
 
     const findings = await http.detect()
-    expect(http.lastSync).toMatchObject({full: false, deleted: 1, rows: {parts: 1, transactions: 1, reservations: 0, sku_aliases: 1, uom_conversions: 0}})
+    expect(http.lastSync).toMatchObject({full: false, deleted: 1, rows: {parts: 1, transactions: 1, reservations: 0, sku_aliases: 1, uom_conversions: 0, agent_actions: 0}})
     // info, one request per table, one for deletions.
-    expect(http.lastSync?.requests).toBe(7)
-    expect(dumpInventory(http.mirror.path)).toEqual(dumpInventory(path))
+    expect(http.lastSync?.requests).toBe(8)
+    expect(dumpInventory(http.mirror.path, {actions: true})).toEqual(dumpInventory(path, {actions: true}))
     expect(findings).toEqual(await detectOnFile(path))
     expect(findings.some((finding) => finding.id === 'ledger_mismatch:P-000010')).toBe(true)
   })

@@ -18,7 +18,7 @@ import type {SqliteConnection} from '../sqlite-connection.js'
  */
 
 export interface SyncTableSpec {
-  name: 'parts' | 'transactions' | 'reservations' | 'sku_aliases' | 'uom_conversions'
+  name: 'parts' | 'transactions' | 'reservations' | 'sku_aliases' | 'uom_conversions' | 'agent_actions'
   /** Columns of the reference schema sent to clients, primary key first. */
   columns: readonly string[]
   /** Primary key columns (cursor and tombstones). */
@@ -35,6 +35,12 @@ export const SYNC_TABLES: readonly SyncTableSpec[] = [
   {name: 'reservations', key: ['id'], columns: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at']},
   {name: 'sku_aliases', key: ['alias'], columns: ['alias', 'part_id']},
   {name: 'uom_conversions', key: ['part_id', 'uom'], columns: ['part_id', 'uom', 'factor']},
+  // The writes applied under idempotency keys: a mirror's sandbox must know which keys are spent.
+  {
+    name: 'agent_actions',
+    key: ['idempotency_key'],
+    columns: ['idempotency_key', 'run_id', 'finding_id', 'tool', 'args', 'result', 'at'],
+  },
 ]
 
 export type SyncTableName = SyncTableSpec['name']
@@ -74,7 +80,7 @@ END;`
  * and triggers added.
  */
 export function prepareChangeTracking(db: SqliteConnection): {changed: boolean} {
-  const ready = db.get(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'invagent_track_uom_conversions_delete'`)
+  const ready = db.get(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'invagent_track_agent_actions_delete'`)
   if (ready) return {changed: false}
   db.exec('BEGIN IMMEDIATE')
   try {

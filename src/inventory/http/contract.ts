@@ -67,6 +67,15 @@ export const SYNC_ROW_SCHEMAS = {
   reservations: z.object({id: z.string(), part_id: z.string(), qty: int, order_ref: z.string(), status: z.enum(['active', 'released', 'fulfilled']), created_at: int}),
   sku_aliases: z.object({alias: z.string(), part_id: z.string()}),
   uom_conversions: z.object({part_id: z.string(), uom: z.string(), factor: int}),
+  agent_actions: z.object({
+    idempotency_key: z.string(),
+    run_id: z.string(),
+    finding_id: z.string(),
+    tool: z.string(),
+    args: z.string().describe('the write\'s arguments, as JSON text'),
+    result: z.string().describe('its result, as JSON text'),
+    at: int,
+  }),
 } satisfies Record<SyncTableName, z.ZodObject>
 
 /** A page of a bulk read. */

@@ -90,7 +90,7 @@ export class InventoryMirror {
     const before = client.requests
     const info = await client.get(`${API_PREFIX}/info`, InfoResponse)
     const full = !this.ready || this.storedInventoryId() !== info.inventory_id
-    const stats: SyncStats = {rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0}, deleted: 0, requests: 0, full, ms: 0, info}
+    const stats: SyncStats = {rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0, agent_actions: 0}, deleted: 0, requests: 0, full, ms: 0, info}
     if (!full && this.watermark('all') === info.watermark) {
       this.setClock(info)
       return {...stats, requests: client.requests - before, ms: performance.now() - started}

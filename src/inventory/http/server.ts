@@ -43,10 +43,12 @@ export interface WriteLogEntry {
 }
 
 /**
- * Test-only fault injection: asked before a request is handled and again after a write was applied
- * (before it is answered). It lets tests make the server fail the ways real ones do.
+ * Test-only fault injection: asked before a request is handled, and for a write again before and
+ * after it is applied. It lets tests make the server fail the ways real ones do.
  */
-export type FaultHook = (request: {method: string; path: string; phase: 'before' | 'after-apply'}) => FaultAction | undefined
+export type FaultHook = (request: {method: string; path: string; phase: FaultPhase}) => FaultAction | undefined
+/** before: nothing read yet; before-apply: a write's body was read and checked; after-apply: it was applied. */
+export type FaultPhase = 'before' | 'before-apply' | 'after-apply'
 export type FaultAction =
   | {kind: 'respond'; status: number; retryAfter?: string; body?: string}
   | {kind: 'stall'; ms: number}
@@ -151,6 +153,9 @@ export function createInventoryServer(options: InventoryServerOptions): Server {
     }
     const log = (outcome: WriteLogEntry['outcome'], message: string) =>
       options.logWrite?.({at: new Date().toISOString(), tool: tool.name, idempotency_key: key.data, run_id: context.runId, finding_id: context.findingId, target, outcome, message})
+    const slow = options.faults?.({method: 'POST', path, phase: 'before-apply'})
+    if (slow?.kind === 'crash') return void request.socket.destroy()
+    if (slow?.kind === 'stall') await sleep(slow.ms)
     let outcome
     try {
       outcome = await writes.run(() => inventory.writeOnce(tool.name as WriteToolName, parsed.data as ToolArgs<WriteToolName>, context))
