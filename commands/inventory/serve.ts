@@ -40,7 +40,8 @@ export default class InventoryServe extends InvagentCommand {
         if (this.jsonEnabled()) ux.stdout(JSON.stringify(line))
         else this.log(`Serving ${line.inventory} at ${line.url} (auth: ${line.auth}); Ctrl+C stops.`)
       },
-      write: (entry) => this.logToStderr(JSON.stringify(entry)),
+      // The write log goes to stderr even under --json: it is the server's record of what changed.
+      write: (entry) => ux.stderr(JSON.stringify(entry)),
     })
     this.notice(`Stopped after ${stopped.writes} write(s).`)
     return stopped
