@@ -172,6 +172,16 @@ describe('HTTP backend under server faults', () => {
     expect(actions()).toBe(3)
   })
 
+  it('refuses a bulk page outside the contract, naming the field', async () => {
+    const {server, http} = await setup()
+    const page = {rows: [{id: 'P-1', sku: 'A', name: 'a', uom: 'EA', on_hand: 'many', reserved: 0, location: '', updated_at: 0}], next_cursor: null, watermark: 5, inventory_id: 'x'}
+    server.faults = (request) => (request.path === '/v1/sync/parts' ? {kind: 'respond', status: 200, body: JSON.stringify(page)} : undefined)
+    const error = await http.detect().catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(HttpInventoryError)
+    expect((error as HttpInventoryError).code).toBe('HTTP_CONTRACT')
+    expect((error as Error).message).toMatch(/must be integer at rows\.0\.on_hand/)
+  })
+
   it('killed mid-apply: the error lists what was applied, and a rerun applies each write once', async () => {
     const {server, http, onHand, startOnHand, actions, path} = await setup({client: {maxAttempts: 3}})
     let seen = 0

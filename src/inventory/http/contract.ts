@@ -120,19 +120,24 @@ export const syncPath = (table: string): string => `${API_PREFIX}/sync/${table}`
  * rejects it with its own message); everything else is passed as received.
  */
 export function readArgsFromQuery(tool: ReadTool, query: URLSearchParams): Record<string, unknown> {
-  const shape = tool.args.shape as Record<string, z.ZodType>
+  const numeric = numericArguments(tool)
   const args: Record<string, unknown> = {}
   for (const [name, value] of query) {
-    const numeric = isNumeric(shape[name])
-    args[name] = numeric && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value
+    args[name] = numeric.has(name) && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value
   }
   return args
 }
 
-function isNumeric(schema: z.ZodType | undefined): boolean {
-  if (!schema) return false
-  const json = z.toJSONSchema(schema, {io: 'input'}) as {type?: string}
-  return json.type === 'integer' || json.type === 'number'
+const numericByTool = new Map<string, Set<string>>()
+
+function numericArguments(tool: ReadTool): Set<string> {
+  let numeric = numericByTool.get(tool.name)
+  if (!numeric) {
+    const json = z.toJSONSchema(tool.args, {io: 'input'}) as {properties?: Record<string, {type?: string}>}
+    numeric = new Set(Object.entries(json.properties ?? {}).filter(([, property]) => property.type === 'integer' || property.type === 'number').map(([name]) => name))
+    numericByTool.set(tool.name, numeric)
+  }
+  return numeric
 }
 
 /** The query string of a read tool call (the HTTP backend's side of readArgsFromQuery). */

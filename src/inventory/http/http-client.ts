@@ -1,9 +1,11 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import {Ajv2020} from 'ajv/dist/2020.js'
 import type {z} from 'zod'
 
 import {ConfigError, InvagentError} from '../../errors.js'
 import {ToolFailure} from '../backend.js'
+import {toJsonSchema} from '../../tools/json-schema.js'
 import {ErrorBody} from './contract.js'
 
 /*
@@ -46,6 +48,28 @@ export class HttpInventoryError extends InvagentError {
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504])
 
+/** What a response is checked against: a zod schema, or anything with the same safeParse (ajv for bulk pages). */
+export interface ResponseSchema<T> {
+  safeParse(value: unknown): {success: true; data: T} | {success: false; error: {issues: ReadonlyArray<{message: string; path: PropertyKey[]}>}}
+}
+
+const ajv = new Ajv2020({strict: false})
+
+/**
+ * A compiled JSON Schema check of a zod schema, for bulk pages: thousands of rows a page, where
+ * ajv's generated code is several times faster than zod's parse. Values pass through unchanged.
+ */
+export function compiledSchema<T>(schema: z.ZodType<T>): ResponseSchema<T> {
+  const validate = ajv.compile(toJsonSchema(schema, 'input'))
+  return {
+    safeParse(value: unknown) {
+      if (validate(value)) return {success: true, data: value as T}
+      const issues = (validate.errors ?? []).map((error) => ({message: error.message ?? 'invalid', path: error.instancePath.split('/').filter(Boolean)}))
+      return {success: false, error: {issues}}
+    },
+  }
+}
+
 /** Seconds or an HTTP date, in milliseconds from now; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (value === null || value.trim() === '') return undefined
@@ -77,12 +101,12 @@ export class InventoryHttpClient {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000
   }
 
-  async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+  async get<T>(path: string, schema: ResponseSchema<T>): Promise<T> {
     return this.request('GET', path, schema)
   }
 
   /** A write: the key is what makes retrying it safe, so there is no way to send one without. */
-  async post<T>(path: string, body: unknown, schema: z.ZodType<T>, headers: {idempotencyKey: string; runId?: string; findingId?: string}): Promise<T> {
+  async post<T>(path: string, body: unknown, schema: ResponseSchema<T>, headers: {idempotencyKey: string; runId?: string; findingId?: string}): Promise<T> {
     const extra: Record<string, string> = {'idempotency-key': headers.idempotencyKey, 'content-type': 'application/json'}
     if (headers.runId) extra['invagent-run-id'] = headers.runId
     if (headers.findingId) extra['invagent-finding-id'] = headers.findingId
@@ -106,7 +130,7 @@ export class InventoryHttpClient {
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
   }
 
-  private async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: string, extraHeaders: Record<string, string> = {}): Promise<T> {
+  private async request<T>(method: string, path: string, schema: ResponseSchema<T>, body?: string, extraHeaders: Record<string, string> = {}): Promise<T> {
     const url = `${this.baseUrl}${path}`
     const headers: Record<string, string> = {accept: 'application/json', ...extraHeaders}
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
@@ -173,7 +197,7 @@ export class InventoryHttpClient {
     }
   }
 
-  private parse<T>(method: string, url: string, text: string, schema: z.ZodType<T>, attempts: number): T {
+  private parse<T>(method: string, url: string, text: string, schema: ResponseSchema<T>, attempts: number): T {
     const json = safeJson(text)
     const parsed = json === undefined ? undefined : schema.safeParse(json)
     if (parsed?.success) return parsed.data

@@ -1,13 +1,12 @@
+import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, rmSync} from 'node:fs'
-import {dirname} from 'node:path'
-
-import type {z} from 'zod'
+import {dirname, join} from 'node:path'
 
 import {SqliteConnection} from '../sqlite-connection.js'
 import {INDEX_SQL, SCHEMA_SQL} from '../schema.js'
 import {SYNC_TABLES, type SyncTableName, type SyncTableSpec} from './change-tracking.js'
 import {DeletionsPage, InfoResponse, SYNC_ROW_SCHEMAS, syncPageSchema, syncPath, API_PREFIX} from './contract.js'
-import type {InventoryHttpClient} from './http-client.js'
+import {compiledSchema, type InventoryHttpClient, type ResponseSchema} from './http-client.js'
 
 /*
  * A local SQLite copy of an HTTP inventory, in the reference schema, so that detection runs the
@@ -36,9 +35,21 @@ export interface SyncStats {
 
 type RowPage = {rows: Record<string, unknown>[]; next_cursor: string | null; watermark: number}
 
-const PAGE_SCHEMAS = Object.fromEntries(
-  Object.entries(SYNC_ROW_SCHEMAS).map(([table, row]) => [table, syncPageSchema(row)]),
-) as unknown as Record<SyncTableName, z.ZodType<RowPage>>
+let pageSchemas: Record<SyncTableName, ResponseSchema<RowPage>> | undefined
+
+function pageSchema(table: SyncTableName): ResponseSchema<RowPage> {
+  pageSchemas ??= Object.fromEntries(
+    Object.entries(SYNC_ROW_SCHEMAS).map(([name, row]) => [name, compiledSchema(syncPageSchema(row))]),
+  ) as unknown as Record<SyncTableName, ResponseSchema<RowPage>>
+  return pageSchemas[table]
+}
+
+/** Where the mirror of an inventory URL lives by default: one file per URL, under `.invagent/mirrors`. */
+export function defaultMirrorPath(baseUrl: string, directory = join('.invagent', 'mirrors')): string {
+  const url = new URL(baseUrl)
+  const digest = createHash('sha256').update(url.href).digest('hex').slice(0, 10)
+  return join(directory, `${url.hostname.replace(/[^\w.-]/g, '_')}-${url.port || url.protocol.replace(':', '')}-${digest}.db`)
+}
 
 export class InventoryMirror {
   readonly path: string
@@ -122,18 +133,21 @@ export class InventoryMirror {
   private async syncTable(client: InventoryHttpClient, table: SyncTableSpec): Promise<number> {
     const since = this.watermark(table.name)
     const upsert = `INSERT OR REPLACE INTO ${table.name} (${table.columns.join(', ')}) VALUES (${table.columns.map(() => '?').join(', ')})`
-    let cursor: string | null = null
-    let watermark: number | undefined
-    let received = 0
-    do {
+    const fetchPage = (cursor: string | null): Promise<RowPage> => {
       const query = new URLSearchParams({updated_since: String(since), limit: String(this.pageRows)})
       if (cursor !== null) query.set('cursor', cursor)
-      const page = await client.get(
-        `${syncPath(table.name)}?${query}`,
-        PAGE_SCHEMAS[table.name],
-      )
+      return client.get(`${syncPath(table.name)}?${query}`, pageSchema(table.name))
+    }
+    let watermark: number | undefined
+    let received = 0
+    let next: Promise<RowPage> | undefined = fetchPage(null)
+    while (next) {
+      const page: RowPage = await next
       // The first page's watermark: every change after it will have a higher stamp and come next time.
       watermark ??= page.watermark
+      // The next page is on its way while this one is written: the server and the mirror work at once.
+      next = page.next_cursor === null ? undefined : fetchPage(page.next_cursor)
+      next?.catch(() => undefined)
       this.db.exec('BEGIN')
       try {
         const statement = this.db.statement(upsert)
@@ -144,9 +158,8 @@ export class InventoryMirror {
         throw error
       }
       received += page.rows.length
-      cursor = page.next_cursor
-    } while (cursor !== null)
-    this.db.run('INSERT OR REPLACE INTO invagent_sync (name, watermark) VALUES (?, ?)', table.name, watermark)
+    }
+    this.db.run('INSERT OR REPLACE INTO invagent_sync (name, watermark) VALUES (?, ?)', table.name, watermark ?? since)
     return received
   }
 
