@@ -156,15 +156,15 @@ export interface SyncPageRows {
 /** One page of a table's rows changed after `updatedSince`, in (row_version, key) order. */
 export function readSyncPage(db: SqliteConnection, table: SyncTableSpec, query: SyncPageQuery): SyncPageRows {
   const order = ['row_version', ...table.key]
-  const after = query.cursor
-    ? `AND (${order.join(', ')}) > (${order.map(() => '?').join(', ')})`
-    : ''
   // Rows that predate tracking have version 0 and watermarks start at 1: "since 0" means every row.
   const floor = query.updatedSince === 0 ? -1 : query.updatedSince
-  const params = query.cursor ? [floor, query.cursor.version, ...query.cursor.key] : [floor]
+  // One range condition per query, so that SQLite seeks the index to it: a cursor is already past
+  // the floor, and adding `row_version > ?` to it makes the planner scan from the floor every page.
+  const where = query.cursor ? `(${order.join(', ')}) > (${order.map(() => '?').join(', ')})` : 'row_version > ?'
+  const params = query.cursor ? [query.cursor.version, ...query.cursor.key] : [floor]
   const rows = db.all<Record<string, unknown>>(
     `SELECT ${table.columns.join(', ')} FROM ${table.name} INDEXED BY idx_${table.name}_row_version
-     WHERE row_version > ? ${after} ORDER BY ${order.join(', ')} LIMIT ?`,
+     WHERE ${where} ORDER BY ${order.join(', ')} LIMIT ?`,
     ...params,
     query.limit,
   )
