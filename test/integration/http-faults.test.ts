@@ -1,9 +1,13 @@
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
 import {ConfigError} from '../../src/errors.js'
 import {ErrorBody} from '../../src/inventory/http/contract.js'
 import {PartiallyAppliedError, type HttpInventory} from '../../src/inventory/http/http-backend.js'
 import {HttpInventoryError} from '../../src/inventory/http/http-client.js'
+import {openHttpInventory} from '../../src/inventory/http/open-http-inventory.js'
 import {isLoopbackHost, serveInventoryUntilStopped} from '../../src/inventory/http/serve-inventory.js'
 import {UserError} from '../../src/errors.js'
 import {connect, generatedInventory, removeTemporaryInventories, startServer, type RunningServer} from '../helpers/inventory-server.js'
@@ -231,6 +235,14 @@ describe('HTTP backend under server faults', () => {
     }
     const health = await fetch(`${server.url}/health`)
     expect(health.status).toBe(200)
+    // The token as the CLI takes it: from a file, else from INVAGENT_TOKEN.
+    writeFileSync(join(dir, 'token'), 'right-token-123\n')
+    const fromFile = await openHttpInventory({url: server.url, tokenFile: join(dir, 'token'), mirrorPath: join(dir, 'm1.db'), env: {}})
+    expect((await fromFile.getPart(PART)).id).toBe(PART)
+    fromFile.close()
+    const fromEnv = await openHttpInventory({url: server.url, mirrorPath: join(dir, 'm2.db'), env: {INVAGENT_TOKEN: 'right-token-123'}})
+    expect((await fromEnv.getPart(PART)).id).toBe(PART)
+    fromEnv.close()
   })
 })
 

@@ -15,7 +15,7 @@ import {
   syncTable,
   type SyncTableName,
 } from './change-tracking.js'
-import type {InfoResponse} from './contract.js'
+import {CONTRACT_VERSION, type InfoResponse} from './contract.js'
 
 /** What the reference server needs from the inventory it serves, beside the backend interface. */
 export interface ServedInventory {
@@ -82,7 +82,7 @@ export class ServedSqliteInventory implements ServedInventory {
       clock: this.backend.clock(),
       clock_frozen: frozen,
       watermark: currentWatermark(this.backend.db),
-      contract: '1',
+      contract: CONTRACT_VERSION,
     }
   }
 
