@@ -139,7 +139,19 @@ export class InventoryHttpClient {
       const result = await this.attempt(method, url, body, headers)
       const last = attempt >= this.maxAttempts
       if (result.kind === 'no-answer') {
-        const what = result.timedOut ? `no complete answer within ${this.timeoutMs} ms` : `no answer (${describeCause(result.error)})`
+        const cause = describeCause(result.error)
+        if (isTlsFailure(cause)) {
+          // A certificate that does not verify will not verify on a retry either.
+          throw new HttpInventoryError(`${method} ${url}: the TLS handshake failed (${cause})`, {
+            status: 0,
+            attempts: attempt,
+            maybeApplied: false,
+            code: 'HTTP_TLS',
+            suggestions: ["Check the server's certificate; for a private CA, point NODE_EXTRA_CA_CERTS at its certificate (PEM)."],
+            cause: result.error,
+          })
+        }
+        const what = result.timedOut ? `no complete answer within ${this.timeoutMs} ms` : `no answer (${cause})`
         if (!last) {
           await sleep(this.backoff(attempt))
           continue
@@ -218,6 +230,10 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined
   }
+}
+
+function isTlsFailure(cause: string): boolean {
+  return /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME/i.test(cause)
 }
 
 function describeCause(error: Error): string {

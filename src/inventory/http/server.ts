@@ -1,5 +1,6 @@
 import {createHash, timingSafeEqual} from 'node:crypto'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import type {Server as HttpsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -125,8 +126,16 @@ class Serial {
   }
 }
 
-/** Creates (does not start) the server. */
+/** Creates (does not start) the server, on node:http. */
 export function createInventoryServer(options: InventoryServerOptions): Server {
+  return createServer({keepAliveTimeout: 10_000}, inventoryRequestHandler(options))
+}
+
+/**
+ * The request handler alone, for a server of another kind: node:https with a certificate, or
+ * mounted behind an existing one.
+ */
+export function inventoryRequestHandler(options: InventoryServerOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const {inventory} = options
   const expectedToken = options.token === undefined ? undefined : digest(options.token)
   const writes = new Serial()
@@ -215,14 +224,14 @@ export function createInventoryServer(options: InventoryServerOptions): Server {
     send(response, 200, result)
   }
 
-  return createServer({keepAliveTimeout: 10_000}, (request, response) => {
+  return (request, response) => {
     handle(request, response).catch((error: unknown) => {
       if (response.headersSent || request.socket.destroyed) return void response.destroy()
       if (error instanceof HttpProblem) return sendError(response, error.status, error.code, error.message)
       if (error instanceof ToolFailure) return sendError(response, 422, 'tool_failed', error.message)
       sendError(response, 500, 'internal', `the inventory failed: ${(error as Error).message}`)
     })
-  })
+  }
 }
 
 function malformed(response: ServerResponse): void {
@@ -231,7 +240,7 @@ function malformed(response: ServerResponse): void {
 }
 
 /** Starts listening; resolves with the base URL (port 0 picks a free one). */
-export async function listen(server: Server, host: string, port: number): Promise<string> {
+export async function listen(server: Server | HttpsServer, host: string, port: number): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {
@@ -245,7 +254,7 @@ export async function listen(server: Server, host: string, port: number): Promis
 }
 
 /** Stops accepting, drops idle keep-alive connections, and resolves when every connection is gone. */
-export async function closeServer(server: Server): Promise<void> {
+export async function closeServer(server: Server | HttpsServer): Promise<void> {
   await new Promise<void>((resolve) => {
     server.close(() => resolve())
     server.closeIdleConnections()
