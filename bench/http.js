@@ -35,10 +35,14 @@ async function timed(work) {
 
 /** Starts the reference server on a free port; resolves once it prints its ready line. */
 function startServer(path) {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'run.js'), 'inventory', 'serve', '--inventory', path, '--port', '0', '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {...process.env, INVAGENT_TOKEN: ''},
-  })
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'run.js'), 'inventory', 'serve', '--inventory', path, '--port', '0', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {...process.env, INVAGENT_TOKEN: ''},
+    },
+  )
   let stderr = ''
   child.stderr.on('data', (chunk) => (stderr += chunk.toString()).slice(-4000))
   return new Promise((resolve, reject) => {
@@ -116,7 +120,11 @@ async function main() {
       results = {
         at: new Date().toISOString(),
         machine: {cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version},
-        inventory: {...INVENTORY, transactions: inventory.transactions, generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0)},
+        inventory: {
+          ...INVENTORY,
+          transactions: inventory.transactions,
+          generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0),
+        },
         serveStartMs: round(start.ms, 0),
         fullMirror: {
           ms: round(full.ms, 0),
@@ -149,19 +157,38 @@ async function main() {
 
   const {fullMirror, audit} = results
   console.log(`invagent HTTP bench: ${results.machine.cpus} cores, node ${process.version}`)
-  console.log(`inventory: ${INVENTORY.parts} parts, ${inventory.transactions} transactions, ${INVENTORY.faults} faults` +
-    (inventory.generatedMs === null ? ' (cached)' : ` (generated in ${(inventory.generatedMs / 1000).toFixed(1)} s)`))
+  console.log(
+    `inventory: ${INVENTORY.parts} parts, ${inventory.transactions} transactions, ${INVENTORY.faults} faults` +
+      (inventory.generatedMs === null ? ' (cached)' : ` (generated in ${(inventory.generatedMs / 1000).toFixed(1)} s)`),
+  )
   console.log('')
-  console.log(table([
-    ['measure', 'value', 'baseline', 'ratio'],
-    ['inventory serve start (adds change tracking)', `${(results.serveStartMs / 1000).toFixed(1)} s`, '', ''],
-    ['first full mirror', `${fullMirror.rowsPerSecond} rows/s`, '', ''],
-    [`  ${fullMirror.rows} rows in ${fullMirror.requests} requests`, `${(fullMirror.ms / 1000).toFixed(1)} s`, '', ''],
-    ['re-sync, nothing changed (median of 5)', `${results.idleResync.medianMs} ms`, '', ''],
-    [`dry-run audit, rules engine: HTTP vs SQLite file`, `${(audit.httpMs / 1000).toFixed(2)} s`, `${(audit.sqliteMs / 1000).toFixed(2)} s`, `${audit.ratio.toFixed(2)}x`],
-    [`  per finding (${audit.findings} findings)`, `${audit.msPerFindingHttp} ms`, `${audit.msPerFindingSqlite} ms`, ''],
-    ['  same outcomes on both', audit.sameOutcomes ? 'yes' : 'NO', '', ''],
-  ]))
+  console.log(
+    table([
+      ['measure', 'value', 'baseline', 'ratio'],
+      ['inventory serve start (adds change tracking)', `${(results.serveStartMs / 1000).toFixed(1)} s`, '', ''],
+      ['first full mirror', `${fullMirror.rowsPerSecond} rows/s`, '', ''],
+      [
+        `  ${fullMirror.rows} rows in ${fullMirror.requests} requests`,
+        `${(fullMirror.ms / 1000).toFixed(1)} s`,
+        '',
+        '',
+      ],
+      ['re-sync, nothing changed (median of 5)', `${results.idleResync.medianMs} ms`, '', ''],
+      [
+        `dry-run audit, rules engine: HTTP vs SQLite file`,
+        `${(audit.httpMs / 1000).toFixed(2)} s`,
+        `${(audit.sqliteMs / 1000).toFixed(2)} s`,
+        `${audit.ratio.toFixed(2)}x`,
+      ],
+      [
+        `  per finding (${audit.findings} findings)`,
+        `${audit.msPerFindingHttp} ms`,
+        `${audit.msPerFindingSqlite} ms`,
+        '',
+      ],
+      ['  same outcomes on both', audit.sameOutcomes ? 'yes' : 'NO', '', ''],
+    ]),
+  )
   console.log('')
   console.log('The audit over HTTP starts with a warm mirror (the full mirror above is timed separately); both audits')
   console.log('run in this process, the server in its own. Ratio: HTTP time over SQLite time, one run each.')

@@ -15,9 +15,19 @@ export const OUT = join(ROOT, 'bench', 'out')
 
 export function generatorDigest() {
   const src = join(ROOT, 'dist', 'src')
-  const simulator = readdirSync(join(src, 'simulate')).filter((name) => name.endsWith('.js')).sort().map((name) => `simulate/${name}`)
+  const simulator = readdirSync(join(src, 'simulate'))
+    .filter((name) => name.endsWith('.js'))
+    .sort()
+    .map((name) => `simulate/${name}`)
   const hash = createHash('sha256')
-  for (const file of [...simulator, 'util/random.js', 'inventory/schema.js', 'inventory/units.js', 'tools/catalogue.js']) hash.update(readFileSync(join(src, file)))
+  for (const file of [
+    ...simulator,
+    'util/random.js',
+    'inventory/schema.js',
+    'inventory/units.js',
+    'tools/catalogue.js',
+  ])
+    hash.update(readFileSync(join(src, file)))
   return hash.digest('hex').slice(0, 10)
 }
 

@@ -20,9 +20,19 @@ export default class InventoryServe extends InvagentCommand {
   static override flags = {
     inventory: Flags.string({summary: 'The SQLite inventory to serve (default: --db).'}),
     db: dbFlag,
-    host: Flags.string({summary: 'Address to listen on (loopback by default; anything else needs a token).', default: DEFAULT_INVENTORY_HOST}),
-    port: Flags.integer({summary: 'Port to listen on (0 picks a free one).', default: DEFAULT_INVENTORY_PORT, min: 0, max: 65_535}),
-    'token-file': Flags.string({summary: 'File holding the bearer token clients must send (else INVAGENT_TOKEN; else no auth).'}),
+    host: Flags.string({
+      summary: 'Address to listen on (loopback by default; anything else needs a token).',
+      default: DEFAULT_INVENTORY_HOST,
+    }),
+    port: Flags.integer({
+      summary: 'Port to listen on (0 picks a free one).',
+      default: DEFAULT_INVENTORY_PORT,
+      min: 0,
+      max: 65_535,
+    }),
+    'token-file': Flags.string({
+      summary: 'File holding the bearer token clients must send (else INVAGENT_TOKEN; else no auth).',
+    }),
   }
 
   async run(): Promise<InventoryServeStopped> {

@@ -318,7 +318,14 @@ export const DatasetScrubOutput = z.object({
 
 /** `inventory serve --json` writes JSON Lines: `ready` once listening, `stopped` at the end. */
 export const InventoryServeOutput = z.discriminatedUnion('event', [
-  z.object({event: z.literal('ready'), url: z.string(), inventory: z.string(), host: z.string(), port: z.number().int(), auth: z.enum(['bearer', 'none'])}),
+  z.object({
+    event: z.literal('ready'),
+    url: z.string(),
+    inventory: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    auth: z.enum(['bearer', 'none']),
+  }),
   z.object({event: z.literal('stopped'), url: z.string(), writes: z.number().int(), uptimeMs: z.number().int()}),
 ])
 

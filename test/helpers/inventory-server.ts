@@ -4,7 +4,13 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {HttpInventory, type HttpInventoryOptions} from '../../src/inventory/http/http-backend.js'
-import {closeServer, createInventoryServer, listen, type FaultHook, type WriteLogEntry} from '../../src/inventory/http/server.js'
+import {
+  closeServer,
+  createInventoryServer,
+  listen,
+  type FaultHook,
+  type WriteLogEntry,
+} from '../../src/inventory/http/server.js'
 import {ServedSqliteInventory} from '../../src/inventory/http/served-inventory.js'
 import {initInventory} from '../../src/simulate/generate.js'
 
@@ -18,7 +24,9 @@ const templates = new Map<string, string>()
 const directories: string[] = []
 
 /** A generated inventory (cached per parameters for the test file), copied to a fresh path. */
-export function generatedInventory(params: {parts: number; faults: number; seed: number} = {parts: 200, faults: 26, seed: 42}): {dir: string; path: string} {
+export function generatedInventory(
+  params: {parts: number; faults: number; seed: number} = {parts: 200, faults: 26, seed: 42},
+): {dir: string; path: string} {
   const key = JSON.stringify(params)
   let template = templates.get(key)
   if (!template) {
@@ -88,8 +96,19 @@ export async function startServer(path: string, options: {token?: string; port?:
 }
 
 /** An HTTP backend with quick retries, so that fault tests take milliseconds, not seconds. */
-export async function connect(server: RunningServer, dir: string, options: Partial<HttpInventoryOptions> = {}): Promise<HttpInventory> {
-  return HttpInventory.open({baseUrl: server.url, mirrorPath: join(dir, 'mirror', 'mirror.db'), baseDelayMs: 10, maxDelayMs: 50, timeoutMs: 2000, ...options})
+export async function connect(
+  server: RunningServer,
+  dir: string,
+  options: Partial<HttpInventoryOptions> = {},
+): Promise<HttpInventory> {
+  return HttpInventory.open({
+    baseUrl: server.url,
+    mirrorPath: join(dir, 'mirror', 'mirror.db'),
+    baseDelayMs: 10,
+    maxDelayMs: 50,
+    timeoutMs: 2000,
+    ...options,
+  })
 }
 
 export function removeTemporaryInventories(): void {

@@ -10,7 +10,10 @@ export function dumpInventory(path: string, options: {actions?: boolean} = {}): 
   const db = new DatabaseSync(path, {readOnly: true})
   try {
     return Object.fromEntries(
-      SYNC_TABLES.filter((table) => options.actions || table.name !== 'agent_actions').map((table) => [table.name, db.prepare(`SELECT ${table.columns.join(', ')} FROM ${table.name} ORDER BY ${table.key.join(', ')}`).all()]),
+      SYNC_TABLES.filter((table) => options.actions || table.name !== 'agent_actions').map((table) => [
+        table.name,
+        db.prepare(`SELECT ${table.columns.join(', ')} FROM ${table.name} ORDER BY ${table.key.join(', ')}`).all(),
+      ]),
     )
   } finally {
     db.close()

@@ -10,7 +10,13 @@ import {HttpInventoryError} from '../../src/inventory/http/http-client.js'
 import {openHttpInventory} from '../../src/inventory/http/open-http-inventory.js'
 import {isLoopbackHost, serveInventoryUntilStopped} from '../../src/inventory/http/serve-inventory.js'
 import {UserError} from '../../src/errors.js'
-import {connect, generatedInventory, removeTemporaryInventories, startServer, type RunningServer} from '../helpers/inventory-server.js'
+import {
+  connect,
+  generatedInventory,
+  removeTemporaryInventories,
+  startServer,
+  type RunningServer,
+} from '../helpers/inventory-server.js'
 import {countRows} from '../helpers/table-dump.js'
 
 /*
@@ -45,7 +51,11 @@ async function adjustInOneUnit(http: HttpInventory, prefix: string): Promise<voi
   await http.unitOfWork(
     async () => {
       for (const delta of [1, 2, 4]) {
-        await http.applyWrite('adjust_quantity', {part_id: PART, delta, reason: 'test'}, {runId: 'run', findingId: 'finding', idempotencyKey: `${delta}-${prefix}-key`})
+        await http.applyWrite(
+          'adjust_quantity',
+          {part_id: PART, delta, reason: 'test'},
+          {runId: 'run', findingId: 'finding', idempotencyKey: `${delta}-${prefix}-key`},
+        )
       }
     },
     () => true,
@@ -53,7 +63,10 @@ async function adjustInOneUnit(http: HttpInventory, prefix: string): Promise<voi
 }
 
 /** A hook that answers the nth matching request (1-based) with an action, and lets the rest through. */
-function onRequests(match: (request: {method: string; path: string; phase: string}) => boolean, actions: Record<number, ReturnType<NonNullable<RunningServer['faults']>>>) {
+function onRequests(
+  match: (request: {method: string; path: string; phase: string}) => boolean,
+  actions: Record<number, ReturnType<NonNullable<RunningServer['faults']>>>,
+) {
   let seen = 0
   return (request: {method: string; path: string; phase: 'before' | 'after-apply'}) => {
     if (!match(request)) return undefined
@@ -62,7 +75,8 @@ function onRequests(match: (request: {method: string; path: string; phase: strin
   }
 }
 
-const isWrite = (phase: string) => (request: {method: string; phase: string}) => request.method === 'POST' && request.phase === phase
+const isWrite = (phase: string) => (request: {method: string; phase: string}) =>
+  request.method === 'POST' && request.phase === phase
 
 describe('HTTP backend under server faults', () => {
   it('waits out a burst of 429 with Retry-After, then reads', async () => {
@@ -81,7 +95,10 @@ describe('HTTP backend under server faults', () => {
 
   it('retries writes rate-limited by 429 under their key: each applied once', async () => {
     const {server, http, onHand, startOnHand, actions} = await setup()
-    server.faults = onRequests(isWrite('before'), {1: {kind: 'respond', status: 429, retryAfter: '0'}, 3: {kind: 'respond', status: 429, retryAfter: '0'}})
+    server.faults = onRequests(isWrite('before'), {
+      1: {kind: 'respond', status: 429, retryAfter: '0'},
+      3: {kind: 'respond', status: 429, retryAfter: '0'},
+    })
     await adjustInOneUnit(http, 'burst')
     expect(onHand()).toBe(startOnHand + 7)
     expect(actions()).toBe(3)
@@ -114,14 +131,22 @@ describe('HTTP backend under server faults', () => {
 
   it('does not retry a 500: the unit stops there and says which writes were applied', async () => {
     const {server, http, onHand, startOnHand, actions} = await setup()
-    server.faults = onRequests(isWrite('before'), {2: {kind: 'respond', status: 500, body: JSON.stringify({error: {code: 'internal', message: 'ledger service down'}})}})
+    server.faults = onRequests(isWrite('before'), {
+      2: {
+        kind: 'respond',
+        status: 500,
+        body: JSON.stringify({error: {code: 'internal', message: 'ledger service down'}}),
+      },
+    })
     const error = await adjustInOneUnit(http, 'five-hundred').catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(PartiallyAppliedError)
     const partial = error as PartiallyAppliedError
     expect(partial.applied.map((write) => write.args.delta)).toEqual([1])
     expect(partial.failed?.args.delta).toBe(2)
     expect(partial.notSent.map((write) => write.args.delta)).toEqual([4])
-    expect(partial.message).toMatch(/1 of 3 writes were applied to http:\/\/127\.0\.0\.1:\d+ before adjust_quantity .*"delta":2.* failed: .*500 internal: ledger service down/)
+    expect(partial.message).toMatch(
+      /1 of 3 writes were applied to http:\/\/127\.0\.0\.1:\d+ before adjust_quantity .*"delta":2.* failed: .*500 internal: ledger service down/,
+    )
     expect(partial.message).toMatch(/Not sent: adjust_quantity .*"delta":4/)
     expect(onHand()).toBe(startOnHand + 1)
     expect(actions()).toBe(1)
@@ -178,8 +203,14 @@ describe('HTTP backend under server faults', () => {
 
   it('refuses a bulk page outside the contract, naming the field', async () => {
     const {server, http} = await setup()
-    const page = {rows: [{id: 'P-1', sku: 'A', name: 'a', uom: 'EA', on_hand: 'many', reserved: 0, location: '', updated_at: 0}], next_cursor: null, watermark: 5, inventory_id: 'x'}
-    server.faults = (request) => (request.path === '/v1/sync/parts' ? {kind: 'respond', status: 200, body: JSON.stringify(page)} : undefined)
+    const page = {
+      rows: [{id: 'P-1', sku: 'A', name: 'a', uom: 'EA', on_hand: 'many', reserved: 0, location: '', updated_at: 0}],
+      next_cursor: null,
+      watermark: 5,
+      inventory_id: 'x',
+    }
+    server.faults = (request) =>
+      request.path === '/v1/sync/parts' ? {kind: 'respond', status: 200, body: JSON.stringify(page)} : undefined
     const error = await http.detect().catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(HttpInventoryError)
     expect((error as HttpInventoryError).code).toBe('HTTP_CONTRACT')
@@ -208,11 +239,19 @@ describe('HTTP backend under server faults', () => {
     await adjustInOneUnit(http, 'killed')
     expect(onHand()).toBe(startOnHand + 7)
     expect(actions()).toBe(3)
-    expect(server.writes.map((entry) => entry.outcome)).toEqual(['applied', 'applied', 'replayed', 'replayed', 'applied'])
+    expect(server.writes.map((entry) => entry.outcome)).toEqual([
+      'applied',
+      'applied',
+      'replayed',
+      'replayed',
+      'applied',
+    ])
   })
 
   it('killed mid-apply and back within the retries: the retry gets the recorded answer', async () => {
-    const {server, http, onHand, startOnHand, actions} = await setup({client: {maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 200}})
+    const {server, http, onHand, startOnHand, actions} = await setup({
+      client: {maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 200},
+    })
     let seen = 0
     server.faults = (request) => {
       if (!isWrite('after-apply')(request) || ++seen !== 2) return undefined
@@ -237,10 +276,19 @@ describe('HTTP backend under server faults', () => {
     expect(health.status).toBe(200)
     // The token as the CLI takes it: from a file, else from INVAGENT_TOKEN.
     writeFileSync(join(dir, 'token'), 'right-token-123\n')
-    const fromFile = await openHttpInventory({url: server.url, tokenFile: join(dir, 'token'), mirrorPath: join(dir, 'm1.db'), env: {}})
+    const fromFile = await openHttpInventory({
+      url: server.url,
+      tokenFile: join(dir, 'token'),
+      mirrorPath: join(dir, 'm1.db'),
+      env: {},
+    })
     expect((await fromFile.getPart(PART)).id).toBe(PART)
     fromFile.close()
-    const fromEnv = await openHttpInventory({url: server.url, mirrorPath: join(dir, 'm2.db'), env: {INVAGENT_TOKEN: 'right-token-123'}})
+    const fromEnv = await openHttpInventory({
+      url: server.url,
+      mirrorPath: join(dir, 'm2.db'),
+      env: {INVAGENT_TOKEN: 'right-token-123'},
+    })
     expect((await fromEnv.getPart(PART)).id).toBe(PART)
     fromEnv.close()
   })
@@ -250,9 +298,18 @@ describe('reference server: requests outside the contract', () => {
   it('answers the one error shape for a missing key, bad arguments, a reused key and an unknown path', async () => {
     const {server} = await setup()
     const post = (path: string, body: unknown, key?: string) =>
-      fetch(`${server.url}${path}`, {method: 'POST', body: JSON.stringify(body), headers: {'content-type': 'application/json', ...(key ? {'idempotency-key': key} : {})}})
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: {'content-type': 'application/json', ...(key ? {'idempotency-key': key} : {})},
+      })
     const cases: Array<[Promise<Response>, number, string, RegExp]> = [
-      [post('/v1/tools/void_transaction', {txn_id: 'T-0000001', reason: 'x'}), 400, 'invalid_request', /Idempotency-Key/],
+      [
+        post('/v1/tools/void_transaction', {txn_id: 'T-0000001', reason: 'x'}),
+        400,
+        'invalid_request',
+        /Idempotency-Key/,
+      ],
       [post('/v1/tools/void_transaction', {txn_id: 7, reason: 'x'}, 'key-00000001'), 400, 'invalid_request', /txn_id/],
       [fetch(`${server.url}/v1/tools/list_transactions?part_id=${PART}&limit=500`), 400, 'invalid_request', /limit/],
       [fetch(`${server.url}/v1/nowhere`), 404, 'not_found', /no endpoint/],
@@ -278,7 +335,10 @@ describe('reference server: requests outside the contract', () => {
     expect(isLoopbackHost('0.0.0.0')).toBe(false)
     expect(isLoopbackHost('192.168.1.4')).toBe(false)
     const {path} = generatedInventory()
-    const serving = serveInventoryUntilStopped({inventory: path, host: '0.0.0.0', port: 0, signal: AbortSignal.abort()}, {ready: () => {}, write: () => {}})
+    const serving = serveInventoryUntilStopped(
+      {inventory: path, host: '0.0.0.0', port: 0, signal: AbortSignal.abort()},
+      {ready: () => {}, write: () => {}},
+    )
     await expect(serving).rejects.toBeInstanceOf(UserError)
     await expect(serving).rejects.toThrow(/refusing to serve the inventory on 0\.0\.0\.0 without a token/)
   })

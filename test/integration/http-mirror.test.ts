@@ -8,7 +8,13 @@ import {runAudit, type FindingOutcome} from '../../src/agent/audit.js'
 import {RulesEngine} from '../../src/engines/rules-engine.js'
 import type {HttpInventory} from '../../src/inventory/http/http-backend.js'
 import {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
-import {connect, generatedInventory, removeTemporaryInventories, startServer, type RunningServer} from '../helpers/inventory-server.js'
+import {
+  connect,
+  generatedInventory,
+  removeTemporaryInventories,
+  startServer,
+  type RunningServer,
+} from '../helpers/inventory-server.js'
 import {countRows, dumpInventory} from '../helpers/table-dump.js'
 
 /*
@@ -23,7 +29,10 @@ afterEach(async () => {
 })
 afterAll(() => removeTemporaryInventories())
 
-async function served(params?: {parts: number; faults: number; seed: number}, pageRows?: number): Promise<{dir: string; path: string; server: RunningServer; http: HttpInventory}> {
+async function served(
+  params?: {parts: number; faults: number; seed: number},
+  pageRows?: number,
+): Promise<{dir: string; path: string; server: RunningServer; http: HttpInventory}> {
   const {dir, path} = generatedInventory(params)
   const server = await startServer(path)
   cleanups.push(() => server.stop())
@@ -42,7 +51,13 @@ async function detectOnFile(path: string) {
 }
 
 function comparable(outcomes: FindingOutcome[]) {
-  return outcomes.map(({findingId, outcome, rootCause, actions, summary}) => ({findingId, outcome, rootCause, actions, summary}))
+  return outcomes.map(({findingId, outcome, rootCause, actions, summary}) => ({
+    findingId,
+    outcome,
+    rootCause,
+    actions,
+    summary,
+  }))
 }
 
 describe('HTTP backend: detection over the mirror', () => {
@@ -61,18 +76,29 @@ describe('HTTP backend: detection over the mirror', () => {
     const {path, http} = await served()
     await http.detect()
     const idle = await http.sync()
-    expect(idle).toMatchObject({full: false, requests: 1, deleted: 0, rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0, agent_actions: 0}})
+    expect(idle).toMatchObject({
+      full: false,
+      requests: 1,
+      deleted: 0,
+      rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0, agent_actions: 0},
+    })
 
     // Another system writes to the inventory directly: the triggers see it as they see invagent's writes.
     const db = new DatabaseSync(path)
     db.exec(`UPDATE parts SET on_hand = on_hand + 5 WHERE id = 'P-000010'`)
-    db.exec(`UPDATE transactions SET status = 'error' WHERE id = (SELECT min(id) FROM transactions WHERE status = 'pending')`)
+    db.exec(
+      `UPDATE transactions SET status = 'error' WHERE id = (SELECT min(id) FROM transactions WHERE status = 'pending')`,
+    )
     db.exec(`INSERT INTO sku_aliases (alias, part_id) VALUES ('NEW-ALIAS-1', 'P-000011')`)
     db.exec(`DELETE FROM sku_aliases WHERE alias = (SELECT min(alias) FROM sku_aliases WHERE alias <> 'NEW-ALIAS-1')`)
     db.close()
 
     const findings = await http.detect()
-    expect(http.lastSync).toMatchObject({full: false, deleted: 1, rows: {parts: 1, transactions: 1, reservations: 0, sku_aliases: 1, uom_conversions: 0, agent_actions: 0}})
+    expect(http.lastSync).toMatchObject({
+      full: false,
+      deleted: 1,
+      rows: {parts: 1, transactions: 1, reservations: 0, sku_aliases: 1, uom_conversions: 0, agent_actions: 0},
+    })
     // info, one request per table, one for deletions.
     expect(http.lastSync?.requests).toBe(8)
     expect(dumpInventory(http.mirror.path, {actions: true})).toEqual(dumpInventory(path, {actions: true}))
@@ -87,7 +113,9 @@ describe('HTTP backend: detection over the mirror', () => {
       if (request.path !== '/v1/sync/transactions' || ++page !== 3) return undefined
       // Between pages 2 and 3: change a row already sent, and one not sent yet.
       const db = new DatabaseSync(path)
-      db.exec(`UPDATE transactions SET status = 'void' WHERE id = (SELECT min(id) FROM transactions WHERE status = 'posted')`)
+      db.exec(
+        `UPDATE transactions SET status = 'void' WHERE id = (SELECT min(id) FROM transactions WHERE status = 'posted')`,
+      )
       db.exec(`UPDATE transactions SET qty = qty + 1 WHERE id = (SELECT max(id) FROM transactions)`)
       db.close()
       return undefined
@@ -121,8 +149,20 @@ describe('HTTP backend: audits', () => {
     const reference = generatedInventory()
     const direct = SqliteInventory.open(reference.path)
     cleanups.push(() => direct.close())
-    const expected = await runAudit({backend: direct, engine: new RulesEngine(), log: AuditLog.create(join(reference.dir, 'logs'), 'direct'), dryRun: false, runId: 'run-1'})
-    const actual = await runAudit({backend: http, engine: new RulesEngine(), log: AuditLog.create(join(dir, 'logs'), 'http'), dryRun: false, runId: 'run-1'})
+    const expected = await runAudit({
+      backend: direct,
+      engine: new RulesEngine(),
+      log: AuditLog.create(join(reference.dir, 'logs'), 'direct'),
+      dryRun: false,
+      runId: 'run-1',
+    })
+    const actual = await runAudit({
+      backend: http,
+      engine: new RulesEngine(),
+      log: AuditLog.create(join(dir, 'logs'), 'http'),
+      dryRun: false,
+      runId: 'run-1',
+    })
     expect(actual.summary).toEqual(expected.summary)
     expect(actual.summary.resolved).toBeGreaterThan(10)
     expect(comparable(actual.outcomes)).toEqual(comparable(expected.outcomes))
@@ -137,7 +177,12 @@ describe('HTTP backend: audits', () => {
   it('a dry-run audit over HTTP sends no write and changes nothing', async () => {
     const {dir, path, http, server} = await served()
     const before = dumpInventory(path)
-    const report = await runAudit({backend: http, engine: new RulesEngine(), log: AuditLog.create(join(dir, 'logs'), 'dry'), dryRun: true})
+    const report = await runAudit({
+      backend: http,
+      engine: new RulesEngine(),
+      log: AuditLog.create(join(dir, 'logs'), 'dry'),
+      dryRun: true,
+    })
     expect(report.summary.wouldResolve).toBeGreaterThan(10)
     expect(server.writes).toEqual([])
     expect(dumpInventory(path)).toEqual(before)

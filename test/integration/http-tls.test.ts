@@ -39,9 +39,28 @@ describe('HTTP backend over https', () => {
     const {dir, path} = generatedInventory()
     const key = join(dir, 'key.pem')
     const cert = join(dir, 'cert.pem')
-    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'])
+    await execa('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ])
     const served = ServedSqliteInventory.open(path)
-    const server: Server = createServer({key: readFileSync(key), cert: readFileSync(cert)}, inventoryRequestHandler({inventory: served, token: TOKEN}))
+    const server: Server = createServer(
+      {key: readFileSync(key), cert: readFileSync(cert)},
+      inventoryRequestHandler({inventory: served, token: TOKEN}),
+    )
     const url = (await listen(server, '127.0.0.1', 0)).replace('http:', 'https:')
     try {
       const run = async (extra: Record<string, string>, mirror: string) => {
@@ -55,7 +74,9 @@ describe('HTTP backend over https', () => {
       expect(await run({NODE_EXTRA_CA_CERTS: cert}, 'trusted.db')).toEqual({part: 'P-000001', findings: expected})
       const refused = await run({NODE_EXTRA_CA_CERTS: ''}, 'untrusted.db')
       expect(refused).toMatchObject({code: 'HTTP_TLS', attempts: 1})
-      expect(refused.error).toMatch(/TLS handshake failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/)
+      expect(refused.error).toMatch(
+        /TLS handshake failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/,
+      )
     } finally {
       server.closeAllConnections()
       await closeServer(server)

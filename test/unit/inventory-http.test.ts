@@ -42,7 +42,9 @@ describe('change tracking on the reference schema', () => {
     const inventory = tracked()
     expect(currentWatermark(inventory.db)).toBe(1)
     expect(versionOf(inventory, 'parts', `id = 'P-1'`)).toBe(0)
-    expect(readSyncPage(inventory.db, syncTable('parts'), {updatedSince: 0, limit: 10}).rows.map((row) => row.id)).toEqual(['P-1', 'P-2'])
+    expect(
+      readSyncPage(inventory.db, syncTable('parts'), {updatedSince: 0, limit: 10}).rows.map((row) => row.id),
+    ).toEqual(['P-1', 'P-2'])
     expect(readSyncPage(inventory.db, syncTable('parts'), {updatedSince: 1, limit: 10}).rows).toEqual([])
   })
 
@@ -55,9 +57,20 @@ describe('change tracking on the reference schema', () => {
     expect(versionOf(inventory, 'uom_conversions', `part_id = 'P-2' AND uom = 'BOX'`)).toBe(3)
     expect(currentWatermark(inventory.db)).toBe(4)
     expect(readSyncPage(inventory.db, syncTable('parts'), {updatedSince: 1, limit: 10}).rows).toEqual([
-      {id: 'P-2', sku: 'A-2', name: expect.any(String), uom: 'EA', on_hand: 7, reserved: 0, location: expect.any(String), updated_at: expect.any(Number)},
+      {
+        id: 'P-2',
+        sku: 'A-2',
+        name: expect.any(String),
+        uom: 'EA',
+        on_hand: 7,
+        reserved: 0,
+        location: expect.any(String),
+        updated_at: expect.any(Number),
+      },
     ])
-    expect(readDeletions(inventory.db, 3, 10).rows).toEqual([{table: 'uom_conversions', key: ['P-1', 'CS'], version: 4}])
+    expect(readDeletions(inventory.db, 3, 10).rows).toEqual([
+      {table: 'uom_conversions', key: ['P-1', 'CS'], version: 4},
+    ])
     expect(readDeletions(inventory.db, 4, 10).rows).toEqual([])
   })
 
@@ -68,7 +81,11 @@ describe('change tracking on the reference schema', () => {
     inventory.db.exec(`UPDATE parts SET on_hand = 3 WHERE id = 'P-2'`)
     const reopened = SqliteInventory.open(inventory.location)
     expect((await reopened.getPart('P-3')).sku).toBe('A-3')
-    const write = await reopened.applyWrite('recompute_on_hand', {part_id: 'P-2', reason: 'x'}, {runId: 'r', findingId: 'f', idempotencyKey: 'key-unit-1'})
+    const write = await reopened.applyWrite(
+      'recompute_on_hand',
+      {part_id: 'P-2', reason: 'x'},
+      {runId: 'r', findingId: 'f', idempotencyKey: 'key-unit-1'},
+    )
     expect(write.applied).toBe(true)
     expect(versionOf(reopened, 'agent_actions', `idempotency_key = 'key-unit-1'`)).toBeGreaterThan(1)
     reopened.close()

@@ -7,15 +7,28 @@ import {SYNC_TABLE_NAMES} from '../../src/inventory/http/change-tracking.js'
 import {openApiDocument} from '../../src/inventory/http/openapi.js'
 import {TOOLS} from '../../src/tools/tools.js'
 
-type Operation = {parameters?: Array<{name?: string; in?: string; required?: boolean; $ref?: string}>; security?: unknown[]; requestBody?: unknown; responses: Record<string, unknown>}
+type Operation = {
+  parameters?: Array<{name?: string; in?: string; required?: boolean; $ref?: string}>
+  security?: unknown[]
+  requestBody?: unknown
+  responses: Record<string, unknown>
+}
 type Paths = Record<string, Record<string, Operation>>
 
-const document = openApiDocument() as {openapi: string; paths: Paths; security: unknown; components: {parameters: Record<string, {name: string; in: string; required: boolean}>}}
+const document = openApiDocument() as {
+  openapi: string
+  paths: Paths
+  security: unknown
+  components: {parameters: Record<string, {name: string; in: string; required: boolean}>}
+}
 
 describe('the REST contract (schemas/openapi.json)', () => {
   it('matches the committed document', () => {
     const committed = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../schemas/openapi.json'), 'utf8'))
-    expect(document, 'the REST contract changed; if intended, run `npm run schemas` and commit schemas/openapi.json').toEqual(committed)
+    expect(
+      document,
+      'the REST contract changed; if intended, run `npm run schemas` and commit schemas/openapi.json',
+    ).toEqual(committed)
   })
 
   it('is OpenAPI 3.1 with bearer auth everywhere but GET /health', () => {
@@ -28,7 +41,9 @@ describe('the REST contract (schemas/openapi.json)', () => {
     for (const tool of TOOLS.filter((candidate) => candidate.effect === 'read')) {
       const operation = document.paths[`/v1/tools/${tool.name}`]?.get
       expect(operation, tool.name).toBeDefined()
-      expect(operation.parameters!.map((parameter) => parameter.name).sort()).toEqual(Object.keys(tool.args.shape).sort())
+      expect(operation.parameters!.map((parameter) => parameter.name).sort()).toEqual(
+        Object.keys(tool.args.shape).sort(),
+      )
     }
   })
 
@@ -41,7 +56,9 @@ describe('the REST contract (schemas/openapi.json)', () => {
       expect(operation.parameters).toContainEqual({$ref: '#/components/parameters/IdempotencyKey'})
       expect(operation.requestBody).toBeDefined()
     }
-    expect(Object.keys(document.paths).filter((path) => path.includes('/tools/'))).toHaveLength(TOOLS.filter((tool) => tool.effect !== 'terminal').length)
+    expect(Object.keys(document.paths).filter((path) => path.includes('/tools/'))).toHaveLength(
+      TOOLS.filter((tool) => tool.effect !== 'terminal').length,
+    )
   })
 
   it('has paged bulk reads with cursor and updated_since for every mirrored table and for deletions', () => {
@@ -55,7 +72,8 @@ describe('the REST contract (schemas/openapi.json)', () => {
     for (const [path, operations] of Object.entries(document.paths)) {
       for (const operation of Object.values(operations)) {
         for (const [status, response] of Object.entries(operation.responses)) {
-          if (!status.startsWith('2')) expect(response, `${path} ${status}`).toEqual({$ref: '#/components/responses/Error'})
+          if (!status.startsWith('2'))
+            expect(response, `${path} ${status}`).toEqual({$ref: '#/components/responses/Error'})
         }
       }
     }

@@ -30,7 +30,19 @@ export const SYNC_TABLES: readonly SyncTableSpec[] = [
   {
     name: 'transactions',
     key: ['id'],
-    columns: ['id', 'part_id', 'sku', 'kind', 'qty', 'uom', 'status', 'source', 'external_ref', 'created_at', 'posted_at'],
+    columns: [
+      'id',
+      'part_id',
+      'sku',
+      'kind',
+      'qty',
+      'uom',
+      'status',
+      'source',
+      'external_ref',
+      'created_at',
+      'posted_at',
+    ],
   },
   {name: 'reservations', key: ['id'], columns: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at']},
   {name: 'sku_aliases', key: ['alias'], columns: ['alias', 'part_id']},
@@ -80,7 +92,9 @@ END;`
  * and triggers added.
  */
 export function prepareChangeTracking(db: SqliteConnection): {changed: boolean} {
-  const ready = db.get(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'invagent_track_agent_actions_delete'`)
+  const ready = db.get(
+    `SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'invagent_track_agent_actions_delete'`,
+  )
   if (ready) return {changed: false}
   db.exec('BEGIN IMMEDIATE')
   try {
@@ -93,8 +107,11 @@ CREATE TABLE IF NOT EXISTS invagent_deletions (
   row_key TEXT NOT NULL
 );`)
     for (const table of SYNC_TABLES) {
-      const columns = new Set(db.all<{name: string}>(`SELECT name FROM pragma_table_info('${table.name}')`).map((row) => row.name))
-      if (!columns.has('row_version')) db.exec(`ALTER TABLE ${table.name} ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0`)
+      const columns = new Set(
+        db.all<{name: string}>(`SELECT name FROM pragma_table_info('${table.name}')`).map((row) => row.name),
+      )
+      if (!columns.has('row_version'))
+        db.exec(`ALTER TABLE ${table.name} ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0`)
       db.exec(trackingSql(table))
     }
     db.run(`INSERT OR IGNORE INTO invagent_meta (key, value) VALUES ('inventory_id', ?)`, randomUUID())
@@ -172,7 +189,10 @@ export function readSyncPage(db: SqliteConnection, table: SyncTableSpec, query: 
   const last = rows.length === query.limit ? rows.at(-1)! : undefined
   const key = last ? table.key.map((column) => String(last[column])) : []
   const version = last
-    ? db.get<{v: number}>(`SELECT row_version AS v FROM ${table.name} WHERE ${table.key.map((column) => `${column} = ?`).join(' AND ')}`, ...key)!.v
+    ? db.get<{v: number}>(
+        `SELECT row_version AS v FROM ${table.name} WHERE ${table.key.map((column) => `${column} = ?`).join(' AND ')}`,
+        ...key,
+      )!.v
     : 0
   const nextCursor = last ? {version, key} : null
   return {rows, nextCursor}
@@ -185,13 +205,21 @@ export interface DeletionRow {
 }
 
 /** Tombstones after `updatedSince`, oldest first; the cursor is the last version read. */
-export function readDeletions(db: SqliteConnection, updatedSince: number, limit: number): {rows: DeletionRow[]; nextCursor: number | null} {
+export function readDeletions(
+  db: SqliteConnection,
+  updatedSince: number,
+  limit: number,
+): {rows: DeletionRow[]; nextCursor: number | null} {
   const rows = db
     .all<{table_name: SyncTableName; row_key: string; row_version: number}>(
       'SELECT table_name, row_key, row_version FROM invagent_deletions WHERE row_version > ? ORDER BY row_version LIMIT ?',
       updatedSince,
       limit,
     )
-    .map((row) => ({table: row.table_name, key: (JSON.parse(row.row_key) as unknown[]).map(String), version: row.row_version}))
+    .map((row) => ({
+      table: row.table_name,
+      key: (JSON.parse(row.row_key) as unknown[]).map(String),
+      version: row.row_version,
+    }))
   return {rows, nextCursor: rows.length === limit ? rows.at(-1)!.version : null}
 }

@@ -29,7 +29,9 @@ export type ErrorCode = (typeof ERROR_CODES)[number]
 /** The one error shape every non-2xx answer has. */
 export const ErrorBody = z.object({
   error: z.object({
-    code: z.enum(ERROR_CODES).describe('tool_failed: an expected failure of a tool, to be shown to the engine as an observation'),
+    code: z
+      .enum(ERROR_CODES)
+      .describe('tool_failed: an expected failure of a tool, to be shown to the engine as an observation'),
     message: z.string().describe('what was expected, what was found, and what to do next'),
   }),
 })
@@ -50,7 +52,16 @@ const int = z.number().int()
 
 /** Rows of the bulk reads: the reference schema's columns (docs/architecture.md §3). */
 export const SYNC_ROW_SCHEMAS = {
-  parts: z.object({id: z.string(), sku: z.string(), name: z.string(), uom: z.string(), on_hand: int, reserved: int, location: z.string(), updated_at: int}),
+  parts: z.object({
+    id: z.string(),
+    sku: z.string(),
+    name: z.string(),
+    uom: z.string(),
+    on_hand: int,
+    reserved: int,
+    location: z.string(),
+    updated_at: int,
+  }),
   transactions: z.object({
     id: z.string(),
     part_id: z.string().nullable(),
@@ -64,7 +75,14 @@ export const SYNC_ROW_SCHEMAS = {
     created_at: int,
     posted_at: int.nullable(),
   }),
-  reservations: z.object({id: z.string(), part_id: z.string(), qty: int, order_ref: z.string(), status: z.enum(['active', 'released', 'fulfilled']), created_at: int}),
+  reservations: z.object({
+    id: z.string(),
+    part_id: z.string(),
+    qty: int,
+    order_ref: z.string(),
+    status: z.enum(['active', 'released', 'fulfilled']),
+    created_at: int,
+  }),
   sku_aliases: z.object({alias: z.string(), part_id: z.string()}),
   uom_conversions: z.object({part_id: z.string(), uom: z.string(), factor: int}),
   agent_actions: z.object({
@@ -72,7 +90,7 @@ export const SYNC_ROW_SCHEMAS = {
     run_id: z.string(),
     finding_id: z.string(),
     tool: z.string(),
-    args: z.string().describe('the write\'s arguments, as JSON text'),
+    args: z.string().describe("the write's arguments, as JSON text"),
     result: z.string().describe('its result, as JSON text'),
     at: int,
   }),
@@ -83,13 +101,21 @@ export function syncPageSchema<T extends z.ZodType>(row: T) {
   return z.object({
     rows: z.array(row),
     next_cursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last page'),
-    watermark: int.describe('the change stamp this read has seen everything up to: store it, and pass it as `updated_since` next time'),
+    watermark: int.describe(
+      'the change stamp this read has seen everything up to: store it, and pass it as `updated_since` next time',
+    ),
     inventory_id: z.string(),
   })
 }
 
 export const DeletionsPage = z.object({
-  rows: z.array(z.object({table: z.enum(Object.keys(SYNC_ROW_SCHEMAS) as [SyncTableName, ...SyncTableName[]]), key: z.array(z.string()), version: int})),
+  rows: z.array(
+    z.object({
+      table: z.enum(Object.keys(SYNC_ROW_SCHEMAS) as [SyncTableName, ...SyncTableName[]]),
+      key: z.array(z.string()),
+      version: int,
+    }),
+  ),
   next_cursor: z.string().nullable(),
   watermark: int,
   inventory_id: z.string(),
@@ -97,13 +123,20 @@ export const DeletionsPage = z.object({
 
 export const SyncQuery = z.strictObject({
   cursor: z.string().optional(),
-  updated_since: z.coerce.number().int().min(0).optional().describe('only rows changed after this change stamp (a watermark the server returned); 0 or absent: all rows'),
+  updated_since: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('only rows changed after this change stamp (a watermark the server returned); 0 or absent: all rows'),
   limit: z.coerce.number().int().min(1).max(10_000).optional().describe('rows per page (default 1,000)'),
 })
 export const DEFAULT_PAGE_ROWS = 1000
 
 /** An Idempotency-Key: 8 to 200 visible ASCII characters. */
-export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{8,200}$/, 'an Idempotency-Key is 8 to 200 visible ASCII characters')
+export const IdempotencyKey = z
+  .string()
+  .regex(/^[\x21-\x7e]{8,200}$/, 'an Idempotency-Key is 8 to 200 visible ASCII characters')
 
 export type ReadTool = Extract<AnyTool, {effect: 'read'}>
 export type WriteTool = Extract<AnyTool, {effect: 'write'}>
@@ -134,7 +167,11 @@ function numericArguments(tool: ReadTool): Set<string> {
   let numeric = numericByTool.get(tool.name)
   if (!numeric) {
     const json = z.toJSONSchema(tool.args, {io: 'input'}) as {properties?: Record<string, {type?: string}>}
-    numeric = new Set(Object.entries(json.properties ?? {}).filter(([, property]) => property.type === 'integer' || property.type === 'number').map(([name]) => name))
+    numeric = new Set(
+      Object.entries(json.properties ?? {})
+        .filter(([, property]) => property.type === 'integer' || property.type === 'number')
+        .map(([name]) => name),
+    )
     numericByTool.set(tool.name, numeric)
   }
   return numeric

@@ -22,7 +22,14 @@ import {
   type WriteResult,
   type WriteToolName,
 } from '../../tools/tools.js'
-import {ToolFailure, type FindingScope, type InventoryBackend, type TransactionQuery, type WriteContext, type WriteImpact} from '../backend.js'
+import {
+  ToolFailure,
+  type FindingScope,
+  type InventoryBackend,
+  type TransactionQuery,
+  type WriteContext,
+  type WriteImpact,
+} from '../backend.js'
 import {SqliteInventory} from '../sqlite-backend.js'
 import {API_PREFIX, InfoResponse, queryFromReadArgs, toolPath} from './contract.js'
 import {HttpInventoryError, InventoryHttpClient, type HttpClientOptions} from './http-client.js'
@@ -74,16 +81,26 @@ export class PartiallyAppliedError extends InvagentError {
 
   constructor(
     location: string,
-    details: {applied: AppliedWrite[]; failed?: PlannedWrite & {error: string; maybeApplied: boolean}; notSent: PlannedWrite[]; problem?: string},
+    details: {
+      applied: AppliedWrite[]
+      failed?: PlannedWrite & {error: string; maybeApplied: boolean}
+      notSent: PlannedWrite[]
+      problem?: string
+    },
   ) {
     const total = details.applied.length + (details.failed ? 1 : 0) + details.notSent.length
+    const {failed} = details
+    const appliedCount = `${details.applied.length} of ${total} writes were applied to ${location}`
     const lines = [
-      details.failed
-        ? `${details.applied.length} of ${total} writes were applied to ${location} before ${describeWrite(details.failed)} failed: ${details.failed.error}`
+      failed
+        ? `${appliedCount} before ${describeWrite(failed)} failed: ${failed.error}`
         : `all ${total} writes were applied to ${location}, but ${details.problem}`,
     ]
-    if (details.failed?.maybeApplied) lines.push(`That write may have been applied: no answer came back (sending it again with the same key is safe).`)
-    lines.push(`Applied: ${details.applied.length === 0 ? 'none' : details.applied.map((write, index) => `${index + 1}. ${describeWrite(write)}`).join('; ')}.`)
+    if (failed?.maybeApplied) {
+      lines.push(`That write may have been applied: no answer came back (sending it again with the same key is safe).`)
+    }
+    const appliedList = details.applied.map((write, index) => `${index + 1}. ${describeWrite(write)}`)
+    lines.push(`Applied: ${appliedList.length === 0 ? 'none' : appliedList.join('; ')}.`)
     if (details.notSent.length > 0) lines.push(`Not sent: ${details.notSent.map(describeWrite).join('; ')}.`)
     lines.push('The inventory cannot roll back: a person has to finish or undo these writes.')
     super(lines.join(' '), {code: 'PARTIALLY_APPLIED', exitCode: 1})
@@ -99,6 +116,7 @@ interface Unit {
   lastCheck?: {scope: FindingScope; findings: Finding[]}
 }
 
+const describeFinding = (finding: Finding) => `${finding.rule} on ${finding.entity} (${JSON.stringify(finding.evidence)})`
 const findingIds = (findings: readonly Finding[]) => new Set(findings.map((finding) => finding.id))
 
 export class HttpInventory implements InventoryBackend {
@@ -177,7 +195,13 @@ export class HttpInventory implements InventoryBackend {
 
   async listTransactions(query: TransactionQuery): Promise<ToolResult<'list_transactions'>> {
     if (this.readsFromSandbox) return this.local().listTransactions(query)
-    const args = {part_id: query.partId, external_ref: query.externalRef, status: query.status, kind: query.kind, limit: query.limit}
+    const args = {
+      part_id: query.partId,
+      external_ref: query.externalRef,
+      status: query.status,
+      kind: query.kind,
+      limit: query.limit,
+    }
     return this.readTool('list_transactions', args, listTransactions.result)
   }
 
@@ -209,14 +233,21 @@ export class HttpInventory implements InventoryBackend {
 
   /** In a unit: applied to the sandbox and recorded, sent live on commit. Outside one: sent live now. */
   async applyWrite(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteResult> {
-    if (!this.unit) return this.sendWrite({tool, args: args as Record<string, unknown>, idempotencyKey: context.idempotencyKey}, context)
+    if (!this.unit)
+      return this.sendWrite(
+        {tool, args: args as Record<string, unknown>, idempotencyKey: context.idempotencyKey},
+        context,
+      )
     const result = await this.local().applyWrite(tool, args, context)
     this.unit.writes.push({tool, args: args as Record<string, unknown>, idempotencyKey: context.idempotencyKey})
     this.unit.context = context
     return result
   }
 
-  private async sendWrite(write: PlannedWrite, context: Pick<WriteContext, 'runId' | 'findingId'>): Promise<WriteResult> {
+  private async sendWrite(
+    write: PlannedWrite,
+    context: Pick<WriteContext, 'runId' | 'findingId'>,
+  ): Promise<WriteResult> {
     const tool = getTool(write.tool)!
     return this.client.post(toolPath(write.tool), write.args, tool.result as z.ZodType<WriteResult>, {
       idempotencyKey: write.idempotencyKey,
@@ -281,14 +312,19 @@ export class HttpInventory implements InventoryBackend {
     }
     if (!unit.lastCheck) return
     await this.sync()
-    const live = detectForEntities(this.local().db, this.clock(), unit.lastCheck.scope.partIds, unit.lastCheck.scope.txnIds)
+    const live = detectForEntities(
+      this.local().db,
+      this.clock(),
+      unit.lastCheck.scope.partIds,
+      unit.lastCheck.scope.txnIds,
+    )
     const expected = findingIds(unit.lastCheck.findings)
     const unexpected = live.filter((finding) => !expected.has(finding.id))
     if (unexpected.length > 0) {
       throw new PartiallyAppliedError(this.location, {
         applied,
         notSent: [],
-        problem: `the live data does not validate: ${unexpected.map((finding) => `${finding.rule} on ${finding.entity} (${JSON.stringify(finding.evidence)})`).join('; ')}`,
+        problem: `the live data does not validate: ${unexpected.map(describeFinding).join('; ')}`,
       })
     }
   }

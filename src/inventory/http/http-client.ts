@@ -38,8 +38,23 @@ export class HttpInventoryError extends InvagentError {
   /** True when the server may have acted on the request (no answer, or an answer that could not be read). */
   readonly maybeApplied: boolean
 
-  constructor(message: string, details: {status: number; attempts: number; maybeApplied: boolean; code?: string; suggestions?: string[]; cause?: unknown}) {
-    super(message, {code: details.code ?? 'HTTP_INVENTORY', exitCode: 3, suggestions: details.suggestions, cause: details.cause})
+  constructor(
+    message: string,
+    details: {
+      status: number
+      attempts: number
+      maybeApplied: boolean
+      code?: string
+      suggestions?: string[]
+      cause?: unknown
+    },
+  ) {
+    super(message, {
+      code: details.code ?? 'HTTP_INVENTORY',
+      exitCode: 3,
+      suggestions: details.suggestions,
+      cause: details.cause,
+    })
     this.status = details.status
     this.attempts = details.attempts
     this.maybeApplied = details.maybeApplied
@@ -50,7 +65,9 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504])
 
 /** What a response is checked against: a zod schema, or anything with the same safeParse (ajv for bulk pages). */
 export interface ResponseSchema<T> {
-  safeParse(value: unknown): {success: true; data: T} | {success: false; error: {issues: ReadonlyArray<{message: string; path: PropertyKey[]}>}}
+  safeParse(
+    value: unknown,
+  ): {success: true; data: T} | {success: false; error: {issues: ReadonlyArray<{message: string; path: PropertyKey[]}>}}
 }
 
 const ajv = new Ajv2020({strict: false})
@@ -64,7 +81,10 @@ export function compiledSchema<T>(schema: z.ZodType<T>): ResponseSchema<T> {
   return {
     safeParse(value: unknown) {
       if (validate(value)) return {success: true, data: value as T}
-      const issues = (validate.errors ?? []).map((error) => ({message: error.message ?? 'invalid', path: error.instancePath.split('/').filter(Boolean)}))
+      const issues = (validate.errors ?? []).map((error) => ({
+        message: error.message ?? 'invalid',
+        path: error.instancePath.split('/').filter(Boolean),
+      }))
       return {success: false, error: {issues}}
     },
   }
@@ -106,14 +126,27 @@ export class InventoryHttpClient {
   }
 
   /** A write: the key is what makes retrying it safe, so there is no way to send one without. */
-  async post<T>(path: string, body: unknown, schema: ResponseSchema<T>, headers: {idempotencyKey: string; runId?: string; findingId?: string}): Promise<T> {
-    const extra: Record<string, string> = {'idempotency-key': headers.idempotencyKey, 'content-type': 'application/json'}
+  async post<T>(
+    path: string,
+    body: unknown,
+    schema: ResponseSchema<T>,
+    headers: {idempotencyKey: string; runId?: string; findingId?: string},
+  ): Promise<T> {
+    const extra: Record<string, string> = {
+      'idempotency-key': headers.idempotencyKey,
+      'content-type': 'application/json',
+    }
     if (headers.runId) extra['invagent-run-id'] = headers.runId
     if (headers.findingId) extra['invagent-finding-id'] = headers.findingId
     return this.request('POST', path, schema, JSON.stringify(body), extra)
   }
 
-  private async attempt(method: string, url: string, body: string | undefined, headers: Record<string, string>): Promise<Attempt> {
+  private async attempt(
+    method: string,
+    url: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+  ): Promise<Attempt> {
     this.requests++
     const signal = AbortSignal.timeout(this.timeoutMs)
     try {
@@ -130,7 +163,13 @@ export class InventoryHttpClient {
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
   }
 
-  private async request<T>(method: string, path: string, schema: ResponseSchema<T>, body?: string, extraHeaders: Record<string, string> = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    schema: ResponseSchema<T>,
+    body?: string,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<T> {
     const url = `${this.baseUrl}${path}`
     const headers: Record<string, string> = {accept: 'application/json', ...extraHeaders}
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
@@ -147,7 +186,9 @@ export class InventoryHttpClient {
             attempts: attempt,
             maybeApplied: false,
             code: 'HTTP_TLS',
-            suggestions: ["Check the server's certificate; for a private CA, point NODE_EXTRA_CA_CERTS at its certificate (PEM)."],
+            suggestions: [
+              "Check the server's certificate; for a private CA, point NODE_EXTRA_CA_CERTS at its certificate (PEM).",
+            ],
             cause: result.error,
           })
         }
@@ -161,7 +202,9 @@ export class InventoryHttpClient {
           attempts: attempt,
           maybeApplied: isWrite,
           code: result.timedOut ? 'HTTP_TIMEOUT' : 'HTTP_UNREACHABLE',
-          suggestions: ['Check that the inventory server is running and reachable (`invagent doctor`), then run again.'],
+          suggestions: [
+            'Check that the inventory server is running and reachable (`invagent doctor`), then run again.',
+          ],
           cause: result.error,
         })
       }
@@ -172,40 +215,50 @@ export class InventoryHttpClient {
       if (RETRY_STATUSES.has(response.status)) {
         const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
         if (retryAfter !== undefined && retryAfter > this.maxRetryAfterMs) {
-          throw new HttpInventoryError(`${method} ${url}: ${response.status}, and the server asks to wait ${Math.round(retryAfter / 1000)} s (more than the ${this.maxRetryAfterMs / 1000} s allowed)`, {
-            status: response.status,
-            attempts: attempt,
-            maybeApplied: false,
-            code: 'HTTP_RATE_LIMITED',
-            suggestions: ['Run again later.'],
-          })
+          throw new HttpInventoryError(
+            `${method} ${url}: ${response.status}, and the server asks to wait ${Math.round(retryAfter / 1000)} s (more than the ${this.maxRetryAfterMs / 1000} s allowed)`,
+            {
+              status: response.status,
+              attempts: attempt,
+              maybeApplied: false,
+              code: 'HTTP_RATE_LIMITED',
+              suggestions: ['Run again later.'],
+            },
+          )
         }
         if (!last) {
           await sleep(retryAfter ?? this.backoff(attempt))
           continue
         }
-        throw new HttpInventoryError(`${method} ${url}: still ${response.status} after ${attempt} attempts: ${message}`, {
-          status: response.status,
-          attempts: attempt,
-          maybeApplied: false,
-          code: response.status === 429 ? 'HTTP_RATE_LIMITED' : 'HTTP_UNAVAILABLE',
-          suggestions: ['The inventory server is overloaded or down; run again later.'],
-        })
+        throw new HttpInventoryError(
+          `${method} ${url}: still ${response.status} after ${attempt} attempts: ${message}`,
+          {
+            status: response.status,
+            attempts: attempt,
+            maybeApplied: false,
+            code: response.status === 429 ? 'HTTP_RATE_LIMITED' : 'HTTP_UNAVAILABLE',
+            suggestions: ['The inventory server is overloaded or down; run again later.'],
+          },
+        )
       }
-      if (response.status === 422 && problem.success && problem.data.error.code === 'tool_failed') throw new ToolFailure(message)
+      if (response.status === 422 && problem.success && problem.data.error.code === 'tool_failed')
+        throw new ToolFailure(message)
       if (response.status === 401) {
         throw new ConfigError(`${url} refused the token (401): ${message}`, {
           code: 'HTTP_UNAUTHORIZED',
           suggestions: ['Set INVAGENT_TOKEN, or pass --token-file with the token the server was started with.'],
         })
       }
-      throw new HttpInventoryError(`${method} ${url}: ${response.status} ${problem.success ? problem.data.error.code : 'with a body outside the contract'}: ${message}`, {
-        status: response.status,
-        attempts: attempt,
-        // A 5xx other than the retried ones may come after the server acted; a 4xx never does.
-        maybeApplied: isWrite && response.status >= 500,
-        code: 'HTTP_REQUEST_FAILED',
-      })
+      throw new HttpInventoryError(
+        `${method} ${url}: ${response.status} ${problem.success ? problem.data.error.code : 'with a body outside the contract'}: ${message}`,
+        {
+          status: response.status,
+          attempts: attempt,
+          // A 5xx other than the retried ones may come after the server acted; a 4xx never does.
+          maybeApplied: isWrite && response.status >= 500,
+          code: 'HTTP_REQUEST_FAILED',
+        },
+      )
     }
   }
 
@@ -213,7 +266,10 @@ export class InventoryHttpClient {
     const json = safeJson(text)
     const parsed = json === undefined ? undefined : schema.safeParse(json)
     if (parsed?.success) return parsed.data
-    const found = json === undefined ? `text that is not JSON (${JSON.stringify(text.slice(0, 80))})` : `JSON that does not match: ${parsed!.error.issues[0]?.message ?? ''} at ${parsed!.error.issues[0]?.path.join('.') ?? ''}`
+    const found =
+      json === undefined
+        ? `text that is not JSON (${JSON.stringify(text.slice(0, 80))})`
+        : `JSON that does not match: ${parsed!.error.issues[0]?.message ?? ''} at ${parsed!.error.issues[0]?.path.join('.') ?? ''}`
     throw new HttpInventoryError(`${method} ${url}: expected a response in the contract's shape, found ${found}`, {
       status: 200,
       attempts,

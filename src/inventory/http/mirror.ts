@@ -48,7 +48,10 @@ function pageSchema(table: SyncTableName): ResponseSchema<RowPage> {
 export function defaultMirrorPath(baseUrl: string, directory = join('.invagent', 'mirrors')): string {
   const url = new URL(baseUrl)
   const digest = createHash('sha256').update(url.href).digest('hex').slice(0, 10)
-  return join(directory, `${url.hostname.replace(/[^\w.-]/g, '_')}-${url.port || url.protocol.replace(':', '')}-${digest}.db`)
+  return join(
+    directory,
+    `${url.hostname.replace(/[^\w.-]/g, '_')}-${url.port || url.protocol.replace(':', '')}-${digest}.db`,
+  )
 }
 
 export class InventoryMirror {
@@ -104,7 +107,14 @@ export class InventoryMirror {
     const before = client.requests
     const info = await client.get(`${API_PREFIX}/info`, InfoResponse)
     const full = !this.ready || this.storedInventoryId() !== info.inventory_id
-    const stats: SyncStats = {rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0, agent_actions: 0}, deleted: 0, requests: 0, full, ms: 0, info}
+    const stats: SyncStats = {
+      rows: {parts: 0, transactions: 0, reservations: 0, sku_aliases: 0, uom_conversions: 0, agent_actions: 0},
+      deleted: 0,
+      requests: 0,
+      full,
+      ms: 0,
+      info,
+    }
     if (!full && this.watermark('all') === info.watermark) {
       this.setClock(info)
       return {...stats, requests: client.requests - before, ms: performance.now() - started}
@@ -112,8 +122,7 @@ export class InventoryMirror {
     if (full) {
       hooks.beforeReset?.()
       this.reset()
-    }
-    else stats.deleted = await this.applyDeletions(client)
+    } else stats.deleted = await this.applyDeletions(client)
     for (const table of SYNC_TABLES) stats.rows[table.name] = await this.syncTable(client, table)
     if (full) {
       // Tombstones older than this full read are already reflected in it.
@@ -141,7 +150,8 @@ export class InventoryMirror {
 
   private async syncTable(client: InventoryHttpClient, table: SyncTableSpec): Promise<number> {
     const since = this.watermark(table.name)
-    const upsert = `INSERT OR REPLACE INTO ${table.name} (${table.columns.join(', ')}) VALUES (${table.columns.map(() => '?').join(', ')})`
+    const placeholders = table.columns.map(() => '?').join(', ')
+    const upsert = `INSERT OR REPLACE INTO ${table.name} (${table.columns.join(', ')}) VALUES (${placeholders})`
     const fetchPage = (cursor: string | null): Promise<RowPage> => {
       const query = new URLSearchParams({updated_since: String(since), limit: String(this.pageRows)})
       if (cursor !== null) query.set('cursor', cursor)
@@ -160,7 +170,8 @@ export class InventoryMirror {
       this.db.exec('BEGIN')
       try {
         const statement = this.db.statement(upsert)
-        for (const row of page.rows) statement.run(...table.columns.map((column) => row[column] as string | number | null))
+        for (const row of page.rows)
+          statement.run(...table.columns.map((column) => row[column] as string | number | null))
         this.db.exec('COMMIT')
       } catch (error) {
         this.db.exec('ROLLBACK')
@@ -184,7 +195,10 @@ export class InventoryMirror {
       watermark ??= page.watermark
       for (const row of page.rows) {
         const table = SYNC_TABLES.find((spec) => spec.name === row.table)!
-        this.db.run(`DELETE FROM ${table.name} WHERE ${table.key.map((column) => `${column} = ?`).join(' AND ')}`, ...row.key)
+        this.db.run(
+          `DELETE FROM ${table.name} WHERE ${table.key.map((column) => `${column} = ?`).join(' AND ')}`,
+          ...row.key,
+        )
         deleted++
       }
       cursor = page.next_cursor

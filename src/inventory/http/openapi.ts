@@ -37,7 +37,13 @@ function queryParameters(schema: z.ZodObject): unknown[] {
   const json = toJsonSchema(schema, 'input') as {properties?: Record<string, JsonSchema>; required?: string[]}
   return Object.entries(json.properties ?? {}).map(([name, property]) => {
     const {description, ...rest} = property
-    return {name, in: 'query', required: (json.required ?? []).includes(name), ...(description ? {description} : {}), schema: rest}
+    return {
+      name,
+      in: 'query',
+      required: (json.required ?? []).includes(name),
+      ...(description ? {description} : {}),
+      schema: rest,
+    }
   })
 }
 
@@ -54,7 +60,9 @@ export function openApiDocument(): Record<string, unknown> {
         operationId: 'health',
         summary: 'Liveness: answers without a token.',
         security: [],
-        responses: {'200': {description: 'the server is up', content: jsonContent(toJsonSchema(HealthResponse, 'output'))}},
+        responses: {
+          '200': {description: 'the server is up', content: jsonContent(toJsonSchema(HealthResponse, 'output'))},
+        },
       },
     },
     [`${API_PREFIX}/info`]: {
@@ -93,14 +101,31 @@ export function openApiDocument(): Record<string, unknown> {
         tags: ['write tools'],
         parameters: [
           {$ref: '#/components/parameters/IdempotencyKey'},
-          {name: 'Invagent-Run-Id', in: 'header', required: false, description: 'the audit run, for the action log', schema: {type: 'string'}},
-          {name: 'Invagent-Finding-Id', in: 'header', required: false, description: 'the finding, for the action log', schema: {type: 'string'}},
+          {
+            name: 'Invagent-Run-Id',
+            in: 'header',
+            required: false,
+            description: 'the audit run, for the action log',
+            schema: {type: 'string'},
+          },
+          {
+            name: 'Invagent-Finding-Id',
+            in: 'header',
+            required: false,
+            description: 'the finding, for the action log',
+            schema: {type: 'string'},
+          },
         ],
         requestBody: {required: true, content: jsonContent(toJsonSchema(tool.args, 'input'))},
         responses: {
           '200': {
             description: 'the write result (applied: false when it changed nothing)',
-            headers: {'Idempotent-Replayed': {description: 'true when this is the recorded answer of an earlier request', schema: {type: 'string'}}},
+            headers: {
+              'Idempotent-Replayed': {
+                description: 'true when this is the recorded answer of an earlier request',
+                schema: {type: 'string'},
+              },
+            },
             content: jsonContent(toJsonSchema(tool.result, 'output')),
           },
           ...errorResponses([400, 401, 422, 429, 500, 503]),
@@ -147,7 +172,9 @@ export function openApiDocument(): Record<string, unknown> {
     security: [{bearer: []}],
     paths,
     components: {
-      securitySchemes: {bearer: {type: 'http', scheme: 'bearer', description: 'required whenever the server has a token'}},
+      securitySchemes: {
+        bearer: {type: 'http', scheme: 'bearer', description: 'required whenever the server has a token'},
+      },
       parameters: {
         IdempotencyKey: {
           name: 'Idempotency-Key',

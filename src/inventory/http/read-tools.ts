@@ -5,7 +5,11 @@ import type {ReadToolName, ToolArgs} from '../../tools/tools.js'
  * Answers a read tool from a backend, in the tool's result shape: what the reference server
  * serves at GET /v1/tools/<name>. Arguments have been validated against the tool's schema.
  */
-export async function callReadTool(backend: InventoryBackend, name: ReadToolName, args: Record<string, unknown>): Promise<unknown> {
+export async function callReadTool(
+  backend: InventoryBackend,
+  name: ReadToolName,
+  args: Record<string, unknown>,
+): Promise<unknown> {
   switch (name) {
     case 'get_part':
       return backend.getPart(args.part_id as string)
@@ -13,7 +17,13 @@ export async function callReadTool(backend: InventoryBackend, name: ReadToolName
       return backend.findPartsBySku(args.sku as string)
     case 'list_transactions': {
       const a = args as ToolArgs<'list_transactions'>
-      return backend.listTransactions({partId: a.part_id, externalRef: a.external_ref, status: a.status, kind: a.kind, limit: a.limit})
+      return backend.listTransactions({
+        partId: a.part_id,
+        externalRef: a.external_ref,
+        status: a.status,
+        kind: a.kind,
+        limit: a.limit,
+      })
     }
     case 'get_transaction':
       return backend.getTransaction(args.txn_id as string)

@@ -41,11 +41,17 @@ export type InventoryServeStopped = Extract<InventoryServeLine, {event: 'stopped
  * Serves the REST contract over a SQLite inventory until the signal aborts. Refuses to listen
  * beyond loopback without a token: the contract can change stock.
  */
-export async function serveInventoryUntilStopped(options: ServeInventoryOptions, events: ServeInventoryEvents): Promise<InventoryServeStopped> {
+export async function serveInventoryUntilStopped(
+  options: ServeInventoryOptions,
+  events: ServeInventoryEvents,
+): Promise<InventoryServeStopped> {
   if (!isLoopbackHost(options.host) && options.token === undefined) {
-    throw new UserError(`refusing to serve the inventory on ${options.host} without a token: anyone who can reach it could change stock`, {
-      suggestions: ['Pass --token-file FILE (or set INVAGENT_TOKEN), or bind to loopback (--host 127.0.0.1).'],
-    })
+    throw new UserError(
+      `refusing to serve the inventory on ${options.host} without a token: anyone who can reach it could change stock`,
+      {
+        suggestions: ['Pass --token-file FILE (or set INVAGENT_TOKEN), or bind to loopback (--host 127.0.0.1).'],
+      },
+    )
   }
   const inventory = ServedSqliteInventory.open(options.inventory)
   let writes = 0
@@ -69,7 +75,14 @@ export async function serveInventoryUntilStopped(options: ServeInventoryOptions,
     })
   }
   const port = Number(new URL(url).port)
-  events.ready({event: 'ready', url, inventory: inventory.backend.location, host: options.host, port, auth: options.token === undefined ? 'none' : 'bearer'})
+  events.ready({
+    event: 'ready',
+    url,
+    inventory: inventory.backend.location,
+    host: options.host,
+    port,
+    auth: options.token === undefined ? 'none' : 'bearer',
+  })
   await new Promise<void>((resolve) => {
     if (options.signal.aborted) resolve()
     else options.signal.addEventListener('abort', () => resolve(), {once: true})

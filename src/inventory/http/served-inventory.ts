@@ -106,10 +106,19 @@ export class ServedSqliteInventory implements ServedInventory {
     if (!Number.isSafeInteger(from) || from < 0) return undefined
     const watermark = currentWatermark(this.backend.db)
     const page = readDeletions(this.backend.db, from, query.limit)
-    return {rows: page.rows, next_cursor: page.nextCursor === null ? null : String(page.nextCursor), watermark, inventory_id: inventoryId(this.backend.db)}
+    return {
+      rows: page.rows,
+      next_cursor: page.nextCursor === null ? null : String(page.nextCursor),
+      watermark,
+      inventory_id: inventoryId(this.backend.db),
+    }
   }
 
-  async writeOnce(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteOnceOutcome> {
+  async writeOnce(
+    tool: WriteToolName,
+    args: ToolArgs<WriteToolName>,
+    context: WriteContext,
+  ): Promise<WriteOnceOutcome> {
     const digest = createHash('sha256').update(canonicalJson({tool, args})).digest('hex')
     const db = this.backend.db
     return this.backend.unitOfWork(

@@ -86,17 +86,31 @@ function digest(text: string): Buffer {
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body)
-  response.writeHead(status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers})
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  })
   response.end(text)
 }
 
-function sendError(response: ServerResponse, status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+function sendError(
+  response: ServerResponse,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const body: ErrorBody = {error: {code, message}}
   send(response, status, body, headers)
 }
 
 function invalid(error: z.ZodError, what: string): HttpProblem {
-  return new HttpProblem(400, 'invalid_request', `${what} does not match the contract: ${z.prettifyError(error).replaceAll('\n', '; ')}`)
+  return new HttpProblem(
+    400,
+    'invalid_request',
+    `${what} does not match the contract: ${z.prettifyError(error).replaceAll('\n', '; ')}`,
+  )
 }
 
 async function readBody(request: IncomingMessage, limit: number): Promise<unknown> {
@@ -111,7 +125,11 @@ async function readBody(request: IncomingMessage, limit: number): Promise<unknow
   try {
     return JSON.parse(text)
   } catch {
-    throw new HttpProblem(400, 'invalid_request', 'the request body is not JSON: expected the tool arguments as a JSON object')
+    throw new HttpProblem(
+      400,
+      'invalid_request',
+      'the request body is not JSON: expected the tool arguments as a JSON object',
+    )
   }
 }
 
@@ -135,7 +153,9 @@ export function createInventoryServer(options: InventoryServerOptions): Server {
  * The request handler alone, for a server of another kind: node:https with a certificate, or
  * mounted behind an existing one.
  */
-export function inventoryRequestHandler(options: InventoryServerOptions): (request: IncomingMessage, response: ServerResponse) => void {
+export function inventoryRequestHandler(
+  options: InventoryServerOptions,
+): (request: IncomingMessage, response: ServerResponse) => void {
   const {inventory} = options
   const expectedToken = options.token === undefined ? undefined : digest(options.token)
   const writes = new Serial()
@@ -148,9 +168,19 @@ export function inventoryRequestHandler(options: InventoryServerOptions): (reque
     return match !== null && timingSafeEqual(digest(match[1].trim()), expectedToken)
   }
 
-  const handleWrite = async (request: IncomingMessage, response: ServerResponse, tool: (typeof WRITE_TOOLS)[number], path: string) => {
+  const handleWrite = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    tool: (typeof WRITE_TOOLS)[number],
+    path: string,
+  ) => {
     const key = IdempotencyKey.safeParse(request.headers['idempotency-key'])
-    if (!key.success) throw new HttpProblem(400, 'invalid_request', `a write needs an Idempotency-Key header (8 to 200 visible ASCII characters); found ${request.headers['idempotency-key'] === undefined ? 'none' : 'an invalid one'}`)
+    if (!key.success)
+      throw new HttpProblem(
+        400,
+        'invalid_request',
+        `a write needs an Idempotency-Key header (8 to 200 visible ASCII characters); found ${request.headers['idempotency-key'] === undefined ? 'none' : 'an invalid one'}`,
+      )
     const body = await readBody(request, maxBodyBytes)
     const parsed = tool.args.safeParse(body)
     if (!parsed.success) throw invalid(parsed.error, `the arguments of ${tool.name}`)
@@ -161,22 +191,40 @@ export function inventoryRequestHandler(options: InventoryServerOptions): (reque
       findingId: String(request.headers['invagent-finding-id'] ?? 'http'),
     }
     const log = (outcome: WriteLogEntry['outcome'], message: string) =>
-      options.logWrite?.({at: new Date().toISOString(), tool: tool.name, idempotency_key: key.data, run_id: context.runId, finding_id: context.findingId, target, outcome, message})
+      options.logWrite?.({
+        at: new Date().toISOString(),
+        tool: tool.name,
+        idempotency_key: key.data,
+        run_id: context.runId,
+        finding_id: context.findingId,
+        target,
+        outcome,
+        message,
+      })
     const slow = options.faults?.({method: 'POST', path, phase: 'before-apply'})
     if (slow?.kind === 'crash') return void request.socket.destroy()
     if (slow?.kind === 'stall') await sleep(slow.ms)
     let outcome
     try {
-      outcome = await writes.run(() => inventory.writeOnce(tool.name as WriteToolName, parsed.data as ToolArgs<WriteToolName>, context))
+      outcome = await writes.run(() =>
+        inventory.writeOnce(tool.name as WriteToolName, parsed.data as ToolArgs<WriteToolName>, context),
+      )
     } catch (error) {
       log(error instanceof ToolFailure ? 'tool_failed' : 'error', (error as Error).message)
       throw error
     }
     if (outcome.kind === 'conflict') {
       log('conflict', `key already used for ${outcome.recordedTool} with other arguments`)
-      throw new HttpProblem(422, 'idempotency_key_reused', `Idempotency-Key ${key.data} was already used for ${outcome.recordedTool} with other arguments: use a new key for a new write`)
+      throw new HttpProblem(
+        422,
+        'idempotency_key_reused',
+        `Idempotency-Key ${key.data} was already used for ${outcome.recordedTool} with other arguments: use a new key for a new write`,
+      )
     }
-    log(outcome.kind === 'replayed' ? 'replayed' : outcome.result.applied ? 'applied' : 'unchanged', outcome.result.message)
+    log(
+      outcome.kind === 'replayed' ? 'replayed' : outcome.result.applied ? 'applied' : 'unchanged',
+      outcome.result.message,
+    )
     const fault = options.faults?.({method: 'POST', path, phase: 'after-apply'})
     if (fault?.kind === 'crash') return void request.socket.destroy()
     if (fault?.kind === 'malformed') return void malformed(response)
@@ -186,9 +234,19 @@ export function inventoryRequestHandler(options: InventoryServerOptions): (reque
   const handleSync = (response: ServerResponse, table: string, query: URLSearchParams) => {
     const parsed = SyncQuery.safeParse(Object.fromEntries(query))
     if (!parsed.success) throw invalid(parsed.error, 'the bulk read query')
-    const request = {cursor: parsed.data.cursor, updatedSince: parsed.data.updated_since ?? 0, limit: parsed.data.limit ?? DEFAULT_PAGE_ROWS}
-    const page = table === 'deletions' ? inventory.deletions(request) : inventory.syncPage(table as SyncTableName, request)
-    if (!page) throw new HttpProblem(400, 'invalid_request', `cursor "${request.cursor}" was not issued by this server: restart the read without a cursor`)
+    const request = {
+      cursor: parsed.data.cursor,
+      updatedSince: parsed.data.updated_since ?? 0,
+      limit: parsed.data.limit ?? DEFAULT_PAGE_ROWS,
+    }
+    const page =
+      table === 'deletions' ? inventory.deletions(request) : inventory.syncPage(table as SyncTableName, request)
+    if (!page)
+      throw new HttpProblem(
+        400,
+        'invalid_request',
+        `cursor "${request.cursor}" was not issued by this server: restart the read without a cursor`,
+      )
     send(response, 200, page)
   }
 
@@ -200,26 +258,45 @@ export function inventoryRequestHandler(options: InventoryServerOptions): (reque
     if (fault?.kind === 'crash') return void request.socket.destroy()
     if (fault?.kind === 'stall') await sleep(fault.ms)
     if (fault?.kind === 'respond') {
-      response.writeHead(fault.status, {'content-type': 'application/json', ...(fault.retryAfter === undefined ? {} : {'retry-after': fault.retryAfter})})
-      return void response.end(fault.body ?? JSON.stringify({error: {code: fault.status === 429 ? 'rate_limited' : 'unavailable', message: `injected ${fault.status}`}}))
+      response.writeHead(fault.status, {
+        'content-type': 'application/json',
+        ...(fault.retryAfter === undefined ? {} : {'retry-after': fault.retryAfter}),
+      })
+      return void response.end(
+        fault.body ??
+          JSON.stringify({
+            error: {code: fault.status === 429 ? 'rate_limited' : 'unavailable', message: `injected ${fault.status}`},
+          }),
+      )
     }
     if (method === 'GET' && path === '/health') return send(response, 200, {status: 'ok', contract: CONTRACT_VERSION})
     if (!authorized(request)) {
-      throw new HttpProblem(401, 'unauthorized', 'missing or wrong bearer token: send `Authorization: Bearer <token>` with the token the server was started with')
+      throw new HttpProblem(
+        401,
+        'unauthorized',
+        'missing or wrong bearer token: send `Authorization: Bearer <token>` with the token the server was started with',
+      )
     }
     const readTool = READ_BY_PATH.get(path)
     const writeTool = WRITE_BY_PATH.get(path)
-    const isSync = path.startsWith(SYNC_PREFIX) && [...SYNC_TABLE_NAMES, 'deletions'].includes(path.slice(SYNC_PREFIX.length))
+    const isSync =
+      path.startsWith(SYNC_PREFIX) && [...SYNC_TABLE_NAMES, 'deletions'].includes(path.slice(SYNC_PREFIX.length))
     const known = readTool || writeTool || isSync || path === `${API_PREFIX}/info`
-    if (!known) throw new HttpProblem(404, 'not_found', `no endpoint ${path}: see schemas/openapi.json for the contract`)
+    if (!known)
+      throw new HttpProblem(404, 'not_found', `no endpoint ${path}: see schemas/openapi.json for the contract`)
     const expectedMethod = writeTool ? 'POST' : 'GET'
-    if (method !== expectedMethod) throw new HttpProblem(405, 'invalid_request', `${path} expects ${expectedMethod}, not ${method}`)
+    if (method !== expectedMethod)
+      throw new HttpProblem(405, 'invalid_request', `${path} expects ${expectedMethod}, not ${method}`)
     if (path === `${API_PREFIX}/info`) return send(response, 200, inventory.info())
     if (isSync) return handleSync(response, path.slice(SYNC_PREFIX.length), url.searchParams)
     if (writeTool) return handleWrite(request, response, writeTool, path)
     const args = readTool!.args.safeParse(readArgsFromQuery(readTool!, url.searchParams))
     if (!args.success) throw invalid(args.error, `the arguments of ${readTool!.name}`)
-    const result = await callReadTool(inventory.backend, readTool!.name as ReadToolName, args.data as Record<string, unknown>)
+    const result = await callReadTool(
+      inventory.backend,
+      readTool!.name as ReadToolName,
+      args.data as Record<string, unknown>,
+    )
     if (fault?.kind === 'malformed') return malformed(response)
     send(response, 200, result)
   }

@@ -16,7 +16,9 @@ export function resolveToken(tokenFile: string | undefined, env: NodeJS.ProcessE
     }
     const token = text.trim()
     if (token === '' || /\s/.test(token)) {
-      throw new UserError(`${tokenFile} should hold one token (no spaces); found ${token === '' ? 'an empty file' : 'several words'}`)
+      throw new UserError(
+        `${tokenFile} should hold one token (no spaces); found ${token === '' ? 'an empty file' : 'several words'}`,
+      )
     }
     return token
   }
