@@ -1,5 +1,6 @@
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {DatabaseSync} from 'node:sqlite'
 
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
@@ -199,6 +200,31 @@ describe('HTTP backend under server faults', () => {
     await adjustInOneUnit(http, 'rerun')
     expect(onHand()).toBe(startOnHand + 7)
     expect(actions()).toBe(3)
+  })
+
+  it('answers 503 with Retry-After while another writer holds the file, and the retried write applies once', async () => {
+    const {http, path, onHand, startOnHand, actions} = await setup({client: {timeoutMs: 15_000, maxAttempts: 5}})
+    const other = new DatabaseSync(path)
+    other.exec('BEGIN IMMEDIATE')
+    // Longer than the server's busy timeout (5 s), so that the first attempt is answered 503.
+    const release = setTimeout(() => other.exec('COMMIT'), 5500)
+    try {
+      const started = performance.now()
+      const written = await http.applyWrite(
+        'adjust_quantity',
+        {part_id: PART, delta: 1, reason: 'test'},
+        {runId: 'run', findingId: 'finding', idempotencyKey: 'busy-key-0001'},
+      )
+      expect(written.applied).toBe(true)
+      expect(performance.now() - started).toBeGreaterThan(5000)
+    } finally {
+      clearTimeout(release)
+      if (other.isTransaction) other.exec('COMMIT')
+      other.close()
+    }
+    expect(onHand()).toBe(startOnHand + 1)
+    expect(actions()).toBe(1)
+    expect(http.client.requests).toBeGreaterThanOrEqual(3)
   })
 
   it('refuses a bulk page outside the contract, naming the field', async () => {

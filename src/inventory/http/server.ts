@@ -306,9 +306,20 @@ export function inventoryRequestHandler(
       if (response.headersSent || request.socket.destroyed) return void response.destroy()
       if (error instanceof HttpProblem) return sendError(response, error.status, error.code, error.message)
       if (error instanceof ToolFailure) return sendError(response, 422, 'tool_failed', error.message)
+      if (isBusy(error)) {
+        // Another writer held the database past the busy timeout; nothing was applied, so a retry is safe.
+        const message = `the inventory is busy with another writer: ${(error as Error).message}; retry shortly`
+        return sendError(response, 503, 'unavailable', message, {'retry-after': '1'})
+      }
       sendError(response, 500, 'internal', `the inventory failed: ${(error as Error).message}`)
     })
   }
+}
+
+/** SQLITE_BUSY or SQLITE_LOCKED from node:sqlite (its errors carry the primary result code as errcode). */
+function isBusy(error: unknown): boolean {
+  const errcode = (error as {errcode?: number}).errcode
+  return errcode !== undefined && [5, 6].includes(errcode & 0xff)
 }
 
 function malformed(response: ServerResponse): void {
