@@ -9,6 +9,7 @@ import {ErrorBody} from '../../src/inventory/http/contract.js'
 import {PartiallyAppliedError, type HttpInventory} from '../../src/inventory/http/http-backend.js'
 import {HttpInventoryError} from '../../src/inventory/http/http-client.js'
 import {openHttpInventory} from '../../src/inventory/http/open-http-inventory.js'
+import {probeHttpInventory} from '../../src/inventory/http/probe.js'
 import {isLoopbackHost, serveInventoryUntilStopped} from '../../src/inventory/http/serve-inventory.js'
 import {UserError} from '../../src/errors.js'
 import {
@@ -300,6 +301,13 @@ describe('HTTP backend under server faults', () => {
     }
     const health = await fetch(`${server.url}/health`)
     expect(health.status).toBe(200)
+    // What doctor reports: reachable, but not usable without the token; usable with it; unreachable when down.
+    const refused = await probeHttpInventory({url: server.url, env: {INVAGENT_TOKEN: 'wrong-token'}})
+    expect(refused).toMatchObject({reachable: true, usable: false, contract: '1'})
+    expect(refused.problem).toMatch(/refused the token \(401\).*INVAGENT_TOKEN/)
+    const accepted = await probeHttpInventory({url: server.url, env: {INVAGENT_TOKEN: 'right-token-123'}})
+    expect(accepted).toMatchObject({reachable: true, usable: true, clockFrozen: true, problem: null})
+    expect(accepted.inventoryId).toMatch(/^[0-9a-f-]{36}$/)
     // The token as the CLI takes it: from a file, else from INVAGENT_TOKEN.
     writeFileSync(join(dir, 'token'), 'right-token-123\n')
     const fromFile = await openHttpInventory({
@@ -352,6 +360,16 @@ describe('reference server: requests outside the contract', () => {
     const reused = await post('/v1/tools/recompute_reserved', {part_id: PART, reason: 'x'}, 'key-reused-1')
     expect(reused.status).toBe(422)
     expect(ErrorBody.parse(await reused.json()).error.code).toBe('idempotency_key_reused')
+  })
+
+  it('probe: a server that is down is reported unreachable at once', async () => {
+    const {server} = await setup()
+    await server.crash()
+    const started = performance.now()
+    const probe = await probeHttpInventory({url: server.url, env: {}})
+    expect(probe).toMatchObject({reachable: false, usable: false})
+    expect(probe.problem).toMatch(/no answer \(ECONNREFUSED\)/)
+    expect(performance.now() - started).toBeLessThan(2000)
   })
 
   it('refuses to listen beyond loopback without a token', async () => {
