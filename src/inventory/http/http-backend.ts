@@ -2,7 +2,6 @@ import {z} from 'zod'
 
 import {detectAll, detectForEntities} from '../../detect/sqlite-detector.js'
 import type {Finding} from '../../detect/finding.js'
-import {InvagentError} from '../../errors.js'
 import type {RuleName} from '../../tools/catalogue.js'
 import {
   findPartBySku,
@@ -12,7 +11,6 @@ import {
   getTransaction,
   listReservations,
   listTransactions,
-  getTool,
   type IntegrationEventRecord,
   type PartRecord,
   type ReservationRecord,
@@ -23,7 +21,6 @@ import {
   type WriteToolName,
 } from '../../tools/tools.js'
 import {
-  ToolFailure,
   type FindingScope,
   type InventoryBackend,
   type TransactionQuery,
@@ -32,7 +29,8 @@ import {
 } from '../backend.js'
 import {SqliteInventory} from '../sqlite-backend.js'
 import {API_PREFIX, InfoResponse, queryFromReadArgs, toolPath} from './contract.js'
-import {HttpInventoryError, InventoryHttpClient, type HttpClientOptions} from './http-client.js'
+import {PartiallyAppliedError, sendWrite, sendWritesInOrder, type PlannedWrite} from './apply-writes.js'
+import {InventoryHttpClient, type HttpClientOptions} from './http-client.js'
 import {InventoryMirror, type SyncStats} from './mirror.js'
 
 /*
@@ -58,57 +56,7 @@ export interface HttpInventoryOptions extends HttpClientOptions {
   pageRows?: number
 }
 
-export interface PlannedWrite {
-  tool: WriteToolName
-  args: Record<string, unknown>
-  idempotencyKey: string
-}
-
-export interface AppliedWrite extends PlannedWrite {
-  result: WriteResult
-}
-
-function describeWrite(write: PlannedWrite): string {
-  const {reason: _reason, ...target} = write.args
-  return `${write.tool} ${JSON.stringify(target)} (key ${write.idempotencyKey.slice(0, 12)}…)`
-}
-
-/** Some of a unit's writes reached the inventory and the rest did not: nothing was rolled back. */
-export class PartiallyAppliedError extends InvagentError {
-  readonly applied: AppliedWrite[]
-  readonly failed: (PlannedWrite & {error: string; maybeApplied: boolean}) | undefined
-  readonly notSent: PlannedWrite[]
-
-  constructor(
-    location: string,
-    details: {
-      applied: AppliedWrite[]
-      failed?: PlannedWrite & {error: string; maybeApplied: boolean}
-      notSent: PlannedWrite[]
-      problem?: string
-    },
-  ) {
-    const total = details.applied.length + (details.failed ? 1 : 0) + details.notSent.length
-    const {failed} = details
-    const appliedCount = `${details.applied.length} of ${total} writes were applied to ${location}`
-    const lines = [
-      failed
-        ? `${appliedCount} before ${describeWrite(failed)} failed: ${failed.error}`
-        : `all ${total} writes were applied to ${location}, but ${details.problem}`,
-    ]
-    if (failed?.maybeApplied) {
-      lines.push(`That write may have been applied: no answer came back (sending it again with the same key is safe).`)
-    }
-    const appliedList = details.applied.map((write, index) => `${index + 1}. ${describeWrite(write)}`)
-    lines.push(`Applied: ${appliedList.length === 0 ? 'none' : appliedList.join('; ')}.`)
-    if (details.notSent.length > 0) lines.push(`Not sent: ${details.notSent.map(describeWrite).join('; ')}.`)
-    lines.push('The inventory cannot roll back: a person has to finish or undo these writes.')
-    super(lines.join(' '), {code: 'PARTIALLY_APPLIED', exitCode: 1})
-    this.applied = details.applied
-    this.failed = details.failed
-    this.notSent = details.notSent
-  }
-}
+export {PartiallyAppliedError, type AppliedWrite, type PlannedWrite} from './apply-writes.js'
 
 interface Unit {
   writes: PlannedWrite[]
@@ -116,7 +64,8 @@ interface Unit {
   lastCheck?: {scope: FindingScope; findings: Finding[]}
 }
 
-const describeFinding = (finding: Finding) => `${finding.rule} on ${finding.entity} (${JSON.stringify(finding.evidence)})`
+const describeFinding = (finding: Finding) =>
+  `${finding.rule} on ${finding.entity} (${JSON.stringify(finding.evidence)})`
 const findingIds = (findings: readonly Finding[]) => new Set(findings.map((finding) => finding.id))
 
 export class HttpInventory implements InventoryBackend {
@@ -248,12 +197,7 @@ export class HttpInventory implements InventoryBackend {
     write: PlannedWrite,
     context: Pick<WriteContext, 'runId' | 'findingId'>,
   ): Promise<WriteResult> {
-    const tool = getTool(write.tool)!
-    return this.client.post(toolPath(write.tool), write.args, tool.result as z.ZodType<WriteResult>, {
-      idempotencyKey: write.idempotencyKey,
-      runId: context.runId,
-      findingId: context.findingId,
-    })
+    return sendWrite(this.client, write, context)
   }
 
   // ---- detection and scope -----------------------------------------------------------------
@@ -297,19 +241,7 @@ export class HttpInventory implements InventoryBackend {
 
   /** Sends a unit's writes in order, then checks on live data what the sandbox validated. */
   private async applyLive(unit: Unit, context: WriteContext): Promise<void> {
-    const applied: AppliedWrite[] = []
-    for (const [index, write] of unit.writes.entries()) {
-      try {
-        applied.push({...write, result: await this.sendWrite(write, context)})
-      } catch (error) {
-        const maybeApplied = error instanceof HttpInventoryError ? error.maybeApplied : !(error instanceof ToolFailure)
-        throw new PartiallyAppliedError(this.location, {
-          applied,
-          failed: {...write, error: (error as Error).message, maybeApplied},
-          notSent: unit.writes.slice(index + 1),
-        })
-      }
-    }
+    const applied = await sendWritesInOrder(this.client, unit.writes, context)
     if (!unit.lastCheck) return
     await this.sync()
     const live = detectForEntities(
