@@ -370,6 +370,19 @@ export const DatasetScrubOutput = z.object({
   unparsable: z.array(z.object({line: z.number().int(), message: z.string()})),
 })
 
+/** `inventory serve --json` writes JSON Lines: `ready` once listening, `stopped` at the end. */
+export const InventoryServeOutput = z.discriminatedUnion('event', [
+  z.object({
+    event: z.literal('ready'),
+    url: z.string(),
+    inventory: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    auth: z.enum(['bearer', 'none']),
+  }),
+  z.object({event: z.literal('stopped'), url: z.string(), writes: z.number().int(), uptimeMs: z.number().int()}),
+])
+
 /** Command id → the schema of its --json output. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   audit: AuditOutput,
@@ -384,6 +397,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   tools: ToolsOutput,
   'inventory init': InventoryInitOutput,
   'inventory indexes': InventoryIndexOutput,
+  'inventory serve': InventoryServeOutput,
   'log verify': LogVerifyOutput,
   'llama build': LlamaBuildOutput,
   doctor: DoctorOutput,

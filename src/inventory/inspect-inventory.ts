@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 
 import type {InvagentError} from '../errors.js'
 import {describeLocator, type InventoryLocator, type LocatorSource} from './locator.js'
+import {probeHttpInventory} from './http/probe.js'
 import {checkPostgresInventory, missingPostgresIndexes, PostgresConnection} from './postgres/connection.js'
 import {missingIndexes, openInventoryDatabase} from './sqlite-connection.js'
 
@@ -65,10 +66,15 @@ export async function inspectInventory(locator: InventoryLocator, source: Locato
         await db.close()
       }
     } else {
-      return {
-        ...report,
-        error: 'inventories over HTTP are not supported by this version',
-        nextStep: 'Name a SQLite file or a postgres:// database.',
+      const probe = await probeHttpInventory({url: locator.url})
+      report.reachable = probe.reachable
+      if (probe.contract !== null) report.server = `invagent REST contract ${probe.contract}`
+      if (!probe.usable) {
+        return {
+          ...report,
+          error: probe.problem ?? 'the inventory did not answer',
+          nextStep: 'Check the URL, that the server runs (`invagent inventory serve`), and INVAGENT_TOKEN.',
+        }
       }
     }
   } catch (error) {

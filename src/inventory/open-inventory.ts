@@ -1,11 +1,12 @@
 import type {InventoryBackend} from './backend.js'
-import {describeLocator, parseLocator, type InventoryLocator} from './locator.js'
+import {parseLocator, type InventoryLocator} from './locator.js'
 import {PostgresInventory} from './postgres/backend.js'
 import {SqliteInventory} from './sqlite-backend.js'
-import {UserError} from '../errors.js'
 
 export interface OpenInventoryOptions {
   readOnly?: boolean
+  /** For an inventory over HTTP: the file holding the bearer token (else INVAGENT_TOKEN). */
+  tokenFile?: string
 }
 
 /** A locator as given (text) or already parsed. */
@@ -44,10 +45,10 @@ export async function openInventory(
       return SqliteInventory.open(parsed.path, {readOnly: options.readOnly})
     case 'postgres':
       return PostgresInventory.open(parsed.url, options)
-    case 'http':
-      throw new UserError(`${describeLocator(parsed)}: inventories over HTTP are not supported by this version`, {
-        code: 'LOCATOR_UNSUPPORTED',
-        suggestions: ['Name a SQLite file or a postgres:// database.'],
-      })
+    case 'http': {
+      // The token from INVAGENT_TOKEN (or a token file given to openHttpInventory); the mirror under .invagent/mirrors.
+      const {openHttpInventory} = await import('./http/open-http-inventory.js')
+      return openHttpInventory({url: parsed.url, tokenFile: options.tokenFile})
+    }
   }
 }
