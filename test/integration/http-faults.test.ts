@@ -4,6 +4,9 @@ import {DatabaseSync} from 'node:sqlite'
 
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
+import {AuditLog} from '../../src/agent/audit-log.js'
+import {runAudit} from '../../src/agent/audit.js'
+import {RulesEngine} from '../../src/engines/rules-engine.js'
 import {ConfigError} from '../../src/errors.js'
 import {ErrorBody} from '../../src/inventory/http/contract.js'
 import {sendWritesInOrder} from '../../src/inventory/http/apply-writes.js'
@@ -159,6 +162,40 @@ describe('HTTP backend under server faults', () => {
     expect(server.writes.map((entry) => entry.outcome)).toEqual(['applied', 'applied', 'applied', 'replayed'])
     expect(onHand()).toBe(startOnHand + 7)
     expect(actions()).toBe(3)
+  })
+
+  it('escalates a plan whose second write fails with exactly the write that landed; a rerun finishes it once', async () => {
+    const {server, http, dir, path} = await setup()
+    // stuck_pending:T-0001966 is fixed by two writes (remap_transaction_part, then reprocess_transaction).
+    server.faults = onRequests(isWrite('before'), {2: {kind: 'respond', status: 500}})
+    const audit = (name: string) =>
+      runAudit({
+        backend: http,
+        engine: new RulesEngine(),
+        log: AuditLog.create(join(dir, 'logs'), name),
+        dryRun: false,
+        runId: name,
+        rules: ['stuck_pending'],
+      })
+    const first = await audit('partial')
+    const outcome = first.outcomes.find((each) => each.findingId === 'stuck_pending:T-0001966')!
+    expect(outcome.outcome).toBe('escalated')
+    expect(outcome.summary).toMatch(/applied only in part, and the inventory cannot roll back/)
+    expect(outcome.summary).toMatch(/write 2 of 2 \(reprocess_transaction .*\) failed/)
+    expect(outcome.summary).toMatch(/applied before that, and not rolled back .*: 1\. remap_transaction_part/)
+    expect(outcome.actions.filter((action) => action.applied).map((action) => action.tool)).toEqual([
+      'remap_transaction_part',
+    ])
+    const landed = `SELECT count(*) AS n FROM agent_actions WHERE finding_id = 'stuck_pending:T-0001966'`
+    expect(countRows(path, landed)).toBe(1)
+
+    server.faults = undefined
+    const second = await audit('rerun')
+    expect(second.outcomes.find((each) => each.findingId === 'stuck_pending:T-0001966')?.outcome).toBe('resolved')
+    expect(countRows(path, `${landed} AND tool = 'remap_transaction_part'`)).toBe(1)
+    expect(countRows(path, `SELECT count(*) AS n FROM transactions WHERE id = 'T-0001966' AND status = 'posted'`)).toBe(
+      1,
+    )
   })
 
   it('times out a stalled read, retries it, and answers', async () => {
