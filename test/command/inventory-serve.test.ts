@@ -4,7 +4,7 @@ import {join, resolve} from 'node:path'
 import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
 
-import {InventoryServeOutput} from '../../src/cli/output-schemas.js'
+import {ApprovalsApproveOutput, AuditOutput, InventoryServeOutput} from '../../src/cli/output-schemas.js'
 import {HttpInventory} from '../../src/inventory/http/http-backend.js'
 import {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
 import {runCli, temporaryDirectory} from '../helpers/cli.js'
@@ -85,6 +85,52 @@ describe('invagent inventory serve', () => {
       }),
     ])
     expect(result.stderr).not.toContain('serve-test-token')
+  })
+
+  it('audits over HTTP from the CLI: detect, a parked plan, and approvals approve applying it once', async () => {
+    const cwd = temporaryDirectory()
+    const db = join(cwd, 'inventory.db')
+    expect((await runCli(['inventory', 'init', '--db', db, '--seed', '5'], cwd)).exitCode).toBe(0)
+    writeFileSync(join(cwd, 'token'), 'audit-token-1\n')
+    const {child, ready} = await serve(['--inventory', db, '--token-file', join(cwd, 'token')], cwd)
+    const env = {INVAGENT_TOKEN: 'audit-token-1'}
+    try {
+      const detected = await runCli(['detect', '--inventory', ready.url, '--json'], cwd, env)
+      expect(detected.exitCode, detected.stderr).toBe(0)
+      const direct = await runCli(['detect', '--db', db, '--json'], cwd)
+      expect(detected.json).toEqual(direct.json)
+
+      const audit = await runCli(
+        ['audit', '--inventory', ready.url, '--approve-above', '0', '--rule', 'ledger_mismatch', '--json'],
+        cwd,
+        env,
+      )
+      expect(audit.exitCode, audit.stderr).toBe(0)
+      const parked = AuditOutput.parse(audit.json).outcomes.find((outcome) => outcome.outcome === 'parked')!
+      expect(parked.approvalId).toMatch(/^A-/)
+      const partCache = () => {
+        const inventory = SqliteInventory.open(db, {readOnly: true})
+        try {
+          return inventory.db.get<{on_hand: number}>('SELECT on_hand FROM parts WHERE id = ?', parked.entity)!.on_hand
+        } finally {
+          inventory.close()
+        }
+      }
+      const before = partCache()
+      // The plan recorded the URL: approve applies it over HTTP, from the state store in .invagent/.
+      const approve = ['approvals', 'approve', parked.approvalId!, '--inventory', ready.url, '--json']
+      const first = await runCli(approve, cwd, env)
+      expect(first.exitCode, first.stderr).toBe(0)
+      expect(ApprovalsApproveOutput.parse(first.json)).toMatchObject({status: 'applied', appliedNow: true})
+      const after = partCache()
+      expect(after).not.toBe(before)
+      const second = await runCli(approve, cwd, env)
+      expect(ApprovalsApproveOutput.parse(second.json)).toMatchObject({status: 'applied', appliedNow: false})
+      expect(partCache()).toBe(after)
+    } finally {
+      child.kill('SIGTERM')
+      await child
+    }
   })
 
   it('refuses a non-loopback bind without a token (exit 2)', async () => {
