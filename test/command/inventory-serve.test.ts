@@ -143,4 +143,15 @@ describe('invagent inventory serve', () => {
     expect(refused.exitCode).toBe(2)
     expect(refused.stderr).toContain('without a token')
   })
+
+  it('says plainly that it cannot serve a PostgreSQL inventory yet (exit 2), without printing the password', async () => {
+    const cwd = temporaryDirectory()
+    const url = 'postgres://app:s3cret@127.0.0.1:1/inventory'
+    const refused = await runCli(['inventory', 'serve', '--inventory', url, '--port', '0'], cwd)
+    expect(refused.exitCode).toBe(2)
+    // oclif wraps long messages: compare with the line breaks and their margins taken out.
+    const message = refused.stderr.replace(/\s*\n\s*(›\s*)?/g, ' ')
+    expect(message).toMatch(/inventory serve cannot serve postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/inventory yet/)
+    expect(refused.stderr).not.toContain('s3cret')
+  })
 })
