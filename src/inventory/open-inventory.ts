@@ -1,5 +1,5 @@
 import type {InventoryBackend} from './backend.js'
-import {parseLocator, type InventoryLocator} from './locator.js'
+import {describeLocator, parseLocator, type InventoryLocator} from './locator.js'
 import {PostgresInventory} from './postgres/backend.js'
 import {SqliteInventory} from './sqlite-backend.js'
 
@@ -23,12 +23,12 @@ export function localPathOf(locator: LocatorInput): string | undefined {
 }
 
 /**
- * The locator as text that opens the same inventory from any working folder: an absolute SQLite
- * path, or the URL as given (what a parked plan records, to be applied later).
+ * The locator as text that names the same inventory from any working folder, as a parked plan
+ * records it: an absolute SQLite path, or the URL with any password or token redacted (the person
+ * approving supplies those again).
  */
 export function absoluteLocator(locator: LocatorInput): string {
-  const parsed = toLocator(locator)
-  return parsed.kind === 'sqlite' ? parsed.path : parsed.url
+  return describeLocator(toLocator(locator))
 }
 
 /**

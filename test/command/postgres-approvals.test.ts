@@ -86,6 +86,23 @@ describe.skipIf(skipReason !== undefined)('approvals with the inventory and the 
     expect(actions[0].n).toBe(0)
   })
 
+  it('never stores or prints the password of the inventory URL; approve asks for it (regression)', async () => {
+    const withPassword = new URL(url)
+    withPassword.password = 'pw-not-to-keep'
+    const secretUrl = withPassword.toString()
+    const {approvalId} = await parkedInventory(cwd, secretUrl)
+    const shown = await runCli(['approvals', 'show', approvalId, '--state', secretUrl, '--json'], cwd)
+    expect(shown.exitCode, shown.stderr).toBe(0)
+    expect(shown.stdout).not.toContain('pw-not-to-keep')
+    expect(JSON.stringify(await sql(url, 'SELECT * FROM invagent.plans'))).not.toContain('pw-not-to-keep')
+    const refused = await runCli(['approvals', 'approve', approvalId, '--state', secretUrl, '--json'], cwd)
+    expect(refused.exitCode).toBe(2)
+    expect(refused.stdout + refused.stderr).toContain('credentials are not stored with the plan')
+    const approved = await runCli(['approvals', 'approve', approvalId, '--inventory', secretUrl, '--json'], cwd)
+    expect(approved.exitCode, approved.stderr).toBe(0)
+    expect(ApprovalsApproveOutput.parse(approved.json)).toMatchObject({status: 'applied', appliedNow: true})
+  })
+
   it('lets exactly one of two stores deciding the same approval at once win (compare-and-set)', async () => {
     const {approvalId} = await parkedInventory(cwd, url)
     const stores = await Promise.all([PostgresStateStore.open(url), PostgresStateStore.open(url)])
