@@ -15,10 +15,11 @@ export default class InventoryServe extends InvagentCommand {
   static override description = `The reference server of the contract invagent's HTTP backend speaks: an endpoint per read tool, an idempotent POST per write tool, paged bulk reads for detection, bearer-token auth, GET /health. Loopback only unless a token is set (--token-file or INVAGENT_TOKEN). Every write is logged to stderr as one JSON line. Ctrl+C or SIGTERM stops it. With --json, stdout is JSON Lines: {"event":"ready",…} once listening, {"event":"stopped",…} at the end.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --inventory .invagent/inventory.db',
+    '<%= config.bin %> <%= command.id %> --inventory postgres://postgres@127.0.0.1:5432/inventory --port 8765',
     '<%= config.bin %> <%= command.id %> --inventory erp.db --host 0.0.0.0 --port 8765 --token-file ~/.invagent-token',
   ]
   static override flags = {
-    inventory: Flags.string({summary: 'The SQLite inventory to serve (default: --db).'}),
+    inventory: Flags.string({summary: 'The inventory to serve: a SQLite path or sqlite:PATH, or postgres://… (default: --db).'}),
     db: dbFlag,
     host: Flags.string({
       summary: 'Address to listen on (loopback by default; anything else needs a token).',

@@ -12,6 +12,9 @@ import type {Finding} from '../../src/detect/finding.js'
 import {RulesEngine} from '../../src/engines/rules-engine.js'
 import type {InventoryBackend} from '../../src/inventory/backend.js'
 import {SYNC_TABLES} from '../../src/inventory/http/change-tracking.js'
+import {HttpInventory} from '../../src/inventory/http/http-backend.js'
+import {ServedPostgresInventory} from '../../src/inventory/http/served-postgres.js'
+import {closeServer, createInventoryServer, listen} from '../../src/inventory/http/server.js'
 import {PostgresInventory} from '../../src/inventory/postgres/backend.js'
 import {initPostgresInventory} from '../../src/inventory/postgres/init.js'
 import {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
@@ -25,7 +28,7 @@ import {dumpInventory} from '../helpers/table-dump.js'
 /*
  * The conformance suite of the backend contract (docs/architecture.md, "Backends"): one suite,
  * run against every backend (SQLite, PostgreSQL, and HTTP against the reference server over
- * SQLite). From the same generated inventory each must give the same findings as the reference
+ * SQLite and over PostgreSQL). From the same generated inventory each must give the same findings as the reference
  * (a SQLite file audited directly), the rules engine the same outcomes and the same final state;
  * a dry run must change nothing, and nothing may be applied twice. A new backend is done when it
  * passes: add it to SUBJECTS.
@@ -142,6 +145,28 @@ const SUBJECTS: Subject[] = [
         async close() {
           backend.close()
           await server.stop()
+        },
+      }
+    },
+  },
+  {
+    name: 'HTTP (reference server over PostgreSQL)',
+    skip: pgSkip,
+    async open() {
+      const database = await createTestDatabase('conformance_http')
+      await initPostgresInventory({...INVENTORY, url: database.url})
+      const served = await ServedPostgresInventory.open(database.url)
+      const server = createInventoryServer({inventory: served})
+      const url = await listen(server, '127.0.0.1', 0)
+      const backend = await HttpInventory.open({baseUrl: url, mirrorPath: join(directory(), 'mirror.db')})
+      return {
+        backend,
+        dump: () => postgresDump(database.url),
+        async close() {
+          backend.close()
+          await closeServer(server)
+          await served.close()
+          await database.drop()
         },
       }
     },

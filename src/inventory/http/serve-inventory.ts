@@ -7,7 +7,7 @@ import type {InventoryServeOutput} from '../../cli/output-schemas.js'
 import {UserError} from '../../errors.js'
 import {closeServer, createInventoryServer, listen, type WriteLogEntry} from './server.js'
 import {describeLocator, parseLocator} from '../locator.js'
-import {ServedSqliteInventory} from './served-inventory.js'
+import {ServedSqliteInventory, type ServedInventory} from './served-inventory.js'
 
 export const DEFAULT_INVENTORY_PORT = 8765
 export const DEFAULT_INVENTORY_HOST = '127.0.0.1'
@@ -54,7 +54,7 @@ export async function serveInventoryUntilStopped(
       },
     )
   }
-  const inventory = ServedSqliteInventory.open(servedSqlitePath(options.inventory))
+  const inventory = await openServed(options.inventory)
   let writes = 0
   const server = createInventoryServer({
     inventory,
@@ -69,7 +69,7 @@ export async function serveInventoryUntilStopped(
   try {
     url = await listen(server, options.host, options.port)
   } catch (error) {
-    inventory.close()
+    await inventory.close()
     throw new UserError(`cannot listen on ${options.host}:${options.port}: ${(error as Error).message}`, {
       cause: error,
       suggestions: ['Pick another --port (0 picks a free one).'],
@@ -89,25 +89,20 @@ export async function serveInventoryUntilStopped(
     else options.signal.addEventListener('abort', () => resolve(), {once: true})
   })
   await closeServer(server)
-  inventory.close()
+  await inventory.close()
   return {event: 'stopped', url, writes, uptimeMs: Date.now() - started}
 }
 
-/**
- * The SQLite file a served locator names. Serving needs change tracking for the bulk reads
- * (row versions kept by triggers in the same file), which exists for SQLite only so far.
- */
-function servedSqlitePath(locatorText: string): string {
+/** Opens the inventory a locator names for serving: a SQLite file or a PostgreSQL database. */
+async function openServed(locatorText: string): Promise<ServedInventory> {
   const locator = parseLocator(locatorText)
-  if (locator.kind !== 'sqlite') {
-    throw new UserError(
-      `inventory serve cannot serve ${describeLocator(locator)} yet: the bulk reads need change tracking, ` +
-        'which only the SQLite backend has',
-      {
-        code: 'SERVE_UNSUPPORTED',
-        suggestions: ['Serve a SQLite inventory, or point invagent at the PostgreSQL database directly (--inventory postgres://…).'],
-      },
-    )
+  if (locator.kind === 'sqlite') return ServedSqliteInventory.open(locator.path)
+  if (locator.kind === 'postgres') {
+    const {ServedPostgresInventory} = await import('./served-postgres.js')
+    return ServedPostgresInventory.open(locator.url)
   }
-  return locator.path
+  throw new UserError(`inventory serve cannot serve ${describeLocator(locator)}: it serves a SQLite file or a PostgreSQL database`, {
+    code: 'SERVE_UNSUPPORTED',
+    suggestions: ['Point invagent at that inventory directly (--inventory http(s)://…).'],
+  })
 }

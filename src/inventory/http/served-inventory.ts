@@ -21,17 +21,20 @@ import {CONTRACT_VERSION, type InfoResponse} from './contract.js'
 /** What the reference server needs from the inventory it serves, beside the backend interface. */
 export interface ServedInventory {
   readonly backend: InventoryBackend
-  info(): InfoResponse
+  info(): InfoResponse | Promise<InfoResponse>
   /** One page of a bulk read; undefined when the cursor is not one this server issued. */
-  syncPage(table: SyncTableName, query: {cursor?: string; updatedSince: number; limit: number}): SyncPage | undefined
-  deletions(query: {cursor?: string; updatedSince: number; limit: number}): SyncPage | undefined
+  syncPage(
+    table: SyncTableName,
+    query: {cursor?: string; updatedSince: number; limit: number},
+  ): SyncPage | undefined | Promise<SyncPage | undefined>
+  deletions(query: {cursor?: string; updatedSince: number; limit: number}): SyncPage | undefined | Promise<SyncPage | undefined>
   /**
    * Applies a write at most once per idempotency key, atomically with recording its answer: the
    * same key and arguments again answer the recorded result; the same key with other arguments is
    * a conflict. A ToolFailure leaves nothing behind (a retry re-evaluates it).
    */
   writeOnce(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteOnceOutcome>
-  close(): void
+  close(): void | Promise<void>
 }
 
 export interface SyncPage {

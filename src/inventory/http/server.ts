@@ -235,7 +235,7 @@ export function inventoryRequestHandler(
     send(response, 200, outcome.result, outcome.kind === 'replayed' ? {'idempotent-replayed': 'true'} : {})
   }
 
-  const handleSync = (response: ServerResponse, table: string, query: URLSearchParams) => {
+  const handleSync = async (response: ServerResponse, table: string, query: URLSearchParams) => {
     const parsed = SyncQuery.safeParse(Object.fromEntries(query))
     if (!parsed.success) throw invalid(parsed.error, 'the bulk read query')
     const request = {
@@ -244,7 +244,9 @@ export function inventoryRequestHandler(
       limit: parsed.data.limit ?? DEFAULT_PAGE_ROWS,
     }
     const page =
-      table === 'deletions' ? inventory.deletions(request) : inventory.syncPage(table as SyncTableName, request)
+      table === 'deletions'
+        ? await inventory.deletions(request)
+        : await inventory.syncPage(table as SyncTableName, request)
     if (!page)
       throw new HttpProblem(
         400,
@@ -292,7 +294,7 @@ export function inventoryRequestHandler(
     const expectedMethod = writeTool ? 'POST' : 'GET'
     if (method !== expectedMethod)
       throw new HttpProblem(405, 'invalid_request', `${path} expects ${expectedMethod}, not ${method}`)
-    if (path === `${API_PREFIX}/info`) return send(response, 200, inventory.info())
+    if (path === `${API_PREFIX}/info`) return send(response, 200, await inventory.info())
     if (isSync) return handleSync(response, path.slice(SYNC_PREFIX.length), url.searchParams)
     if (writeTool) return handleWrite(request, response, writeTool, path)
     if (path === ROWS_PATH) {
