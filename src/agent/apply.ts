@@ -210,14 +210,19 @@ async function applyWithoutRollback(store: InventoryBackend, plan: Plan, options
     }
     for (const [index, write] of plan.writes.entries()) {
       const args = write.args as ToolArgs<WriteToolName>
-      const planned = {tool: write.tool, args: write.args as Record<string, unknown>, idempotencyKey: write.idempotencyKey}
+      const planned = {
+        tool: write.tool,
+        args: write.args as Record<string, unknown>,
+        idempotencyKey: write.idempotencyKey,
+      }
       if (recorded[index] !== undefined) {
         result.appliedWrites.push({...planned, earlier: true})
         continue
       }
       const impact = await previewWrite(store, write.tool as WriteToolName, args)
       if (impactSize(impact) !== impactSize(write.impact) || impact.partId !== write.impact.partId) {
-        result.changes = [`${write.tool} would now move stock by ${impactSize(impact)}, not ${impactSize(write.impact)}`]
+        const moved = `${impactSize(impact)}, not ${impactSize(write.impact)}`
+        result.changes = [`${write.tool} would now move stock by ${moved}`]
         if (!landed()) {
           result.status = 'stale'
           return result
@@ -226,7 +231,8 @@ async function applyWithoutRollback(store: InventoryBackend, plan: Plan, options
         return result
       }
       if (options.maxImpact !== undefined && impactSize(impact) > options.maxImpact) {
-        stop('failed', `${write.tool} would move stock by ${impactSize(impact)}, above the bound of ${options.maxImpact}`)
+        const size = impactSize(impact)
+        stop('failed', `${write.tool} would move stock by ${size}, above the bound of ${options.maxImpact}`)
         return result
       }
       let written: WriteResult

@@ -52,7 +52,8 @@ describe.skipIf(skipReason !== undefined)('approvals with the inventory and the 
     const {parked, approvalId} = await parkedInventory(cwd, url)
     const stored = await sql<{id: string; status: string}>(url, 'SELECT id, status FROM invagent.approvals')
     expect(stored).toContainEqual({id: approvalId, status: 'pending'})
-    const list = ApprovalsListOutput.parse((await runCli(['approvals', 'list', '--inventory', url, '--json'], cwd)).json)
+    const listed = await runCli(['approvals', 'list', '--inventory', url, '--json'], cwd)
+    const list = ApprovalsListOutput.parse(listed.json)
     expect(list.approvals.map((approval) => approval.id)).toContain(approvalId)
 
     const part = async () =>

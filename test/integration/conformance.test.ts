@@ -271,7 +271,7 @@ describe.each(SUBJECTS)('backend conformance: $name', (subject) => {
     expect(await opened.backend.detect()).toEqual(reference.left)
   })
 
-  it.skipIf(subject.skip !== undefined)('applies nothing twice: a rerun, and a write sent again under its key', async () => {
+  it.skipIf(subject.skip !== undefined)('applies nothing twice: a rerun, a write again under its key', async () => {
     const state = await opened.dump()
     const again = await audit(opened.backend, false)
     expect(again.summary.resolved).toBe(0)

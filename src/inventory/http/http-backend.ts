@@ -185,7 +185,8 @@ export class HttpInventory implements InventoryBackend {
 
   private noPrimitives(what: string): never {
     throw new Error(
-      `${this.location} takes whole writes (sendWrite), not the primitive ${what}: it cannot roll back a half-applied tool`,
+      `${this.location} takes whole writes (sendWrite), not the primitive ${what}: ` +
+        'it cannot roll back a half-applied tool',
     )
   }
 
@@ -216,7 +217,7 @@ export class HttpInventory implements InventoryBackend {
     return result
   }
 
-  /** Reachable with this token (checked when opened and again here); whether writes are allowed, the server says per write. */
+  /** Reachable with this token (checked when opened and again here); the server refuses writes per write. */
   async assertWritable(): Promise<void> {
     try {
       this.info = await this.client.get(`${API_PREFIX}/info`, InfoResponse)

@@ -101,7 +101,8 @@ async function openServed(locatorText: string): Promise<ServedInventory> {
     const {ServedPostgresInventory} = await import('./served-postgres.js')
     return ServedPostgresInventory.open(locator.url)
   }
-  throw new UserError(`inventory serve cannot serve ${describeLocator(locator)}: it serves a SQLite file or a PostgreSQL database`, {
+  const named = describeLocator(locator)
+  throw new UserError(`inventory serve cannot serve ${named}: it serves a SQLite file or a PostgreSQL database`, {
     code: 'SERVE_UNSUPPORTED',
     suggestions: ['Point invagent at that inventory directly (--inventory http(s)://…).'],
   })

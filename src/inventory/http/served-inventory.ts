@@ -27,7 +27,11 @@ export interface ServedInventory {
     table: SyncTableName,
     query: {cursor?: string; updatedSince: number; limit: number},
   ): SyncPage | undefined | Promise<SyncPage | undefined>
-  deletions(query: {cursor?: string; updatedSince: number; limit: number}): SyncPage | undefined | Promise<SyncPage | undefined>
+  deletions(query: {
+    cursor?: string
+    updatedSince: number
+    limit: number
+  }): SyncPage | undefined | Promise<SyncPage | undefined>
   /**
    * Applies a write at most once per idempotency key, atomically with recording its answer: the
    * same key and arguments again answer the recorded result; the same key with other arguments is

@@ -6,7 +6,14 @@ import type {PostgresConnection} from '../postgres/connection.js'
 import type {ToolArgs, WriteResult, WriteToolName} from '../../tools/tools.js'
 import {applyWrite} from '../../tools/write-tools.js'
 import {canonicalJson} from '../../util/canonical-json.js'
-import {decodeCursor, encodeCursor, SYNC_TABLES, syncTable, type SyncTableName, type SyncTableSpec} from './change-tracking.js'
+import {
+  decodeCursor,
+  encodeCursor,
+  SYNC_TABLES,
+  syncTable,
+  type SyncTableName,
+  type SyncTableSpec,
+} from './change-tracking.js'
 import {CONTRACT_VERSION, type InfoResponse} from './contract.js'
 import type {ServedInventory, SyncPage, WriteOnceOutcome} from './served-inventory.js'
 
@@ -102,7 +109,8 @@ export class ServedPostgresInventory implements ServedInventory {
   }
 
   private async watermark(): Promise<number> {
-    return (await this.backend.db.one<{value: number}>('SELECT value FROM invagent_change_seq WHERE id = 1'))?.value ?? 0
+    const row = await this.backend.db.one<{value: number}>('SELECT value FROM invagent_change_seq WHERE id = 1')
+    return row?.value ?? 0
   }
 
   async info(): Promise<InfoResponse> {
@@ -160,7 +168,8 @@ export class ServedPostgresInventory implements ServedInventory {
     const watermark = await this.watermark()
     const rows = (
       await this.backend.db.query<{table_name: SyncTableName; row_key: string; row_version: number}>(
-        'SELECT table_name, row_key, row_version FROM invagent_deletions WHERE row_version > $1 ORDER BY row_version LIMIT $2',
+        `SELECT table_name, row_key, row_version FROM invagent_deletions
+         WHERE row_version > $1 ORDER BY row_version LIMIT $2`,
         [from, query.limit],
       )
     ).map((row) => ({

@@ -292,7 +292,8 @@ export class PostgresInventory implements InventoryBackend {
     const entries = Object.entries(fields).filter(([, value]) => value !== undefined)
     if (entries.length === 0) return
     for (const [column] of entries) {
-      if (!TRANSACTION_UPDATABLE.has(column)) throw new Error(`transactions.${column} is not a column a write may change`)
+      if (!TRANSACTION_UPDATABLE.has(column))
+        throw new Error(`transactions.${column} is not a column a write may change`)
     }
     const columns = entries.map(([column], index) => `${column} = $${index + 1}`).join(', ')
     const changed = await this.db.run(`UPDATE transactions SET ${columns} WHERE id = $${entries.length + 1}`, [
@@ -333,7 +334,8 @@ export class PostgresInventory implements InventoryBackend {
       result: WriteResult
       at: number
     }>(
-      'SELECT idempotency_key, run_id, finding_id, tool, args, result, at FROM agent_actions WHERE idempotency_key = $1',
+      `SELECT idempotency_key, run_id, finding_id, tool, args, result, at FROM agent_actions
+       WHERE idempotency_key = $1`,
       [idempotencyKey],
     )
     if (!row) return undefined
@@ -371,7 +373,9 @@ export class PostgresInventory implements InventoryBackend {
       throw new ConfigError(`cannot write the inventory ${this.location}: ${(error as Error).message}`, {
         code: 'DB_NOT_WRITABLE',
         cause: error,
-        suggestions: ['Grant this role INSERT/UPDATE on the inventory tables, or run with --dry-run to plan without writing.'],
+        suggestions: [
+          'Grant this role INSERT/UPDATE on the inventory tables, or run with --dry-run to plan without writing.',
+        ],
       })
     }
   }
@@ -452,7 +456,8 @@ export class PostgresInventory implements InventoryBackend {
     const end = async (keep: boolean) => {
       if (outermost) this.writing = false
       if (outermost) await this.db.exec(keep ? 'COMMIT' : 'ROLLBACK')
-      else await this.db.exec(keep ? `RELEASE SAVEPOINT ${savepoint}` : `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`)
+      else if (keep) await this.db.exec(`RELEASE SAVEPOINT ${savepoint}`)
+      else await this.db.exec(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`)
     }
     let result: T
     try {
