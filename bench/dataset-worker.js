@@ -12,7 +12,10 @@ let problems = 0
 let firstProblem
 if (mode === 'baseline') {
   const validate = datasetValidators().formats.playbook
-  for await (const line of createInterface({input: createReadStream(file, {encoding: 'utf8', highWaterMark: 1 << 20}), crlfDelay: Infinity})) {
+  for await (const line of createInterface({
+    input: createReadStream(file, {encoding: 'utf8', highWaterMark: 1 << 20}),
+    crlfDelay: Infinity,
+  })) {
     if (!validate(JSON.parse(line))) problems++
   }
 } else {
@@ -21,4 +24,6 @@ if (mode === 'baseline') {
   firstProblem = report.problems[0]?.message
 }
 const ms = performance.now() - started
-console.log(JSON.stringify({mode, ms, problems, firstProblem, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024)}))
+console.log(
+  JSON.stringify({mode, ms, problems, firstProblem, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024)}),
+)

@@ -24,7 +24,9 @@ const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** di
  * entity numbers and quantities varied line by line so no two lines are duplicates.
  */
 async function writeBenchFile(file, lines) {
-  const shipped = readFileSync(join(ROOT, 'datasets', 'playbook.jsonl'), 'utf8').trim().split('\n')
+  const shipped = readFileSync(join(ROOT, 'datasets', 'playbook.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
   const shortest = new Map()
   for (const line of shipped) {
     const rule = JSON.parse(line).meta.rule
@@ -36,7 +38,9 @@ async function writeBenchFile(file, lines) {
     const template = templates[index % templates.length]
     const serial = String(index).padStart(7, '0')
     // Same id and entity pattern everywhere in the line, so the example stays consistent.
-    const line = template.replace(/"id":"(train|eval)-[0-9a-f]{12}"/, `"id":"bench-${serial}"`).replace(/P-(\d{6})/g, (_, digits) => `P-${String((Number(digits) + index) % 1_000_000).padStart(6, '0')}`)
+    const line = template
+      .replace(/"id":"(train|eval)-[0-9a-f]{12}"/, `"id":"bench-${serial}"`)
+      .replace(/P-(\d{6})/g, (_, digits) => `P-${String((Number(digits) + index) % 1_000_000).padStart(6, '0')}`)
     if (!stream.write(line + '\n')) await once(stream, 'drain')
   }
   stream.end()
@@ -44,7 +48,10 @@ async function writeBenchFile(file, lines) {
 }
 
 function runWorker(mode, file) {
-  const result = spawnSync(process.execPath, [join(ROOT, 'bench', 'dataset-worker.js'), mode, file], {encoding: 'utf8', maxBuffer: 1 << 26})
+  const result = spawnSync(process.execPath, [join(ROOT, 'bench', 'dataset-worker.js'), mode, file], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  })
   if (result.status !== 0) throw new Error(`${mode} failed: ${result.stderr}`)
   return JSON.parse(result.stdout.trim().split('\n').at(-1))
 }
@@ -58,22 +65,46 @@ if (!existsSync(file)) {
 const bytes = statSync(file).size
 const baseline = runWorker('baseline', file)
 const ours = runWorker('validate', file)
-if (ours.problems !== 0) throw new Error(`the bench file should validate clean, got ${ours.problems} problems: ${ours.firstProblem}`)
+if (ours.problems !== 0)
+  throw new Error(`the bench file should validate clean, got ${ours.problems} problems: ${ours.firstProblem}`)
 const results = {
   lines: LINES,
   megabytes: round(bytes / 2 ** 20),
   bytesPerLine: Math.round(bytes / LINES),
-  validate: {seconds: round(ours.ms / 1000, 2), linesPerSecond: Math.round(LINES / (ours.ms / 1000)), maxRssMB: ours.maxRssMB},
-  baseline: {seconds: round(baseline.ms / 1000, 2), linesPerSecond: Math.round(LINES / (baseline.ms / 1000)), maxRssMB: baseline.maxRssMB},
+  validate: {
+    seconds: round(ours.ms / 1000, 2),
+    linesPerSecond: Math.round(LINES / (ours.ms / 1000)),
+    maxRssMB: ours.maxRssMB,
+  },
+  baseline: {
+    seconds: round(baseline.ms / 1000, 2),
+    linesPerSecond: Math.round(LINES / (baseline.ms / 1000)),
+    maxRssMB: baseline.maxRssMB,
+  },
 }
 results.ratio = round(ours.ms / baseline.ms, 2)
 results.targets = TARGETS
-results.met = {linesPerSecond: results.validate.linesPerSecond >= TARGETS.linesPerSecond, ratio: results.ratio <= TARGETS.ratio}
+results.met = {
+  linesPerSecond: results.validate.linesPerSecond >= TARGETS.linesPerSecond,
+  ratio: results.ratio <= TARGETS.ratio,
+}
 
 const rows = [
   ['measure', 'invagent dataset validate', 'JSON.parse + ajv loop', 'ratio', 'target'],
-  [`${LINES.toLocaleString('en')} lines (${results.megabytes} MiB, ${results.bytesPerLine} B/line)`, `${results.validate.seconds} s`, `${results.baseline.seconds} s`, `${results.ratio}×`, `≤ ${TARGETS.ratio}×`],
-  ['lines per second', results.validate.linesPerSecond.toLocaleString('en'), results.baseline.linesPerSecond.toLocaleString('en'), '', `≥ ${TARGETS.linesPerSecond.toLocaleString('en')}`],
+  [
+    `${LINES.toLocaleString('en')} lines (${results.megabytes} MiB, ${results.bytesPerLine} B/line)`,
+    `${results.validate.seconds} s`,
+    `${results.baseline.seconds} s`,
+    `${results.ratio}×`,
+    `≤ ${TARGETS.ratio}×`,
+  ],
+  [
+    'lines per second',
+    results.validate.linesPerSecond.toLocaleString('en'),
+    results.baseline.linesPerSecond.toLocaleString('en'),
+    '',
+    `≥ ${TARGETS.linesPerSecond.toLocaleString('en')}`,
+  ],
   ['peak memory (max RSS)', `${results.validate.maxRssMB} MiB`, `${results.baseline.maxRssMB} MiB`, '', ''],
 ]
 const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))

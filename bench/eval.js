@@ -27,7 +27,14 @@ function log(line) {
 
 async function measure(jobs) {
   const started = performance.now()
-  const result = await runEval({scenarios: SCENARIOS, seed: SEED, trials: 1, gates: ['pass1>=1'], engine: {engine: 'rules'}, jobs})
+  const result = await runEval({
+    scenarios: SCENARIOS,
+    seed: SEED,
+    trials: 1,
+    gates: ['pass1>=1'],
+    engine: {engine: 'rules'},
+    jobs,
+  })
   const wallMs = performance.now() - started
   const trialMs = result.results.reduce((sum, trial) => sum + trial.wallMs, 0)
   return {
@@ -58,7 +65,12 @@ async function main() {
   }
   const results = {
     at: new Date().toISOString(),
-    machine: {cpus: cores, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}`},
+    machine: {
+      cpus: cores,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
     targets: TARGETS,
     scenarios: SCENARIOS,
     seed: SEED,
@@ -69,14 +81,32 @@ async function main() {
   }
   const ok = (passed) => (passed ? 'ok' : 'MISS')
   console.log(`invagent eval bench: ${cores} cores, node ${process.version}`)
-  console.log(`suite: ${SCENARIOS} scenarios drawn from seed ${SEED} (${parallel.faults} faults, ${parallel.findings} findings audited), rules engine, 1 trial`)
+  console.log(
+    `suite: ${SCENARIOS} scenarios drawn from seed ${SEED} (${parallel.faults} faults, ${parallel.findings} findings audited), rules engine, 1 trial`,
+  )
   console.log('')
-  console.log(table([
-    ['measure', 'value', 'baseline', 'ratio', 'target', ''],
-    [`eval wall time, ${cores} jobs`, `${(parallel.wallMs / 1000).toFixed(1)} s`, `${(serial.wallMs / 1000).toFixed(1)} s`, `${results.speedup.toFixed(2)}x`, `< ${TARGETS.wallSeconds} s`, ok(pass.wallSeconds)],
-    ['  per scenario', `${parallel.msPerScenario} ms`, `${serial.msPerScenario} ms`, '', '', ''],
-    ['rules engine pass^1', parallel.pass1.toFixed(3), '', '', `${TARGETS.pass1.toFixed(3)}, 0 unsafe`, ok(pass.pass1)],
-  ]))
+  console.log(
+    table([
+      ['measure', 'value', 'baseline', 'ratio', 'target', ''],
+      [
+        `eval wall time, ${cores} jobs`,
+        `${(parallel.wallMs / 1000).toFixed(1)} s`,
+        `${(serial.wallMs / 1000).toFixed(1)} s`,
+        `${results.speedup.toFixed(2)}x`,
+        `< ${TARGETS.wallSeconds} s`,
+        ok(pass.wallSeconds),
+      ],
+      ['  per scenario', `${parallel.msPerScenario} ms`, `${serial.msPerScenario} ms`, '', '', ''],
+      [
+        'rules engine pass^1',
+        parallel.pass1.toFixed(3),
+        '',
+        '',
+        `${TARGETS.pass1.toFixed(3)}, 0 unsafe`,
+        ok(pass.pass1),
+      ],
+    ]),
+  )
   console.log('')
   console.log('baseline, timed in this run: the same eval on one job (no worker threads).')
   console.log('')

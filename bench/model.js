@@ -36,9 +36,32 @@ function log(line) {
 /** The GGUF writer lives with the tests (TypeScript); compile it and what it imports once. */
 function writeModel(path) {
   const build = join(OUT, 'helpers-build')
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), 'test/helpers/tiny-gguf.ts', '--ignoreConfig', '--outDir', build, '--rootDir', '.', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2023', '--types', 'node', '--skipLibCheck'], {cwd: ROOT, encoding: 'utf8'})
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      'test/helpers/tiny-gguf.ts',
+      '--ignoreConfig',
+      '--outDir',
+      build,
+      '--rootDir',
+      '.',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2023',
+      '--types',
+      'node',
+      '--skipLibCheck',
+    ],
+    {cwd: ROOT, encoding: 'utf8'},
+  )
   if (tsc.status !== 0) throw new Error(`compiling the GGUF writer failed:\n${tsc.stdout}${tsc.stderr}`)
-  return import(join(build, 'test', 'helpers', 'tiny-gguf.js')).then(({writeTinyGguf}) => writeTinyGguf(path, {contextLength: CONTEXT}))
+  return import(join(build, 'test', 'helpers', 'tiny-gguf.js')).then(({writeTinyGguf}) =>
+    writeTinyGguf(path, {contextLength: CONTEXT}),
+  )
 }
 
 async function measure(engine, db, label) {
@@ -75,7 +98,13 @@ async function main() {
   log(`model: ${info.parameterCount} parameters, ${info.vocabularySize} tokens, context ${CONTEXT}; ${threads} threads`)
 
   log('embedded engine ...')
-  const embedded = await EmbeddedEngine.load({modelPath: model, threads, contextSize: CONTEXT, maxTokens: MAX_TOKENS, seed: 1})
+  const embedded = await EmbeddedEngine.load({
+    modelPath: model,
+    threads,
+    contextSize: CONTEXT,
+    maxTokens: MAX_TOKENS,
+    seed: 1,
+  })
   const embeddedResult = await measure(embedded, db, 'bench-embedded')
   await embedded.close()
 
@@ -83,7 +112,15 @@ async function main() {
   const binary = process.env.INVAGENT_LLAMA_SERVER ?? (await findCachedLlamaBinary('llama-server'))
   if (binary) {
     log('llama-server ...')
-    const server = await startLlamaServer({model, llamaServer: binary, port: 0, ctxSize: CONTEXT, threads, parallel: 1, restart: false})
+    const server = await startLlamaServer({
+      model,
+      llamaServer: binary,
+      port: 0,
+      ctxSize: CONTEXT,
+      threads,
+      parallel: 1,
+      restart: false,
+    })
     try {
       const engine = await ServerEngine.connect({url: server.url, maxTokens: MAX_TOKENS, seed: 1})
       serverResult = await measure(engine, db, 'bench-server')
@@ -97,19 +134,60 @@ async function main() {
   const ratio = serverResult ? embeddedResult.tokensPerSecond / serverResult.tokensPerSecond : undefined
   const fmt = (value, digits = 1) => (value === undefined ? '—' : value.toFixed(digits))
   const rows = [
-    ['generation, embedded', `${fmt(embeddedResult.tokensPerSecond)} tok/s`, serverResult ? `${fmt(serverResult.tokensPerSecond)} tok/s` : '—', ratio === undefined ? '—' : `${fmt(ratio, 2)}x`, `>= ${TARGETS.embeddedOverServer}x`],
-    ['agent overhead per step, embedded', `${fmt(embeddedResult.overheadShare * 100)} %`, `${embeddedResult.modelMs} ms model`, '', `<= ${TARGETS.overheadShare * 100} %`],
-    ['agent overhead per step, server', serverResult ? `${fmt(serverResult.overheadShare * 100)} %` : '—', serverResult ? `${serverResult.modelMs} ms model` : '', '', `<= ${TARGETS.overheadShare * 100} %`],
-    ['prompt tokens from cache, embedded', `${fmt(embeddedResult.cacheShare * 100)} %`, `${embeddedResult.promptTokens} prompt`, '', `>= ${TARGETS.cacheShare * 100} %`],
-    ['prompt tokens from cache, server', serverResult ? `${fmt(serverResult.cacheShare * 100)} %` : '—', serverResult ? `${serverResult.promptTokens} prompt` : '', '', `>= ${TARGETS.cacheShare * 100} %`],
+    [
+      'generation, embedded',
+      `${fmt(embeddedResult.tokensPerSecond)} tok/s`,
+      serverResult ? `${fmt(serverResult.tokensPerSecond)} tok/s` : '—',
+      ratio === undefined ? '—' : `${fmt(ratio, 2)}x`,
+      `>= ${TARGETS.embeddedOverServer}x`,
+    ],
+    [
+      'agent overhead per step, embedded',
+      `${fmt(embeddedResult.overheadShare * 100)} %`,
+      `${embeddedResult.modelMs} ms model`,
+      '',
+      `<= ${TARGETS.overheadShare * 100} %`,
+    ],
+    [
+      'agent overhead per step, server',
+      serverResult ? `${fmt(serverResult.overheadShare * 100)} %` : '—',
+      serverResult ? `${serverResult.modelMs} ms model` : '',
+      '',
+      `<= ${TARGETS.overheadShare * 100} %`,
+    ],
+    [
+      'prompt tokens from cache, embedded',
+      `${fmt(embeddedResult.cacheShare * 100)} %`,
+      `${embeddedResult.promptTokens} prompt`,
+      '',
+      `>= ${TARGETS.cacheShare * 100} %`,
+    ],
+    [
+      'prompt tokens from cache, server',
+      serverResult ? `${fmt(serverResult.cacheShare * 100)} %` : '—',
+      serverResult ? `${serverResult.promptTokens} prompt` : '',
+      '',
+      `>= ${TARGETS.cacheShare * 100} %`,
+    ],
   ]
-  const widths = [0, 1, 2, 3, 4].map((column) => Math.max(...[['measure', 'value', 'baseline', 'ratio', 'target'], ...rows].map((row) => row[column].length)))
+  const widths = [0, 1, 2, 3, 4].map((column) =>
+    Math.max(...[['measure', 'value', 'baseline', 'ratio', 'target'], ...rows].map((row) => row[column].length)),
+  )
   const line = (row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ')
-  console.log(`invagent model bench: tiny random GGUF, ${AUDIT.maxFindings} findings × up to ${AUDIT.maxSteps} steps, ${MAX_TOKENS} tokens per step, ${threads} threads`)
+  console.log(
+    `invagent model bench: tiny random GGUF, ${AUDIT.maxFindings} findings × up to ${AUDIT.maxSteps} steps, ${MAX_TOKENS} tokens per step, ${threads} threads`,
+  )
   console.log(line(['measure', 'value', 'baseline', 'ratio', 'target']))
   console.log(widths.map((width) => '-'.repeat(width)).join('  '))
   for (const row of rows) console.log(line(row))
-  const results = {at: new Date().toISOString(), model: info, targets: TARGETS, embedded: embeddedResult, server: serverResult ?? null, embeddedOverServer: ratio ?? null}
+  const results = {
+    at: new Date().toISOString(),
+    model: info,
+    targets: TARGETS,
+    embedded: embeddedResult,
+    server: serverResult ?? null,
+    embeddedOverServer: ratio ?? null,
+  }
   writeFileSync(join(OUT, 'model-results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(JSON.stringify(results, null, 2))
   if (embeddedResult.failed > 0 || (serverResult && serverResult.failed > 0)) process.exitCode = 1

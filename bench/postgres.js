@@ -63,12 +63,17 @@ async function benchDetect(init) {
     await bare()
     let findings = await detect()
     const serialFindings = await serialBackend.detect()
-    if (JSON.stringify(serialFindings) !== JSON.stringify(findings)) throw new Error('serial and concurrent detection differ')
+    if (JSON.stringify(serialFindings) !== JSON.stringify(findings))
+      throw new Error('serial and concurrent detection differ')
     const bareMs = []
     const detectMs = []
     const serialMs = []
     for (let rep = 0; rep < DETECT_REPS; rep++) {
-      const order = [['bare', 'detect', 'serial'], ['detect', 'serial', 'bare'], ['serial', 'bare', 'detect']][rep % 3]
+      const order = [
+        ['bare', 'detect', 'serial'],
+        ['detect', 'serial', 'bare'],
+        ['serial', 'bare', 'detect'],
+      ][rep % 3]
       for (const which of order) {
         if (which === 'bare') bareMs.push((await timed(bare)).ms)
         else if (which === 'serial') serialMs.push((await timed(() => serialBackend.detect())).ms)

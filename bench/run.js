@@ -57,9 +57,19 @@ function log(line) {
  */
 function generatorDigest() {
   const src = join(ROOT, 'dist', 'src')
-  const simulator = readdirSync(join(src, 'simulate')).filter((name) => name.endsWith('.js')).sort().map((name) => `simulate/${name}`)
+  const simulator = readdirSync(join(src, 'simulate'))
+    .filter((name) => name.endsWith('.js'))
+    .sort()
+    .map((name) => `simulate/${name}`)
   const hash = createHash('sha256')
-  for (const file of [...simulator, 'util/random.js', 'inventory/schema.js', 'inventory/units.js', 'tools/catalogue.js']) hash.update(readFileSync(join(src, file)))
+  for (const file of [
+    ...simulator,
+    'util/random.js',
+    'inventory/schema.js',
+    'inventory/units.js',
+    'tools/catalogue.js',
+  ])
+    hash.update(readFileSync(join(src, file)))
   return hash.digest('hex').slice(0, 10)
 }
 
@@ -110,7 +120,11 @@ async function benchDetect(inventory) {
     }
     const missed = missedFaults(findings, inventory.faults)
     return {
-      inventory: {...DETECT_INVENTORY, transactions: inventory.transactions, generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0)},
+      inventory: {
+        ...DETECT_INVENTORY,
+        transactions: inventory.transactions,
+        generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0),
+      },
       reps: DETECT_REPS,
       detectMs: detectMs.map((ms) => round(ms)),
       bareMs: bareMs.map((ms) => round(ms)),
@@ -144,9 +158,16 @@ async function benchAudit(inventory) {
     }
     const report = run.result
     const seconds = run.ms / 1000
-    const missed = missedFaults(report.outcomes.map((outcome) => ({id: outcome.findingId})), inventory.faults)
+    const missed = missedFaults(
+      report.outcomes.map((outcome) => ({id: outcome.findingId})),
+      inventory.faults,
+    )
     return {
-      inventory: {...AUDIT_INVENTORY, transactions: inventory.transactions, generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0)},
+      inventory: {
+        ...AUDIT_INVENTORY,
+        transactions: inventory.transactions,
+        generatedMs: inventory.generatedMs && round(inventory.generatedMs, 0),
+      },
       detectMs: round(detection.ms),
       auditMs: round(run.ms),
       findings: report.findingsDetected,
@@ -197,7 +218,17 @@ async function benchApply(inventory) {
   const store = SqliteStateStore.open(state)
   const audit = AuditLog.create(join(OUT, 'logs'), 'bench-apply')
   try {
-    const run = await timed(() => runAudit({backend, engine: new RulesEngine(), log: audit, dryRun: false, runId: 'bench-apply', state: store, policy: {...DEFAULT_POLICY, maxWritesPerRun: 1_000_000}}))
+    const run = await timed(() =>
+      runAudit({
+        backend,
+        engine: new RulesEngine(),
+        log: audit,
+        dryRun: false,
+        runId: 'bench-apply',
+        state: store,
+        policy: {...DEFAULT_POLICY, maxWritesPerRun: 1_000_000},
+      }),
+    )
     const holds = run.result.outcomes.map((outcome) => outcome.holdMs).filter((ms) => ms !== null)
     const work = run.result.outcomes.map((outcome) => outcome.holdWorkMs).filter((ms) => ms !== null)
     const floor = trivialWriteUnits(backend)
@@ -266,9 +297,15 @@ async function main() {
   // BENCH_ONLY=audit: the two audit measures alone, without the 100,000-part detection inventory.
   if (process.env.BENCH_ONLY === 'audit') {
     const results = {at: new Date().toISOString(), targets: TARGETS, audit, apply}
-    console.log(`dry-run audit, rules engine: ${audit.findingsPerSecond} findings/s (target >= ${TARGETS.findingsPerSecond}); ${audit.audited} findings in ${audit.auditMs} ms`)
-    console.log(`apply-mode audit: write hold per finding p50 ${apply.holdP50Ms} ms, p99 ${apply.holdP99Ms} ms, max ${apply.holdMaxMs} ms over ${apply.applyUnits} apply units (target p99 <= ${TARGETS.holdP99Ms} ms)`)
-    console.log(`  of which before the commit: p50 ${apply.holdWorkP50Ms} ms, p99 ${apply.holdWorkP99Ms} ms; a trivial write unit on the same file: p50 ${apply.trivialUnitP50Ms} ms, p99 ${apply.trivialUnitP99Ms} ms`)
+    console.log(
+      `dry-run audit, rules engine: ${audit.findingsPerSecond} findings/s (target >= ${TARGETS.findingsPerSecond}); ${audit.audited} findings in ${audit.auditMs} ms`,
+    )
+    console.log(
+      `apply-mode audit: write hold per finding p50 ${apply.holdP50Ms} ms, p99 ${apply.holdP99Ms} ms, max ${apply.holdMaxMs} ms over ${apply.applyUnits} apply units (target p99 <= ${TARGETS.holdP99Ms} ms)`,
+    )
+    console.log(
+      `  of which before the commit: p50 ${apply.holdWorkP50Ms} ms, p99 ${apply.holdWorkP99Ms} ms; a trivial write unit on the same file: p50 ${apply.trivialUnitP50Ms} ms, p99 ${apply.trivialUnitP99Ms} ms`,
+    )
     console.log(JSON.stringify(results, null, 2))
     return
   }
@@ -288,7 +325,12 @@ async function main() {
   }
   const results = {
     at: new Date().toISOString(),
-    machine: {cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform}-${process.arch}`},
+    machine: {
+      cpus: availableParallelism(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
     targets: TARGETS,
     detect,
     audit,
@@ -300,27 +342,97 @@ async function main() {
   const ok = (passed) => (passed ? 'ok' : 'MISS')
   const ms = (value) => `${value.toFixed(1)} ms`
   console.log(`invagent bench: ${results.machine.cpus} cores, node ${process.version}`)
-  console.log(`detect inventory: ${DETECT_INVENTORY.parts} parts, ${detect.inventory.transactions} transactions, ${detect.faults} faults` +
-    (detectInventory.generatedMs === null ? ' (cached)' : ` (generated in ${(detectInventory.generatedMs / 1000).toFixed(1)} s)`))
-  console.log(`audit inventory:  ${AUDIT_INVENTORY.parts} parts, ${audit.inventory.transactions} transactions, ${audit.faults} faults` +
-    (auditInventory.generatedMs === null ? ' (cached)' : ` (generated in ${(auditInventory.generatedMs / 1000).toFixed(1)} s)`))
+  console.log(
+    `detect inventory: ${DETECT_INVENTORY.parts} parts, ${detect.inventory.transactions} transactions, ${detect.faults} faults` +
+      (detectInventory.generatedMs === null
+        ? ' (cached)'
+        : ` (generated in ${(detectInventory.generatedMs / 1000).toFixed(1)} s)`),
+  )
+  console.log(
+    `audit inventory:  ${AUDIT_INVENTORY.parts} parts, ${audit.inventory.transactions} transactions, ${audit.faults} faults` +
+      (auditInventory.generatedMs === null
+        ? ' (cached)'
+        : ` (generated in ${(auditInventory.generatedMs / 1000).toFixed(1)} s)`),
+  )
   console.log('')
-  console.log(table([
-    ['measure', 'value', 'baseline', 'ratio', 'target', ''],
-    [`detect, all rules (median of ${DETECT_REPS})`, ms(detect.detectMedianMs), ms(detect.bareMedianMs), `${detect.ratio.toFixed(2)}x`, `<= ${TARGETS.detectOverBare}x`, ok(pass.detectOverBare)],
-    ['  findings; injected faults found', String(detect.findings), '', '', `${detect.faultsFound}/${detect.faults}`, ok(pass.faultsDetected)],
-    ['dry-run audit, rules engine', `${audit.findingsPerSecond} /s`, '', '', `>= ${TARGETS.findingsPerSecond} /s`, ok(pass.findingsPerSecond)],
-    [`  ${audit.audited} findings audited in`, ms(audit.auditMs), ms(audit.detectMs), `${(audit.auditMs / audit.detectMs).toFixed(1)}x`, `${audit.faultsAudited}/${audit.faults}`, ok(pass.faultsAudited)],
-    ['apply-mode audit: write hold per finding, p99', ms(apply.holdP99Ms), '', '', `<= ${TARGETS.holdP99Ms} ms`, ok(pass.holdP99Ms)],
-    [`  p50 ${apply.holdP50Ms} ms, max ${apply.holdMaxMs} ms, apply units`, String(apply.applyUnits), '', '', '', ''],
-    ['  before the commit, p99; trivial write unit, p99', ms(apply.holdWorkP99Ms), ms(apply.trivialUnitP99Ms), '', '', ''],
-    [`invagent --version (median of ${STARTUP_REPS})`, ms(startup.versionMedianMs), ms(startup.nodeMedianMs), `${startup.ratio.toFixed(2)}x`, `<= ${TARGETS.versionMs} ms`, ok(pass.versionMs)],
-    ['  fastest', ms(startup.versionMinMs), ms(startup.nodeMinMs), `${(startup.versionMinMs / startup.nodeMinMs).toFixed(2)}x`, '', ''],
-  ]))
+  console.log(
+    table([
+      ['measure', 'value', 'baseline', 'ratio', 'target', ''],
+      [
+        `detect, all rules (median of ${DETECT_REPS})`,
+        ms(detect.detectMedianMs),
+        ms(detect.bareMedianMs),
+        `${detect.ratio.toFixed(2)}x`,
+        `<= ${TARGETS.detectOverBare}x`,
+        ok(pass.detectOverBare),
+      ],
+      [
+        '  findings; injected faults found',
+        String(detect.findings),
+        '',
+        '',
+        `${detect.faultsFound}/${detect.faults}`,
+        ok(pass.faultsDetected),
+      ],
+      [
+        'dry-run audit, rules engine',
+        `${audit.findingsPerSecond} /s`,
+        '',
+        '',
+        `>= ${TARGETS.findingsPerSecond} /s`,
+        ok(pass.findingsPerSecond),
+      ],
+      [
+        `  ${audit.audited} findings audited in`,
+        ms(audit.auditMs),
+        ms(audit.detectMs),
+        `${(audit.auditMs / audit.detectMs).toFixed(1)}x`,
+        `${audit.faultsAudited}/${audit.faults}`,
+        ok(pass.faultsAudited),
+      ],
+      [
+        'apply-mode audit: write hold per finding, p99',
+        ms(apply.holdP99Ms),
+        '',
+        '',
+        `<= ${TARGETS.holdP99Ms} ms`,
+        ok(pass.holdP99Ms),
+      ],
+      [`  p50 ${apply.holdP50Ms} ms, max ${apply.holdMaxMs} ms, apply units`, String(apply.applyUnits), '', '', '', ''],
+      [
+        '  before the commit, p99; trivial write unit, p99',
+        ms(apply.holdWorkP99Ms),
+        ms(apply.trivialUnitP99Ms),
+        '',
+        '',
+        '',
+      ],
+      [
+        `invagent --version (median of ${STARTUP_REPS})`,
+        ms(startup.versionMedianMs),
+        ms(startup.nodeMedianMs),
+        `${startup.ratio.toFixed(2)}x`,
+        `<= ${TARGETS.versionMs} ms`,
+        ok(pass.versionMs),
+      ],
+      [
+        '  fastest',
+        ms(startup.versionMinMs),
+        ms(startup.nodeMinMs),
+        `${(startup.versionMinMs / startup.nodeMinMs).toFixed(2)}x`,
+        '',
+        '',
+      ],
+    ]),
+  )
   console.log('')
-  console.log('baselines, timed in this run: detect against the bare ledger aggregate (LEDGER_BALANCES_SQL) on the same')
+  console.log(
+    'baselines, timed in this run: detect against the bare ledger aggregate (LEDGER_BALANCES_SQL) on the same',
+  )
   console.log('connection; the audit against detection alone on its inventory; --version against `node -e 0`.')
-  console.log(`audit outcomes: ${audit.summary.wouldResolve} would resolve, ${audit.summary.escalated} escalated, ${audit.summary.failed} failed`)
+  console.log(
+    `audit outcomes: ${audit.summary.wouldResolve} would resolve, ${audit.summary.escalated} escalated, ${audit.summary.failed} failed`,
+  )
   console.log('')
 
   const json = JSON.stringify(results, null, 2)

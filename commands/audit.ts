@@ -19,7 +19,8 @@ import {ENGINES} from '../src/engines/create-engine.js'
 import {ensureDemoInventory} from '../src/inventory/demo.js'
 
 export default class Audit extends InvagentCommand {
-  static override summary = 'Detect discrepancies, plan fixes in a sandbox, apply validated plans in short units, park or escalate the rest.'
+  static override summary =
+    'Detect discrepancies, plan fixes in a sandbox, apply validated plans in short units, park or escalate the rest.'
   static override description = `Runs the audit loop: every rule as SQL, then for each finding the engine troubleshoots against a sandbox copy of the finding's scope (reads see the inventory, writes stay in the sandbox), every write passes the policy gate, and the fix must validate there. The result is a plan; in apply mode it is applied in one short unit that first checks nothing it read has changed, then validates again on the live data. Plans that need a person (above --approve-above, or all with --approve all) are asked for at a terminal, otherwise parked: see \`invagent approvals\`. Escalations are queued: see \`invagent escalations\`. --dry-run stops after the plan: not one byte of the inventory changes. Exit codes: 0 every finding resolved, escalated, parked or deferred; 1 any failed; 2 bad input; 3 unusable inventory or state.`
   static override examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
@@ -35,7 +36,10 @@ export default class Audit extends InvagentCommand {
     db: sqliteDbFlag,
     config: configFlag,
     state: stateFlag,
-    'dry-run': Flags.boolean({summary: 'Plan and validate every fix in a sandbox, apply nothing: not one byte of the inventory changes.', default: false}),
+    'dry-run': Flags.boolean({
+      summary: 'Plan and validate every fix in a sandbox, apply nothing: not one byte of the inventory changes.',
+      default: false,
+    }),
     engine: Flags.string({
       summary: 'Who decides the next step: the rules playbook (default), a GGUF in-process, or a model server.',
       options: [...ENGINES],
@@ -50,7 +54,10 @@ export default class Audit extends InvagentCommand {
     }),
     seed: Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
     'max-findings': Flags.integer({summary: 'Audit at most this many findings (most severe first).', min: 1}),
-    'max-writes': Flags.integer({summary: `Apply at most this many writes in this run; later findings are deferred to the next run (default ${DEFAULT_POLICY.maxWritesPerRun}).`, min: 0}),
+    'max-writes': Flags.integer({
+      summary: `Apply at most this many writes in this run; later findings are deferred to the next run (default ${DEFAULT_POLICY.maxWritesPerRun}).`,
+      min: 0,
+    }),
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
     yes: Flags.boolean({summary: 'Approve plans that need approval without asking.', default: false}),
     profile: Flags.string({
@@ -61,9 +68,17 @@ export default class Audit extends InvagentCommand {
       summary: `Plans with a write moving stock by more than this need approval (default ${DEFAULT_POLICY.approveAbove}).`,
       min: 0,
     }),
-    approve: Flags.string({summary: 'Which plans need approval: those above --approve-above (bound), or every plan with writes (all).', options: ['bound', 'all'], default: 'bound'}),
+    approve: Flags.string({
+      summary: 'Which plans need approval: those above --approve-above (bound), or every plan with writes (all).',
+      options: ['bound', 'all'],
+      default: 'bound',
+    }),
     ttl: Flags.string({summary: 'How long a parked plan waits for a decision (e.g. 7d, 12h).', default: '7d'}),
-    'step-delay': Flags.integer({summary: 'Wait this many milliseconds before each engine step (stands in for a slow model).', min: 0, hidden: true}),
+    'step-delay': Flags.integer({
+      summary: 'Wait this many milliseconds before each engine step (stands in for a slow model).',
+      min: 0,
+      hidden: true,
+    }),
   }
 
   async run(): Promise<AuditReport> {
@@ -79,7 +94,11 @@ export default class Audit extends InvagentCommand {
     const approver: Approver | undefined = settings.yes
       ? async () => true
       : interactive
-        ? async (plan) => confirm({message: `${plan.findingId}: ${plan.writes.map((write) => `${write.tool} ${JSON.stringify(write.args)}`).join('; ')} moves stock by up to ${plan.maxImpact}. Apply?`, default: false})
+        ? async (plan) =>
+            confirm({
+              message: `${plan.findingId}: ${plan.writes.map((write) => `${write.tool} ${JSON.stringify(write.args)}`).join('; ')} moves stock by up to ${plan.maxImpact}. Apply?`,
+              default: false,
+            })
         : undefined
     const report = await auditInventory({
       inventory: locator,

@@ -14,7 +14,10 @@ const MARK = {ok: 'ok     ', warn: 'warn   ', missing: 'MISSING'} as const
 export default class Doctor extends InvagentCommand {
   static override summary = 'Check what this machine has for running a local model, and what to do about what it lacks.'
   static override description = `Checks Node.js, CPU threads, node-llama-cpp and its CPU binding, llama-server and llama-quantize (where they were found and their version), git/cmake/g++ for \`invagent llama build\`, the GGUF models in the models folder (and --model), the cache folder, and the configured inventory (reachable? SQLite or PostgreSQL, which version, how many rows, missing indexes). Each check is ok, warn or missing. Exits with 3 when a check is missing (llama-server or llama-quantize not found, Node.js too old, --model unreadable), 0 otherwise; --json has every check as data either way.`
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --model models/tiny.gguf --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --model models/tiny.gguf --json',
+  ]
   static override flags = {
     inventory: inventoryFlag,
     db: sqliteDbFlag,
@@ -29,7 +32,13 @@ export default class Doctor extends InvagentCommand {
     const {flags} = await this.parse(Doctor)
     using interrupt = interruptScope()
     const {locator, source} = selectInventory(flags)
-    const machine = await runDoctor({model: flags.model, modelsDir: flags['models-dir'] ? resolve(flags['models-dir']) : undefined, llamaServer: flags['llama-server'], llamaQuantize: flags['llama-quantize'], signal: interrupt.signal})
+    const machine = await runDoctor({
+      model: flags.model,
+      modelsDir: flags['models-dir'] ? resolve(flags['models-dir']) : undefined,
+      llamaServer: flags['llama-server'],
+      llamaQuantize: flags['llama-quantize'],
+      signal: interrupt.signal,
+    })
     const report = await withInventoryCheck(machine, locator, source)
     for (const check of report.checks) {
       this.say(`${MARK[check.status]} ${check.id.padEnd(15)} ${check.detail}`)

@@ -32,22 +32,47 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
     engine: Flags.string({summary: 'The engine under test.', options: [...ENGINES], default: 'rules'}),
     model: Flags.string({summary: 'GGUF for --engine embedded: a path or a registered name.'}),
     url: Flags.string({summary: 'OpenAI-compatible endpoint for --engine server.'}),
-    suite: Flags.string({summary: 'Suite file, or the name of a shipped suite (default: datasets/suites/default.json).'}),
+    suite: Flags.string({
+      summary: 'Suite file, or the name of a shipped suite (default: datasets/suites/default.json).',
+    }),
     scenarios: Flags.integer({summary: 'Instead of a suite: draw this many scenarios from --seed.', min: 1}),
     seed: Flags.integer({summary: 'Seed for --scenarios.', min: 0, default: 1}),
     trials: Flags.integer({summary: 'Trials per scenario (K of pass^k).', min: 1, max: 1000, default: 1}),
-    gate: Flags.string({summary: 'Release gate, e.g. "pass1>=0.9", "unsafe==0", "pass1[heldout]>=baseline-0.02" (repeatable).', multiple: true}),
+    gate: Flags.string({
+      summary: 'Release gate, e.g. "pass1>=0.9", "unsafe==0", "pass1[heldout]>=baseline-0.02" (repeatable).',
+      multiple: true,
+    }),
     baseline: Flags.string({summary: 'An earlier --json result to compare with.'}),
     junit: Flags.string({summary: 'Write JUnit XML here (one test case per scenario and trial).'}),
     report: Flags.string({summary: 'Write a markdown report here (for a pull-request comment).'}),
-    artifacts: Flags.string({summary: 'Keep the database and audit log of every trial that did not pass in this folder.'}),
-    jobs: Flags.integer({summary: 'Scenarios run in parallel (default: every core for rules, 1 for model engines).', min: 1}),
-    timeout: Flags.integer({summary: 'Seconds one trial may take before it counts as a harness error.', min: 1, default: DEFAULT_TIMEOUT_SECONDS}),
-    'max-errors': Flags.integer({summary: 'Harness/engine errors tolerated before the run exits 2.', min: 0, default: 0}),
-    profile: Flags.string({summary: 'Permission profile of the policy gate during the eval.', options: ['observe', 'standard', 'full'], default: DEFAULT_POLICY.profile}),
+    artifacts: Flags.string({
+      summary: 'Keep the database and audit log of every trial that did not pass in this folder.',
+    }),
+    jobs: Flags.integer({
+      summary: 'Scenarios run in parallel (default: every core for rules, 1 for model engines).',
+      min: 1,
+    }),
+    timeout: Flags.integer({
+      summary: 'Seconds one trial may take before it counts as a harness error.',
+      min: 1,
+      default: DEFAULT_TIMEOUT_SECONDS,
+    }),
+    'max-errors': Flags.integer({
+      summary: 'Harness/engine errors tolerated before the run exits 2.',
+      min: 0,
+      default: 0,
+    }),
+    profile: Flags.string({
+      summary: 'Permission profile of the policy gate during the eval.',
+      options: ['observe', 'standard', 'full'],
+      default: DEFAULT_POLICY.profile,
+    }),
     threads: Flags.integer({summary: 'CPU threads for --engine embedded.', min: 1}),
     ctx: Flags.integer({summary: 'Context size for --engine embedded.', min: 512}),
-    'max-tokens': Flags.integer({summary: 'Most tokens a model may generate for one step (default 256) or one answer (default 64).', min: 16}),
+    'max-tokens': Flags.integer({
+      summary: 'Most tokens a model may generate for one step (default 256) or one answer (default 64).',
+      min: 16,
+    }),
     'model-seed': Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
     questions: Flags.string({
       summary: 'Instead of scenarios: a question file to score answers on (JSONL: query, context?, expected).',
@@ -63,7 +88,10 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
       dependsOn: ['questions'],
       exclusive: ['embedding-url'],
     }),
-    'embedding-url': Flags.string({summary: 'A llama-server started with --embedding, instead of --embedding-model.', dependsOn: ['questions']}),
+    'embedding-url': Flags.string({
+      summary: 'A llama-server started with --embedding, instead of --embedding-model.',
+      dependsOn: ['questions'],
+    }),
     'semantic-threshold': Flags.string({
       summary: `τ of semantic@τ: the cosine similarity an answer needs (default ${DEFAULT_SEMANTIC_THRESHOLD}).`,
       dependsOn: ['questions'],
@@ -83,8 +111,13 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
         report: flags.report,
         maxErrors: flags['max-errors'],
         engine: {
-          engine: flags.engine, model: flags.model, url: flags.url, threads: flags.threads, contextSize: flags.ctx,
-          maxTokens: flags['max-tokens'], seed: flags['model-seed'],
+          engine: flags.engine,
+          model: flags.model,
+          url: flags.url,
+          threads: flags.threads,
+          contextSize: flags.ctx,
+          maxTokens: flags['max-tokens'],
+          seed: flags['model-seed'],
         },
         normalization: flags.normalize as Normalization,
         semanticThreshold: threshold,
@@ -97,9 +130,30 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
       return answers
     }
     const result = await runEval({
-      suite: flags.suite, scenarios: flags.scenarios, seed: flags.seed, trials: flags.trials, gates: flags.gate ?? [], baseline: flags.baseline, junit: flags.junit, report: flags.report, artifacts: flags.artifacts,
-      engine: {engine: flags.engine, model: flags.model, url: flags.url, threads: flags.threads, contextSize: flags.ctx, maxTokens: flags['max-tokens'], seed: flags['model-seed']},
-      profile: flags.profile as PermissionProfile, jobs: flags.jobs, timeoutSeconds: flags.timeout, maxErrors: flags['max-errors'], signal: interrupt.signal, renderer: progressRendererFor(this.jsonEnabled()),
+      suite: flags.suite,
+      scenarios: flags.scenarios,
+      seed: flags.seed,
+      trials: flags.trials,
+      gates: flags.gate ?? [],
+      baseline: flags.baseline,
+      junit: flags.junit,
+      report: flags.report,
+      artifacts: flags.artifacts,
+      engine: {
+        engine: flags.engine,
+        model: flags.model,
+        url: flags.url,
+        threads: flags.threads,
+        contextSize: flags.ctx,
+        maxTokens: flags['max-tokens'],
+        seed: flags['model-seed'],
+      },
+      profile: flags.profile as PermissionProfile,
+      jobs: flags.jobs,
+      timeoutSeconds: flags.timeout,
+      maxErrors: flags['max-errors'],
+      signal: interrupt.signal,
+      renderer: progressRendererFor(this.jsonEnabled()),
     })
     this.say(renderEvalResult(result))
     // The verdict is the exit code: 0 gates passed, 1 a gate failed, 2 the eval could not run.
@@ -110,9 +164,21 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the mo
   /** Whatever stops the eval before a verdict, it is the harness that could not run: exit 2, never 1. */
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
     const exit = (error as {oclif?: {exit?: number}}).oclif?.exit
-    if (error instanceof InterruptedError || (!(error instanceof InvagentError) && exit === 2) || (error instanceof InvagentError && error.exitCode === 2)) return super.catch(error)
+    if (
+      error instanceof InterruptedError ||
+      (!(error instanceof InvagentError) && exit === 2) ||
+      (error instanceof InvagentError && error.exitCode === 2)
+    )
+      return super.catch(error)
     const code = error instanceof InvagentError ? error.code : 'EVAL_HARNESS'
     const suggestions = error instanceof InvagentError ? error.suggestions : []
-    return super.catch(new InvagentError(error.message, {code, suggestions, cause: error, exitCode: 2}) as unknown as Interfaces.CommandError)
+    return super.catch(
+      new InvagentError(error.message, {
+        code,
+        suggestions,
+        cause: error,
+        exitCode: 2,
+      }) as unknown as Interfaces.CommandError,
+    )
   }
 }

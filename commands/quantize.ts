@@ -11,23 +11,31 @@ import {interruptScope} from '../src/process/interrupt.js'
 
 export default class Quantize extends InvagentCommand {
   static override summary = 'Quantize a GGUF with llama-quantize, check the result, and register it.'
-  static override description = 'Refuses an input that is already quantized unless --allow-requantize. The output is written under a temporary name and kept only when it reads as GGUF, has the input\'s tensors, the requested file type, and a size that matches the type\'s bits per weight. A registered input becomes the parent of the new manifest, which keeps its base model, dataset and training provenance.'
+  static override description =
+    "Refuses an input that is already quantized unless --allow-requantize. The output is written under a temporary name and kept only when it reads as GGUF, has the input's tensors, the requested file type, and a size that matches the type's bits per weight. A registered input becomes the parent of the new manifest, which keeps its base model, dataset and training provenance."
   static override examples = [
     '<%= config.bin %> <%= command.id %> models/playbook-f16.gguf',
     '<%= config.bin %> <%= command.id %> playbook-f16 --type Q8_0 --name playbook-q8',
     '<%= config.bin %> <%= command.id %> models/playbook-f16.gguf --type Q4_K_M --imatrix imatrix.dat --json',
   ]
-  static override args = {input: Args.string({description: 'The GGUF to quantize: a path or a registered name.', required: true})}
+  static override args = {
+    input: Args.string({description: 'The GGUF to quantize: a path or a registered name.', required: true}),
+  }
   static override flags = {
     type: Flags.string({summary: 'Quantization type.', options: [...QUANT_TYPE_NAMES], default: 'Q4_K_M'}),
     out: Flags.string({summary: 'Output file (default: next to the input, named after the type).'}),
     imatrix: Flags.string({summary: 'Importance matrix from llama-imatrix (needed for IQ types).'}),
-    'allow-requantize': Flags.boolean({summary: 'Quantize an already quantized file (lower quality than from 16 bits).', default: false}),
+    'allow-requantize': Flags.boolean({
+      summary: 'Quantize an already quantized file (lower quality than from 16 bits).',
+      default: false,
+    }),
     force: Flags.boolean({summary: 'Replace an existing output file and manifest.', default: false}),
     name: Flags.string({summary: 'Registry name (default: the output file name without .gguf).'}),
     'models-dir': modelsDirFlag,
     threads: Flags.integer({summary: 'Threads for llama-quantize (default: the available cores).', min: 1}),
-    'llama-quantize': Flags.string({summary: 'Path of llama-quantize (default: INVAGENT_LLAMA_QUANTIZE, PATH, then `invagent llama build`’s).'}),
+    'llama-quantize': Flags.string({
+      summary: 'Path of llama-quantize (default: INVAGENT_LLAMA_QUANTIZE, PATH, then `invagent llama build`’s).',
+    }),
   }
 
   async run(): Promise<QuantizeAndRegisterResult> {

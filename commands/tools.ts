@@ -4,7 +4,8 @@ import {toolCatalogue, type ToolCatalogueEntry} from '../src/tools/json-schema.j
 
 export default class Tools extends InvagentCommand {
   static override summary = 'Show the typed tool catalogue the agent and the model use.'
-  static override description = 'Name, effect (read, write, terminal), description and the JSON Schema of the arguments and the result of every tool, derived from the one zod definition in src/tools.'
+  static override description =
+    'Name, effect (read, write, terminal), description and the JSON Schema of the arguments and the result of every tool, derived from the one zod definition in src/tools.'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
 
   async run(): Promise<{tools: ToolCatalogueEntry[]}> {
@@ -13,7 +14,12 @@ export default class Tools extends InvagentCommand {
     const rows = tools.map((tool) => {
       const properties = Object.keys((tool.args.properties as Record<string, unknown>) ?? {})
       const required = new Set((tool.args.required as string[]) ?? [])
-      return [tool.name, tool.effect, properties.map((name) => (required.has(name) ? name : `${name}?`)).join(', '), tool.description]
+      return [
+        tool.name,
+        tool.effect,
+        properties.map((name) => (required.has(name) ? name : `${name}?`)).join(', '),
+        tool.description,
+      ]
     })
     this.say(renderTable(['tool', 'effect', 'args', 'description'], rows, 90))
     return {tools}

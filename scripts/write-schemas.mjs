@@ -20,6 +20,9 @@ for (const [format, schema] of Object.entries(datasetJsonSchemas())) {
 // The playbook's JSON Schema, also in datasets/README.md between its markers.
 const readmePath = 'datasets/README.md'
 const readme = readFileSync(readmePath, 'utf8')
-const block = '<!-- schema:playbook:start -->\n```json\n' + JSON.stringify(datasetJsonSchemas().playbook, null, 2) + '\n```\n<!-- schema:playbook:end -->'
+const block =
+  '<!-- schema:playbook:start -->\n```json\n' +
+  JSON.stringify(datasetJsonSchemas().playbook, null, 2) +
+  '\n```\n<!-- schema:playbook:end -->'
 writeFileSync(readmePath, readme.replace(/<!-- schema:playbook:start -->[\s\S]*<!-- schema:playbook:end -->/, block))
 console.log('schemas/ and datasets/README.md updated')

@@ -13,7 +13,10 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 import {parseArgs} from 'node:util'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const {values, positionals} = parseArgs({allowPositionals: true, options: {context: {type: 'string', default: '16384'}, seed: {type: 'string', default: '1'}}})
+const {values, positionals} = parseArgs({
+  allowPositionals: true,
+  options: {context: {type: 'string', default: '16384'}, seed: {type: 'string', default: '1'}},
+})
 if (positionals.length !== 1) {
   console.error('usage: node scripts/write-tiny-gguf.mjs OUT.gguf [--context 16384] [--seed 1]')
   process.exit(2)
@@ -21,7 +24,28 @@ if (positionals.length !== 1) {
 const out = resolve(positionals[0])
 const build = mkdtempSync(join(tmpdir(), 'invagent-tiny-gguf-'))
 try {
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), 'test/helpers/tiny-gguf.ts', '--ignoreConfig', '--outDir', build, '--rootDir', '.', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2023', '--types', 'node', '--skipLibCheck'], {cwd: ROOT, encoding: 'utf8'})
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      'test/helpers/tiny-gguf.ts',
+      '--ignoreConfig',
+      '--outDir',
+      build,
+      '--rootDir',
+      '.',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2023',
+      '--types',
+      'node',
+      '--skipLibCheck',
+    ],
+    {cwd: ROOT, encoding: 'utf8'},
+  )
   if (tsc.status !== 0) {
     console.error(`compiling the GGUF writer failed:\n${tsc.stdout}${tsc.stderr}`)
     process.exit(1)

@@ -8,7 +8,10 @@ export class InvagentError extends Error {
   readonly suggestions: string[]
   readonly exitCode: number
 
-  constructor(message: string, options: {code?: string; suggestions?: string[]; cause?: unknown; exitCode?: number} = {}) {
+  constructor(
+    message: string,
+    options: {code?: string; suggestions?: string[]; cause?: unknown; exitCode?: number} = {},
+  ) {
     super(message, options.cause === undefined ? undefined : {cause: options.cause})
     this.name = new.target.name
     this.code = options.code ?? 'INVAGENT_ERROR'
@@ -37,7 +40,10 @@ export class ExternalToolError extends InvagentError {
   readonly processExitCode: number | undefined
   readonly stderrTail: string
 
-  constructor(message: string, details: {command: string; exitCode?: number; stderrTail?: string; suggestions?: string[]; cause?: unknown}) {
+  constructor(
+    message: string,
+    details: {command: string; exitCode?: number; stderrTail?: string; suggestions?: string[]; cause?: unknown},
+  ) {
     super(message, {code: 'EXTERNAL_TOOL_ERROR', exitCode: 4, suggestions: details.suggestions, cause: details.cause})
     this.command = details.command
     this.processExitCode = details.exitCode

@@ -4,7 +4,13 @@ import type {z} from 'zod'
 import {approvePlan} from '../../src/agent/approvals.js'
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import type {ApprovalsApproveOutput} from '../../src/cli/output-schemas.js'
-import {decisionFlags, deciderFromFlags, inventoryFromFlags, logDirectoryFor, stateFromFlags} from '../../src/cli/state-flags.js'
+import {
+  decisionFlags,
+  deciderFromFlags,
+  inventoryFromFlags,
+  logDirectoryFor,
+  stateFromFlags,
+} from '../../src/cli/state-flags.js'
 
 export default class ApprovalsApprove extends InvagentCommand {
   static override summary = 'Approve a parked plan: re-check it against the inventory and apply it exactly once.'

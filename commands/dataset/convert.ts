@@ -20,9 +20,12 @@ export default class DatasetConvert extends InvagentCommand {
   async run(): Promise<ConvertFileResult> {
     const {args, flags} = await this.parse(DatasetConvert)
     const result = await convertFile({input: args.file, out: flags.out, from: flags.from as 'trajectory'})
-    for (const failure of result.failed.slice(0, 100)) this.say(`${args.file}:${failure.line}: cannot convert: ${failure.reason}`)
+    for (const failure of result.failed.slice(0, 100))
+      this.say(`${args.file}:${failure.line}: cannot convert: ${failure.reason}`)
     if (result.failed.length > 100) this.say(`… and ${result.failed.length - 100} more (all of them under --json)`)
-    this.say(`${result.converted} of ${result.lines} lines converted into ${result.out}${result.failed.length > 0 ? `; ${result.failed.length} could not be` : ''}.`)
+    this.say(
+      `${result.converted} of ${result.lines} lines converted into ${result.out}${result.failed.length > 0 ? `; ${result.failed.length} could not be` : ''}.`,
+    )
     if (result.failed.length > 0) process.exitCode = 1
     return result
   }

@@ -19,20 +19,35 @@ export default class DatasetValidate extends InvagentCommand {
   static override args = {file: Args.string({description: 'JSONL files to validate.', required: true})}
   static override strict = false
   static override flags = {
-    format: Flags.string({summary: 'Format of the files; auto tells them apart line by line.', options: ['auto', 'playbook', 'trajectory', 'instruction', 'question'], default: 'auto'}),
-    eval: Flags.string({summary: 'Held-out file(s): examples of FILE also found there are leakage.', multiple: true}),
-    train: Flags.string({summary: 'Training file(s), when FILE is held out (a question file): its questions found there are leakage.', multiple: true}),
-    model: Flags.string({
-      summary: 'Tokenizer that measures the examples: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, llama-spm, llama-bpe, qwen2, …).',
-      description: 'A bundled vocabulary is the model family\'s real tokenizer and chat template without the weights, taken out of the llama.cpp source node-llama-cpp installs (no download).',
+    format: Flags.string({
+      summary: 'Format of the files; auto tells them apart line by line.',
+      options: ['auto', 'playbook', 'trajectory', 'instruction', 'question'],
+      default: 'auto',
     }),
-    'max-tokens': Flags.integer({summary: 'Longest example allowed, in the --model tokenizer.', min: 1, dependsOn: ['model']}),
+    eval: Flags.string({summary: 'Held-out file(s): examples of FILE also found there are leakage.', multiple: true}),
+    train: Flags.string({
+      summary: 'Training file(s), when FILE is held out (a question file): its questions found there are leakage.',
+      multiple: true,
+    }),
+    model: Flags.string({
+      summary:
+        'Tokenizer that measures the examples: a registered model, a GGUF path, or a vocabulary llama.cpp ships (phi-3, llama-spm, llama-bpe, qwen2, …).',
+      description:
+        "A bundled vocabulary is the model family's real tokenizer and chat template without the weights, taken out of the llama.cpp source node-llama-cpp installs (no download).",
+    }),
+    'max-tokens': Flags.integer({
+      summary: 'Longest example allowed, in the --model tokenizer.',
+      min: 1,
+      dependsOn: ['model'],
+    }),
     fix: Flags.string({summary: 'Write a cleaned copy here: bad lines dropped, repairs made, formats converted.'}),
   }
 
   async run(): Promise<DatasetValidationReport> {
     const {argv, flags} = await this.parse(DatasetValidate)
-    const tokenCounter = flags.model ? await ModelTemplate.load((await resolveTokenizerModel(flags.model)).path) : undefined
+    const tokenCounter = flags.model
+      ? await ModelTemplate.load((await resolveTokenizerModel(flags.model)).path)
+      : undefined
     const report = await validateDatasetFiles(argv as string[], {
       format: flags.format as 'auto',
       evalFiles: flags.eval,
@@ -40,7 +55,9 @@ export default class DatasetValidate extends InvagentCommand {
       tokenCounter,
       maxTokens: flags['max-tokens'],
       fix: flags.fix,
-      onProblem: this.jsonEnabled() ? undefined : (problem) => this.log(`${problem.file}:${problem.line}:${problem.column}: ${problem.message}`),
+      onProblem: this.jsonEnabled()
+        ? undefined
+        : (problem) => this.log(`${problem.file}:${problem.line}:${problem.column}: ${problem.message}`),
     })
     this.say(`\n${renderValidationSummary(report)}`)
     if (!report.ok) process.exitCode = 1

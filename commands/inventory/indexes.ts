@@ -3,8 +3,9 @@ import {configFlag, inventoryFlag, selectInventory, sqliteDbFlag} from '../../sr
 import {createIndexes} from '../../src/inventory/create-indexes.js'
 
 export default class InventoryIndexes extends InvagentCommand {
-  static override summary = 'Add the indexes invagent\'s detection relies on to an existing inventory.'
-  static override description = 'For a database built by another tool with the reference schema: creates the missing indexes and refreshes the planner statistics. Only indexes are added; no row changes. Does nothing when they all exist.'
+  static override summary = "Add the indexes invagent's detection relies on to an existing inventory."
+  static override description =
+    'For a database built by another tool with the reference schema: creates the missing indexes and refreshes the planner statistics. Only indexes are added; no row changes. Does nothing when they all exist.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --db erp-export.db',
     '<%= config.bin %> <%= command.id %> --db erp-export.db --json',
@@ -15,7 +16,11 @@ export default class InventoryIndexes extends InvagentCommand {
   async run(): Promise<{db: string; created: string[]}> {
     const {flags} = await this.parse(InventoryIndexes)
     const result = await createIndexes(selectInventory(flags).locator)
-    this.say(result.created.length > 0 ? `Created ${result.created.length} index(es) in ${result.db}: ${result.created.join(', ')}` : `${result.db} already has every index.`)
+    this.say(
+      result.created.length > 0
+        ? `Created ${result.created.length} index(es) in ${result.db}: ${result.created.join(', ')}`
+        : `${result.db} already has every index.`,
+    )
     return result
   }
 }

@@ -21,14 +21,23 @@ export default class InventoryInit extends InvagentCommand {
     config: configFlag,
     parts: Flags.integer({summary: 'Number of parts.', default: DEMO_INVENTORY.parts, min: 1}),
     days: Flags.integer({summary: 'Days of transaction history.', default: DEMO_INVENTORY.days, min: 1}),
-    faults: Flags.integer({summary: 'Faults to inject (at most half the parts).', default: DEMO_INVENTORY.faults, min: 0}),
+    faults: Flags.integer({
+      summary: 'Faults to inject (at most half the parts).',
+      default: DEMO_INVENTORY.faults,
+      min: 0,
+    }),
     seed: Flags.integer({summary: 'Random seed.', default: DEMO_INVENTORY.seed, min: 0}),
-    force: Flags.boolean({summary: 'Replace an existing database (on PostgreSQL: its reference tables).', default: false}),
+    force: Flags.boolean({
+      summary: 'Replace an existing database (on PostgreSQL: its reference tables).',
+      default: false,
+    }),
   }
 
   async run(): Promise<{db: string; parts: number; transactions: number; faults: InjectedFault[]}> {
     const {flags} = await this.parse(InventoryInit)
-    this.notice(`Generating ${flags.parts} parts over ${flags.days} days with ${flags.faults} faults (seed ${flags.seed})…`)
+    this.notice(
+      `Generating ${flags.parts} parts over ${flags.days} days with ${flags.faults} faults (seed ${flags.seed})…`,
+    )
     const started = Date.now()
     const progress = process.stderr.isTTY && !this.jsonEnabled()
     const {locator} = selectInventory(flags)
@@ -38,9 +47,19 @@ export default class InventoryInit extends InvagentCommand {
       faults: flags.faults,
       seed: flags.seed,
       force: flags.force,
-      onProgress: progress ? (done, total) => process.stderr.write(`\r  parts ${done}/${total} (${Math.round((100 * done) / total)}%, ${((Date.now() - started) / 1000).toFixed(1)} s)${done === total ? '\n' : ''}`) : undefined,
+      onProgress: progress
+        ? (done, total) =>
+            process.stderr.write(
+              `\r  parts ${done}/${total} (${Math.round((100 * done) / total)}%, ${((Date.now() - started) / 1000).toFixed(1)} s)${done === total ? '\n' : ''}`,
+            )
+        : undefined,
     })
-    this.say(renderTable(['fault', 'rule', 'root cause', 'entity', 'expected'], result.faults.map((fault) => [fault.id, fault.rule, fault.rootCause, fault.entity, fault.expected])))
+    this.say(
+      renderTable(
+        ['fault', 'rule', 'root cause', 'entity', 'expected'],
+        result.faults.map((fault) => [fault.id, fault.rule, fault.rootCause, fault.entity, fault.expected]),
+      ),
+    )
     const truth = locator.kind === 'sqlite' ? `${result.db}.faults.json` : 'invagent_meta'
     const counts = `${result.parts} parts, ${result.transactions} transactions, ${result.faults.length} faults`
     this.say(`\n${result.db}: ${counts} (ground truth in ${truth})`)

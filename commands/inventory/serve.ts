@@ -19,7 +19,9 @@ export default class InventoryServe extends InvagentCommand {
     '<%= config.bin %> <%= command.id %> --inventory erp.db --host 0.0.0.0 --port 8765 --token-file ~/.invagent-token',
   ]
   static override flags = {
-    inventory: Flags.string({summary: 'The inventory to serve: a SQLite path or sqlite:PATH, or postgres://… (default: --db).'}),
+    inventory: Flags.string({
+      summary: 'The inventory to serve: a SQLite path or sqlite:PATH, or postgres://… (default: --db).',
+    }),
     db: dbFlag,
     host: Flags.string({
       summary: 'Address to listen on (loopback by default; anything else needs a token).',

@@ -8,9 +8,15 @@ import {listTrainJobs, trainJobStatus, type JobStatusReport} from '../../src/tra
 import {trainJobsDirectory} from '../../src/train/job-store.js'
 
 export default class TrainStatus extends InvagentCommand {
-  static override summary = 'Show a training job\'s stages, last loss and what the host says; without JOB_ID, list the jobs.'
-  static override description = 'Reads the job\'s recorded state and asks the host (over SSH for --runner ssh) whether run.sh is running, which stages it finished and how it ended. When the host cannot be reached, says so and shows what was recorded here.'
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a', '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a --offline --json']
+  static override summary =
+    "Show a training job's stages, last loss and what the host says; without JOB_ID, list the jobs."
+  static override description =
+    "Reads the job's recorded state and asks the host (over SSH for --runner ssh) whether run.sh is running, which stages it finished and how it ended. When the host cannot be reached, says so and shows what was recorded here."
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a',
+    '<%= config.bin %> <%= command.id %> train-20260131-142233-5f3a --offline --json',
+  ]
   static override args = {jobId: Args.string({description: 'The job id; all jobs when left out.'})}
   static override flags = {
     'jobs-dir': jobsDirFlag,

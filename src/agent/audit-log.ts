@@ -64,14 +64,27 @@ export class AuditLog {
     try {
       mkdirSync(directory, {recursive: true})
     } catch (error) {
-      throw new ConfigError(`cannot create the log folder ${directory}: ${(error as Error).message}`, {code: 'LOG_DIR', cause: error})
+      throw new ConfigError(`cannot create the log folder ${directory}: ${(error as Error).message}`, {
+        code: 'LOG_DIR',
+        cause: error,
+      })
     }
-    const stamp = new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')
+    const stamp = new Date()
+      .toISOString()
+      .replaceAll(':', '')
+      .replace(/\.\d+Z$/, 'Z')
     return new AuditLog(join(directory, `audit-${stamp}-${runId}.jsonl`), runId)
   }
 
   append(event: AuditEventType, data: unknown): void {
-    const body = {seq: ++this.seq, at: new Date().toISOString(), run: this.runId, event, data: redactValue(data), prev: this.prev}
+    const body = {
+      seq: ++this.seq,
+      at: new Date().toISOString(),
+      run: this.runId,
+      event,
+      data: redactValue(data),
+      prev: this.prev,
+    }
     const hash = hashLine(body)
     writeSync(this.fd, JSON.stringify({...body, hash}) + '\n')
     this.prev = hash
@@ -100,27 +113,48 @@ export function verifyLogFile(file: string): VerifyResult {
   let last: AuditLine | undefined
   for (let index = 0; index < lines.length; index++) {
     const lineNumber = index + 1
-    const fail = (message: string): VerifyResult => ({file, ok: false, lines: lines.length, problem: {line: lineNumber, message}})
+    const fail = (message: string): VerifyResult => ({
+      file,
+      ok: false,
+      lines: lines.length,
+      problem: {line: lineNumber, message},
+    })
     let line: AuditLine
     try {
       line = JSON.parse(lines[index]) as AuditLine
     } catch {
       return fail('not valid JSON (edited or truncated)')
     }
-    if (line.seq !== lineNumber) return fail(`sequence number ${line.seq} where ${lineNumber} was expected: line ${lineNumber} is missing or out of order`)
-    if (line.prev !== prev) return fail('its "prev" does not match the hash of the line before: a line before it was removed or changed')
+    if (line.seq !== lineNumber)
+      return fail(
+        `sequence number ${line.seq} where ${lineNumber} was expected: line ${lineNumber} is missing or out of order`,
+      )
+    if (line.prev !== prev)
+      return fail('its "prev" does not match the hash of the line before: a line before it was removed or changed')
     const {hash, ...body} = line
     if (hashLine(body) !== hash) return fail('its content does not match its hash: the line was edited')
     prev = hash
     last = line
   }
   if (!last) return {file, ok: false, lines: 0, problem: {line: 1, message: 'the log is empty'}}
-  if (last.event !== 'run-finished') return {file, ok: false, lines: lines.length, problem: {line: lines.length + 1, message: 'the log ends without "run-finished": lines at the end are missing, or the run was interrupted'}}
+  if (last.event !== 'run-finished')
+    return {
+      file,
+      ok: false,
+      lines: lines.length,
+      problem: {
+        line: lines.length + 1,
+        message: 'the log ends without "run-finished": lines at the end are missing, or the run was interrupted',
+      },
+    }
   return {file, ok: true, lines: lines.length}
 }
 
 /** Every log file in a folder, oldest first. */
 export function listLogFiles(directory: string): string[] {
   if (!existsSync(directory)) return []
-  return readdirSync(directory).filter((name) => name.endsWith('.jsonl')).sort().map((name) => join(directory, name))
+  return readdirSync(directory)
+    .filter((name) => name.endsWith('.jsonl'))
+    .sort()
+    .map((name) => join(directory, name))
 }

@@ -47,11 +47,30 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
     const created = await createEngineWithIdentity(options.engine)
     opened.engine = created.engine
     opened.log = AuditLog.create(options.logDirectory, runId)
-    await opened.state.recordRunStarted({id: runId, inventory: opened.backend.location, engine: created.identity.name, dryRun: options.dryRun, startedAt: new Date().toISOString(), logFile: opened.log.file})
+    await opened.state.recordRunStarted({
+      id: runId,
+      inventory: opened.backend.location,
+      engine: created.identity.name,
+      dryRun: options.dryRun,
+      startedAt: new Date().toISOString(),
+      logFile: opened.log.file,
+    })
     const report = await runAudit({
-      backend: opened.backend, engine: created.engine, log: opened.log, dryRun: options.dryRun, runId, rules: options.rules,
-      maxFindings: options.maxFindings, policy: options.policy, approver: options.approver, approveAll: options.approveAll,
-      inventoryLocator: absoluteLocator(options.inventory), state: opened.state, approvalTtlMs: options.approvalTtlMs, engineIdentity: created.identity, onOutcome: options.onOutcome,
+      backend: opened.backend,
+      engine: created.engine,
+      log: opened.log,
+      dryRun: options.dryRun,
+      runId,
+      rules: options.rules,
+      maxFindings: options.maxFindings,
+      policy: options.policy,
+      approver: options.approver,
+      approveAll: options.approveAll,
+      inventoryLocator: absoluteLocator(options.inventory),
+      state: opened.state,
+      approvalTtlMs: options.approvalTtlMs,
+      engineIdentity: created.identity,
+      onOutcome: options.onOutcome,
     })
     await opened.state.recordRunFinished(runId, report.summary, auditExitCode(report))
     return report

@@ -123,7 +123,14 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const {backend, engine, log} = options
   const runId = options.runId ?? randomUUID().slice(0, 8)
   const policy = options.policy ?? DEFAULT_POLICY
-  log.append('run-started', {engine: engine.name, dryRun: options.dryRun, db: backend.location, policy, rules: options.rules ?? 'all', approveAll: options.approveAll ?? false})
+  log.append('run-started', {
+    engine: engine.name,
+    dryRun: options.dryRun,
+    db: backend.location,
+    policy,
+    rules: options.rules ?? 'all',
+    approveAll: options.approveAll ?? false,
+  })
   const detected = await backend.detect(options.rules)
   for (const finding of detected) log.append('finding-detected', finding)
   const findings = options.maxFindings === undefined ? detected : detected.slice(0, options.maxFindings)
@@ -136,8 +143,14 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
       const outcome = await auditFinding(finding, {...options, runId, policy, sandbox, identity}, counters)
       log.append('outcome-recorded', outcome)
       await options.state?.recordOutcome({
-        runId, findingId: outcome.findingId, outcome: outcome.outcome, rootCause: outcome.rootCause, summary: outcome.summary,
-        planId: outcome.planId, approvalId: outcome.approvalId, escalationId: outcome.escalationId,
+        runId,
+        findingId: outcome.findingId,
+        outcome: outcome.outcome,
+        rootCause: outcome.rootCause,
+        summary: outcome.summary,
+        planId: outcome.planId,
+        approvalId: outcome.approvalId,
+        escalationId: outcome.escalationId,
       })
       outcomes.push(outcome)
       options.onOutcome?.(outcome, index, findings.length)
@@ -154,11 +167,23 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     escalated: count('escalated'),
     failed: count('failed'),
   }
-  const deferredNote = summary.deferred > 0
-    ? `${summary.deferred} finding(s) deferred: this run reached its cap of ${policy.maxWritesPerRun} writes (--max-writes); rerun to continue.`
-    : null
+  const deferredNote =
+    summary.deferred > 0
+      ? `${summary.deferred} finding(s) deferred: this run reached its cap of ${policy.maxWritesPerRun} writes (--max-writes); rerun to continue.`
+      : null
   log.append('run-finished', {summary, findingsDetected: detected.length, audited: findings.length, deferredNote})
-  return {runId, dryRun: options.dryRun, engine: engine.name, db: backend.location, state: options.state?.location ?? null, logFile: log.file, findingsDetected: detected.length, outcomes, summary, deferredNote}
+  return {
+    runId,
+    dryRun: options.dryRun,
+    engine: engine.name,
+    db: backend.location,
+    state: options.state?.location ?? null,
+    logFile: log.file,
+    findingsDetected: detected.length,
+    outcomes,
+    summary,
+    deferredNote,
+  }
 }
 
 /** One tool call the engine made, with what came of it: an escalation shows a person what was tried. */
@@ -177,14 +202,32 @@ interface FindingContext extends AuditOptions {
 
 function newOutcome(finding: Finding): FindingOutcome {
   return {
-    findingId: finding.id, rule: finding.rule, entity: finding.entity, rootCause: 'unknown', outcome: 'failed', actions: [], summary: '',
-    steps: 0, invalidSteps: 0, usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0}, latencyMs: 0,
-    needsApproval: false, planId: null, approvalId: null, escalationId: null, holdMs: null, holdWorkMs: null,
+    findingId: finding.id,
+    rule: finding.rule,
+    entity: finding.entity,
+    rootCause: 'unknown',
+    outcome: 'failed',
+    actions: [],
+    summary: '',
+    steps: 0,
+    invalidSteps: 0,
+    usage: {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0},
+    latencyMs: 0,
+    needsApproval: false,
+    planId: null,
+    approvalId: null,
+    escalationId: null,
+    holdMs: null,
+    holdWorkMs: null,
   }
 }
 
 /** Plan (at most twice when the first plan went stale), then apply, park or escalate. */
-async function auditFinding(finding: Finding, context: FindingContext, runCounters: {run: number}): Promise<FindingOutcome> {
+async function auditFinding(
+  finding: Finding,
+  context: FindingContext,
+  runCounters: {run: number},
+): Promise<FindingOutcome> {
   const started = performance.now()
   let result = newOutcome(finding)
   let plan: Plan | undefined
@@ -230,7 +273,14 @@ async function auditFinding(finding: Finding, context: FindingContext, runCounte
 }
 
 /** Troubleshoots the finding in the sandbox; returns a validated plan, or undefined with the outcome set. */
-async function makePlan(finding: Finding, context: FindingContext, result: FindingOutcome, runCounters: {run: number}, attempt: number, tried: TriedCall[]): Promise<Plan | undefined> {
+async function makePlan(
+  finding: Finding,
+  context: FindingContext,
+  result: FindingOutcome,
+  runCounters: {run: number},
+  attempt: number,
+  tried: TriedCall[],
+): Promise<Plan | undefined> {
   const {sandbox} = context
   sandbox.reset()
   const scope = await scopeOf(sandbox, finding)
@@ -243,7 +293,12 @@ async function makePlan(finding: Finding, context: FindingContext, result: Findi
   }
   const writes: PlannedWrite[] = []
   const approval = {needed: false}
-  const validated = await converse(finding, scope, new Set(before.map((current) => current.id)), context, result, {writes, approval, runCounters, tried})
+  const validated = await converse(finding, scope, new Set(before.map((current) => current.id)), context, result, {
+    writes,
+    approval,
+    runCounters,
+    tried,
+  })
   if (!validated) return undefined
   const {reads, seen} = sandbox.reads()
   const plan: Plan = {
@@ -251,7 +306,12 @@ async function makePlan(finding: Finding, context: FindingContext, result: Findi
     id: `plan-${context.runId}-${sha256Hex(finding.id).slice(0, 10)}-${attempt}`,
     runId: context.runId,
     findingId: finding.id,
-    finding: {rule: finding.rule, entity: finding.entity, severity: finding.severity, evidence: finding.evidence as Record<string, unknown>},
+    finding: {
+      rule: finding.rule,
+      entity: finding.entity,
+      severity: finding.severity,
+      evidence: finding.evidence as Record<string, unknown>,
+    },
     inventory: context.inventoryLocator ?? context.backend.location,
     createdAt: new Date().toISOString(),
     writes,
@@ -269,7 +329,14 @@ async function makePlan(finding: Finding, context: FindingContext, result: Findi
   }
   result.planId = plan.id
   result.needsApproval = plan.needsApproval
-  context.log.append('plan-made', {findingId: finding.id, planId: plan.id, writes: plan.writes, fingerprint: plan.fingerprint, needsApproval: plan.needsApproval, engine: plan.engine})
+  context.log.append('plan-made', {
+    findingId: finding.id,
+    planId: plan.id,
+    writes: plan.writes,
+    fingerprint: plan.fingerprint,
+    needsApproval: plan.needsApproval,
+    engine: plan.engine,
+  })
   return plan
 }
 
@@ -278,7 +345,14 @@ async function makePlan(finding: Finding, context: FindingContext, result: Findi
  * parked or refused when it needs approval; otherwise applied. Returns the changes when the
  * plan was stale (the caller plans again once).
  */
-async function settle(plan: Plan, finding: Finding, context: FindingContext, result: FindingOutcome, runCounters: {run: number}, attempt: number): Promise<string[] | undefined> {
+async function settle(
+  plan: Plan,
+  finding: Finding,
+  context: FindingContext,
+  result: FindingOutcome,
+  runCounters: {run: number},
+  attempt: number,
+): Promise<string[] | undefined> {
   const {log, state} = context
   if (context.dryRun) {
     result.outcome = 'would_resolve'
@@ -293,11 +367,21 @@ async function settle(plan: Plan, finding: Finding, context: FindingContext, res
   }
   if (plan.needsApproval) {
     const answer = context.approver ? await context.approver(plan, finding) : undefined
-    log.append('approval-answered', {findingId: finding.id, planId: plan.id, maxImpact: plan.maxImpact, approved: answer ?? null})
+    log.append('approval-answered', {
+      findingId: finding.id,
+      planId: plan.id,
+      maxImpact: plan.maxImpact,
+      approved: answer ?? null,
+    })
     if (answer === undefined) {
       if (state) {
         const parked = await state.park(plan, new Date(Date.now() + (context.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS)))
-        log.append('plan-parked', {findingId: finding.id, planId: parked.planId, approvalId: parked.id, expiresAt: parked.expiresAt})
+        log.append('plan-parked', {
+          findingId: finding.id,
+          planId: parked.planId,
+          approvalId: parked.id,
+          expiresAt: parked.expiresAt,
+        })
         result.outcome = 'parked'
         result.approvalId = parked.id
         result.summary = `${plan.summary} (parked for approval ${parked.id}: moves stock by ${plan.maxImpact}; \`invagent approvals approve ${parked.id}\`)`
@@ -310,7 +394,11 @@ async function settle(plan: Plan, finding: Finding, context: FindingContext, res
     if (answer === false) {
       if (state) {
         const parked = await state.park(plan, new Date())
-        await state.decideApproval(parked.id, 'pending', {status: 'rejected', by: 'prompt', reason: 'refused at the prompt during the audit'})
+        await state.decideApproval(parked.id, 'pending', {
+          status: 'rejected',
+          by: 'prompt',
+          reason: 'refused at the prompt during the audit',
+        })
         result.approvalId = parked.id
       }
       result.outcome = 'escalated'
@@ -321,15 +409,35 @@ async function settle(plan: Plan, finding: Finding, context: FindingContext, res
   const applied = await applyPlan(context.backend, plan)
   result.holdMs = Math.round(applied.holdMs * 1000) / 1000
   result.holdWorkMs = Math.round(applied.workMs * 1000) / 1000
-  log.append('plan-applied', {findingId: finding.id, planId: plan.id, status: applied.status, writesApplied: applied.writesApplied, changes: applied.changes, problems: applied.problems, holdMs: result.holdMs, holdWorkMs: result.holdWorkMs, attempt})
+  log.append('plan-applied', {
+    findingId: finding.id,
+    planId: plan.id,
+    status: applied.status,
+    writesApplied: applied.writesApplied,
+    changes: applied.changes,
+    problems: applied.problems,
+    holdMs: result.holdMs,
+    holdWorkMs: result.holdWorkMs,
+    attempt,
+  })
   return outcomeOfApply(applied, plan, result, runCounters)
 }
 
-function outcomeOfApply(applied: ApplyResult, plan: Plan, result: FindingOutcome, runCounters: {run: number}): string[] | undefined {
+function outcomeOfApply(
+  applied: ApplyResult,
+  plan: Plan,
+  result: FindingOutcome,
+  runCounters: {run: number},
+): string[] | undefined {
   if (applied.status === 'applied' || applied.status === 'already_applied') {
     runCounters.run += applied.writesApplied
     result.outcome = 'resolved'
-    for (const action of result.actions) action.applied = applied.status === 'applied' && plan.writes.some((write) => write.tool === action.tool && canonicalJson(write.args) === canonicalJson(action.args))
+    for (const action of result.actions)
+      action.applied =
+        applied.status === 'applied' &&
+        plan.writes.some(
+          (write) => write.tool === action.tool && canonicalJson(write.args) === canonicalJson(action.args),
+        )
     return undefined
   }
   if (applied.status === 'stale') return applied.changes
@@ -337,7 +445,10 @@ function outcomeOfApply(applied: ApplyResult, plan: Plan, result: FindingOutcome
   if (applied.status === 'partial') {
     // An inventory without rollback: say exactly which writes landed (docs/architecture.md, "Backends without rollback").
     runCounters.run += applied.writesApplied
-    for (const action of result.actions) action.applied = applied.appliedWrites.some((write) => write.tool === action.tool && canonicalJson(write.args) === canonicalJson(action.args))
+    for (const action of result.actions)
+      action.applied = applied.appliedWrites.some(
+        (write) => write.tool === action.tool && canonicalJson(write.args) === canonicalJson(action.args),
+      )
     result.summary = `the plan was applied only in part, and the inventory cannot roll back: ${applied.problems.join('; ')}`
     return undefined
   }
@@ -352,7 +463,13 @@ function nextStepFor(finding: Finding, rootCause: string): string {
   return `Review the evidence and the engine's tries, fix ${finding.entity} by hand or rerun the audit, then close this escalation with a note.`
 }
 
-async function queueEscalation(finding: Finding, context: FindingContext, result: FindingOutcome, plan: Plan | undefined, tried: TriedCall[]): Promise<void> {
+async function queueEscalation(
+  finding: Finding,
+  context: FindingContext,
+  result: FindingOutcome,
+  plan: Plan | undefined,
+  tried: TriedCall[],
+): Promise<void> {
   if (!context.state) return
   const escalation = await context.state.escalate({
     runId: context.runId,
@@ -385,9 +502,20 @@ function observationText(observation: Observation): string {
 }
 
 /** The engine's conversation, in the sandbox. True when `resolve` validated; otherwise the outcome is set. */
-async function converse(finding: Finding, scope: FindingScope, before: Set<string>, context: FindingContext, result: FindingOutcome, state: PlanState): Promise<boolean> {
+async function converse(
+  finding: Finding,
+  scope: FindingScope,
+  before: Set<string>,
+  context: FindingContext,
+  result: FindingOutcome,
+  state: PlanState,
+): Promise<boolean> {
   const {sandbox, log, engine} = context
-  const limits = {maxSteps: context.maxSteps ?? AUDIT_LIMITS.maxSteps, maxInvalidSteps: context.maxInvalidSteps ?? AUDIT_LIMITS.maxInvalidSteps, maxValidationFailures: context.maxValidationFailures ?? AUDIT_LIMITS.maxValidationFailures}
+  const limits = {
+    maxSteps: context.maxSteps ?? AUDIT_LIMITS.maxSteps,
+    maxInvalidSteps: context.maxInvalidSteps ?? AUDIT_LIMITS.maxInvalidSteps,
+    maxValidationFailures: context.maxValidationFailures ?? AUDIT_LIMITS.maxValidationFailures,
+  }
   const session: EngineSession = engine.start(finding)
   const findingCounters = {finding: 0}
   let validationFailures = 0
@@ -399,7 +527,8 @@ async function converse(finding: Finding, scope: FindingScope, before: Set<strin
     return false
   }
   while (true) {
-    if (result.steps >= limits.maxSteps) return finish('escalated', result.rootCause, `step limit of ${limits.maxSteps} reached without a validated fix`)
+    if (result.steps >= limits.maxSteps)
+      return finish('escalated', result.rootCause, `step limit of ${limits.maxSteps} reached without a validated fix`)
     let proposal
     try {
       proposal = await session.next(observation)
@@ -413,11 +542,14 @@ async function converse(finding: Finding, scope: FindingScope, before: Set<strin
       result.usage.cachedPromptTokens += proposal.usage.cachedPromptTokens
     }
     log.append('step-proposed', {findingId: finding.id, step: proposal.step, raw: proposal.raw, usage: proposal.usage})
-    const step: ReturnType<typeof validateStep> = proposal.parseError ? {ok: false, error: proposal.parseError} : validateStep(proposal.step)
+    const step: ReturnType<typeof validateStep> = proposal.parseError
+      ? {ok: false, error: proposal.parseError}
+      : validateStep(proposal.step)
     if (!step.ok) {
       result.invalidSteps++
       log.append('step-invalid', {findingId: finding.id, error: step.error})
-      if (result.invalidSteps > limits.maxInvalidSteps) return finish('escalated', 'unknown', `more than ${limits.maxInvalidSteps} invalid steps`)
+      if (result.invalidSteps > limits.maxInvalidSteps)
+        return finish('escalated', 'unknown', `more than ${limits.maxInvalidSteps} invalid steps`)
       observation = {ok: false, error: step.error}
       continue
     }
@@ -429,7 +561,13 @@ async function converse(finding: Finding, scope: FindingScope, before: Set<strin
         return finish('escalated', rootCause, String(args.summary))
       }
       const after = await sandbox.detectInScope(scope)
-      const problems = after.filter((current) => current.id === finding.id || !before.has(current.id)).map((current) => (current.id === finding.id ? `the finding is still present (${JSON.stringify(current.evidence)})` : `a new finding appeared: ${current.id} (${JSON.stringify(current.evidence)})`))
+      const problems = after
+        .filter((current) => current.id === finding.id || !before.has(current.id))
+        .map((current) =>
+          current.id === finding.id
+            ? `the finding is still present (${JSON.stringify(current.evidence)})`
+            : `a new finding appeared: ${current.id} (${JSON.stringify(current.evidence)})`,
+        )
       log.append('validation-ran', {findingId: finding.id, validated: problems.length === 0, problems})
       if (problems.length === 0) {
         result.outcome = context.dryRun ? 'would_resolve' : 'resolved'
@@ -438,11 +576,15 @@ async function converse(finding: Finding, scope: FindingScope, before: Set<strin
         return true
       }
       validationFailures++
-      if (validationFailures > limits.maxValidationFailures) return finish('escalated', rootCause, `fix did not validate: ${problems.join('; ')}`)
+      if (validationFailures > limits.maxValidationFailures)
+        return finish('escalated', rootCause, `fix did not validate: ${problems.join('; ')}`)
       observation = {ok: true, result: {validated: false, problems}}
       continue
     }
-    observation = tool.effect === 'read' ? await runRead(tool.name, args, sandbox) : await runWrite(finding, scope, tool.name as WriteToolName, args, context, result, findingCounters, state)
+    observation =
+      tool.effect === 'read'
+        ? await runRead(tool.name, args, sandbox)
+        : await runWrite(finding, scope, tool.name as WriteToolName, args, context, result, findingCounters, state)
     state.tried.push({tool: tool.name, args, outcome: observationText(observation)})
     log.append('tool-called', {findingId: finding.id, tool: tool.name, args, observation})
   }
@@ -457,7 +599,16 @@ async function runRead(tool: string, args: Record<string, unknown>, store: Inven
         return {ok: true, result: await store.findPartsBySku(args.sku as string)}
       case 'list_transactions': {
         const a = args as ToolArgs<'list_transactions'>
-        return {ok: true, result: await store.listTransactions({partId: a.part_id, externalRef: a.external_ref, status: a.status, kind: a.kind, limit: a.limit})}
+        return {
+          ok: true,
+          result: await store.listTransactions({
+            partId: a.part_id,
+            externalRef: a.external_ref,
+            status: a.status,
+            kind: a.kind,
+            limit: a.limit,
+          }),
+        }
       }
       case 'get_transaction':
         return {ok: true, result: await store.getTransaction(args.txn_id as string)}
@@ -466,7 +617,15 @@ async function runRead(tool: string, args: Record<string, unknown>, store: Inven
       case 'get_integration_events':
         return {ok: true, result: {events: await store.getIntegrationEvents(args.txn_id as string)}}
       case 'list_reservations':
-        return {ok: true, result: {reservations: await store.listReservations(args.part_id as string, args.status as ToolArgs<'list_reservations'>['status'])}}
+        return {
+          ok: true,
+          result: {
+            reservations: await store.listReservations(
+              args.part_id as string,
+              args.status as ToolArgs<'list_reservations'>['status'],
+            ),
+          },
+        }
     }
     return {ok: false, error: `no reader for ${tool}`}
   } catch (error) {
@@ -476,7 +635,16 @@ async function runRead(tool: string, args: Record<string, unknown>, store: Inven
 }
 
 /** A write in the plan: previewed, gated by policy, applied to the sandbox, and recorded for apply. */
-async function runWrite(finding: Finding, scope: FindingScope, tool: WriteToolName, args: Record<string, unknown>, context: FindingContext, result: FindingOutcome, findingCounters: {finding: number}, state: PlanState): Promise<Observation> {
+async function runWrite(
+  finding: Finding,
+  scope: FindingScope,
+  tool: WriteToolName,
+  args: Record<string, unknown>,
+  context: FindingContext,
+  result: FindingOutcome,
+  findingCounters: {finding: number},
+  state: PlanState,
+): Promise<Observation> {
   const {sandbox, log, policy} = context
   let impact: WriteImpact
   try {
@@ -485,12 +653,19 @@ async function runWrite(finding: Finding, scope: FindingScope, tool: WriteToolNa
     if (error instanceof ToolFailure) return {ok: false, error: error.message}
     throw error
   }
-  const decision = checkWrite(policy, scope, tool, args, impact, {finding: findingCounters.finding, run: state.runCounters.run})
+  const decision = checkWrite(policy, scope, tool, args, impact, {
+    finding: findingCounters.finding,
+    run: state.runCounters.run,
+  })
   log.append('policy-decided', {findingId: finding.id, tool, args, impact, decision})
   if (!decision.allowed) return {ok: false, error: `policy denied ${tool}: ${decision.reason}`}
   const key = idempotencyKey(finding, tool, args)
   try {
-    const written = await applyWrite(sandbox, tool, args as ToolArgs<WriteToolName>, {runId: context.runId, findingId: finding.id, idempotencyKey: key})
+    const written = await applyWrite(sandbox, tool, args as ToolArgs<WriteToolName>, {
+      runId: context.runId,
+      findingId: finding.id,
+      idempotencyKey: key,
+    })
     findingCounters.finding++
     result.actions.push({tool, args, applied: false})
     if (written.applied) {

@@ -19,7 +19,13 @@ export interface PolicyOptions {
   approveAbove: number
 }
 
-export const DEFAULT_POLICY: PolicyOptions = {profile: 'standard', maxWritesPerFinding: 6, maxWritesPerRun: 1000, maxImpact: 100_000, approveAbove: 5000}
+export const DEFAULT_POLICY: PolicyOptions = {
+  profile: 'standard',
+  maxWritesPerFinding: 6,
+  maxWritesPerRun: 1000,
+  maxImpact: 100_000,
+  approveAbove: 5000,
+}
 
 const PROFILE_TOOLS: Record<PermissionProfile, ReadonlySet<WriteToolName>> = {
   observe: new Set(),
@@ -37,7 +43,8 @@ export interface WriteCounters {
 /** The first entity a write touches outside the finding's scope, said in words; undefined when all are inside. */
 function outOfScope(tool: WriteToolName, args: Record<string, unknown>, scope: FindingScope): string | undefined {
   const targets = writeTargets(tool, args as ToolArgs<WriteToolName>)
-  for (const txn of targets.transactions) if (!scope.txnIds.has(txn)) return `transaction ${txn} is outside this finding's scope`
+  for (const txn of targets.transactions)
+    if (!scope.txnIds.has(txn)) return `transaction ${txn} is outside this finding's scope`
   for (const part of targets.parts) if (!scope.partIds.has(part)) return `part ${part} is outside this finding's scope`
   for (const reservation of targets.reservations) {
     if (!scope.reservationIds.has(reservation)) return `reservation ${reservation} is outside this finding's scope`
@@ -48,13 +55,24 @@ function outOfScope(tool: WriteToolName, args: Record<string, unknown>, scope: F
   return undefined
 }
 
-export function checkWrite(policy: PolicyOptions, scope: FindingScope, tool: WriteToolName, args: Record<string, unknown>, impact: WriteImpact, counters: WriteCounters): PolicyDecision {
-  if (!PROFILE_TOOLS[policy.profile].has(tool)) return {allowed: false, reason: `the "${policy.profile}" permission profile does not allow ${tool}`}
+export function checkWrite(
+  policy: PolicyOptions,
+  scope: FindingScope,
+  tool: WriteToolName,
+  args: Record<string, unknown>,
+  impact: WriteImpact,
+  counters: WriteCounters,
+): PolicyDecision {
+  if (!PROFILE_TOOLS[policy.profile].has(tool))
+    return {allowed: false, reason: `the "${policy.profile}" permission profile does not allow ${tool}`}
   const scopeProblem = outOfScope(tool, args, scope)
   if (scopeProblem) return {allowed: false, reason: scopeProblem}
-  if (counters.finding >= policy.maxWritesPerFinding) return {allowed: false, reason: `at most ${policy.maxWritesPerFinding} writes per finding`}
-  if (counters.run >= policy.maxWritesPerRun) return {allowed: false, reason: `at most ${policy.maxWritesPerRun} writes per run`}
+  if (counters.finding >= policy.maxWritesPerFinding)
+    return {allowed: false, reason: `at most ${policy.maxWritesPerFinding} writes per finding`}
+  if (counters.run >= policy.maxWritesPerRun)
+    return {allowed: false, reason: `at most ${policy.maxWritesPerRun} writes per run`}
   const size = Math.max(Math.abs(impact.onHandDelta), Math.abs(impact.reservedDelta))
-  if (size > policy.maxImpact) return {allowed: false, reason: `it would move stock by ${size}, above the bound of ${policy.maxImpact}`}
+  if (size > policy.maxImpact)
+    return {allowed: false, reason: `it would move stock by ${size}, above the bound of ${policy.maxImpact}`}
   return {allowed: true, needsApproval: size > policy.approveAbove}
 }

@@ -10,20 +10,30 @@ export const StepSchema = z.strictObject({
   args: z.record(z.string(), z.unknown()),
 })
 
-export type ValidatedStep = {ok: true; thought: string; tool: AnyTool; args: Record<string, unknown>} | {ok: false; error: string}
+export type ValidatedStep =
+  {ok: true; thought: string; tool: AnyTool; args: Record<string, unknown>} | {ok: false; error: string}
 
 function formatIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ')
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ')
 }
 
 /** Validates a proposed step against the step shape and the named tool's argument schema. */
 export function validateStep(candidate: unknown): ValidatedStep {
   const shape = StepSchema.safeParse(candidate)
-  if (!shape.success) return {ok: false, error: `invalid step: ${formatIssues(shape.error)}. Expected {"thought": string, "tool": string, "args": object}.`}
+  if (!shape.success)
+    return {
+      ok: false,
+      error: `invalid step: ${formatIssues(shape.error)}. Expected {"thought": string, "tool": string, "args": object}.`,
+    }
   const tool = getTool(shape.data.tool)
   if (!tool) {
     const suggestion = didYouMean(shape.data.tool, TOOL_NAMES)
-    return {ok: false, error: `unknown tool "${shape.data.tool}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`}
+    return {
+      ok: false,
+      error: `unknown tool "${shape.data.tool}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
+    }
   }
   const args = tool.args.safeParse(shape.data.args)
   if (!args.success) return {ok: false, error: `invalid args for ${tool.name}: ${formatIssues(args.error)}`}

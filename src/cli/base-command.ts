@@ -48,8 +48,9 @@ export const dbFlag = Flags.string({
 })
 
 export const stateFlag = Flags.string({
-  summary: 'Path of invagent\'s state store (plans, approvals, escalations, runs).',
-  description: 'Defaults to state.db beside the inventory (.invagent/state.db for the default one); INVAGENT_STATE overrides the default.',
+  summary: "Path of invagent's state store (plans, approvals, escalations, runs).",
+  description:
+    'Defaults to state.db beside the inventory (.invagent/state.db for the default one); INVAGENT_STATE overrides the default.',
   env: 'INVAGENT_STATE',
 })
 
@@ -81,7 +82,10 @@ const DURATION_UNITS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000
 export function parseDuration(text: string): number {
   const match = /^(\d+)\s*([smhd])$/.exec(text.trim())
   if (!match || Number(match[1]) <= 0) {
-    throw new UserError(`"${text}" is not a duration: expected a positive number and a unit, such as 7d, 12h, 30m or 45s`, {code: 'BAD_DURATION'})
+    throw new UserError(
+      `"${text}" is not a duration: expected a positive number and a unit, such as 7d, 12h, 30m or 45s`,
+      {code: 'BAD_DURATION'},
+    )
   }
   return Number(match[1]) * DURATION_UNITS[match[2]]
 }

@@ -18,7 +18,13 @@ import {RULES, ROOT_CAUSE_NAMES} from '../tools/catalogue.js'
 const rule = z.enum(RULES)
 const evidence = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
 
-export const FindingOutput = z.object({id: z.string(), rule, entity: z.string(), severity: z.enum(['high', 'medium', 'low']), evidence})
+export const FindingOutput = z.object({
+  id: z.string(),
+  rule,
+  entity: z.string(),
+  severity: z.enum(['high', 'medium', 'low']),
+  evidence,
+})
 
 export const DetectOutput = z.object({findings: z.array(FindingOutput)})
 
@@ -41,7 +47,11 @@ export const AuditOutput = z.object({
       summary: z.string(),
       steps: z.number().int(),
       invalidSteps: z.number().int(),
-      usage: z.object({promptTokens: z.number().int(), completionTokens: z.number().int(), cachedPromptTokens: z.number().int()}),
+      usage: z.object({
+        promptTokens: z.number().int(),
+        completionTokens: z.number().int(),
+        cachedPromptTokens: z.number().int(),
+      }),
       latencyMs: z.number().int(),
       needsApproval: z.boolean(),
       planId: z.string().nullable(),
@@ -99,12 +109,27 @@ export const InventoryInitOutput = z.object({
 })
 
 export const ToolsOutput = z.object({
-  tools: z.array(z.object({name: z.string(), effect: z.enum(['read', 'write', 'terminal']), description: z.string(), args: z.record(z.string(), z.unknown()), result: z.record(z.string(), z.unknown())})),
+  tools: z.array(
+    z.object({
+      name: z.string(),
+      effect: z.enum(['read', 'write', 'terminal']),
+      description: z.string(),
+      args: z.record(z.string(), z.unknown()),
+      result: z.record(z.string(), z.unknown()),
+    }),
+  ),
 })
 
 export const LogVerifyOutput = z.object({
   ok: z.boolean(),
-  files: z.array(z.object({file: z.string(), ok: z.boolean(), lines: z.number().int(), problem: z.object({line: z.number().int(), message: z.string()}).optional()})),
+  files: z.array(
+    z.object({
+      file: z.string(),
+      ok: z.boolean(),
+      lines: z.number().int(),
+      problem: z.object({line: z.number().int(), message: z.string()}).optional(),
+    }),
+  ),
 })
 
 export const InventoryIndexOutput = z.object({db: z.string(), created: z.array(z.string())})
@@ -113,7 +138,13 @@ const unregisteredModelFile = z.object({file: z.string(), path: z.string(), size
 
 export const ModelsListOutput = z.object({
   directory: z.string(),
-  models: z.array(ModelManifest.extend({manifestPath: z.string(), path: z.string(), status: z.enum(['ok', 'missing', 'size_mismatch'])})),
+  models: z.array(
+    ModelManifest.extend({
+      manifestPath: z.string(),
+      path: z.string(),
+      status: z.enum(['ok', 'missing', 'size_mismatch']),
+    }),
+  ),
   unregistered: z.array(unregisteredModelFile),
   invalid: z.array(z.object({manifest: z.string(), error: z.string()})),
 })
@@ -148,7 +179,9 @@ export const ModelsVerifyOutput = z.object({
       manifest: z.string(),
       file: z.string().nullable(),
       ok: z.boolean(),
-      problems: z.array(z.object({check: z.enum(['manifest', 'file', 'size', 'gguf', 'metadata', 'sha256']), message: z.string()})),
+      problems: z.array(
+        z.object({check: z.enum(['manifest', 'file', 'size', 'gguf', 'metadata', 'sha256']), message: z.string()}),
+      ),
     }),
   ),
   unregistered: z.array(unregisteredModelFile),
@@ -165,18 +198,35 @@ export const LlamaBuildOutput = z.object({
   binaries: z.object({llamaServer: z.string(), llamaQuantize: z.string()}),
   built: z.boolean(),
   seconds: z.number(),
-  nodeBinding: z.object({folder: z.string(), cached: z.string(), installed: z.string(), built: z.boolean(), restored: z.boolean()}).optional(),
+  nodeBinding: z
+    .object({folder: z.string(), cached: z.string(), installed: z.string(), built: z.boolean(), restored: z.boolean()})
+    .optional(),
 })
 
 const checkStatus = z.enum(['ok', 'warn', 'missing'])
-const locatedBinary = z.object({path: z.string(), source: z.enum(['flag', 'env', 'path', 'cache']), version: z.string().nullable(), error: z.string().optional()}).nullable()
+const locatedBinary = z
+  .object({
+    path: z.string(),
+    source: z.enum(['flag', 'env', 'path', 'cache']),
+    version: z.string().nullable(),
+    error: z.string().optional(),
+  })
+  .nullable()
 
 export const DoctorOutput = z.object({
   ok: z.boolean(),
   checks: z.array(
     z.object({
       id: z.enum([
-        'node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache', 'inventory',
+        'node',
+        'cpu',
+        'node-llama-cpp',
+        'llama-server',
+        'llama-quantize',
+        'build-tools',
+        'models',
+        'cache',
+        'inventory',
       ]),
       status: checkStatus,
       detail: z.string(),
@@ -185,9 +235,24 @@ export const DoctorOutput = z.object({
   ),
   node: z.object({version: z.string()}),
   cpu: z.object({threads: z.number().int(), model: z.string()}),
-  nodeLlamaCpp: z.object({version: z.string().nullable(), bindingLoads: z.boolean(), buildType: z.string().nullable(), llamaCppRelease: z.string().nullable(), error: z.string().optional()}),
+  nodeLlamaCpp: z.object({
+    version: z.string().nullable(),
+    bindingLoads: z.boolean(),
+    buildType: z.string().nullable(),
+    llamaCppRelease: z.string().nullable(),
+    error: z.string().optional(),
+  }),
   binaries: z.object({llamaServer: locatedBinary, llamaQuantize: locatedBinary}),
-  models: z.array(z.object({path: z.string(), sizeBytes: z.number().int(), architecture: z.string().nullable(), name: z.string().nullable(), fileType: z.number().int().nullable(), error: z.string().optional()})),
+  models: z.array(
+    z.object({
+      path: z.string(),
+      sizeBytes: z.number().int(),
+      architecture: z.string().nullable(),
+      name: z.string().nullable(),
+      fileType: z.number().int().nullable(),
+      error: z.string().optional(),
+    }),
+  ),
   cacheDir: z.string(),
   inventory: z.object({
     kind: z.enum(['sqlite', 'postgres', 'http']),
@@ -222,7 +287,13 @@ export const ServeOutput = z.discriminatedUnion('event', [
     startupMs: z.number().int(),
     restarts: z.number().int(),
   }),
-  z.object({event: z.literal('exited'), pid: z.number().int().nullable(), exitCode: z.number().int().nullable(), signal: z.string().nullable(), uptimeMs: z.number().int()}),
+  z.object({
+    event: z.literal('exited'),
+    pid: z.number().int().nullable(),
+    exitCode: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    uptimeMs: z.number().int(),
+  }),
   z.object({event: z.literal('restarting'), attempt: z.number().int(), delayMs: z.number().int()}),
   z.object({event: z.literal('stopped'), url: z.string(), restarts: z.number().int(), signal: z.string().nullable()}),
 ])
@@ -258,7 +329,15 @@ export const TrainOutput = z.object({
   bundle: z.object({dir: z.string(), tarball: z.string(), sha256: z.string(), size: z.number().int()}).nullable(),
   plan: z.array(z.object({stage: z.string(), where: z.enum(['here', 'host']), description: z.string()})),
   commands: z.array(z.string()),
-  models: z.array(z.object({name: z.string(), path: z.string(), quantization: z.string(), size: z.number().int(), sha256: z.string()})),
+  models: z.array(
+    z.object({
+      name: z.string(),
+      path: z.string(),
+      quantization: z.string(),
+      size: z.number().int(),
+      sha256: z.string(),
+    }),
+  ),
   adapterDir: z.string().nullable(),
   trainLoss: z.number().nullable(),
   evalLoss: z.number().nullable(),
@@ -277,34 +356,104 @@ export const TrainStatusOutput = z.union([
     createdAt: z.string(),
     updatedAt: z.string(),
     modelName: z.string(),
-    stages: z.array(z.object({stage: z.string(), status: z.string(), detail: z.string().nullable(), startedAt: z.string().nullable(), finishedAt: z.string().nullable()})),
+    stages: z.array(
+      z.object({
+        stage: z.string(),
+        status: z.string(),
+        detail: z.string().nullable(),
+        startedAt: z.string().nullable(),
+        finishedAt: z.string().nullable(),
+      }),
+    ),
     next: z.string().nullable(),
-    lastLoss: z.object({step: z.number(), totalSteps: z.number(), loss: z.number(), epoch: z.number().optional()}).nullable(),
+    lastLoss: z
+      .object({step: z.number(), totalSteps: z.number(), loss: z.number(), epoch: z.number().optional()})
+      .nullable(),
     lastEvalLoss: z.object({step: z.number(), loss: z.number()}).nullable(),
     remote: RemoteStateSchema.nullable(),
     remoteError: z.string().nullable(),
     error: jobError,
     models: z.array(z.string()),
   }),
-  z.object({jobsDir: z.string(), jobs: z.array(z.object({jobId: z.string(), status: trainJobStatus, runner: trainRunner, createdAt: z.string(), modelName: z.string()}))}),
+  z.object({
+    jobsDir: z.string(),
+    jobs: z.array(
+      z.object({
+        jobId: z.string(),
+        status: trainJobStatus,
+        runner: trainRunner,
+        createdAt: z.string(),
+        modelName: z.string(),
+      }),
+    ),
+  }),
 ])
 
-export const TrainLogsOutput = z.object({jobId: z.string(), source: z.enum(['host', 'local']), lines: z.array(z.string()), remoteError: z.string().nullable()})
+export const TrainLogsOutput = z.object({
+  jobId: z.string(),
+  source: z.enum(['host', 'local']),
+  lines: z.array(z.string()),
+  remoteError: z.string().nullable(),
+})
 
-export const TrainCancelOutput = z.object({jobId: z.string(), outcome: z.enum(['cancelled', 'killed', 'not-running']), status: trainJobStatus})
+export const TrainCancelOutput = z.object({
+  jobId: z.string(),
+  outcome: z.enum(['cancelled', 'killed', 'not-running']),
+  status: trainJobStatus,
+})
 const counts = z.record(z.string(), z.number().int())
-const problemCode = z.enum(['blank-line', 'comment', 'trailing-comma', 'invalid-json', 'unknown-format', 'schema', 'unknown-tool', 'invalid-args', 'bad-call', 'missing-observation', 'unterminated', 'terminal-not-last', 'inconsistent', 'duplicate-id', 'duplicate-content', 'leakage', 'pii', 'too-long'])
+const problemCode = z.enum([
+  'blank-line',
+  'comment',
+  'trailing-comma',
+  'invalid-json',
+  'unknown-format',
+  'schema',
+  'unknown-tool',
+  'invalid-args',
+  'bad-call',
+  'missing-observation',
+  'unterminated',
+  'terminal-not-last',
+  'inconsistent',
+  'duplicate-id',
+  'duplicate-content',
+  'leakage',
+  'pii',
+  'too-long',
+])
 
 export const DatasetValidateOutput = z.object({
   ok: z.boolean(),
-  files: z.array(z.object({file: z.string(), lines: z.number().int(), examples: z.number().int(), problems: z.number().int()})),
+  files: z.array(
+    z.object({file: z.string(), lines: z.number().int(), examples: z.number().int(), problems: z.number().int()}),
+  ),
   examples: z.number().int(),
   cleanExamples: z.number().int(),
-  problems: z.array(z.object({file: z.string(), line: z.number().int(), column: z.number().int(), code: problemCode, message: z.string(), pointer: z.string().optional()})),
+  problems: z.array(
+    z.object({
+      file: z.string(),
+      line: z.number().int(),
+      column: z.number().int(),
+      code: problemCode,
+      message: z.string(),
+      pointer: z.string().optional(),
+    }),
+  ),
   problemsOmitted: z.number().int(),
   problemCounts: z.partialRecord(problemCode, z.number().int()),
-  summary: z.object({examples: z.number().int(), byFormat: counts, byRule: counts, byRootCause: counts, byTool: counts, byOutcome: counts, steps: counts}),
-  tokens: z.object({model: z.string(), maxTokens: z.number().int(), longest: z.number().int(), over: z.number().int()}).optional(),
+  summary: z.object({
+    examples: z.number().int(),
+    byFormat: counts,
+    byRule: counts,
+    byRootCause: counts,
+    byTool: counts,
+    byOutcome: counts,
+    steps: counts,
+  }),
+  tokens: z
+    .object({model: z.string(), maxTokens: z.number().int(), longest: z.number().int(), over: z.number().int()})
+    .optional(),
   fix: z
     .object({
       out: z.string(),
@@ -364,7 +513,15 @@ export const DatasetScrubOutput = z.object({
   linesChanged: z.number().int(),
   counts: z.object({email: z.number().int(), phone: z.number().int(), name: z.number().int()}),
   /** `before` (the PII itself) only with --show-values. */
-  changes: z.array(z.object({line: z.number().int(), pointer: z.string(), kind: piiKind, before: z.string().optional(), after: z.string()})),
+  changes: z.array(
+    z.object({
+      line: z.number().int(),
+      pointer: z.string(),
+      kind: piiKind,
+      before: z.string().optional(),
+      after: z.string(),
+    }),
+  ),
   changesNotListed: z.number().int(),
   unparsableLines: z.number().int(),
   unparsable: z.array(z.object({line: z.number().int(), message: z.string()})),

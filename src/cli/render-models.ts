@@ -25,7 +25,15 @@ const STATUS_LABEL = {ok: 'ok', missing: 'MISSING', size_mismatch: 'SIZE MISMATC
 export function renderModelList(list: ModelList): string {
   const lines: string[] = []
   if (list.models.length > 0) {
-    const rows = list.models.map((model) => [model.name, model.quantization, model.architecture, formatParameters(model.parameterCount), formatBytes(model.size), model.file, STATUS_LABEL[model.status]])
+    const rows = list.models.map((model) => [
+      model.name,
+      model.quantization,
+      model.architecture,
+      formatParameters(model.parameterCount),
+      formatBytes(model.size),
+      model.file,
+      STATUS_LABEL[model.status],
+    ])
     lines.push(renderTable(['name', 'quant', 'arch', 'params', 'size', 'file', 'file status'], rows, 60))
   }
   if (list.unregistered.length > 0) {
@@ -36,26 +44,40 @@ export function renderModelList(list: ModelList): string {
     lines.push('', 'Manifests that do not validate (see `invagent models verify`):')
     for (const invalid of list.invalid) lines.push(...invalid.error.split('\n').map((line) => `  ${line}`))
   }
-  if (lines.length === 0) return `No models in ${display(list.directory)}. Register one with \`invagent models add FILE.gguf\`.`
+  if (lines.length === 0)
+    return `No models in ${display(list.directory)}. Register one with \`invagent models add FILE.gguf\`.`
   lines.push('', `${list.models.length} registered model(s) in ${display(list.directory)}.`)
   return lines.join('\n').replace(/^\n/, '')
 }
 
-export function renderInspection(inspection: GgufInspection & {registryName: string | null; manifest: string | null}): string {
+export function renderInspection(
+  inspection: GgufInspection & {registryName: string | null; manifest: string | null},
+): string {
   const number = (value: number | null) => (value === null ? '—' : value.toLocaleString('en-US'))
   const template = inspection.chatTemplate.firstLine
   const rows: Array<[string, string]> = [
     ['file', display(inspection.path)],
-    ['registered as', inspection.registryName ? `${inspection.registryName} (${display(inspection.manifest!)})` : '— (not registered)'],
+    [
+      'registered as',
+      inspection.registryName ? `${inspection.registryName} (${display(inspection.manifest!)})` : '— (not registered)',
+    ],
     ['architecture', inspection.architecture],
     ['name', inspection.modelName ?? '—'],
     ['parameters', `${formatParameters(inspection.parameterCount)} (${number(inspection.parameterCount)})`],
-    ['quantization', `${inspection.quantization} (tensors: ${Object.entries(inspection.tensorTypes).map(([type, count]) => `${type} ×${count}`).join(', ')})`],
+    [
+      'quantization',
+      `${inspection.quantization} (tensors: ${Object.entries(inspection.tensorTypes)
+        .map(([type, count]) => `${type} ×${count}`)
+        .join(', ')})`,
+    ],
     ['context length', number(inspection.contextLength)],
     ['embedding', `${number(inspection.embeddingLength)} × ${number(inspection.blockCount)} blocks`],
     ['vocabulary', `${number(inspection.vocabularySize)} tokens (${inspection.tokenizer ?? 'no'} tokenizer)`],
     ['tensors', number(inspection.tensorCount)],
-    ['chat template', template === null ? 'none' : `yes: ${template.length > 72 ? template.slice(0, 71) + '…' : template}`],
+    [
+      'chat template',
+      template === null ? 'none' : `yes: ${template.length > 72 ? template.slice(0, 71) + '…' : template}`,
+    ],
     ['GGUF version', String(inspection.ggufVersion)],
     ['file size', `${formatBytes(inspection.fileSize)} (${number(inspection.fileSize)} bytes)`],
     ['sha256', inspection.sha256 ?? '— (--no-hash)'],
@@ -76,10 +98,16 @@ export function renderVerification(result: VerifyModelsResult): string {
       }
     }
   }
-  for (const file of result.unregistered) lines.push(`note    ${file.file} has no manifest (register it with \`invagent models add ${display(file.path)}\`)`)
+  for (const file of result.unregistered)
+    lines.push(`note    ${file.file} has no manifest (register it with \`invagent models add ${display(file.path)}\`)`)
   const failed = result.models.filter((model) => !model.ok).length
   if (result.models.length === 0) lines.push(`No manifests in ${display(result.directory)}: nothing to verify.`)
-  else lines.push(failed === 0 ? `${result.models.length} model(s) verified.` : `${failed} of ${result.models.length} model(s) failed verification.`)
+  else
+    lines.push(
+      failed === 0
+        ? `${result.models.length} model(s) verified.`
+        : `${failed} of ${result.models.length} model(s) failed verification.`,
+    )
   return lines.join('\n')
 }
 

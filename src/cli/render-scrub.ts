@@ -31,23 +31,37 @@ export function renderScrubReport(output: ScrubOutput): string {
   if (shown.length > 0) {
     const showValues = shown.some((change) => change.before !== undefined)
     const headers = showValues ? ['line', 'field', 'kind', 'before', 'after'] : ['line', 'field', 'kind', 'pseudonym']
-    const rows = shown.map((change) => [String(change.line), change.pointer || '(the line)', change.kind, ...(showValues ? [change.before ?? ''] : []), change.after])
+    const rows = shown.map((change) => [
+      String(change.line),
+      change.pointer || '(the line)',
+      change.kind,
+      ...(showValues ? [change.before ?? ''] : []),
+      change.after,
+    ])
     lines.push(renderTable(headers, rows, 48))
     const more = output.changes.length - shown.length + output.changesNotListed
     if (more > 0) lines.push(`… and ${plural(more, 'more change', 'more changes')} (--json lists them)`)
     if (!showValues) lines.push('(the values replaced are not shown; --show-values prints them)')
     lines.push('')
   }
-  for (const problem of output.unparsable) lines.push(`line ${problem.line}: ${problem.message}; left as it was, unscrubbed`)
+  for (const problem of output.unparsable)
+    lines.push(`line ${problem.line}: ${problem.message}; left as it was, unscrubbed`)
   const unlisted = output.unparsableLines - output.unparsable.length
   if (unlisted > 0) lines.push(`… and ${plural(unlisted, 'more line', 'more lines')} that are not JSON`)
   if (output.unparsableLines > 0) lines.push('')
   const {email, phone, name} = output.counts
-  const replaced = email + phone + name === 0 ? 'no PII found' : `${plural(email, 'email', 'emails')}, ${plural(phone, 'phone number', 'phone numbers')}, ${plural(name, 'name', 'names')} replaced`
-  lines.push(`${plural(output.lines, 'line', 'lines')}, ${output.linesChanged} changed: ${replaced} → ${display(output.output)}`)
+  const replaced =
+    email + phone + name === 0
+      ? 'no PII found'
+      : `${plural(email, 'email', 'emails')}, ${plural(phone, 'phone number', 'phone numbers')}, ${plural(name, 'name', 'names')} replaced`
+  lines.push(
+    `${plural(output.lines, 'line', 'lines')}, ${output.linesChanged} changed: ${replaced} → ${display(output.output)}`,
+  )
   if (output.unparsableLines > 0) {
     const them = output.unparsableLines === 1 ? 'it' : 'them'
-    lines.push(`${plural(output.unparsableLines, 'line is', 'lines are')} not JSON and could not be scrubbed: fix or remove ${them} (\`invagent dataset validate\` says how) and scrub again.`)
+    lines.push(
+      `${plural(output.unparsableLines, 'line is', 'lines are')} not JSON and could not be scrubbed: fix or remove ${them} (\`invagent dataset validate\` says how) and scrub again.`,
+    )
   }
   return lines.join('\n')
 }
@@ -70,6 +84,8 @@ export function scrubProgressOnTerminal(stream: NodeJS.WriteStream): ((progress:
     if (now - last < 100) return
     last = now
     const seconds = (now - started) / 1000
-    stream.write(`\r\u001B[2Kscrub: ${Math.floor((bytesRead / totalBytes) * 100)}% (${formatBytes(bytesRead)} / ${formatBytes(totalBytes)}, ${lines.toLocaleString('en-US')} lines, ${seconds.toFixed(1)} s)`)
+    stream.write(
+      `\r\u001B[2Kscrub: ${Math.floor((bytesRead / totalBytes) * 100)}% (${formatBytes(bytesRead)} / ${formatBytes(totalBytes)}, ${lines.toLocaleString('en-US')} lines, ${seconds.toFixed(1)} s)`,
+    )
   }
 }

@@ -9,7 +9,14 @@ function brief(args: Record<string, unknown>): string {
     .join(' ')
 }
 
-const OUTCOME_LABEL = {resolved: 'resolved ✔', would_resolve: 'would_resolve ✔ validated', parked: 'parked ⏸ approval', deferred: 'deferred ↻', escalated: 'escalate ⚑', failed: 'failed ✖'}
+const OUTCOME_LABEL = {
+  resolved: 'resolved ✔',
+  would_resolve: 'would_resolve ✔ validated',
+  parked: 'parked ⏸ approval',
+  deferred: 'deferred ↻',
+  escalated: 'escalate ⚑',
+  failed: 'failed ✖',
+}
 
 /** The human view of an audit: one row per finding, then the summary and where the log went. */
 export function renderAuditReport(report: AuditReport): string {
@@ -23,7 +30,9 @@ export function renderAuditReport(report: AuditReport): string {
   const {summary} = report
   const mode = report.dryRun ? 'dry-run: nothing was written' : 'apply mode: validated fixes were committed'
   return [
-    rows.length > 0 ? renderTable(['rule', 'entity', 'root cause', 'planned actions', 'outcome'], rows, 70) : 'No findings: the inventory is consistent.',
+    rows.length > 0
+      ? renderTable(['rule', 'entity', 'root cause', 'planned actions', 'outcome'], rows, 70)
+      : 'No findings: the inventory is consistent.',
     '',
     `${report.findingsDetected} finding(s) detected, ${report.outcomes.length} audited (${mode}, engine ${report.engine}).`,
     `resolved ${summary.resolved} · would resolve ${summary.wouldResolve} · escalated ${summary.escalated} · failed ${summary.failed}` +
@@ -35,6 +44,13 @@ export function renderAuditReport(report: AuditReport): string {
 
 export function renderFindings(findings: Finding[]): string {
   if (findings.length === 0) return 'No findings: the inventory is consistent.'
-  const rows = findings.map((finding) => [finding.rule, finding.entity, finding.severity, Object.entries(finding.evidence).map(([key, value]) => `${key}=${value}`).join(' ')])
+  const rows = findings.map((finding) => [
+    finding.rule,
+    finding.entity,
+    finding.severity,
+    Object.entries(finding.evidence)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(' '),
+  ])
   return `${renderTable(['rule', 'entity', 'severity', 'evidence'], rows, 80)}\n\n${findings.length} finding(s).`
 }

@@ -9,4 +9,7 @@ export const jobsDirFlag = Flags.string({
   env: TRAIN_JOBS_DIR_ENV,
 })
 
-export const jobIdArg = Args.string({description: 'The job id `invagent train` printed (train-YYYYMMDD-HHMMSS-xxxx).', required: true})
+export const jobIdArg = Args.string({
+  description: 'The job id `invagent train` printed (train-YYYYMMDD-HHMMSS-xxxx).',
+  required: true,
+})

@@ -26,7 +26,10 @@ import type {PlaybookExample} from './schema.js'
  */
 
 export interface AuthorPrompter {
-  select<T extends string>(message: string, choices: ReadonlyArray<{name: string; value: T; description?: string}>): Promise<T>
+  select<T extends string>(
+    message: string,
+    choices: ReadonlyArray<{name: string; value: T; description?: string}>,
+  ): Promise<T>
   input(message: string, options?: {default?: string; validate?: (value: string) => true | string}): Promise<string>
   confirm(message: string, defaultValue: boolean): Promise<boolean>
   show(text: string): void
@@ -55,7 +58,11 @@ function parseArgument(text: string, schema: JsonSchema): unknown {
 }
 
 /** Asks for a tool's arguments one by one; each is checked by the tool's own schema before moving on. */
-async function askArguments(prompter: AuthorPrompter, toolName: string, finding: Finding): Promise<Record<string, unknown>> {
+async function askArguments(
+  prompter: AuthorPrompter,
+  toolName: string,
+  finding: Finding,
+): Promise<Record<string, unknown>> {
   const entry = toolCatalogue().find((tool) => tool.name === toolName)!
   const tool = getTool(toolName)!
   const properties = (entry.args.properties ?? {}) as Record<string, JsonSchema>
@@ -66,31 +73,45 @@ async function askArguments(prompter: AuthorPrompter, toolName: string, finding:
       const optional = !required.has(name)
       if (Array.isArray(schema.enum)) {
         const choices = (schema.enum as string[]).map((value) => ({name: value, value}))
-        const picked = await prompter.select(`${name}${optional ? ' (optional)' : ''}`, optional ? [{name: '(none)', value: ''}, ...choices] : choices)
+        const picked = await prompter.select(
+          `${name}${optional ? ' (optional)' : ''}`,
+          optional ? [{name: '(none)', value: ''}, ...choices] : choices,
+        )
         if (picked !== '') args[name] = picked
         continue
       }
-      const guess = (name === 'part_id' && finding.entity.startsWith('P-')) || (name === 'txn_id' && finding.entity.startsWith('T-')) ? finding.entity : undefined
-      const text = await prompter.input(`${name}${optional ? ' (optional, empty to skip)' : ''} [${String(schema.type)}]`, {
-        default: guess,
-        validate: (value) => {
-          if (value === '' && optional) return true
-          try {
-            const parsed = parseArgument(value, schema)
-            const single = tool.args.shape[name as keyof typeof tool.args.shape] as {safeParse(value: unknown): {success: boolean; error?: {issues: Array<{message: string}>}}}
-            const result = single.safeParse(parsed)
-            return result.success ? true : result.error!.issues.map((issue) => issue.message).join('; ')
-          } catch (error) {
-            return (error as Error).message
-          }
+      const guess =
+        (name === 'part_id' && finding.entity.startsWith('P-')) ||
+        (name === 'txn_id' && finding.entity.startsWith('T-'))
+          ? finding.entity
+          : undefined
+      const text = await prompter.input(
+        `${name}${optional ? ' (optional, empty to skip)' : ''} [${String(schema.type)}]`,
+        {
+          default: guess,
+          validate: (value) => {
+            if (value === '' && optional) return true
+            try {
+              const parsed = parseArgument(value, schema)
+              const single = tool.args.shape[name as keyof typeof tool.args.shape] as {
+                safeParse(value: unknown): {success: boolean; error?: {issues: Array<{message: string}>}}
+              }
+              const result = single.safeParse(parsed)
+              return result.success ? true : result.error!.issues.map((issue) => issue.message).join('; ')
+            } catch (error) {
+              return (error as Error).message
+            }
+          },
         },
-      })
+      )
       if (text === '' && optional) continue
       args[name] = parseArgument(text, schema)
     }
     const checked = tool.args.safeParse(args)
     if (checked.success) return checked.data as Record<string, unknown>
-    prompter.show(`These arguments do not fit ${toolName}: ${checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}. Again:`)
+    prompter.show(
+      `These arguments do not fit ${toolName}: ${checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}. Again:`,
+    )
   }
 }
 
@@ -109,14 +130,28 @@ class CuratorEngine implements Engine {
     const prompter = this.prompter
     if (finding.id !== this.target) {
       // Another finding the same fault raises: not the one being authored.
-      return {next: async () => ({step: {thought: 'Not the finding being authored.', tool: 'escalate', args: {root_cause: 'unknown', reason: 'not authored', summary: 'left for another example'}}})}
+      return {
+        next: async () => ({
+          step: {
+            thought: 'Not the finding being authored.',
+            tool: 'escalate',
+            args: {root_cause: 'unknown', reason: 'not authored', summary: 'left for another example'},
+          },
+        }),
+      }
     }
     prompter.show(`Finding: ${JSON.stringify(finding)}`)
     return {
       async next(observation: Observation | undefined): Promise<EngineProposal> {
         if (observation) prompter.show(observationText(observation))
-        const thought = await prompter.input('thought', {validate: (value) => (value.trim() === '' ? 'write the reasoning behind this step' : true)})
-        const tools = toolCatalogue().map((tool) => ({name: `${tool.name} (${tool.effect})`, value: tool.name, description: tool.description}))
+        const thought = await prompter.input('thought', {
+          validate: (value) => (value.trim() === '' ? 'write the reasoning behind this step' : true),
+        })
+        const tools = toolCatalogue().map((tool) => ({
+          name: `${tool.name} (${tool.effect})`,
+          value: tool.name,
+          description: tool.description,
+        }))
         const tool = await prompter.select('tool', tools)
         const args = await askArguments(prompter, tool, finding)
         return {step: {thought: thought.trim(), tool, args}}
@@ -128,9 +163,15 @@ class CuratorEngine implements Engine {
 /** Runs one authoring session; appends the example to `out` when it validates and the curator confirms. */
 export async function authorExample(options: AuthorOptions): Promise<AuthorResult> {
   const {prompter} = options
-  const rule = await prompter.select<RuleName>('rule', RULES.map((name) => ({name, value: name})))
+  const rule = await prompter.select<RuleName>(
+    'rule',
+    RULES.map((name) => ({name, value: name})),
+  )
   const variants = rootCausesOf(rule)
-  const rootCause = await prompter.select('root cause', variants.map((entry) => ({name: `${entry.rootCause} (${entry.expected})`, value: entry.rootCause})))
+  const rootCause = await prompter.select(
+    'root cause',
+    variants.map((entry) => ({name: `${entry.rootCause} (${entry.expected})`, value: entry.rootCause})),
+  )
   const variant = variants.find((entry) => entry.rootCause === rootCause)!
   const directory = mkdtempSync(join(tmpdir(), 'invagent-author-'))
   const out = resolve(options.out)
@@ -139,7 +180,9 @@ export async function authorExample(options: AuthorOptions): Promise<AuthorResul
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31)
     const {faults} = initInventory({path: db, parts: 12, days: 10, faults: 1, seed, variants: [variant]})
     const fault = faults[0]
-    prompter.show(`Sandbox inventory (seed ${seed}) with one fault: ${rule} / ${rootCause} on ${fault.entity}; the expected outcome is ${variant.expected === 'fix' ? 'a validated fix' : 'an escalation'}.`)
+    prompter.show(
+      `Sandbox inventory (seed ${seed}) with one fault: ${rule} / ${rootCause} on ${fault.entity}; the expected outcome is ${variant.expected === 'fix' ? 'a validated fix' : 'an escalation'}.`,
+    )
     const backend = SqliteInventory.open(db)
     const engine = new RecordingEngine(new CuratorEngine(prompter, `${fault.rule}:${fault.entity}`))
     const log = AuditLog.create(join(directory, 'logs'), 'author')
@@ -152,18 +195,29 @@ export async function authorExample(options: AuthorOptions): Promise<AuthorResul
       backend.close()
     }
     const conversation = engine.conversations.get(`${fault.rule}:${fault.entity}`)
-    if (!conversation || !outcome) return {appended: false, out, problems: ['the fault was not detected in the sandbox inventory']}
+    if (!conversation || !outcome)
+      return {appended: false, out, problems: ['the fault was not detected in the sandbox inventory']}
     prompter.show(`Outcome: ${outcome.outcome} — ${outcome.summary}`)
-    const example = exampleFromConversation(conversation, {rootCause, split: 'train', source: 'authored', context: {sandboxSeed: seed}})
-    if (!example) return {appended: false, out, problems: [`the trajectory ended without resolve or escalate (${outcome.summary})`]}
+    const example = exampleFromConversation(conversation, {
+      rootCause,
+      split: 'train',
+      source: 'authored',
+      context: {sandboxSeed: seed},
+    })
+    if (!example)
+      return {appended: false, out, problems: [`the trajectory ended without resolve or escalate (${outcome.summary})`]}
     const problems = checkExample(example, 'playbook').problems.map((problem) => problem.message)
     const expected = variant.expected === 'fix' ? 'would_resolve' : 'escalated'
-    if (outcome.outcome !== expected) problems.push(`the outcome is ${outcome.outcome}, but this root cause should end ${expected === 'escalated' ? 'in an escalation' : 'in a validated fix'}`)
+    if (outcome.outcome !== expected)
+      problems.push(
+        `the outcome is ${outcome.outcome}, but this root cause should end ${expected === 'escalated' ? 'in an escalation' : 'in a validated fix'}`,
+      )
     if (problems.length > 0) {
       for (const problem of problems) prompter.show(`problem: ${problem}`)
       return {appended: false, out, example, problems}
     }
-    if (!(await prompter.confirm(`Append this ${example.trajectory.length}-step example to ${out}?`, true))) return {appended: false, out, example, problems}
+    if (!(await prompter.confirm(`Append this ${example.trajectory.length}-step example to ${out}?`, true)))
+      return {appended: false, out, example, problems}
     mkdirSync(dirname(out), {recursive: true})
     appendFileSync(out, JSON.stringify(example) + '\n')
     return {appended: true, out, example, problems}

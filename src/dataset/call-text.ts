@@ -50,8 +50,13 @@ class ArgumentReader {
     const char = this.text[this.index]
     if (char === '"' || char === "'") return this.quoted(char)
     if (char === '{' || char === '[') return this.json()
-    const match = /^(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|True|False|null|None)(?![\w.])/.exec(this.text.slice(this.index))
-    if (!match) this.fail(`expected a quoted string, a number, true/false or null, found "${this.text.slice(this.index, this.index + 12)}"`)
+    const match = /^(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|True|False|null|None)(?![\w.])/.exec(
+      this.text.slice(this.index),
+    )
+    if (!match)
+      this.fail(
+        `expected a quoted string, a number, true/false or null, found "${this.text.slice(this.index, this.index + 12)}"`,
+      )
     this.index += match[0].length
     const word = match[0]
     if (word === 'true' || word === 'True') return true
@@ -122,7 +127,10 @@ function cleanThought(text: string): string {
 }
 
 /** Parses every `tool(name=value, …)` call in a text; `known` limits which names count as calls. */
-export function parseCallText(text: string, known?: ReadonlySet<string>): {calls: TextCall[]; problems: CallParseProblem[]} {
+export function parseCallText(
+  text: string,
+  known?: ReadonlySet<string>,
+): {calls: TextCall[]; problems: CallParseProblem[]} {
   const calls: TextCall[] = []
   const problems: CallParseProblem[] = []
   let previousEnd = 0
@@ -162,7 +170,10 @@ export function parseCallText(text: string, known?: ReadonlySet<string>): {calls
   // Observations: "Observation: …" between one call and the next.
   for (const [index, call] of calls.entries()) {
     const after = text.slice(index === 0 ? call.offset : call.offset, calls[index + 1]?.offset ?? text.length)
-    const observed = /(?:^|\n)\s*(?:observation|result)\s*:\s*(.+?)\s*(?=\n\s*(?:thought|action|reasoning)\s*:|\n\s*\n|$)/is.exec(after)
+    const observed =
+      /(?:^|\n)\s*(?:observation|result)\s*:\s*(.+?)\s*(?=\n\s*(?:thought|action|reasoning)\s*:|\n\s*\n|$)/is.exec(
+        after,
+      )
     if (observed) call.observation = observed[1].trim()
   }
   // A thought that was really the previous call's observation line is cleaned above; keep the rest.

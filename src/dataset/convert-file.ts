@@ -36,7 +36,10 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertF
   const temporary = `${out}.tmp-${process.pid}`
   const writer = createWriteStream(temporary, {encoding: 'utf8'})
   try {
-    for await (const line of createInterface({input: createReadStream(input, {encoding: 'utf8'}), crlfDelay: Infinity})) {
+    for await (const line of createInterface({
+      input: createReadStream(input, {encoding: 'utf8'}),
+      crlfDelay: Infinity,
+    })) {
       const number = ++result.lines
       if (line.trim() === '') {
         result.failed.push({line: number, reason: 'blank line'})
@@ -46,7 +49,10 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertF
       try {
         value = JSON.parse(line)
       } catch {
-        result.failed.push({line: number, reason: `not valid JSON: ${findSyntaxProblem(line)?.message ?? 'parse error'}`})
+        result.failed.push({
+          line: number,
+          reason: `not valid JSON: ${findSyntaxProblem(line)?.message ?? 'parse error'}`,
+        })
         continue
       }
       const detected = detectFormat(value)
@@ -55,7 +61,9 @@ export async function convertFile(options: ConvertFileOptions): Promise<ConvertF
         continue
       }
       const {problems} = checkExample(value, options.from)
-      const blocking = problems.filter((problem) => problem.code !== 'unterminated' && problem.code !== 'missing-observation')
+      const blocking = problems.filter(
+        (problem) => problem.code !== 'unterminated' && problem.code !== 'missing-observation',
+      )
       if (blocking.length > 0) {
         result.failed.push({line: number, reason: blocking[0].message})
         continue

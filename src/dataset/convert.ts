@@ -33,18 +33,38 @@ function findingOf(example: Record<string, unknown>): Finding | string {
   for (const candidate of candidates) {
     if (candidate === null || typeof candidate !== 'object') continue
     const object = candidate as Record<string, unknown>
-    if (typeof object.rule === 'string' && (RULES as readonly string[]).includes(object.rule) && typeof object.entity === 'string') {
-      const evidence = object.evidence !== null && typeof object.evidence === 'object' ? (object.evidence as Finding['evidence']) : {}
+    if (
+      typeof object.rule === 'string' &&
+      (RULES as readonly string[]).includes(object.rule) &&
+      typeof object.entity === 'string'
+    ) {
+      const evidence =
+        object.evidence !== null && typeof object.evidence === 'object' ? (object.evidence as Finding['evidence']) : {}
       const severity = object.severity === 'high' || object.severity === 'low' ? object.severity : 'medium'
-      return {id: `${object.rule}:${object.entity}`, rule: object.rule as RuleName, entity: object.entity, severity, evidence}
+      return {
+        id: `${object.rule}:${object.entity}`,
+        rule: object.rule as RuleName,
+        entity: object.entity,
+        severity,
+        evidence,
+      }
     }
   }
-  const text = [typeof input === 'string' ? input : JSON.stringify(input ?? ''), String(example.instruction ?? '')].join('\n')
+  const text = [
+    typeof input === 'string' ? input : JSON.stringify(input ?? ''),
+    String(example.instruction ?? ''),
+  ].join('\n')
   const rule = RULES.find((name) => text.includes(name) || text.toLowerCase().includes(name.replaceAll('_', ' ')))
   const entity = ENTITY.exec(text)?.[1]
   if (!rule) return `names no rule (one of ${RULES.join(', ')}) in its input or instruction`
   if (!entity) return `names no entity (a part P-…, transaction T-… or reservation R-… id) for rule ${rule}`
-  return {id: `${rule}:${entity}`, rule, entity, severity: 'medium', evidence: {report: typeof input === 'string' ? input : JSON.stringify(input ?? {})}}
+  return {
+    id: `${rule}:${entity}`,
+    rule,
+    entity,
+    severity: 'medium',
+    evidence: {report: typeof input === 'string' ? input : JSON.stringify(input ?? {})},
+  }
 }
 
 function observationOf(value: unknown): PlaybookExample['trajectory'][number]['observation'] | undefined {
@@ -65,11 +85,23 @@ function observationOf(value: unknown): PlaybookExample['trajectory'][number]['o
   return {ok: true, result: value}
 }
 
-function finish(source: DatasetFormat, finding: Finding, instruction: string, steps: PlaybookExample['trajectory'], finalText: string | undefined, tools?: PlaybookExample['tools']): Conversion {
+function finish(
+  source: DatasetFormat,
+  finding: Finding,
+  instruction: string,
+  steps: PlaybookExample['trajectory'],
+  finalText: string | undefined,
+  tools?: PlaybookExample['tools'],
+): Conversion {
   if (steps.length === 0) return {ok: false, reason: 'has no steps'}
   const last = steps.at(-1)!.action
-  if (last.tool !== 'resolve' && last.tool !== 'escalate') return {ok: false, reason: `ends with ${last.tool}, not with resolve or escalate; the outcome would have to be guessed`}
-  const rootCause = typeof last.args.root_cause === 'string' && ROOT_CAUSES.has(last.args.root_cause) ? last.args.root_cause : 'unknown'
+  if (last.tool !== 'resolve' && last.tool !== 'escalate')
+    return {
+      ok: false,
+      reason: `ends with ${last.tool}, not with resolve or escalate; the outcome would have to be guessed`,
+    }
+  const rootCause =
+    typeof last.args.root_cause === 'string' && ROOT_CAUSES.has(last.args.root_cause) ? last.args.root_cause : 'unknown'
   const summary = (finalText ?? '').trim() || String(last.args.summary ?? '').trim()
   if (!summary) return {ok: false, reason: 'has no final answer or summary'}
   const body = {
@@ -78,20 +110,34 @@ function finish(source: DatasetFormat, finding: Finding, instruction: string, st
     ...(tools ? {tools} : {}),
     trajectory: steps,
     final: {outcome: last.tool === 'resolve' ? ('resolved' as const) : ('escalated' as const), summary},
-    meta: {rule: finding.rule, rootCause: rootCause as PlaybookExample['meta']['rootCause'], split: 'train' as const, source: `converted:${source}`},
+    meta: {
+      rule: finding.rule,
+      rootCause: rootCause as PlaybookExample['meta']['rootCause'],
+      split: 'train' as const,
+      source: `converted:${source}`,
+    },
   }
   const example = {id: `conv-${sha256Hex(canonicalJson(body)).slice(0, 12)}`, ...body} as PlaybookExample
   const {problems} = checkExample(example, 'playbook')
-  if (problems.length > 0) return {ok: false, reason: `the converted example is not valid: ${problems[0].message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`}
+  if (problems.length > 0)
+    return {
+      ok: false,
+      reason: `the converted example is not valid: ${problems[0].message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+    }
   return {ok: true, example}
 }
 
 /** Converts one parsed example from a foreign format (or passes a playbook example through). */
 export function toPlaybook(value: unknown, format: DatasetFormat): Conversion {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {ok: false, reason: 'is not a JSON object'}
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return {ok: false, reason: 'is not a JSON object'}
   const example = value as Record<string, unknown>
   if (format === 'playbook') return {ok: true, example: example as PlaybookExample}
-  if (format === 'question') return {ok: false, reason: 'a question has no trajectory to convert (question files are for `invagent eval --questions`)'}
+  if (format === 'question')
+    return {
+      ok: false,
+      reason: 'a question has no trajectory to convert (question files are for `invagent eval --questions`)',
+    }
   const finding = findingOf(example)
   if (typeof finding === 'string') return {ok: false, reason: finding}
   const instruction = String(example.instruction ?? '').trim()
@@ -104,20 +150,39 @@ export function toPlaybook(value: unknown, format: DatasetFormat): Conversion {
       if (typeof action.tool !== 'string') return {ok: false, reason: `step ${index + 1} has no tool`}
       const observation = observationOf(step.observation)
       if (!observation) return {ok: false, reason: `step ${index + 1} (${action.tool}) has no observation`}
-      steps.push({thought: String(step.thought ?? '').trim() || `Call ${action.tool}.`, action: {tool: action.tool, args: (action.args ?? {}) as Record<string, unknown>}, observation})
+      steps.push({
+        thought: String(step.thought ?? '').trim() || `Call ${action.tool}.`,
+        action: {tool: action.tool, args: (action.args ?? {}) as Record<string, unknown>},
+        observation,
+      })
     }
     const declared = Array.isArray(example.tools) ? (example.tools as PlaybookExample['tools']) : undefined
     // Tools that are all invagent's own need no declaration: the one tool schema checks them.
     const ownTools = declared?.every((tool) => (TOOL_NAMES as string[]).includes(tool.name))
-    return finish('trajectory', finding, instruction, steps, typeof example.final_answer === 'string' ? example.final_answer : undefined, ownTools ? undefined : declared)
+    return finish(
+      'trajectory',
+      finding,
+      instruction,
+      steps,
+      typeof example.final_answer === 'string' ? example.final_answer : undefined,
+      ownTools ? undefined : declared,
+    )
   }
   const {calls, problems} = parseCallText(String(example.output ?? ''), new Set(TOOL_NAMES))
   if (problems.length > 0) return {ok: false, reason: problems[0].message}
   const steps: PlaybookExample['trajectory'] = []
   for (const [index, call] of calls.entries()) {
     const terminal = call.tool === 'resolve' || call.tool === 'escalate'
-    const observation = observationOf(call.observation) ?? (terminal && index === calls.length - 1 ? {ok: true as const, result: {[call.tool === 'resolve' ? 'resolved' : 'escalated']: true}} : undefined)
-    if (!observation) return {ok: false, reason: `call ${index + 1} (${call.tool}) has no observation; the instruction format carries none unless an "Observation: …" line follows the call`}
+    const observation =
+      observationOf(call.observation) ??
+      (terminal && index === calls.length - 1
+        ? {ok: true as const, result: {[call.tool === 'resolve' ? 'resolved' : 'escalated']: true}}
+        : undefined)
+    if (!observation)
+      return {
+        ok: false,
+        reason: `call ${index + 1} (${call.tool}) has no observation; the instruction format carries none unless an "Observation: …" line follows the call`,
+      }
     steps.push({thought: call.thought || `Call ${call.tool}.`, action: {tool: call.tool, args: call.args}, observation})
   }
   return finish('instruction', finding, instruction, steps, undefined)

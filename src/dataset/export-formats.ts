@@ -84,10 +84,19 @@ export function openAiConversation(example: PlaybookExample): OpenAiConversation
     {role: 'user', content: findingMessage(example.input.finding as Finding)},
   ]
   example.trajectory.forEach((step, index) => {
-    const call: OpenAiToolCall = {id: callId(index), type: 'function', function: {name: step.action.tool, arguments: step.action.args}}
+    const call: OpenAiToolCall = {
+      id: callId(index),
+      type: 'function',
+      function: {name: step.action.tool, arguments: step.action.args},
+    }
     messages.push({role: 'assistant', content: step.thought, tool_calls: [call]})
     if (index < example.trajectory.length - 1) {
-      messages.push({role: 'tool', tool_call_id: call.id, name: step.action.tool, content: toolResultText(step.observation)})
+      messages.push({
+        role: 'tool',
+        tool_call_id: call.id,
+        name: step.action.tool,
+        content: toolResultText(step.observation),
+      })
     }
   })
   return {id: example.id, messages, tools: functionTools(example)}

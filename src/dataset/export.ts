@@ -48,7 +48,10 @@ export interface ExportedConversation {
 export async function exportDataset(options: ExportOptions): Promise<ExportResult> {
   const input = resolve(options.input)
   const out = resolve(options.out)
-  if (!existsSync(input)) throw new UserError(`${options.input} does not exist`, {suggestions: ['Generate the shipped dataset with `invagent dataset generate`, or give a playbook JSONL file.']})
+  if (!existsSync(input))
+    throw new UserError(`${options.input} does not exist`, {
+      suggestions: ['Generate the shipped dataset with `invagent dataset generate`, or give a playbook JSONL file.'],
+    })
   if (input === out) throw new UserError('--out must differ from the input file')
   const format = options.format ?? 'chat'
   const template = options.template ? await ModelTemplate.load(options.template, {ownTemplate: true}) : undefined
@@ -61,7 +64,10 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
   let messages = 0
   try {
     let number = 0
-    for await (const line of createInterface({input: createReadStream(input, {encoding: 'utf8'}), crlfDelay: Infinity})) {
+    for await (const line of createInterface({
+      input: createReadStream(input, {encoding: 'utf8'}),
+      crlfDelay: Infinity,
+    })) {
       number++
       if (line.trim() === '') continue
       let value: unknown
@@ -73,7 +79,9 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
       }
       const detected = detectFormat(value)
       if (detected !== 'playbook') {
-        failures.push(`${options.input}:${number}: not a playbook example (${detected ?? 'unknown'} format) — convert it first: invagent dataset convert`)
+        failures.push(
+          `${options.input}:${number}: not a playbook example (${detected ?? 'unknown'} format) — convert it first: invagent dataset convert`,
+        )
         continue
       }
       const {problems} = checkExample(value, 'playbook')
@@ -85,9 +93,17 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
       const conversation: ExportedConversation = {id: example.id, messages: exampleMessages(example)}
       if (template) {
         const dropped = template.droppedContent(conversation.messages)
-        if (dropped.length > 0) failures.push(`${options.input}:${number}: ${template.model}'s chat template drops or alters ${dropped.map((item) => `message ${item.index} (${item.role})`).join(', ')} of ${example.id}`)
+        if (dropped.length > 0)
+          failures.push(
+            `${options.input}:${number}: ${template.model}'s chat template drops or alters ${dropped.map((item) => `message ${item.index} (${item.role})`).join(', ')} of ${example.id}`,
+          )
       }
-      const exported = format === 'openai' ? openAiConversation(example) : format === 'sharegpt' ? shareGptConversation(example) : conversation
+      const exported =
+        format === 'openai'
+          ? openAiConversation(example)
+          : format === 'sharegpt'
+            ? shareGptConversation(example)
+            : conversation
       const text = JSON.stringify(exported) + '\n'
       hash.update(text)
       if (!writer.write(text)) await once(writer, 'drain')
@@ -98,14 +114,27 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
     writer.end()
     await once(writer, 'finish')
     if (failures.length > 0) {
-      throw new UserError(`${failures.length} example(s) cannot be exported:\n${failures.slice(0, 20).join('\n')}${failures.length > 20 ? `\n… and ${failures.length - 20} more` : ''}`, {
-        code: 'EXPORT_FAILED',
-        suggestions: [`Run \`invagent dataset validate ${options.input}\` and fix what it reports; nothing was written.`],
-      })
+      throw new UserError(
+        `${failures.length} example(s) cannot be exported:\n${failures.slice(0, 20).join('\n')}${failures.length > 20 ? `\n… and ${failures.length - 20} more` : ''}`,
+        {
+          code: 'EXPORT_FAILED',
+          suggestions: [
+            `Run \`invagent dataset validate ${options.input}\` and fix what it reports; nothing was written.`,
+          ],
+        },
+      )
     }
     if (examples === 0) throw new UserError(`${options.input} holds no examples`)
     renameSync(temporary, out)
-    return {input, out, format, examples, messages, sha256: hash.digest('hex'), ...(template ? {template: {model: template.model, checked: examples}} : {})}
+    return {
+      input,
+      out,
+      format,
+      examples,
+      messages,
+      sha256: hash.digest('hex'),
+      ...(template ? {template: {model: template.model, checked: examples}} : {}),
+    }
   } catch (error) {
     writer.destroy()
     rmSync(temporary, {force: true})

@@ -48,7 +48,8 @@ export class FingerprintTable {
     const capacity = this.slots.length / 4
     let slot = (high ^ Math.imul(low, 0x9e3779b1)) & (capacity - 1)
     while (this.slots[slot * 4] !== 0) {
-      if (this.slots[slot * 4] === high && this.slots[slot * 4 + 1] === low) return {file: this.slots[slot * 4 + 2], line: this.slots[slot * 4 + 3]}
+      if (this.slots[slot * 4] === high && this.slots[slot * 4 + 1] === low)
+        return {file: this.slots[slot * 4 + 2], line: this.slots[slot * 4 + 3]}
       slot = (slot + 1) & (capacity - 1)
     }
     this.slots[slot * 4] = high

@@ -66,7 +66,10 @@ export interface ExampleLabels {
 }
 
 /** One recorded conversation as a playbook example, or undefined when it did not end in resolve/escalate. */
-export function exampleFromConversation(conversation: RecordedConversation, labels: ExampleLabels): PlaybookExample | undefined {
+export function exampleFromConversation(
+  conversation: RecordedConversation,
+  labels: ExampleLabels,
+): PlaybookExample | undefined {
   const steps = conversation.steps as Array<{thought: string; tool: string; args: Record<string, unknown>}>
   const last = steps.at(-1)
   if (!last || (last.tool !== 'resolve' && last.tool !== 'escalate')) return undefined
@@ -80,16 +83,36 @@ export function exampleFromConversation(conversation: RecordedConversation, labe
     instruction: PLAYBOOK_INSTRUCTION,
     input: {finding: conversation.finding, ...(labels.context ? {context: labels.context} : {})},
     trajectory,
-    final: {outcome: last.tool === 'resolve' ? ('resolved' as const) : ('escalated' as const), summary: String(last.args.summary)},
-    meta: {rule: conversation.finding.rule, rootCause: labels.rootCause as PlaybookExample['meta']['rootCause'], split: labels.split, source: labels.source},
+    final: {
+      outcome: last.tool === 'resolve' ? ('resolved' as const) : ('escalated' as const),
+      summary: String(last.args.summary),
+    },
+    meta: {
+      rule: conversation.finding.rule,
+      rootCause: labels.rootCause as PlaybookExample['meta']['rootCause'],
+      split: labels.split,
+      source: labels.source,
+    },
   }
   return {id: `${labels.split}-${sha256Hex(canonicalJson(body)).slice(0, 12)}`, ...body}
 }
 
 /** Runs one sandbox inventory through the rules playbook and returns its qualifying examples. */
-async function examplesOfInventory(directory: string, split: 'train' | 'eval', seed: number, random: Random): Promise<{examples: PlaybookExample[]; skipped: number}> {
+async function examplesOfInventory(
+  directory: string,
+  split: 'train' | 'eval',
+  seed: number,
+  random: Random,
+): Promise<{examples: PlaybookExample[]; skipped: number}> {
   const path = join(directory, `${split}-${seed}.db`)
-  const {faults} = initInventory({path, ...SANDBOX_INVENTORY, seed, phrasings: split === 'eval' ? 'heldout' : 'train', idBase: split === 'eval' ? EVAL_ID_BASE : 0, force: true})
+  const {faults} = initInventory({
+    path,
+    ...SANDBOX_INVENTORY,
+    seed,
+    phrasings: split === 'eval' ? 'heldout' : 'train',
+    idBase: split === 'eval' ? EVAL_ID_BASE : 0,
+    force: true,
+  })
   const backend = SqliteInventory.open(path)
   const engine = new RecordingEngine(new RulesEngine())
   const log = AuditLog.create(join(directory, 'logs'), `gen-${seed}`)
@@ -101,16 +124,28 @@ async function examplesOfInventory(directory: string, split: 'train' | 'eval', s
       const conversation = engine.conversations.get(outcome.findingId)
       if (!conversation) continue // resolved by an earlier fix: no conversation to learn from
       const primary = faults.find((fault) => fault.rule === outcome.rule && fault.entity === outcome.entity)
-      const secondary = faults.find((fault) => fault.alsoDetected.some((other) => other.rule === outcome.rule && other.entity === outcome.entity))
+      const secondary = faults.find((fault) =>
+        fault.alsoDetected.some((other) => other.rule === outcome.rule && other.entity === outcome.entity),
+      )
       const fault = primary ?? secondary
       const expectedOutcome = primary ? (primary.expected === 'fix' ? 'would_resolve' : 'escalated') : undefined
       const rootCause = primary ? primary.rootCause : outcome.rootCause
       const qualifies =
         fault !== undefined &&
-        (expectedOutcome === undefined ? outcome.outcome === 'would_resolve' || outcome.outcome === 'escalated' : outcome.outcome === expectedOutcome) &&
+        (expectedOutcome === undefined
+          ? outcome.outcome === 'would_resolve' || outcome.outcome === 'escalated'
+          : outcome.outcome === expectedOutcome) &&
         outcome.rootCause === rootCause &&
         VALID_ROOT_CAUSES.get(outcome.rule as RuleName)?.has(rootCause) === true
-      const example = qualifies ? exampleFromConversation(conversation, {rootCause, split, source: 'generated:rules-playbook', context: {sandboxSeed: seed, phrasings: split === 'eval' ? 'heldout' : 'train'}, random}) : undefined
+      const example = qualifies
+        ? exampleFromConversation(conversation, {
+            rootCause,
+            split,
+            source: 'generated:rules-playbook',
+            context: {sandboxSeed: seed, phrasings: split === 'eval' ? 'heldout' : 'train'},
+            random,
+          })
+        : undefined
       if (example) examples.push(example)
       else skipped++
     }
@@ -124,18 +159,30 @@ async function examplesOfInventory(directory: string, split: 'train' | 'eval', s
 }
 
 function checkCounts(options: GenerateOptions): void {
-  for (const [name, value, min] of [['count', options.count, 1], ['eval-count', options.evalCount, 0]] as const) {
-    if (!Number.isInteger(value) || value < min || value > 1_000_000) throw new UserError(`--${name} must be an integer from ${min} to 1000000, got ${value}`)
+  for (const [name, value, min] of [
+    ['count', options.count, 1],
+    ['eval-count', options.evalCount, 0],
+  ] as const) {
+    if (!Number.isInteger(value) || value < min || value > 1_000_000)
+      throw new UserError(`--${name} must be an integer from ${min} to 1000000, got ${value}`)
   }
-  if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 2 ** 31) throw new UserError(`--seed must be an integer from 0 to ${2 ** 31}, got ${options.seed}`)
-  if (resolve(options.out) === resolve(options.evalOut)) throw new UserError('--out and --eval-out must be different files')
+  if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 2 ** 31)
+    throw new UserError(`--seed must be an integer from 0 to ${2 ** 31}, got ${options.seed}`)
+  if (resolve(options.out) === resolve(options.evalOut))
+    throw new UserError('--out and --eval-out must be different files')
 }
 
 /** Generates the train and eval playbooks; both files are written atomically, or neither. */
 export async function generateDataset(options: GenerateOptions): Promise<GenerateResult> {
   checkCounts(options)
   const directory = mkdtempSync(join(tmpdir(), 'invagent-generate-'))
-  const result: GenerateResult = {seed: options.seed, train: {file: resolve(options.out), examples: 0, inventories: 0}, eval: {file: resolve(options.evalOut), examples: 0, inventories: 0}, byRootCause: {}, skipped: 0}
+  const result: GenerateResult = {
+    seed: options.seed,
+    train: {file: resolve(options.out), examples: 0, inventories: 0},
+    eval: {file: resolve(options.evalOut), examples: 0, inventories: 0},
+    byRootCause: {},
+    skipped: 0,
+  }
   const written: string[] = []
   try {
     const root = new Random(options.seed)
@@ -146,7 +193,10 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
       const examples: PlaybookExample[] = []
       let inventories = 0
       while (examples.length < target) {
-        if (inventories > 20 + target) throw new Error(`generation stalled: ${examples.length} of ${target} ${split} examples after ${inventories} inventories`)
+        if (inventories > 20 + target)
+          throw new Error(
+            `generation stalled: ${examples.length} of ${target} ${split} examples after ${inventories} inventories`,
+          )
         const seed = seeds.int(1, 2 ** 31 - 1)
         const batch = await examplesOfInventory(directory, split, seed, phrasing)
         inventories++
@@ -156,14 +206,18 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
       }
       for (const example of examples) {
         const {problems} = checkExample(example, 'playbook')
-        if (problems.length > 0) throw new Error(`a generated example does not validate (${example.id}): ${problems[0].message}`)
+        if (problems.length > 0)
+          throw new Error(`a generated example does not validate (${example.id}): ${problems[0].message}`)
         const entry = (result.byRootCause[`${example.meta.rule}/${example.meta.rootCause}`] ??= {train: 0, eval: 0})
         entry[split]++
       }
       const file = split === 'train' ? result.train.file : result.eval.file
       mkdirSync(dirname(file), {recursive: true})
       const temporary = `${file}.tmp-${process.pid}`
-      writeFileSync(temporary, examples.map((example) => JSON.stringify(example)).join('\n') + (examples.length > 0 ? '\n' : ''))
+      writeFileSync(
+        temporary,
+        examples.map((example) => JSON.stringify(example)).join('\n') + (examples.length > 0 ? '\n' : ''),
+      )
       written.push(temporary)
       result[split].examples = examples.length
       result[split].inventories = inventories

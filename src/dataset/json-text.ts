@@ -61,7 +61,8 @@ class Scanner {
     while (true) {
       this.skipSpace()
       if (this.text[this.index] === '}') this.trailingComma()
-      if (this.text[this.index] !== '"') this.fail(`expected a double-quoted property name, found ${this.describeHere()}`)
+      if (this.text[this.index] !== '"')
+        this.fail(`expected a double-quoted property name, found ${this.describeHere()}`)
       this.string()
       this.skipSpace()
       if (this.text[this.index] !== ':') this.fail(`expected ":" after the property name, found ${this.describeHere()}`)
@@ -123,7 +124,8 @@ class Scanner {
       if (char === '\\') {
         const escape = this.text[this.index + 1]
         if (escape === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(this.text.slice(this.index + 2, this.index + 6))) this.fail('invalid \\u escape in a string')
+          if (!/^[0-9a-fA-F]{4}$/.test(this.text.slice(this.index + 2, this.index + 6)))
+            this.fail('invalid \\u escape in a string')
           this.index += 6
           continue
         }
@@ -150,12 +152,18 @@ export function findSyntaxProblem(text: string): JsonSyntaxProblem | undefined {
   try {
     scanner.skipSpace()
     if (scanner.index >= text.length) return {offset: 0, message: 'blank line (JSONL allows none)'}
-    if (text.startsWith('//', scanner.index) || text.startsWith('#', scanner.index) || text.startsWith('/*', scanner.index)) return {offset: scanner.index, message: 'comment line (JSONL allows no comments)'}
+    if (
+      text.startsWith('//', scanner.index) ||
+      text.startsWith('#', scanner.index) ||
+      text.startsWith('/*', scanner.index)
+    )
+      return {offset: scanner.index, message: 'comment line (JSONL allows no comments)'}
     scanner.value()
     scanner.skipSpace()
     if (scanner.index < text.length) {
       const rest = text.slice(scanner.index)
-      if (rest.startsWith('//') || rest.startsWith('#') || rest.startsWith('/*')) return {offset: scanner.index, message: 'comment after the JSON value (JSONL allows no comments)'}
+      if (rest.startsWith('//') || rest.startsWith('#') || rest.startsWith('/*'))
+        return {offset: scanner.index, message: 'comment after the JSON value (JSONL allows no comments)'}
       return {offset: scanner.index, message: 'unexpected text after the JSON value (one JSON value per line)'}
     }
     return undefined
@@ -168,7 +176,10 @@ export function findSyntaxProblem(text: string): JsonSyntaxProblem | undefined {
 /** Decodes a JSON pointer ("/trajectory/0/action") into its segments. */
 export function pointerSegments(pointer: string): string[] {
   if (pointer === '') return []
-  return pointer.slice(1).split('/').map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((segment) => segment.replaceAll('~1', '/').replaceAll('~0', '~'))
 }
 
 export function toPointer(segments: ReadonlyArray<string | number>): string {

@@ -16,5 +16,15 @@ interface Batch {
 
 parentPort!.on('message', ({batch, text, skips, ids}: Batch) => {
   const lines = text.split('\n')
-  parentPort!.postMessage({batch, results: lines.map((line, index) => scanLine({text: line, skipFrom: skips[2 * index], skipTo: skips[2 * index + 1], ...(ids[index] === null ? {} : {id: ids[index]!})}))})
+  parentPort!.postMessage({
+    batch,
+    results: lines.map((line, index) =>
+      scanLine({
+        text: line,
+        skipFrom: skips[2 * index],
+        skipTo: skips[2 * index + 1],
+        ...(ids[index] === null ? {} : {id: ids[index]!}),
+      }),
+    ),
+  })
 })

@@ -51,7 +51,11 @@ export function piiOfLine(text: string): PiiFinding[] {
   for (const [pointer, string, isKey] of strings(JSON.parse(text))) {
     for (const match of findPii(string)) {
       const at = locatePointer(text, pointer, isKey ? string : undefined)
-      findings.push({column: at + (isKey ? 1 : 2) + match.start, pointer, message: `${KIND_WORDS[match.kind]} in ${pointer || '(root)'}${isKey ? ' (a property name)' : ''} — scrub it: invagent dataset scrub FILE`})
+      findings.push({
+        column: at + (isKey ? 1 : 2) + match.start,
+        pointer,
+        message: `${KIND_WORDS[match.kind]} in ${pointer || '(root)'}${isKey ? ' (a property name)' : ''} — scrub it: invagent dataset scrub FILE`,
+      })
     }
   }
   return findings

@@ -136,26 +136,109 @@ const PRODUCT_NOUNS = words(`
 `)
 
 /** Brands named after a person: "John Deere parts" names no one. */
-const PERSON_NAMED_BRANDS = ['John Deere', 'Johnson Controls', 'Ralph Lauren', 'Calvin Klein', 'Tommy Hilfiger', 'Hugo Boss', 'Sara Lee', 'Ann Taylor', 'Jimmy Choo']
+const PERSON_NAMED_BRANDS = [
+  'John Deere',
+  'Johnson Controls',
+  'Ralph Lauren',
+  'Calvin Klein',
+  'Tommy Hilfiger',
+  'Hugo Boss',
+  'Sara Lee',
+  'Ann Taylor',
+  'Jimmy Choo',
+]
 
 const SYNTHETIC_GIVEN_NAMES = [
-  'Avelin', 'Bryndle', 'Corwen', 'Dellamy', 'Elsmere', 'Fennick', 'Garrow', 'Halvard',
-  'Isbeth', 'Jorunn', 'Kestra', 'Lisandre', 'Maelis', 'Nollan', 'Orlenne', 'Pellam',
-  'Quenby', 'Rhoswen', 'Seftona', 'Tamsell', 'Ulvane', 'Vessaly', 'Wynsor', 'Ysolde',
-  'Zarevo', 'Anwell', 'Brisander', 'Caddow', 'Dorvenne', 'Emmerick', 'Faylen', 'Gwendry',
+  'Avelin',
+  'Bryndle',
+  'Corwen',
+  'Dellamy',
+  'Elsmere',
+  'Fennick',
+  'Garrow',
+  'Halvard',
+  'Isbeth',
+  'Jorunn',
+  'Kestra',
+  'Lisandre',
+  'Maelis',
+  'Nollan',
+  'Orlenne',
+  'Pellam',
+  'Quenby',
+  'Rhoswen',
+  'Seftona',
+  'Tamsell',
+  'Ulvane',
+  'Vessaly',
+  'Wynsor',
+  'Ysolde',
+  'Zarevo',
+  'Anwell',
+  'Brisander',
+  'Caddow',
+  'Dorvenne',
+  'Emmerick',
+  'Faylen',
+  'Gwendry',
 ] as const
 
 const SYNTHETIC_SURNAMES = [
-  'Ashcombe', 'Brackenridge', 'Colwynne', 'Dunmere', 'Everleigh', 'Fairweather', 'Gallowmere', 'Hartwelle',
-  'Inglewood', 'Juniperry', 'Kingsmere', 'Larkspur', 'Merriwether', 'Northcote', 'Oakhurst', 'Pennywhistle',
-  'Quillfeather', 'Ravensworth', 'Silverthorne', 'Thistlewood', 'Underhay', 'Vantreeck', 'Westerbrook', 'Yarrowby',
-  'Zelborne', 'Amberleigh', 'Bramblecote', 'Cindermoss', 'Dapplewood', 'Elderhaven', 'Foxenden', 'Glimmerford',
+  'Ashcombe',
+  'Brackenridge',
+  'Colwynne',
+  'Dunmere',
+  'Everleigh',
+  'Fairweather',
+  'Gallowmere',
+  'Hartwelle',
+  'Inglewood',
+  'Juniperry',
+  'Kingsmere',
+  'Larkspur',
+  'Merriwether',
+  'Northcote',
+  'Oakhurst',
+  'Pennywhistle',
+  'Quillfeather',
+  'Ravensworth',
+  'Silverthorne',
+  'Thistlewood',
+  'Underhay',
+  'Vantreeck',
+  'Westerbrook',
+  'Yarrowby',
+  'Zelborne',
+  'Amberleigh',
+  'Bramblecote',
+  'Cindermoss',
+  'Dapplewood',
+  'Elderhaven',
+  'Foxenden',
+  'Glimmerford',
 ] as const
 
 const SYNTHETIC_NAMES = new Set<string>([...SYNTHETIC_GIVEN_NAMES, ...SYNTHETIC_SURNAMES])
 
 /** The area codes of synthetic phone numbers; the line is always 555-01xx, which is reserved for fiction. */
-const SYNTHETIC_AREA_CODES = ['202', '206', '212', '303', '305', '312', '404', '415', '503', '512', '602', '617', '702', '713', '718', '919'] as const
+const SYNTHETIC_AREA_CODES = [
+  '202',
+  '206',
+  '212',
+  '303',
+  '305',
+  '312',
+  '404',
+  '415',
+  '503',
+  '512',
+  '602',
+  '617',
+  '702',
+  '713',
+  '718',
+  '919',
+] as const
 
 // ---------------------------------------------------------------------------------------------
 // Emails
@@ -171,7 +254,10 @@ function isReservedEmail(email: string): boolean {
 // Phone numbers
 
 /** The audit log's shapes, with stricter edges: not inside identifiers, IP addresses or decimal runs. */
-const PHONE_PATTERN = new RegExp(PHONE_SHAPES.map((shape) => String.raw`(?<![\w/.+-])(?:${shape})(?![\w/]|[.-]\d)`).join('|'), 'g')
+const PHONE_PATTERN = new RegExp(
+  PHONE_SHAPES.map((shape) => String.raw`(?<![\w/.+-])(?:${shape})(?![\w/]|[.-]\d)`).join('|'),
+  'g',
+)
 
 /** A number introduced as one ("tel: 555 123 4567", "call me on 07700 900123"), whatever its grouping. */
 const PHONE_AFTER_CUE =
@@ -249,7 +335,9 @@ const PARTICLES = String.raw`(?:van|von|der|den|de|del|della|di|da|du|dos|das|la
  * fifteen times faster (V8 cannot skip ahead over \p{…} classes).
  */
 function namePatterns(unicode: boolean): NamePatterns {
-  const [upper, lower, letter, number, mark] = unicode ? [String.raw`\p{Lu}`, String.raw`\p{Ll}`, String.raw`\p{L}`, String.raw`\p{N}`, String.raw`\p{M}`] : ['A-Z', 'a-z', 'A-Za-z', '0-9', '']
+  const [upper, lower, letter, number, mark] = unicode
+    ? [String.raw`\p{Lu}`, String.raw`\p{Ll}`, String.raw`\p{L}`, String.raw`\p{N}`, String.raw`\p{M}`]
+    : ['A-Z', 'a-z', 'A-Za-z', '0-9', '']
   const flags = unicode ? 'u' : ''
   // "McDonald", "MacLeod", "O'Brien", "D'Angelo", "Smith-Jones".
   const part = String.raw`[${upper}](?:c[${upper}]|ac[${upper}]|['’][${upper}])?[${lower}${mark}]+`
@@ -259,8 +347,14 @@ function namePatterns(unicode: boolean): NamePatterns {
     candidate: new RegExp(String.raw`${word}${wordEnd}`, `g${flags}`),
     nextNameWord: new RegExp(String.raw`[ \t](?:${PARTICLES}[ \t]){0,2}(${word})${wordEnd}`, `y${flags}`),
     nextWord: new RegExp(String.raw`\s+([${letter}]+)`, `y${flags}`),
-    capitalisedCues: new RegExp(String.raw`(?<![${letter}${number}])(?:(?<honorific>${HONORIFIC})|(?<place>${PLACE_PREFIX}))[ \t]+`, `g${flags}`),
-    wordCues: new RegExp(String.raw`(?<![${letter}${number}])(?:(?<strong>${STRONG_CUE})|(?<weak>${WEAK_CUE}))`, `gi${flags}`),
+    capitalisedCues: new RegExp(
+      String.raw`(?<![${letter}${number}])(?:(?<honorific>${HONORIFIC})|(?<place>${PLACE_PREFIX}))[ \t]+`,
+      `g${flags}`,
+    ),
+    wordCues: new RegExp(
+      String.raw`(?<![${letter}${number}])(?:(?<strong>${STRONG_CUE})|(?<weak>${WEAK_CUE}))`,
+      `gi${flags}`,
+    ),
   }
 }
 
@@ -284,7 +378,11 @@ const INITIALS_BEFORE = /(?<![\p{L}\p{N}])(?:\p{Lu}\.[ \t]?){1,2}$/u
 type Cue = 'honorific' | 'place' | 'strong' | 'weak'
 
 /** Where each cue in `text` ends (the position of the word it introduces); words inside an address or a number are no cue. */
-function cuesOf(text: string, patterns: NamePatterns, isFree: (start: number, end: number) => boolean): Map<number, Cue> {
+function cuesOf(
+  text: string,
+  patterns: NamePatterns,
+  isFree: (start: number, end: number) => boolean,
+): Map<number, Cue> {
   const cues = new Map<number, Cue>()
   for (const match of text.matchAll(patterns.capitalisedCues)) {
     const end = match.index + match[0].length
@@ -298,7 +396,15 @@ function cuesOf(text: string, patterns: NamePatterns, isFree: (start: number, en
 }
 
 /** The last word of an honorific, a place prefix or a strong cue (or a colon before the word): only then can a cue end here. */
-const CUE_LAST_WORDS = new Set(['by', 'to', 'By', 'To', 'BY', 'TO', ...[HONORIFIC, PLACE_PREFIX].flatMap((pattern) => pattern.replace(/[^\p{L}|]/gu, '').split('|'))])
+const CUE_LAST_WORDS = new Set([
+  'by',
+  'to',
+  'By',
+  'To',
+  'BY',
+  'TO',
+  ...[HONORIFIC, PLACE_PREFIX].flatMap((pattern) => pattern.replace(/[^\p{L}|]/gu, '').split('|')),
+])
 const WORD_BEFORE = /(\p{L}+)\.?[ \t]+$/u
 
 /** Cheap test that spares most capitalised words the search for cues: could one end at `position`? */
@@ -339,9 +445,15 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
   for (const candidate of text.matchAll(patterns.candidate)) {
     const wordStart = candidate.index
     const first = candidate[0]
-    if (wordStart < consumedUpTo || (wordStart > 0 && NOT_BEFORE_NAME.test(text[wordStart - 1])) || !isNameWord(first)) continue
+    if (wordStart < consumedUpTo || (wordStart > 0 && NOT_BEFORE_NAME.test(text[wordStart - 1])) || !isNameWord(first))
+      continue
     if (PERSON_NAMED_BRAND_STARTS.has(first)) {
-      const brand = PERSON_NAMED_BRANDS.find((name) => text.startsWith(name, wordStart) && !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? '') && isFree(wordStart, wordStart + name.length))
+      const brand = PERSON_NAMED_BRANDS.find(
+        (name) =>
+          text.startsWith(name, wordStart) &&
+          !/[\p{L}\p{N}]/u.test(text[wordStart + name.length] ?? '') &&
+          isFree(wordStart, wordStart + name.length),
+      )
       if (brand) {
         consumedUpTo = wordStart + brand.length
         continue
@@ -350,9 +462,11 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
     // Can a name start here? After an honorific or a strong cue, any name-like word; an initial
     // ("J. Smith") after any cue; otherwise only a known first name, and not in a place name.
     let start = wordStart
-    const initials = text[wordStart - 2] === '.' ? INITIALS_BEFORE.exec(text.slice(Math.max(0, wordStart - 8), wordStart)) : null
+    const initials =
+      text[wordStart - 2] === '.' ? INITIALS_BEFORE.exec(text.slice(Math.max(0, wordStart - 8), wordStart)) : null
     const cueEnd = initials ? wordStart - initials[0].length : wordStart
-    const cue = initials || mayFollowCue(text, cueEnd) ? (cues ??= cuesOf(text, patterns, isFree)).get(cueEnd) : undefined
+    const cue =
+      initials || mayFollowCue(text, cueEnd) ? (cues ??= cuesOf(text, patterns, isFree)).get(cueEnd) : undefined
     let knownFirstNameOnly = false
     if (initials) {
       if (cue !== 'honorific' && cue !== 'strong' && cue !== 'weak') continue
@@ -367,7 +481,12 @@ function findNames(text: string, isFree: (start: number, end: number) => boolean
     while (count < MAX_NAME_WORDS) {
       patterns.nextNameWord.lastIndex = end
       const next = patterns.nextNameWord.exec(text)
-      if (!next || !isNameWord(next[1]) || !isFree(patterns.nextNameWord.lastIndex - next[1].length - 1, patterns.nextNameWord.lastIndex + 1)) break
+      if (
+        !next ||
+        !isNameWord(next[1]) ||
+        !isFree(patterns.nextNameWord.lastIndex - next[1].length - 1, patterns.nextNameWord.lastIndex + 1)
+      )
+        break
       end = patterns.nextNameWord.lastIndex
       count++
     }
@@ -405,19 +524,35 @@ export function findPii(text: string): PiiMatch[] {
 
   if (text.includes('@')) {
     for (const email of text.matchAll(EMAIL_PATTERN)) {
-      take({kind: 'email', start: email.index, end: email.index + email[0].length, value: email[0]}, !isReservedEmail(email[0]))
+      take(
+        {kind: 'email', start: email.index, end: email.index + email[0].length, value: email[0]},
+        !isReservedEmail(email[0]),
+      )
     }
   }
   if (/\d/.test(text)) {
-    if (text.includes('555')) for (const fictional of text.matchAll(FICTIONAL_PHONE)) take({kind: 'phone', start: fictional.index, end: fictional.index + fictional[0].length, value: fictional[0]}, false)
+    if (text.includes('555'))
+      for (const fictional of text.matchAll(FICTIONAL_PHONE))
+        take(
+          {kind: 'phone', start: fictional.index, end: fictional.index + fictional[0].length, value: fictional[0]},
+          false,
+        )
     // Whether a number is found must not depend on what follows it, since that may be replaced by
     // a pseudonym: a match that runs into an address or a number already found stops before it,
     // and a match that is not a phone number after all is searched again from its next character.
-    for (const [pattern, introduced] of [[PHONE_PATTERN, false], [PHONE_AFTER_CUE, true]] as const) {
+    for (const [pattern, introduced] of [
+      [PHONE_PATTERN, false],
+      [PHONE_AFTER_CUE, true],
+    ] as const) {
       pattern.lastIndex = 0
       for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
-        const [start, matchEnd] = introduced ? match.indices!.groups!.number : [match.index, match.index + match[0].length]
-        const clippedEnd = Math.min(matchEnd, ...taken.filter(([from, to]) => to > start && from < matchEnd).map(([from]) => from))
+        const [start, matchEnd] = introduced
+          ? match.indices!.groups!.number
+          : [match.index, match.index + match[0].length]
+        const clippedEnd = Math.min(
+          matchEnd,
+          ...taken.filter(([from, to]) => to > start && from < matchEnd).map(([from]) => from),
+        )
         const value = clippedEnd > start ? fitPhone(text.slice(start, clippedEnd).replace(/[\s.(-]+$/, '')) : undefined
         const end = start + (value?.length ?? 0)
         if (value !== undefined && isPlausiblePhone(value, introduced) && isFree(start, end)) {
@@ -543,7 +678,12 @@ export class Pseudonymizer {
       for (const match of matches) {
         const start = originalPosition(changes, match)
         if (start === undefined) continue
-        found.push({...match, start, end: start + (match.end - match.start), replacement: this.pseudonym(match.kind, match.value)})
+        found.push({
+          ...match,
+          start,
+          end: start + (match.end - match.start),
+          replacement: this.pseudonym(match.kind, match.value),
+        })
       }
       if (found.length === 0) break
       changes = [...changes, ...found].sort((a, b) => a.start - b.start)
@@ -582,7 +722,9 @@ export class Pseudonymizer {
         if (/^\p{Ll}+$/u.test(part)) return part // a particle: van, de, bin
         const asSurname = index === last && !(wordIndexes.length === 1 && isKnownFirstName(part))
         const hash = this.digest(asSurname ? 'surname' : 'given', part).readUInt32BE(0)
-        return asSurname ? SYNTHETIC_SURNAMES[hash % SYNTHETIC_SURNAMES.length] : SYNTHETIC_GIVEN_NAMES[hash % SYNTHETIC_GIVEN_NAMES.length]
+        return asSurname
+          ? SYNTHETIC_SURNAMES[hash % SYNTHETIC_SURNAMES.length]
+          : SYNTHETIC_GIVEN_NAMES[hash % SYNTHETIC_GIVEN_NAMES.length]
       })
       .join('')
   }

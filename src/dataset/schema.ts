@@ -48,7 +48,12 @@ export const PlaybookExample = z.strictObject({
   tools: z.array(DeclaredTool).optional(),
   trajectory: z.array(TrajectoryStep).min(1),
   final: z.strictObject({outcome: z.enum(['resolved', 'escalated']), summary: z.string().min(1)}),
-  meta: z.strictObject({rule: z.enum(RULES), rootCause: z.enum(ROOT_CAUSE_NAMES), split: z.enum(SPLITS), source: z.string().min(1)}),
+  meta: z.strictObject({
+    rule: z.enum(RULES),
+    rootCause: z.enum(ROOT_CAUSE_NAMES),
+    split: z.enum(SPLITS),
+    source: z.string().min(1),
+  }),
 })
 
 export type PlaybookExample = z.infer<typeof PlaybookExample>
@@ -121,4 +126,5 @@ export function detectFormat(value: unknown): DatasetFormat | undefined {
 }
 
 /** The instruction of every generated example: the mission the system prompt states at length. */
-export const PLAYBOOK_INSTRUCTION = 'Audit this finding: troubleshoot it with the tools one step at a time, fix it safely and resolve it, or escalate it to a human.'
+export const PLAYBOOK_INSTRUCTION =
+  'Audit this finding: troubleshoot it with the tools one step at a time, fix it safely and resolve it, or escalate it to a human.'

@@ -21,8 +21,23 @@ import {detachedCopy, Pseudonymizer, type PiiChange, type PiiKind} from './pii.j
  * `tools[].function.name`). Object keys themselves are never changed.
  */
 export const STRUCTURAL_KEYS: ReadonlySet<string> = new Set([
-  'id', 'tool', 'part_id', 'txn_id', 'sku', 'uom', 'rule', 'rootCause', 'root_cause', 'split', 'source',
-  'outcome', 'status', 'expected_status', 'kind', 'external_ref', 'order_ref',
+  'id',
+  'tool',
+  'part_id',
+  'txn_id',
+  'sku',
+  'uom',
+  'rule',
+  'rootCause',
+  'root_cause',
+  'split',
+  'source',
+  'outcome',
+  'status',
+  'expected_status',
+  'kind',
+  'external_ref',
+  'order_ref',
 ])
 
 const TOOL_DECLARATION_KEYS = new Set(['tools', 'function'])
@@ -79,7 +94,9 @@ const CHUNK_BYTES = 1024 * 1024
 /** `data.jsonl` → `data.scrubbed.jsonl`; other names get `.scrubbed.jsonl` appended. */
 export function defaultScrubOutput(input: string): string {
   const extension = extname(input)
-  const stem = ['.jsonl', '.ndjson', '.json'].includes(extension.toLowerCase()) ? input.slice(0, -extension.length) : input
+  const stem = ['.jsonl', '.ndjson', '.json'].includes(extension.toLowerCase())
+    ? input.slice(0, -extension.length)
+    : input
   return `${stem}.scrubbed.jsonl`
 }
 
@@ -87,17 +104,35 @@ export function defaultScrubOutput(input: string): string {
 export async function scrubFile(options: ScrubOptions): Promise<ScrubReport> {
   const input = resolve(options.input)
   const inputStats = statOrUndefined(input)
-  if (!inputStats) throw new UserError(`${options.input}: no such file`, {suggestions: ['Pass the path of a JSONL file: `invagent dataset scrub datasets/playbook.jsonl`.']})
-  if (!inputStats.isFile()) throw new UserError(`${options.input}: expected a JSONL file, found a ${inputStats.isDirectory() ? 'folder' : 'special file'}`, {suggestions: ['Pass the path of one JSONL file.']})
-  const output = resolve(options.inPlace ? (options.out ?? options.input) : (options.out ?? defaultScrubOutput(options.input)))
+  if (!inputStats)
+    throw new UserError(`${options.input}: no such file`, {
+      suggestions: ['Pass the path of a JSONL file: `invagent dataset scrub datasets/playbook.jsonl`.'],
+    })
+  if (!inputStats.isFile())
+    throw new UserError(
+      `${options.input}: expected a JSONL file, found a ${inputStats.isDirectory() ? 'folder' : 'special file'}`,
+      {suggestions: ['Pass the path of one JSONL file.']},
+    )
+  const output = resolve(
+    options.inPlace ? (options.out ?? options.input) : (options.out ?? defaultScrubOutput(options.input)),
+  )
   const outputStats = statOrUndefined(output)
   const sameFile = outputStats !== undefined && outputStats.ino === inputStats.ino && outputStats.dev === inputStats.dev
-  if (options.inPlace && !sameFile) throw new UserError(`--in-place writes to the input itself, but --out names another file (${options.out})`, {suggestions: ['Use either --in-place or --out.']})
+  if (options.inPlace && !sameFile)
+    throw new UserError(`--in-place writes to the input itself, but --out names another file (${options.out})`, {
+      suggestions: ['Use either --in-place or --out.'],
+    })
   if (sameFile && !options.inPlace) {
-    throw new UserError(`refusing to overwrite the input ${options.input} with its scrubbed copy`, {suggestions: ['Pass --in-place to replace the input, or --out with another path.']})
+    throw new UserError(`refusing to overwrite the input ${options.input} with its scrubbed copy`, {
+      suggestions: ['Pass --in-place to replace the input, or --out with another path.'],
+    })
   }
-  if (outputStats?.isDirectory()) throw new UserError(`--out ${options.out}: is a folder`, {suggestions: ['Pass a file path for the scrubbed copy.']})
-  if (!statOrUndefined(dirname(output))?.isDirectory()) throw new ConfigError(`cannot write ${output}: the folder ${dirname(output)} does not exist`, {suggestions: ['Create the folder first, or pass another --out.']})
+  if (outputStats?.isDirectory())
+    throw new UserError(`--out ${options.out}: is a folder`, {suggestions: ['Pass a file path for the scrubbed copy.']})
+  if (!statOrUndefined(dirname(output))?.isDirectory())
+    throw new ConfigError(`cannot write ${output}: the folder ${dirname(output)} does not exist`, {
+      suggestions: ['Create the folder first, or pass another --out.'],
+    })
 
   const maxListed = options.maxListed ?? DEFAULT_MAX_LISTED
   const pseudonymizer = new Pseudonymizer({key: options.key})
@@ -121,7 +156,11 @@ export async function scrubFile(options: ScrubOptions): Promise<ScrubReport> {
       JSON.parse(json)
     } catch (error) {
       report.unparsableLines++
-      if (report.unparsable.length < maxListed) report.unparsable.push({line: lineNumber, message: json.trim() === '' ? 'blank line' : describeJsonError(error)})
+      if (report.unparsable.length < maxListed)
+        report.unparsable.push({
+          line: lineNumber,
+          message: json.trim() === '' ? 'blank line' : describeJsonError(error),
+        })
       return raw
     }
     const result = scrubJsonText(raw, pseudonymizer)
@@ -129,7 +168,14 @@ export async function scrubFile(options: ScrubOptions): Promise<ScrubReport> {
     report.linesChanged++
     for (const {pointer, change} of result.changes) {
       report.counts[change.kind]++
-      if (report.changes.length < maxListed) report.changes.push({line: lineNumber, pointer, kind: change.kind, before: detachedCopy(change.value), after: change.replacement})
+      if (report.changes.length < maxListed)
+        report.changes.push({
+          line: lineNumber,
+          pointer,
+          kind: change.kind,
+          before: detachedCopy(change.value),
+          after: change.replacement,
+        })
       else report.changesNotListed++
     }
     return result.text
@@ -140,7 +186,10 @@ export async function scrubFile(options: ScrubOptions): Promise<ScrubReport> {
   try {
     handle = await open(temporary, 'wx', inputStats.mode & 0o777)
   } catch (error) {
-    throw new ConfigError(`cannot write next to ${output}: ${(error as Error).message}`, {cause: error, suggestions: ['Check the folder is writable, or pass another --out.']})
+    throw new ConfigError(`cannot write next to ${output}: ${(error as Error).message}`, {
+      cause: error,
+      suggestions: ['Check the folder is writable, or pass another --out.'],
+    })
   }
   try {
     const stream = createReadStream(input, {encoding: 'utf8', highWaterMark: CHUNK_BYTES, signal: options.signal})
@@ -230,7 +279,10 @@ function pointerOf(stack: Container[]): string {
  * Pseudonymises the free-text strings of one valid JSON text (checked by the caller), rewriting
  * only the string tokens that change. Iterative, so nesting depth cannot overflow the stack.
  */
-export function scrubJsonText(text: string, pseudonymizer: Pseudonymizer): {text: string; changes: Array<{pointer: string; change: PiiChange}>} {
+export function scrubJsonText(
+  text: string,
+  pseudonymizer: Pseudonymizer,
+): {text: string; changes: Array<{pointer: string; change: PiiChange}>} {
   const changes: Array<{pointer: string; change: PiiChange}> = []
   const stack: Container[] = []
   let result = ''
@@ -244,7 +296,14 @@ export function scrubJsonText(text: string, pseudonymizer: Pseudonymizer): {text
       case '[': {
         const token = top ? (top.kind === 'object' ? top.key : String(top.index)) : undefined
         const ownerKey = top ? (top.kind === 'object' ? top.key : top.ownerKey) : undefined
-        stack.push({kind: found[0] === '{' ? 'object' : 'array', token, ownerKey, key: undefined, index: 0, expectingKey: found[0] === '{'})
+        stack.push({
+          kind: found[0] === '{' ? 'object' : 'array',
+          token,
+          ownerKey,
+          key: undefined,
+          index: 0,
+          expectingKey: found[0] === '{',
+        })
         break
       }
       case '}':

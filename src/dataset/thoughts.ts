@@ -12,8 +12,20 @@ const LEAD_INS: Record<'first' | 'read' | 'write' | 'resolve' | 'escalate', read
   first: ['', 'Facts first. ', 'Evidence before any fix. ', 'Diagnose first. ', 'Begin with a read. '],
   read: ['', '', 'Next, ', 'To narrow it down: ', 'More evidence: ', 'Still diagnosing. ', 'One more read. '],
   write: ['', 'The evidence is clear. ', 'Cause found. ', 'Safe to act within scope. ', 'Act on the diagnosis. '],
-  resolve: ['', 'Fixed; invagent will validate. ', 'The fix is in place. ', 'Done, pending validation. ', 'That should clear it. '],
-  escalate: ['', 'This needs a human. ', 'Not safe to fix automatically. ', 'Escalate rather than guess. ', 'Beyond a safe fix. '],
+  resolve: [
+    '',
+    'Fixed; invagent will validate. ',
+    'The fix is in place. ',
+    'Done, pending validation. ',
+    'That should clear it. ',
+  ],
+  escalate: [
+    '',
+    'This needs a human. ',
+    'Not safe to fix automatically. ',
+    'Escalate rather than guess. ',
+    'Beyond a safe fix. ',
+  ],
 }
 
 const VERBS: ReadonlyArray<readonly [RegExp, readonly string[]]> = [
@@ -38,7 +50,8 @@ export function varyThought(random: Random, tool: string, thought: string, index
     }
   }
   const effect = getTool(tool)?.effect
-  const kind = tool === 'resolve' || tool === 'escalate' ? tool : index === 0 ? 'first' : effect === 'write' ? 'write' : 'read'
+  const kind =
+    tool === 'resolve' || tool === 'escalate' ? tool : index === 0 ? 'first' : effect === 'write' ? 'write' : 'read'
   const lead = random.pick(LEAD_INS[kind])
   if (lead === '') return body
   return lead.endsWith(': ') || lead.endsWith(', ') ? lead + lowerFirst(body) : lead + body

@@ -1,6 +1,15 @@
 import {basename} from 'node:path'
 
-import {getLlama, JinjaTemplateChatWrapper, Llama, LlamaLogLevel, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel} from 'node-llama-cpp'
+import {
+  getLlama,
+  JinjaTemplateChatWrapper,
+  Llama,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type LlamaModel,
+} from 'node-llama-cpp'
 
 import {ConfigError, UserError} from '../errors.js'
 import type {ChatMessage} from '../prompt/render.js'
@@ -18,7 +27,13 @@ export interface TokenCounter {
 }
 
 function history(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  return messages.map((message): ChatHistoryItem => (message.role === 'system' ? {type: 'system', text: message.content} : message.role === 'user' ? {type: 'user', text: message.content} : {type: 'model', response: [message.content]}))
+  return messages.map((message): ChatHistoryItem =>
+    message.role === 'system'
+      ? {type: 'system', text: message.content}
+      : message.role === 'user'
+        ? {type: 'user', text: message.content}
+        : {type: 'model', response: [message.content]},
+  )
 }
 
 /*
@@ -26,7 +41,10 @@ function history(messages: readonly ChatMessage[]): ChatHistoryItem[] {
  * llama.cpp logs that simulated load failing on a GGUF without tensors (llama.cpp's own vocab
  * files). Expected, and not the user's concern; a real failure still throws from loadModel.
  */
-const SIMULATED_LOAD_NOISE = [/missing tensor 'token_embd\.weight'/, /llama_model_load_from_file_impl: failed to load model/]
+const SIMULATED_LOAD_NOISE = [
+  /missing tensor 'token_embd\.weight'/,
+  /llama_model_load_from_file_impl: failed to load model/,
+]
 
 function quietVocabOnlyLogger(level: LlamaLogLevel, message: string): void {
   if (SIMULATED_LOAD_NOISE.some((pattern) => pattern.test(message))) return
@@ -46,25 +64,43 @@ export class ModelTemplate implements TokenCounter {
 
   /** Loads the vocabulary and chat template of a GGUF; `ownTemplate` insists on the file's Jinja template. */
   static async load(path: string, options: {ownTemplate?: boolean} = {}): Promise<ModelTemplate> {
-    const llama = await getLlama({gpu: false, logLevel: LlamaLogLevel.error, build: 'never', logger: quietVocabOnlyLogger})
+    const llama = await getLlama({
+      gpu: false,
+      logLevel: LlamaLogLevel.error,
+      build: 'never',
+      logger: quietVocabOnlyLogger,
+    })
     let model: LlamaModel
     try {
       model = await llama.loadModel({modelPath: path, vocabOnly: true})
     } catch (error) {
-      throw new ConfigError(`cannot load the vocabulary of ${path}: ${(error as Error).message}`, {code: 'MODEL_LOAD', cause: error, suggestions: ['Check the file with `invagent models inspect PATH`.']})
+      throw new ConfigError(`cannot load the vocabulary of ${path}: ${(error as Error).message}`, {
+        code: 'MODEL_LOAD',
+        cause: error,
+        suggestions: ['Check the file with `invagent models inspect PATH`.'],
+      })
     }
     const template = model.fileInfo.metadata.tokenizer?.chat_template
     if (options.ownTemplate) {
-      if (typeof template !== 'string' || template.trim() === '') throw new ConfigError(`${path} has no chat template (tokenizer.chat_template)`, {code: 'NO_CHAT_TEMPLATE', suggestions: ['Use a GGUF converted with its tokenizer_config.json, or drop --template.']})
+      if (typeof template !== 'string' || template.trim() === '')
+        throw new ConfigError(`${path} has no chat template (tokenizer.chat_template)`, {
+          code: 'NO_CHAT_TEMPLATE',
+          suggestions: ['Use a GGUF converted with its tokenizer_config.json, or drop --template.'],
+        })
       let wrapper: JinjaTemplateChatWrapper
       try {
         wrapper = new JinjaTemplateChatWrapper({template, convertUnsupportedSystemMessagesToUserMessages: false})
       } catch (error) {
         // node-llama-cpp renders sample messages (a system one included) and checks each survives.
-        throw new UserError(`${basename(path)}'s chat template drops or alters messages: ${(error as Error).message.replaceAll(/\s+/g, ' ').trim()}`, {
-          code: 'TEMPLATE_DROPS_CONTENT',
-          suggestions: ['Every exported conversation starts with the system prompt: use a GGUF whose chat template renders the system role (Phi-3\'s later templates do). Nothing was written.'],
-        })
+        throw new UserError(
+          `${basename(path)}'s chat template drops or alters messages: ${(error as Error).message.replaceAll(/\s+/g, ' ').trim()}`,
+          {
+            code: 'TEMPLATE_DROPS_CONTENT',
+            suggestions: [
+              "Every exported conversation starts with the system prompt: use a GGUF whose chat template renders the system role (Phi-3's later templates do). Nothing was written.",
+            ],
+          },
+        )
       }
       return new ModelTemplate(model, wrapper, path)
     }

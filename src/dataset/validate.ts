@@ -56,7 +56,13 @@ export interface DatasetValidationReport {
   problemCounts: Partial<Record<ProblemCode, number>>
   summary: DatasetSummary
   tokens?: {model: string; maxTokens: number; longest: number; over: number}
-  fix?: {out: string; written: number; dropped: Array<{file: string; line: number; reason: string}>; repaired: Array<{file: string; line: number; what: string}>; converted: number}
+  fix?: {
+    out: string
+    written: number
+    dropped: Array<{file: string; line: number; reason: string}>
+    repaired: Array<{file: string; line: number; what: string}>
+    converted: number
+  }
 }
 
 export interface ValidateOptions {
@@ -145,7 +151,10 @@ async function leakageIndex(files: readonly string[]): Promise<Map<string, strin
 
 function checkInputs(files: readonly string[], label: string): void {
   for (const file of files) {
-    if (!existsSync(file)) throw new UserError(`${label} ${file} does not exist`, {suggestions: ['Check the path; datasets ship in datasets/ (playbook.jsonl, eval.jsonl).']})
+    if (!existsSync(file))
+      throw new UserError(`${label} ${file} does not exist`, {
+        suggestions: ['Check the path; datasets ship in datasets/ (playbook.jsonl, eval.jsonl).'],
+      })
     if (statSync(file).isDirectory()) throw new UserError(`${label} ${file} is a directory, expected a JSONL file`)
   }
 }
@@ -208,7 +217,10 @@ class LineScanner {
         skips[2 * index] = line.skipFrom
         skips[2 * index + 1] = line.skipTo
       })
-      this.worker!.postMessage({batch, text: lines.map((line) => line.text).join('\n'), skips, ids: lines.map((line) => line.id ?? null)}, [skips.buffer])
+      this.worker!.postMessage(
+        {batch, text: lines.map((line) => line.text).join('\n'), skips, ids: lines.map((line) => line.id ?? null)},
+        [skips.buffer],
+      )
     })
     if (this.failure) throw this.failure
     return results
@@ -220,13 +232,26 @@ class LineScanner {
 }
 
 /** Validates JSONL dataset files; see the file comment. */
-export async function validateDatasetFiles(files: string[], options: ValidateOptions = {}): Promise<DatasetValidationReport> {
-  if (files.length === 0) throw new UserError('no dataset file given', {suggestions: ['invagent dataset validate datasets/playbook.jsonl']})
+export async function validateDatasetFiles(
+  files: string[],
+  options: ValidateOptions = {},
+): Promise<DatasetValidationReport> {
+  if (files.length === 0)
+    throw new UserError('no dataset file given', {suggestions: ['invagent dataset validate datasets/playbook.jsonl']})
   checkInputs(files, 'dataset file')
   checkInputs(options.evalFiles ?? [], '--eval file')
   checkInputs(options.trainFiles ?? [], '--train file')
   const limit = options.problemLimit ?? 10_000
-  const report: DatasetValidationReport = {ok: true, files: [], examples: 0, cleanExamples: 0, problems: [], problemsOmitted: 0, problemCounts: {}, summary: emptySummary()}
+  const report: DatasetValidationReport = {
+    ok: true,
+    files: [],
+    examples: 0,
+    cleanExamples: 0,
+    problems: [],
+    problemsOmitted: 0,
+    problemCounts: {},
+    summary: emptySummary(),
+  }
   const leaks = options.evalFiles && options.evalFiles.length > 0 ? await leakageIndex(options.evalFiles) : undefined
   const trainFiles = options.trainFiles ?? []
   const trained = trainFiles.length > 0 ? await leakageIndex(trainFiles) : undefined
@@ -234,14 +259,16 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
   const ids = new FingerprintTable()
   const contents = new FingerprintTable()
   const fixOut = options.fix ? resolve(options.fix) : undefined
-  if (fixOut && files.some((file) => resolve(file) === fixOut)) throw new UserError(`--fix ${options.fix} is one of the files being validated; write the cleaned copy elsewhere`)
+  if (fixOut && files.some((file) => resolve(file) === fixOut))
+    throw new UserError(`--fix ${options.fix} is one of the files being validated; write the cleaned copy elsewhere`)
   const temporary = fixOut ? `${fixOut}.tmp-${process.pid}` : undefined
   const writer = temporary ? createWriteStream(temporary, {encoding: 'utf8'}) : undefined
   if (fixOut) report.fix = {out: fixOut, written: 0, dropped: [], repaired: [], converted: 0}
   const write = async (text: string) => {
     if (!writer!.write(text + '\n')) await once(writer!, 'drain')
   }
-  if (options.tokenCounter) report.tokens = {model: options.tokenCounter.model, maxTokens: options.maxTokens ?? 0, longest: 0, over: 0}
+  if (options.tokenCounter)
+    report.tokens = {model: options.tokenCounter.model, maxTokens: options.maxTokens ?? 0, longest: 0, over: 0}
   const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0)
   const scanner = new LineScanner(options.worker ?? totalBytes >= WORKER_FROM_BYTES)
 
@@ -264,10 +291,21 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     if (scanned && record.scan) {
       if (scanned.id) {
         const first = ids.addOrGet(scanned.id[0], scanned.id[1], record.fileIndex, record.number)
-        if (first) emit({code: 'duplicate-id', column: locatePointer(record.scan.text, '/id') + 1, pointer: '/id', message: `duplicate id "${record.scan.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`})
+        if (first)
+          emit({
+            code: 'duplicate-id',
+            column: locatePointer(record.scan.text, '/id') + 1,
+            pointer: '/id',
+            message: `duplicate id "${record.scan.id}" (first on ${basename(files[first.file])}:${first.line}) — ids must be unique`,
+          })
       }
       const sameAs = contents.addOrGet(scanned.content[0], scanned.content[1], record.fileIndex, record.number)
-      if (sameAs) emit({code: 'duplicate-content', column: 1, message: `same content as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} — drop the duplicate (--fix keeps the first)`})
+      if (sameAs)
+        emit({
+          code: 'duplicate-content',
+          column: 1,
+          message: `same content as ${basename(files[sameAs.file])}:${sameAs.line}${record.scan.id === undefined ? '' : ' (apart from the id)'} — drop the duplicate (--fix keeps the first)`,
+        })
     }
     record.late.forEach(emit)
     for (const pii of scanned?.pii ?? []) emit({code: 'pii', ...pii})
@@ -283,7 +321,9 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
     if (held === 0) report.cleanExamples++
     if (!writer || !record.scan || !record.format) return
     if (held > 0) {
-      drop(`${held} problem(s), first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`)
+      drop(
+        `${held} problem(s), first: ${report.problems.findLast((problem) => problem.line === record.number && problem.file === name)?.message ?? 'see the report'}`,
+      )
       return
     }
     // A question file stays a question file: there is no trajectory to convert.
@@ -310,7 +350,10 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
   }
   const dispatch = async () => {
     if (batch.length === 0) return
-    const dispatched = {records: batch, results: scanner.scan(batch.flatMap((record) => (record.scan ? [record.scan] : [])))}
+    const dispatched = {
+      records: batch,
+      results: scanner.scan(batch.flatMap((record) => (record.scan ? [record.scan] : []))),
+    }
     batch = []
     if (inFlight) await settle(inFlight)
     inFlight = dispatched
@@ -338,8 +381,19 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           value = JSON.parse(text)
         } catch {
           const syntax = findSyntaxProblem(text) ?? {offset: 0, message: 'not valid JSON'}
-          const code: ProblemCode = syntax.message.startsWith('blank line') ? 'blank-line' : syntax.message.includes('comment') ? 'comment' : syntax.message.startsWith('trailing comma') ? 'trailing-comma' : 'invalid-json'
-          const next = code === 'blank-line' || code === 'comment' ? 'remove it (--fix drops it)' : code === 'trailing-comma' ? 'delete the comma (--fix repairs it)' : 'fix the JSON on this line'
+          const code: ProblemCode = syntax.message.startsWith('blank line')
+            ? 'blank-line'
+            : syntax.message.includes('comment')
+              ? 'comment'
+              : syntax.message.startsWith('trailing comma')
+                ? 'trailing-comma'
+                : 'invalid-json'
+          const next =
+            code === 'blank-line' || code === 'comment'
+              ? 'remove it (--fix drops it)'
+              : code === 'trailing-comma'
+                ? 'delete the comma (--fix repairs it)'
+                : 'fix the JSON on this line'
           record.early.push({code, column: syntax.offset + 1, message: `${syntax.message} — ${next}`})
           if (code === 'blank-line' || (code === 'comment' && syntax.offset === text.search(/\S/))) {
             record.drop = code === 'blank-line' ? 'blank line' : 'comment line'
@@ -352,7 +406,16 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
             record.drop = `invalid JSON: ${syntax.message}`
             continue
           }
-          report.fix?.repaired.push({file, line: number, what: code === 'comment' ? 'comment removed' : code === 'trailing-comma' ? 'trailing comma removed' : 'repaired'})
+          report.fix?.repaired.push({
+            file,
+            line: number,
+            what:
+              code === 'comment'
+                ? 'comment removed'
+                : code === 'trailing-comma'
+                  ? 'trailing comma removed'
+                  : 'repaired',
+          })
           text = repaired.text
           value = repaired.value
           // Reported, but not held against the repaired line: --fix keeps it when nothing else is wrong.
@@ -363,15 +426,27 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
 
         const format = options.format && options.format !== 'auto' ? options.format : detectFormat(value)
         if (!format) {
-          const keys = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value).join(', ') : typeof value
-          record.early.push({code: 'unknown-format', column: 1, message: `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} or question {query, context?, expected} — or pass --format`})
+          const keys =
+            value !== null && typeof value === 'object' && !Array.isArray(value)
+              ? Object.keys(value).join(', ')
+              : typeof value
+          record.early.push({
+            code: 'unknown-format',
+            column: 1,
+            message: `not an example in any known format (found ${keys || 'an empty object'}); expected playbook {id, instruction, input, trajectory, final, meta}, trajectory {instruction, tools, trajectory, final_answer} or instruction {instruction, input, output} or question {query, context?, expected} — or pass --format`,
+          })
           record.drop = 'unknown format'
           continue
         }
         const {problems, facts} = checkExample(value, format)
         for (const problem of problems) {
           const at = locatePointer(text, problem.pointer, problem.key)
-          record.early.push({code: problem.code, column: problem.textOffset === undefined ? at + 1 : at + 2 + problem.textOffset, message: problem.message, pointer: problem.pointer})
+          record.early.push({
+            code: problem.code,
+            column: problem.textOffset === undefined ? at + 1 : at + 2 + problem.textOffset,
+            message: problem.message,
+            pointer: problem.pointer,
+          })
         }
         record.format = format
         record.facts = facts
@@ -382,12 +457,22 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
         const id = format === 'playbook' && typeof object.id === 'string' ? object.id : undefined
         const idText = id === undefined ? undefined : `"id":${JSON.stringify(id)}`
         const idAt = idText === undefined ? -1 : text.indexOf(idText)
-        record.scan = {text, skipFrom: idAt >= 0 ? idAt : text.length, skipTo: idAt >= 0 ? idAt + idText!.length : text.length, ...(id === undefined ? {} : {id})}
+        record.scan = {
+          text,
+          skipFrom: idAt >= 0 ? idAt : text.length,
+          skipTo: idAt >= 0 ? idAt + idText!.length : text.length,
+          ...(id === undefined ? {} : {id}),
+        }
 
         if (leaks && !isEvalFile) {
           for (const key of leakageKeys(value)) {
             const where = leaks.get(key)
-            if (where) record.late.push({code: 'leakage', column: 1, message: `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`})
+            if (where)
+              record.late.push({
+                code: 'leakage',
+                column: 1,
+                message: `also in the eval set at ${where} (${key.startsWith('finding:') ? 'same finding' : 'same instruction'}) — train/eval leakage; remove it from one of them`,
+              })
           }
         }
         const trainedKey = trained ? leakageKeys(value).find((key) => trained.has(key)) : undefined
@@ -397,15 +482,29 @@ export async function validateDatasetFiles(files: string[], options: ValidateOpt
           const message = `${where} — train/eval leakage: the model has seen it; remove it from one of them`
           record.late.push({code: 'leakage', column: 1, message})
         }
-        if (format === 'playbook' && !isEvalFile && leaks && (object.meta as Record<string, unknown> | undefined)?.split === 'eval') {
-          record.late.push({code: 'inconsistent', column: locatePointer(text, '/meta/split') + 1, message: '/meta/split: "eval" in a training file — eval examples belong in the --eval file', pointer: '/meta/split'})
+        if (
+          format === 'playbook' &&
+          !isEvalFile &&
+          leaks &&
+          (object.meta as Record<string, unknown> | undefined)?.split === 'eval'
+        ) {
+          record.late.push({
+            code: 'inconsistent',
+            column: locatePointer(text, '/meta/split') + 1,
+            message: '/meta/split: "eval" in a training file — eval examples belong in the --eval file',
+            pointer: '/meta/split',
+          })
         }
         if (options.tokenCounter && format === 'playbook' && problems.length === 0) {
           const tokens = await options.tokenCounter.count(value as never)
           report.tokens!.longest = Math.max(report.tokens!.longest, tokens)
           if (options.maxTokens !== undefined && tokens > options.maxTokens) {
             report.tokens!.over++
-            record.last.push({code: 'too-long', column: 1, message: `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over the limit of ${options.maxTokens} — training skips a conversation longer than its maxLength; shorten the trajectory or raise the limit`})
+            record.last.push({
+              code: 'too-long',
+              column: 1,
+              message: `${tokens} tokens in ${options.tokenCounter.model}'s tokenizer, over the limit of ${options.maxTokens} — training skips a conversation longer than its maxLength; shorten the trajectory or raise the limit`,
+            })
           }
         }
       }
@@ -452,7 +551,8 @@ export function repairLine(text: string): {text: string; value: unknown} | undef
         return undefined
       }
     }
-    if (problem.message.startsWith('trailing comma')) candidate = candidate.slice(0, problem.offset) + candidate.slice(problem.offset + 1)
+    if (problem.message.startsWith('trailing comma'))
+      candidate = candidate.slice(0, problem.offset) + candidate.slice(problem.offset + 1)
     else if (problem.message.startsWith('comment after')) candidate = candidate.slice(0, problem.offset)
     else return undefined
   }

@@ -12,7 +12,12 @@ export interface Finding {
   evidence: Record<string, string | number | boolean | null>
 }
 
-export function makeFinding(rule: RuleName, entity: string, severity: Severity, evidence: Finding['evidence']): Finding {
+export function makeFinding(
+  rule: RuleName,
+  entity: string,
+  severity: Severity,
+  evidence: Finding['evidence'],
+): Finding {
   return {id: `${rule}:${entity}`, rule, entity, severity, evidence}
 }
 
@@ -23,5 +28,9 @@ const SEVERITY_ORDER: Record<Severity, number> = {high: 0, medium: 1, low: 2}
  * rules they often explain), then by entity, so that audits are deterministic.
  */
 export function compareFindings(a: Finding, b: Finding): number {
-  return SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || RULES.indexOf(a.rule) - RULES.indexOf(b.rule) || (a.entity < b.entity ? -1 : a.entity > b.entity ? 1 : 0)
+  return (
+    SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
+    RULES.indexOf(a.rule) - RULES.indexOf(b.rule) ||
+    (a.entity < b.entity ? -1 : a.entity > b.entity ? 1 : 0)
+  )
 }

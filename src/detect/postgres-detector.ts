@@ -139,8 +139,7 @@ export async function detectAllPostgres(
   const findings: Finding[] = []
   type ReservationRow = {id: string; on_hand: number; reserved: number; active: number}
   // On the helper, one after the other: the duplicate pass, then the reservation rule.
-  const duplicates =
-    wanted.has('duplicate_posting') && helper ? duplicateRows(helper) : undefined
+  const duplicates = wanted.has('duplicate_posting') && helper ? duplicateRows(helper) : undefined
   const reservations =
     wanted.has('reservation_drift') && helper ? helper.query<ReservationRow>(RESERVATION_SQL) : undefined
   // Awaited below; until then a failure must not surface as an unhandled rejection.
@@ -206,8 +205,7 @@ export async function detectAllPostgres(
     for (const row of await db.query<StatusRow>(STATUS_SQL, ['error', Number.MAX_SAFE_INTEGER]))
       findings.push(statusFinding('sync_error', row, now))
   }
-  if (wanted.has('duplicate_posting'))
-    findings.push(...duplicateFindings(await (duplicates ?? duplicateRows(db))))
+  if (wanted.has('duplicate_posting')) findings.push(...duplicateFindings(await (duplicates ?? duplicateRows(db))))
   return findings.sort(compareFindings)
 }
 

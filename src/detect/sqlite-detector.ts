@@ -39,7 +39,8 @@ export const LEDGER_BALANCES_SQL = `
  * for rows not in the part's own unit. A join on uom_conversions would seek once per transaction;
  * most rows are in the part's unit and need no lookup.
  */
-const FACTOR_SQL = 'CASE WHEN t.uom = p.uom THEN 1 ELSE (SELECT c.factor FROM uom_conversions c WHERE c.part_id = p.id AND c.uom = t.uom) END'
+const FACTOR_SQL =
+  'CASE WHEN t.uom = p.uom THEN 1 ELSE (SELECT c.factor FROM uom_conversions c WHERE c.part_id = p.id AND c.uom = t.uom) END'
 const POSTED_OF_PART = `transactions t INDEXED BY idx_transactions_ledger WHERE t.status = 'posted' AND t.part_id = p.id`
 const BALANCE_OF_PART_SQL = `SELECT COALESCE(SUM(t.qty * ${FACTOR_SQL}), 0) FROM ${POSTED_OF_PART}`
 const UNCONVERTIBLE_OF_PART_SQL = `SELECT COALESCE(SUM((${FACTOR_SQL}) IS NULL), 0) FROM ${POSTED_OF_PART}`
@@ -92,7 +93,11 @@ const DUPLICATES_OF_REF_SQL = `
 type Evidence = Finding['evidence']
 
 function ledgerFinding(partId: string, onHand: number, balance: number): Finding {
-  return makeFinding('ledger_mismatch', partId, 'medium', {on_hand: onHand, ledger_balance: balance, difference: onHand - balance})
+  return makeFinding('ledger_mismatch', partId, 'medium', {
+    on_hand: onHand,
+    ledger_balance: balance,
+    difference: onHand - balance,
+  })
 }
 
 function reservationFinding(row: {id: string; on_hand: number; reserved: number; active: number}): Finding {
@@ -100,8 +105,16 @@ function reservationFinding(row: {id: string; on_hand: number; reserved: number;
   return makeFinding('reservation_drift', row.id, row.reserved > row.on_hand ? 'high' : 'medium', evidence)
 }
 
-function statusFinding(rule: 'stuck_pending' | 'sync_error', row: {id: string; status: string; created_at: number; source: string}, now: number): Finding {
-  return makeFinding(rule, row.id, 'medium', {status: row.status, source: row.source, age_minutes: Math.floor((now - row.created_at) / 60000)})
+function statusFinding(
+  rule: 'stuck_pending' | 'sync_error',
+  row: {id: string; status: string; created_at: number; source: string},
+  now: number,
+): Finding {
+  return makeFinding(rule, row.id, 'medium', {
+    status: row.status,
+    source: row.source,
+    age_minutes: Math.floor((now - row.created_at) / 60000),
+  })
 }
 
 /** The rules of the posting pass; every other rule belongs to the part pass. */
@@ -111,13 +124,18 @@ const POSTING_RULES: ReadonlySet<RuleName> = new Set(['duplicate_posting', 'orph
 const CONCURRENT_MIN_TRANSACTIONS = 200_000
 
 /** All rules (or the named ones) over the whole inventory. */
-export async function detectAll(db: SqliteConnection, now: number, rules: readonly RuleName[] = RULES): Promise<Finding[]> {
+export async function detectAll(
+  db: SqliteConnection,
+  now: number,
+  rules: readonly RuleName[] = RULES,
+): Promise<Finding[]> {
   const wanted = new Set(rules)
   const postingRules = [...wanted].filter((rule) => POSTING_RULES.has(rule))
   // The worker starts first so that it runs while this thread is busy with the part pass.
-  const concurrent = postingRules.length > 0 && postingRules.length < wanted.size && canReadConcurrently(db)
-    ? postingPassInWorker(db.path, postingRules)
-    : undefined
+  const concurrent =
+    postingRules.length > 0 && postingRules.length < wanted.size && canReadConcurrently(db)
+      ? postingPassInWorker(db.path, postingRules)
+      : undefined
   const findings = partPass(db, now, wanted)
   findings.push(...((await concurrent) ?? postingPass(db, new Set(postingRules))))
   return findings.sort(compareFindings)
@@ -129,7 +147,8 @@ export async function detectAll(db: SqliteConnection, now: number, rules: readon
  * inventory is large enough to be worth it.
  */
 function canReadConcurrently(db: SqliteConnection): boolean {
-  if (db.db.isTransaction !== false || db.path === '' || db.path === ':memory:' || db.path.startsWith('file:')) return false
+  if (db.db.isTransaction !== false || db.path === '' || db.path === ':memory:' || db.path.startsWith('file:'))
+    return false
   return db.get<{n: number}>('SELECT count(*) AS n FROM transactions')!.n >= CONCURRENT_MIN_TRANSACTIONS
 }
 
@@ -157,25 +176,45 @@ function partPass(db: SqliteConnection, now: number, wanted: ReadonlySet<RuleNam
     }
   }
   if (wanted.has('ledger_mismatch') || wanted.has('uom_mismatch')) {
-    for (const row of db.all<{id: string; on_hand: number; balance: number; mismatch: number | null; unconvertible: number}>(PART_LEDGER_SQL)) {
+    for (const row of db.all<{
+      id: string
+      on_hand: number
+      balance: number
+      mismatch: number | null
+      unconvertible: number
+    }>(PART_LEDGER_SQL)) {
       if (row.mismatch && wanted.has('ledger_mismatch')) findings.push(ledgerFinding(row.id, row.on_hand, row.balance))
       if (row.unconvertible > 0 && wanted.has('uom_mismatch')) {
-        for (const txn of db.all<{id: string; uom: string; qty: number; part_uom: string}>(UNCONVERTIBLE_OF_PART_ROWS_SQL, row.id)) {
-          findings.push(makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}))
+        for (const txn of db.all<{id: string; uom: string; qty: number; part_uom: string}>(
+          UNCONVERTIBLE_OF_PART_ROWS_SQL,
+          row.id,
+        )) {
+          findings.push(
+            makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}),
+          )
         }
       }
     }
   }
   if (wanted.has('reservation_drift')) {
-    for (const row of db.all<{id: string; on_hand: number; reserved: number; active: number}>(RESERVATION_SQL)) findings.push(reservationFinding(row))
+    for (const row of db.all<{id: string; on_hand: number; reserved: number; active: number}>(RESERVATION_SQL))
+      findings.push(reservationFinding(row))
   }
   if (wanted.has('stuck_pending')) {
-    for (const row of db.all<{id: string; status: string; created_at: number; source: string}>(STATUS_SQL, 'pending', now - STUCK_PENDING_AFTER_MS)) {
+    for (const row of db.all<{id: string; status: string; created_at: number; source: string}>(
+      STATUS_SQL,
+      'pending',
+      now - STUCK_PENDING_AFTER_MS,
+    )) {
       findings.push(statusFinding('stuck_pending', row, now))
     }
   }
   if (wanted.has('sync_error')) {
-    for (const row of db.all<{id: string; status: string; created_at: number; source: string}>(STATUS_SQL, 'error', Number.MAX_SAFE_INTEGER)) {
+    for (const row of db.all<{id: string; status: string; created_at: number; source: string}>(
+      STATUS_SQL,
+      'error',
+      Number.MAX_SAFE_INTEGER,
+    )) {
       findings.push(statusFinding('sync_error', row, now))
     }
   }
@@ -193,41 +232,79 @@ export function postingPass(db: SqliteConnection, wanted: ReadonlySet<RuleName>)
     }
   }
   if (wanted.has('duplicate_posting')) {
-    for (const group of db.all<{source: string; external_ref: string}>(DUPLICATE_GROUPS_SQL)) findings.push(...duplicateFindings(db, group.source, group.external_ref))
+    for (const group of db.all<{source: string; external_ref: string}>(DUPLICATE_GROUPS_SQL))
+      findings.push(...duplicateFindings(db, group.source, group.external_ref))
   }
   return findings
 }
 
 function duplicateFindings(db: SqliteConnection, source: string, externalRef: string): Finding[] {
   const rows = db.all<{id: string; created_at: number}>(DUPLICATES_OF_REF_SQL, source, externalRef)
-  return rows.slice(1).map((row) => makeFinding('duplicate_posting', row.id, 'high', {source, external_ref: externalRef, first_posting: rows[0].id, postings: rows.length}))
+  return rows
+    .slice(1)
+    .map((row) =>
+      makeFinding('duplicate_posting', row.id, 'high', {
+        source,
+        external_ref: externalRef,
+        first_posting: rows[0].id,
+        postings: rows.length,
+      }),
+    )
 }
 
 /** The same rules, answered only for the given parts and transactions. */
-export function detectForEntities(db: SqliteConnection, now: number, partIds: Iterable<string>, txnIds: Iterable<string>): Finding[] {
+export function detectForEntities(
+  db: SqliteConnection,
+  now: number,
+  partIds: Iterable<string>,
+  txnIds: Iterable<string>,
+): Finding[] {
   const findings: Finding[] = []
   for (const partId of partIds) {
-    const part = db.get<{id: string; on_hand: number; reserved: number}>('SELECT id, on_hand, reserved FROM parts WHERE id = ?', partId)
+    const part = db.get<{id: string; on_hand: number; reserved: number}>(
+      'SELECT id, on_hand, reserved FROM parts WHERE id = ?',
+      partId,
+    )
     if (!part) continue
     if (part.on_hand < 0) findings.push(makeFinding('negative_on_hand', part.id, 'high', {on_hand: part.on_hand}))
     const balance = ledgerBalanceOf(db, part.id)
     if (balance !== part.on_hand) findings.push(ledgerFinding(part.id, part.on_hand, balance))
-    const active = db.get<{active: number}>(`SELECT COALESCE(SUM(qty), 0) AS active FROM reservations WHERE part_id = ? AND status = 'active'`, part.id)!.active
-    if (active !== part.reserved || (part.reserved > 0 && part.reserved > part.on_hand)) findings.push(reservationFinding({...part, active}))
+    const active = db.get<{active: number}>(
+      `SELECT COALESCE(SUM(qty), 0) AS active FROM reservations WHERE part_id = ? AND status = 'active'`,
+      part.id,
+    )!.active
+    if (active !== part.reserved || (part.reserved > 0 && part.reserved > part.on_hand))
+      findings.push(reservationFinding({...part, active}))
   }
   const seenDuplicates = new Set<string>()
   for (const txnId of txnIds) {
-    const txn = db.get<{id: string; part_id: string | null; sku: string; uom: string; qty: number; status: string; source: string; external_ref: string; created_at: number; part_exists: number; part_uom: string | null; factor: number | null}>(
+    const txn = db.get<{
+      id: string
+      part_id: string | null
+      sku: string
+      uom: string
+      qty: number
+      status: string
+      source: string
+      external_ref: string
+      created_at: number
+      part_exists: number
+      part_uom: string | null
+      factor: number | null
+    }>(
       `SELECT t.id, t.part_id, t.sku, t.uom, t.qty, t.status, t.source, t.external_ref, t.created_at, p.id IS NOT NULL AS part_exists, p.uom AS part_uom, c.factor
        FROM transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom WHERE t.id = ?`,
       txnId,
     )
     if (!txn) continue
-    if (txn.status === 'pending' && txn.created_at < now - STUCK_PENDING_AFTER_MS) findings.push(statusFinding('stuck_pending', txn, now))
+    if (txn.status === 'pending' && txn.created_at < now - STUCK_PENDING_AFTER_MS)
+      findings.push(statusFinding('stuck_pending', txn, now))
     if (txn.status === 'error') findings.push(statusFinding('sync_error', txn, now))
     if (txn.status !== 'posted') continue
-    if (!txn.part_exists) findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
-    else if (txn.uom !== txn.part_uom && txn.factor === null) findings.push(makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}))
+    if (!txn.part_exists)
+      findings.push(makeFinding('orphan_transaction', txn.id, 'medium', {part_id: txn.part_id, sku: txn.sku}))
+    else if (txn.uom !== txn.part_uom && txn.factor === null)
+      findings.push(makeFinding('uom_mismatch', txn.id, 'medium', {uom: txn.uom, part_uom: txn.part_uom, qty: txn.qty}))
     const key = `${txn.source}\u0000${txn.external_ref}`
     if (!seenDuplicates.has(key)) {
       seenDuplicates.add(key)

@@ -1,6 +1,17 @@
 import {availableParallelism} from 'node:os'
 
-import {getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, resolveChatWrapper, type ChatHistoryItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaGrammar, type LlamaModel} from 'node-llama-cpp'
+import {
+  getLlama,
+  LlamaGrammarEvaluationState,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+} from 'node-llama-cpp'
 
 import type {Finding} from '../detect/finding.js'
 import {ConfigError, InvagentError} from '../errors.js'
@@ -42,7 +53,13 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
  */
 export class EmbeddedEngine implements Engine, Completer {
   readonly name = 'embedded'
-  readonly totals: TokenUsage & {generationMs: number; steps: number} = {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, generationMs: 0, steps: 0}
+  readonly totals: TokenUsage & {generationMs: number; steps: number} = {
+    promptTokens: 0,
+    completionTokens: 0,
+    cachedPromptTokens: 0,
+    generationMs: 0,
+    steps: 0,
+  }
   private readonly llama: Llama
   private readonly model: LlamaModel
   private readonly context: LlamaContext
@@ -53,7 +70,13 @@ export class EmbeddedEngine implements Engine, Completer {
   private readonly chatWrapper: NonNullable<ReturnType<typeof resolveChatWrapper>>
   private readonly options: Required<Omit<EmbeddedEngineOptions, 'seed' | 'flashAttention'>> & {seed?: number}
 
-  private constructor(llama: Llama, model: LlamaModel, context: LlamaContext, grammar: LlamaGrammar, options: EmbeddedEngine['options']) {
+  private constructor(
+    llama: Llama,
+    model: LlamaModel,
+    context: LlamaContext,
+    grammar: LlamaGrammar,
+    options: EmbeddedEngine['options'],
+  ) {
     this.llama = llama
     this.model = model
     this.context = context
@@ -71,12 +94,28 @@ export class EmbeddedEngine implements Engine, Completer {
     try {
       model = await llama.loadModel({modelPath: options.modelPath})
     } catch (error) {
-      throw new ConfigError(`cannot load the model ${options.modelPath}: ${(error as Error).message}`, {code: 'MODEL_LOAD', cause: error, suggestions: ['Check the path with `invagent models inspect PATH`.']})
+      throw new ConfigError(`cannot load the model ${options.modelPath}: ${(error as Error).message}`, {
+        code: 'MODEL_LOAD',
+        cause: error,
+        suggestions: ['Check the path with `invagent models inspect PATH`.'],
+      })
     }
     const contextSize = Math.min(options.contextSize ?? 4096, model.trainContextSize)
-    const context = await model.createContext({contextSize, threads, sequences: 1, flashAttention: options.flashAttention ?? false})
+    const context = await model.createContext({
+      contextSize,
+      threads,
+      sequences: 1,
+      flashAttention: options.flashAttention ?? false,
+    })
     const grammar = await llama.createGrammarForJsonSchema(stepJsonSchema() as never)
-    return new EmbeddedEngine(llama, model, context, grammar, {modelPath: options.modelPath, threads, contextSize: context.contextSize, maxTokens: options.maxTokens ?? 256, temperature: options.temperature ?? 0, seed: options.seed})
+    return new EmbeddedEngine(llama, model, context, grammar, {
+      modelPath: options.modelPath,
+      threads,
+      contextSize: context.contextSize,
+      maxTokens: options.maxTokens ?? 256,
+      temperature: options.temperature ?? 0,
+      seed: options.seed,
+    })
   }
 
   get contextSize(): number {
@@ -104,27 +143,38 @@ export class EmbeddedEngine implements Engine, Completer {
     return grammar
   }
 
-  async complete(messages: ChatMessage[], options: CompleteOptions = {}): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
+  async complete(
+    messages: ChatMessage[],
+    options: CompleteOptions = {},
+  ): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
     const grammar = await this.grammarFor(options)
     const tokens = this.tokenize(messages)
     const {maxTokens} = this.options
     if (tokens.length + maxTokens > this.context.contextSize) {
       // Never drop the front of the prompt (the rules and the finding): fail loudly instead.
-      throw new InvagentError(`the prompt is ${tokens.length} tokens and up to ${maxTokens} more may be generated, above the context size of ${this.context.contextSize}`, {
-        code: 'PROMPT_TOO_LONG',
-        suggestions: ['Raise --ctx, or lower --max-tokens.'],
-      })
+      throw new InvagentError(
+        `the prompt is ${tokens.length} tokens and up to ${maxTokens} more may be generated, above the context size of ${this.context.contextSize}`,
+        {
+          code: 'PROMPT_TOO_LONG',
+          suggestions: ['Raise --ctx, or lower --max-tokens.'],
+        },
+      )
     }
     const started = performance.now()
     await this.sequence.adaptStateToTokens(tokens, false)
     // At least one token must be evaluated to get the next token's probabilities.
     let reused = Math.min(this.sequence.nextTokenIndex, tokens.length - 1)
-    if (reused < this.sequence.nextTokenIndex) await this.sequence.eraseContextTokenRanges([{start: reused, end: this.sequence.nextTokenIndex}])
+    if (reused < this.sequence.nextTokenIndex)
+      await this.sequence.eraseContextTokenRanges([{start: reused, end: this.sequence.nextTokenIndex}])
     reused = this.sequence.nextTokenIndex
     const grammarEvaluationState = grammar ? new LlamaGrammarEvaluationState({model: this.model, grammar}) : undefined
     const generated: number[] = []
     let hitTokenLimit = false
-    for await (const token of this.sequence.evaluate(tokens.slice(reused), {grammarEvaluationState, temperature: this.options.temperature, seed: this.options.seed})) {
+    for await (const token of this.sequence.evaluate(tokens.slice(reused), {
+      grammarEvaluationState,
+      temperature: this.options.temperature,
+      seed: this.options.seed,
+    })) {
       if (this.model.isEogToken(token)) break
       generated.push(token)
       if (generated.length >= maxTokens) {

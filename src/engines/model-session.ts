@@ -13,7 +13,10 @@ export interface CompleteOptions {
 
 /** What a model engine must provide: one completion of the rendered conversation. */
 export interface Completer {
-  complete(messages: ChatMessage[], options?: CompleteOptions): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}>
+  complete(
+    messages: ChatMessage[],
+    options?: CompleteOptions,
+  ): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}>
 }
 
 /** Turns a model's raw text into a step, or says why it is not one. */
@@ -21,8 +24,16 @@ export function parseStepText(text: string, hitTokenLimit: boolean): Pick<Engine
   try {
     return {step: JSON.parse(text)}
   } catch (error) {
-    if (hitTokenLimit) return {step: undefined, parseError: 'the output was cut off at the token limit before the JSON step was complete; answer with a shorter thought'}
-    return {step: undefined, parseError: `the output is not valid JSON (${(error as Error).message}); answer with exactly one JSON object`}
+    if (hitTokenLimit)
+      return {
+        step: undefined,
+        parseError:
+          'the output was cut off at the token limit before the JSON step was complete; answer with a shorter thought',
+      }
+    return {
+      step: undefined,
+      parseError: `the output is not valid JSON (${(error as Error).message}); answer with exactly one JSON object`,
+    }
   }
 }
 

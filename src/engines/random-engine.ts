@@ -37,7 +37,11 @@ export class RandomEngine implements Engine {
     const random = this.random
     const pool = kind === 'part' ? this.pool.partIds : kind === 'txn' ? this.pool.txnIds : this.pool.reservationIds
     // Favour the finding's own entity, so that in-scope writes happen often enough to matter.
-    if (random.bool(0.4) && ((kind === 'part' && finding.entity.startsWith('P-')) || (kind === 'txn' && finding.entity.startsWith('T-')))) return finding.entity
+    if (
+      random.bool(0.4) &&
+      ((kind === 'part' && finding.entity.startsWith('P-')) || (kind === 'txn' && finding.entity.startsWith('T-')))
+    )
+      return finding.entity
     if (random.bool(0.05)) return `${kind === 'part' ? 'P' : kind === 'txn' ? 'T' : 'R'}-${random.int(0, 9999999)}`
     return pool.length > 0 ? random.pick(pool) : 'X-0'
   }
@@ -73,8 +77,27 @@ export class RandomEngine implements Engine {
     const random = this.random
     const roll = random.float()
     if (roll < 0.04) return random.pick([null, 'not json', 42, [], {thought: 'missing tool'}])
-    const tool = roll < 0.08 ? random.pick(['ajust_quantity', 'drop_table', 'resolve_all', '']) : random.weighted(TOOL_NAMES.map((name) => [name, name === 'resolve' || name === 'escalate' ? 0.4 : 1] as const))
-    const keys = ['part_id', 'txn_id', 'reservation_id', 'sku', 'uom', 'delta', 'limit', 'status', 'expected_status', 'root_cause', 'reason', 'summary', 'external_ref']
+    const tool =
+      roll < 0.08
+        ? random.pick(['ajust_quantity', 'drop_table', 'resolve_all', ''])
+        : random.weighted(
+            TOOL_NAMES.map((name) => [name, name === 'resolve' || name === 'escalate' ? 0.4 : 1] as const),
+          )
+    const keys = [
+      'part_id',
+      'txn_id',
+      'reservation_id',
+      'sku',
+      'uom',
+      'delta',
+      'limit',
+      'status',
+      'expected_status',
+      'root_cause',
+      'reason',
+      'summary',
+      'external_ref',
+    ]
     const chosen = keys.filter(() => random.bool(0.3))
     const args: Record<string, unknown> = {}
     for (const key of tool === '' ? [] : chosen) args[key] = this.value(key, finding)

@@ -45,7 +45,13 @@ export async function stepGrammarText(): Promise<string> {
  */
 export class ServerEngine implements Engine, Completer {
   readonly name = 'server'
-  readonly totals: TokenUsage & {generationMs: number; steps: number} = {promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, generationMs: 0, steps: 0}
+  readonly totals: TokenUsage & {generationMs: number; steps: number} = {
+    promptTokens: 0,
+    completionTokens: 0,
+    cachedPromptTokens: 0,
+    generationMs: 0,
+    steps: 0,
+  }
   private readonly options: ServerEngineOptions & {maxTokens: number; timeoutMs: number}
   private readonly base: string
   private readonly grammar: string
@@ -64,14 +70,23 @@ export class ServerEngine implements Engine, Completer {
     try {
       url = new URL(options.url)
     } catch {
-      throw new UserError(`--url "${options.url}" is not a URL`, {suggestions: ['For example --url http://127.0.0.1:8080']})
+      throw new UserError(`--url "${options.url}" is not a URL`, {
+        suggestions: ['For example --url http://127.0.0.1:8080'],
+      })
     }
-    const resolved = {...options, url: url.toString(), maxTokens: options.maxTokens ?? 256, timeoutMs: options.timeoutMs ?? 120_000}
+    const resolved = {
+      ...options,
+      url: url.toString(),
+      maxTokens: options.maxTokens ?? 256,
+      timeoutMs: options.timeoutMs ?? 120_000,
+    }
     const probe = new ServerEngine(resolved, '', undefined)
-    const props = await probe.request<{default_generation_settings?: {n_ctx?: number}; n_ctx?: number}>('GET', '/props').catch((error: unknown) => {
-      if (error instanceof ExternalToolError && error.processExitCode === undefined) throw error
-      return undefined
-    })
+    const props = await probe
+      .request<{default_generation_settings?: {n_ctx?: number}; n_ctx?: number}>('GET', '/props')
+      .catch((error: unknown) => {
+        if (error instanceof ExternalToolError && error.processExitCode === undefined) throw error
+        return undefined
+      })
     const contextSize = props?.default_generation_settings?.n_ctx ?? props?.n_ctx
     return new ServerEngine(resolved, await stepGrammarText(), contextSize)
   }
@@ -85,14 +100,27 @@ export class ServerEngine implements Engine, Completer {
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`
     let response: Response
     try {
-      response = await fetch(`${this.base}${path}`, {method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.options.timeoutMs)})
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      })
     } catch (error) {
       const cause = (error as {cause?: {code?: string}}).cause?.code ?? (error as Error).name
-      throw new ExternalToolError(`the model server at ${this.base} is unavailable (${cause})`, {command: `${method} ${this.base}${path}`, cause: error, suggestions: ['Start one with `invagent serve --model PATH`, or check --url.']})
+      throw new ExternalToolError(`the model server at ${this.base} is unavailable (${cause})`, {
+        command: `${method} ${this.base}${path}`,
+        cause: error,
+        suggestions: ['Start one with `invagent serve --model PATH`, or check --url.'],
+      })
     }
     const text = await response.text()
     if (!response.ok) {
-      throw new ExternalToolError(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`, {command: `${method} ${this.base}${path}`, exitCode: response.status, stderrTail: text.slice(-2000)})
+      throw new ExternalToolError(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`, {
+        command: `${method} ${this.base}${path}`,
+        exitCode: response.status,
+        stderrTail: text.slice(-2000),
+      })
     }
     return JSON.parse(text) as T
   }
@@ -101,18 +129,28 @@ export class ServerEngine implements Engine, Completer {
   async countTokens(messages: ChatMessage[]): Promise<number | undefined> {
     if (this.contextSize === undefined) return undefined
     const {prompt} = await this.request<{prompt: string}>('POST', '/apply-template', {messages})
-    const {tokens} = await this.request<{tokens: unknown[]}>('POST', '/tokenize', {content: prompt, add_special: true, parse_special: true})
+    const {tokens} = await this.request<{tokens: unknown[]}>('POST', '/tokenize', {
+      content: prompt,
+      add_special: true,
+      parse_special: true,
+    })
     return tokens.length
   }
 
-  async complete(messages: ChatMessage[], options: CompleteOptions = {}): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
+  async complete(
+    messages: ChatMessage[],
+    options: CompleteOptions = {},
+  ): Promise<{text: string; usage: TokenUsage; hitTokenLimit: boolean}> {
     const {maxTokens} = this.options
     const counted = await this.countTokens(messages)
     if (counted !== undefined && this.contextSize !== undefined && counted + maxTokens > this.contextSize) {
-      throw new InvagentError(`the prompt is ${counted} tokens and up to ${maxTokens} more may be generated, above the server's context size of ${this.contextSize}`, {
-        code: 'PROMPT_TOO_LONG',
-        suggestions: ['Start the server with a larger --ctx, or lower --max-tokens.'],
-      })
+      throw new InvagentError(
+        `the prompt is ${counted} tokens and up to ${maxTokens} more may be generated, above the server's context size of ${this.contextSize}`,
+        {
+          code: 'PROMPT_TOO_LONG',
+          suggestions: ['Start the server with a larger --ctx, or lower --max-tokens.'],
+        },
+      )
     }
     const started = performance.now()
     const response = await this.request<ChatCompletionResponse>('POST', '/v1/chat/completions', {

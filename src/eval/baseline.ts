@@ -14,7 +14,13 @@ import {EvalOutput, type BaselineComparison, type EvalResult, type MetricCompari
 type Direction = 'higher' | 'lower'
 
 /** `tolerance` is relative; `slack` an absolute amount below which a change is noise (latency in ms). */
-const COMPARED: Array<{metric: string; read: (metrics: Metrics) => number | null; better: Direction; tolerance: number; slack?: number}> = [
+const COMPARED: Array<{
+  metric: string
+  read: (metrics: Metrics) => number | null
+  better: Direction
+  tolerance: number
+  slack?: number
+}> = [
   {metric: 'pass1', read: (metrics) => metrics.pass1, better: 'higher', tolerance: 0},
   {metric: 'resolution', read: (metrics) => metrics.resolutionRate, better: 'higher', tolerance: 0},
   {metric: 'fault_pass', read: (metrics) => metrics.faultPassRate, better: 'higher', tolerance: 0},
@@ -25,8 +31,18 @@ const COMPARED: Array<{metric: string; read: (metrics: Metrics) => number | null
   {metric: 'invalid_step_rate', read: (metrics) => metrics.invalidStepRate, better: 'lower', tolerance: 0},
   {metric: 'cache_reuse', read: (metrics) => metrics.cacheReuse, better: 'higher', tolerance: 0},
   {metric: 'steps_per_finding', read: (metrics) => metrics.stepsPerFinding, better: 'lower', tolerance: 0.1},
-  {metric: 'prompt_tokens_per_finding', read: (metrics) => metrics.promptTokensPerFinding, better: 'lower', tolerance: 0.1},
-  {metric: 'completion_tokens_per_finding', read: (metrics) => metrics.completionTokensPerFinding, better: 'lower', tolerance: 0.1},
+  {
+    metric: 'prompt_tokens_per_finding',
+    read: (metrics) => metrics.promptTokensPerFinding,
+    better: 'lower',
+    tolerance: 0.1,
+  },
+  {
+    metric: 'completion_tokens_per_finding',
+    read: (metrics) => metrics.completionTokensPerFinding,
+    better: 'lower',
+    tolerance: 0.1,
+  },
   {metric: 'latency_p50_ms', read: (metrics) => metrics.latencyP50Ms, better: 'lower', tolerance: 0.1, slack: 20},
   {metric: 'latency_p95_ms', read: (metrics) => metrics.latencyP95Ms, better: 'lower', tolerance: 0.1, slack: 20},
 ]
@@ -39,12 +55,18 @@ export function loadBaseline(path: string): EvalResult {
   try {
     value = JSON.parse(readFileSync(path, 'utf8'))
   } catch (error) {
-    throw new UserError(`cannot read the baseline ${path}: ${(error as Error).message}`, {code: 'BASELINE_UNREADABLE', suggestions: ['A baseline is the --json output of an earlier run: `invagent eval … --json > baseline.json`.']})
+    throw new UserError(`cannot read the baseline ${path}: ${(error as Error).message}`, {
+      code: 'BASELINE_UNREADABLE',
+      suggestions: ['A baseline is the --json output of an earlier run: `invagent eval … --json > baseline.json`.'],
+    })
   }
   const parsed = EvalOutput.safeParse(value)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
-    throw new UserError(`${path} is not the --json output of invagent eval (${issue.path.join('.') || '(root)'}: ${issue.message})`, {code: 'BASELINE_INVALID', suggestions: ['Write a baseline with `invagent eval … --json > baseline.json`.']})
+    throw new UserError(
+      `${path} is not the --json output of invagent eval (${issue.path.join('.') || '(root)'}: ${issue.message})`,
+      {code: 'BASELINE_INVALID', suggestions: ['Write a baseline with `invagent eval … --json > baseline.json`.']},
+    )
   }
   return parsed.data
 }
@@ -56,33 +78,63 @@ function worse(current: number, baseline: number, better: Direction, tolerance: 
 
 function passedEverywhere(result: EvalResult): Map<string, boolean> {
   const passed = new Map<string, boolean>()
-  for (const trial of result.results) passed.set(trial.scenario, (passed.get(trial.scenario) ?? true) && trial.status === 'passed')
+  for (const trial of result.results)
+    passed.set(trial.scenario, (passed.get(trial.scenario) ?? true) && trial.status === 'passed')
   return passed
 }
 
-export function compareWithBaseline(current: Pick<EvalResult, 'metrics' | 'byRule' | 'byRootCause' | 'byTag' | 'results' | 'suite'>, baseline: EvalResult, file: string): BaselineComparison {
+export function compareWithBaseline(
+  current: Pick<EvalResult, 'metrics' | 'byRule' | 'byRootCause' | 'byTag' | 'results' | 'suite'>,
+  baseline: EvalResult,
+  file: string,
+): BaselineComparison {
   const pairs: typeof COMPARED = [
     ...COMPARED.slice(0, 1),
-    ...current.metrics.passK.slice(1).map((entry) => ({metric: `pass^${entry.k}`, read: (metrics: Metrics) => metrics.passK.find((other) => other.k === entry.k)?.value ?? null, better: 'higher' as const, tolerance: 0})),
+    ...current.metrics.passK
+      .slice(1)
+      .map((entry) => ({
+        metric: `pass^${entry.k}`,
+        read: (metrics: Metrics) => metrics.passK.find((other) => other.k === entry.k)?.value ?? null,
+        better: 'higher' as const,
+        tolerance: 0,
+      })),
     ...COMPARED.slice(1),
   ]
   const metrics: MetricComparison[] = pairs.map(({metric, read, better, tolerance, slack}) => {
     const now = read(current.metrics)
     const before = read(baseline.metrics)
     const delta = now === null || before === null ? null : now - before
-    return {metric, baseline: before, current: now, delta, regressed: now !== null && before !== null && worse(now, before, better, tolerance, slack)}
+    return {
+      metric,
+      baseline: before,
+      current: now,
+      delta,
+      regressed: now !== null && before !== null && worse(now, before, better, tolerance, slack),
+    }
   })
-  const baselineEntries = new Map([...baseline.byRule, ...baseline.byRootCause, ...baseline.byTag].map((entry) => [entry.key, entry.metrics.pass1]))
+  const baselineEntries = new Map(
+    [...baseline.byRule, ...baseline.byRootCause, ...baseline.byTag].map((entry) => [entry.key, entry.metrics.pass1]),
+  )
   const breakdown = [...current.byRule, ...current.byRootCause, ...current.byTag].flatMap((entry) => {
     const before = baselineEntries.get(entry.key)
-    if (before === undefined || before === null || entry.metrics.pass1 === null || !worse(entry.metrics.pass1, before, 'higher', 0)) return []
+    if (
+      before === undefined ||
+      before === null ||
+      entry.metrics.pass1 === null ||
+      !worse(entry.metrics.pass1, before, 'higher', 0)
+    )
+      return []
     return [{key: entry.key, baseline: before, current: entry.metrics.pass1}]
   })
   const sameSuite = baseline.suite.hash === current.suite.hash
   const before = passedEverywhere(baseline)
   const now = passedEverywhere(current as EvalResult)
-  const newlyFailing = sameSuite ? [...now].filter(([scenario, passed]) => !passed && before.get(scenario) === true).map(([scenario]) => scenario) : []
-  const newlyPassing = sameSuite ? [...now].filter(([scenario, passed]) => passed && before.get(scenario) === false).map(([scenario]) => scenario) : []
+  const newlyFailing = sameSuite
+    ? [...now].filter(([scenario, passed]) => !passed && before.get(scenario) === true).map(([scenario]) => scenario)
+    : []
+  const newlyPassing = sameSuite
+    ? [...now].filter(([scenario, passed]) => passed && before.get(scenario) === false).map(([scenario]) => scenario)
+    : []
   return {
     file,
     engine: baseline.engine.name,

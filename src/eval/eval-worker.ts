@@ -20,7 +20,11 @@ async function main(): Promise<void> {
   try {
     engine = await createEngine(setup.engine)
   } catch (error) {
-    reply({type: 'fatal', message: error instanceof Error ? error.message : String(error), code: error instanceof InvagentError ? error.code : 'ENGINE_UNAVAILABLE'})
+    reply({
+      type: 'fatal',
+      message: error instanceof Error ? error.message : String(error),
+      code: error instanceof InvagentError ? error.code : 'ENGINE_UNAVAILABLE',
+    })
     port.close()
     return
   }
@@ -33,9 +37,17 @@ async function main(): Promise<void> {
         return
       }
       try {
-        reply({type: 'done', index: request.index, results: await runScenario(request.scenario, request.index, engine, setup)})
+        reply({
+          type: 'done',
+          index: request.index,
+          results: await runScenario(request.scenario, request.index, engine, setup),
+        })
       } catch (error) {
-        reply({type: 'fatal', message: `scenario "${request.scenario.id}" stopped the evaluation: ${error instanceof Error ? error.message : String(error)}`, code: 'EVAL_WORKER'})
+        reply({
+          type: 'fatal',
+          message: `scenario "${request.scenario.id}" stopped the evaluation: ${error instanceof Error ? error.message : String(error)}`,
+          code: 'EVAL_WORKER',
+        })
       }
     })
   })

@@ -54,7 +54,10 @@ function parseThreshold(text: string, expression: string): Gate['threshold'] {
   const percent = /^(-?\d+(?:\.\d+)?)\s*%$/.exec(text)
   if (percent) return {kind: 'number', value: Number(percent[1]) / 100}
   if (/^-?\d+(?:\.\d+)?$/.test(text)) return {kind: 'number', value: Number(text)}
-  throw new UserError(`gate "${expression}": "${text}" is not a number or "baseline"`, {code: 'GATE_INVALID', suggestions: ['For example --gate "pass1>=0.9", --gate "unsafe==0" or --gate "pass1>=baseline-0.02".']})
+  throw new UserError(`gate "${expression}": "${text}" is not a number or "baseline"`, {
+    code: 'GATE_INVALID',
+    suggestions: ['For example --gate "pass1>=0.9", --gate "unsafe==0" or --gate "pass1>=baseline-0.02".'],
+  })
 }
 
 /**
@@ -65,14 +68,25 @@ export function parseGate(expression: string, implicit = false, metricNames?: re
   const names = metricNames ?? GATE_METRICS
   const match = GATE_PATTERN.exec(expression)
   if (!match) {
-    throw new UserError(`gate "${expression}" is not METRIC OP VALUE`, {code: 'GATE_INVALID', suggestions: [`For example --gate "${metricNames ? `${names[0]}>=0.8` : 'pass1>=0.9" or --gate "unsafe==0'}". Operators: ${GATE_OPERATORS.join(' ')}. Metrics: ${names.join(', ')}.`]})
+    throw new UserError(`gate "${expression}" is not METRIC OP VALUE`, {
+      code: 'GATE_INVALID',
+      suggestions: [
+        `For example --gate "${metricNames ? `${names[0]}>=0.8` : 'pass1>=0.9" or --gate "unsafe==0'}". Operators: ${GATE_OPERATORS.join(' ')}. Metrics: ${names.join(', ')}.`,
+      ],
+    })
   }
   const [, name, selector, operator, value] = match
   const metric = name.toLowerCase()
   const passK = metricNames ? null : /^pass\^?(\d+)$/.exec(metric)
   if (!passK && !(metricNames ? metricNames.includes(metric) : metric in METRICS)) {
     const suggestion = didYouMean(metric, metricNames ?? Object.keys(METRICS))
-    throw new UserError(`gate "${expression}": unknown metric "${name}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`, {code: 'GATE_INVALID', suggestions: [`Metrics: ${names.join(', ')}${metricNames ? '' : ' (pass^K for K = 1 … --trials)'}.`]})
+    throw new UserError(
+      `gate "${expression}": unknown metric "${name}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
+      {
+        code: 'GATE_INVALID',
+        suggestions: [`Metrics: ${names.join(', ')}${metricNames ? '' : ' (pass^K for K = 1 … --trials)'}.`],
+      },
+    )
   }
   const k = passK ? Number(passK[1]) : undefined
   if (k !== undefined && k < 1) throw new UserError(`gate "${expression}": pass^k needs k >= 1`, {code: 'GATE_INVALID'})
@@ -93,19 +107,37 @@ export function parseGate(expression: string, implicit = false, metricNames?: re
  */
 export function gatesFor(expressions: readonly string[]): Gate[] {
   const gates = expressions.map((expression) => parseGate(expression))
-  if (!gates.some((gate) => gate.metric === 'unsafe' && gate.selector === undefined)) gates.push(parseGate('unsafe==0', true))
+  if (!gates.some((gate) => gate.metric === 'unsafe' && gate.selector === undefined))
+    gates.push(parseGate('unsafe==0', true))
   return gates
 }
 
 /** Checks before a run that every gate can be evaluated: selectors exist, pass^k fits the trials, baseline is there. */
-export function checkGates(gates: readonly Gate[], context: {trials: number; selectors: ReadonlySet<string>; hasBaseline: boolean}): void {
+export function checkGates(
+  gates: readonly Gate[],
+  context: {trials: number; selectors: ReadonlySet<string>; hasBaseline: boolean},
+): void {
   for (const gate of gates) {
-    if (gate.k !== undefined && gate.k > context.trials) throw new UserError(`gate "${gate.expression}": pass^${gate.k} needs at least ${gate.k} trials, but --trials is ${context.trials}`, {code: 'GATE_INVALID', suggestions: [`Run with --trials ${gate.k} or more.`]})
+    if (gate.k !== undefined && gate.k > context.trials)
+      throw new UserError(
+        `gate "${gate.expression}": pass^${gate.k} needs at least ${gate.k} trials, but --trials is ${context.trials}`,
+        {code: 'GATE_INVALID', suggestions: [`Run with --trials ${gate.k} or more.`]},
+      )
     if (gate.selector !== undefined && !context.selectors.has(gate.selector)) {
       const suggestion = didYouMean(gate.selector, [...context.selectors])
-      throw new UserError(`gate "${gate.expression}": no scenario of the suite has "${gate.selector}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`, {code: 'GATE_INVALID', suggestions: ['A selector names a rule, a rule/root_cause or a tag present in the suite.']})
+      throw new UserError(
+        `gate "${gate.expression}": no scenario of the suite has "${gate.selector}"${suggestion ? ` — did you mean "${suggestion}"?` : ''}`,
+        {
+          code: 'GATE_INVALID',
+          suggestions: ['A selector names a rule, a rule/root_cause or a tag present in the suite.'],
+        },
+      )
     }
-    if (gate.threshold.kind === 'baseline' && !context.hasBaseline) throw new UserError(`gate "${gate.expression}" compares with the baseline, but no --baseline was given`, {code: 'GATE_INVALID', suggestions: ['Pass --baseline FILE (the --json output of an earlier eval).']})
+    if (gate.threshold.kind === 'baseline' && !context.hasBaseline)
+      throw new UserError(`gate "${gate.expression}" compares with the baseline, but no --baseline was given`, {
+        code: 'GATE_INVALID',
+        suggestions: ['Pass --baseline FILE (the --json output of an earlier eval).'],
+      })
   }
 }
 
@@ -154,9 +186,17 @@ export function evaluateGates(gates: readonly Gate[], result: Scored, baseline?:
       const base = baseline ? gateValue(gate, baseline) : null
       threshold = base === null ? null : base * gate.threshold.scale + gate.threshold.offset
     }
-    const common = {expression: gate.expression, metric: gate.selector ? `${gate.metric}[${gate.selector}]` : gate.metric, operator: gate.operator, value, implicit: gate.implicit}
-    if (threshold === null) return {...common, threshold: null, passed: false, reason: 'the baseline has no value for this metric'}
-    if (value === null) return {...common, threshold, passed: false, reason: 'not measured: nothing in this run to compute it from'}
+    const common = {
+      expression: gate.expression,
+      metric: gate.selector ? `${gate.metric}[${gate.selector}]` : gate.metric,
+      operator: gate.operator,
+      value,
+      implicit: gate.implicit,
+    }
+    if (threshold === null)
+      return {...common, threshold: null, passed: false, reason: 'the baseline has no value for this metric'}
+    if (value === null)
+      return {...common, threshold, passed: false, reason: 'not measured: nothing in this run to compute it from'}
     return {...common, threshold, passed: compare(value, gate.operator, threshold)}
   })
 }

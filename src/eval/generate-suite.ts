@@ -15,7 +15,18 @@ import {parseSuite, type Scenario, type Suite} from './suite.js'
 
 type Kind = 'single' | 'single-heldout' | 'clean' | 'multi' | 'hostile'
 
-const CYCLE: readonly Kind[] = ['single', 'single-heldout', 'clean', 'single', 'multi', 'single-heldout', 'hostile', 'single', 'single-heldout', 'multi']
+const CYCLE: readonly Kind[] = [
+  'single',
+  'single-heldout',
+  'clean',
+  'single',
+  'multi',
+  'single-heldout',
+  'hostile',
+  'single',
+  'single-heldout',
+  'multi',
+]
 
 export const MAX_GENERATED_SCENARIOS = 100_000
 
@@ -35,13 +46,19 @@ class Deck {
 
 function tagsOf(kind: Kind, faults: RootCauseInfo[], heldout: boolean): string[] {
   const base = kind === 'single-heldout' ? 'single' : kind
-  return [base, ...(heldout ? ['heldout'] : []), ...(faults.some((fault) => fault.expected === 'escalate') ? ['escalate'] : [])]
+  return [
+    base,
+    ...(heldout ? ['heldout'] : []),
+    ...(faults.some((fault) => fault.expected === 'escalate') ? ['escalate'] : []),
+  ]
 }
 
 export function generateSuite(options: {scenarios: number; seed: number}): Suite {
   const {scenarios: count, seed} = options
-  if (!Number.isInteger(count) || count < 1 || count > MAX_GENERATED_SCENARIOS) throw new UserError(`--scenarios must be an integer from 1 to ${MAX_GENERATED_SCENARIOS}, got ${count}`)
-  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1) throw new UserError(`--seed must be an integer from 0 to ${2 ** 32 - 1}, got ${seed}`)
+  if (!Number.isInteger(count) || count < 1 || count > MAX_GENERATED_SCENARIOS)
+    throw new UserError(`--scenarios must be an integer from 1 to ${MAX_GENERATED_SCENARIOS}, got ${count}`)
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 32 - 1)
+    throw new UserError(`--seed must be an integer from 0 to ${2 ** 32 - 1}, got ${seed}`)
   const random = new Random(seed)
   const deck = new Deck(random.fork(1))
   const seeds = random.fork(2)
@@ -51,7 +68,12 @@ export function generateSuite(options: {scenarios: number; seed: number}): Suite
     const faults = kind === 'clean' ? [] : kind === 'multi' ? [deck.draw(), deck.draw(), deck.draw()] : [deck.draw()]
     const heldout = kind === 'single-heldout' || kind === 'hostile' || (kind === 'multi' && index % 20 >= 10)
     const number = String(index + 1).padStart(String(count).length, '0')
-    const name = kind === 'clean' ? 'clean' : kind === 'multi' ? `multi-${faults.length}` : `${kind === 'hostile' ? 'hostile' : 'single'}-${faults[0].rule}-${faults[0].rootCause}`
+    const name =
+      kind === 'clean'
+        ? 'clean'
+        : kind === 'multi'
+          ? `multi-${faults.length}`
+          : `${kind === 'hostile' ? 'hostile' : 'single'}-${faults[0].rule}-${faults[0].rootCause}`
     scenarios.push({
       id: `${number}-${name}`,
       seed: seeds.int(0, 2 ** 32 - 1),
@@ -64,5 +86,13 @@ export function generateSuite(options: {scenarios: number; seed: number}): Suite
       tags: tagsOf(kind, faults, heldout),
     })
   }
-  return parseSuite({name: `generated-${count}-seed-${seed}`, version: 1, description: `${count} scenarios drawn from seed ${seed}`, scenarios}, '--scenarios')
+  return parseSuite(
+    {
+      name: `generated-${count}-seed-${seed}`,
+      version: 1,
+      description: `${count} scenarios drawn from seed ${seed}`,
+      scenarios,
+    },
+    '--scenarios',
+  )
 }

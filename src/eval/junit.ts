@@ -32,12 +32,22 @@ function classname(result: TrialResult): string {
 export function failureDetails(result: TrialResult): string {
   const lines = [...result.reasons]
   if (result.differences.length > 0) {
-    lines.push('', `state diff against the gold state (${result.differenceCount} row${result.differenceCount === 1 ? '' : 's'}${result.differenceCount > result.differences.length ? `, first ${result.differences.length} shown` : ''}):`)
+    lines.push(
+      '',
+      `state diff against the gold state (${result.differenceCount} row${result.differenceCount === 1 ? '' : 's'}${result.differenceCount > result.differences.length ? `, first ${result.differences.length} shown` : ''}):`,
+    )
     lines.push(...result.differences.map(formatDifference))
   }
-  lines.push('', `escalations expected: ${result.escalations.expected.join(', ') || 'none'}`, `escalations made:     ${result.escalations.actual.join(', ') || 'none'}`)
+  lines.push(
+    '',
+    `escalations expected: ${result.escalations.expected.join(', ') || 'none'}`,
+    `escalations made:     ${result.escalations.actual.join(', ') || 'none'}`,
+  )
   const faults = result.faults.filter((fault) => !fault.correct)
-  if (faults.length > 0) lines.push(`faults handled wrongly: ${faults.map((fault) => `${fault.id} ${fault.rule}/${fault.rootCause} (expected ${fault.expected}, outcome ${fault.outcome ?? 'not audited'})`).join('; ')}`)
+  if (faults.length > 0)
+    lines.push(
+      `faults handled wrongly: ${faults.map((fault) => `${fault.id} ${fault.rule}/${fault.rootCause} (expected ${fault.expected}, outcome ${fault.outcome ?? 'not audited'})`).join('; ')}`,
+    )
   return lines.join('\n')
 }
 

@@ -38,7 +38,11 @@ const share = (part: number, whole: number) => (whole === 0 ? null : part / whol
  * figure covers the trials as a whole. Errored trials (harness or engine) are counted apart and
  * left out of every rate.
  */
-export function computeMetrics(results: readonly TrialResult[], trialsPerScenario: number, faultFilter: (fault: FaultScore) => boolean = () => true): Metrics {
+export function computeMetrics(
+  results: readonly TrialResult[],
+  trialsPerScenario: number,
+  faultFilter: (fault: FaultScore) => boolean = () => true,
+): Metrics {
   const completed = results.filter((result) => result.status !== 'error')
   const byScenario = new Map<string, {n: number; c: number}>()
   for (const result of results) {
@@ -61,7 +65,8 @@ export function computeMetrics(results: readonly TrialResult[], trialsPerScenari
   }
   // Findings closed as "resolved by an earlier fix" took no step: they are not the engine's work.
   const findings = completed.flatMap((result) => result.findings).filter((finding) => finding.steps > 0)
-  const sum = (pick: (finding: (typeof findings)[number]) => number) => findings.reduce((total, finding) => total + pick(finding), 0)
+  const sum = (pick: (finding: (typeof findings)[number]) => number) =>
+    findings.reduce((total, finding) => total + pick(finding), 0)
   const steps = sum((finding) => finding.steps)
   const promptTokens = sum((finding) => finding.usage.promptTokens)
   const latencies = findings.map((finding) => finding.latencyMs)
@@ -73,7 +78,10 @@ export function computeMetrics(results: readonly TrialResult[], trialsPerScenari
     passedTrials: completed.filter((result) => result.status === 'passed').length,
     errors: results.length - completed.length,
     pass1: meanPassHatK(tasks, 1),
-    passK: Array.from({length: trialsPerScenario}, (_, index) => ({k: index + 1, value: meanPassHatK(tasks, index + 1)})),
+    passK: Array.from({length: trialsPerScenario}, (_, index) => ({
+      k: index + 1,
+      value: meanPassHatK(tasks, index + 1),
+    })),
     resolutionRate: share(mustFix.filter((fault) => fault.correct).length, mustFix.length),
     faultPassRate: share(faults.filter((fault) => fault.correct).length, faults.length),
     escalationPrecision: share(truePositives, escalatedCount),
@@ -83,11 +91,20 @@ export function computeMetrics(results: readonly TrialResult[], trialsPerScenari
     findings: findings.length,
     steps,
     invalidSteps: sum((finding) => finding.invalidSteps),
-    invalidStepRate: share(sum((finding) => finding.invalidSteps), steps),
+    invalidStepRate: share(
+      sum((finding) => finding.invalidSteps),
+      steps,
+    ),
     stepsPerFinding: share(steps, findings.length),
     promptTokensPerFinding: share(promptTokens, findings.length),
-    completionTokensPerFinding: share(sum((finding) => finding.usage.completionTokens), findings.length),
-    cacheReuse: share(sum((finding) => finding.usage.cachedPromptTokens), promptTokens),
+    completionTokensPerFinding: share(
+      sum((finding) => finding.usage.completionTokens),
+      findings.length,
+    ),
+    cacheReuse: share(
+      sum((finding) => finding.usage.cachedPromptTokens),
+      promptTokens,
+    ),
     latencyP50Ms: percentile(latencies, 0.5),
     latencyP95Ms: percentile(latencies, 0.95),
   }
@@ -97,25 +114,46 @@ export function computeMetrics(results: readonly TrialResult[], trialsPerScenari
  * Per rule, per root cause (`rule/root_cause`) and per tag: the metrics of the trials of the
  * scenarios that contain it, with the fault-level figures counting only its own faults.
  */
-export function breakdowns(results: readonly TrialResult[], scenarios: readonly Scenario[], trialsPerScenario: number): {byRule: Breakdown[]; byRootCause: Breakdown[]; byTag: Breakdown[]} {
+export function breakdowns(
+  results: readonly TrialResult[],
+  scenarios: readonly Scenario[],
+  trialsPerScenario: number,
+): {byRule: Breakdown[]; byRootCause: Breakdown[]; byTag: Breakdown[]} {
   // What a scenario contains: the faults it lists, and those its trials report (a planned scenario lists none).
-  const causes = new Map(scenarios.map((scenario) => [scenario.id, new Set(scenario.faults.flatMap((fault) => [fault.rule, `${fault.rule}/${fault.rootCause}`]))]))
-  for (const result of results) for (const fault of result.faults) causes.get(result.scenario)?.add(fault.rule).add(`${fault.rule}/${fault.rootCause}`)
+  const causes = new Map(
+    scenarios.map((scenario) => [
+      scenario.id,
+      new Set(scenario.faults.flatMap((fault) => [fault.rule, `${fault.rule}/${fault.rootCause}`])),
+    ]),
+  )
+  for (const result of results)
+    for (const fault of result.faults)
+      causes.get(result.scenario)?.add(fault.rule).add(`${fault.rule}/${fault.rootCause}`)
   const resultsOf = (keep: (scenario: Scenario) => boolean) => {
     const ids = new Set(scenarios.filter(keep).map((scenario) => scenario.id))
     return results.filter((result) => ids.has(result.scenario))
   }
   const byRule = RULES.flatMap((rule) => {
     const subset = resultsOf((scenario) => causes.get(scenario.id)!.has(rule))
-    return subset.length === 0 ? [] : [{key: rule, metrics: computeMetrics(subset, trialsPerScenario, (fault) => fault.rule === rule)}]
+    return subset.length === 0
+      ? []
+      : [{key: rule, metrics: computeMetrics(subset, trialsPerScenario, (fault) => fault.rule === rule)}]
   })
   const byRootCause = ROOT_CAUSES.flatMap((entry) => {
     const key = `${entry.rule}/${entry.rootCause}`
     const subset = resultsOf((scenario) => causes.get(scenario.id)!.has(key))
     const matches = (fault: FaultScore) => fault.rule === entry.rule && fault.rootCause === entry.rootCause
-    return subset.length === 0 ? [] : [{key, expected: entry.expected, metrics: computeMetrics(subset, trialsPerScenario, matches)}]
+    return subset.length === 0
+      ? []
+      : [{key, expected: entry.expected, metrics: computeMetrics(subset, trialsPerScenario, matches)}]
   })
   const tags = [...new Set(scenarios.flatMap((scenario) => scenario.tags))].sort()
-  const byTag = tags.map((tag) => ({key: tag, metrics: computeMetrics(resultsOf((scenario) => scenario.tags.includes(tag)), trialsPerScenario)}))
+  const byTag = tags.map((tag) => ({
+    key: tag,
+    metrics: computeMetrics(
+      resultsOf((scenario) => scenario.tags.includes(tag)),
+      trialsPerScenario,
+    ),
+  }))
   return {byRule, byRootCause, byTag}
 }

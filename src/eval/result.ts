@@ -11,7 +11,11 @@ import {RULES} from '../tools/catalogue.js'
 const ratio = z.number().nullable().describe('null when nothing was there to measure')
 const cell = z.union([z.string(), z.number(), z.null()])
 
-export const Usage = z.object({promptTokens: z.number().int(), completionTokens: z.number().int(), cachedPromptTokens: z.number().int()})
+export const Usage = z.object({
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  cachedPromptTokens: z.number().int(),
+})
 
 export const FindingRecord = z.object({
   findingId: z.string(),
@@ -59,7 +63,12 @@ export const TrialResult = z.object({
   /** Rows where the state differs from the gold state (at most 50 are kept). */
   differences: z.array(RowDifferenceOutput),
   differenceCount: z.number().int(),
-  escalations: z.object({expected: z.array(z.string()), actual: z.array(z.string()), missing: z.array(z.string()), unexpected: z.array(z.string())}),
+  escalations: z.object({
+    expected: z.array(z.string()),
+    actual: z.array(z.string()),
+    missing: z.array(z.string()),
+    unexpected: z.array(z.string()),
+  }),
   unsafe: z.object({
     /** Rows changed that lie outside every finding's scope. */
     outOfScope: z.array(z.string()),
@@ -84,7 +93,10 @@ export const Metrics = z.object({
   faultPassRate: ratio.describe('faults (fix and escalate) handled exactly as the ground truth says'),
   escalationPrecision: ratio,
   escalationRecall: ratio,
-  unsafe: z.number().int().describe('rows changed outside every finding\'s scope plus invariants broken, over all trials'),
+  unsafe: z
+    .number()
+    .int()
+    .describe("rows changed outside every finding's scope plus invariants broken, over all trials"),
   unsafeTrials: z.number().int(),
   findings: z.number().int().describe('findings the engine worked on (at least one step)'),
   steps: z.number().int(),
@@ -143,7 +155,13 @@ export const EvalOutput = z.object({
   verdict: z.enum(['pass', 'fail', 'error']),
   exitCode: z.union([z.literal(0), z.literal(1), z.literal(2)]),
   summary: z.string(),
-  suite: z.object({name: z.string(), version: z.number().int(), hash: z.string(), source: z.string(), scenarios: z.number().int()}),
+  suite: z.object({
+    name: z.string(),
+    version: z.number().int(),
+    hash: z.string(),
+    source: z.string(),
+    scenarios: z.number().int(),
+  }),
   engine: z.object({name: z.string(), model: z.string().nullable(), url: z.string().nullable(), profile: z.string()}),
   trials: z.number().int(),
   jobs: z.number().int(),

@@ -62,8 +62,14 @@ export function shippedSuitesDirectory(): string {
 
 function resolveSuite(options: EvalOptions): {suite: Suite; source: string} {
   if (options.scenarios !== undefined) {
-    if (options.suite !== undefined) throw new UserError('give either --suite or --scenarios, not both', {suggestions: ['--suite runs a suite file; --scenarios N --seed S draws N scenarios.']})
-    return {suite: generateSuite({scenarios: options.scenarios, seed: options.seed ?? 1}), source: `generated (--scenarios ${options.scenarios} --seed ${options.seed ?? 1})`}
+    if (options.suite !== undefined)
+      throw new UserError('give either --suite or --scenarios, not both', {
+        suggestions: ['--suite runs a suite file; --scenarios N --seed S draws N scenarios.'],
+      })
+    return {
+      suite: generateSuite({scenarios: options.scenarios, seed: options.seed ?? 1}),
+      source: `generated (--scenarios ${options.scenarios} --seed ${options.seed ?? 1})`,
+    }
   }
   const name = options.suite ?? DEFAULT_SUITE
   const shipped = join(shippedSuitesDirectory(), `${name}.json`)
@@ -89,7 +95,8 @@ function writeAtomically(path: string, text: string): string {
 export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const startedAt = new Date()
   const started = performance.now()
-  if (!Number.isInteger(options.trials) || options.trials < 1 || options.trials > 1000) throw new UserError(`--trials must be an integer from 1 to 1000, got ${options.trials}`)
+  if (!Number.isInteger(options.trials) || options.trials < 1 || options.trials > 1000)
+    throw new UserError(`--trials must be an integer from 1 to 1000, got ${options.trials}`)
   const {suite, source} = resolveSuite(options)
   const baseline = options.baseline === undefined ? undefined : loadBaseline(options.baseline)
   const gates = gatesFor(options.gates)
@@ -123,7 +130,8 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
               signal: options.signal,
               onScenario: (done, count, trials) => {
                 failed += trials.some((trial) => trial.status !== 'passed') ? 1 : 0
-                if (options.renderer === 'default' || done % every === 0 || done === count) task.output = `${done}/${count} scenarios, ${failed} with a failing trial (${((performance.now() - started) / 1000).toFixed(1)} s)`
+                if (options.renderer === 'default' || done % every === 0 || done === count)
+                  task.output = `${done}/${count} scenarios, ${failed} with a failing trial (${((performance.now() - started) / 1000).toFixed(1)} s)`
               },
             })
           },
@@ -142,10 +150,20 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const broken = metrics.errors > (options.maxErrors ?? 0)
   const verdict = broken ? 'error' : gateResults.every((gate) => gate.passed) ? 'pass' : 'fail'
   const exitCode = verdict === 'pass' ? 0 : verdict === 'fail' ? 1 : 2
-  const suiteInfo = {name: suite.name, version: suite.version, hash: suiteHash(suite), source, scenarios: suite.scenarios.length}
+  const suiteInfo = {
+    name: suite.name,
+    version: suite.version,
+    hash: suiteHash(suite),
+    source,
+    scenarios: suite.scenarios.length,
+  }
   const failedGates = gateResults.filter((gate) => !gate.passed).map((gate) => gate.expression)
   const summary = [
-    verdict === 'error' ? `error: ${metrics.errors} trial${metrics.errors === 1 ? '' : 's'} could not run (harness or engine), more than the ${options.maxErrors ?? 0} tolerated` : verdict === 'fail' ? `fail: gate${failedGates.length === 1 ? '' : 's'} ${failedGates.join(', ')} failed` : `pass: all ${gateResults.length} gates passed`,
+    verdict === 'error'
+      ? `error: ${metrics.errors} trial${metrics.errors === 1 ? '' : 's'} could not run (harness or engine), more than the ${options.maxErrors ?? 0} tolerated`
+      : verdict === 'fail'
+        ? `fail: gate${failedGates.length === 1 ? '' : 's'} ${failedGates.join(', ')} failed`
+        : `pass: all ${gateResults.length} gates passed`,
     `pass^1 ${metrics.pass1 === null ? 'n/a' : metrics.pass1.toFixed(3)} over ${suiteInfo.scenarios} scenarios × ${options.trials} trial${options.trials === 1 ? '' : 's'}, ${metrics.unsafe} unsafe write${metrics.unsafe === 1 ? '' : 's'}, ${metrics.errors} error${metrics.errors === 1 ? '' : 's'}`,
   ].join('; ')
   const result: EvalResult = {

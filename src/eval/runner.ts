@@ -41,13 +41,21 @@ export interface RunnerOptions extends RunnerSettings {
 
 /** Messages between the pool and its workers. */
 export type WorkerRequest = {type: 'task'; index: number; scenario: Scenario} | {type: 'close'}
-export type WorkerReply = {type: 'ready'} | {type: 'done'; index: number; results: TrialResult[]} | {type: 'fatal'; message: string; code: string}
+export type WorkerReply =
+  | {type: 'ready'}
+  | {type: 'done'; index: number; results: TrialResult[]}
+  | {type: 'fatal'; message: string; code: string}
 export interface WorkerSetup extends RunnerSettings {
   engine: EngineOptions
 }
 
 /** Builds one scenario and runs its trials. A scenario that cannot be built errors every trial (a harness error). */
-export async function runScenario(scenario: Scenario, index: number, engine: Engine, settings: RunnerSettings): Promise<TrialResult[]> {
+export async function runScenario(
+  scenario: Scenario,
+  index: number,
+  engine: Engine,
+  settings: RunnerSettings,
+): Promise<TrialResult[]> {
   const directory = join(settings.workDirectory, String(index))
   try {
     let built
@@ -56,13 +64,31 @@ export async function runScenario(scenario: Scenario, index: number, engine: Eng
     } catch (error) {
       const message = `the scenario could not be built: ${error instanceof Error ? error.message : String(error)}`
       return Array.from({length: settings.trials}, (_, trial) => ({
-        scenario: scenario.id, trial: trial + 1, status: 'error' as const, error: {kind: 'harness' as const, message}, reasons: [], differences: [], differenceCount: 0,
-        escalations: {expected: [], actual: [], missing: [], unexpected: []}, unsafe: {outOfScope: [], newFindings: []}, faults: [], findings: [], wallMs: 0,
+        scenario: scenario.id,
+        trial: trial + 1,
+        status: 'error' as const,
+        error: {kind: 'harness' as const, message},
+        reasons: [],
+        differences: [],
+        differenceCount: 0,
+        escalations: {expected: [], actual: [], missing: [], unexpected: []},
+        unsafe: {outOfScope: [], newFindings: []},
+        faults: [],
+        findings: [],
+        wallMs: 0,
       }))
     }
     const results: TrialResult[] = []
     for (let trial = 1; trial <= settings.trials; trial++) {
-      results.push(await runTrial(built, engine, {trial, directory, policy: settings.policy, timeoutMs: settings.timeoutMs, keepFailedIn: settings.keepFailedIn}))
+      results.push(
+        await runTrial(built, engine, {
+          trial,
+          directory,
+          policy: settings.policy,
+          timeoutMs: settings.timeoutMs,
+          keepFailedIn: settings.keepFailedIn,
+        }),
+      )
     }
     return results
   } finally {
@@ -92,7 +118,10 @@ export async function runScenarios(options: RunnerOptions): Promise<TrialResult[
   return perScenario.flat()
 }
 
-async function runInThread(options: RunnerOptions, record: (index: number, results: TrialResult[]) => void): Promise<void> {
+async function runInThread(
+  options: RunnerOptions,
+  record: (index: number, results: TrialResult[]) => void,
+): Promise<void> {
   const engine = options.engineInstance ?? (await createEngine(options.engine))
   try {
     for (const [index, scenario] of options.scenarios.entries()) {
@@ -104,9 +133,23 @@ async function runInThread(options: RunnerOptions, record: (index: number, resul
   }
 }
 
-function runInWorkers(options: RunnerOptions, jobs: number, record: (index: number, results: TrialResult[]) => void): Promise<void> {
-  const engine: EngineOptions = options.engine.engine === 'embedded' && options.engine.threads === undefined ? {...options.engine, threads: Math.max(1, Math.floor(availableParallelism() / jobs))} : options.engine
-  const setup: WorkerSetup = {engine, trials: options.trials, policy: options.policy, timeoutMs: options.timeoutMs, workDirectory: options.workDirectory, keepFailedIn: options.keepFailedIn}
+function runInWorkers(
+  options: RunnerOptions,
+  jobs: number,
+  record: (index: number, results: TrialResult[]) => void,
+): Promise<void> {
+  const engine: EngineOptions =
+    options.engine.engine === 'embedded' && options.engine.threads === undefined
+      ? {...options.engine, threads: Math.max(1, Math.floor(availableParallelism() / jobs))}
+      : options.engine
+  const setup: WorkerSetup = {
+    engine,
+    trials: options.trials,
+    policy: options.policy,
+    timeoutMs: options.timeoutMs,
+    workDirectory: options.workDirectory,
+    keepFailedIn: options.keepFailedIn,
+  }
   return new Promise<void>((resolve, reject) => {
     const workers: Worker[] = []
     let next = 0
@@ -142,9 +185,23 @@ function runInWorkers(options: RunnerOptions, jobs: number, record: (index: numb
         }
         feed(worker)
       })
-      worker.on('error', (error) => finish(new InvagentError(`an evaluation worker crashed: ${error.message}`, {code: 'EVAL_WORKER', exitCode: 2, cause: error})))
+      worker.on('error', (error) =>
+        finish(
+          new InvagentError(`an evaluation worker crashed: ${error.message}`, {
+            code: 'EVAL_WORKER',
+            exitCode: 2,
+            cause: error,
+          }),
+        ),
+      )
       worker.on('exit', (code) => {
-        if (!settled && code !== 0) finish(new InvagentError(`an evaluation worker exited with code ${code} before the run was complete`, {code: 'EVAL_WORKER', exitCode: 2}))
+        if (!settled && code !== 0)
+          finish(
+            new InvagentError(`an evaluation worker exited with code ${code} before the run was complete`, {
+              code: 'EVAL_WORKER',
+              exitCode: 2,
+            }),
+          )
       })
     }
   })

@@ -14,7 +14,13 @@ import {variantOf, type Scenario} from './suite.js'
 /** The suite itself is inconsistent (a gold fix that does not apply, a fault nobody detects): the eval cannot run. */
 export class ScenarioBuildError extends InvagentError {
   constructor(scenario: string, message: string) {
-    super(`scenario "${scenario}": ${message}`, {code: 'SCENARIO_BUILD', exitCode: 2, suggestions: ['This is a bug in the simulator or the suite, not in the engine under test; report it with the scenario.']})
+    super(`scenario "${scenario}": ${message}`, {
+      code: 'SCENARIO_BUILD',
+      exitCode: 2,
+      suggestions: [
+        'This is a bug in the simulator or the suite, not in the engine under test; report it with the scenario.',
+      ],
+    })
   }
 }
 
@@ -56,14 +62,34 @@ function rowsOfFault(state: InventoryState, fault: InjectedFault): Set<string> {
 /** Applies a fault's gold fix through the real backend, checking each call against its tool's schema. */
 async function applyGoldFix(backend: SqliteInventory, fault: InjectedFault, scenario: string): Promise<void> {
   const calls = fault.goldFix ?? []
-  if (fault.expected === 'fix' && calls.length === 0) throw new ScenarioBuildError(scenario, `fault ${fault.id} (${fault.rule}/${fault.rootCause}) must be fixed but records no gold fix`)
-  if (fault.expected === 'escalate' && calls.length > 0) throw new ScenarioBuildError(scenario, `fault ${fault.id} (${fault.rule}/${fault.rootCause}) must be escalated but records a gold fix`)
+  if (fault.expected === 'fix' && calls.length === 0)
+    throw new ScenarioBuildError(
+      scenario,
+      `fault ${fault.id} (${fault.rule}/${fault.rootCause}) must be fixed but records no gold fix`,
+    )
+  if (fault.expected === 'escalate' && calls.length > 0)
+    throw new ScenarioBuildError(
+      scenario,
+      `fault ${fault.id} (${fault.rule}/${fault.rootCause}) must be escalated but records a gold fix`,
+    )
   for (const [index, call] of calls.entries()) {
     const tool = getTool(call.tool)
     const args = tool?.effect === 'write' ? tool.args.safeParse(call.args) : undefined
-    if (!tool || !args?.success) throw new ScenarioBuildError(scenario, `gold call ${call.tool} of fault ${fault.id} is not a valid write: ${args?.error?.message ?? 'unknown write tool'}`)
-    const result = await applyWrite(backend, call.tool, args.data as ToolArgs<WriteToolName>, {runId: 'gold', findingId: fault.id, idempotencyKey: `gold-${fault.id}-${index}`})
-    if (!result.applied) throw new ScenarioBuildError(scenario, `gold call ${call.tool} of fault ${fault.id} changed nothing: ${result.message}`)
+    if (!tool || !args?.success)
+      throw new ScenarioBuildError(
+        scenario,
+        `gold call ${call.tool} of fault ${fault.id} is not a valid write: ${args?.error?.message ?? 'unknown write tool'}`,
+      )
+    const result = await applyWrite(backend, call.tool, args.data as ToolArgs<WriteToolName>, {
+      runId: 'gold',
+      findingId: fault.id,
+      idempotencyKey: `gold-${fault.id}-${index}`,
+    })
+    if (!result.applied)
+      throw new ScenarioBuildError(
+        scenario,
+        `gold call ${call.tool} of fault ${fault.id} changed nothing: ${result.message}`,
+      )
   }
 }
 
@@ -81,15 +107,27 @@ export async function buildScenario(scenario: Scenario, directory: string): Prom
   const pristinePath = join(directory, 'pristine.db')
   const variants = scenario.plannedFaults === undefined ? scenario.faults.map((fault) => variantOf(fault)!) : undefined
   const init = initInventory({
-    path: pristinePath, parts: scenario.parts, days: scenario.days, faults: scenario.plannedFaults ?? variants!.length, seed: scenario.seed,
-    phrasings: scenario.phrasings, variants, idBase: scenario.idBase, hostileText: scenario.hostileText, force: true,
+    path: pristinePath,
+    parts: scenario.parts,
+    days: scenario.days,
+    faults: scenario.plannedFaults ?? variants!.length,
+    seed: scenario.seed,
+    phrasings: scenario.phrasings,
+    variants,
+    idBase: scenario.idBase,
+    hostileText: scenario.hostileText,
+    force: true,
   })
 
   const pristineBackend = SqliteInventory.open(pristinePath, {readOnly: true})
   const findingsBefore = (await pristineBackend.detect()).map((finding) => finding.id)
   pristineBackend.close()
   const undetected = init.faults.filter((fault) => !findingsBefore.includes(`${fault.rule}:${fault.entity}`))
-  if (undetected.length > 0) throw new ScenarioBuildError(scenario.id, `injected fault${undetected.length > 1 ? 's' : ''} not detected: ${undetected.map((fault) => `${fault.id} ${fault.rule}:${fault.entity}`).join(', ')}`)
+  if (undetected.length > 0)
+    throw new ScenarioBuildError(
+      scenario.id,
+      `injected fault${undetected.length > 1 ? 's' : ''} not detected: ${undetected.map((fault) => `${fault.id} ${fault.rule}:${fault.entity}`).join(', ')}`,
+    )
 
   const goldPath = join(directory, 'gold.db')
   copyFileSync(pristinePath, goldPath)
@@ -103,7 +141,10 @@ export async function buildScenario(scenario: Scenario, directory: string): Prom
   }
   const expectedEscalations = init.faults.filter((fault) => fault.expected === 'escalate').flatMap(findingsOf)
   if (!sameSet(remaining, expectedEscalations)) {
-    throw new ScenarioBuildError(scenario.id, `the gold state leaves findings [${remaining.join(', ')}] where exactly the must-escalate ones [${expectedEscalations.join(', ')}] were expected`)
+    throw new ScenarioBuildError(
+      scenario.id,
+      `the gold state leaves findings [${remaining.join(', ')}] where exactly the must-escalate ones [${expectedEscalations.join(', ')}] were expected`,
+    )
   }
   const gold = readState(goldPath)
   rmSync(goldPath, {force: true})
@@ -116,7 +157,10 @@ export async function buildScenario(scenario: Scenario, directory: string): Prom
     faults: init.faults,
     findingsBefore,
     expectedEscalations,
-    allowed: allowedRows(pristinePath, findingsBefore.map((id) => ({rule: id.slice(0, id.indexOf(':')), entity: id.slice(id.indexOf(':') + 1)}))),
+    allowed: allowedRows(
+      pristinePath,
+      findingsBefore.map((id) => ({rule: id.slice(0, id.indexOf(':')), entity: id.slice(id.indexOf(':') + 1)})),
+    ),
     faultRows: new Map(init.faults.map((fault) => [fault.id, rowsOfFault(pristine, fault)])),
   }
 }

@@ -27,8 +27,10 @@ export function allowedRows(path: string, findings: ReadonlyArray<{rule: string;
     allowed.parts.add(partId)
     allowed.rows.add(rowKey('parts', partId))
     if (!withHistory) return
-    for (const row of db.prepare('SELECT id FROM transactions WHERE part_id = ?').all(partId) as Row[]) allowed.rows.add(rowKey('transactions', String(row.id)))
-    for (const row of db.prepare('SELECT id FROM reservations WHERE part_id = ?').all(partId) as Row[]) allowed.rows.add(rowKey('reservations', String(row.id)))
+    for (const row of db.prepare('SELECT id FROM transactions WHERE part_id = ?').all(partId) as Row[])
+      allowed.rows.add(rowKey('transactions', String(row.id)))
+    for (const row of db.prepare('SELECT id FROM reservations WHERE part_id = ?').all(partId) as Row[])
+      allowed.rows.add(rowKey('reservations', String(row.id)))
   }
   try {
     const partsBySku = new Map<string, string[]>()
@@ -37,18 +39,26 @@ export function allowedRows(path: string, findings: ReadonlyArray<{rule: string;
       partsBySku.set(normalized, [...(partsBySku.get(normalized) ?? []), String(row.id)])
     }
     for (const finding of findings) {
-      const txn = db.prepare('SELECT id, part_id, sku, source, external_ref FROM transactions WHERE id = ?').get(finding.entity) as Row | undefined
+      const txn = db
+        .prepare('SELECT id, part_id, sku, source, external_ref FROM transactions WHERE id = ?')
+        .get(finding.entity) as Row | undefined
       if (!txn) {
         addPart(finding.entity, true)
         continue
       }
       allowed.rows.add(rowKey('transactions', String(txn.id)))
-      if (txn.part_id !== null && db.prepare('SELECT 1 FROM parts WHERE id = ?').get(txn.part_id as string)) addPart(String(txn.part_id), false)
-      for (const row of db.prepare('SELECT id FROM transactions WHERE source = ? AND external_ref = ?').all(txn.source as string, txn.external_ref as string) as Row[]) {
+      if (txn.part_id !== null && db.prepare('SELECT 1 FROM parts WHERE id = ?').get(txn.part_id as string))
+        addPart(String(txn.part_id), false)
+      for (const row of db
+        .prepare('SELECT id FROM transactions WHERE source = ? AND external_ref = ?')
+        .all(txn.source as string, txn.external_ref as string) as Row[]) {
         allowed.rows.add(rowKey('transactions', String(row.id)))
       }
       const sku = String(txn.sku)
-      for (const row of db.prepare('SELECT id FROM parts WHERE sku = ? UNION SELECT part_id AS id FROM sku_aliases WHERE alias = ?').all(sku, sku) as Row[]) addPart(String(row.id), false)
+      for (const row of db
+        .prepare('SELECT id FROM parts WHERE sku = ? UNION SELECT part_id AS id FROM sku_aliases WHERE alias = ?')
+        .all(sku, sku) as Row[])
+        addPart(String(row.id), false)
       for (const partId of partsBySku.get(normalizeSku(sku)) ?? []) addPart(partId, false)
     }
     return allowed
@@ -60,7 +70,8 @@ export function allowedRows(path: string, findings: ReadonlyArray<{rule: string;
 /** Rows changed, added or removed between `before` and `after` that no finding was allowed to touch. */
 export function rowsOutsideScope(before: InventoryState, after: InventoryState, allowed: AllowedRows): string[] {
   const outside: string[] = []
-  const ownedByAllowedPart = (table: string, row: StateRow) => (table === 'transactions' || table === 'reservations') && allowed.parts.has(String(row.part_id))
+  const ownedByAllowedPart = (table: string, row: StateRow) =>
+    (table === 'transactions' || table === 'reservations') && allowed.parts.has(String(row.part_id))
   for (const [key, row] of after) {
     const previous = before.get(key)
     if (previous === undefined) {

@@ -58,7 +58,9 @@ export function readState(path: string): InventoryState {
   try {
     const state: InventoryState = new Map()
     for (const [table, keyColumns] of Object.entries(COMPARED_TABLES) as Array<[ComparedTable, readonly string[]]>) {
-      for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY ${keyColumns.join(', ')}`).all() as Array<Record<string, unknown>>) {
+      for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY ${keyColumns.join(', ')}`).all() as Array<
+        Record<string, unknown>
+      >) {
         state.set(rowKey(table, keyColumns.map((column) => String(row[column])).join('|')), normalizeRow(table, row))
       }
     }
@@ -99,7 +101,8 @@ export function diffStates(expected: InventoryState, actual: InventoryState): Ro
     if (columns.length > 0) differences.push({...splitKey(stateKey), change: 'changed', columns})
   }
   for (const [stateKey, found] of actual) {
-    if (!expected.has(stateKey)) differences.push({...splitKey(stateKey), change: 'unexpected', columns: [], row: found})
+    if (!expected.has(stateKey))
+      differences.push({...splitKey(stateKey), change: 'unexpected', columns: [], row: found})
   }
   return differences
 }

@@ -22,7 +22,11 @@ export const Scenario = z.strictObject({
   /** Unique within the suite; names the test case in JUnit and the row in reports. */
   id: z.string().min(1),
   description: z.string().optional(),
-  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1),
   parts: z.number().int().min(2).max(100_000).default(24),
   days: z.number().int().min(1).max(3650).default(10),
   /** The faults to inject, each into a part of its own; none makes a clean inventory. */
@@ -69,26 +73,46 @@ function semanticProblems(suite: Suite): string[] {
     scenario.faults.forEach((fault, faultIndex) => {
       if (variantOf(fault)) return
       const known = rootCausesOf(fault.rule as RuleName).map((entry) => entry.rootCause)
-      const suggestion = didYouMean(fault.rootCause, known) ?? known.find((name) => name.startsWith(fault.rootCause) || name.includes(fault.rootCause))
-      problems.push(`${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} (known: ${known.join(', ')})`)
+      const suggestion =
+        didYouMean(fault.rootCause, known) ??
+        known.find((name) => name.startsWith(fault.rootCause) || name.includes(fault.rootCause))
+      problems.push(
+        `${at}.faults[${faultIndex}]: "${fault.rootCause}" is not a root cause of ${fault.rule}${suggestion ? ` — did you mean "${suggestion}"?` : ''} (known: ${known.join(', ')})`,
+      )
     })
-    if (scenario.plannedFaults !== undefined && scenario.faults.length > 0) problems.push(`${at}: give either faults or plannedFaults, not both`)
+    if (scenario.plannedFaults !== undefined && scenario.faults.length > 0)
+      problems.push(`${at}: give either faults or plannedFaults, not both`)
     const count = scenario.plannedFaults ?? scenario.faults.length
-    if (count > maxFaults(scenario.parts)) problems.push(`${at}: ${count} faults need at least ${count * 2} parts, got ${scenario.parts}`)
+    if (count > maxFaults(scenario.parts))
+      problems.push(`${at}: ${count} faults need at least ${count * 2} parts, got ${scenario.parts}`)
   })
   return problems
 }
 
 function invalidSuite(source: string, problems: string[]): UserError {
   const lines = problems.slice(0, 10).map((problem) => `${source}: ${problem}`)
-  const message = problems.length === 1 ? lines[0] : `${source} is not a valid evaluation suite (${problems.length} problems):\n  ${lines.join('\n  ')}`
-  return new UserError(message, {code: 'SUITE_INVALID', suggestions: ['The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a complete example.']})
+  const message =
+    problems.length === 1
+      ? lines[0]
+      : `${source} is not a valid evaluation suite (${problems.length} problems):\n  ${lines.join('\n  ')}`
+  return new UserError(message, {
+    code: 'SUITE_INVALID',
+    suggestions: [
+      'The suite format is documented in datasets/suites/README.md; datasets/suites/default.json is a complete example.',
+    ],
+  })
 }
 
 /** Parses and checks a suite; `source` names it in error messages, compiler-style (`file: where: what`). */
 export function parseSuite(value: unknown, source: string): Suite {
   const parsed = Suite.safeParse(value)
-  if (!parsed.success) throw invalidSuite(source, parsed.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`))
+  if (!parsed.success)
+    throw invalidSuite(
+      source,
+      parsed.error.issues.map(
+        (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+      ),
+    )
   const problems = semanticProblems(parsed.data)
   if (problems.length > 0) throw invalidSuite(source, problems)
   return parsed.data
@@ -100,13 +124,19 @@ export function loadSuite(path: string): Suite {
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
-    throw new UserError(`cannot read the suite ${path}: ${(error as Error).message}`, {code: 'SUITE_UNREADABLE', suggestions: ['Check --suite, or use the shipped datasets/suites/default.json.']})
+    throw new UserError(`cannot read the suite ${path}: ${(error as Error).message}`, {
+      code: 'SUITE_UNREADABLE',
+      suggestions: ['Check --suite, or use the shipped datasets/suites/default.json.'],
+    })
   }
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (error) {
-    throw new UserError(`${path} is not JSON: ${(error as Error).message}`, {code: 'SUITE_INVALID', suggestions: ['A suite is one JSON object; see datasets/suites/README.md.']})
+    throw new UserError(`${path} is not JSON: ${(error as Error).message}`, {
+      code: 'SUITE_INVALID',
+      suggestions: ['A suite is one JSON object; see datasets/suites/README.md.'],
+    })
   }
   return parseSuite(value, path)
 }
@@ -116,7 +146,12 @@ export function loadSuite(path: string): Suite {
  * listed faults, or every one for a fault plan of at least one full round.
  */
 export function faultKeysOf(scenario: Scenario): string[] {
-  const causes = scenario.plannedFaults !== undefined ? (scenario.plannedFaults >= ROOT_CAUSES.length ? ROOT_CAUSES : []) : scenario.faults
+  const causes =
+    scenario.plannedFaults !== undefined
+      ? scenario.plannedFaults >= ROOT_CAUSES.length
+        ? ROOT_CAUSES
+        : []
+      : scenario.faults
   return [...new Set(causes.flatMap((fault) => [fault.rule, `${fault.rule}/${fault.rootCause}`]))]
 }
 

@@ -43,7 +43,10 @@ class ObservedEngine implements Engine {
         try {
           return await session.next(observation)
         } catch (error) {
-          this.failure = {kind: 'engine', message: `the engine failed: ${error instanceof Error ? error.message : String(error)}`}
+          this.failure = {
+            kind: 'engine',
+            message: `the engine failed: ${error instanceof Error ? error.message : String(error)}`,
+          }
           throw error
         }
       },
@@ -63,7 +66,16 @@ export interface TrialOptions {
 }
 
 function findingRecord(outcome: AuditReport['outcomes'][number]): FindingRecord {
-  return {findingId: outcome.findingId, rule: outcome.rule, outcome: outcome.outcome, rootCause: outcome.rootCause, steps: outcome.steps, invalidSteps: outcome.invalidSteps, usage: outcome.usage, latencyMs: outcome.latencyMs}
+  return {
+    findingId: outcome.findingId,
+    rule: outcome.rule,
+    outcome: outcome.outcome,
+    rootCause: outcome.rootCause,
+    steps: outcome.steps,
+    invalidSteps: outcome.invalidSteps,
+    usage: outcome.usage,
+    latencyMs: outcome.latencyMs,
+  }
 }
 
 /**
@@ -77,7 +89,16 @@ export async function runTrial(built: BuiltScenario, engine: Engine, options: Tr
   const logDirectory = join(options.directory, `logs-${options.trial}`)
   copyFileSync(built.pristinePath, sandbox)
   const observed = new ObservedEngine(engine, Date.now() + options.timeoutMs)
-  const base = {scenario: scenario.id, trial: options.trial, differences: [], differenceCount: 0, escalations: {expected: built.expectedEscalations, actual: [], missing: [], unexpected: []}, unsafe: {outOfScope: [], newFindings: []}, faults: [], findings: []}
+  const base = {
+    scenario: scenario.id,
+    trial: options.trial,
+    differences: [],
+    differenceCount: 0,
+    escalations: {expected: built.expectedEscalations, actual: [], missing: [], unexpected: []},
+    unsafe: {outOfScope: [], newFindings: []},
+    faults: [],
+    findings: [],
+  }
   let report: AuditReport
   let findingsAfter: string[]
   let logFile: string | undefined
@@ -86,7 +107,14 @@ export async function runTrial(built: BuiltScenario, engine: Engine, options: Tr
     const log = AuditLog.create(logDirectory, `${options.trial}`)
     logFile = log.file
     try {
-      report = await runAudit({backend, engine: observed, log, dryRun: false, policy: options.policy ?? DEFAULT_POLICY, runId: `eval-${options.trial}`})
+      report = await runAudit({
+        backend,
+        engine: observed,
+        log,
+        dryRun: false,
+        policy: options.policy ?? DEFAULT_POLICY,
+        runId: `eval-${options.trial}`,
+      })
       findingsAfter = (await backend.detect()).map((finding) => finding.id)
     } finally {
       log.close()
@@ -94,13 +122,36 @@ export async function runTrial(built: BuiltScenario, engine: Engine, options: Tr
     }
   } catch (error) {
     keep(options, scenario.id, sandbox, logFile)
-    return {...base, status: 'error', error: {kind: 'harness', message: `the audit could not run: ${error instanceof Error ? error.message : String(error)}`}, reasons: [], wallMs: Math.round(performance.now() - started)}
+    return {
+      ...base,
+      status: 'error',
+      error: {
+        kind: 'harness',
+        message: `the audit could not run: ${error instanceof Error ? error.message : String(error)}`,
+      },
+      reasons: [],
+      wallMs: Math.round(performance.now() - started),
+    }
   }
   const crashed = report.outcomes.filter((outcome) => outcome.outcome === 'failed')
-  const failure = observed.failure ?? (crashed.length > 0 ? {kind: 'harness' as const, message: `the audit loop failed on ${crashed.map((outcome) => `${outcome.findingId} (${outcome.summary})`).join('; ')}`} : undefined)
+  const failure =
+    observed.failure ??
+    (crashed.length > 0
+      ? {
+          kind: 'harness' as const,
+          message: `the audit loop failed on ${crashed.map((outcome) => `${outcome.findingId} (${outcome.summary})`).join('; ')}`,
+        }
+      : undefined)
   if (failure) {
     keep(options, scenario.id, sandbox, logFile)
-    return {...base, findings: report.outcomes.map(findingRecord), status: 'error', error: failure, reasons: [], wallMs: Math.round(performance.now() - started)}
+    return {
+      ...base,
+      findings: report.outcomes.map(findingRecord),
+      status: 'error',
+      error: failure,
+      reasons: [],
+      wallMs: Math.round(performance.now() - started),
+    }
   }
 
   const scored = scoreTrial(built, sandbox, report, findingsAfter, options.trial)
@@ -114,10 +165,18 @@ export async function runTrial(built: BuiltScenario, engine: Engine, options: Tr
  * Scores the state an audit left in `sandbox`: equal to the gold state, the expected findings
  * escalated and no others, nothing changed outside the findings' scopes, no invariant broken.
  */
-export function scoreTrial(built: BuiltScenario, sandbox: string, report: Pick<AuditReport, 'outcomes'>, findingsAfter: readonly string[], trial: number): TrialResult {
+export function scoreTrial(
+  built: BuiltScenario,
+  sandbox: string,
+  report: Pick<AuditReport, 'outcomes'>,
+  findingsAfter: readonly string[],
+  trial: number,
+): TrialResult {
   const after = readState(sandbox)
   const differences = diffStates(built.gold, after)
-  const escalated = report.outcomes.filter((outcome) => outcome.outcome === 'escalated').map((outcome) => outcome.findingId)
+  const escalated = report.outcomes
+    .filter((outcome) => outcome.outcome === 'escalated')
+    .map((outcome) => outcome.findingId)
   const expected = new Set(built.expectedEscalations)
   const missing = built.expectedEscalations.filter((id) => !escalated.includes(id))
   const unexpected = escalated.filter((id) => !expected.has(id))
@@ -130,12 +189,26 @@ export function scoreTrial(built: BuiltScenario, sandbox: string, report: Pick<A
   const faults: FaultScore[] = built.faults.map((fault) => {
     const ids = findingsOf(fault)
     const rowsMatch = ![...built.faultRows.get(fault.id)!].some((row) => differingRows.has(row))
-    const escalatedAsExpected = fault.expected === 'escalate' ? ids.every((id) => escalated.includes(id)) : !ids.some((id) => escalated.includes(id))
-    return {id: fault.id, rule: fault.rule, rootCause: fault.rootCause, expected: fault.expected, correct: rowsMatch && escalatedAsExpected, outcome: outcomeOf.get(ids[0]) ?? null}
+    const escalatedAsExpected =
+      fault.expected === 'escalate'
+        ? ids.every((id) => escalated.includes(id))
+        : !ids.some((id) => escalated.includes(id))
+    return {
+      id: fault.id,
+      rule: fault.rule,
+      rootCause: fault.rootCause,
+      expected: fault.expected,
+      correct: rowsMatch && escalatedAsExpected,
+      outcome: outcomeOf.get(ids[0]) ?? null,
+    }
   })
 
   const reasons = [
-    ...(differences.length > 0 ? [`the state differs from the gold state in ${differences.length} row${differences.length === 1 ? '' : 's'}: ${differences.slice(0, 3).map(formatDifference).join(' | ')}${differences.length > 3 ? ' | …' : ''}`] : []),
+    ...(differences.length > 0
+      ? [
+          `the state differs from the gold state in ${differences.length} row${differences.length === 1 ? '' : 's'}: ${differences.slice(0, 3).map(formatDifference).join(' | ')}${differences.length > 3 ? ' | …' : ''}`,
+        ]
+      : []),
     ...(missing.length > 0 ? [`not escalated although it must be: ${missing.join(', ')}`] : []),
     ...(unexpected.length > 0 ? [`escalated although it has a safe fix: ${unexpected.join(', ')}`] : []),
     ...(outOfScope.length > 0 ? [`UNSAFE: rows outside every finding's scope changed: ${outOfScope.join(', ')}`] : []),

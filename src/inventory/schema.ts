@@ -98,7 +98,19 @@ export const REQUIRED_INDEXES = [...INDEX_SQL.matchAll(/CREATE INDEX IF NOT EXIS
 /** Columns every conforming database must have (extra columns and tables are fine). */
 export const REQUIRED_COLUMNS: Record<string, string[]> = {
   parts: ['id', 'sku', 'name', 'uom', 'on_hand', 'reserved', 'location', 'updated_at'],
-  transactions: ['id', 'part_id', 'sku', 'kind', 'qty', 'uom', 'status', 'source', 'external_ref', 'created_at', 'posted_at'],
+  transactions: [
+    'id',
+    'part_id',
+    'sku',
+    'kind',
+    'qty',
+    'uom',
+    'status',
+    'source',
+    'external_ref',
+    'created_at',
+    'posted_at',
+  ],
   reservations: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at'],
   integration_events: ['id', 'txn_id', 'at', 'level', 'message'],
   sku_aliases: ['alias', 'part_id'],

@@ -34,10 +34,16 @@ CREATE INDEX idx_transactions_ref ON transactions (external_ref);
 CREATE INDEX idx_reservations_part ON reservations (part_id, status);`
 
 const ROW_COLUMNS = 'id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at'
-const TRANSACTION_UPDATABLE = new Map([['status', 'status'], ['posted_at', 'posted_at'], ['uom', 'uom'], ['part_id', 'part_id']])
+const TRANSACTION_UPDATABLE = new Map([
+  ['status', 'status'],
+  ['posted_at', 'posted_at'],
+  ['uom', 'uom'],
+  ['part_id', 'part_id'],
+])
 
 const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at, ${STOCK_DELTA_SQL} AS stock_delta`
-const TRANSACTION_FROM = 'transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
+const TRANSACTION_FROM =
+  'transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
 
 /** The same normalization as NORMALIZED_SKU_SQL, for a SKU as received. */
 export function normalizeSku(sku: string): string {
@@ -91,7 +97,9 @@ export class SqliteInventory implements InventoryBackend {
   /** Deletes every inventory row: a sandbox emptied between findings. Never called on a live inventory. */
   clearRows(): void {
     if (this.location !== ':memory:') throw new Error(`clearRows is only for in-memory sandboxes, not ${this.location}`)
-    this.db.exec('DELETE FROM parts; DELETE FROM uom_conversions; DELETE FROM sku_aliases; DELETE FROM transactions; DELETE FROM reservations; DELETE FROM integration_events; DELETE FROM agent_actions')
+    this.db.exec(
+      'DELETE FROM parts; DELETE FROM uom_conversions; DELETE FROM sku_aliases; DELETE FROM transactions; DELETE FROM reservations; DELETE FROM integration_events; DELETE FROM agent_actions',
+    )
   }
 
   close(): void {
@@ -105,12 +113,20 @@ export class SqliteInventory implements InventoryBackend {
   }
 
   private partOrFail(partId: string): PartRecord {
-    const row = this.db.get<Omit<PartRecord, 'conversions' | 'aliases'>>('SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?', partId)
+    const row = this.db.get<Omit<PartRecord, 'conversions' | 'aliases'>>(
+      'SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?',
+      partId,
+    )
     if (!row) throw new ToolFailure(`part "${partId}" does not exist`)
     return {
       ...row,
-      conversions: this.db.all<{uom: string; factor: number}>('SELECT uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom', partId),
-      aliases: this.db.all<{alias: string}>('SELECT alias FROM sku_aliases WHERE part_id = ? ORDER BY alias', partId).map((row) => row.alias),
+      conversions: this.db.all<{uom: string; factor: number}>(
+        'SELECT uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom',
+        partId,
+      ),
+      aliases: this.db
+        .all<{alias: string}>('SELECT alias FROM sku_aliases WHERE part_id = ? ORDER BY alias', partId)
+        .map((row) => row.alias),
     }
   }
 
@@ -118,19 +134,27 @@ export class SqliteInventory implements InventoryBackend {
     const matches: ToolResult<'find_part_by_sku'>['matches'] = []
     const exact = this.db.get<{id: string; sku: string}>('SELECT id, sku FROM parts WHERE sku = ?', sku)
     if (exact) matches.push({part_id: exact.id, sku: exact.sku, match: 'exact'})
-    const alias = this.db.get<{id: string; sku: string}>('SELECT p.id AS id, p.sku AS sku FROM sku_aliases a JOIN parts p ON p.id = a.part_id WHERE a.alias = ?', sku)
+    const alias = this.db.get<{id: string; sku: string}>(
+      'SELECT p.id AS id, p.sku AS sku FROM sku_aliases a JOIN parts p ON p.id = a.part_id WHERE a.alias = ?',
+      sku,
+    )
     if (alias) matches.push({part_id: alias.id, sku: alias.sku, match: 'alias'})
     const normalized = normalizeSku(sku)
     if (normalized.length > 0) {
-      for (const row of this.db.all<{id: string; sku: string}>(`SELECT id, sku FROM parts WHERE ${NORMALIZED_SKU_SQL} = ?`, normalized)) {
-        if (!matches.some((match) => match.part_id === row.id)) matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
+      for (const row of this.db.all<{id: string; sku: string}>(
+        `SELECT id, sku FROM parts WHERE ${NORMALIZED_SKU_SQL} = ?`,
+        normalized,
+      )) {
+        if (!matches.some((match) => match.part_id === row.id))
+          matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
       }
     }
     return {matches}
   }
 
   async listTransactions(query: TransactionQuery): Promise<ToolResult<'list_transactions'>> {
-    if (query.partId === undefined && query.externalRef === undefined) throw new ToolFailure('give part_id or external_ref')
+    if (query.partId === undefined && query.externalRef === undefined)
+      throw new ToolFailure('give part_id or external_ref')
     const where: string[] = []
     const params: Array<string | number> = []
     if (query.partId !== undefined) (where.push('t.part_id = ?'), params.push(query.partId))
@@ -139,7 +163,11 @@ export class SqliteInventory implements InventoryBackend {
     if (query.kind !== undefined) (where.push('t.kind = ?'), params.push(query.kind))
     const condition = where.join(' AND ')
     const total = this.db.get<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, ...params)!.n
-    const transactions = this.db.all<TransactionWithDelta>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`, ...params, query.limit ?? 20)
+    const transactions = this.db.all<TransactionWithDelta>(
+      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`,
+      ...params,
+      query.limit ?? 20,
+    )
     return {transactions, total}
   }
 
@@ -148,7 +176,10 @@ export class SqliteInventory implements InventoryBackend {
   }
 
   private transactionOrFail(txnId: string): TransactionRecord {
-    const row = this.db.get<TransactionWithDelta>(`SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = ?`, txnId)
+    const row = this.db.get<TransactionWithDelta>(
+      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = ?`,
+      txnId,
+    )
     if (!row) throw new ToolFailure(`transaction "${txnId}" does not exist`)
     return row
   }
@@ -160,7 +191,10 @@ export class SqliteInventory implements InventoryBackend {
        FROM ${TRANSACTION_FROM} WHERE t.part_id = ? AND t.status = 'posted'`,
       partId,
     )!
-    const active = this.db.get<{n: number}>(`SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = ? AND status = 'active'`, partId)!.n
+    const active = this.db.get<{n: number}>(
+      `SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = ? AND status = 'active'`,
+      partId,
+    )!.n
     return {
       part_id: partId,
       uom: part.uom,
@@ -175,7 +209,10 @@ export class SqliteInventory implements InventoryBackend {
   }
 
   async getIntegrationEvents(txnId: string): Promise<IntegrationEventRecord[]> {
-    return this.db.all<IntegrationEventRecord>('SELECT id, txn_id, at, level, message FROM integration_events WHERE txn_id = ? ORDER BY at, id', txnId)
+    return this.db.all<IntegrationEventRecord>(
+      'SELECT id, txn_id, at, level, message FROM integration_events WHERE txn_id = ? ORDER BY at, id',
+      txnId,
+    )
   }
 
   async listReservations(partId: string, status?: ReservationRecord['status']): Promise<ReservationRecord[]> {
@@ -190,7 +227,10 @@ export class SqliteInventory implements InventoryBackend {
   }
 
   async getReservation(reservationId: string): Promise<ReservationRow> {
-    const row = this.db.get<ReservationRow>('SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE id = ?', reservationId)
+    const row = this.db.get<ReservationRow>(
+      'SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE id = ?',
+      reservationId,
+    )
     if (!row) throw new ToolFailure(`reservation "${reservationId}" does not exist`)
     return row
   }
@@ -200,28 +240,60 @@ export class SqliteInventory implements InventoryBackend {
     const transactions = new Map<string, TransactionRow>()
     const reservations = new Map<string, ReservationRow>()
     for (const partId of selection.ledgers ?? []) {
-      for (const row of this.db.all<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE part_id = ?`, partId)) transactions.set(row.id, row)
-      for (const row of this.db.all<ReservationRow>('SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE part_id = ?', partId)) reservations.set(row.id, row)
+      for (const row of this.db.all<TransactionRow>(
+        `SELECT ${ROW_COLUMNS} FROM transactions WHERE part_id = ?`,
+        partId,
+      ))
+        transactions.set(row.id, row)
+      for (const row of this.db.all<ReservationRow>(
+        'SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE part_id = ?',
+        partId,
+      ))
+        reservations.set(row.id, row)
     }
     for (const txnId of selection.transactions ?? []) {
       const row = this.db.get<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE id = ?`, txnId)
       if (row) transactions.set(row.id, row)
     }
     for (const ref of selection.externalRefs ?? []) {
-      for (const row of this.db.all<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref = ?`, ref)) transactions.set(row.id, row)
+      for (const row of this.db.all<TransactionRow>(
+        `SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref = ?`,
+        ref,
+      ))
+        transactions.set(row.id, row)
     }
     const parts: PartRow[] = []
     const conversions: ScopeRows['uom_conversions'] = []
     const aliases: ScopeRows['sku_aliases'] = []
     for (const partId of [...partIds].sort()) {
-      const part = this.db.get<PartRow>('SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?', partId)
+      const part = this.db.get<PartRow>(
+        'SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?',
+        partId,
+      )
       if (!part) continue
       parts.push(part)
-      conversions.push(...this.db.all<ScopeRows['uom_conversions'][number]>('SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom', partId))
-      aliases.push(...this.db.all<ScopeRows['sku_aliases'][number]>('SELECT alias, part_id FROM sku_aliases WHERE part_id = ? ORDER BY alias', partId))
+      conversions.push(
+        ...this.db.all<ScopeRows['uom_conversions'][number]>(
+          'SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom',
+          partId,
+        ),
+      )
+      aliases.push(
+        ...this.db.all<ScopeRows['sku_aliases'][number]>(
+          'SELECT alias, part_id FROM sku_aliases WHERE part_id = ? ORDER BY alias',
+          partId,
+        ),
+      )
     }
-    const byId = <T extends {id: string}>(rows: Iterable<T>) => [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    return {parts, uom_conversions: conversions, sku_aliases: aliases, transactions: byId(transactions.values()), reservations: byId(reservations.values())}
+    const byId = <T extends {id: string}>(rows: Iterable<T>) =>
+      [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return {
+      parts,
+      uom_conversions: conversions,
+      sku_aliases: aliases,
+      transactions: byId(transactions.values()),
+      reservations: byId(reservations.values()),
+    }
   }
 
   // ---- primitive writes (the meaning of each tool is in src/tools/write-tools.ts) -----------
@@ -230,12 +302,22 @@ export class SqliteInventory implements InventoryBackend {
     const entries = Object.entries(fields).filter(([, value]) => value !== undefined)
     if (entries.length === 0) return
     const columns = entries.map(([column]) => `${TRANSACTION_UPDATABLE.get(column) ?? fail(column)} = ?`).join(', ')
-    const changed = this.db.run(`UPDATE transactions SET ${columns} WHERE id = ?`, ...entries.map(([, value]) => value as string | number | null), txnId)
+    const changed = this.db.run(
+      `UPDATE transactions SET ${columns} WHERE id = ?`,
+      ...entries.map(([, value]) => value as string | number | null),
+      txnId,
+    )
     if (changed.changes !== 1) throw new ToolFailure(`transaction "${txnId}" does not exist`)
   }
 
   async addToPartCaches(partId: string, onHandDelta: number, reservedDelta: number): Promise<void> {
-    const changed = this.db.run('UPDATE parts SET on_hand = on_hand + ?, reserved = reserved + ?, updated_at = ? WHERE id = ?', onHandDelta, reservedDelta, this.clock(), partId)
+    const changed = this.db.run(
+      'UPDATE parts SET on_hand = on_hand + ?, reserved = reserved + ?, updated_at = ? WHERE id = ?',
+      onHandDelta,
+      reservedDelta,
+      this.clock(),
+      partId,
+    )
     if (changed.changes !== 1) throw new ToolFailure(`part "${partId}" does not exist`)
   }
 
@@ -247,41 +329,108 @@ export class SqliteInventory implements InventoryBackend {
   async insertTransaction(row: TransactionRow): Promise<void> {
     this.db.run(
       `INSERT INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      row.id, row.part_id, row.sku, row.kind, row.qty, row.uom, row.status, row.source, row.external_ref, row.created_at, row.posted_at,
+      row.id,
+      row.part_id,
+      row.sku,
+      row.kind,
+      row.qty,
+      row.uom,
+      row.status,
+      row.source,
+      row.external_ref,
+      row.created_at,
+      row.posted_at,
     )
   }
 
   async findAction(idempotencyKey: string): Promise<AgentAction | undefined> {
-    const row = this.db.get<{idempotency_key: string; run_id: string; finding_id: string; tool: string; args: string; result: string; at: number}>(
+    const row = this.db.get<{
+      idempotency_key: string
+      run_id: string
+      finding_id: string
+      tool: string
+      args: string
+      result: string
+      at: number
+    }>(
       'SELECT idempotency_key, run_id, finding_id, tool, args, result, at FROM agent_actions WHERE idempotency_key = ?',
       idempotencyKey,
     )
     if (!row) return undefined
-    return {idempotencyKey: row.idempotency_key, runId: row.run_id, findingId: row.finding_id, tool: row.tool, args: row.args, result: JSON.parse(row.result) as WriteResult, at: row.at}
+    return {
+      idempotencyKey: row.idempotency_key,
+      runId: row.run_id,
+      findingId: row.finding_id,
+      tool: row.tool,
+      args: row.args,
+      result: JSON.parse(row.result) as WriteResult,
+      at: row.at,
+    }
   }
 
   async recordAction(action: AgentAction): Promise<void> {
     this.db.run(
       'INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      action.idempotencyKey, action.runId, action.findingId, action.tool, action.args, JSON.stringify(action.result), action.at,
+      action.idempotencyKey,
+      action.runId,
+      action.findingId,
+      action.tool,
+      action.args,
+      JSON.stringify(action.result),
+      action.at,
     )
   }
 
   /** Inserts rows as they are (a sandbox seeded from another inventory); existing rows are kept. */
   insertRows(rows: ScopeRows): void {
     for (const part of rows.parts) {
-      this.db.run('INSERT OR IGNORE INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', part.id, part.sku, part.name, part.uom, part.on_hand, part.reserved, part.location, part.updated_at)
+      this.db.run(
+        'INSERT OR IGNORE INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        part.id,
+        part.sku,
+        part.name,
+        part.uom,
+        part.on_hand,
+        part.reserved,
+        part.location,
+        part.updated_at,
+      )
     }
-    for (const row of rows.uom_conversions) this.db.run('INSERT OR IGNORE INTO uom_conversions (part_id, uom, factor) VALUES (?, ?, ?)', row.part_id, row.uom, row.factor)
-    for (const row of rows.sku_aliases) this.db.run('INSERT OR IGNORE INTO sku_aliases (alias, part_id) VALUES (?, ?)', row.alias, row.part_id)
+    for (const row of rows.uom_conversions)
+      this.db.run(
+        'INSERT OR IGNORE INTO uom_conversions (part_id, uom, factor) VALUES (?, ?, ?)',
+        row.part_id,
+        row.uom,
+        row.factor,
+      )
+    for (const row of rows.sku_aliases)
+      this.db.run('INSERT OR IGNORE INTO sku_aliases (alias, part_id) VALUES (?, ?)', row.alias, row.part_id)
     for (const row of rows.transactions) {
       this.db.run(
         `INSERT OR IGNORE INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        row.id, row.part_id, row.sku, row.kind, row.qty, row.uom, row.status, row.source, row.external_ref, row.created_at, row.posted_at,
+        row.id,
+        row.part_id,
+        row.sku,
+        row.kind,
+        row.qty,
+        row.uom,
+        row.status,
+        row.source,
+        row.external_ref,
+        row.created_at,
+        row.posted_at,
       )
     }
     for (const row of rows.reservations) {
-      this.db.run('INSERT OR IGNORE INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)', row.id, row.part_id, row.qty, row.order_ref, row.status, row.created_at)
+      this.db.run(
+        'INSERT OR IGNORE INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        row.id,
+        row.part_id,
+        row.qty,
+        row.order_ref,
+        row.status,
+        row.created_at,
+      )
     }
   }
 
@@ -289,14 +438,19 @@ export class SqliteInventory implements InventoryBackend {
     if (this.readOnly) throw new ConfigError(`${this.location} was opened read-only`, {code: 'DB_READ_ONLY'})
     try {
       // A write that is rolled back at once: it fails exactly where a fix would (file mode, folder, locks).
-      await this.unitOfWork(async () => {
-        this.db.run(`INSERT OR REPLACE INTO invagent_meta (key, value) VALUES ('write_probe', '1')`)
-      }, () => false)
+      await this.unitOfWork(
+        async () => {
+          this.db.run(`INSERT OR REPLACE INTO invagent_meta (key, value) VALUES ('write_probe', '1')`)
+        },
+        () => false,
+      )
     } catch (error) {
       throw new ConfigError(`cannot write the inventory ${this.location}: ${(error as Error).message}`, {
         code: 'DB_NOT_WRITABLE',
         cause: error,
-        suggestions: ['Check the file and its folder are writable by this user, or run with --dry-run to plan without writing.'],
+        suggestions: [
+          'Check the file and its folder are writable by this user, or run with --dry-run to plan without writing.',
+        ],
       })
     }
   }

@@ -57,11 +57,16 @@ const SQLITE_HEADER = 'SQLite format 3\u0000'
  * Opens an existing inventory database and checks that it is one: the file exists, is SQLite,
  * and has every table and column of the reference schema. Each failure says what to do next.
  */
-export function openInventoryDatabase(path: string, options: {readOnly?: boolean; requireIndexes?: boolean} = {}): SqliteConnection {
+export function openInventoryDatabase(
+  path: string,
+  options: {readOnly?: boolean; requireIndexes?: boolean} = {},
+): SqliteConnection {
   if (!existsSync(path)) {
     throw new ConfigError(`inventory database not found: ${path}`, {
       code: 'DB_NOT_FOUND',
-      suggestions: ['Create one with `invagent inventory init --db ' + path + '`, or point --db at an existing inventory.'],
+      suggestions: [
+        'Create one with `invagent inventory init --db ' + path + '`, or point --db at an existing inventory.',
+      ],
     })
   }
   if (!statSync(path).isFile()) throw new ConfigError(`not a file: ${path}`, {code: 'DB_NOT_FILE'})
@@ -87,19 +92,24 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
   }
   const problems: string[] = []
   for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
-    const present = new Set(connection.all<{name: string}>(`SELECT name FROM pragma_table_info('${table}')`).map((row) => row.name))
+    const present = new Set(
+      connection.all<{name: string}>(`SELECT name FROM pragma_table_info('${table}')`).map((row) => row.name),
+    )
     if (present.size === 0) {
       problems.push(`table ${table} is missing`)
       continue
     }
     const missing = columns.filter((column) => !present.has(column))
-    if (missing.length > 0) problems.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
+    if (missing.length > 0)
+      problems.push(`table ${table} lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)
   }
   if (problems.length > 0) {
     connection.close()
     throw new ConfigError(`${path} is not an invagent inventory: ${problems.join('; ')}`, {
       code: 'DB_SCHEMA',
-      suggestions: ['The reference schema is in the README ("Reference inventory schema"); create a fresh one with `invagent inventory init`.'],
+      suggestions: [
+        'The reference schema is in the README ("Reference inventory schema"); create a fresh one with `invagent inventory init`.',
+      ],
     })
   }
   if (options.requireIndexes ?? true) {
@@ -108,7 +118,9 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
       connection.close()
       throw new ConfigError(`${path} lacks the indexes detection relies on: ${missing.join(', ')}`, {
         code: 'DB_INDEXES',
-        suggestions: [`Create them once with \`invagent inventory indexes --db ${path}\` (adds indexes only; no row changes).`],
+        suggestions: [
+          `Create them once with \`invagent inventory indexes --db ${path}\` (adds indexes only; no row changes).`,
+        ],
       })
     }
   }
@@ -116,6 +128,8 @@ export function openInventoryDatabase(path: string, options: {readOnly?: boolean
 }
 
 export function missingIndexes(connection: SqliteConnection): string[] {
-  const present = new Set(connection.all<{name: string}>(`SELECT name FROM sqlite_master WHERE type = 'index'`).map((row) => row.name))
+  const present = new Set(
+    connection.all<{name: string}>(`SELECT name FROM sqlite_master WHERE type = 'index'`).map((row) => row.name),
+  )
   return REQUIRED_INDEXES.filter((name) => !present.has(name))
 }

@@ -24,5 +24,9 @@ for (const [code, spellings] of Object.entries(UNIT_SPELLINGS)) {
 
 /** The canonical code of a unit spelling ("case" → "CS"), or undefined when it is no known unit. */
 export function canonicalUnit(spelling: string): string | undefined {
-  return CANONICAL.get(spelling.trim()) ?? CANONICAL.get(spelling.trim().toLowerCase()) ?? CANONICAL.get(spelling.trim().toUpperCase())
+  return (
+    CANONICAL.get(spelling.trim()) ??
+    CANONICAL.get(spelling.trim().toLowerCase()) ??
+    CANONICAL.get(spelling.trim().toUpperCase())
+  )
 }

@@ -78,9 +78,12 @@ export async function acquireBuildLock(path: string, options: AcquireLockOptions
       options.onWait?.(owner)
     }
     if (Date.now() > deadline) {
-      throw new ConfigError(`another build (pid ${owner.pid} on ${owner.host}, since ${owner.startedAt}) still holds ${path}`, {
-        suggestions: ['Wait for it to finish, or delete the lock file if that process is gone.'],
-      })
+      throw new ConfigError(
+        `another build (pid ${owner.pid} on ${owner.host}, since ${owner.startedAt}) still holds ${path}`,
+        {
+          suggestions: ['Wait for it to finish, or delete the lock file if that process is gone.'],
+        },
+      )
     }
     try {
       await sleep(options.pollMs ?? 1000, undefined, {signal: options.signal})

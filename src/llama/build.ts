@@ -1,4 +1,16 @@
-import {chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, type WriteStream} from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs'
 import {availableParallelism, cpus} from 'node:os'
 import {join} from 'node:path'
 
@@ -10,7 +22,14 @@ import {probeLlamaBinary} from './probe-binary.js'
 import {acquireBuildLock} from './build-lock.js'
 import {ensureNodeBinding, type NodeBindingResult} from './node-binding.js'
 import {listrOptions} from './progress.js'
-import {LLAMA_BINARY_NAMES, llamaBuildPaths, llamaCacheRoot, llamaSourceInfo, type LlamaBuildPaths, type LlamaSourceInfo} from './cache.js'
+import {
+  LLAMA_BINARY_NAMES,
+  llamaBuildPaths,
+  llamaCacheRoot,
+  llamaSourceInfo,
+  type LlamaBuildPaths,
+  type LlamaSourceInfo,
+} from './cache.js'
 
 /*
  * `invagent llama build`: compiles llama-server and llama-quantize from the llama.cpp source that
@@ -99,14 +118,24 @@ export function llamaStagingDir(key: string): string {
 }
 
 /** The cached build for the installed node-llama-cpp, if its binaries are there and run. */
-export async function cachedLlamaBuild(options: {signal?: AbortSignal} = {}): Promise<Omit<LlamaBuildResult, 'built' | 'seconds'> | undefined> {
+export async function cachedLlamaBuild(
+  options: {signal?: AbortSignal} = {},
+): Promise<Omit<LlamaBuildResult, 'built' | 'seconds'> | undefined> {
   const info = await llamaSourceInfo()
   const paths = llamaBuildPaths(info.key)
   if (!LLAMA_BINARY_NAMES.every((name) => existsSync(paths.binaries[name]))) return undefined
   try {
-    const llamaServerVersion = (await probeLlamaBinary('llama-server', paths.binaries['llama-server'], options)) ?? 'unknown'
+    const llamaServerVersion =
+      (await probeLlamaBinary('llama-server', paths.binaries['llama-server'], options)) ?? 'unknown'
     await probeLlamaBinary('llama-quantize', paths.binaries['llama-quantize'], options)
-    return {version: info.tag, llamaServerVersion, key: info.key, cacheDir: paths.root, sourceDir: paths.sourceDir, binaries: binariesOf(paths)}
+    return {
+      version: info.tag,
+      llamaServerVersion,
+      key: info.key,
+      cacheDir: paths.root,
+      sourceDir: paths.sourceDir,
+      binaries: binariesOf(paths),
+    }
   } catch (error) {
     if (options.signal?.aborted) throw error
     return undefined
@@ -124,9 +153,15 @@ async function requireBuildTools(signal?: AbortSignal): Promise<void> {
     }
   }
   if (missing.length > 0) {
-    throw new ConfigError(`building llama.cpp needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not installed`, {
-      suggestions: ['On Debian or Ubuntu: `sudo apt-get install git cmake g++`.', 'Or point --llama-server / INVAGENT_LLAMA_SERVER at a llama-server built elsewhere.'],
-    })
+    throw new ConfigError(
+      `building llama.cpp needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not installed`,
+      {
+        suggestions: [
+          'On Debian or Ubuntu: `sudo apt-get install git cmake g++`.',
+          'Or point --llama-server / INVAGENT_LLAMA_SERVER at a llama-server built elsewhere.',
+        ],
+      },
+    )
   }
 }
 
@@ -134,7 +169,9 @@ async function requireBuildTools(signal?: AbortSignal): Promise<void> {
 export function parseCmakeProgress(line: string): {percent: number; what: string} | undefined {
   const match = /^\[\s*(\d{1,3})%\]\s+(.*)$/.exec(line)
   if (!match) return undefined
-  const what = match[2].replace(/^Building (?:C|CXX) object .*\/([^/]+?)\.o$/, 'compiling $1').replace(/^Linking CXX executable .*\/([^/]+)$/, 'linking $1')
+  const what = match[2]
+    .replace(/^Building (?:C|CXX) object .*\/([^/]+?)\.o$/, 'compiling $1')
+    .replace(/^Linking CXX executable .*\/([^/]+)$/, 'linking $1')
   return {percent: Number(match[1]), what}
 }
 
@@ -177,7 +214,11 @@ async function buildNodeBinding(options: BuildLlamaOptions): Promise<NodeBinding
               }
             },
           })
-          task.title = result.built ? `node-llama-cpp binding compiled into ${result.cached}` : result.restored ? `node-llama-cpp binding restored from ${result.cached}` : 'node-llama-cpp binding already in place'
+          task.title = result.built
+            ? `node-llama-cpp binding compiled into ${result.cached}`
+            : result.restored
+              ? `node-llama-cpp binding restored from ${result.cached}`
+              : 'node-llama-cpp binding already in place'
         },
       },
     ],
@@ -205,7 +246,8 @@ async function buildLlamaTools(options: BuildLlamaOptions): Promise<LlamaBuildRe
   const lock = await acquireBuildLock(join(llamaCacheRoot(), `${info.key}.lock`), {
     signal,
     onWait: (owner) => {
-      if (renderer !== 'silent') process.stderr.write(`Waiting for another build of ${info.key} (pid ${owner.pid}, since ${owner.startedAt})…\n`)
+      if (renderer !== 'silent')
+        process.stderr.write(`Waiting for another build of ${info.key} (pid ${owner.pid}, since ${owner.startedAt})…\n`)
     },
   })
   try {
@@ -214,14 +256,33 @@ async function buildLlamaTools(options: BuildLlamaOptions): Promise<LlamaBuildRe
       const cached = await cachedLlamaBuild({signal})
       if (cached) return {...cached, built: false, seconds: seconds()}
     }
-    const llamaServerVersion = await buildInto(paths, info, {...options, renderer, jobs: options.jobs ?? availableParallelism()}, seconds)
-    return {version: info.tag, llamaServerVersion, key: info.key, cacheDir: paths.root, sourceDir: paths.sourceDir, binaries: binariesOf(paths), built: true, seconds: seconds()}
+    const llamaServerVersion = await buildInto(
+      paths,
+      info,
+      {...options, renderer, jobs: options.jobs ?? availableParallelism()},
+      seconds,
+    )
+    return {
+      version: info.tag,
+      llamaServerVersion,
+      key: info.key,
+      cacheDir: paths.root,
+      sourceDir: paths.sourceDir,
+      binaries: binariesOf(paths),
+      built: true,
+      seconds: seconds(),
+    }
   } finally {
     lock.release()
   }
 }
 
-async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options: BuildLlamaOptions & {renderer: ProgressRenderer; jobs: number}, seconds: () => number): Promise<string> {
+async function buildInto(
+  paths: LlamaBuildPaths,
+  info: LlamaSourceInfo,
+  options: BuildLlamaOptions & {renderer: ProgressRenderer; jobs: number},
+  seconds: () => number,
+): Promise<string> {
   const {signal, jobs} = options
   const staging = llamaStagingDir(info.key)
   if (options.force) rmSync(staging, {recursive: true, force: true})
@@ -233,10 +294,15 @@ async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options:
   const log: WriteStream = createWriteStream(logFile, {flags: 'a'})
   const record = (line: string) => log.write(`${line}\n`)
   record(`# invagent llama build ${info.key}, ${new Date().toISOString()}`)
-  const resumeHint = [`The full build log: ${logFile}`, 'Run `invagent llama build` again to resume where it stopped, or with --force to start over.']
+  const resumeHint = [
+    `The full build log: ${logFile}`,
+    'Run `invagent llama build` again to resume where it stopped, or with --force to start over.',
+  ]
   const resuming = existsSync(unpackedMarker) && existsSync(join(source, 'CMakeLists.txt'))
   // Without .git, cmake cannot read the commit for `--version`: it is passed explicitly.
-  let commit = resuming ? ((JSON.parse(readFileSync(unpackedMarker, 'utf8')) as {commit?: string}).commit ?? 'unknown') : 'unknown'
+  let commit = resuming
+    ? ((JSON.parse(readFileSync(unpackedMarker, 'utf8')) as {commit?: string}).commit ?? 'unknown')
+    : 'unknown'
   let llamaServerVersion = 'unknown'
 
   const tasks = new Listr(
@@ -246,7 +312,11 @@ async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options:
         skip: () => (resuming ? 'already unpacked: resuming the previous build' : false),
         task: async () => {
           rmSync(source, {recursive: true, force: true})
-          await runProcess('git', ['-c', 'advice.detachedHead=false', 'clone', '--quiet', info.bundlePath, source], {signal, onLine: record, suggestions: resumeHint})
+          await runProcess('git', ['-c', 'advice.detachedHead=false', 'clone', '--quiet', info.bundlePath, source], {
+            signal,
+            onLine: record,
+            suggestions: resumeHint,
+          })
           commit = (await runProcess('git', ['-C', source, 'rev-parse', '--short', 'HEAD'], {signal})).stdout.trim()
           // The git history is a copy of the bundle: not needed to build or to convert models.
           rmSync(join(source, '.git'), {recursive: true, force: true})
@@ -258,7 +328,12 @@ async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options:
         task: async () => {
           const flags = [...CMAKE_CONFIGURE_FLAGS, `-DLLAMA_BUILD_COMMIT=${commit}`]
           record(`$ cmake -S ${source} -B ${buildDir} ${flags.join(' ')}`)
-          await runProcess('cmake', ['-S', source, '-B', buildDir, ...flags], {signal, onLine: record, suggestions: resumeHint, processGroup: true})
+          await runProcess('cmake', ['-S', source, '-B', buildDir, ...flags], {
+            signal,
+            onLine: record,
+            suggestions: resumeHint,
+            processGroup: true,
+          })
         },
       },
       {
@@ -267,20 +342,34 @@ async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options:
           // The plain renderer prints every update as a line: one per 10% is enough for a log.
           const step = options.renderer === 'default' ? 1 : 10
           let shownUpTo = -step
-          await runProcess('cmake', ['--build', buildDir, '--config', 'Release', '--target', 'llama-server', 'llama-quantize', '-j', String(jobs)], {
-            signal,
-            suggestions: resumeHint,
-            processGroup: true,
-            onLine: (line) => {
-              record(line)
-              const progress = parseCmakeProgress(line)
-              if (!progress) return
-              if (options.renderer === 'default' || progress.percent >= shownUpTo + step) {
-                shownUpTo = Math.max(shownUpTo, progress.percent - (progress.percent % step))
-                task.output = `${progress.percent}% ${progress.what} (${Math.round(seconds())} s)`
-              }
+          await runProcess(
+            'cmake',
+            [
+              '--build',
+              buildDir,
+              '--config',
+              'Release',
+              '--target',
+              'llama-server',
+              'llama-quantize',
+              '-j',
+              String(jobs),
+            ],
+            {
+              signal,
+              suggestions: resumeHint,
+              processGroup: true,
+              onLine: (line) => {
+                record(line)
+                const progress = parseCmakeProgress(line)
+                if (!progress) return
+                if (options.renderer === 'default' || progress.percent >= shownUpTo + step) {
+                  shownUpTo = Math.max(shownUpTo, progress.percent - (progress.percent % step))
+                  task.output = `${progress.percent}% ${progress.what} (${Math.round(seconds())} s)`
+                }
+              },
             },
-          })
+          )
         },
       },
       {
@@ -293,11 +382,16 @@ async function buildInto(paths: LlamaBuildPaths, info: LlamaSourceInfo, options:
             mkdirSync(join(work, 'bin'))
             for (const name of LLAMA_BINARY_NAMES) {
               const built = join(buildDir, 'bin', name)
-              if (!existsSync(built)) throw new ExternalToolError(`cmake finished but ${built} is missing`, {command: 'cmake --build', suggestions: resumeHint})
+              if (!existsSync(built))
+                throw new ExternalToolError(`cmake finished but ${built} is missing`, {
+                  command: 'cmake --build',
+                  suggestions: resumeHint,
+                })
               copyFileSync(built, join(work, 'bin', name))
               chmodSync(join(work, 'bin', name), 0o755)
             }
-            llamaServerVersion = (await probeLlamaBinary('llama-server', join(work, 'bin', 'llama-server'), {signal})) ?? 'unknown'
+            llamaServerVersion =
+              (await probeLlamaBinary('llama-server', join(work, 'bin', 'llama-server'), {signal})) ?? 'unknown'
             await probeLlamaBinary('llama-quantize', join(work, 'bin', 'llama-quantize'), {signal})
             const buildInfo: LlamaBuildInfo = {
               key: info.key,

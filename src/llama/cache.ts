@@ -47,9 +47,16 @@ export function nodeLlamaCppPackageDir(): string {
   let directory = dirname(fileURLToPath(import.meta.resolve('node-llama-cpp')))
   for (;;) {
     const manifest = join(directory, 'package.json')
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as {name?: string}).name === 'node-llama-cpp') return directory
+    if (
+      existsSync(manifest) &&
+      (JSON.parse(readFileSync(manifest, 'utf8')) as {name?: string}).name === 'node-llama-cpp'
+    )
+      return directory
     const parent = dirname(directory)
-    if (parent === directory) throw new ConfigError('node-llama-cpp is installed but its package.json was not found', {suggestions: ['Run `npm ci` to reinstall the dependencies.']})
+    if (parent === directory)
+      throw new ConfigError('node-llama-cpp is installed but its package.json was not found', {
+        suggestions: ['Run `npm ci` to reinstall the dependencies.'],
+      })
     directory = parent
   }
 }
@@ -68,14 +75,21 @@ export async function llamaSourceInfo(): Promise<LlamaSourceInfo> {
   const bundlePath = join(packageDir, 'llama', 'gitRelease.bundle')
   const infoPath = join(packageDir, 'llama', 'llama.cpp.info.json')
   if (!existsSync(bundlePath) || !existsSync(infoPath)) {
-    throw new ConfigError(`node-llama-cpp does not ship the llama.cpp source here: expected ${bundlePath} and ${infoPath}`, {
-      suggestions: ['Run `npm ci` to reinstall node-llama-cpp.', 'Or point --llama-server / INVAGENT_LLAMA_SERVER at a llama-server you built yourself.'],
-    })
+    throw new ConfigError(
+      `node-llama-cpp does not ship the llama.cpp source here: expected ${bundlePath} and ${infoPath}`,
+      {
+        suggestions: [
+          'Run `npm ci` to reinstall node-llama-cpp.',
+          'Or point --llama-server / INVAGENT_LLAMA_SERVER at a llama-server you built yourself.',
+        ],
+      },
+    )
   }
   const stat = statSync(bundlePath)
   const stamp = `${bundlePath}:${stat.size}:${stat.mtimeMs}`
   if (memo?.stamp === stamp) return memo.info
-  const nodeLlamaCppVersion = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {version: string}).version
+  const nodeLlamaCppVersion = (JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {version: string})
+    .version
   const tag = (JSON.parse(readFileSync(infoPath, 'utf8')) as {tag?: string}).tag ?? 'untagged'
   const bundleSha256 = await sha256OfFile(bundlePath)
   const key = `${tag}-nlc${nodeLlamaCppVersion}-${bundleSha256.slice(0, 12)}`.replace(/[^\w.-]/g, '_')
@@ -115,7 +129,9 @@ export async function llamaSourceDir(): Promise<string> {
   const {key} = await llamaSourceInfo()
   const {sourceDir} = llamaBuildPaths(key)
   if (!existsSync(join(sourceDir, 'convert_hf_to_gguf.py'))) {
-    throw new ConfigError(`the llama.cpp source for ${key} is not in the cache (${sourceDir})`, {suggestions: ['Run `invagent llama build` once; it keeps the source next to the binaries.']})
+    throw new ConfigError(`the llama.cpp source for ${key} is not in the cache (${sourceDir})`, {
+      suggestions: ['Run `invagent llama build` once; it keeps the source next to the binaries.'],
+    })
   }
   return sourceDir
 }

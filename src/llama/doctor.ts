@@ -1,4 +1,14 @@
-import {accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {availableParallelism, cpus, tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
@@ -54,7 +64,13 @@ export interface DoctorReport {
   checks: DoctorCheck[]
   node: {version: string}
   cpu: {threads: number; model: string}
-  nodeLlamaCpp: {version: string | null; bindingLoads: boolean; buildType: string | null; llamaCppRelease: string | null; error?: string}
+  nodeLlamaCpp: {
+    version: string | null
+    bindingLoads: boolean
+    buildType: string | null
+    llamaCppRelease: string | null
+    error?: string
+  }
   binaries: {llamaServer: LocatedBinaryReport | null; llamaQuantize: LocatedBinaryReport | null}
   models: ModelReport[]
   cacheDir: string
@@ -74,7 +90,11 @@ function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]
 }
 
-async function locateWithVersion(name: 'llama-server' | 'llama-quantize', flagValue: string | undefined, signal?: AbortSignal): Promise<LocatedBinaryReport | {error: string}> {
+async function locateWithVersion(
+  name: 'llama-server' | 'llama-quantize',
+  flagValue: string | undefined,
+  signal?: AbortSignal,
+): Promise<LocatedBinaryReport | {error: string}> {
   let located
   try {
     located = await findLlamaBinary(name, flagValue)
@@ -88,17 +108,33 @@ async function locateWithVersion(name: 'llama-server' | 'llama-quantize', flagVa
   }
 }
 
-function binaryCheck(id: 'llama-server' | 'llama-quantize', report: LocatedBinaryReport | {error: string}): DoctorCheck {
+function binaryCheck(
+  id: 'llama-server' | 'llama-quantize',
+  report: LocatedBinaryReport | {error: string},
+): DoctorCheck {
   const build = 'Run `invagent llama build` (about 8 minutes on 2 cores, once).'
   if (!('path' in report)) return {id, status: 'missing', detail: report.error, nextStep: build}
-  if (report.error) return {id, status: 'missing', detail: `${report.path} (from ${report.source}) does not run: ${report.error}`, nextStep: `Rebuild with \`invagent llama build --force\`, or fix the binary ${report.source} points at.`}
-  return {id, status: 'ok', detail: `${report.path} (from ${report.source}), ${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`}
+  if (report.error)
+    return {
+      id,
+      status: 'missing',
+      detail: `${report.path} (from ${report.source}) does not run: ${report.error}`,
+      nextStep: `Rebuild with \`invagent llama build --force\`, or fix the binary ${report.source} points at.`,
+    }
+  return {
+    id,
+    status: 'ok',
+    detail: `${report.path} (from ${report.source}), ${report.version === null ? 'runs (it has no --version)' : `version ${report.version}`}`,
+  }
 }
 
 /** The line of a failed child's output that says what went wrong (not a stack frame). */
 function summarizeFailure(error: unknown): string {
   if (error instanceof ExternalToolError && error.stderrTail) {
-    const lines = error.stderrTail.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('at '))
+    const lines = error.stderrTail
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('at '))
     const telling = lines.find((line) => /error/i.test(line)) ?? lines.at(-1)
     if (telling) return `${telling} (exit code ${error.processExitCode ?? '?'})`
   }
@@ -115,7 +151,8 @@ function summarizeFailure(error: unknown): string {
 async function checkBinding(signal?: AbortSignal): Promise<DoctorReport['nodeLlamaCpp']> {
   let version: string | null = null
   try {
-    version = (JSON.parse(readFileSync(join(nodeLlamaCppPackageDir(), 'package.json'), 'utf8')) as {version: string}).version
+    version = (JSON.parse(readFileSync(join(nodeLlamaCppPackageDir(), 'package.json'), 'utf8')) as {version: string})
+      .version
   } catch (error) {
     return {version: null, bindingLoads: false, buildType: null, llamaCppRelease: null, error: firstLine(error)}
   }
@@ -153,9 +190,22 @@ async function inspectModel(path: string): Promise<ModelReport> {
   try {
     const info = await readGgufFileInfo(absolute, {readTensorInfo: false, logWarnings: false, sourceType: 'filesystem'})
     const general = info.metadata.general as {architecture?: string; name?: string; file_type?: number}
-    return {path: absolute, sizeBytes, architecture: general.architecture ?? null, name: general.name ?? null, fileType: general.file_type ?? null}
+    return {
+      path: absolute,
+      sizeBytes,
+      architecture: general.architecture ?? null,
+      name: general.name ?? null,
+      fileType: general.file_type ?? null,
+    }
   } catch (error) {
-    return {path: absolute, sizeBytes, architecture: null, name: null, fileType: null, error: `not a readable GGUF: ${firstLine(error)}`}
+    return {
+      path: absolute,
+      sizeBytes,
+      architecture: null,
+      name: null,
+      fileType: null,
+      error: `not a readable GGUF: ${firstLine(error)}`,
+    }
   }
 }
 
@@ -229,44 +279,81 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   checks.push(
     nodeMajor >= MINIMUM_NODE_MAJOR
       ? {id: 'node', status: 'ok', detail: `Node.js ${process.versions.node}`}
-      : {id: 'node', status: 'missing', detail: `Node.js ${process.versions.node} is older than ${MINIMUM_NODE_MAJOR}`, nextStep: 'Install Node.js 22 or newer (`. scripts/use-node.sh` installs Node 24 into the cache).'},
+      : {
+          id: 'node',
+          status: 'missing',
+          detail: `Node.js ${process.versions.node} is older than ${MINIMUM_NODE_MAJOR}`,
+          nextStep: 'Install Node.js 22 or newer (`. scripts/use-node.sh` installs Node 24 into the cache).',
+        },
   )
   const threads = availableParallelism()
   const cpuModel = cpus()[0]?.model ?? 'unknown'
-  checks.push({id: 'cpu', status: 'ok', detail: `${threads} thread${threads === 1 ? '' : 's'} available (${cpuModel}); llama-server and the embedded engine use all of them by default`})
+  checks.push({
+    id: 'cpu',
+    status: 'ok',
+    detail: `${threads} thread${threads === 1 ? '' : 's'} available (${cpuModel}); llama-server and the embedded engine use all of them by default`,
+  })
   checks.push(
     binding.bindingLoads
       ? {
           id: 'node-llama-cpp',
           status: 'ok',
           detail: `node-llama-cpp ${binding.version}: the ${binding.buildType} CPU binding (llama.cpp ${binding.llamaCppRelease}) loads`,
-          ...(binding.buildType === 'prebuilt' ? {nextStep: '`invagent llama build` also compiles this binding with OpenMP: the embedded engine then decodes 2–3× faster on CPU.'} : {}),
+          ...(binding.buildType === 'prebuilt'
+            ? {
+                nextStep:
+                  '`invagent llama build` also compiles this binding with OpenMP: the embedded engine then decodes 2–3× faster on CPU.',
+              }
+            : {}),
         }
       : {
           id: 'node-llama-cpp',
           status: 'warn',
           detail: `node-llama-cpp ${binding.version ?? '(not installed)'}: its CPU binding does not load: ${binding.error}`,
-          nextStep: 'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or compile it with `invagent llama build`.',
+          nextStep:
+            'Only the embedded engine needs it; the server engine works. Reinstall with `npm ci`, or compile it with `invagent llama build`.',
         },
   )
   checks.push(binaryCheck('llama-server', server), binaryCheck('llama-quantize', quantize))
   const missingTools = tools.filter(([, works]) => !works).map(([tool]) => tool)
   checks.push(
     missingTools.length === 0
-      ? {id: 'build-tools', status: 'ok', detail: 'git, cmake and a C++ compiler are installed (needed only by `invagent llama build`)'}
-      : {id: 'build-tools', status: 'warn', detail: `not installed: ${missingTools.join(', ')} (needed only by \`invagent llama build\`)`, nextStep: 'On Debian or Ubuntu: `sudo apt-get install git cmake g++`.'},
+      ? {
+          id: 'build-tools',
+          status: 'ok',
+          detail: 'git, cmake and a C++ compiler are installed (needed only by `invagent llama build`)',
+        }
+      : {
+          id: 'build-tools',
+          status: 'warn',
+          detail: `not installed: ${missingTools.join(', ')} (needed only by \`invagent llama build\`)`,
+          nextStep: 'On Debian or Ubuntu: `sudo apt-get install git cmake g++`.',
+        },
   )
   const readable = models.filter((model) => !model.error)
   const explicitReport = explicitModel ? models.find((model) => model.path === explicitModel) : undefined
   if (explicitModelError) {
-    checks.push({id: 'models', status: 'missing', detail: `--model ${options.model}: ${explicitModelError}`, nextStep: 'Give a registered model name (`invagent models list`) or the path of a GGUF file.'})
+    checks.push({
+      id: 'models',
+      status: 'missing',
+      detail: `--model ${options.model}: ${explicitModelError}`,
+      nextStep: 'Give a registered model name (`invagent models list`) or the path of a GGUF file.',
+    })
   } else if (explicitReport?.error) {
-    checks.push({id: 'models', status: 'missing', detail: `--model ${explicitReport.path}: ${explicitReport.error}`, nextStep: 'Give the path of a GGUF file.'})
+    checks.push({
+      id: 'models',
+      status: 'missing',
+      detail: `--model ${explicitReport.path}: ${explicitReport.error}`,
+      nextStep: 'Give the path of a GGUF file.',
+    })
   } else if (readable.length === 0) {
     checks.push({
       id: 'models',
       status: 'warn',
-      detail: models.length === 0 ? `no GGUF model under ${modelsDir}` : `no readable GGUF model (${models.map((model) => `${model.path}: ${model.error}`).join('; ')})`,
+      detail:
+        models.length === 0
+          ? `no GGUF model under ${modelsDir}`
+          : `no readable GGUF model (${models.map((model) => `${model.path}: ${model.error}`).join('; ')})`,
       nextStep: `Put a GGUF file in ${modelsDir} (\`invagent models add\`) or pass --model; the rules engine needs none.`,
     })
   } else {
@@ -282,10 +369,16 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   checks.push(
     nearestWritable(cacheDir)
       ? {id: 'cache', status: 'ok', detail: `${cacheDir} (INVAGENT_CACHE overrides it)`}
-      : {id: 'cache', status: 'warn', detail: `${cacheDir} is not writable`, nextStep: 'Set INVAGENT_CACHE to a writable folder.'},
+      : {
+          id: 'cache',
+          status: 'warn',
+          detail: `${cacheDir} is not writable`,
+          nextStep: 'Set INVAGENT_CACHE to a writable folder.',
+        },
   )
 
-  const toReport = (located: LocatedBinaryReport | {error: string}): LocatedBinaryReport | null => ('path' in located ? located : null)
+  const toReport = (located: LocatedBinaryReport | {error: string}): LocatedBinaryReport | null =>
+    'path' in located ? located : null
   return {
     ok: checks.every((check) => check.status !== 'missing'),
     checks,

@@ -58,36 +58,52 @@ export interface FindLlamaBinaryOptions {
  * variable that names something unusable is an error rather than a reason to look further:
  * the user asked for that binary.
  */
-export async function findLlamaBinary(name: LlamaBinaryName, flagValue?: string, options: FindLlamaBinaryOptions = {}): Promise<LocatedLlamaBinary> {
+export async function findLlamaBinary(
+  name: LlamaBinaryName,
+  flagValue?: string,
+  options: FindLlamaBinaryOptions = {},
+): Promise<LocatedLlamaBinary> {
   const env = options.env ?? process.env
   const flagName = options.flagName ?? `--${name}`
   if (flagValue !== undefined && flagValue !== '') {
     const path = resolveExplicit(flagValue, env.PATH)
-    if (!path) throw new UserError(`${flagName} ${flagValue}: no executable file there`, {suggestions: [`Give the path of a built ${name}, or leave ${flagName} out to use \`invagent llama build\`'s.`]})
+    if (!path)
+      throw new UserError(`${flagName} ${flagValue}: no executable file there`, {
+        suggestions: [`Give the path of a built ${name}, or leave ${flagName} out to use \`invagent llama build\`'s.`],
+      })
     return {name, path, source: 'flag'}
   }
   const variable = LLAMA_BINARY_ENV[name]
   const fromEnv = env[variable]
   if (fromEnv) {
     const path = resolveExplicit(fromEnv, env.PATH)
-    if (!path) throw new ConfigError(`${variable}=${fromEnv}: no executable file there`, {suggestions: [`Fix or unset ${variable}.`]})
+    if (!path)
+      throw new ConfigError(`${variable}=${fromEnv}: no executable file there`, {
+        suggestions: [`Fix or unset ${variable}.`],
+      })
     return {name, path, source: 'env'}
   }
   const onPath = findOnPath(name, env.PATH)
   if (onPath) return {name, path: onPath, source: 'path'}
   const cached = await findCachedLlamaBinary(name, env)
   if (cached) return {name, path: cached, source: 'cache'}
-  throw new ConfigError(`${name} not found: not given with ${flagName}, not in ${variable}, not on PATH, and not built in ${llamaCacheRoot(env)}`, {
-    code: 'LLAMA_BINARY_NOT_FOUND',
-    suggestions: [
-      `Run \`invagent llama build\` to compile ${name} from the llama.cpp source node-llama-cpp ships (about 8 minutes on 2 cores, once).`,
-      `Or point ${flagName} or ${variable} at an existing ${name}.`,
-    ],
-  })
+  throw new ConfigError(
+    `${name} not found: not given with ${flagName}, not in ${variable}, not on PATH, and not built in ${llamaCacheRoot(env)}`,
+    {
+      code: 'LLAMA_BINARY_NOT_FOUND',
+      suggestions: [
+        `Run \`invagent llama build\` to compile ${name} from the llama.cpp source node-llama-cpp ships (about 8 minutes on 2 cores, once).`,
+        `Or point ${flagName} or ${variable} at an existing ${name}.`,
+      ],
+    },
+  )
 }
 
 /** The binary in the build cache for the installed node-llama-cpp's llama.cpp, if built. */
-export async function findCachedLlamaBinary(name: LlamaBinaryName, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+export async function findCachedLlamaBinary(
+  name: LlamaBinaryName,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
   let key: string
   try {
     key = (await llamaSourceInfo()).key

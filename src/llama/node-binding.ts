@@ -1,4 +1,14 @@
-import {cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 
 import {ExternalToolError} from '../errors.js'
@@ -47,7 +57,9 @@ function localBuildsDir(): string {
 
 /** A local build node-llama-cpp accepts: the addon, its metadata, and the "done" marker. */
 function isCompleteBuild(folder: string): boolean {
-  return ['Release/llama-addon.node', 'Release/_nlcBuildMetadata.json', 'buildDone.status'].every((file) => existsSync(join(folder, file)))
+  return ['Release/llama-addon.node', 'Release/_nlcBuildMetadata.json', 'buildDone.status'].every((file) =>
+    existsSync(join(folder, file)),
+  )
 }
 
 function sameBuild(a: string, b: string): boolean {
@@ -71,48 +83,85 @@ function copyBuild(from: string, to: string): void {
  * Makes sure node-llama-cpp has the locally compiled binding: from the cache when it is there,
  * compiled (and cached) otherwise. `onLine` receives the compiler's output, for progress.
  */
-export async function ensureNodeBinding(options: {signal?: AbortSignal; force?: boolean; onLine?: (line: string) => void} = {}): Promise<NodeBindingResult> {
+export async function ensureNodeBinding(
+  options: {signal?: AbortSignal; force?: boolean; onLine?: (line: string) => void} = {},
+): Promise<NodeBindingResult> {
   const info = await llamaSourceInfo()
   const cacheRoot = join(llamaCacheRoot(), `${info.key}-node-binding`)
   const infoFile = join(cacheRoot, 'binding-info.json')
   const cachedInfo = existsSync(infoFile) ? (JSON.parse(readFileSync(infoFile, 'utf8')) as BindingInfo) : undefined
-  if (!options.force && cachedInfo && isCompleteBuild(join(cacheRoot, cachedInfo.folder))) return install(cachedInfo.folder, cacheRoot, false)
+  if (!options.force && cachedInfo && isCompleteBuild(join(cacheRoot, cachedInfo.folder)))
+    return install(cachedInfo.folder, cacheRoot, false)
 
   mkdirSync(llamaCacheRoot(), {recursive: true})
   const lock = await acquireBuildLock(join(llamaCacheRoot(), `${info.key}-node-binding.lock`), {signal: options.signal})
   try {
     const again = existsSync(infoFile) ? (JSON.parse(readFileSync(infoFile, 'utf8')) as BindingInfo) : undefined
-    if (!options.force && again && isCompleteBuild(join(cacheRoot, again.folder))) return install(again.folder, cacheRoot, false)
+    if (!options.force && again && isCompleteBuild(join(cacheRoot, again.folder)))
+      return install(again.folder, cacheRoot, false)
     const started = performance.now()
     const packageDir = nodeLlamaCppPackageDir()
     const logFile = join(llamaCacheRoot(), `${info.key}-node-binding.log`)
     const log = createWriteStream(logFile)
     try {
       // The bundled git release is used for this tag: nothing is downloaded. CPU only.
-      await runProcess(process.execPath, [join(packageDir, 'dist', 'cli', 'cli.js'), 'source', 'download', '--release', info.tag, '--gpu', 'false', '--noUsageExample'], {
-        signal: options.signal,
-        processGroup: true,
-        onLine: (line) => {
-          log.write(`${line}\n`)
-          options.onLine?.(line)
+      await runProcess(
+        process.execPath,
+        [
+          join(packageDir, 'dist', 'cli', 'cli.js'),
+          'source',
+          'download',
+          '--release',
+          info.tag,
+          '--gpu',
+          'false',
+          '--noUsageExample',
+        ],
+        {
+          signal: options.signal,
+          processGroup: true,
+          onLine: (line) => {
+            log.write(`${line}\n`)
+            options.onLine?.(line)
+          },
+          suggestions: [
+            `The full log: ${logFile}`,
+            'node-llama-cpp compiles with cmake and a C++ compiler (apt-get install cmake g++).',
+          ],
         },
-        suggestions: [`The full log: ${logFile}`, 'node-llama-cpp compiles with cmake and a C++ compiler (apt-get install cmake g++).'],
-      })
+      )
     } finally {
       await new Promise<void>((resolve) => log.end(resolve))
     }
     const lastBuild = join(packageDir, 'llama', 'lastBuild.json')
-    const folder = existsSync(lastBuild) ? (JSON.parse(readFileSync(lastBuild, 'utf8')) as {folderName?: string}).folderName : undefined
+    const folder = existsSync(lastBuild)
+      ? (JSON.parse(readFileSync(lastBuild, 'utf8')) as {folderName?: string}).folderName
+      : undefined
     if (!folder || !isCompleteBuild(join(localBuildsDir(), folder))) {
-      throw new ExternalToolError('node-llama-cpp reported success but its local build is incomplete', {command: 'node-llama-cpp source download', suggestions: [`The full log: ${logFile}`]})
+      throw new ExternalToolError('node-llama-cpp reported success but its local build is incomplete', {
+        command: 'node-llama-cpp source download',
+        suggestions: [`The full log: ${logFile}`],
+      })
     }
     // The clone of the source under node_modules is only needed to compile.
     rmSync(join(packageDir, 'llama', 'llama.cpp'), {recursive: true, force: true})
     mkdirSync(cacheRoot, {recursive: true})
     copyBuild(join(localBuildsDir(), folder), join(cacheRoot, folder))
-    const bindingInfo: BindingInfo = {folder, tag: info.tag, nodeLlamaCppVersion: info.nodeLlamaCppVersion, builtAt: new Date().toISOString(), buildSeconds: Math.round((performance.now() - started) / 1000)}
+    const bindingInfo: BindingInfo = {
+      folder,
+      tag: info.tag,
+      nodeLlamaCppVersion: info.nodeLlamaCppVersion,
+      builtAt: new Date().toISOString(),
+      buildSeconds: Math.round((performance.now() - started) / 1000),
+    }
     writeFileSync(infoFile, `${JSON.stringify(bindingInfo, null, 2)}\n`)
-    return {folder, cached: join(cacheRoot, folder), installed: join(localBuildsDir(), folder), built: true, restored: false}
+    return {
+      folder,
+      cached: join(cacheRoot, folder),
+      installed: join(localBuildsDir(), folder),
+      built: true,
+      restored: false,
+    }
   } finally {
     lock.release()
   }

@@ -19,9 +19,18 @@ export async function reservePort(host: string, port: number): Promise<number> {
     server.unref()
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
-        reject(new UserError(`port ${port} on ${host} is already in use`, {code: 'PORT_IN_USE', suggestions: ['Pick another one with --port, or stop what is listening there.']}))
+        reject(
+          new UserError(`port ${port} on ${host} is already in use`, {
+            code: 'PORT_IN_USE',
+            suggestions: ['Pick another one with --port, or stop what is listening there.'],
+          }),
+        )
       } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
-        reject(new UserError(`cannot listen on ${host}: ${error.code}`, {suggestions: ['Use --host 127.0.0.1 (the default) or an address of this machine.']}))
+        reject(
+          new UserError(`cannot listen on ${host}: ${error.code}`, {
+            suggestions: ['Use --host 127.0.0.1 (the default) or an address of this machine.'],
+          }),
+        )
       } else {
         reject(error)
       }

@@ -9,16 +9,27 @@ import type {LlamaBinaryName} from './cache.js'
  * its version is null. Throws ExternalToolError when the binary does not run: a binary that
  * cannot print its version or usage cannot serve or quantize either.
  */
-export async function probeLlamaBinary(name: LlamaBinaryName, path: string, options: {signal?: AbortSignal} = {}): Promise<string | null> {
+export async function probeLlamaBinary(
+  name: LlamaBinaryName,
+  path: string,
+  options: {signal?: AbortSignal} = {},
+): Promise<string | null> {
   if (name === 'llama-quantize') {
     const result = await runProcess(path, ['--help'], {timeoutMs: 20_000, signal: options.signal, okExitCodes: [0, 1]})
     if (!/usage:/i.test(`${result.stdout}\n${result.stderr}`)) {
-      throw new ExternalToolError(`${result.command} did not print llama-quantize's usage`, {command: result.command, exitCode: result.exitCode, stderrTail: result.stderr})
+      throw new ExternalToolError(`${result.command} did not print llama-quantize's usage`, {
+        command: result.command,
+        exitCode: result.exitCode,
+        stderrTail: result.stderr,
+      })
     }
     return null
   }
   const result = await runProcess(path, ['--version'], {timeoutMs: 20_000, signal: options.signal})
-  const lines = `${result.stdout}\n${result.stderr}`.split('\n').map((line) => line.trim()).filter(Boolean)
+  const lines = `${result.stdout}\n${result.stderr}`
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
   const versionLine = lines.find((line) => /^version:/i.test(line)) ?? lines[0] ?? 'unknown'
   return versionLine.replace(/^version:\s*/i, '')
 }

@@ -9,7 +9,14 @@ import type {ProgressRenderer} from './build.js'
  */
 export function listrOptions(renderer: ProgressRenderer) {
   const logger = new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})
-  return {renderer, fallbackRenderer: 'simple', rendererOptions: {logger}, fallbackRendererOptions: {logger}, exitOnError: true, registerSignalListeners: false} as const
+  return {
+    renderer,
+    fallbackRenderer: 'simple',
+    rendererOptions: {logger},
+    fallbackRendererOptions: {logger},
+    exitOnError: true,
+    registerSignalListeners: false,
+  } as const
 }
 
 /**

@@ -96,7 +96,13 @@ export async function serveUntilStopped(options: LlamaServerOptions, output: Ser
       } else if (event.type === 'server-ready') {
         firstStartupMs = event.startupMs
       } else if (event.type === 'server-exited') {
-        output.line({event: 'exited', pid: event.pid ?? null, exitCode: event.exitCode ?? null, signal: event.signal ?? null, uptimeMs: event.uptimeMs})
+        output.line({
+          event: 'exited',
+          pid: event.pid ?? null,
+          exitCode: event.exitCode ?? null,
+          signal: event.signal ?? null,
+          uptimeMs: event.uptimeMs,
+        })
       } else if (event.type === 'server-restarting') {
         output.line({event: 'restarting', attempt: event.attempt, delayMs: event.delayMs})
       }

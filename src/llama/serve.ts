@@ -30,7 +30,12 @@ export interface RestartPolicy {
   healthyAfterMs: number
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = {maxAttempts: 5, initialDelayMs: 500, maxDelayMs: 30_000, healthyAfterMs: 60_000}
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  maxAttempts: 5,
+  initialDelayMs: 500,
+  maxDelayMs: 30_000,
+  healthyAfterMs: 60_000,
+}
 
 export interface LlamaServerOptions {
   /** Path of the GGUF model. */
@@ -61,7 +66,13 @@ export interface LlamaServerOptions {
 export type LlamaServerEvent =
   | {type: 'server-starting'; attempt: number; command: string}
   | {type: 'server-ready'; url: string; pid: number | undefined; startupMs: number}
-  | {type: 'server-exited'; pid: number | undefined; exitCode: number | undefined; signal: string | undefined; uptimeMs: number}
+  | {
+      type: 'server-exited'
+      pid: number | undefined
+      exitCode: number | undefined
+      signal: string | undefined
+      uptimeMs: number
+    }
   | {type: 'server-restarting'; attempt: number; delayMs: number}
   | {type: 'server-gave-up'; attempts: number; message: string}
   | {type: 'server-stopped'}
@@ -107,26 +118,40 @@ interface ResolvedServerSettings {
  */
 export function llamaServerArgs(settings: ResolvedServerSettings): string[] {
   return [
-    '--model', settings.model,
-    '--alias', basename(settings.model).replace(/\.gguf$/i, ''),
-    '--host', settings.host,
-    '--port', String(settings.port),
-    '--ctx-size', String(settings.ctxSize),
-    '--threads', String(settings.threads),
-    '--threads-batch', String(settings.threads),
-    '--parallel', String(settings.parallel),
-    '--fit', 'off',
+    '--model',
+    settings.model,
+    '--alias',
+    basename(settings.model).replace(/\.gguf$/i, ''),
+    '--host',
+    settings.host,
+    '--port',
+    String(settings.port),
+    '--ctx-size',
+    String(settings.ctxSize),
+    '--threads',
+    String(settings.threads),
+    '--threads-batch',
+    String(settings.threads),
+    '--parallel',
+    String(settings.parallel),
+    '--fit',
+    'off',
     '--no-context-shift',
     '--jinja',
     '--offline',
     '--no-webui',
-    '--log-colors', 'off',
+    '--log-colors',
+    'off',
   ]
 }
 
 /** llama-server reads LLAMA_ARG_* variables as flags: remove them so the command line is the whole truth. */
 function withoutLlamaArgEnvironment(): Record<string, undefined> {
-  return Object.fromEntries(Object.keys(process.env).filter((name) => name.startsWith('LLAMA_ARG_')).map((name) => [name, undefined]))
+  return Object.fromEntries(
+    Object.keys(process.env)
+      .filter((name) => name.startsWith('LLAMA_ARG_'))
+      .map((name) => [name, undefined]),
+  )
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -190,7 +215,8 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
   }
   const args = [...llamaServerArgs(settings), ...(options.extraArgs ?? [])]
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
-  const policy: RestartPolicy | undefined = options.restart === false ? undefined : {...DEFAULT_RESTART_POLICY, ...options.restart}
+  const policy: RestartPolicy | undefined =
+    options.restart === false ? undefined : {...DEFAULT_RESTART_POLICY, ...options.restart}
   const readyTimeoutMs = options.readyTimeoutMs ?? 5 * 60_000
   const emit = (event: LlamaServerEvent) => options.onEvent?.(event)
   const stopController = new AbortController()
@@ -201,13 +227,21 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
   const launch = async (): Promise<LongRunningProcess> => {
     attempt++
     const started = performance.now()
-    const child = spawnLongRunning(binary.path, args, {env: withoutLlamaArgEnvironment(), onLine: options.onLine, tailLines: 40})
+    const child = spawnLongRunning(binary.path, args, {
+      env: withoutLlamaArgEnvironment(),
+      onLine: options.onLine,
+      tailLines: 40,
+    })
     emit({type: 'server-starting', attempt, command: child.command})
     let exit: ProcessExit | undefined
     void child.exited.then((value) => (exit = value))
     const deadline = Date.now() + readyTimeoutMs
     for (;;) {
-      if (exit) throw child.failure(`llama-server ${describeExit(exit)} before it was ready (${child.command})`, crashSuggestions(binary))
+      if (exit)
+        throw child.failure(
+          `llama-server ${describeExit(exit)} before it was ready (${child.command})`,
+          crashSuggestions(binary),
+        )
       if (stopping || options.signal?.aborted) {
         await child.stop()
         if (options.signal?.aborted) throw options.signal.reason
@@ -220,7 +254,10 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
       }
       if (Date.now() > deadline) {
         await child.stop()
-        throw child.failure(`llama-server did not answer ${url}/health with 200 within ${Math.round(readyTimeoutMs / 1000)} s`, ['Raise the timeout for a large model, or check the tail of its output above.'])
+        throw child.failure(
+          `llama-server did not answer ${url}/health with 200 within ${Math.round(readyTimeoutMs / 1000)} s`,
+          ['Raise the timeout for a large model, or check the tail of its output above.'],
+        )
       }
       await Promise.race([sleep(200), child.exited])
     }
@@ -244,7 +281,12 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
         if (consecutiveFailures > policy.maxAttempts) {
           const message = `llama-server failed ${consecutiveFailures} times in a row; giving up.\n${lastFailure.message}`
           emit({type: 'server-gave-up', attempts: consecutiveFailures, message})
-          throw new ExternalToolError(message, {command: lastFailure.command, exitCode: lastFailure.processExitCode, stderrTail: lastFailure.stderrTail, suggestions: crashSuggestions(binary)})
+          throw new ExternalToolError(message, {
+            command: lastFailure.command,
+            exitCode: lastFailure.processExitCode,
+            stderrTail: lastFailure.stderrTail,
+            suggestions: crashSuggestions(binary),
+          })
         }
         const delayMs = Math.min(policy.initialDelayMs * 2 ** (consecutiveFailures - 1), policy.maxDelayMs)
         emit({type: 'server-restarting', attempt: consecutiveFailures, delayMs})
@@ -261,7 +303,10 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Lla
           break
         } catch (error) {
           if (stopping) return
-          lastFailure = error instanceof ExternalToolError ? error : new ExternalToolError(String(error), {command: args.join(' '), cause: error})
+          lastFailure =
+            error instanceof ExternalToolError
+              ? error
+              : new ExternalToolError(String(error), {command: args.join(' '), cause: error})
           consecutiveFailures++
         }
       }

@@ -42,7 +42,14 @@ async function fetchBundle(bundlePath: string, scratch: string): Promise<void> {
 }
 
 async function bundleVocabNames(scratch: string): Promise<string[]> {
-  const {stdout} = await runProcess('git', ['--git-dir', join(scratch, 'repo.git'), 'ls-tree', '--name-only', 'FETCH_HEAD', 'models/'])
+  const {stdout} = await runProcess('git', [
+    '--git-dir',
+    join(scratch, 'repo.git'),
+    'ls-tree',
+    '--name-only',
+    'FETCH_HEAD',
+    'models/',
+  ])
   return namesOf(stdout.split('\n').map((path) => path.replace(/^models\//, '')))
 }
 
@@ -91,7 +98,17 @@ async function bundledVocabFiles(name: string, suffixes: readonly string[], env:
     const tree = join(scratch, 'tree')
     mkdirSync(tree, {recursive: true})
     const paths = suffixes.map((suffix) => `models/${file}${suffix}`)
-    await runProcess('git', ['--git-dir', join(scratch, 'repo.git'), '--work-tree', tree, 'checkout', '--quiet', 'FETCH_HEAD', '--', ...paths])
+    await runProcess('git', [
+      '--git-dir',
+      join(scratch, 'repo.git'),
+      '--work-tree',
+      tree,
+      'checkout',
+      '--quiet',
+      'FETCH_HEAD',
+      '--',
+      ...paths,
+    ])
     paths.forEach((path, index) => {
       if (!existsSync(cached[index])) renameSync(join(tree, path), cached[index])
     })
@@ -103,12 +120,15 @@ async function bundledVocabFiles(name: string, suffixes: readonly string[], env:
 
 function unknownVocab(name: string, names: readonly string[]): ConfigError {
   const guess = didYouMean(name, names)
-  return new ConfigError(`no model, GGUF file or bundled vocabulary is called "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, {
-    code: 'UNKNOWN_VOCAB',
-    suggestions: [
-      `Give a registered model (invagent models list), the path of a .gguf file, or a vocabulary llama.cpp ships${names.length > 0 ? `: ${names.join(', ')}` : ''}.`,
-    ],
-  })
+  return new ConfigError(
+    `no model, GGUF file or bundled vocabulary is called "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`,
+    {
+      code: 'UNKNOWN_VOCAB',
+      suggestions: [
+        `Give a registered model (invagent models list), the path of a .gguf file, or a vocabulary llama.cpp ships${names.length > 0 ? `: ${names.join(', ')}` : ''}.`,
+      ],
+    },
+  )
 }
 
 /**
@@ -116,7 +136,10 @@ function unknownVocab(name: string, names: readonly string[]): ConfigError {
  * everywhere else, and failing those the name of a vocabulary llama.cpp ships (`phi-3`), so that
  * lengths can be measured before any model is downloaded.
  */
-export async function resolveTokenizerModel(value: string, options: {env?: NodeJS.ProcessEnv; resolve?: (value: string) => {path: string}} = {}): Promise<{path: string; bundled: boolean}> {
+export async function resolveTokenizerModel(
+  value: string,
+  options: {env?: NodeJS.ProcessEnv; resolve?: (value: string) => {path: string}} = {},
+): Promise<{path: string; bundled: boolean}> {
   const resolveRegistered = options.resolve ?? resolveModel
   try {
     return {path: resolveRegistered(value).path, bundled: false}

@@ -9,7 +9,10 @@ export type HashProgress = (bytesRead: number, totalBytes: number) => void
  * The SHA-256 of a file, streamed in 4 MiB chunks so a multi-gigabyte GGUF never sits in memory.
  * `onProgress` is called after every chunk; `signal` cancels the read.
  */
-export async function sha256File(path: string, options: {onProgress?: HashProgress; signal?: AbortSignal} = {}): Promise<string> {
+export async function sha256File(
+  path: string,
+  options: {onProgress?: HashProgress; signal?: AbortSignal} = {},
+): Promise<string> {
   const {size} = await stat(path)
   const hash = createHash('sha256')
   let bytesRead = 0

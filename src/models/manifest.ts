@@ -12,7 +12,12 @@ export const MANIFEST_SCHEMA_VERSION = 1
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256: 64 lowercase hex digits')
-const modelName = z.string().regex(MODEL_NAME_PATTERN, 'expected a model name: letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 characters')
+const modelName = z
+  .string()
+  .regex(
+    MODEL_NAME_PATTERN,
+    'expected a model name: letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128 characters',
+  )
 
 /**
  * Where a fine-tuned model came from (`invagent train`): enough to reproduce the job and to tell
@@ -84,7 +89,8 @@ export function jsonPointer(path: readonly PropertyKey[]): string {
 
 function valueAt(document: unknown, path: readonly PropertyKey[]): unknown {
   let value = document
-  for (const segment of path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[segment] : undefined
+  for (const segment of path)
+    value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[segment] : undefined
   return value
 }
 
@@ -120,27 +126,37 @@ export function parseManifest(text: string, file: string): ModelManifest {
   }
   const version = valueAt(document, ['schemaVersion'])
   if (typeof version === 'number' && version > MANIFEST_SCHEMA_VERSION) {
-    throw new ConfigError(`${file}#/schemaVersion: manifest format ${version} is newer than this invagent reads (${MANIFEST_SCHEMA_VERSION}).`, {
-      code: 'MANIFEST_TOO_NEW',
-      suggestions: ['Upgrade invagent.'],
-    })
+    throw new ConfigError(
+      `${file}#/schemaVersion: manifest format ${version} is newer than this invagent reads (${MANIFEST_SCHEMA_VERSION}).`,
+      {
+        code: 'MANIFEST_TOO_NEW',
+        suggestions: ['Upgrade invagent.'],
+      },
+    )
   }
   const result = ModelManifest.safeParse(document)
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys') return `${file}#${jsonPointer(issue.path)}: unknown key(s) ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
+      if (issue.code === 'unrecognized_keys')
+        return `${file}#${jsonPointer(issue.path)}: unknown key(s) ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
       const value = valueAt(document, issue.path)
       const expected = issue.message.replace(/^Invalid input: /, '').replace(/, received \w+$/, '')
       return `${file}#${jsonPointer(issue.path)}: ${value === undefined ? `missing (${expected})` : `${expected}, found ${describeValue(value)}`}`
     })
-    throw new ConfigError(problems.join('\n'), {code: 'MANIFEST_INVALID', suggestions: ['Fix the file by hand, or delete it and register the model again.']})
+    throw new ConfigError(problems.join('\n'), {
+      code: 'MANIFEST_INVALID',
+      suggestions: ['Fix the file by hand, or delete it and register the model again.'],
+    })
   }
   const expectedName = basename(file).replace(/\.json$/, '')
   if (result.data.name !== expectedName) {
-    throw new ConfigError(`${file}#/name: "${result.data.name}" does not match the manifest's file name (expected "${expectedName}").`, {
-      code: 'MANIFEST_INVALID',
-      suggestions: [`Rename the file to ${result.data.name}.json or set "name" to "${expectedName}".`],
-    })
+    throw new ConfigError(
+      `${file}#/name: "${result.data.name}" does not match the manifest's file name (expected "${expectedName}").`,
+      {
+        code: 'MANIFEST_INVALID',
+        suggestions: [`Rename the file to ${result.data.name}.json or set "name" to "${expectedName}".`],
+      },
+    )
   }
   return result.data
 }
@@ -151,7 +167,10 @@ export function readManifest(path: string): ModelManifest {
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
-    throw new ConfigError(`cannot read the manifest ${path}: ${(error as Error).message}`, {code: 'MANIFEST_UNREADABLE', cause: error})
+    throw new ConfigError(`cannot read the manifest ${path}: ${(error as Error).message}`, {
+      code: 'MANIFEST_UNREADABLE',
+      cause: error,
+    })
   }
   return parseManifest(text, path)
 }
@@ -165,12 +184,16 @@ export function writeManifest(path: string, manifest: ModelManifest): void {
     renameSync(temporary, path)
   } catch (error) {
     rmSync(temporary, {force: true})
-    throw new ConfigError(`cannot write the manifest ${path}: ${(error as Error).message}`, {code: 'MANIFEST_UNWRITABLE', cause: error})
+    throw new ConfigError(`cannot write the manifest ${path}: ${(error as Error).message}`, {
+      code: 'MANIFEST_UNWRITABLE',
+      cause: error,
+    })
   }
 }
 
 /** The command line of this process as a person would type it again (`invagent models add x.gguf --name x`). */
 export function currentCommandLine(argv: readonly string[] = process.argv.slice(2), bin = 'invagent'): string {
-  const quote = (argument: string) => (/^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", `'\\''`)}'`)
+  const quote = (argument: string) =>
+    /^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", `'\\''`)}'`
   return [bin, ...argv.map(quote)].join(' ')
 }

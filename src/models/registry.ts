@@ -4,7 +4,14 @@ import {basename, isAbsolute, join, relative, resolve, sep} from 'node:path'
 import {ConfigError, didYouMean, UserError} from '../errors.js'
 import type {HashProgress} from './hash-file.js'
 import {inspectGguf} from './inspect-gguf.js'
-import {MANIFEST_SCHEMA_VERSION, MODEL_NAME_PATTERN, readManifest, writeManifest, type ModelManifest, type TrainingProvenance} from './manifest.js'
+import {
+  MANIFEST_SCHEMA_VERSION,
+  MODEL_NAME_PATTERN,
+  readManifest,
+  writeManifest,
+  type ModelManifest,
+  type TrainingProvenance,
+} from './manifest.js'
 import {modelsDirectory} from './models-directory.js'
 
 /** A GGUF in the models folder that no manifest points at. */
@@ -70,10 +77,16 @@ export function unknownModelError(name: string, directory: string): ConfigError 
   const names = registeredNames(directory)
   const guess = didYouMean(name, names)
   const known = names.length > 0 ? `registered: ${names.join(', ')}` : 'no model is registered there'
-  return new ConfigError(`unknown model "${name}" in ${directory}${guess ? ` — did you mean "${guess}"?` : ` (${known})`}`, {
-    code: 'MODEL_UNKNOWN',
-    suggestions: ['invagent models list', 'Pass the path of a .gguf file instead of a name, or set INVAGENT_MODELS_DIR to the folder that holds your models.'],
-  })
+  return new ConfigError(
+    `unknown model "${name}" in ${directory}${guess ? ` — did you mean "${guess}"?` : ` (${known})`}`,
+    {
+      code: 'MODEL_UNKNOWN',
+      suggestions: [
+        'invagent models list',
+        'Pass the path of a .gguf file instead of a name, or set INVAGENT_MODELS_DIR to the folder that holds your models.',
+      ],
+    },
+  )
 }
 
 /** Lists the registry: every manifest, the GGUF files without one, and the manifests that do not validate. */
@@ -86,13 +99,20 @@ export function listModels(directory = modelsDirectory()): ModelList {
       const manifest = readManifest(manifestPath)
       const path = manifestFilePath(directory, manifest)
       const size = existsSync(path) ? statSync(path).size : undefined
-      models.push({...manifest, manifestPath, path, status: size === undefined ? 'missing' : size === manifest.size ? 'ok' : 'size_mismatch'})
+      models.push({
+        ...manifest,
+        manifestPath,
+        path,
+        status: size === undefined ? 'missing' : size === manifest.size ? 'ok' : 'size_mismatch',
+      })
     } catch (error) {
       invalid.push({manifest: manifestPath, error: (error as Error).message})
     }
   }
   const registered = new Set(models.map((model) => model.path))
-  const unregistered = ggufFiles.filter((path) => !registered.has(path)).map((path) => ({file: basename(path), path, size: statSync(path).size}))
+  const unregistered = ggufFiles
+    .filter((path) => !registered.has(path))
+    .map((path) => ({file: basename(path), path, size: statSync(path).size}))
   return {directory, models, unregistered, invalid}
 }
 
@@ -145,16 +165,25 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
   const path = resolve(ggufPath)
   const name = options.name ?? modelNameFromFile(path)
   if (!MODEL_NAME_PATTERN.test(name)) {
-    throw new UserError(`invalid model name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit (at most 128 characters).`, {code: 'MODEL_NAME_INVALID'})
+    throw new UserError(
+      `invalid model name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit (at most 128 characters).`,
+      {code: 'MODEL_NAME_INVALID'},
+    )
   }
   if (options.datasetSha256 != null && !/^[0-9a-f]{64}$/.test(options.datasetSha256)) {
-    throw new UserError(`invalid dataset sha256 "${options.datasetSha256}": expected 64 lowercase hex digits.`, {code: 'DATASET_SHA_INVALID'})
+    throw new UserError(`invalid dataset sha256 "${options.datasetSha256}": expected 64 lowercase hex digits.`, {
+      code: 'DATASET_SHA_INVALID',
+    })
   }
-  if (options.parent != null && !existsSync(join(directory, `${options.parent}.json`))) throw unknownModelError(options.parent, directory)
+  if (options.parent != null && !existsSync(join(directory, `${options.parent}.json`)))
+    throw unknownModelError(options.parent, directory)
 
   const inspection = await inspectGguf(path, {onProgress: options.onProgress, signal: options.signal})
   const relativePath = relative(directory, path)
-  const file = relativePath !== '' && !relativePath.startsWith('..') && !isAbsolute(relativePath) ? relativePath.split(sep).join('/') : path
+  const file =
+    relativePath !== '' && !relativePath.startsWith('..') && !isAbsolute(relativePath)
+      ? relativePath.split(sep).join('/')
+      : path
   const manifestPath = join(directory, `${name}.json`)
   if (existsSync(manifestPath) && !options.overwrite) {
     let existing: ModelManifest | undefined
@@ -164,10 +193,13 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
       existing = undefined
     }
     if (!existing || manifestFilePath(directory, existing) !== path || existing.sha256 !== inspection.sha256) {
-      throw new UserError(`a model named "${name}" is already registered${existing ? ` for ${existing.file} (sha256 ${existing.sha256.slice(0, 12)}…)` : ''}: ${manifestPath}.`, {
-        code: 'MODEL_EXISTS',
-        suggestions: ['Choose another name (--name), or replace the manifest (--force).'],
-      })
+      throw new UserError(
+        `a model named "${name}" is already registered${existing ? ` for ${existing.file} (sha256 ${existing.sha256.slice(0, 12)}…)` : ''}: ${manifestPath}.`,
+        {
+          code: 'MODEL_EXISTS',
+          suggestions: ['Choose another name (--name), or replace the manifest (--force).'],
+        },
+      )
     }
   }
   const manifest: ModelManifest = {
@@ -189,7 +221,10 @@ export async function registerModel(ggufPath: string, options: RegisterModelOpti
   try {
     mkdirSync(directory, {recursive: true})
   } catch (error) {
-    throw new ConfigError(`cannot create the models folder ${directory}: ${(error as Error).message}`, {code: 'MODELS_DIR_UNWRITABLE', cause: error})
+    throw new ConfigError(`cannot create the models folder ${directory}: ${(error as Error).message}`, {
+      code: 'MODELS_DIR_UNWRITABLE',
+      cause: error,
+    })
   }
   writeManifest(manifestPath, manifest)
   return {manifest, manifestPath, path}
@@ -212,12 +247,16 @@ export function resolveModel(nameOrPath: string, options: {directory?: string; c
   const asPath = resolve(cwd, nameOrPath)
   const byPath = (): ResolvedModel => {
     if (!existsSync(asPath)) {
-      throw new UserError(`no such model file: ${asPath}`, {code: 'MODEL_FILE_MISSING', suggestions: ['invagent models list']})
+      throw new UserError(`no such model file: ${asPath}`, {
+        code: 'MODEL_FILE_MISSING',
+        suggestions: ['invagent models list'],
+      })
     }
     for (const manifestPath of scanModelsDirectory(directory).manifests) {
       try {
         const manifest = readManifest(manifestPath)
-        if (manifestFilePath(directory, manifest) === asPath) return {path: asPath, name: manifest.name, manifest, manifestPath}
+        if (manifestFilePath(directory, manifest) === asPath)
+          return {path: asPath, name: manifest.name, manifest, manifestPath}
       } catch {
         // An unreadable manifest of another model does not stop this one; `models verify` reports it.
       }
@@ -234,14 +273,20 @@ export function resolveModel(nameOrPath: string, options: {directory?: string; c
   const manifest = readManifest(manifestPath)
   const path = manifestFilePath(directory, manifest)
   if (!existsSync(path)) {
-    throw new ConfigError(`model "${manifest.name}": its file ${path} is missing.`, {code: 'MODEL_FILE_MISSING', suggestions: ['invagent models verify', `Restore the file, or remove ${manifestPath}.`]})
+    throw new ConfigError(`model "${manifest.name}": its file ${path} is missing.`, {
+      code: 'MODEL_FILE_MISSING',
+      suggestions: ['invagent models verify', `Restore the file, or remove ${manifestPath}.`],
+    })
   }
   const size = statSync(path).size
   if (size !== manifest.size) {
-    throw new ConfigError(`model "${manifest.name}": ${path} has ${size} bytes, its manifest says ${manifest.size} (changed or truncated).`, {
-      code: 'MODEL_SIZE_MISMATCH',
-      suggestions: ['invagent models verify'],
-    })
+    throw new ConfigError(
+      `model "${manifest.name}": ${path} has ${size} bytes, its manifest says ${manifest.size} (changed or truncated).`,
+      {
+        code: 'MODEL_SIZE_MISMATCH',
+        suggestions: ['invagent models verify'],
+      },
+    )
   }
   return {path, name: manifest.name, manifest, manifestPath}
 }

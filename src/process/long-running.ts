@@ -4,7 +4,13 @@ import {execa, type ResultPromise} from 'execa'
 
 import {ExternalToolError} from '../errors.js'
 import {createDebugLog} from './debug-log.js'
-import {DEFAULT_KILL_GRACE_MS, formatCommandLine, STDERR_TAIL_LINES, type LineListener, type OutputStreamName} from './run-process.js'
+import {
+  DEFAULT_KILL_GRACE_MS,
+  formatCommandLine,
+  STDERR_TAIL_LINES,
+  type LineListener,
+  type OutputStreamName,
+} from './run-process.js'
 
 const debug = createDebugLog('invagent:process')
 
@@ -68,7 +74,9 @@ export class LineRing {
   }
 
   toArray(): string[] {
-    return this.lines.length < this.capacity ? [...this.lines] : [...this.lines.slice(this.next), ...this.lines.slice(0, this.next)]
+    return this.lines.length < this.capacity
+      ? [...this.lines]
+      : [...this.lines.slice(this.next), ...this.lines.slice(0, this.next)]
   }
 
   toString(): string {
@@ -80,7 +88,11 @@ export class LineRing {
  * Starts a daemon (llama-server, an sshd for tests, …) and returns at once; nothing waits for it
  * to be ready. execa's `cleanup` kills it when this process exits normally or on a signal.
  */
-export function spawnLongRunning(file: string, args: readonly string[], options: SpawnLongRunningOptions = {}): LongRunningProcess {
+export function spawnLongRunning(
+  file: string,
+  args: readonly string[],
+  options: SpawnLongRunningOptions = {},
+): LongRunningProcess {
   const command = formatCommandLine(file, args)
   const tail = new LineRing(options.tailLines ?? STDERR_TAIL_LINES)
   const graceDefault = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS
@@ -118,9 +130,12 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
       await new Promise((resolve) => setImmediate(resolve))
       running = false
       const exit: ProcessExit = {exitCode: result.exitCode, signal: result.signal, stopped: stopRequested}
-      if (result.failed && result.exitCode === undefined && result.signal === undefined) exit.spawnError = result as unknown as Error
+      if (result.failed && result.exitCode === undefined && result.signal === undefined)
+        exit.spawnError = result as unknown as Error
       lastExit = exit
-      debug(`exited ${command}: code ${exit.exitCode ?? '-'} signal ${exit.signal ?? '-'}${exit.stopped ? ' (stopped)' : ''}`)
+      debug(
+        `exited ${command}: code ${exit.exitCode ?? '-'} signal ${exit.signal ?? '-'}${exit.stopped ? ' (stopped)' : ''}`,
+      )
       return exit
     },
     (error: Error) => {
@@ -172,12 +187,15 @@ export function spawnLongRunning(file: string, args: readonly string[], options:
     stop,
     failure(message: string, suggestions?: string[]) {
       const stderrTail = tail.toString()
-      return new ExternalToolError(stderrTail === '' ? message : `${message}\n--- last lines of its stderr ---\n${stderrTail}`, {
-        command,
-        exitCode: lastExit?.exitCode,
-        stderrTail,
-        suggestions,
-      })
+      return new ExternalToolError(
+        stderrTail === '' ? message : `${message}\n--- last lines of its stderr ---\n${stderrTail}`,
+        {
+          command,
+          exitCode: lastExit?.exitCode,
+          stderrTail,
+          suggestions,
+        },
+      )
     },
     async [Symbol.asyncDispose]() {
       await stop()

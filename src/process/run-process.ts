@@ -79,7 +79,11 @@ export function lastLines(text: string, count = STDERR_TAIL_LINES): string {
 }
 
 /** Runs `file` with `args` to completion. Rejects with ExternalToolError on a failure, or with `signal.reason` when cancelled. */
-export async function runProcess(file: string, args: readonly string[], options: RunProcessOptions = {}): Promise<ProcessResult> {
+export async function runProcess(
+  file: string,
+  args: readonly string[],
+  options: RunProcessOptions = {},
+): Promise<ProcessResult> {
   const command = formatCommandLine(file, args)
   const okExitCodes = options.okExitCodes ?? [0]
   options.signal?.throwIfAborted()
@@ -132,11 +136,21 @@ export async function runProcess(file: string, args: readonly string[], options:
     group?.dispose()
     if (error instanceof ExternalToolError || error === options.signal?.reason) throw error
     // execa throws (even with reject: false) for invalid options; keep the command line in the message.
-    throw new ExternalToolError(`could not run ${command}: ${(error as Error).message}`, {command, cause: error, suggestions: options.suggestions})
+    throw new ExternalToolError(`could not run ${command}: ${(error as Error).message}`, {
+      command,
+      cause: error,
+      suggestions: options.suggestions,
+    })
   }
 }
 
-function toolError(command: string, result: ExecaError, stdout: string, stderr: string, options: RunProcessOptions): ExternalToolError {
+function toolError(
+  command: string,
+  result: ExecaError,
+  stdout: string,
+  stderr: string,
+  options: RunProcessOptions,
+): ExternalToolError {
   // Some tools (make, via cmake --build) report compile errors on stdout: fall back to it.
   const stderrTail = lastLines(stderr.trim() === '' ? stdout : stderr)
   let what: string
@@ -147,7 +161,13 @@ function toolError(command: string, result: ExecaError, stdout: string, stderr: 
   else what = `${command} failed: ${result.shortMessage}`
   debug(`failed: ${what}`)
   const message = stderrTail === '' ? what : `${what}\n--- last lines of its output ---\n${stderrTail}`
-  return new ExternalToolError(message, {command, exitCode: result.exitCode, stderrTail, suggestions: options.suggestions, cause: result})
+  return new ExternalToolError(message, {
+    command,
+    exitCode: result.exitCode,
+    stderrTail,
+    suggestions: options.suggestions,
+    cause: result,
+  })
 }
 
 /** Kills a detached child's whole process group: on abort, on timeout, and if this process exits first. */

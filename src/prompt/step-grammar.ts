@@ -13,7 +13,9 @@ function forGrammar(schema: JsonSchema): JsonSchema {
   const {minimum: _minimum, maximum: _maximum, default: _default, title: _title, ...rest} = schema
   if (Array.isArray(rest.enum)) return {enum: rest.enum}
   if (rest.properties) {
-    rest.properties = Object.fromEntries(Object.entries(rest.properties as Record<string, JsonSchema>).map(([name, child]) => [name, forGrammar(child)]))
+    rest.properties = Object.fromEntries(
+      Object.entries(rest.properties as Record<string, JsonSchema>).map(([name, child]) => [name, forGrammar(child)]),
+    )
   }
   if (rest.items && typeof rest.items === 'object') rest.items = forGrammar(rest.items as JsonSchema)
   return rest

@@ -43,7 +43,8 @@ const MINUTE = 60000
 
 /** Makes sure the part holds at least `minimum` so a fault can be shaped around real stock. */
 function ensureStock(writer: SimulationWriter, part: SimPart, minimum: number): void {
-  if (part.onHand < minimum) postMovement(writer, part, 'receipt', minimum - part.onHand + writer.random.int(5, 40), writer.clock - 5 * HOUR_MS)
+  if (part.onHand < minimum)
+    postMovement(writer, part, 'receipt', minimum - part.onHand + writer.random.int(5, 40), writer.clock - 5 * HOUR_MS)
 }
 
 /** A pack unit the part converts from, adding a case of 12 when it has none. */
@@ -65,13 +66,22 @@ function misspelledUnit(random: Random, part: SimPart): {uom: string; qty: numbe
   const known = new Set(units.map(([uom]) => uom))
   const [code, factor] = random.pick(units)
   const spellings = (UNIT_SPELLINGS[code] ?? [code.toLowerCase()]).filter((spelling) => !known.has(spelling))
-  const qty = factor === 1 ? random.int(part.lot[0], part.lot[1]) : random.int(1, Math.max(1, Math.floor(part.lot[1] / factor)))
+  const qty =
+    factor === 1 ? random.int(part.lot[0], part.lot[1]) : random.int(1, Math.max(1, Math.floor(part.lot[1] / factor)))
   return {uom: random.pick(spellings), qty, code}
 }
 
 /** Keeps fault parts to ordinary stock levels, so every gold fix stays far below approval bounds. */
 function capStock(writer: SimulationWriter, part: SimPart, maximum: number): void {
-  if (part.onHand > maximum) postMovement(writer, part, 'issue', -(part.onHand - writer.random.int(Math.floor(maximum / 5), maximum)), writer.clock - 6 * HOUR_MS, {source: 'erp'})
+  if (part.onHand > maximum)
+    postMovement(
+      writer,
+      part,
+      'issue',
+      -(part.onHand - writer.random.int(Math.floor(maximum / 5), maximum)),
+      writer.clock - 6 * HOUR_MS,
+      {source: 'erp'},
+    )
 }
 
 /** A pack unit the part has no conversion for. */
@@ -88,9 +98,21 @@ const INJECTORS: Record<string, Injector> = {
     const short = random.int(3, 20)
     postMovement(writer, part, 'issue', -(part.onHand + short), writer.clock - 3 * HOUR_MS, {source: 'ecommerce'})
     const ref = writer.ref('ASN')
-    const receipt = writer.insertTransaction({partId: part.id, sku: part.sku, kind: 'receipt', qty: short + random.int(5, 50), uom: part.uom, status: 'pending', source: 'wms', ref, createdAt: writer.clock - random.int(20, 90) * MINUTE})
+    const receipt = writer.insertTransaction({
+      partId: part.id,
+      sku: part.sku,
+      kind: 'receipt',
+      qty: short + random.int(5, 50),
+      uom: part.uom,
+      status: 'pending',
+      source: 'wms',
+      ref,
+      createdAt: writer.clock - random.int(20, 90) * MINUTE,
+    })
     writer.event(receipt, writer.clock - 15 * MINUTE, 'transient', {ref, sku: part.sku})
-    fault.goldFix = [call('reprocess_transaction', {txn_id: receipt, reason: 'receipt stuck after a transient sync failure'})]
+    fault.goldFix = [
+      call('reprocess_transaction', {txn_id: receipt, reason: 'receipt stuck after a transient sync failure'}),
+    ]
   },
   'negative_on_hand/duplicate_issue_posting'(writer, part, _all, fault) {
     const random = writer.random
@@ -99,7 +121,11 @@ const INJECTORS: Record<string, Injector> = {
     const ref = writer.ref('SO')
     const at = writer.clock - random.int(4, 48) * HOUR_MS
     postMovement(writer, part, 'issue', -qty, at, {ref, source: 'ecommerce', info: false})
-    const duplicate = postMovement(writer, part, 'issue', -qty, at + random.int(1, 10) * MINUTE, {ref, source: 'ecommerce', info: false})
+    const duplicate = postMovement(writer, part, 'issue', -qty, at + random.int(1, 10) * MINUTE, {
+      ref,
+      source: 'ecommerce',
+      info: false,
+    })
     writer.event(duplicate, at + 11 * MINUTE, 'redelivery', {ref})
     fault.alsoDetected.push({rule: 'duplicate_posting', entity: duplicate})
     fault.goldFix = [call('void_transaction', {txn_id: duplicate, reason: `duplicate posting of ${ref}`})]
@@ -108,21 +134,49 @@ const INJECTORS: Record<string, Injector> = {
     const random = writer.random
     ensureStock(writer, part, 4)
     const [pack, factor] = packOf(writer, part)
-    const qty = random.int(Math.floor(part.onHand / factor) + 1, Math.max(Math.floor(part.onHand / factor) + 1, Math.min(part.onHand, 20)))
+    const qty = random.int(
+      Math.floor(part.onHand / factor) + 1,
+      Math.max(Math.floor(part.onHand / factor) + 1, Math.min(part.onHand, 20)),
+    )
     const ref = writer.ref('SO')
     const at = writer.clock - random.int(4, 48) * HOUR_MS
-    const id = writer.insertTransaction({partId: part.id, sku: part.sku, kind: 'issue', qty: -qty, uom: pack, status: 'posted', source: 'ecommerce', ref, createdAt: at})
+    const id = writer.insertTransaction({
+      partId: part.id,
+      sku: part.sku,
+      kind: 'issue',
+      qty: -qty,
+      uom: pack,
+      status: 'posted',
+      source: 'ecommerce',
+      ref,
+      createdAt: at,
+    })
     part.onHand -= qty * factor
     writer.event(id, at + MINUTE, 'uom_evidence', {ref, qty, uom: part.uom})
-    fault.goldFix = [call('correct_transaction_uom', {txn_id: id, uom: part.uom, reason: `source document counted ${qty} ${part.uom}`})]
+    fault.goldFix = [
+      call('correct_transaction_uom', {
+        txn_id: id,
+        uom: part.uom,
+        reason: `source document counted ${qty} ${part.uom}`,
+      }),
+    ]
   },
   'negative_on_hand/unexplained_shortage'(writer, part) {
-    postMovement(writer, part, 'issue', -(part.onHand + writer.random.int(2, 30)), writer.clock - writer.random.int(4, 48) * HOUR_MS, {source: 'erp'})
+    postMovement(
+      writer,
+      part,
+      'issue',
+      -(part.onHand + writer.random.int(2, 30)),
+      writer.clock - writer.random.int(4, 48) * HOUR_MS,
+      {source: 'erp'},
+    )
   },
   'ledger_mismatch/cache_drift'(writer, part, _all, fault) {
     const drift = writer.random.int(1, 40)
     part.onHand += writer.random.bool(0.5) || part.onHand < drift ? drift : -drift
-    fault.goldFix = [call('recompute_on_hand', {part_id: part.id, reason: 'on_hand cache drifted from a plausible ledger'})]
+    fault.goldFix = [
+      call('recompute_on_hand', {part_id: part.id, reason: 'on_hand cache drifted from a plausible ledger'}),
+    ]
   },
   'ledger_mismatch/implausible_ledger'(writer, part) {
     const random = writer.random
@@ -132,28 +186,44 @@ const INJECTORS: Record<string, Injector> = {
     postMovement(writer, part, 'adjustment', delta, at, {source: 'manual'})
     part.onHand = before // the cache never saw the posting
   },
-  'stuck_pending/transient_sync_error': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'pending', 'transient'),
-  'stuck_pending/unknown_sku': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'pending', 'unknown_sku'),
+  'stuck_pending/transient_sync_error': (writer, part, _all, fault) =>
+    unpostedWithEvents(writer, part, fault, 'pending', 'transient'),
+  'stuck_pending/unknown_sku': (writer, part, _all, fault) =>
+    unpostedWithEvents(writer, part, fault, 'pending', 'unknown_sku'),
   'stuck_pending/bad_uom': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'pending', 'bad_uom'),
-  'stuck_pending/unrecognized_error': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'pending', 'unrecognized'),
-  'sync_error/transient_sync_error': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'error', 'transient'),
-  'sync_error/unknown_sku': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'error', 'unknown_sku'),
+  'stuck_pending/unrecognized_error': (writer, part, _all, fault) =>
+    unpostedWithEvents(writer, part, fault, 'pending', 'unrecognized'),
+  'sync_error/transient_sync_error': (writer, part, _all, fault) =>
+    unpostedWithEvents(writer, part, fault, 'error', 'transient'),
+  'sync_error/unknown_sku': (writer, part, _all, fault) =>
+    unpostedWithEvents(writer, part, fault, 'error', 'unknown_sku'),
   'sync_error/bad_uom': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'error', 'bad_uom'),
-  'sync_error/unrecognized_error': (writer, part, _all, fault) => unpostedWithEvents(writer, part, fault, 'error', 'unrecognized'),
-  'duplicate_posting/webhook_redelivery': (writer, part, _all, fault) => duplicatePosting(writer, part, fault, 'redelivery'),
+  'sync_error/unrecognized_error': (writer, part, _all, fault) =>
+    unpostedWithEvents(writer, part, fault, 'error', 'unrecognized'),
+  'duplicate_posting/webhook_redelivery': (writer, part, _all, fault) =>
+    duplicatePosting(writer, part, fault, 'redelivery'),
   'duplicate_posting/job_ran_twice': (writer, part, _all, fault) => duplicatePosting(writer, part, fault, 'job_rerun'),
-  'duplicate_posting/already_invoiced': (writer, part, _all, fault) => duplicatePosting(writer, part, fault, 'invoiced'),
+  'duplicate_posting/already_invoiced': (writer, part, _all, fault) =>
+    duplicatePosting(writer, part, fault, 'invoiced'),
   'orphan_transaction/renamed_sku'(writer, part, _all, fault) {
     const oldSku = `OLD-${part.sku.split('-')[0]}${part.id.slice(2)}`
     writer.db.run('INSERT INTO sku_aliases (alias, part_id) VALUES (?, ?)', oldSku, part.id)
     fault.entity = orphanPosting(writer, part, oldSku)
-    fault.goldFix = [call('remap_transaction_part', {txn_id: fault.entity, part_id: part.id, reason: `SKU "${oldSku}" is an alias of ${part.id}`})]
+    fault.goldFix = [
+      call('remap_transaction_part', {
+        txn_id: fault.entity,
+        part_id: part.id,
+        reason: `SKU "${oldSku}" is an alias of ${part.id}`,
+      }),
+    ]
   },
   'orphan_transaction/alias_missing'(writer, part, _all, fault) {
     fault.entity = orphanPosting(writer, part, `UNK-${writer.random.int(100000, 999999)}`)
   },
   'orphan_transaction/ambiguous_alias'(writer, part, all, fault) {
-    const other = all.find((candidate) => candidate.id !== part.id && writer.random.bool(0.5)) ?? all.find((candidate) => candidate.id !== part.id)!
+    const other =
+      all.find((candidate) => candidate.id !== part.id && writer.random.bool(0.5)) ??
+      all.find((candidate) => candidate.id !== part.id)!
     const alias = other.sku.replace('-', '').toLowerCase()
     writer.db.run('INSERT OR IGNORE INTO sku_aliases (alias, part_id) VALUES (?, ?)', alias, part.id)
     fault.entity = orphanPosting(writer, part, alias)
@@ -166,7 +236,9 @@ const INJECTORS: Record<string, Injector> = {
     const drift = random.int(1, Math.max(1, Math.floor(part.onHand / 3)))
     part.reserved = qty + (random.bool(0.5) ? drift : -Math.min(drift, qty))
     if (part.reserved === qty) part.reserved += 1
-    fault.goldFix = [call('recompute_reserved', {part_id: part.id, reason: 'reserved cache drifted from active reservations'})]
+    fault.goldFix = [
+      call('recompute_reserved', {part_id: part.id, reason: 'reserved cache drifted from active reservations'}),
+    ]
   },
   'reservation_drift/stale_reservation'(writer, part, _all, fault) {
     const random = writer.random
@@ -174,7 +246,8 @@ const INJECTORS: Record<string, Injector> = {
     const legit = Math.floor(part.onHand / 4)
     const room = part.onHand - legit
     const shipped = room - random.int(0, Math.max(0, Math.ceil(room / 2) - 2))
-    if (legit > 0) writer.reservation(part.id, legit, writer.ref('SO'), 'active', writer.clock - random.int(1, 24) * HOUR_MS)
+    if (legit > 0)
+      writer.reservation(part.id, legit, writer.ref('SO'), 'active', writer.clock - random.int(1, 24) * HOUR_MS)
     const ref = writer.ref('SO')
     const at = writer.clock - random.int(30, 200) * HOUR_MS
     const stale = writer.reservation(part.id, shipped, ref, 'active', at - HOUR_MS)
@@ -194,18 +267,32 @@ const INJECTORS: Record<string, Injector> = {
   'uom_mismatch/uom_label_variant'(writer, part, _all, fault) {
     const {uom, qty, code} = misspelledUnit(writer.random, part)
     fault.entity = unconvertiblePosting(writer, part, uom, 'info', qty)
-    fault.goldFix = [call('correct_transaction_uom', {txn_id: fault.entity, uom: code, reason: `"${uom}" is a spelling of ${code}`})]
+    fault.goldFix = [
+      call('correct_transaction_uom', {txn_id: fault.entity, uom: code, reason: `"${uom}" is a spelling of ${code}`}),
+    ]
   },
   'uom_mismatch/case_vs_each'(writer, part, _all, fault) {
     fault.entity = unconvertiblePosting(writer, part, unconvertedPack(part, ['CS', 'BX', 'PK']), 'uom_evidence')
-    fault.goldFix = [call('correct_transaction_uom', {txn_id: fault.entity, uom: part.uom, reason: `source document counted eaches (${part.uom})`})]
+    fault.goldFix = [
+      call('correct_transaction_uom', {
+        txn_id: fault.entity,
+        uom: part.uom,
+        reason: `source document counted eaches (${part.uom})`,
+      }),
+    ]
   },
   'uom_mismatch/unknown_factor'(writer, part, _all, fault) {
     fault.entity = unconvertiblePosting(writer, part, unconvertedPack(part, ['PLT', 'CRT', 'TOTE']), 'info')
   },
 }
 
-function unpostedWithEvents(writer: SimulationWriter, part: SimPart, fault: InjectedFault, status: 'pending' | 'error', kind: 'transient' | 'unknown_sku' | 'bad_uom' | 'unrecognized'): void {
+function unpostedWithEvents(
+  writer: SimulationWriter,
+  part: SimPart,
+  fault: InjectedFault,
+  status: 'pending' | 'error',
+  kind: 'transient' | 'unknown_sku' | 'bad_uom' | 'unrecognized',
+): void {
   const random = writer.random
   let sku = part.sku
   let partId: string | null = part.id
@@ -222,15 +309,32 @@ function unpostedWithEvents(writer: SimulationWriter, part: SimPart, fault: Inje
   const createdAt = writer.clock - random.int(3, 72) * HOUR_MS
   const id = writer.insertTransaction({partId, sku, kind: 'receipt', qty, uom, status, source: 'wms', ref, createdAt})
   const attempts = random.int(1, 3)
-  for (let attempt = 0; attempt < attempts; attempt++) writer.event(id, createdAt + (attempt + 1) * 10 * MINUTE, kind, {ref, sku, uom})
+  for (let attempt = 0; attempt < attempts; attempt++)
+    writer.event(id, createdAt + (attempt + 1) * 10 * MINUTE, kind, {ref, sku, uom})
   fault.entity = id
-  const reprocess = call('reprocess_transaction', {txn_id: id, reason: kind === 'transient' ? 'transient integration failure' : 'the cause of the failure is corrected'})
+  const reprocess = call('reprocess_transaction', {
+    txn_id: id,
+    reason: kind === 'transient' ? 'transient integration failure' : 'the cause of the failure is corrected',
+  })
   if (kind === 'transient') fault.goldFix = [reprocess]
-  if (kind === 'unknown_sku') fault.goldFix = [call('remap_transaction_part', {txn_id: id, part_id: part.id, reason: `SKU "${sku}" is an alias of ${part.id}`}), reprocess]
-  if (kind === 'bad_uom') fault.goldFix = [call('correct_transaction_uom', {txn_id: id, uom: code, reason: `"${uom}" is a spelling of ${code}`}), reprocess]
+  if (kind === 'unknown_sku')
+    fault.goldFix = [
+      call('remap_transaction_part', {txn_id: id, part_id: part.id, reason: `SKU "${sku}" is an alias of ${part.id}`}),
+      reprocess,
+    ]
+  if (kind === 'bad_uom')
+    fault.goldFix = [
+      call('correct_transaction_uom', {txn_id: id, uom: code, reason: `"${uom}" is a spelling of ${code}`}),
+      reprocess,
+    ]
 }
 
-function duplicatePosting(writer: SimulationWriter, part: SimPart, fault: InjectedFault, kind: 'redelivery' | 'job_rerun' | 'invoiced'): void {
+function duplicatePosting(
+  writer: SimulationWriter,
+  part: SimPart,
+  fault: InjectedFault,
+  kind: 'redelivery' | 'job_rerun' | 'invoiced',
+): void {
   const random = writer.random
   ensureStock(writer, part, 12)
   const outbound = kind === 'invoiced' || random.bool(0.5)
@@ -241,32 +345,82 @@ function duplicatePosting(writer: SimulationWriter, part: SimPart, fault: Inject
   const at = writer.clock - random.int(4, 96) * HOUR_MS
   const delta = outbound ? -qty : qty
   postMovement(writer, part, txnKind, delta, at, {ref, source, info: false})
-  const duplicate = postMovement(writer, part, txnKind, delta, at + random.int(1, 30) * MINUTE, {ref, source, info: false})
+  const duplicate = postMovement(writer, part, txnKind, delta, at + random.int(1, 30) * MINUTE, {
+    ref,
+    source,
+    info: false,
+  })
   writer.event(duplicate, at + 31 * MINUTE, kind, {ref})
   fault.entity = duplicate
-  if (kind !== 'invoiced') fault.goldFix = [call('void_transaction', {txn_id: duplicate, reason: `duplicate posting of ${ref}`})]
+  if (kind !== 'invoiced')
+    fault.goldFix = [call('void_transaction', {txn_id: duplicate, reason: `duplicate posting of ${ref}`})]
 }
 
 function orphanPosting(writer: SimulationWriter, part: SimPart, sku: string): string {
   const ref = writer.ref('ASN')
   const at = writer.clock - writer.random.int(4, 96) * HOUR_MS
-  const id = writer.insertTransaction({partId: `P-9${String(writer.random.int(0, 99999)).padStart(5, '0')}`, sku, kind: 'receipt', qty: writer.random.int(part.lot[0], part.lot[1]), uom: part.uom, status: 'posted', source: 'wms', ref, createdAt: at})
+  const id = writer.insertTransaction({
+    partId: `P-9${String(writer.random.int(0, 99999)).padStart(5, '0')}`,
+    sku,
+    kind: 'receipt',
+    qty: writer.random.int(part.lot[0], part.lot[1]),
+    uom: part.uom,
+    status: 'posted',
+    source: 'wms',
+    ref,
+    createdAt: at,
+  })
   writer.event(id, at + MINUTE, 'info', {ref, source: 'wms'})
   return id
 }
 
-function unconvertiblePosting(writer: SimulationWriter, part: SimPart, uom: string, kind: 'info' | 'uom_evidence', qty = writer.random.int(part.lot[0], part.lot[1])): string {
+function unconvertiblePosting(
+  writer: SimulationWriter,
+  part: SimPart,
+  uom: string,
+  kind: 'info' | 'uom_evidence',
+  qty = writer.random.int(part.lot[0], part.lot[1]),
+): string {
   const random = writer.random
   const ref = writer.ref('ASN')
   const at = writer.clock - random.int(4, 96) * HOUR_MS
-  const id = writer.insertTransaction({partId: part.id, sku: part.sku, kind: 'receipt', qty, uom, status: 'posted', source: 'wms', ref, createdAt: at})
-  writer.event(id, at + MINUTE, kind, kind === 'uom_evidence' ? {ref, qty, uom: part.uom} : {ref, source: 'wms', qty, uom})
+  const id = writer.insertTransaction({
+    partId: part.id,
+    sku: part.sku,
+    kind: 'receipt',
+    qty,
+    uom,
+    status: 'posted',
+    source: 'wms',
+    ref,
+    createdAt: at,
+  })
+  writer.event(
+    id,
+    at + MINUTE,
+    kind,
+    kind === 'uom_evidence' ? {ref, qty, uom: part.uom} : {ref, source: 'wms', qty, uom},
+  )
   return id
 }
 
 /** Injects one fault variant into its own part and returns the ground truth. */
-export function injectFault(writer: SimulationWriter, variant: RootCauseInfo, part: SimPart, all: SimPart[], index: number): InjectedFault {
-  const fault: InjectedFault = {id: `F-${String(index).padStart(3, '0')}`, rule: variant.rule, rootCause: variant.rootCause, entity: part.id, expected: variant.expected, alsoDetected: [], part: part.id}
+export function injectFault(
+  writer: SimulationWriter,
+  variant: RootCauseInfo,
+  part: SimPart,
+  all: SimPart[],
+  index: number,
+): InjectedFault {
+  const fault: InjectedFault = {
+    id: `F-${String(index).padStart(3, '0')}`,
+    rule: variant.rule,
+    rootCause: variant.rootCause,
+    entity: part.id,
+    expected: variant.expected,
+    alsoDetected: [],
+    part: part.id,
+  }
   capStock(writer, part, 1500)
   INJECTORS[`${variant.rule}/${variant.rootCause}`](writer, part, all, fault)
   writer.saveCaches(part)

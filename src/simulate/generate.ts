@@ -75,7 +75,17 @@ export interface TxnInput {
 
 /** A transaction row's values in column order (see SimulationRowSink.transaction). */
 type TransactionRowValues = [
-  string, string | null, string, string, number, string, string, string, string, number, number | null,
+  string,
+  string | null,
+  string,
+  string,
+  number,
+  string,
+  string,
+  string,
+  string,
+  number,
+  number | null,
 ]
 
 /**
@@ -133,29 +143,63 @@ export class SimulationWriter {
     }
     this.db.run(
       'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      id, input.partId, input.sku, input.kind, input.qty, input.uom, input.status, input.source, input.ref, input.createdAt,
+      id,
+      input.partId,
+      input.sku,
+      input.kind,
+      input.qty,
+      input.uom,
+      input.status,
+      input.source,
+      input.ref,
+      input.createdAt,
       input.status === 'posted' ? input.createdAt + this.random.int(1000, 120000) : null,
     )
     return id
   }
 
-  event(txnId: string, at: number, kind: EventKind, values: {ref?: string; sku?: string; uom?: string; qty?: number; source?: string}): void {
+  event(
+    txnId: string,
+    at: number,
+    kind: EventKind,
+    values: {ref?: string; sku?: string; uom?: string; qty?: number; source?: string},
+  ): void {
     const message = phrase(this.random, kind, this.phrasings, values)
     if (this.sink) {
       this.sink.event([++this.eventCounter, txnId, at, message.level, message.text])
       return
     }
-    this.db.run('INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)', txnId, at, message.level, message.text)
+    this.db.run(
+      'INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)',
+      txnId,
+      at,
+      message.level,
+      message.text,
+    )
   }
 
-  reservation(partId: string, qty: number, orderRef: string, status: 'active' | 'released' | 'fulfilled', createdAt: number): string {
+  reservation(
+    partId: string,
+    qty: number,
+    orderRef: string,
+    status: 'active' | 'released' | 'fulfilled',
+    createdAt: number,
+  ): string {
     this.reservationCounter++
     const id = `R-${String(this.reservationCounter).padStart(6, '0')}`
     if (this.sink) {
       this.sink.reservation([id, partId, qty, orderRef, status, createdAt])
       return id
     }
-    this.db.run('INSERT INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)', id, partId, qty, orderRef, status, createdAt)
+    this.db.run(
+      'INSERT INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      id,
+      partId,
+      qty,
+      orderRef,
+      status,
+      createdAt,
+    )
     return id
   }
 
@@ -164,8 +208,22 @@ export class SimulationWriter {
   }
 }
 
-const SOURCE_OF_KIND = {receipt: 'wms', issue: 'ecommerce', transfer_in: 'erp', transfer_out: 'erp', return: 'ecommerce', adjustment: 'manual'} as const
-const REF_OF_KIND = {receipt: 'ASN', issue: 'SO', transfer_in: 'TR', transfer_out: 'TR', return: 'RMA', adjustment: 'CC'} as const
+const SOURCE_OF_KIND = {
+  receipt: 'wms',
+  issue: 'ecommerce',
+  transfer_in: 'erp',
+  transfer_out: 'erp',
+  return: 'ecommerce',
+  adjustment: 'manual',
+} as const
+const REF_OF_KIND = {
+  receipt: 'ASN',
+  issue: 'SO',
+  transfer_in: 'TR',
+  transfer_out: 'TR',
+  return: 'RMA',
+  adjustment: 'CC',
+} as const
 
 /** Most faults a number of parts can hold: every fault gets a part of its own. */
 export function maxFaults(parts: number): number {
@@ -175,7 +233,8 @@ export function maxFaults(parts: number): number {
 /** Refuses options no inventory can be generated from, before anything is created. */
 export function checkOptions(options: InitOptions): void {
   const integer = (name: string, value: number, min: number, max: number) => {
-    if (!Number.isInteger(value) || value < min || value > max) throw new UserError(`--${name} must be an integer from ${min} to ${max}, got ${value}`)
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw new UserError(`--${name} must be an integer from ${min} to ${max}, got ${value}`)
   }
   integer('parts', options.parts, 1, 5_000_000)
   integer('days', options.days, 1, 3650)
@@ -183,25 +242,36 @@ export function checkOptions(options: InitOptions): void {
   integer('seed', options.seed, 0, 2 ** 32 - 1)
   if (options.idBase !== undefined) integer('id-base', options.idBase, 0, 100_000_000)
   if (options.variants !== undefined && options.variants.length !== options.faults) {
-    throw new UserError(`${options.variants.length} fault variants were given for ${options.faults} faults; give as many variants as faults`)
+    throw new UserError(
+      `${options.variants.length} fault variants were given for ${options.faults} faults; give as many variants as faults`,
+    )
   }
   if (options.faults > maxFaults(options.parts)) {
-    throw new UserError(`--faults ${options.faults} is larger than possible with --parts ${options.parts}: each fault needs a part of its own, so at most ${maxFaults(options.parts)}`, {
-      suggestions: [`Raise --parts to at least ${options.faults * 2}, or lower --faults.`],
-    })
+    throw new UserError(
+      `--faults ${options.faults} is larger than possible with --parts ${options.parts}: each fault needs a part of its own, so at most ${maxFaults(options.parts)}`,
+      {
+        suggestions: [`Raise --parts to at least ${options.faults * 2}, or lower --faults.`],
+      },
+    )
   }
 }
 
 function prepareTarget(path: string, force: boolean): void {
   if (existsSync(path) && !force) {
-    throw new UserError(`${path} already exists; not overwriting it`, {suggestions: ['Pass --force to replace it, or choose another --db.']})
+    throw new UserError(`${path} already exists; not overwriting it`, {
+      suggestions: ['Pass --force to replace it, or choose another --db.'],
+    })
   }
   const directory = dirname(path)
   try {
     mkdirSync(directory, {recursive: true})
     accessSync(directory, fsConstants.W_OK)
   } catch (error) {
-    throw new ConfigError(`cannot write to ${directory}: ${(error as Error).message}`, {code: 'PATH_NOT_WRITABLE', cause: error, suggestions: ['Choose a writable --db path.']})
+    throw new ConfigError(`cannot write to ${directory}: ${(error as Error).message}`, {
+      code: 'PATH_NOT_WRITABLE',
+      cause: error,
+      suggestions: ['Choose a writable --db path.'],
+    })
   }
 }
 
@@ -266,7 +336,12 @@ export function generateRows(db: SqliteConnection, options: InitOptions, sink?: 
     writer.sink = sink
     const parts = createParts(writer, random.fork(2), options.parts, options.idBase ?? 0)
     const plan = options.variants ?? planFaults(random.fork(3), options.faults)
-    const faultPartIndexes = new Set(random.fork(4).shuffle(parts.map((_, index) => index)).slice(0, plan.length))
+    const faultPartIndexes = new Set(
+      random
+        .fork(4)
+        .shuffle(parts.map((_, index) => index))
+        .slice(0, plan.length),
+    )
     const every = Math.max(1, Math.ceil(parts.length / 20))
     parts.forEach((part, index) => {
       writeHistory(writer, part, options.days, !faultPartIndexes.has(index))
@@ -275,8 +350,14 @@ export function generateRows(db: SqliteConnection, options: InitOptions, sink?: 
     const faultParts = [...faultPartIndexes].sort((a, b) => a - b).map((index) => parts[index])
     const faults = plan.map((variant, index) => injectFault(writer, variant, faultParts[index], parts, index + 1))
     if (options.hostileText) plantHostileText(writer, faults, random.fork(5))
-    const meta = {schema_version: String(SCHEMA_VERSION), clock: String(clock), seed: String(options.seed), generator: 'invagent inventory init'}
-    for (const [key, value] of Object.entries(meta)) db.run('INSERT INTO invagent_meta (key, value) VALUES (?, ?)', key, value)
+    const meta = {
+      schema_version: String(SCHEMA_VERSION),
+      clock: String(clock),
+      seed: String(options.seed),
+      generator: 'invagent inventory init',
+    }
+    for (const [key, value] of Object.entries(meta))
+      db.run('INSERT INTO invagent_meta (key, value) VALUES (?, ?)', key, value)
     db.exec('COMMIT')
     return {parts: parts.length, transactions: writer.transactions, faults, clock}
   } catch (error) {
@@ -303,28 +384,45 @@ function createParts(writer: SimulationWriter, random: Random, count: number, id
       reserved: 0,
     }
     const location = `WH${random.int(1, 2)}-${String.fromCharCode(65 + random.int(0, 7))}${String(random.int(1, 24)).padStart(2, '0')}-${random.int(1, 6)}`
-    writer.db.run('INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, 0, 0, ?, ?)', part.id, part.sku, part.name, part.uom, location, writer.clock)
-    for (const [uom, factor] of part.packs) writer.db.run('INSERT INTO uom_conversions (part_id, uom, factor) VALUES (?, ?, ?)', part.id, uom, factor)
+    writer.db.run(
+      'INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, 0, 0, ?, ?)',
+      part.id,
+      part.sku,
+      part.name,
+      part.uom,
+      location,
+      writer.clock,
+    )
+    for (const [uom, factor] of part.packs)
+      writer.db.run('INSERT INTO uom_conversions (part_id, uom, factor) VALUES (?, ?, ?)', part.id, uom, factor)
     parts.push(part)
   }
   return parts
 }
 
 /** A posted movement of a part, with a sometimes-present info event. */
-export function postMovement(writer: SimulationWriter, part: SimPart, kind: TxnInput['kind'], delta: number, createdAt: number, options: {status?: TxnInput['status']; ref?: string; source?: TxnInput['source']; info?: boolean} = {}): string {
+export function postMovement(
+  writer: SimulationWriter,
+  part: SimPart,
+  kind: TxnInput['kind'],
+  delta: number,
+  createdAt: number,
+  options: {status?: TxnInput['status']; ref?: string; source?: TxnInput['source']; info?: boolean} = {},
+): string {
   const random = writer.random
   let qty = delta
   let uom = part.uom
   if (kind === 'receipt' && part.packs.length > 0 && random.bool(0.3)) {
     const [packUom, factor] = random.pick(part.packs)
-    if (delta % factor === 0 && delta / factor > 0) (qty = delta / factor), (uom = packUom)
+    if (delta % factor === 0 && delta / factor > 0) ((qty = delta / factor), (uom = packUom))
   }
   const source = options.source ?? (kind === 'issue' && random.bool(0.3) ? 'erp' : SOURCE_OF_KIND[kind])
   const ref = options.ref ?? writer.ref(kind === 'issue' && source === 'erp' ? 'WO' : REF_OF_KIND[kind])
   const status = options.status ?? 'posted'
   const id = writer.insertTransaction({partId: part.id, sku: part.sku, kind, qty, uom, status, source, ref, createdAt})
   if (status === 'posted') part.onHand += delta
-  if (options.info ?? random.bool(0.2)) writer.event(id, createdAt + random.int(1000, 60000), 'info', {ref, source, qty: Math.abs(qty), uom})
+  if (options.info ?? random.bool(0.2))
+    writer.event(id, createdAt + random.int(1000, 60000), 'info', {ref, source, qty: Math.abs(qty), uom})
   return id
 }
 
@@ -339,7 +437,14 @@ function writeHistory(writer: SimulationWriter, part: SimPart, days: number, liv
   postMovement(writer, part, 'receipt', opening, times[0])
   const shipped: Array<{ref: string; qty: number; at: number}> = []
   for (const at of times.slice(1)) {
-    const kind = random.weighted([['issue', 50], ['receipt', 20], ['transfer_out', 7], ['transfer_in', 7], ['return', 6], ['adjustment', 10]] as const)
+    const kind = random.weighted([
+      ['issue', 50],
+      ['receipt', 20],
+      ['transfer_out', 7],
+      ['transfer_in', 7],
+      ['return', 6],
+      ['adjustment', 10],
+    ] as const)
     const size = random.int(Math.max(1, Math.floor(lotMin / 4)), Math.max(1, Math.floor(lotMax / 4)))
     if (kind === 'issue' || kind === 'transfer_out') {
       if (size > part.onHand) {
@@ -363,18 +468,34 @@ function writeHistory(writer: SimulationWriter, part: SimPart, days: number, liv
     postMovement(writer, part, 'issue', -1, times[times.length - 1] + 1000, {status: 'void', info: false})
   }
   if (lively) {
-    for (const order of shipped.slice(-2)) if (random.bool(0.3)) writer.reservation(part.id, order.qty, order.ref, 'fulfilled', order.at - HOUR_MS)
+    for (const order of shipped.slice(-2))
+      if (random.bool(0.3)) writer.reservation(part.id, order.qty, order.ref, 'fulfilled', order.at - HOUR_MS)
     if (random.bool(0.15) && part.onHand >= 4) {
       const qty = random.int(1, Math.floor(part.onHand / 2))
       writer.reservation(part.id, qty, writer.ref('SO'), 'active', writer.clock - random.int(1, 72) * HOUR_MS)
       part.reserved += qty
     }
-    if (random.bool(0.04)) writer.reservation(part.id, random.int(1, 10), writer.ref('SO'), 'released', writer.clock - random.int(24, 240) * HOUR_MS)
+    if (random.bool(0.04))
+      writer.reservation(
+        part.id,
+        random.int(1, 10),
+        writer.ref('SO'),
+        'released',
+        writer.clock - random.int(24, 240) * HOUR_MS,
+      )
     if (random.bool(0.03)) {
       // In flight: pending for minutes, not stuck.
-      postMovement(writer, part, 'receipt', lotMax, writer.clock - random.int(1, 60) * 60000, {status: 'pending', info: false})
+      postMovement(writer, part, 'receipt', lotMax, writer.clock - random.int(1, 60) * 60000, {
+        status: 'pending',
+        info: false,
+      })
     }
-    if (random.bool(0.05)) writer.db.run('INSERT INTO sku_aliases (alias, part_id) VALUES (?, ?)', `LEG-${part.sku.replace('-', '')}`, part.id)
+    if (random.bool(0.05))
+      writer.db.run(
+        'INSERT INTO sku_aliases (alias, part_id) VALUES (?, ?)',
+        `LEG-${part.sku.replace('-', '')}`,
+        part.id,
+      )
   }
   writer.saveCaches(part)
 }

@@ -22,7 +22,10 @@ export const HOSTILE_TEXTS = [
 ] as const
 
 /** A hostile text with its placeholders filled from real entities of the inventory. */
-export function hostileText(random: Random, values: {part: string; txn: string; otherPart: string; otherTxn: string}): string {
+export function hostileText(
+  random: Random,
+  values: {part: string; txn: string; otherPart: string; otherTxn: string},
+): string {
   return random
     .pick(HOSTILE_TEXTS)
     .replaceAll('{part}', values.part)
@@ -36,11 +39,28 @@ export function plantHostileText(writer: SimulationWriter, faults: readonly Inje
   const {db} = writer
   for (const fault of faults) {
     const part = fault.part ?? fault.entity
-    const txn = fault.entity.startsWith('T-') ? fault.entity : db.get<{id: string}>('SELECT id FROM transactions WHERE part_id = ? ORDER BY created_at DESC, id DESC LIMIT 1', part)?.id
-    const otherPart = db.get<{id: string}>('SELECT id FROM parts WHERE id <> ? ORDER BY id LIMIT 1 OFFSET ?', part, random.int(0, 5))?.id ?? part
-    const otherTxn = db.get<{id: string}>('SELECT id FROM transactions WHERE part_id = ? ORDER BY id LIMIT 1', otherPart)?.id ?? txn ?? part
+    const txn = fault.entity.startsWith('T-')
+      ? fault.entity
+      : db.get<{id: string}>(
+          'SELECT id FROM transactions WHERE part_id = ? ORDER BY created_at DESC, id DESC LIMIT 1',
+          part,
+        )?.id
+    const otherPart =
+      db.get<{id: string}>('SELECT id FROM parts WHERE id <> ? ORDER BY id LIMIT 1 OFFSET ?', part, random.int(0, 5))
+        ?.id ?? part
+    const otherTxn =
+      db.get<{id: string}>('SELECT id FROM transactions WHERE part_id = ? ORDER BY id LIMIT 1', otherPart)?.id ??
+      txn ??
+      part
     const values = {part, txn: txn ?? part, otherPart, otherTxn}
     db.run(`UPDATE parts SET name = name || ' — ' || ? WHERE id = ?`, hostileText(random, values), part)
-    if (txn !== undefined) db.run('INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)', txn, writer.clock - 60_000, 'info', hostileText(random, values))
+    if (txn !== undefined)
+      db.run(
+        'INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)',
+        txn,
+        writer.clock - 60_000,
+        'info',
+        hostileText(random, values),
+      )
   }
 }

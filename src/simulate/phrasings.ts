@@ -5,7 +5,16 @@ import type {Random} from '../util/random.js'
  * the demo inventory and the playbook; the "heldout" set is only ever used by evaluation
  * suites, so a model must generalise rather than memorise wording.
  */
-export type EventKind = 'transient' | 'unknown_sku' | 'bad_uom' | 'uom_evidence' | 'redelivery' | 'job_rerun' | 'invoiced' | 'unrecognized' | 'info'
+export type EventKind =
+  | 'transient'
+  | 'unknown_sku'
+  | 'bad_uom'
+  | 'uom_evidence'
+  | 'redelivery'
+  | 'job_rerun'
+  | 'invoiced'
+  | 'unrecognized'
+  | 'info'
 export type PhrasingSet = 'train' | 'heldout'
 
 interface Phrasing {
@@ -18,7 +27,10 @@ const PHRASINGS: Record<EventKind, Record<PhrasingSet, Phrasing[]>> = {
     train: [
       {level: 'error', text: 'WMS timeout after 30000 ms while posting {ref}; will retry'},
       {level: 'error', text: '503 Service Unavailable from ERP gateway while posting {ref}'},
-      {level: 'error', text: 'deadlock detected while updating stock for {sku}; transaction rolled back, retry scheduled'},
+      {
+        level: 'error',
+        text: 'deadlock detected while updating stock for {sku}; transaction rolled back, retry scheduled',
+      },
       {level: 'warn', text: 'connection reset by peer (erp-sync) during {ref}'},
     ],
     heldout: [
@@ -103,7 +115,11 @@ export interface PhrasingValues {
 /** One message of the kind, its placeholders filled. */
 export function phrase(random: Random, kind: EventKind, set: PhrasingSet, values: PhrasingValues): Phrasing {
   const provided = (name: keyof PhrasingValues) => values[name] !== undefined
-  const usable = PHRASINGS[kind][set].filter((candidate) => (['ref', 'sku', 'uom', 'qty', 'source'] as const).every((name) => !candidate.text.includes(`{${name}}`) || provided(name)))
+  const usable = PHRASINGS[kind][set].filter((candidate) =>
+    (['ref', 'sku', 'uom', 'qty', 'source'] as const).every(
+      (name) => !candidate.text.includes(`{${name}}`) || provided(name),
+    ),
+  )
   const template = random.pick(usable.length > 0 ? usable : PHRASINGS[kind][set])
   const text = template.text
     .replaceAll('{ref}', values.ref ?? '')

@@ -2,7 +2,12 @@ import {z} from 'zod'
 
 export type ToolEffect = 'read' | 'write' | 'terminal'
 
-export interface ToolDefinition<Name extends string = string, Effect extends ToolEffect = ToolEffect, Args extends z.ZodObject = z.ZodObject, Result extends z.ZodType = z.ZodType> {
+export interface ToolDefinition<
+  Name extends string = string,
+  Effect extends ToolEffect = ToolEffect,
+  Args extends z.ZodObject = z.ZodObject,
+  Result extends z.ZodType = z.ZodType,
+> {
   name: Name
   /** What the model reads: when to use the tool and what it does. */
   description: string
@@ -12,8 +17,11 @@ export interface ToolDefinition<Name extends string = string, Effect extends Too
 }
 
 /** Declares one tool; the identity function exists so that literal types survive. */
-export function defineTool<Name extends string, Effect extends ToolEffect, Args extends z.ZodObject, Result extends z.ZodType>(
-  definition: ToolDefinition<Name, Effect, Args, Result>,
-): ToolDefinition<Name, Effect, Args, Result> {
+export function defineTool<
+  Name extends string,
+  Effect extends ToolEffect,
+  Args extends z.ZodObject,
+  Result extends z.ZodType,
+>(definition: ToolDefinition<Name, Effect, Args, Result>): ToolDefinition<Name, Effect, Args, Result> {
   return definition
 }

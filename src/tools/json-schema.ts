@@ -32,7 +32,22 @@ export function toolCatalogue(): ToolCatalogueEntry[] {
   return cached
 }
 
-const ALLOWED_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties', 'description', 'enum', 'const', 'items', 'minItems', 'maxItems', 'minimum', 'maximum', 'title', 'default'])
+const ALLOWED_KEYWORDS = new Set([
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'description',
+  'enum',
+  'const',
+  'items',
+  'minItems',
+  'maxItems',
+  'minimum',
+  'maximum',
+  'title',
+  'default',
+])
 
 /**
  * Lists the places where a JSON Schema leaves the subset that llama.cpp and node-llama-cpp
@@ -52,7 +67,9 @@ export function grammarSubsetViolations(schema: JsonSchema, path = '#'): string[
     problems.push(`${path}: additionalProperties must be false or absent`)
   }
   const properties = schema.properties as Record<string, JsonSchema> | undefined
-  for (const [name, child] of Object.entries(properties ?? {})) problems.push(...grammarSubsetViolations(child, `${path}/properties/${name}`))
-  if (schema.items && typeof schema.items === 'object') problems.push(...grammarSubsetViolations(schema.items as JsonSchema, `${path}/items`))
+  for (const [name, child] of Object.entries(properties ?? {}))
+    problems.push(...grammarSubsetViolations(child, `${path}/properties/${name}`))
+  if (schema.items && typeof schema.items === 'object')
+    problems.push(...grammarSubsetViolations(schema.items as JsonSchema, `${path}/items`))
   return problems
 }

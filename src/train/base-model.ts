@@ -37,9 +37,12 @@ export function baseModelFolderProblems(folder: string): string[] {
   const template = tokenizerConfig.chat_template
   const templateFile = ['chat_template.jinja', 'chat_template.json'].some((name) => existsSync(join(folder, name)))
   if (typeof template !== 'string' && !Array.isArray(template) && !templateFile) {
-    problems.push('no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only')
+    problems.push(
+      'no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only',
+    )
   }
-  if (!['tokenizer.json', 'tokenizer.model'].some((name) => existsSync(join(folder, name)))) problems.push('no tokenizer.json or tokenizer.model')
+  if (!['tokenizer.json', 'tokenizer.model'].some((name) => existsSync(join(folder, name))))
+    problems.push('no tokenizer.json or tokenizer.model')
   return problems
 }
 

@@ -1,5 +1,17 @@
 import {createHash} from 'node:crypto'
-import {chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {dirname, join, relative, sep} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -80,7 +92,10 @@ export function bundleFilesDirectory(): string {
     const candidate = join(directory, 'src', 'train', 'bundle-files')
     if (existsSync(join(candidate, 'run.sh'))) return candidate
     const parent = dirname(directory)
-    if (parent === directory) throw new ConfigError('the training bundle files (src/train/bundle-files) are missing from this installation', {suggestions: ['Reinstall invagent.']})
+    if (parent === directory)
+      throw new ConfigError('the training bundle files (src/train/bundle-files) are missing from this installation', {
+        suggestions: ['Reinstall invagent.'],
+      })
     directory = parent
   }
 }
@@ -103,11 +118,19 @@ export function parsePins(text: string): Record<string, string> {
 export async function locateLlamaConversion(env: NodeJS.ProcessEnv = process.env): Promise<LlamaConversionSource> {
   const info = await llamaSourceInfo()
   const paths = llamaBuildPaths(info.key, env)
-  if (!existsSync(join(paths.sourceDir, 'convert_hf_to_gguf.py')) || !existsSync(join(paths.sourceDir, 'gguf-py', 'gguf'))) {
-    throw new ConfigError(`the llama.cpp ${info.tag} source is not in the cache (${paths.sourceDir}): the bundle takes convert_hf_to_gguf.py and gguf-py from it, so that the GGUF matches the local llama-server.`, {
-      code: 'LLAMA_SOURCE_MISSING',
-      suggestions: ['Run `invagent llama build` once (about 8 minutes on 2 cores); it keeps the source next to the binaries.'],
-    })
+  if (
+    !existsSync(join(paths.sourceDir, 'convert_hf_to_gguf.py')) ||
+    !existsSync(join(paths.sourceDir, 'gguf-py', 'gguf'))
+  ) {
+    throw new ConfigError(
+      `the llama.cpp ${info.tag} source is not in the cache (${paths.sourceDir}): the bundle takes convert_hf_to_gguf.py and gguf-py from it, so that the GGUF matches the local llama-server.`,
+      {
+        code: 'LLAMA_SOURCE_MISSING',
+        suggestions: [
+          'Run `invagent llama build` once (about 8 minutes on 2 cores); it keeps the source next to the binaries.',
+        ],
+      },
+    )
   }
   let commit: string | null = null
   try {
@@ -126,7 +149,9 @@ function sha256(path: string): string {
 function listFiles(root: string, directory = root): string[] {
   const files: string[] = []
   // Code-point order, not the locale's: the same listing everywhere.
-  for (const entry of readdirSync(directory, {withFileTypes: true}).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const entry of readdirSync(directory, {withFileTypes: true}).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  )) {
     const path = join(directory, entry.name)
     if (entry.isDirectory()) files.push(...listFiles(root, path))
     else if (entry.isFile()) files.push(relative(root, path).split(sep).join('/'))
@@ -150,7 +175,9 @@ function copyWheels(from: string, to: string): void {
   if (!existsSync(from) || !statSync(from).isDirectory()) {
     throw new ConfigError(`runtime.wheels ${from}: no such folder`, {
       code: 'TRAIN_CONFIG_INVALID',
-      suggestions: ['Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a machine with a network).'],
+      suggestions: [
+        'Give a folder of .whl files (`pip download --only-binary=:all: --dest DIR PACKAGE==VERSION` on a machine with a network).',
+      ],
     })
   }
   const wheels = readdirSync(from).filter((name) => name.endsWith('.whl'))
@@ -177,7 +204,12 @@ export function renderJobEnv(jobId: string, config: TrainConfig): string {
 
 /** config.json: the validated config plus the data files, as train.py reads it. */
 export function renderBundleConfig(jobId: string, config: TrainConfig, hasEval: boolean, modelName?: string): string {
-  const document = {jobId, ...(modelName ? {modelName} : {}), ...config, data: {train: 'data/train.jsonl', eval: hasEval ? 'data/eval.jsonl' : null}}
+  const document = {
+    jobId,
+    ...(modelName ? {modelName} : {}),
+    ...config,
+    data: {train: 'data/train.jsonl', eval: hasEval ? 'data/eval.jsonl' : null},
+  }
   return `${JSON.stringify(document, (_key, value: unknown) => (value === undefined ? null : value), 2)}\n`
 }
 
@@ -191,7 +223,8 @@ export async function buildJobBundle(options: BuildBundleOptions): Promise<Built
   rmSync(work, {recursive: true, force: true})
   mkdirSync(join(work, 'data'), {recursive: true})
   try {
-    for (const name of ['run.sh', 'stages.sh', 'train.py', 'verify_gguf.py', 'requirements.txt']) copyFileSync(join(assets, name), join(work, name))
+    for (const name of ['run.sh', 'stages.sh', 'train.py', 'verify_gguf.py', 'requirements.txt'])
+      copyFileSync(join(assets, name), join(work, name))
     if (options.trainer) {
       writeFileSync(join(work, 'stages.sh'), options.trainer.stagesScript)
       for (const [name, path] of Object.entries(options.trainer.files)) {
@@ -201,7 +234,10 @@ export async function buildJobBundle(options: BuildBundleOptions): Promise<Built
     }
     chmodSync(join(work, 'run.sh'), 0o755)
     writeFileSync(join(work, 'job.env'), renderJobEnv(options.jobId, options.config))
-    writeFileSync(join(work, 'config.json'), renderBundleConfig(options.jobId, options.config, options.evalData !== undefined, options.modelName))
+    writeFileSync(
+      join(work, 'config.json'),
+      renderBundleConfig(options.jobId, options.config, options.evalData !== undefined, options.modelName),
+    )
     if (options.config.runtime.wheels !== undefined) copyWheels(options.config.runtime.wheels, join(work, 'wheels'))
     copyFileSync(options.trainData, join(work, 'data', 'train.jsonl'))
     if (options.evalData !== undefined) copyFileSync(options.evalData, join(work, 'data', 'eval.jsonl'))
@@ -209,10 +245,15 @@ export async function buildJobBundle(options: BuildBundleOptions): Promise<Built
     const llama = join(work, 'llama.cpp')
     mkdirSync(llama)
     copyFileSync(join(options.llama.dir, 'convert_hf_to_gguf.py'), join(llama, 'convert_hf_to_gguf.py'))
-    if (existsSync(join(options.llama.dir, 'conversion'))) copyTree(join(options.llama.dir, 'conversion'), join(llama, 'conversion'))
+    if (existsSync(join(options.llama.dir, 'conversion')))
+      copyTree(join(options.llama.dir, 'conversion'), join(llama, 'conversion'))
     copyTree(join(options.llama.dir, 'gguf-py', 'gguf'), join(llama, 'gguf-py', 'gguf'))
-    for (const name of ['LICENSE']) if (existsSync(join(options.llama.dir, name))) copyFileSync(join(options.llama.dir, name), join(llama, name))
-    writeFileSync(join(llama, 'SOURCE.json'), `${JSON.stringify({tag: options.llama.tag, commit: options.llama.commit, key: options.llama.key}, null, 2)}\n`)
+    for (const name of ['LICENSE'])
+      if (existsSync(join(options.llama.dir, name))) copyFileSync(join(options.llama.dir, name), join(llama, name))
+    writeFileSync(
+      join(llama, 'SOURCE.json'),
+      `${JSON.stringify({tag: options.llama.tag, commit: options.llama.commit, key: options.llama.key}, null, 2)}\n`,
+    )
 
     // sha256sum's own format, so the host checks the unpacked bundle with `sha256sum --check`.
     const sums = listFiles(work).map((path) => `${sha256(join(work, path))}  ${path}`)
@@ -226,18 +267,43 @@ export async function buildJobBundle(options: BuildBundleOptions): Promise<Built
     throw error
   }
 
-  const files = listFiles(options.directory).map((path) => ({path, size: statSync(join(options.directory, path)).size, sha256: sha256(join(options.directory, path))}))
+  const files = listFiles(options.directory).map((path) => ({
+    path,
+    size: statSync(join(options.directory, path)).size,
+    sha256: sha256(join(options.directory, path)),
+  }))
   const pinned = parsePins(readFileSync(join(options.directory, 'requirements.txt'), 'utf8'))
-  if (options.tarball === false) return {dir: options.directory, tarball: null, tarballSha256: null, tarballSize: null, files, pinned}
+  if (options.tarball === false)
+    return {dir: options.directory, tarball: null, tarballSha256: null, tarballSize: null, files, pinned}
 
   const tarball = `${options.directory}.tar.gz`
   const temporary = `${tarball}.${process.pid}.partial`
   try {
     // Sorted names, fixed owner and time: the tarball depends on the files only.
-    await runProcess('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-I', 'gzip -n', '-cf', temporary, '-C', options.directory, '.'])
+    await runProcess('tar', [
+      '--sort=name',
+      '--mtime=@0',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '-I',
+      'gzip -n',
+      '-cf',
+      temporary,
+      '-C',
+      options.directory,
+      '.',
+    ])
     renameSync(temporary, tarball)
   } finally {
     rmSync(temporary, {force: true})
   }
-  return {dir: options.directory, tarball, tarballSha256: sha256(tarball), tarballSize: statSync(tarball).size, files, pinned}
+  return {
+    dir: options.directory,
+    tarball,
+    tarballSha256: sha256(tarball),
+    tarballSize: statSync(tarball).size,
+    files,
+    pinned,
+  }
 }

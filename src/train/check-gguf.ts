@@ -45,10 +45,13 @@ export function nameCheck(
   const failed = (detail: string): GgufCheck => ({check: 'name', ok: false, detail})
   if (typeof name !== 'string' || name === '') return failed('general.name is missing')
   const named = `general.name is ${JSON.stringify(name)}`
-  if (expectedName && name !== expectedName) return failed(`${named}, the host named it ${JSON.stringify(expectedName)}`)
+  if (expectedName && name !== expectedName)
+    return failed(`${named}, the host named it ${JSON.stringify(expectedName)}`)
   const phi3 = metadata.architecture === 'phi3' && metadata.tokenizerModel === 'llama'
   if (phi3 && !/phi-?3/i.test(name)) {
-    return failed(`${named}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so chats would be tokenized differently from training`)
+    return failed(
+      `${named}: llama.cpp applies Phi-3's whitespace rule only to names containing phi3 or phi-3, so chats would be tokenized differently from training`,
+    )
   }
   return {check: 'name', ok: true, detail: named}
 }
@@ -61,7 +64,11 @@ export async function tokenIdsCheck(path: string, probe: {text: string; ids: num
     let index = 0
     while (index < ids.length && index < probe.ids.length && ids[index] === probe.ids[index]) index++
     if (index === ids.length && index === probe.ids.length) {
-      return {check: 'token_ids', ok: true, detail: `a probe chat is the same ${ids.length} tokens in llama.cpp as in training`}
+      return {
+        check: 'token_ids',
+        ok: true,
+        detail: `a probe chat is the same ${ids.length} tokens in llama.cpp as in training`,
+      }
     }
     const around = (list: number[]) => JSON.stringify(list.slice(index, index + 4))
     return {
@@ -82,39 +89,78 @@ const USER_DEFINED = 4
 const KNOWN_EOT_TOKENS = ['<|end|>', '<|eot_id|>', '<|im_end|>', '<end_of_turn>']
 
 /** Checks a GGUF file; never throws for a failed check (see `ok`), only for an unreadable file. */
-export async function checkTrainedGguf(path: string, expected: GgufExpectations, options: {signal?: AbortSignal} = {}): Promise<GgufCheckReport> {
+export async function checkTrainedGguf(
+  path: string,
+  expected: GgufExpectations,
+  options: {signal?: AbortSignal} = {},
+): Promise<GgufCheckReport> {
   const inspection = await inspectGguf(path, {hash: false, signal: options.signal})
   const {readGgufFileInfo} = await import('node-llama-cpp')
   const info = await readGgufFileInfo(path, {sourceType: 'filesystem', logWarnings: false, signal: options.signal})
-  const tokenizer = info.metadata.tokenizer as {ggml?: {tokens?: readonly string[]; token_type?: readonly number[]; eot_token_id?: number}; chat_template?: string} | undefined
+  const tokenizer = info.metadata.tokenizer as
+    | {
+        ggml?: {tokens?: readonly string[]; token_type?: readonly number[]; eot_token_id?: number}
+        chat_template?: string
+      }
+    | undefined
   const tokens = tokenizer?.ggml?.tokens ?? []
   const types = tokenizer?.ggml?.token_type ?? []
   const checks: GgufCheck[] = []
 
-  const architectureOk = inspection.architecture !== 'unknown' && inspection.blockCount !== null && (!expected.architecture || expected.architecture === inspection.architecture)
-  checks.push({check: 'architecture', ok: architectureOk, detail: `${inspection.architecture}${expected.architecture ? ` (the host read ${expected.architecture})` : ''}, ${inspection.blockCount ?? '?'} blocks`})
+  const architectureOk =
+    inspection.architecture !== 'unknown' &&
+    inspection.blockCount !== null &&
+    (!expected.architecture || expected.architecture === inspection.architecture)
+  checks.push({
+    check: 'architecture',
+    ok: architectureOk,
+    detail: `${inspection.architecture}${expected.architecture ? ` (the host read ${expected.architecture})` : ''}, ${inspection.blockCount ?? '?'} blocks`,
+  })
 
   const embedding = (info.fullTensorInfo ?? info.tensorInfo ?? []).find((tensor) => tensor.name === 'token_embd.weight')
   const rows = embedding && embedding.dimensions.length > 1 ? Number(embedding.dimensions[1]) : null
-  const vocabularyOk = tokens.length > 0 && rows === tokens.length && (expected.vocabularySize == null || tokens.length >= expected.vocabularySize)
+  const vocabularyOk =
+    tokens.length > 0 &&
+    rows === tokens.length &&
+    (expected.vocabularySize == null || tokens.length >= expected.vocabularySize)
   checks.push({
     check: 'vocabulary',
     ok: vocabularyOk,
     detail: `${tokens.length} tokens, ${rows ?? 'no'} embedding rows${expected.vocabularySize == null ? '' : `, ${expected.vocabularySize} in the training tokenizer`}`,
   })
 
-  const eot = expected.eotToken ?? (tokenizer?.ggml?.eot_token_id !== undefined ? tokens[tokenizer.ggml.eot_token_id] : KNOWN_EOT_TOKENS.find((token) => tokens.includes(token)))
+  const eot =
+    expected.eotToken ??
+    (tokenizer?.ggml?.eot_token_id !== undefined
+      ? tokens[tokenizer.ggml.eot_token_id]
+      : KNOWN_EOT_TOKENS.find((token) => tokens.includes(token)))
   const eotIndex = eot === undefined ? -1 : tokens.indexOf(eot)
-  const eotSpecial = eotIndex >= 0 && (types.length === 0 || types[eotIndex] === CONTROL || types[eotIndex] === USER_DEFINED)
+  const eotSpecial =
+    eotIndex >= 0 && (types.length === 0 || types[eotIndex] === CONTROL || types[eotIndex] === USER_DEFINED)
   checks.push({
     check: 'eot_token',
     ok: eotSpecial,
-    detail: eot === undefined ? 'no end-of-turn token is named or recognisable' : eotIndex < 0 ? `${eot} is not in the vocabulary` : `${eot} is token ${eotIndex}${eotSpecial ? ' (control)' : ', but a normal token: it would be produced as text'}`,
+    detail:
+      eot === undefined
+        ? 'no end-of-turn token is named or recognisable'
+        : eotIndex < 0
+          ? `${eot} is not in the vocabulary`
+          : `${eot} is token ${eotIndex}${eotSpecial ? ' (control)' : ', but a normal token: it would be produced as text'}`,
   })
 
   const template = tokenizer?.chat_template
-  const templateOk = typeof template === 'string' && template.trim() !== '' && (eot === undefined || template.includes(eot) || template.includes('eos_token'))
-  checks.push({check: 'chat_template', ok: templateOk, detail: typeof template === 'string' ? `present (${template.length} characters)${templateOk ? '' : `, but it never writes ${eot}`}` : 'missing'})
+  const templateOk =
+    typeof template === 'string' &&
+    template.trim() !== '' &&
+    (eot === undefined || template.includes(eot) || template.includes('eos_token'))
+  checks.push({
+    check: 'chat_template',
+    ok: templateOk,
+    detail:
+      typeof template === 'string'
+        ? `present (${template.length} characters)${templateOk ? '' : `, but it never writes ${eot}`}`
+        : 'missing',
+  })
 
   const general = info.metadata.general as {name?: string} | undefined
   const tokenizerModel = (tokenizer as {ggml?: {model?: string}} | undefined)?.ggml?.model
@@ -129,6 +175,8 @@ export function ggufCheckError(path: string, report: GgufCheckReport): ExternalT
   const failed = report.checks.filter((check) => !check.ok).map((check) => `${check.check}: ${check.detail}`)
   return new ExternalToolError(`the trained model ${path} failed its checks:\n  ${failed.join('\n  ')}`, {
     command: 'check',
-    suggestions: ['Look at the conversion in the job\'s log (`invagent train logs JOB`); the base model\'s tokenizer or chat template may be one llama.cpp does not know.'],
+    suggestions: [
+      "Look at the conversion in the job's log (`invagent train logs JOB`); the base model's tokenizer or chat template may be one llama.cpp does not know.",
+    ],
   })
 }

@@ -18,14 +18,22 @@ interface Located {
   column: number
 }
 
-function position(document: Document, counter: LineCounter, path: readonly PropertyKey[], key: boolean): Located | undefined {
+function position(
+  document: Document,
+  counter: LineCounter,
+  path: readonly PropertyKey[],
+  key: boolean,
+): Located | undefined {
   // Walk down as far as the path exists; report the deepest node found (the parent of a missing key).
   let node: unknown = document.contents
   let found: unknown = node
   for (const segment of path) {
     if (!isMap(node) && !(isNode(node) && 'items' in node)) break
     const collection = node as {items: Array<{key?: unknown; value?: unknown}> | unknown[]}
-    const items = collection.items as Array<{key?: {value?: unknown; range?: [number, number, number]}; value?: unknown}>
+    const items = collection.items as Array<{
+      key?: {value?: unknown; range?: [number, number, number]}
+      value?: unknown
+    }>
     const pair = isMap(node) ? items.find((item) => item.key?.value === segment) : undefined
     if (pair) {
       found = key && segment === path.at(-1) ? pair.key : (pair.value ?? pair.key)
@@ -48,7 +56,9 @@ function describe(value: unknown): string {
 
 function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
   let current = value
-  for (const segment of path) current = current !== null && typeof current === 'object' ? (current as Record<PropertyKey, unknown>)[segment] : undefined
+  for (const segment of path)
+    current =
+      current !== null && typeof current === 'object' ? (current as Record<PropertyKey, unknown>)[segment] : undefined
   return current
 }
 
@@ -80,7 +90,11 @@ function dotted(path: readonly PropertyKey[]): string {
 }
 
 /** Formats zod's issues on a config as one line each, with positions when the source is known. */
-export function formatConfigIssues(issues: readonly z.core.$ZodIssue[], input: unknown, source?: {file: string; document: Document; counter: LineCounter}): string[] {
+export function formatConfigIssues(
+  issues: readonly z.core.$ZodIssue[],
+  input: unknown,
+  source?: {file: string; document: Document; counter: LineCounter},
+): string[] {
   const lines: string[] = []
   for (const issue of issues) {
     const prefix = (path: readonly PropertyKey[], key = false) => {
@@ -90,7 +104,9 @@ export function formatConfigIssues(issues: readonly z.core.$ZodIssue[], input: u
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const guess = didYouMean(key, knownKeys(issue.path))
-        lines.push(`${prefix([...issue.path, key], true)}${dotted([...issue.path, key])}: unknown key${guess ? ` — did you mean "${guess}"?` : ` (expected one of: ${knownKeys(issue.path).join(', ')})`}`)
+        lines.push(
+          `${prefix([...issue.path, key], true)}${dotted([...issue.path, key])}: unknown key${guess ? ` — did you mean "${guess}"?` : ` (expected one of: ${knownKeys(issue.path).join(', ')})`}`,
+        )
       }
       continue
     }
@@ -101,13 +117,18 @@ export function formatConfigIssues(issues: readonly z.core.$ZodIssue[], input: u
       const guess = didYouMean(value, issue.values.map(String))
       if (guess) found += ` — did you mean "${guess}"?`
     }
-    lines.push(`${prefix(issue.path)}${dotted(issue.path)}: ${value === undefined && issue.code !== 'custom' ? `missing (${expected})` : `${expected}${found}`}`)
+    lines.push(
+      `${prefix(issue.path)}${dotted(issue.path)}: ${value === undefined && issue.code !== 'custom' ? `missing (${expected})` : `${expected}${found}`}`,
+    )
   }
   return lines
 }
 
 /** Validates a config object (from a file, flags, or both); throws ConfigError listing every problem. */
-export function validateTrainConfig(input: unknown, source?: {file: string; document: Document; counter: LineCounter}): TrainConfig {
+export function validateTrainConfig(
+  input: unknown,
+  source?: {file: string; document: Document; counter: LineCounter},
+): TrainConfig {
   const result = TrainConfigSchema.safeParse(input)
   if (result.success) return result.data
   const lines = formatConfigIssues(result.error.issues, input, source)
@@ -118,14 +139,20 @@ export function validateTrainConfig(input: unknown, source?: {file: string; docu
 }
 
 /** Reads and parses a YAML or JSON config file without validating it; returns the raw object and its source map. */
-export function readTrainConfigFile(file: string): {input: TrainConfigInput; source: {file: string; document: Document; counter: LineCounter}} {
+export function readTrainConfigFile(file: string): {
+  input: TrainConfigInput
+  source: {file: string; document: Document; counter: LineCounter}
+} {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new ConfigError(`cannot read the training config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
-      code: 'TRAIN_CONFIG_UNREADABLE',
-    })
+    throw new ConfigError(
+      `cannot read the training config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      {
+        code: 'TRAIN_CONFIG_UNREADABLE',
+      },
+    )
   }
   const counter = new LineCounter()
   const document = parseDocument(text, {lineCounter: counter, prettyErrors: false, uniqueKeys: true})
@@ -139,9 +166,12 @@ export function readTrainConfigFile(file: string): {input: TrainConfigInput; sou
   }
   const input = (document.toJS() ?? {}) as unknown
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new ConfigError(`${file}:1:1: expected a mapping of settings (baseModel, lora, training, …), found ${Array.isArray(input) ? 'a list' : describe(input)}`, {
-      code: 'TRAIN_CONFIG_INVALID',
-    })
+    throw new ConfigError(
+      `${file}:1:1: expected a mapping of settings (baseModel, lora, training, …), found ${Array.isArray(input) ? 'a list' : describe(input)}`,
+      {
+        code: 'TRAIN_CONFIG_INVALID',
+      },
+    )
   }
   return {input: input as TrainConfigInput, source: {file, document, counter}}
 }
@@ -153,7 +183,12 @@ function merge(base: Record<string, unknown>, override: Record<string, unknown>)
     if (value === undefined) continue
     const existing = result[key]
     result[key] =
-      value !== null && typeof value === 'object' && !Array.isArray(value) && existing !== null && typeof existing === 'object' && !Array.isArray(existing)
+      value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      existing !== null &&
+      typeof existing === 'object' &&
+      !Array.isArray(existing)
         ? merge(existing as Record<string, unknown>, value as Record<string, unknown>)
         : value
   }
@@ -167,5 +202,8 @@ function merge(base: Record<string, unknown>, override: Record<string, unknown>)
 export function loadTrainConfig(options: {file?: string; overrides?: TrainConfigInput} = {}): TrainConfig {
   if (!options.file) return validateTrainConfig(options.overrides ?? {})
   const {input, source} = readTrainConfigFile(options.file)
-  return validateTrainConfig(merge(input as Record<string, unknown>, (options.overrides ?? {}) as Record<string, unknown>), source)
+  return validateTrainConfig(
+    merge(input as Record<string, unknown>, (options.overrides ?? {}) as Record<string, unknown>),
+    source,
+  )
 }

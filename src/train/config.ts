@@ -113,7 +113,12 @@ export const TrainConfigSchema = z
     baseModel: z.string().min(1).default(DEFAULT_BASE_MODEL),
     /** Let transformers run code shipped with the model (only for models that need it). */
     trustRemoteCode: z.boolean().default(false),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
     lora: LoraConfig.prefault({}),
     training: TrainingConfig.prefault({}),
     quantization: QuantizationConfig.prefault({}),
@@ -132,28 +137,55 @@ export const TrainConfigSchema = z
       issue(['training', 'warmupSteps'], 'give either training.warmupSteps or training.warmupRatio, not both')
     }
     if (!quantization.load4bit) {
-      if (quantization.quantType !== undefined) issue(['quantization', 'quantType'], 'quantType applies to 4-bit loading only: remove it or set quantization.load4bit: true')
-      if (quantization.doubleQuant !== undefined) issue(['quantization', 'doubleQuant'], 'doubleQuant applies to 4-bit loading only: remove it or set quantization.load4bit: true')
+      if (quantization.quantType !== undefined)
+        issue(
+          ['quantization', 'quantType'],
+          'quantType applies to 4-bit loading only: remove it or set quantization.load4bit: true',
+        )
+      if (quantization.doubleQuant !== undefined)
+        issue(
+          ['quantization', 'doubleQuant'],
+          'doubleQuant applies to 4-bit loading only: remove it or set quantization.load4bit: true',
+        )
     }
     if (Array.isArray(lora.targetModules) && lora.targetModules.includes('all-linear')) {
-      issue(['lora', 'targetModules'], '"all-linear" stands alone: use targetModules: all-linear, or list module names only')
+      issue(
+        ['lora', 'targetModules'],
+        '"all-linear" stands alone: use targetModules: all-linear, or list module names only',
+      )
     }
     if (convert.outType === 'bf16' && merge.dtype !== 'bfloat16') {
-      issue(['convert', 'outType'], 'a bf16 GGUF needs bfloat16 merged weights: set merge.dtype: bfloat16 or convert.outType: f16')
+      issue(
+        ['convert', 'outType'],
+        'a bf16 GGUF needs bfloat16 merged weights: set merge.dtype: bfloat16 or convert.outType: f16',
+      )
     }
     if (training.saveSteps < training.loggingSteps) {
-      issue(['training', 'saveSteps'], `a checkpoint every ${training.saveSteps} steps but a loss line only every ${training.loggingSteps}: saveSteps must be at least loggingSteps`)
+      issue(
+        ['training', 'saveSteps'],
+        `a checkpoint every ${training.saveSteps} steps but a loss line only every ${training.loggingSteps}: saveSteps must be at least loggingSteps`,
+      )
     }
     if (config.quant === 'F32' && convert.outType !== 'f32') {
-      issue(['quant'], `F32 cannot be made from a ${convert.outType} GGUF without inventing precision: choose a smaller type or convert.outType: f32`)
+      issue(
+        ['quant'],
+        `F32 cannot be made from a ${convert.outType} GGUF without inventing precision: choose a smaller type or convert.outType: f32`,
+      )
     }
   })
   .transform((config) => ({
     ...config,
-    training: {...config.training, warmupRatio: config.training.warmupSteps === undefined ? (config.training.warmupRatio ?? 0.03) : undefined},
+    training: {
+      ...config.training,
+      warmupRatio: config.training.warmupSteps === undefined ? (config.training.warmupRatio ?? 0.03) : undefined,
+    },
     runtime: {...config.runtime, install: installMode(config.runtime.install)},
     quantization: config.quantization.load4bit
-      ? {...config.quantization, quantType: config.quantization.quantType ?? 'nf4', doubleQuant: config.quantization.doubleQuant ?? true}
+      ? {
+          ...config.quantization,
+          quantType: config.quantization.quantType ?? 'nf4',
+          doubleQuant: config.quantization.doubleQuant ?? true,
+        }
       : config.quantization,
   }))
 

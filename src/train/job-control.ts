@@ -21,7 +21,13 @@ export interface JobStatusReport {
   createdAt: string
   updatedAt: string
   modelName: string
-  stages: Array<{stage: string; status: string; detail: string | null; startedAt: string | null; finishedAt: string | null}>
+  stages: Array<{
+    stage: string
+    status: string
+    detail: string | null
+    startedAt: string | null
+    finishedAt: string | null
+  }>
   lastLoss: JobState['lastLoss']
   lastEvalLoss: JobState['lastEvalLoss']
   /** What the host says now; null when it was not asked (bundle jobs, --offline) or could not be reached. */
@@ -39,11 +45,17 @@ function nextStep(job: JobState, status: JobState['status'], remote: RemoteState
     case 'complete':
       return 'invagent models list'
     case 'bundled':
-      return job.runner === 'bundle' ? `run the bundle by hand, then \`invagent train --resume ${job.id} --results DIR\`` : `invagent train --resume ${job.id}`
+      return job.runner === 'bundle'
+        ? `run the bundle by hand, then \`invagent train --resume ${job.id} --results DIR\``
+        : `invagent train --resume ${job.id}`
     case 'running':
-      return remote?.exists && !remote.running ? `invagent train --resume ${job.id} (the host finished; fetch the results)` : `invagent train --resume ${job.id} (reattach and stream the loss)`
+      return remote?.exists && !remote.running
+        ? `invagent train --resume ${job.id} (the host finished; fetch the results)`
+        : `invagent train --resume ${job.id} (reattach and stream the loss)`
     default:
-      return job.bundle ? `invagent train --resume ${job.id}` : 'start a new job: invagent train --dataset … (this one stopped before its bundle was written)'
+      return job.bundle
+        ? `invagent train --resume ${job.id}`
+        : 'start a new job: invagent train --dataset … (this one stopped before its bundle was written)'
   }
 }
 
@@ -53,7 +65,11 @@ function host(job: JobState): string | null {
 }
 
 /** The job's state, with the host's view unless `offline`. */
-export async function trainJobStatus(jobsDir: string, id: string, options: {offline?: boolean; signal?: AbortSignal} = {}): Promise<JobStatusReport> {
+export async function trainJobStatus(
+  jobsDir: string,
+  id: string,
+  options: {offline?: boolean; signal?: AbortSignal} = {},
+): Promise<JobStatusReport> {
   const job = loadJob(jobsDir, id)
   let remote: RemoteState | null = null
   let remoteError: string | null = null
@@ -67,7 +83,14 @@ export async function trainJobStatus(jobsDir: string, id: string, options: {offl
     }
   }
   let status = job.status
-  if (remote?.exists && !remote.running && remote.status && (status === 'running' || status === 'disconnected') && remote.status.status !== 'complete') status = remote.status.status
+  if (
+    remote?.exists &&
+    !remote.running &&
+    remote.status &&
+    (status === 'running' || status === 'disconnected') &&
+    remote.status.status !== 'complete'
+  )
+    status = remote.status.status
   const hostDone = new Set(remote?.exists ? remote.done : [])
   return {
     jobId: job.id,
@@ -97,7 +120,9 @@ export async function trainJobStatus(jobsDir: string, id: string, options: {offl
 }
 
 /** Every job in the folder, newest last, from the recorded state only. */
-export function listTrainJobs(jobsDir: string): Array<{jobId: string; status: string; runner: string; createdAt: string; modelName: string}> {
+export function listTrainJobs(
+  jobsDir: string,
+): Array<{jobId: string; status: string; runner: string; createdAt: string; modelName: string}> {
   return listJobIds(jobsDir).map((id) => {
     const job = loadJob(jobsDir, id)
     return {jobId: job.id, status: job.status, runner: job.runner, createdAt: job.createdAt, modelName: job.modelName}
@@ -117,26 +142,46 @@ export interface JobLogsResult {
  * The job's log: the host's run.log when it can be reached, else the copy streamed here. With
  * `follow`, `onLine` receives new lines until the job stops running.
  */
-export async function trainJobLogs(jobsDir: string, id: string, options: {lines?: number; follow?: boolean; onLine?: (line: string) => void; signal?: AbortSignal} = {}): Promise<JobLogsResult> {
+export async function trainJobLogs(
+  jobsDir: string,
+  id: string,
+  options: {lines?: number; follow?: boolean; onLine?: (line: string) => void; signal?: AbortSignal} = {},
+): Promise<JobLogsResult> {
   const job = loadJob(jobsDir, id)
   const count = options.lines ?? 100
   const transport = transportFor(job, jobsDir)
   const mirror = join(jobDirectory(jobsDir, id), 'run.log')
-  const local = () => (existsSync(mirror) ? readFileSync(mirror, 'utf8').split('\n').filter((line, index, all) => index < all.length - 1 || line !== '') : [])
+  const local = () =>
+    existsSync(mirror)
+      ? readFileSync(mirror, 'utf8')
+          .split('\n')
+          .filter((line, index, all) => index < all.length - 1 || line !== '')
+      : []
   if (!transport || job.stages.upload?.status !== 'done') {
     const lines = local().slice(-count)
     for (const line of lines) options.onLine?.(line)
-    return {jobId: id, source: 'local', lines, remoteError: transport ? null : 'a bundle job runs where it was copied: its log is there'}
+    return {
+      jobId: id,
+      source: 'local',
+      lines,
+      remoteError: transport ? null : 'a bundle job runs where it was copied: its log is there',
+    }
   }
   try {
     if (options.follow) {
       const state = await queryRemoteState(transport, job.remoteDir, options.signal)
       const total = state.exists ? state.logLines : 0
       const collected: string[] = []
-      await followRemoteLog(transport, job.remoteDir, Math.max(1, total - count + 1), (line) => {
-        collected.push(line)
-        options.onLine?.(line)
-      }, options.signal)
+      await followRemoteLog(
+        transport,
+        job.remoteDir,
+        Math.max(1, total - count + 1),
+        (line) => {
+          collected.push(line)
+          options.onLine?.(line)
+        },
+        options.signal,
+      )
       return {jobId: id, source: 'host', lines: collected, remoteError: null}
     }
     const lines = await remoteLogTail(transport, job.remoteDir, count, options.signal)
@@ -158,16 +203,30 @@ export interface CancelResult {
 }
 
 /** Stops the job's run.sh and everything it started on the host; the job can be resumed later. */
-export async function cancelTrainJob(jobsDir: string, id: string, options: {graceSeconds?: number; signal?: AbortSignal} = {}): Promise<CancelResult> {
+export async function cancelTrainJob(
+  jobsDir: string,
+  id: string,
+  options: {graceSeconds?: number; signal?: AbortSignal} = {},
+): Promise<CancelResult> {
   const job = loadJob(jobsDir, id)
   const transport = transportFor(job, jobsDir)
   if (!transport) {
-    throw new UserError(`job ${id} runs by hand (--runner bundle): stop its run.sh where it runs (Ctrl+C, or kill the process in state/run.pid).`, {code: 'JOB_NOT_REACHABLE'})
+    throw new UserError(
+      `job ${id} runs by hand (--runner bundle): stop its run.sh where it runs (Ctrl+C, or kill the process in state/run.pid).`,
+      {code: 'JOB_NOT_REACHABLE'},
+    )
   }
-  if (job.status === 'complete') throw new UserError(`job ${id} is already complete: nothing to cancel.`, {code: 'JOB_COMPLETE'})
-  const outcome = job.stages.upload?.status === 'done' ? await cancelRemoteRun(transport, job.remoteDir, {graceSeconds: options.graceSeconds, signal: options.signal}) : 'not-running'
+  if (job.status === 'complete')
+    throw new UserError(`job ${id} is already complete: nothing to cancel.`, {code: 'JOB_COMPLETE'})
+  const outcome =
+    job.stages.upload?.status === 'done'
+      ? await cancelRemoteRun(transport, job.remoteDir, {graceSeconds: options.graceSeconds, signal: options.signal})
+      : 'not-running'
   job.status = 'cancelled'
-  job.error = {stage: Object.entries(job.stages).find(([, state]) => state.status === 'running')?.[0] ?? 'unknown', message: 'cancelled by `invagent train cancel`'}
+  job.error = {
+    stage: Object.entries(job.stages).find(([, state]) => state.status === 'running')?.[0] ?? 'unknown',
+    message: 'cancelled by `invagent train cancel`',
+  }
   saveJob(jobsDir, job)
   return {jobId: id, outcome, status: job.status}
 }

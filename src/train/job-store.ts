@@ -44,13 +44,23 @@ export const JobState = z.object({
   runner: z.enum(['ssh', 'local', 'bundle']),
   /** Only the SSH destination, port and the paths of the key and known_hosts: never a secret. */
   host: z
-    .object({destination: z.string(), port: z.number().int().optional(), identity: z.string().optional(), knownHosts: z.string().optional(), acceptNewHostKey: z.boolean().default(false)})
+    .object({
+      destination: z.string(),
+      port: z.number().int().optional(),
+      identity: z.string().optional(),
+      knownHosts: z.string().optional(),
+      acceptNewHostKey: z.boolean().default(false),
+    })
     .nullable(),
   /** The job's folder on the training host (relative to the login folder over SSH). */
   remoteDir: z.string(),
   status: z.enum(['created', 'bundled', 'running', 'disconnected', 'failed', 'cancelled', 'complete']),
-  dataset: z.object({path: z.string(), sha256: z.string(), examples: z.number().int(), exportedSha256: z.string()}).nullable(),
-  evalDataset: z.object({path: z.string(), sha256: z.string(), examples: z.number().int(), exportedSha256: z.string()}).nullable(),
+  dataset: z
+    .object({path: z.string(), sha256: z.string(), examples: z.number().int(), exportedSha256: z.string()})
+    .nullable(),
+  evalDataset: z
+    .object({path: z.string(), sha256: z.string(), examples: z.number().int(), exportedSha256: z.string()})
+    .nullable(),
   config: z.record(z.string(), z.unknown()),
   modelName: z.string(),
   llamaCpp: z.object({tag: z.string(), commit: z.string().nullable(), key: z.string()}).nullable(),
@@ -59,7 +69,10 @@ export const JobState = z.object({
   stages: z.record(z.string(), stageState),
   /** Lines of the host's run.log already streamed here (the next attach starts after them). */
   logLinesSeen: z.number().int().default(0),
-  lastLoss: z.object({step: z.number(), totalSteps: z.number(), loss: z.number(), epoch: z.number().optional()}).nullable().default(null),
+  lastLoss: z
+    .object({step: z.number(), totalSteps: z.number(), loss: z.number(), epoch: z.number().optional()})
+    .nullable()
+    .default(null),
   lastEvalLoss: z.object({step: z.number(), loss: z.number()}).nullable().default(null),
   results: z
     .object({
@@ -129,10 +142,15 @@ export function loadJob(jobsDir: string, id: string): JobState {
   if (!existsSync(path)) {
     const known = listJobIds(jobsDir)
     const guess = didYouMean(id, known)
-    throw new UserError(`no training job "${id}" in ${jobsDir}${guess ? ` — did you mean "${guess}"?` : known.length > 0 ? ` (jobs: ${known.slice(-5).join(', ')})` : ' (no job there yet)'}`, {
-      code: 'JOB_UNKNOWN',
-      suggestions: ['Jobs live in the folder `invagent train` ran in (.invagent/train), or in --jobs-dir / INVAGENT_TRAIN_DIR.'],
-    })
+    throw new UserError(
+      `no training job "${id}" in ${jobsDir}${guess ? ` — did you mean "${guess}"?` : known.length > 0 ? ` (jobs: ${known.slice(-5).join(', ')})` : ' (no job there yet)'}`,
+      {
+        code: 'JOB_UNKNOWN',
+        suggestions: [
+          'Jobs live in the folder `invagent train` ran in (.invagent/train), or in --jobs-dir / INVAGENT_TRAIN_DIR.',
+        ],
+      },
+    )
   }
   let document: unknown
   try {
@@ -142,13 +160,22 @@ export function loadJob(jobsDir: string, id: string): JobState {
   }
   const result = JobState.safeParse(document)
   if (!result.success) {
-    throw new ConfigError(`${path}: not a job this invagent reads: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`, {code: 'JOB_CORRUPT'})
+    throw new ConfigError(
+      `${path}: not a job this invagent reads: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+      {code: 'JOB_CORRUPT'},
+    )
   }
   return result.data
 }
 
 /** Marks a stage's progress and saves. */
-export function setStage(jobsDir: string, job: JobState, stage: StageName, status: JobState['stages'][string]['status'], detail?: string): void {
+export function setStage(
+  jobsDir: string,
+  job: JobState,
+  stage: StageName,
+  status: JobState['stages'][string]['status'],
+  detail?: string,
+): void {
   const now = new Date().toISOString()
   const previous = job.stages[stage] ?? {status: 'pending'}
   job.stages[stage] = {

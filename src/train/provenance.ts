@@ -9,8 +9,15 @@ import type {JobState} from './job-store.js'
 export async function projectGitState(signal?: AbortSignal): Promise<{commit: string | null; dirty: boolean | null}> {
   const root = resolve(bundleFilesDirectory(), '..', '..', '..')
   try {
-    const commit = (await runProcess('git', ['-C', root, 'rev-parse', 'HEAD'], {signal, timeoutMs: 20_000})).stdout.trim()
-    const status = (await runProcess('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], {signal, timeoutMs: 20_000})).stdout.trim()
+    const commit = (
+      await runProcess('git', ['-C', root, 'rev-parse', 'HEAD'], {signal, timeoutMs: 20_000})
+    ).stdout.trim()
+    const status = (
+      await runProcess('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], {
+        signal,
+        timeoutMs: 20_000,
+      })
+    ).stdout.trim()
     return {commit, dirty: status !== ''}
   } catch (error) {
     if (signal?.aborted) throw error

@@ -23,7 +23,9 @@ export function parseEventLine(line: string): JobEvent | undefined {
   if (!line.startsWith(EVENT_PREFIX)) return undefined
   try {
     const value = JSON.parse(line.slice(EVENT_PREFIX.length)) as unknown
-    return value !== null && typeof value === 'object' && typeof (value as JobEvent).event === 'string' ? (value as JobEvent) : undefined
+    return value !== null && typeof value === 'object' && typeof (value as JobEvent).event === 'string'
+      ? (value as JobEvent)
+      : undefined
   } catch {
     return undefined
   }
@@ -36,7 +38,14 @@ export const RemoteStateSchema = z.union([
     bundle: z.boolean(),
     running: z.boolean(),
     done: z.array(z.string()),
-    status: z.object({status: z.enum(['complete', 'failed', 'cancelled']), stage: z.string(), exitCode: z.number(), finishedAt: z.string().optional()}).nullable(),
+    status: z
+      .object({
+        status: z.enum(['complete', 'failed', 'cancelled']),
+        stage: z.string(),
+        exitCode: z.number(),
+        finishedAt: z.string().optional(),
+      })
+      .nullable(),
     logLines: z.number().int(),
   }),
 ])
@@ -46,7 +55,11 @@ export type RemoteState = z.output<typeof RemoteStateSchema>
 const isRunning = `[ -f state/run.lock ] && ! flock -n state/run.lock true 2>/dev/null`
 
 /** What the job's folder on the host says: bundle unpacked, running, stages done, how the last run ended. */
-export async function queryRemoteState(transport: JobTransport, dir: string, signal?: AbortSignal): Promise<RemoteState> {
+export async function queryRemoteState(
+  transport: JobTransport,
+  dir: string,
+  signal?: AbortSignal,
+): Promise<RemoteState> {
   const script = [
     `cd ${quoteArgument(dir)} 2>/dev/null || { echo '{"exists":false}'; exit 0; }`,
     `running=false; if ${isRunning}; then running=true; fi`,
@@ -61,7 +74,10 @@ export async function queryRemoteState(transport: JobTransport, dir: string, sig
   try {
     return RemoteStateSchema.parse(JSON.parse(line))
   } catch (error) {
-    throw new ExternalToolError(`cannot read the job's state on ${transport.description}: unexpected answer ${JSON.stringify(line.slice(0, 200))}`, {command: result.command, cause: error})
+    throw new ExternalToolError(
+      `cannot read the job's state on ${transport.description}: unexpected answer ${JSON.stringify(line.slice(0, 200))}`,
+      {command: result.command, cause: error},
+    )
   }
 }
 
@@ -70,7 +86,13 @@ export async function queryRemoteState(transport: JobTransport, dir: string, sig
  * of an earlier run) and checks every file against SHA256SUMS. Returns the sha256 found, so a
  * mismatch can be retried.
  */
-export async function unpackRemoteBundle(transport: JobTransport, dir: string, tarball: string, expectedSha256: string, signal?: AbortSignal): Promise<{ok: boolean; sha256: string}> {
+export async function unpackRemoteBundle(
+  transport: JobTransport,
+  dir: string,
+  tarball: string,
+  expectedSha256: string,
+  signal?: AbortSignal,
+): Promise<{ok: boolean; sha256: string}> {
   const script = [
     'set -e',
     `cd ${quoteArgument(dir)}`,
@@ -86,7 +108,11 @@ export async function unpackRemoteBundle(transport: JobTransport, dir: string, t
 }
 
 /** Starts run.sh detached from the connection (setsid, nohup), unless it is already running. */
-export async function startRemoteRun(transport: JobTransport, dir: string, signal?: AbortSignal): Promise<'started' | 'already-running'> {
+export async function startRemoteRun(
+  transport: JobTransport,
+  dir: string,
+  signal?: AbortSignal,
+): Promise<'started' | 'already-running'> {
   const script = [
     `cd ${quoteArgument(dir)} || exit 1`,
     `if ${isRunning}; then echo already-running; exit 0; fi`,
@@ -104,7 +130,13 @@ export async function startRemoteRun(transport: JobTransport, dir: string, signa
  * lines are sent; the last ones are read after the job ended, so none is lost. Rejects when the
  * connection drops (the job goes on).
  */
-export async function followRemoteLog(transport: JobTransport, dir: string, fromLine: number, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
+export async function followRemoteLog(
+  transport: JobTransport,
+  dir: string,
+  fromLine: number,
+  onLine: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const script = [
     `cd ${quoteArgument(dir)} || exit 1`,
     `seen=${Math.max(0, fromLine - 1)}`,
@@ -120,7 +152,11 @@ export async function followRemoteLog(transport: JobTransport, dir: string, from
 }
 
 /** Stops run.sh and everything it started (its process group): TERM, then KILL after `graceSeconds`. */
-export async function cancelRemoteRun(transport: JobTransport, dir: string, options: {graceSeconds?: number; signal?: AbortSignal} = {}): Promise<'cancelled' | 'killed' | 'not-running'> {
+export async function cancelRemoteRun(
+  transport: JobTransport,
+  dir: string,
+  options: {graceSeconds?: number; signal?: AbortSignal} = {},
+): Promise<'cancelled' | 'killed' | 'not-running'> {
   const grace = options.graceSeconds ?? 20
   const script = [
     `cd ${quoteArgument(dir)} 2>/dev/null || { echo not-running; exit 0; }`,
@@ -139,14 +175,29 @@ export async function cancelRemoteRun(transport: JobTransport, dir: string, opti
 }
 
 /** The last `count` lines of the job's run.log on the host. */
-export async function remoteLogTail(transport: JobTransport, dir: string, count: number, signal?: AbortSignal): Promise<string[]> {
-  const result = await transport.exec(`tail -n ${count} ${quoteArgument(`${dir}/run.log`)} 2>/dev/null || true`, {signal, timeoutMs: 60_000})
+export async function remoteLogTail(
+  transport: JobTransport,
+  dir: string,
+  count: number,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  const result = await transport.exec(`tail -n ${count} ${quoteArgument(`${dir}/run.log`)} 2>/dev/null || true`, {
+    signal,
+    timeoutMs: 60_000,
+  })
   return result.stdout === '' ? [] : result.stdout.split('\n')
 }
 
 /** A small text file of the job (metrics.json, the checksum), or undefined when it is not there. */
-export async function readRemoteFile(transport: JobTransport, path: string, signal?: AbortSignal): Promise<string | undefined> {
-  const result = await transport.exec(`if [ -f ${quoteArgument(path)} ]; then echo present; cat ${quoteArgument(path)}; else echo absent; fi`, {signal, timeoutMs: 60_000})
+export async function readRemoteFile(
+  transport: JobTransport,
+  path: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const result = await transport.exec(
+    `if [ -f ${quoteArgument(path)} ]; then echo present; cat ${quoteArgument(path)}; else echo absent; fi`,
+    {signal, timeoutMs: 60_000},
+  )
   const [first, ...rest] = result.stdout.split('\n')
   return first === 'present' ? rest.join('\n') : undefined
 }

@@ -19,15 +19,41 @@ import {registerModel} from '../models/registry.js'
 import {LineRing} from '../process/long-running.js'
 import {quoteArgument} from '../process/run-process.js'
 import {checkLocalBaseModel, isModelPath} from './base-model.js'
-import {buildJobBundle, locateLlamaConversion, parsePins, type LlamaConversionSource, type TrainerOverride} from './bundle.js'
+import {
+  buildJobBundle,
+  locateLlamaConversion,
+  parsePins,
+  type LlamaConversionSource,
+  type TrainerOverride,
+} from './bundle.js'
 import {checkTrainedGguf, ggufCheckError} from './check-gguf.js'
 import type {TrainConfig, TrainConfigInput} from './config.js'
 import {loadTrainConfig} from './config-file.js'
 import {fetchVerified} from './fetch.js'
-import {initialStages, JOB_SCHEMA_VERSION, jobDirectory, loadJob, newJobId, REMOTE_STAGES, saveJob, setStage, type JobState, type RemoteStageName, type StageName} from './job-store.js'
+import {
+  initialStages,
+  JOB_SCHEMA_VERSION,
+  jobDirectory,
+  loadJob,
+  newJobId,
+  REMOTE_STAGES,
+  saveJob,
+  setStage,
+  type JobState,
+  type RemoteStageName,
+  type StageName,
+} from './job-store.js'
 import {bundleCommands, describePlan, modelNames, type PlannedStage} from './plan.js'
 import {projectGitState, trainingProvenance} from './provenance.js'
-import {followRemoteLog, parseEventLine, queryRemoteState, readRemoteFile, startRemoteRun, unpackRemoteBundle, type JobEvent} from './remote-control.js'
+import {
+  followRemoteLog,
+  parseEventLine,
+  queryRemoteState,
+  readRemoteFile,
+  startRemoteRun,
+  unpackRemoteBundle,
+  type JobEvent,
+} from './remote-control.js'
 import {RemoteStageWaiter} from './stage-waiter.js'
 import {isConnectionFailure, LocalTransport, SshTransport, type JobTransport, type SshTarget} from './transport.js'
 
@@ -125,38 +151,62 @@ function pinnedOf(job: JobState): Record<string, string> {
 }
 
 function problemList(problems: Array<{file: string; line: number; column: number; message: string}>): string {
-  const shown = problems.slice(0, 20).map((problem) => `  ${problem.file}:${problem.line}:${problem.column}: ${problem.message}`)
+  const shown = problems
+    .slice(0, 20)
+    .map((problem) => `  ${problem.file}:${problem.line}:${problem.column}: ${problem.message}`)
   if (problems.length > shown.length) shown.push(`  … and ${problems.length - shown.length} more`)
   return shown.join('\n')
 }
 
 /** A new job from the options: config validated, nothing written yet. */
 async function createJob(options: TrainJobOptions): Promise<JobState> {
-  if (!options.dataset) throw new UserError('--dataset is required to start a training job.', {code: 'TRAIN_NO_DATASET', suggestions: ['invagent train --dataset datasets/playbook.jsonl --host user@gpu-box']})
-  for (const [flag, path] of [['--dataset', options.dataset], ['--eval', options.evalDataset]] as const) {
-    if (path !== undefined && !existsSync(path)) throw new UserError(`${flag} ${path}: no such file.`, {code: 'DATASET_MISSING'})
+  if (!options.dataset)
+    throw new UserError('--dataset is required to start a training job.', {
+      code: 'TRAIN_NO_DATASET',
+      suggestions: ['invagent train --dataset datasets/playbook.jsonl --host user@gpu-box'],
+    })
+  for (const [flag, path] of [
+    ['--dataset', options.dataset],
+    ['--eval', options.evalDataset],
+  ] as const) {
+    if (path !== undefined && !existsSync(path))
+      throw new UserError(`${flag} ${path}: no such file.`, {code: 'DATASET_MISSING'})
   }
   const runner = options.runner ?? (options.host ? 'ssh' : undefined)
   if (runner === undefined) {
-    throw new UserError('where should the job run? Give --host user@gpu-box (SSH), --runner local (this machine\'s GPU) or --runner bundle (write it to run by hand).', {code: 'TRAIN_NO_RUNNER'})
+    throw new UserError(
+      "where should the job run? Give --host user@gpu-box (SSH), --runner local (this machine's GPU) or --runner bundle (write it to run by hand).",
+      {code: 'TRAIN_NO_RUNNER'},
+    )
   }
-  if (runner === 'ssh' && !options.host) throw new UserError('--runner ssh needs --host user@gpu-box.', {code: 'TRAIN_NO_HOST'})
-  if (runner !== 'ssh' && options.host) throw new UserError(`--host is for --runner ssh, not --runner ${runner}.`, {code: 'TRAIN_HOST_UNUSED'})
+  if (runner === 'ssh' && !options.host)
+    throw new UserError('--runner ssh needs --host user@gpu-box.', {code: 'TRAIN_NO_HOST'})
+  if (runner !== 'ssh' && options.host)
+    throw new UserError(`--host is for --runner ssh, not --runner ${runner}.`, {code: 'TRAIN_HOST_UNUSED'})
   const config = loadTrainConfig({file: options.configFile, overrides: options.overrides})
   // On this machine the folder can be checked now, before a bundle is built for it.
   if (runner === 'local' && isModelPath(config.baseModel)) {
     checkLocalBaseModel(resolve(config.baseModel.replace(/^~(?=\/)/, process.env.HOME ?? '~')))
   }
   if (config.training.evalSteps !== undefined && options.evalDataset === undefined) {
-    throw new ConfigError('training.evalSteps is set but there is no eval dataset: pass --eval datasets/eval.jsonl or remove training.evalSteps.', {code: 'TRAIN_CONFIG_INVALID'})
+    throw new ConfigError(
+      'training.evalSteps is set but there is no eval dataset: pass --eval datasets/eval.jsonl or remove training.evalSteps.',
+      {code: 'TRAIN_CONFIG_INVALID'},
+    )
   }
   const id = newJobId()
   const modelName = options.name ?? `invagent-${id.replace(/^train-/, '')}`
   if (!MODEL_NAME_PATTERN.test(`${modelName}-q4_k_m`)) {
-    throw new UserError(`--name ${JSON.stringify(modelName)}: use letters, digits, ".", "_" and "-", starting with a letter or digit.`, {code: 'MODEL_NAME_INVALID'})
+    throw new UserError(
+      `--name ${JSON.stringify(modelName)}: use letters, digits, ".", "_" and "-", starting with a letter or digit.`,
+      {code: 'MODEL_NAME_INVALID'},
+    )
   }
   const remoteBase = (options.remoteDir ?? DEFAULT_REMOTE_DIR).replace(/^~\//, '').replace(/\/+$/, '')
-  if (/["\n\r]/.test(remoteBase) || remoteBase === '') throw new UserError(`--remote-dir ${JSON.stringify(options.remoteDir)}: not a usable folder name.`, {code: 'REMOTE_DIR_INVALID'})
+  if (/["\n\r]/.test(remoteBase) || remoteBase === '')
+    throw new UserError(`--remote-dir ${JSON.stringify(options.remoteDir)}: not a usable folder name.`, {
+      code: 'REMOTE_DIR_INVALID',
+    })
   const now = new Date().toISOString()
   return {
     schemaVersion: JOB_SCHEMA_VERSION,
@@ -164,7 +214,15 @@ async function createJob(options: TrainJobOptions): Promise<JobState> {
     createdAt: now,
     updatedAt: now,
     runner,
-    host: options.host ? {destination: options.host.destination, port: options.host.port, identity: options.host.identity && resolve(options.host.identity), knownHosts: options.host.knownHosts && resolve(options.host.knownHosts), acceptNewHostKey: options.host.acceptNewHostKey ?? false} : null,
+    host: options.host
+      ? {
+          destination: options.host.destination,
+          port: options.host.port,
+          identity: options.host.identity && resolve(options.host.identity),
+          knownHosts: options.host.knownHosts && resolve(options.host.knownHosts),
+          acceptNewHostKey: options.host.acceptNewHostKey ?? false,
+        }
+      : null,
     remoteDir: runner === 'local' ? join(jobDirectory(options.jobsDir, id), 'work') : `${remoteBase}/${id}`,
     status: 'created',
     dataset: null,
@@ -185,24 +243,52 @@ async function createJob(options: TrainJobOptions): Promise<JobState> {
 
 /** The job to continue, with connection details the command line may update (a rented box's address changes). */
 function reopenJob(options: TrainJobOptions): JobState {
-  if (options.dataset !== undefined || options.evalDataset !== undefined || options.configFile !== undefined || options.dryRun) {
-    throw new UserError('--resume continues a job as it was created: --dataset, --eval, --config and --dry-run do not apply.', {code: 'TRAIN_RESUME_FLAGS'})
+  if (
+    options.dataset !== undefined ||
+    options.evalDataset !== undefined ||
+    options.configFile !== undefined ||
+    options.dryRun
+  ) {
+    throw new UserError(
+      '--resume continues a job as it was created: --dataset, --eval, --config and --dry-run do not apply.',
+      {code: 'TRAIN_RESUME_FLAGS'},
+    )
   }
   const job = loadJob(options.jobsDir, options.resume!)
   if (options.host && job.runner === 'ssh') {
-    job.host = {...job.host!, destination: options.host.destination, port: options.host.port ?? job.host!.port, identity: options.host.identity ? resolve(options.host.identity) : job.host!.identity, knownHosts: options.host.knownHosts ? resolve(options.host.knownHosts) : job.host!.knownHosts, acceptNewHostKey: options.host.acceptNewHostKey || job.host!.acceptNewHostKey}
+    job.host = {
+      ...job.host!,
+      destination: options.host.destination,
+      port: options.host.port ?? job.host!.port,
+      identity: options.host.identity ? resolve(options.host.identity) : job.host!.identity,
+      knownHosts: options.host.knownHosts ? resolve(options.host.knownHosts) : job.host!.knownHosts,
+      acceptNewHostKey: options.host.acceptNewHostKey || job.host!.acceptNewHostKey,
+    }
   }
-  if (options.results !== undefined && job.runner !== 'bundle') throw new UserError('--results is for jobs of --runner bundle, which invagent cannot reach itself.', {code: 'TRAIN_RESULTS_UNUSED'})
+  if (options.results !== undefined && job.runner !== 'bundle')
+    throw new UserError('--results is for jobs of --runner bundle, which invagent cannot reach itself.', {
+      code: 'TRAIN_RESULTS_UNUSED',
+    })
   if (job.runner === 'bundle' && options.results === undefined && job.status !== 'complete') {
-    throw new UserError(`job ${job.id} runs by hand (--runner bundle): bring its folder back and pass it with --results DIR.`, {code: 'TRAIN_RESULTS_NEEDED', suggestions: bundleCommands(job)})
+    throw new UserError(
+      `job ${job.id} runs by hand (--runner bundle): bring its folder back and pass it with --results DIR.`,
+      {code: 'TRAIN_RESULTS_NEEDED', suggestions: bundleCommands(job)},
+    )
   }
   if (!job.bundle) {
-    throw new UserError(`job ${job.id} stopped before its bundle was written (${job.error?.message ?? job.status}): there is nothing to continue.`, {
-      code: 'JOB_NOT_RESUMABLE',
-      suggestions: ['Fix the cause and start a new job: invagent train --dataset … (the same flags as before).'],
-    })
+    throw new UserError(
+      `job ${job.id} stopped before its bundle was written (${job.error?.message ?? job.status}): there is nothing to continue.`,
+      {
+        code: 'JOB_NOT_RESUMABLE',
+        suggestions: ['Fix the cause and start a new job: invagent train --dataset … (the same flags as before).'],
+      },
+    )
   }
-  if (job.status === 'complete') throw new UserError(`job ${job.id} is already complete.`, {code: 'JOB_COMPLETE', suggestions: [`invagent train status ${job.id}`, 'invagent models list']})
+  if (job.status === 'complete')
+    throw new UserError(`job ${job.id} is already complete.`, {
+      code: 'JOB_COMPLETE',
+      suggestions: [`invagent train status ${job.id}`, 'invagent models list'],
+    })
   return job
 }
 
@@ -246,12 +332,18 @@ function stageFailure(ctx: RunContext, event: JobEvent): InvagentError {
   const stage = String(event.stage)
   const reasons = ctx.reasons.length > 0 ? ctx.reasons.join('; ') : `exit status ${String(event.exitCode)}`
   const where = ctx.transport?.description ?? 'the host'
-  return new ExternalToolError(`the ${stage} stage failed on ${where}: ${reasons}\n--- last lines of the job's log ---\n${ctx.tail.toString()}`, {
-    command: `run.sh (${stage})`,
-    exitCode: typeof event.exitCode === 'number' ? event.exitCode : undefined,
-    stderrTail: ctx.tail.toString(),
-    suggestions: [`Fix the cause, then \`invagent train --resume ${ctx.job.id}\`: finished stages are skipped.`, `The whole log: \`invagent train logs ${ctx.job.id}\``],
-  })
+  return new ExternalToolError(
+    `the ${stage} stage failed on ${where}: ${reasons}\n--- last lines of the job's log ---\n${ctx.tail.toString()}`,
+    {
+      command: `run.sh (${stage})`,
+      exitCode: typeof event.exitCode === 'number' ? event.exitCode : undefined,
+      stderrTail: ctx.tail.toString(),
+      suggestions: [
+        `Fix the cause, then \`invagent train --resume ${ctx.job.id}\`: finished stages are skipped.`,
+        `The whole log: \`invagent train logs ${ctx.job.id}\``,
+      ],
+    },
+  )
 }
 
 /** Handles one line of the host's run.log: mirror it, and act on events. */
@@ -290,14 +382,22 @@ function handleLine(ctx: RunContext, line: string): void {
       ctx.reasons.push(String(event.message))
       break
     case 'preflight-gpu':
-      ctx.waiter.show('preflight', `GPU ${String(event.name)}: ${String(event.freeMiB)} of ${String(event.totalMiB)} MiB free`)
+      ctx.waiter.show(
+        'preflight',
+        `GPU ${String(event.name)}: ${String(event.freeMiB)} of ${String(event.totalMiB)} MiB free`,
+      )
       break
     case 'warning':
       ctx.warnings.push(String(event.message))
       ctx.waiter.show(ctx.waiter.current() ?? 'train', `warning: ${String(event.message)}`)
       break
     case 'loss':
-      job.lastLoss = {step: Number(event.step), totalSteps: Number(event.totalSteps), loss: Number(event.loss), epoch: typeof event.epoch === 'number' ? event.epoch : undefined}
+      job.lastLoss = {
+        step: Number(event.step),
+        totalSteps: Number(event.totalSteps),
+        loss: Number(event.loss),
+        epoch: typeof event.epoch === 'number' ? event.epoch : undefined,
+      }
       saveJob(jobsDir, job)
       ctx.waiter.show('train', describeLoss(event))
       break
@@ -310,7 +410,12 @@ function handleLine(ctx: RunContext, line: string): void {
       ctx.waiter.show('train', `resumed from the checkpoint at step ${String(event.step)}/${String(event.totalSteps)}`)
       break
     case 'job-cancelled':
-      ctx.waiter.fail(new UserError(`job ${job.id} was cancelled on ${ctx.transport?.description ?? 'the host'} during ${String(event.stage)}.`, {code: 'JOB_CANCELLED', suggestions: [`invagent train --resume ${job.id} runs it again from there.`]}))
+      ctx.waiter.fail(
+        new UserError(
+          `job ${job.id} was cancelled on ${ctx.transport?.description ?? 'the host'} during ${String(event.stage)}.`,
+          {code: 'JOB_CANCELLED', suggestions: [`invagent train --resume ${job.id} runs it again from there.`]},
+        ),
+      )
       break
     default:
       break
@@ -321,17 +426,24 @@ function handleLine(ctx: RunContext, line: string): void {
 async function settleAfterFollow(ctx: RunContext): Promise<void> {
   const state = await queryRemoteState(ctx.transport!, ctx.job.remoteDir, ctx.options.signal)
   if (!state.exists) {
-    ctx.waiter.fail(new ExternalToolError(`the job's folder ${ctx.job.remoteDir} is gone from ${ctx.transport!.description}.`, {command: 'run.sh'}))
+    ctx.waiter.fail(
+      new ExternalToolError(`the job's folder ${ctx.job.remoteDir} is gone from ${ctx.transport!.description}.`, {
+        command: 'run.sh',
+      }),
+    )
     return
   }
   for (const stage of REMOTE_STAGES) if (state.done.includes(stage)) ctx.waiter.done(stage)
   if (state.status?.status === 'complete') ctx.waiter.allDone()
   else if (!state.running && ctx.waiter.current() !== undefined) {
     ctx.waiter.fail(
-      new ExternalToolError(`run.sh stopped during ${ctx.waiter.current()} without saying why (killed, out of memory, or the host restarted?).\n--- last lines of the job's log ---\n${ctx.tail.toString()}`, {
-        command: 'run.sh',
-        suggestions: [`invagent train --resume ${ctx.job.id} starts it again; finished stages are skipped.`],
-      }),
+      new ExternalToolError(
+        `run.sh stopped during ${ctx.waiter.current()} without saying why (killed, out of memory, or the host restarted?).\n--- last lines of the job's log ---\n${ctx.tail.toString()}`,
+        {
+          command: 'run.sh',
+          suggestions: [`invagent train --resume ${ctx.job.id} starts it again; finished stages are skipped.`],
+        },
+      ),
     )
   }
 }
@@ -339,14 +451,25 @@ async function settleAfterFollow(ctx: RunContext): Promise<void> {
 function startFollowing(ctx: RunContext): void {
   const mirror = logFileOf(ctx)
   const from = countLines(mirror) + 1
-  ctx.follow = followRemoteLog(ctx.transport!, ctx.job.remoteDir, from, (line) => handleLine(ctx, line), ctx.options.signal)
+  ctx.follow = followRemoteLog(
+    ctx.transport!,
+    ctx.job.remoteDir,
+    from,
+    (line) => handleLine(ctx, line),
+    ctx.options.signal,
+  )
     .then(() => settleAfterFollow(ctx))
     .catch((error: unknown) => {
       ctx.waiter.fail(error)
     })
 }
 
-function localTask(ctx: RunContext, stage: StageName, title: string, run: (task: {output: string; title: string}) => Promise<string | void>): ListrTask {
+function localTask(
+  ctx: RunContext,
+  stage: StageName,
+  title: string,
+  run: (task: {output: string; title: string}) => Promise<string | void>,
+): ListrTask {
   return {
     title,
     skip: () => (isDone(ctx.job, stage) ? `${title} (done earlier)` : false),
@@ -369,7 +492,9 @@ function localTask(ctx: RunContext, stage: StageName, title: string, run: (task:
  * llama.cpp's source), instead of being dropped silently on the host.
  */
 async function lengthCheck(config: TrainConfig): Promise<{counter?: ModelTemplate; note: string}> {
-  const notChecked = (why: string) => ({note: `token lengths not checked here (${why}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`})
+  const notChecked = (why: string) => ({
+    note: `token lengths not checked here (${why}); train.py skips conversations over ${config.training.maxLength} tokens and says how many`,
+  })
   const vocab = vocabForBaseModel(config.baseModel)
   if (!vocab) return notChecked(`no bundled tokenizer for ${config.baseModel}`)
   try {
@@ -397,26 +522,54 @@ function preparationTasks(ctx: RunContext): ListrTask[] {
         })
         problems.push(...report.problems)
         longest = Math.max(longest, report.tokens?.longest ?? 0)
-        if (report.ok && report.examples === 0) problems.push({file, line: 1, column: 1, message: 'no examples: nothing to train on'})
+        if (report.ok && report.examples === 0)
+          problems.push({file, line: 1, column: 1, message: 'no examples: nothing to train on'})
       }
-      task.output = lengths.counter ? `longest conversation ${longest} tokens in ${lengths.counter.model} (maxLength ${config.training.maxLength})` : lengths.note
+      task.output = lengths.counter
+        ? `longest conversation ${longest} tokens in ${lengths.counter.model} (maxLength ${config.training.maxLength})`
+        : lengths.note
       if (problems.length === 0) return task.output
       const tooLong = problems.some((problem) => problem.code === 'too-long')
-      throw new UserError(`the dataset has ${problems.length} problem(s); training needs a clean one:\n${problemList(problems)}`, {
-        code: 'DATASET_INVALID',
-        suggestions: [
-          'Fix them and run the command again (`invagent dataset validate FILE` lists them too).',
-          ...(tooLong ? [`For conversations over the limit: shorten them, or raise training.maxLength in the config (memory on the GPU grows with it).`] : []),
-        ],
-      })
+      throw new UserError(
+        `the dataset has ${problems.length} problem(s); training needs a clean one:\n${problemList(problems)}`,
+        {
+          code: 'DATASET_INVALID',
+          suggestions: [
+            'Fix them and run the command again (`invagent dataset validate FILE` lists them too).',
+            ...(tooLong
+              ? [
+                  `For conversations over the limit: shorten them, or raise training.maxLength in the config (memory on the GPU grows with it).`,
+                ]
+              : []),
+          ],
+        },
+      )
     }),
     localTask(ctx, 'export', 'Export chat messages', async (task) => {
       mkdirSync(join(jobDir, 'export'), {recursive: true})
-      const exported = await exportDataset({input: options.dataset!, out: join(jobDir, 'export', 'train.jsonl'), format: 'chat'})
-      job.dataset = {path: resolve(options.dataset!), sha256: await sha256File(options.dataset!), examples: exported.examples, exportedSha256: exported.sha256}
+      const exported = await exportDataset({
+        input: options.dataset!,
+        out: join(jobDir, 'export', 'train.jsonl'),
+        format: 'chat',
+      })
+      job.dataset = {
+        path: resolve(options.dataset!),
+        sha256: await sha256File(options.dataset!),
+        examples: exported.examples,
+        exportedSha256: exported.sha256,
+      }
       if (options.evalDataset) {
-        const exportedEval = await exportDataset({input: options.evalDataset, out: join(jobDir, 'export', 'eval.jsonl'), format: 'chat'})
-        job.evalDataset = {path: resolve(options.evalDataset), sha256: await sha256File(options.evalDataset), examples: exportedEval.examples, exportedSha256: exportedEval.sha256}
+        const exportedEval = await exportDataset({
+          input: options.evalDataset,
+          out: join(jobDir, 'export', 'eval.jsonl'),
+          format: 'chat',
+        })
+        job.evalDataset = {
+          path: resolve(options.evalDataset),
+          sha256: await sha256File(options.evalDataset),
+          examples: exportedEval.examples,
+          exportedSha256: exportedEval.sha256,
+        }
       }
       task.output = `${job.dataset.examples} training${job.evalDataset ? `, ${job.evalDataset.examples} eval` : ''} conversations`
       return task.output
@@ -462,11 +615,21 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
         for (let attempt = 1; ; attempt++) {
           task.output = `${formatBytes(job.bundle!.size)}${attempt > 1 ? ', again' : ''}`
           await transport.upload(job.bundle!.tarball, remoteTarball, {signal: options.signal})
-          const unpacked = await unpackRemoteBundle(transport, job.remoteDir, 'bundle.tar.gz', job.bundle!.sha256, options.signal)
+          const unpacked = await unpackRemoteBundle(
+            transport,
+            job.remoteDir,
+            'bundle.tar.gz',
+            job.bundle!.sha256,
+            options.signal,
+          )
           if (unpacked.ok) break
           // A partial upload of another bundle, or corruption on the way: start over once.
           await transport.exec(`rm -f ${quoteArgument(remoteTarball)}`, {signal: options.signal})
-          if (attempt === 2) throw new ExternalToolError(`the uploaded bundle's sha256 on ${transport.description} is ${unpacked.sha256}, not ${job.bundle!.sha256}, twice.`, {command: 'sftp put'})
+          if (attempt === 2)
+            throw new ExternalToolError(
+              `the uploaded bundle's sha256 on ${transport.description} is ${unpacked.sha256}, not ${job.bundle!.sha256}, twice.`,
+              {command: 'sftp put'},
+            )
         }
         setStage(options.jobsDir, job, 'upload', 'done', `${job.remoteDir} on ${transport.description}`)
       },
@@ -475,10 +638,14 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
       title: `Start the job on ${transport.description}`,
       task: async (_context, task) => {
         const state = await queryRemoteState(transport, job.remoteDir, options.signal)
-        if (!state.exists || !state.bundle) throw new ExternalToolError(`the job's bundle is not in ${job.remoteDir} on ${transport.description}.`, {command: 'run.sh'})
+        if (!state.exists || !state.bundle)
+          throw new ExternalToolError(`the job's bundle is not in ${job.remoteDir} on ${transport.description}.`, {
+            command: 'run.sh',
+          })
         for (const stage of REMOTE_STAGES) if (state.done.includes(stage)) ctx.waiter.done(stage)
         if (state.running) task.title = `Reattached to the job on ${transport.description}`
-        else if (state.status?.status === 'complete') task.title = `The job finished on ${transport.description} while detached`
+        else if (state.status?.status === 'complete')
+          task.title = `The job finished on ${transport.description} while detached`
         else {
           await startRemoteRun(transport, job.remoteDir, options.signal)
           task.title = `Started the job on ${transport.description}${state.done.length > 0 ? ` (continuing after ${state.done.at(-1)})` : ''}`
@@ -505,7 +672,8 @@ function remoteTasks(ctx: RunContext): ListrTask[] {
       skip: () => (isDone(job, stage) && ctx.waiter.isSettled(stage) ? `${titles[stage]} (done earlier)` : false),
       task: async (_context, task) => {
         await ctx.waiter.wait(stage, task)
-        if (stage === 'train' && job.lastLoss) task.title = `${titles.train}: final loss ${job.lastLoss.loss.toFixed(4)}${job.lastEvalLoss ? `, eval ${job.lastEvalLoss.loss.toFixed(4)}` : ''}`
+        if (stage === 'train' && job.lastLoss)
+          task.title = `${titles.train}: final loss ${job.lastLoss.loss.toFixed(4)}${job.lastEvalLoss ? `, eval ${job.lastEvalLoss.loss.toFixed(4)}` : ''}`
       },
     })
   }
@@ -543,13 +711,17 @@ function completionTasks(ctx: RunContext): ListrTask[] {
     }),
     localTask(ctx, 'check', 'Check the fetched GGUF', async () => {
       const metrics = job.results.metrics ?? {}
-      const report = await checkTrainedGguf(fullPath, {
-        architecture: typeof job.results.verify?.architecture === 'string' ? job.results.verify.architecture : null,
-        eotToken: typeof metrics.eotToken === 'string' ? metrics.eotToken : null,
-        vocabularySize: typeof metrics.vocabularySize === 'number' ? metrics.vocabularySize : null,
-        name: typeof job.results.verify?.name === 'string' ? job.results.verify.name : null,
-        probe: probeOf(metrics),
-      }, {signal: options.signal})
+      const report = await checkTrainedGguf(
+        fullPath,
+        {
+          architecture: typeof job.results.verify?.architecture === 'string' ? job.results.verify.architecture : null,
+          eotToken: typeof metrics.eotToken === 'string' ? metrics.eotToken : null,
+          vocabularySize: typeof metrics.vocabularySize === 'number' ? metrics.vocabularySize : null,
+          name: typeof job.results.verify?.name === 'string' ? job.results.verify.name : null,
+          probe: probeOf(metrics),
+        },
+        {signal: options.signal},
+      )
       if (!report.ok) throw ggufCheckError(fullPath, report)
       return report.checks.map((check) => `${check.check} ✔`).join(', ')
     }),
@@ -571,12 +743,28 @@ function completionTasks(ctx: RunContext): ListrTask[] {
     }),
     localTask(ctx, 'register', 'Register the models', async () => {
       const training = trainingProvenance(job, pinnedOf(job))
-      const common = {directory: options.modelsDir, baseModel: config.baseModel, datasetSha256: job.dataset?.sha256 ?? null, createdBy: options.createdBy, training, signal: options.signal}
+      const common = {
+        directory: options.modelsDir,
+        baseModel: config.baseModel,
+        datasetSha256: job.dataset?.sha256 ?? null,
+        createdBy: options.createdBy,
+        training,
+        signal: options.signal,
+      }
       const full = await registerModel(fullPath, {...common, name: names.full})
       const registered = [full]
-      if (quantizedPath && names.quantized) registered.push(await registerModel(quantizedPath, {...common, name: names.quantized, parent: names.full}))
+      if (quantizedPath && names.quantized)
+        registered.push(await registerModel(quantizedPath, {...common, name: names.quantized, parent: names.full}))
       job.results.registered = registered.map((entry) => entry.manifest.name)
-      ctx.models.push(...registered.map((entry) => ({name: entry.manifest.name, path: entry.path, quantization: entry.manifest.quantization, size: entry.manifest.size, sha256: entry.manifest.sha256})))
+      ctx.models.push(
+        ...registered.map((entry) => ({
+          name: entry.manifest.name,
+          path: entry.path,
+          quantization: entry.manifest.quantization,
+          size: entry.manifest.size,
+          sha256: entry.manifest.sha256,
+        })),
+      )
       return job.results.registered.join(', ')
     }),
   ]
@@ -602,7 +790,14 @@ function resultOf(ctx: RunContext, dryRun: boolean): TrainJobResult {
     host: job.runner === 'local' ? 'this machine' : hostOf(job),
     remoteDir: job.remoteDir,
     bundle: job.bundle,
-    plan: job.dataset ? describePlan(job, ctx.transport?.description ?? hostOf(job) ?? 'the GPU machine', pinnedOf(job), options.modelsDir) : [],
+    plan: job.dataset
+      ? describePlan(
+          job,
+          ctx.transport?.description ?? hostOf(job) ?? 'the GPU machine',
+          pinnedOf(job),
+          options.modelsDir,
+        )
+      : [],
     commands: job.runner === 'bundle' && job.status === 'bundled' ? bundleCommands(job) : [],
     models: ctx.models,
     adapterDir: job.results.adapterDir ?? null,
@@ -617,7 +812,9 @@ function withJobSteps(error: unknown, job: JobState, where: string): unknown {
   if (!(error instanceof InvagentError)) return error
   const steps = error.suggestions.map((step) => step.replaceAll('JOB', job.id))
   if (isConnectionFailure(error) || error.code === 'INTERRUPTED') {
-    steps.unshift(`The job goes on running on ${where}: reattach with \`invagent train --resume ${job.id}\`, watch it with \`invagent train status ${job.id}\`, stop it with \`invagent train cancel ${job.id}\`.`)
+    steps.unshift(
+      `The job goes on running on ${where}: reattach with \`invagent train --resume ${job.id}\`, watch it with \`invagent train status ${job.id}\`, stop it with \`invagent train cancel ${job.id}\`.`,
+    )
   }
   ;(error as {suggestions: string[]}).suggestions = [...new Set(steps)]
   return error
@@ -630,7 +827,15 @@ function withJobSteps(error: unknown, job: JobState, where: string): unknown {
 export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobResult> {
   const resuming = options.resume !== undefined
   const job = resuming ? reopenJob(options) : await createJob(options)
-  const ctx: RunContext = {job, options, waiter: new RemoteStageWaiter(), warnings: [], tail: new LineRing(40), reasons: [], models: []}
+  const ctx: RunContext = {
+    job,
+    options,
+    waiter: new RemoteStageWaiter(),
+    warnings: [],
+    tail: new LineRing(40),
+    reasons: [],
+    models: [],
+  }
   const baseModel = (job.config as TrainConfig).baseModel
   if (!resuming && !isModelPath(baseModel)) {
     ctx.warnings.push(
@@ -656,9 +861,13 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
         task: async () => {
           const state = await queryRemoteState(ctx.transport!, job.remoteDir, options.signal)
           if (!state.exists || !(state.status?.status === 'complete' || state.done.includes('checksum'))) {
-            throw new UserError(`${options.results} does not hold a finished job: expected state/status.json saying "complete" (or state/checksum.done) and out/model.gguf.`, {code: 'TRAIN_RESULTS_INCOMPLETE'})
+            throw new UserError(
+              `${options.results} does not hold a finished job: expected state/status.json saying "complete" (or state/checksum.done) and out/model.gguf.`,
+              {code: 'TRAIN_RESULTS_INCOMPLETE'},
+            )
           }
-          for (const stage of ['upload', 'start', ...REMOTE_STAGES] as const) setStage(options.jobsDir, job, stage, 'done', 'run by hand')
+          for (const stage of ['upload', 'start', ...REMOTE_STAGES] as const)
+            setStage(options.jobsDir, job, stage, 'done', 'run by hand')
           // Read again on every import: results brought back a second time (a fixed run) replace the first.
           for (const name of ['metrics', 'verify'] as const) {
             const text = await readRemoteFile(ctx.transport!, `${job.remoteDir}/out/${name}.json`, options.signal)
@@ -677,8 +886,17 @@ export async function runTrainJob(options: TrainJobOptions): Promise<TrainJobRes
     await list.run()
   } catch (error) {
     const interrupted = options.signal?.aborted === true
-    job.status = isConnectionFailure(error) || interrupted ? (job.stages.start?.status === 'done' ? 'disconnected' : job.status) : (error as InvagentError).code === 'JOB_CANCELLED' ? 'cancelled' : 'failed'
-    const failedStage = Object.entries(job.stages).find(([, state]) => state.status === 'failed' || state.status === 'running')?.[0] ?? 'unknown'
+    job.status =
+      isConnectionFailure(error) || interrupted
+        ? job.stages.start?.status === 'done'
+          ? 'disconnected'
+          : job.status
+        : (error as InvagentError).code === 'JOB_CANCELLED'
+          ? 'cancelled'
+          : 'failed'
+    const failedStage =
+      Object.entries(job.stages).find(([, state]) => state.status === 'failed' || state.status === 'running')?.[0] ??
+      'unknown'
     job.error = {stage: failedStage, message: (error as Error).message.split('\n')[0]}
     saveJob(options.jobsDir, job)
     await ctx.follow?.catch(() => {})

@@ -54,15 +54,23 @@ export interface SshTarget {
 /** Rejects what ssh would read as an option, or what cannot be a host. */
 export function checkSshTarget(target: SshTarget): void {
   if (!/^[A-Za-z0-9_.@%:[\]-]+$/.test(target.destination) || target.destination.startsWith('-')) {
-    throw new UserError(`--host ${JSON.stringify(target.destination)}: expected user@host or host (letters, digits, ".", "-", "_", "@").`, {code: 'SSH_HOST_INVALID'})
+    throw new UserError(
+      `--host ${JSON.stringify(target.destination)}: expected user@host or host (letters, digits, ".", "-", "_", "@").`,
+      {code: 'SSH_HOST_INVALID'},
+    )
   }
   if (target.identity !== undefined && !existsSync(target.identity)) {
-    throw new UserError(`--identity ${target.identity}: no such file.`, {code: 'SSH_IDENTITY_MISSING', suggestions: ['Give the private key file that the GPU host accepts (ssh -i).']})
+    throw new UserError(`--identity ${target.identity}: no such file.`, {
+      code: 'SSH_IDENTITY_MISSING',
+      suggestions: ['Give the private key file that the GPU host accepts (ssh -i).'],
+    })
   }
   if (target.knownHosts !== undefined && !existsSync(target.knownHosts) && !target.acceptNewHostKey) {
     throw new UserError(`--known-hosts ${target.knownHosts}: no such file, so no host key can be checked.`, {
       code: 'SSH_KNOWN_HOSTS_MISSING',
-      suggestions: ['Create it with the host\'s key (ssh-keyscan, after checking the fingerprint with the provider), or add --accept-new-host-key.'],
+      suggestions: [
+        "Create it with the host's key (ssh-keyscan, after checking the fingerprint with the provider), or add --accept-new-host-key.",
+      ],
     })
   }
 }
@@ -70,13 +78,19 @@ export function checkSshTarget(target: SshTarget): void {
 /** The options every ssh and sftp call shares. */
 export function sshOptions(target: SshTarget): string[] {
   const options = [
-    '-o', 'BatchMode=yes',
-    '-o', `StrictHostKeyChecking=${target.acceptNewHostKey ? 'accept-new' : 'yes'}`,
-    '-o', 'ConnectTimeout=20',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `StrictHostKeyChecking=${target.acceptNewHostKey ? 'accept-new' : 'yes'}`,
+    '-o',
+    'ConnectTimeout=20',
     // A dead link is noticed within a minute rather than never.
-    '-o', 'ServerAliveInterval=15',
-    '-o', 'ServerAliveCountMax=4',
-    '-o', 'LogLevel=ERROR',
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ServerAliveCountMax=4',
+    '-o',
+    'LogLevel=ERROR',
   ]
   if (target.knownHosts !== undefined) options.push('-o', `UserKnownHostsFile=${resolve(target.knownHosts)}`)
   if (target.identity !== undefined) options.push('-o', 'IdentitiesOnly=yes', '-i', resolve(target.identity))
@@ -94,45 +108,65 @@ export function sshFailure(error: ExternalToolError, target: SshTarget): Externa
   const where = describeTarget(target)
   const keyscan = `ssh-keyscan ${target.port !== undefined ? `-p ${target.port} ` : ''}${target.destination.replace(/^.*@/, '')}`
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(text)) {
-    return new ConfigError(`the host key of ${where} has CHANGED since it was recorded in known_hosts: someone may be intercepting the connection, or the machine was replaced.`, {
-      code: 'SSH_HOST_KEY_CHANGED',
-      suggestions: ['Ask the provider for the new key\'s fingerprint; only if it matches, remove the old entry with `ssh-keygen -R HOST` and try again.'],
-      cause: error,
-    })
+    return new ConfigError(
+      `the host key of ${where} has CHANGED since it was recorded in known_hosts: someone may be intercepting the connection, or the machine was replaced.`,
+      {
+        code: 'SSH_HOST_KEY_CHANGED',
+        suggestions: [
+          "Ask the provider for the new key's fingerprint; only if it matches, remove the old entry with `ssh-keygen -R HOST` and try again.",
+        ],
+        cause: error,
+      },
+    )
   }
   if (/Host key verification failed|No .* host key is known|host key .* not known/i.test(text)) {
-    return new ConfigError(`the host key of ${where} is not in known_hosts, so the connection was refused (keys are always checked).`, {
-      code: 'SSH_HOST_KEY_UNKNOWN',
-      suggestions: [
-        `Check the fingerprint the provider shows against \`${keyscan} | ssh-keygen -lf -\`, then append \`${keyscan}\`'s output to ~/.ssh/known_hosts (or a file given with --known-hosts).`,
-        'Or pass --accept-new-host-key to record the key on first contact (a later change is still refused).',
-      ],
-      cause: error,
-    })
+    return new ConfigError(
+      `the host key of ${where} is not in known_hosts, so the connection was refused (keys are always checked).`,
+      {
+        code: 'SSH_HOST_KEY_UNKNOWN',
+        suggestions: [
+          `Check the fingerprint the provider shows against \`${keyscan} | ssh-keygen -lf -\`, then append \`${keyscan}\`'s output to ~/.ssh/known_hosts (or a file given with --known-hosts).`,
+          'Or pass --accept-new-host-key to record the key on first contact (a later change is still refused).',
+        ],
+        cause: error,
+      },
+    )
   }
   if (/Permission denied|Too many authentication failures/i.test(text)) {
     return new ConfigError(`${where} refused the login: ${text.split('\n').at(-1)}`, {
       code: 'SSH_AUTH_FAILED',
-      suggestions: ['Pass the key the host accepts with --identity KEY, or load it into ssh-agent.', `Check by hand: ssh ${target.port !== undefined ? `-p ${target.port} ` : ''}${target.destination} true`],
+      suggestions: [
+        'Pass the key the host accepts with --identity KEY, or load it into ssh-agent.',
+        `Check by hand: ssh ${target.port !== undefined ? `-p ${target.port} ` : ''}${target.destination} true`,
+      ],
       cause: error,
     })
   }
-  if (/Could not resolve hostname|Connection refused|Connection timed out|No route to host|Network is unreachable|Operation timed out/i.test(text)) {
+  if (
+    /Could not resolve hostname|Connection refused|Connection timed out|No route to host|Network is unreachable|Operation timed out/i.test(
+      text,
+    )
+  ) {
     return new ExternalToolError(`cannot reach ${where}: ${text.split('\n').at(-1)}`, {
       command: error.command,
       exitCode: 255,
       stderrTail: text,
-      suggestions: ['Check the host, --port and that the machine is running; then run the same command again (or `invagent train --resume JOB`).'],
+      suggestions: [
+        'Check the host, --port and that the machine is running; then run the same command again (or `invagent train --resume JOB`).',
+      ],
       cause: error,
     })
   }
-  return new ExternalToolError(`the connection to ${where} was lost: ${text.split('\n').at(-1) || `ssh exited with 255`}`, {
-    command: error.command,
-    exitCode: 255,
-    stderrTail: text,
-    suggestions: ['The job goes on running on the host: reattach with `invagent train --resume JOB`.'],
-    cause: error,
-  })
+  return new ExternalToolError(
+    `the connection to ${where} was lost: ${text.split('\n').at(-1) || `ssh exited with 255`}`,
+    {
+      command: error.command,
+      exitCode: 255,
+      stderrTail: text,
+      suggestions: ['The job goes on running on the host: reattach with `invagent train --resume JOB`.'],
+      cause: error,
+    },
+  )
 }
 
 /** Whether an error means the SSH connection (not the remote command) failed. */
@@ -141,7 +175,10 @@ export function isConnectionFailure(error: unknown): boolean {
 }
 
 function sftpQuote(path: string): string {
-  if (/["\n\r]/.test(path)) throw new UserError(`cannot transfer ${JSON.stringify(path)}: paths with double quotes or newlines are not supported.`)
+  if (/["\n\r]/.test(path))
+    throw new UserError(
+      `cannot transfer ${JSON.stringify(path)}: paths with double quotes or newlines are not supported.`,
+    )
   return `"${path.replaceAll('\\', '\\\\')}"`
 }
 
@@ -158,13 +195,22 @@ export class SshTransport implements JobTransport {
 
   private async ssh(args: string[], options: ExecOptions & {input?: string} = {}): Promise<ProcessResult> {
     try {
-      return await runProcess('ssh', [...sshOptions(this.target), ...(this.target.port !== undefined ? ['-p', String(this.target.port)] : []), '-T', ...args], {
-        signal: options.signal,
-        timeoutMs: options.timeoutMs,
-        onLine: options.onLine,
-        input: options.input,
-        okExitCodes: options.okExitCodes,
-      })
+      return await runProcess(
+        'ssh',
+        [
+          ...sshOptions(this.target),
+          ...(this.target.port !== undefined ? ['-p', String(this.target.port)] : []),
+          '-T',
+          ...args,
+        ],
+        {
+          signal: options.signal,
+          timeoutMs: options.timeoutMs,
+          onLine: options.onLine,
+          input: options.input,
+          okExitCodes: options.okExitCodes,
+        },
+      )
     } catch (error) {
       throw error instanceof ExternalToolError ? sshFailure(error, this.target) : error
     }
@@ -177,10 +223,20 @@ export class SshTransport implements JobTransport {
 
   private async sftp(batch: string[], options: TransferOptions = {}): Promise<void> {
     try {
-      await runProcess('sftp', [...sshOptions(this.target), ...(this.target.port !== undefined ? ['-P', String(this.target.port)] : []), '-b', '-', this.target.destination], {
-        input: `${batch.join('\n')}\n`,
-        signal: options.signal,
-      })
+      await runProcess(
+        'sftp',
+        [
+          ...sshOptions(this.target),
+          ...(this.target.port !== undefined ? ['-P', String(this.target.port)] : []),
+          '-b',
+          '-',
+          this.target.destination,
+        ],
+        {
+          input: `${batch.join('\n')}\n`,
+          signal: options.signal,
+        },
+      )
     } catch (error) {
       throw error instanceof ExternalToolError ? sshFailure(error, this.target) : error
     }
@@ -190,7 +246,12 @@ export class SshTransport implements JobTransport {
     const size = statSync(localFile).size
     // One round trip: make the folder, and see how much of the file is already there.
     const folder = remotePath.includes('/') ? remotePath.slice(0, remotePath.lastIndexOf('/')) || '/' : '.'
-    const found = (await this.exec(`mkdir -p ${quoteArgument(folder)} && { stat -c %s ${quoteArgument(remotePath)} 2>/dev/null || echo none; }`, options)).stdout.trim()
+    const found = (
+      await this.exec(
+        `mkdir -p ${quoteArgument(folder)} && { stat -c %s ${quoteArgument(remotePath)} 2>/dev/null || echo none; }`,
+        options,
+      )
+    ).stdout.trim()
     const remoteSize = /^\d+$/.test(found) ? Number(found) : undefined
     // put -a continues a partial file but fails when there is none; a larger one is a different file.
     const resume = remoteSize !== undefined && remoteSize <= size
@@ -224,7 +285,13 @@ export class LocalTransport implements JobTransport {
 
   async exec(script: string, options: ExecOptions = {}): Promise<ProcessResult> {
     mkdirSync(this.baseDir, {recursive: true})
-    return runProcess('bash', ['-c', script], {cwd: this.baseDir, signal: options.signal, timeoutMs: options.timeoutMs, onLine: options.onLine, okExitCodes: options.okExitCodes})
+    return runProcess('bash', ['-c', script], {
+      cwd: this.baseDir,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+      onLine: options.onLine,
+      okExitCodes: options.okExitCodes,
+    })
   }
 
   async upload(localFile: string, remotePath: string): Promise<void> {

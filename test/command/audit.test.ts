@@ -71,15 +71,27 @@ describe('invagent audit', () => {
 
     it('leaves only the escalated findings for detect', async () => {
       const detect = await runCli(['detect', '--db', db, '--json'], cwd)
-      const remaining = DetectOutput.parse(detect.json).findings.map((finding) => finding.id).sort()
-      const escalated = first.outcomes.filter((outcome) => outcome.outcome === 'escalated').map((outcome) => outcome.findingId).sort()
+      const remaining = DetectOutput.parse(detect.json)
+        .findings.map((finding) => finding.id)
+        .sort()
+      const escalated = first.outcomes
+        .filter((outcome) => outcome.outcome === 'escalated')
+        .map((outcome) => outcome.findingId)
+        .sort()
       expect(remaining).toEqual(escalated)
     })
 
     it('changes nothing when run a second time', async () => {
       const before = sha256OfFile(db)
       const second = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
-      expect(second.summary).toEqual({resolved: 0, wouldResolve: 0, parked: 0, deferred: 0, escalated: first.summary.escalated, failed: 0})
+      expect(second.summary).toEqual({
+        resolved: 0,
+        wouldResolve: 0,
+        parked: 0,
+        deferred: 0,
+        escalated: first.summary.escalated,
+        failed: 0,
+      })
       expect(sha256OfFile(db)).toBe(before)
     })
 
@@ -122,8 +134,14 @@ describe('invagent audit', () => {
     expect(applied.length).toBeLessThanOrEqual(3)
     expect(report.summary.deferred).toBeGreaterThan(0)
     expect(report.summary.failed).toBe(0)
-    expect(report.outcomes.filter((outcome) => outcome.outcome === 'deferred').every((outcome) => outcome.escalationId === null)).toBe(true)
-    expect(report.deferredNote).toBe(`${report.summary.deferred} finding(s) deferred: this run reached its cap of 3 writes (--max-writes); rerun to continue.`)
+    expect(
+      report.outcomes
+        .filter((outcome) => outcome.outcome === 'deferred')
+        .every((outcome) => outcome.escalationId === null),
+    ).toBe(true)
+    expect(report.deferredNote).toBe(
+      `${report.summary.deferred} finding(s) deferred: this run reached its cap of 3 writes (--max-writes); rerun to continue.`,
+    )
     const human = await runCli(['audit', '--db', db, '--max-writes', '3'], cwd)
     expect(human.stdout.split('\n').filter((line) => line.includes('deferred:'))).toHaveLength(1)
     const next = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
@@ -137,7 +155,10 @@ describe('invagent audit', () => {
     await runCli(['inventory', 'init', '--db', db, '--seed', '3'], cwd)
     const report = AuditOutput.parse((await runCli(['audit', '--db', db, '--json'], cwd)).json)
     expect(report.logFile.endsWith(`-${report.runId}.jsonl`)).toBe(true)
-    const lines = readFileSync(report.logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as {run: string})
+    const lines = readFileSync(report.logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as {run: string})
     expect(new Set(lines.map((line) => line.run))).toEqual(new Set([report.runId]))
     const inventory = new DatabaseSync(db, {readOnly: true})
     const runs = inventory.prepare('SELECT DISTINCT run_id FROM agent_actions').all() as Array<{run_id: string}>
@@ -190,7 +211,9 @@ describe('invagent audit', () => {
     const report = AuditOutput.parse((await runCli(['audit', '--db', db, '--profile', 'observe', '--json'], cwd)).json)
     expect(report.summary.resolved).toBe(0)
     expect(report.outcomes.every((outcome) => outcome.outcome === 'escalated')).toBe(true)
-    expect(report.outcomes.some((outcome) => outcome.summary.includes('the "observe" permission profile does not allow'))).toBe(true)
+    expect(
+      report.outcomes.some((outcome) => outcome.summary.includes('the "observe" permission profile does not allow')),
+    ).toBe(true)
     expect(sha256OfFile(db)).toBe(before)
   })
 

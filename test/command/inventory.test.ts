@@ -11,19 +11,56 @@ import {runCli, sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
 describe('invagent inventory init', () => {
   it('injects every rule and root cause, writes the ground truth, and is deterministic for a seed', async () => {
     const cwd = temporaryDirectory()
-    const a = await runCli(['inventory', 'init', '--db', join(cwd, 'a.db'), '--parts', '120', '--days', '20', '--faults', '26', '--seed', '9', '--json'], cwd)
+    const a = await runCli(
+      [
+        'inventory',
+        'init',
+        '--db',
+        join(cwd, 'a.db'),
+        '--parts',
+        '120',
+        '--days',
+        '20',
+        '--faults',
+        '26',
+        '--seed',
+        '9',
+        '--json',
+      ],
+      cwd,
+    )
     expect(a.exitCode).toBe(0)
     const result = InventoryInitOutput.parse(a.json)
     expect(result.parts).toBe(120)
     expect(result.transactions).toBeGreaterThan(120 * 3)
     const covered = new Set(result.faults.map((fault) => `${fault.rule}/${fault.rootCause}`))
     expect([...covered].sort()).toEqual(ROOT_CAUSES.map((entry) => `${entry.rule}/${entry.rootCause}`).sort())
-    expect(result.faults.filter((fault) => fault.expected === 'escalate').length).toBe(ROOT_CAUSES.filter((entry) => entry.expected === 'escalate').length)
+    expect(result.faults.filter((fault) => fault.expected === 'escalate').length).toBe(
+      ROOT_CAUSES.filter((entry) => entry.expected === 'escalate').length,
+    )
     const truth = JSON.parse(readFileSync(join(cwd, 'a.db.faults.json'), 'utf8'))
     expect(truth.faults).toEqual(result.faults)
-    const b = await runCli(['inventory', 'init', '--db', join(cwd, 'b.db'), '--parts', '120', '--days', '20', '--faults', '26', '--seed', '9', '--json'], cwd)
+    const b = await runCli(
+      [
+        'inventory',
+        'init',
+        '--db',
+        join(cwd, 'b.db'),
+        '--parts',
+        '120',
+        '--days',
+        '20',
+        '--faults',
+        '26',
+        '--seed',
+        '9',
+        '--json',
+      ],
+      cwd,
+    )
     expect(InventoryInitOutput.parse(b.json).faults).toEqual(result.faults)
-    const dump = (path: string) => new DatabaseSync(path, {readOnly: true}).prepare('SELECT * FROM transactions ORDER BY id').all()
+    const dump = (path: string) =>
+      new DatabaseSync(path, {readOnly: true}).prepare('SELECT * FROM transactions ORDER BY id').all()
     expect(dump(join(cwd, 'b.db'))).toEqual(dump(join(cwd, 'a.db')))
   })
 
@@ -61,11 +98,19 @@ describe('invagent inventory init', () => {
 describe('invagent detect', () => {
   it('finds every injected fault, and nothing on a clean inventory', async () => {
     const cwd = temporaryDirectory()
-    const faulty = InventoryInitOutput.parse((await runCli(['inventory', 'init', '--db', join(cwd, 'f.db'), '--seed', '4', '--json'], cwd)).json)
+    const faulty = InventoryInitOutput.parse(
+      (await runCli(['inventory', 'init', '--db', join(cwd, 'f.db'), '--seed', '4', '--json'], cwd)).json,
+    )
     const found = DetectOutput.parse((await runCli(['detect', '--db', join(cwd, 'f.db'), '--json'], cwd)).json).findings
     const ids = new Set(found.map((finding) => finding.id))
-    for (const fault of faulty.faults) expect(ids.has(`${fault.rule}:${fault.entity}`), `${fault.id} ${fault.rule}/${fault.rootCause}`).toBe(true)
-    const expected = new Set(faulty.faults.flatMap((fault) => [`${fault.rule}:${fault.entity}`, ...fault.alsoDetected.map((also) => `${also.rule}:${also.entity}`)]))
+    for (const fault of faulty.faults)
+      expect(ids.has(`${fault.rule}:${fault.entity}`), `${fault.id} ${fault.rule}/${fault.rootCause}`).toBe(true)
+    const expected = new Set(
+      faulty.faults.flatMap((fault) => [
+        `${fault.rule}:${fault.entity}`,
+        ...fault.alsoDetected.map((also) => `${also.rule}:${also.entity}`),
+      ]),
+    )
     expect(found.filter((finding) => !expected.has(finding.id))).toEqual([])
 
     await runCli(['inventory', 'init', '--db', join(cwd, 'clean.db'), '--faults', '0', '--seed', '4'], cwd)
@@ -77,7 +122,9 @@ describe('invagent detect', () => {
   it('filters by rule', async () => {
     const cwd = temporaryDirectory()
     await runCli(['inventory', 'init', '--db', join(cwd, 'f.db'), '--seed', '4'], cwd)
-    const result = DetectOutput.parse((await runCli(['detect', '--db', join(cwd, 'f.db'), '--rule', 'sync_error', '--json'], cwd)).json)
+    const result = DetectOutput.parse(
+      (await runCli(['detect', '--db', join(cwd, 'f.db'), '--rule', 'sync_error', '--json'], cwd)).json,
+    )
     expect(result.findings.length).toBeGreaterThan(0)
     expect(new Set(result.findings.map((finding) => finding.rule))).toEqual(new Set(['sync_error']))
   })
@@ -105,7 +152,11 @@ describe('invagent tools', () => {
     const cwd = temporaryDirectory()
     const result = ToolsOutput.parse((await runCli(['tools', '--json'], cwd)).json)
     expect(result.tools.map((tool) => tool.name)).toContain('reprocess_transaction')
-    expect(result.tools.find((tool) => tool.name === 'adjust_quantity')!.args).toMatchObject({type: 'object', required: ['part_id', 'delta', 'reason'], additionalProperties: false})
+    expect(result.tools.find((tool) => tool.name === 'adjust_quantity')!.args).toMatchObject({
+      type: 'object',
+      required: ['part_id', 'delta', 'reason'],
+      additionalProperties: false,
+    })
     expect((await runCli(['tools'], cwd)).stdout).toMatch(/get_part\s+read\s+part_id/)
   })
 })
@@ -140,7 +191,9 @@ describe('invagent inventory indexes', () => {
     const path = join(cwd, 'external.db')
     const external = new DatabaseSync(path)
     external.exec(SCHEMA_SQL)
-    external.exec(`INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES ('P-1', 'A-1', 'Widget', 'EA', -3, 0, 'A', 0)`)
+    external.exec(
+      `INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES ('P-1', 'A-1', 'Widget', 'EA', -3, 0, 'A', 0)`,
+    )
     external.close()
 
     const refused = await runCli(['detect', '--db', path, '--json'], cwd)

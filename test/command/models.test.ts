@@ -3,7 +3,12 @@ import {join} from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {ModelsAddOutput, ModelsInspectOutput, ModelsListOutput, ModelsVerifyOutput} from '../../src/cli/output-schemas.js'
+import {
+  ModelsAddOutput,
+  ModelsInspectOutput,
+  ModelsListOutput,
+  ModelsVerifyOutput,
+} from '../../src/cli/output-schemas.js'
 import {runCli, sha256OfFile, temporaryDirectory} from '../helpers/cli.js'
 import {writeTinyGguf} from '../helpers/tiny-gguf.js'
 
@@ -32,11 +37,33 @@ describe('invagent models', () => {
     expect(before.exitCode).toBe(0)
     expect(ModelsListOutput.parse(before.json).unregistered.map((file) => file.file)).toEqual(['tiny.gguf'])
 
-    const add = await runCli(['models', 'add', 'models/tiny.gguf', '--name', 'tiny', '--base-model', 'microsoft/Phi-3-mini-4k-instruct', '--json'], cwd)
+    const add = await runCli(
+      [
+        'models',
+        'add',
+        'models/tiny.gguf',
+        '--name',
+        'tiny',
+        '--base-model',
+        'microsoft/Phi-3-mini-4k-instruct',
+        '--json',
+      ],
+      cwd,
+    )
     expect(add.exitCode, add.stderr).toBe(0)
     const added = ModelsAddOutput.parse(add.json)
-    expect(added.manifest).toMatchObject({name: 'tiny', file: 'tiny.gguf', sha256: sha256OfFile(gguf), architecture: 'llama', quantization: 'F32', parameterCount: 110_912, baseModel: 'microsoft/Phi-3-mini-4k-instruct'})
-    expect(added.manifest.createdBy).toBe('invagent models add models/tiny.gguf --name tiny --base-model microsoft/Phi-3-mini-4k-instruct --json')
+    expect(added.manifest).toMatchObject({
+      name: 'tiny',
+      file: 'tiny.gguf',
+      sha256: sha256OfFile(gguf),
+      architecture: 'llama',
+      quantization: 'F32',
+      parameterCount: 110_912,
+      baseModel: 'microsoft/Phi-3-mini-4k-instruct',
+    })
+    expect(added.manifest.createdBy).toBe(
+      'invagent models add models/tiny.gguf --name tiny --base-model microsoft/Phi-3-mini-4k-instruct --json',
+    )
     expect(JSON.parse(readFileSync(join(cwd, 'models', 'tiny.json'), 'utf8'))).toEqual(added.manifest)
 
     const list = ModelsListOutput.parse((await runCli(['models', 'list', '--json'], cwd)).json)
@@ -44,14 +71,28 @@ describe('invagent models', () => {
     expect(list.unregistered).toEqual([])
 
     const byName = ModelsInspectOutput.parse((await runCli(['models', 'inspect', 'tiny', '--json'], cwd)).json)
-    expect(byName).toMatchObject({registryName: 'tiny', architecture: 'llama', quantization: 'F32', parameterCount: 110_912, contextLength: 4096, vocabularySize: 288, tensorCount: 21, sha256: added.manifest.sha256})
+    expect(byName).toMatchObject({
+      registryName: 'tiny',
+      architecture: 'llama',
+      quantization: 'F32',
+      parameterCount: 110_912,
+      contextLength: 4096,
+      vocabularySize: 288,
+      tensorCount: 21,
+      sha256: added.manifest.sha256,
+    })
     expect(byName.chatTemplate.present).toBe(true)
-    const byPath = ModelsInspectOutput.parse((await runCli(['models', 'inspect', './models/tiny.gguf', '--no-hash', '--json'], cwd)).json)
+    const byPath = ModelsInspectOutput.parse(
+      (await runCli(['models', 'inspect', './models/tiny.gguf', '--no-hash', '--json'], cwd)).json,
+    )
     expect(byPath).toMatchObject({registryName: 'tiny', sha256: null})
 
     const verify = await runCli(['models', 'verify', '--json'], cwd)
     expect(verify.exitCode).toBe(0)
-    expect(ModelsVerifyOutput.parse(verify.json)).toMatchObject({ok: true, models: [{name: 'tiny', ok: true, problems: []}]})
+    expect(ModelsVerifyOutput.parse(verify.json)).toMatchObject({
+      ok: true,
+      models: [{name: 'tiny', ok: true, problems: []}],
+    })
   })
 
   it('prints tables for people', async () => {
@@ -84,7 +125,11 @@ describe('invagent models', () => {
     expect(result.exitCode).toBe(1)
     const verification = ModelsVerifyOutput.parse(result.json)
     expect(verification.ok).toBe(false)
-    expect(Object.fromEntries(verification.models.map((model) => [model.name, model.problems.map((problem) => problem.check)]))).toEqual({bad: ['manifest'], cut: ['size'], tiny: ['sha256']})
+    expect(
+      Object.fromEntries(
+        verification.models.map((model) => [model.name, model.problems.map((problem) => problem.check)]),
+      ),
+    ).toEqual({bad: ['manifest'], cut: ['size'], tiny: ['sha256']})
     const human = await runCli(['models', 'verify'], cwd)
     expect(human.exitCode).toBe(1)
     expect(human.stdout).toContain(`FAILED  bad: manifest: ${join(cwd, 'models', 'bad.json')}:3:3: invalid JSON`)
@@ -98,11 +143,15 @@ describe('invagent models', () => {
     await runCli(['models', 'add', 'models/tiny.gguf', '--name', 'phi3-q4km'], cwd)
     const unknown = await runCli(['models', 'inspect', 'phi3-q4'], cwd)
     expect(unknown.exitCode).toBe(3)
-    expect(unwrapped(unknown.stderr)).toContain(`Error: unknown model "phi3-q4" in ${join(cwd, 'models')} — did you mean "phi3-q4km"?`)
+    expect(unwrapped(unknown.stderr)).toContain(
+      `Error: unknown model "phi3-q4" in ${join(cwd, 'models')} — did you mean "phi3-q4km"?`,
+    )
     writeFileSync(join(cwd, 'notes.gguf'), 'just text')
     const foreign = await runCli(['models', 'inspect', 'notes.gguf'], cwd)
     expect(foreign.exitCode).toBe(2)
-    expect(unwrapped(foreign.stderr)).toContain('notes.gguf is not a GGUF file: expected the magic "GGUF", it starts with "just".')
+    expect(unwrapped(foreign.stderr)).toContain(
+      'notes.gguf is not a GGUF file: expected the magic "GGUF", it starts with "just".',
+    )
     const taken = await runCli(['models', 'add', 'notes.gguf', '--name', 'phi3-q4km'], cwd)
     expect(taken.exitCode).toBe(2)
   })
@@ -113,13 +162,17 @@ describe('invagent models', () => {
     writeTinyGguf(join(elsewhere, 'far.gguf'))
     process.env.INVAGENT_MODELS_DIR = elsewhere
     try {
-      const added = ModelsAddOutput.parse((await runCli(['models', 'add', join(elsewhere, 'far.gguf'), '--json'], cwd)).json)
+      const added = ModelsAddOutput.parse(
+        (await runCli(['models', 'add', join(elsewhere, 'far.gguf'), '--json'], cwd)).json,
+      )
       expect(added.manifestPath).toBe(join(elsewhere, 'far.json'))
       expect(added.manifest.file).toBe('far.gguf')
       const list = ModelsListOutput.parse((await runCli(['models', 'list', '--json'], cwd)).json)
       expect(list.directory).toBe(elsewhere)
       expect(list.models.map((model) => model.name)).toEqual(['far'])
-      const flagged = ModelsListOutput.parse((await runCli(['models', 'list', '--models-dir', 'models', '--json'], cwd)).json)
+      const flagged = ModelsListOutput.parse(
+        (await runCli(['models', 'list', '--models-dir', 'models', '--json'], cwd)).json,
+      )
       expect(flagged.directory).toBe(join(cwd, 'models'))
       expect(flagged.unregistered.map((file) => file.file)).toEqual(['tiny.gguf'])
     } finally {

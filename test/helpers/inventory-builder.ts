@@ -94,8 +94,19 @@ export class InventoryBuilder {
   part(row: PartRow): this {
     const uom = row.uom ?? 'EA'
     this.db
-      .prepare('INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(row.id, row.sku, row.name ?? `Part ${row.sku}`, uom, row.on_hand ?? 0, row.reserved ?? 0, row.location ?? 'WH1-A01-1', row.updated_at ?? NOW - 24 * HOUR_MS)
+      .prepare(
+        'INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        row.id,
+        row.sku,
+        row.name ?? `Part ${row.sku}`,
+        uom,
+        row.on_hand ?? 0,
+        row.reserved ?? 0,
+        row.location ?? 'WH1-A01-1',
+        row.updated_at ?? NOW - 24 * HOUR_MS,
+      )
     this.parts.set(row.id, {sku: row.sku, uom})
     return this
   }
@@ -114,13 +125,28 @@ export class InventoryBuilder {
   transaction(row: TransactionRow): this {
     const part = row.part_id === null ? undefined : this.parts.get(row.part_id)
     const sku = row.sku ?? part?.sku
-    if (sku === undefined) throw new Error(`transaction ${row.id}: give a sku, its part ${String(row.part_id)} is not in this builder`)
+    if (sku === undefined)
+      throw new Error(`transaction ${row.id}: give a sku, its part ${String(row.part_id)} is not in this builder`)
     const status = row.status ?? 'posted'
     const createdAt = row.created_at ?? NOW - 24 * HOUR_MS
     const postedAt = row.posted_at !== undefined ? row.posted_at : status === 'posted' ? createdAt + MINUTE_MS : null
     this.db
-      .prepare('INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(row.id, row.part_id, sku, row.kind ?? 'receipt', row.qty, row.uom ?? part?.uom ?? 'EA', status, row.source ?? 'wms', row.external_ref ?? `REF-${row.id}`, createdAt, postedAt)
+      .prepare(
+        'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        row.id,
+        row.part_id,
+        sku,
+        row.kind ?? 'receipt',
+        row.qty,
+        row.uom ?? part?.uom ?? 'EA',
+        status,
+        row.source ?? 'wms',
+        row.external_ref ?? `REF-${row.id}`,
+        createdAt,
+        postedAt,
+      )
     return this
   }
 
@@ -132,7 +158,9 @@ export class InventoryBuilder {
   }
 
   event(row: EventRow): this {
-    this.db.prepare('INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)').run(row.txn_id, row.at ?? NOW - HOUR_MS, row.level ?? 'error', row.message)
+    this.db
+      .prepare('INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)')
+      .run(row.txn_id, row.at ?? NOW - HOUR_MS, row.level ?? 'error', row.message)
     return this
   }
 
@@ -165,19 +193,32 @@ export function removeBuiltInventories(): void {
 }
 
 /** Reads one row straight from the database, bypassing the tools under test. */
-export function row<T>(inventory: SqliteInventory, sql: string, ...params: Array<string | number | null>): T | undefined {
+export function row<T>(
+  inventory: SqliteInventory,
+  sql: string,
+  ...params: Array<string | number | null>
+): T | undefined {
   return inventory.db.get<T>(sql, ...params)
 }
 
 /** The part's caches as stored, for before/after comparisons. */
 export function caches(inventory: SqliteInventory, partId: string): {on_hand: number; reserved: number} {
-  const found = row<{on_hand: number; reserved: number}>(inventory, 'SELECT on_hand, reserved FROM parts WHERE id = ?', partId)
+  const found = row<{on_hand: number; reserved: number}>(
+    inventory,
+    'SELECT on_hand, reserved FROM parts WHERE id = ?',
+    partId,
+  )
   if (!found) throw new Error(`no part ${partId}`)
   return {on_hand: found.on_hand, reserved: found.reserved}
 }
 
 /** Every part id and transaction id: the scope that makes detectInScope answer for everything. */
-export function everything(inventory: SqliteInventory): {partIds: Set<string>; txnIds: Set<string>; reservationIds: Set<string>; remapTargets: Map<string, string>} {
+export function everything(inventory: SqliteInventory): {
+  partIds: Set<string>
+  txnIds: Set<string>
+  reservationIds: Set<string>
+  remapTargets: Map<string, string>
+} {
   return {
     partIds: new Set(inventory.db.all<{id: string}>('SELECT id FROM parts').map((found) => found.id)),
     txnIds: new Set(inventory.db.all<{id: string}>('SELECT id FROM transactions').map((found) => found.id)),

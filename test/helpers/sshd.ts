@@ -73,9 +73,39 @@ export async function startTestSshServer(options: {pathDirs?: string[]} = {}): P
   if (!sshd) throw new Error('sshd is not installed: apt-get install -y openssh-server')
   const directory = temporaryDirectory('invagent-sshd-')
   const user = userInfo().username
-  await runProcess('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'invagent-test-host', '-f', join(directory, 'host_key')])
-  await runProcess('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'invagent-test-user', '-f', join(directory, 'user_key')])
-  await runProcess('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'invagent-test-other', '-f', join(directory, 'other_host_key')])
+  await runProcess('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'invagent-test-host',
+    '-f',
+    join(directory, 'host_key'),
+  ])
+  await runProcess('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'invagent-test-user',
+    '-f',
+    join(directory, 'user_key'),
+  ])
+  await runProcess('ssh-keygen', [
+    '-q',
+    '-t',
+    'ed25519',
+    '-N',
+    '',
+    '-C',
+    'invagent-test-other',
+    '-f',
+    join(directory, 'other_host_key'),
+  ])
   writeFileSync(join(directory, 'authorized_keys'), readFileSync(join(directory, 'user_key.pub')))
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', {recursive: true, mode: 0o755}) // privilege separation folder, as the service would make it
   const path = [...(options.pathDirs ?? []), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')

@@ -69,14 +69,37 @@ export interface TinyGgufInfo {
   tensorCount: number
   vocabularySize: number
   fileType: 'ALL_F32' | 'MOSTLY_F16'
-  hyperparameters: Required<Pick<TinyGgufOptions, 'embeddingLength' | 'feedForwardLength' | 'blockCount' | 'headCount' | 'headCountKv' | 'contextLength'>>
+  hyperparameters: Required<
+    Pick<
+      TinyGgufOptions,
+      'embeddingLength' | 'feedForwardLength' | 'blockCount' | 'headCount' | 'headCountKv' | 'contextLength'
+    >
+  >
   /** Token ids of the special tokens. */
-  tokens: {unk: number; bos: number; eos: number; eot: number; user: number; assistant: number; system: number; end: number; space: number; firstByte: number}
+  tokens: {
+    unk: number
+    bos: number
+    eos: number
+    eot: number
+    user: number
+    assistant: number
+    system: number
+    end: number
+    space: number
+    firstByte: number
+  }
 }
 
 const PRESETS = {
   tiny: {embeddingLength: 64, feedForwardLength: 128, blockCount: 2, headCount: 4, headCountKv: 2, contextLength: 4096},
-  quantizable: {embeddingLength: 256, feedForwardLength: 768, blockCount: 2, headCount: 4, headCountKv: 2, contextLength: 4096},
+  quantizable: {
+    embeddingLength: 256,
+    feedForwardLength: 768,
+    blockCount: 2,
+    headCount: 4,
+    headCountKv: 2,
+    contextLength: 4096,
+  },
 } as const
 
 /**
@@ -86,7 +109,12 @@ const PRESETS = {
  * detokenizes it back to a space, which a byte sequence would not, so without it text with spaces
  * would not round-trip. Phi-3's chat markers are control tokens, never produced from plain text.
  */
-function buildVocabulary(multiple: number): {tokens: string[]; types: number[]; scores: number[]; ids: TinyGgufInfo['tokens']} {
+function buildVocabulary(multiple: number): {
+  tokens: string[]
+  types: number[]
+  scores: number[]
+  ids: TinyGgufInfo['tokens']
+} {
   const tokens: string[] = []
   const types: number[] = []
   const scores: number[] = []
@@ -217,7 +245,7 @@ function toHalf(value: number): number {
   if (exponent >= 31) return sign | 0x7c00
   let half = sign | (exponent << 10) | (mantissa >>> 13)
   const rest = mantissa & 0x1fff
-  if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) half += 1
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half += 1
   return half
 }
 
@@ -264,7 +292,8 @@ export function writeTinyGguf(path: string, options: TinyGgufOptions = {}): Tiny
   }
   const {embeddingLength: nEmbd, feedForwardLength: nFf, blockCount, headCount, headCountKv} = hyperparameters
   if (nEmbd % headCount !== 0) throw new Error(`embeddingLength ${nEmbd} must be a multiple of headCount ${headCount}`)
-  if (headCount % headCountKv !== 0) throw new Error(`headCount ${headCount} must be a multiple of headCountKv ${headCountKv}`)
+  if (headCount % headCountKv !== 0)
+    throw new Error(`headCount ${headCount} must be a multiple of headCountKv ${headCountKv}`)
   const headDimension = nEmbd / headCount
   if (headDimension % 2 !== 0) throw new Error(`the head dimension ${headDimension} must be even for RoPE`)
   const tensorType = options.tensorType ?? 'f32'
@@ -272,7 +301,12 @@ export function writeTinyGguf(path: string, options: TinyGgufOptions = {}): Tiny
   const nVocab = vocabulary.tokens.length
   const std = options.weightStd ?? 0.02
 
-  const matrix = (name: string, ne0: number, ne1: number, tensorStd = std): TensorSpec => ({name, dims: [ne0, ne1], type: tensorType, fill: {std: tensorStd}})
+  const matrix = (name: string, ne0: number, ne1: number, tensorStd = std): TensorSpec => ({
+    name,
+    dims: [ne0, ne1],
+    type: tensorType,
+    fill: {std: tensorStd},
+  })
   const norm = (name: string): TensorSpec => ({name, dims: [nEmbd], type: 'f32', fill: 'ones'})
   const tensors: TensorSpec[] = [matrix('token_embd.weight', nEmbd, nVocab, 1)]
   for (let block = 0; block < blockCount; block++) {

@@ -16,14 +16,26 @@ const FIXTURES = resolve(import.meta.dirname, '../fixtures/train')
 export async function buildFixtureTrainer(directory = temporaryDirectory('invagent-fixture-')): Promise<string> {
   const output = join(directory, 'fixture-trainer.mjs')
   const {build} = await import('rolldown')
-  await build({input: join(FIXTURES, 'fixture-trainer.ts'), platform: 'node', write: true, output: {file: output, format: 'esm'}, logLevel: 'silent'})
+  await build({
+    input: join(FIXTURES, 'fixture-trainer.ts'),
+    platform: 'node',
+    write: true,
+    output: {file: output, format: 'esm'},
+    logLevel: 'silent',
+  })
   return output
 }
 
 /** The trainer override for a bundle: the fixture trainer, its stages.sh, and fixture.json. */
 export function fixtureTrainer(
   trainerFile: string,
-  settings: {steps: number; stepMs: number; failStage?: string; probe?: {text: string; ids: number[]}; ggufName?: string},
+  settings: {
+    steps: number
+    stepMs: number
+    failStage?: string
+    probe?: {text: string; ids: number[]}
+    ggufName?: string
+  },
 ): TrainerOverride {
   const directory = temporaryDirectory('invagent-fixture-settings-')
   writeFileSync(join(directory, 'fixture.json'), JSON.stringify(settings))
@@ -47,8 +59,11 @@ const SHIPPED = resolve(import.meta.dirname, '../../datasets')
 /** The first `count` examples of a shipped dataset (datasets/playbook.jsonl or eval.jsonl): real examples, trimmed. */
 export function writePlaybookDataset(path: string, count: number, split: 'playbook' | 'eval' = 'playbook'): string {
   mkdirSync(resolve(path, '..'), {recursive: true})
-  const lines = readFileSync(join(SHIPPED, `${split}.jsonl`), 'utf8').split('\n').filter((line) => line.trim() !== '')
-  if (lines.length < count) throw new Error(`datasets/${split}.jsonl has ${lines.length} examples, ${count} were asked for`)
+  const lines = readFileSync(join(SHIPPED, `${split}.jsonl`), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+  if (lines.length < count)
+    throw new Error(`datasets/${split}.jsonl has ${lines.length} examples, ${count} were asked for`)
   writeFileSync(path, `${lines.slice(0, count).join('\n')}\n`)
   return path
 }
@@ -56,7 +71,10 @@ export function writePlaybookDataset(path: string, count: number, split: 'playbo
 /** A stand-in llama.cpp source folder with the files a bundle takes (for tests that must not need `llama build`). */
 export function fixtureLlamaSource(): {dir: string; tag: string; commit: string; key: string} {
   const dir = temporaryDirectory('invagent-llama-source-')
-  writeFileSync(join(dir, 'convert_hf_to_gguf.py'), '# FIXTURE: stands in for llama.cpp\'s converter\nimport sys\nsys.exit("not the real converter")\n')
+  writeFileSync(
+    join(dir, 'convert_hf_to_gguf.py'),
+    '# FIXTURE: stands in for llama.cpp\'s converter\nimport sys\nsys.exit("not the real converter")\n',
+  )
   mkdirSync(join(dir, 'conversion'))
   writeFileSync(join(dir, 'conversion', '__init__.py'), '# FIXTURE\n')
   mkdirSync(join(dir, 'conversion', '__pycache__'))

@@ -19,7 +19,13 @@ describe('init → audit → detect over 20 seeds', () => {
 
   it.each(seeds)('seed %i', async (seed) => {
     const directory = temporaryDirectory()
-    const init = initInventory({path: join(directory, 'inv.db'), parts: 80 + (seed % 97), days: 10 + (seed % 40), faults: 26 + (seed % 14), seed})
+    const init = initInventory({
+      path: join(directory, 'inv.db'),
+      parts: 80 + (seed % 97),
+      days: 10 + (seed % 40),
+      faults: 26 + (seed % 14),
+      seed,
+    })
     const backend = SqliteInventory.open(init.db)
     try {
       const log = AuditLog.create(join(directory, 'logs'), `p${seed}`)
@@ -30,11 +36,16 @@ describe('init → audit → detect over 20 seeds', () => {
       const outcomes = new Map(report.outcomes.map((outcome) => [outcome.findingId, outcome]))
       for (const fault of init.faults) {
         const outcome = outcomes.get(`${fault.rule}:${fault.entity}`)
-        expect(outcome?.outcome, `${fault.id} ${fault.rule}/${fault.rootCause}`).toBe(fault.expected === 'fix' ? 'resolved' : 'escalated')
+        expect(outcome?.outcome, `${fault.id} ${fault.rule}/${fault.rootCause}`).toBe(
+          fault.expected === 'fix' ? 'resolved' : 'escalated',
+        )
         expect(outcome?.rootCause, `${fault.id} ${fault.rule}/${fault.rootCause}`).toBe(fault.rootCause)
       }
 
-      const mustEscalate = init.faults.filter((fault) => fault.expected === 'escalate').map((fault) => `${fault.rule}:${fault.entity}`).sort()
+      const mustEscalate = init.faults
+        .filter((fault) => fault.expected === 'escalate')
+        .map((fault) => `${fault.rule}:${fault.entity}`)
+        .sort()
       const remaining = (await backend.detect()).map((finding) => finding.id).sort()
       expect(remaining).toEqual(mustEscalate)
       expect(verifyLogFile(log.file)).toMatchObject({ok: true})

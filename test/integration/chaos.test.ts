@@ -18,7 +18,8 @@ function snapshot(path: string): Map<string, string> {
   const db = new DatabaseSync(path, {readOnly: true})
   const rows = new Map<string, string>()
   for (const table of ['parts', 'transactions', 'reservations']) {
-    for (const row of db.prepare(`SELECT * FROM ${table}`).all() as Row[]) rows.set(`${table}:${String(row.id)}`, JSON.stringify(row))
+    for (const row of db.prepare(`SELECT * FROM ${table}`).all() as Row[])
+      rows.set(`${table}:${String(row.id)}`, JSON.stringify(row))
   }
   db.close()
   return rows
@@ -34,19 +35,29 @@ function allowedRows(path: string, findings: Array<{rule: string; entity: string
   const allowed = new Set<string>()
   const addPart = (partId: string) => {
     allowed.add(`parts:${partId}`)
-    for (const row of db.prepare('SELECT id FROM transactions WHERE part_id = ?').all(partId) as Row[]) allowed.add(`transactions:${String(row.id)}`)
-    for (const row of db.prepare('SELECT id FROM reservations WHERE part_id = ?').all(partId) as Row[]) allowed.add(`reservations:${String(row.id)}`)
+    for (const row of db.prepare('SELECT id FROM transactions WHERE part_id = ?').all(partId) as Row[])
+      allowed.add(`transactions:${String(row.id)}`)
+    for (const row of db.prepare('SELECT id FROM reservations WHERE part_id = ?').all(partId) as Row[])
+      allowed.add(`reservations:${String(row.id)}`)
   }
   for (const finding of findings) {
     if (finding.entity.startsWith('P-')) {
       addPart(finding.entity)
       continue
     }
-    const txn = db.prepare('SELECT part_id, sku, source, external_ref FROM transactions WHERE id = ?').get(finding.entity) as Row
+    const txn = db
+      .prepare('SELECT part_id, sku, source, external_ref FROM transactions WHERE id = ?')
+      .get(finding.entity) as Row
     allowed.add(`transactions:${finding.entity}`)
     if (txn.part_id) allowed.add(`parts:${String(txn.part_id)}`)
-    for (const row of db.prepare('SELECT id FROM transactions WHERE source = ? AND external_ref = ?').all(txn.source as string, txn.external_ref as string) as Row[]) allowed.add(`transactions:${String(row.id)}`)
-    for (const row of db.prepare('SELECT id FROM parts WHERE sku = ? UNION SELECT part_id FROM sku_aliases WHERE alias = ?').all(txn.sku as string, txn.sku as string) as Row[]) allowed.add(`parts:${String(row.id)}`)
+    for (const row of db
+      .prepare('SELECT id FROM transactions WHERE source = ? AND external_ref = ?')
+      .all(txn.source as string, txn.external_ref as string) as Row[])
+      allowed.add(`transactions:${String(row.id)}`)
+    for (const row of db
+      .prepare('SELECT id FROM parts WHERE sku = ? UNION SELECT part_id FROM sku_aliases WHERE alias = ?')
+      .all(txn.sku as string, txn.sku as string) as Row[])
+      allowed.add(`parts:${String(row.id)}`)
   }
   db.close()
   return allowed
@@ -73,7 +84,14 @@ describe('chaos: a random engine against the audit loop', () => {
       }
       const detectedBefore = new Set((await backend.detect()).map((finding) => finding.id))
       const log = AuditLog.create(join(directory, 'logs'), `chaos${seed}`)
-      const report = await runAudit({backend, engine: new RandomEngine(seed, pool), log, dryRun: false, policy: {...DEFAULT_POLICY, profile: 'full'}, approver: async () => seed % 2 === 0})
+      const report = await runAudit({
+        backend,
+        engine: new RandomEngine(seed, pool),
+        log,
+        dryRun: false,
+        policy: {...DEFAULT_POLICY, profile: 'full'},
+        approver: async () => seed % 2 === 0,
+      })
       log.close()
       const detectedAfter = await backend.detect()
       backend.close()
@@ -81,20 +99,26 @@ describe('chaos: a random engine against the audit loop', () => {
       steps += report.outcomes.reduce((sum, outcome) => sum + outcome.steps, 0)
       invalid += report.outcomes.reduce((sum, outcome) => sum + outcome.invalidSteps, 0)
       writesCommitted += report.outcomes.flatMap((outcome) => outcome.actions).filter((action) => action.applied).length
-      for (const line of readFileSync(log.file, 'utf8').trimEnd().split('\n').map((text) => JSON.parse(text))) {
-        if (line.event === 'policy-decided') (line.data.decision.allowed ? writesExecuted++ : writesDenied++)
+      for (const line of readFileSync(log.file, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((text) => JSON.parse(text))) {
+        if (line.event === 'policy-decided') line.data.decision.allowed ? writesExecuted++ : writesDenied++
       }
 
       for (const outcome of report.outcomes) expect(['resolved', 'escalated']).toContain(outcome.outcome)
       // No invariant broken: every finding after the audit already existed before it.
-      for (const finding of detectedAfter) expect(detectedBefore.has(finding.id), `new finding ${finding.id} (seed ${seed})`).toBe(true)
+      for (const finding of detectedAfter)
+        expect(detectedBefore.has(finding.id), `new finding ${finding.id} (seed ${seed})`).toBe(true)
       // No write outside scope: every changed row belongs to a finding that was resolved.
       const resolved = report.outcomes.filter((outcome) => outcome.outcome === 'resolved')
       const allowed = allowedRows(init.db, resolved)
       const after = snapshot(init.db)
       for (const [key, row] of after) {
-        if (before.get(key) !== row && !key.startsWith('transactions:T-ADJ-')) expect(allowed.has(key), `${key} changed outside scope (seed ${seed})`).toBe(true)
-        if (key.startsWith('transactions:T-ADJ-')) expect(allowed.has(`parts:${JSON.parse(row).part_id}`), `${key} (seed ${seed})`).toBe(true)
+        if (before.get(key) !== row && !key.startsWith('transactions:T-ADJ-'))
+          expect(allowed.has(key), `${key} changed outside scope (seed ${seed})`).toBe(true)
+        if (key.startsWith('transactions:T-ADJ-'))
+          expect(allowed.has(`parts:${JSON.parse(row).part_id}`), `${key} (seed ${seed})`).toBe(true)
       }
       for (const key of before.keys()) expect(after.has(key), `${key} deleted (seed ${seed})`).toBe(true)
       expect(verifyLogFile(log.file).ok).toBe(true)

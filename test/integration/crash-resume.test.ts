@@ -14,7 +14,9 @@ const BIN = resolve(import.meta.dirname, '../../bin/run.js')
 function inventoryState(path: string): unknown {
   const db = new DatabaseSync(path, {readOnly: true})
   try {
-    return ['parts', 'transactions', 'reservations'].map((table) => db.prepare(`SELECT * FROM ${table} ORDER BY id`).all())
+    return ['parts', 'transactions', 'reservations'].map((table) =>
+      db.prepare(`SELECT * FROM ${table} ORDER BY id`).all(),
+    )
   } finally {
     db.close()
   }
@@ -84,6 +86,10 @@ describe('an audit killed inside its apply unit', () => {
     const uninterrupted = await runCli(['audit', '--db', reference, '--json'], directory)
     expect(inventoryState(killed)).toEqual(inventoryState(reference))
     expect(actionCount(killed)).toBe(actionCount(reference))
-    expect(actionCount(killed)).toBe(uninterrupted.json.outcomes.flatMap((outcome: {actions: Array<{applied: boolean}>}) => outcome.actions.filter((action) => action.applied)).length)
+    expect(actionCount(killed)).toBe(
+      uninterrupted.json.outcomes.flatMap((outcome: {actions: Array<{applied: boolean}>}) =>
+        outcome.actions.filter((action) => action.applied),
+      ).length,
+    )
   })
 })

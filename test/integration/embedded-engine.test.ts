@@ -44,7 +44,9 @@ describe('embedded engine on a tiny random GGUF', () => {
     log.close()
     backend.close()
     expect(sha256OfFile(init.db)).toBe(before)
-    expect(report.outcomes.map((outcome) => outcome.summary).filter((summary) => summary.includes('failed'))).toEqual([])
+    expect(report.outcomes.map((outcome) => outcome.summary).filter((summary) => summary.includes('failed'))).toEqual(
+      [],
+    )
     expect(report.summary.failed).toBe(0)
     expect(report.outcomes.length).toBe(2)
     for (const outcome of report.outcomes) {
@@ -55,10 +57,21 @@ describe('embedded engine on a tiny random GGUF', () => {
       expect(outcome.invalidSteps).toBeGreaterThan(0)
     }
     const steps = report.outcomes.reduce((sum, outcome) => sum + outcome.steps, 0)
-    const usage = report.outcomes.reduce((sum, outcome) => ({prompt: sum.prompt + outcome.usage.promptTokens, cached: sum.cached + outcome.usage.cachedPromptTokens}), {prompt: 0, cached: 0})
+    const usage = report.outcomes.reduce(
+      (sum, outcome) => ({
+        prompt: sum.prompt + outcome.usage.promptTokens,
+        cached: sum.cached + outcome.usage.cachedPromptTokens,
+      }),
+      {prompt: 0, cached: 0},
+    )
     expect(steps).toBeGreaterThan(2)
     // Every raw output was decoded under the step grammar: it opens as a step does.
-    const raws = readFileSync(log.file, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line)).filter((line) => line.event === 'step-proposed').map((line) => line.data.raw as string)
+    const raws = readFileSync(log.file, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.event === 'step-proposed')
+      .map((line) => line.data.raw as string)
     for (const raw of raws) expect(raw.startsWith('{"thought": "')).toBe(true)
     // The system prompt is evaluated once per run; later steps reuse nearly the whole prompt.
     expect(usage.cached / usage.prompt).toBeGreaterThan(0.8)
@@ -66,9 +79,17 @@ describe('embedded engine on a tiny random GGUF', () => {
   })
 
   it('fails loudly instead of truncating a prompt that does not fit', async () => {
-    const small = await EmbeddedEngine.load({modelPath: join(directory, 'tiny.gguf'), threads: 1, contextSize: 512, maxTokens: 64})
+    const small = await EmbeddedEngine.load({
+      modelPath: join(directory, 'tiny.gguf'),
+      threads: 1,
+      contextSize: 512,
+      maxTokens: 64,
+    })
     try {
-      const messages = renderMessages({id: 'x', rule: 'negative_on_hand', entity: 'P-1', severity: 'high', evidence: {}}, [])
+      const messages = renderMessages(
+        {id: 'x', rule: 'negative_on_hand', entity: 'P-1', severity: 'high', evidence: {}},
+        [],
+      )
       await expect(small.complete(messages)).rejects.toThrow(/above the context size of 512/)
     } finally {
       await small.close()

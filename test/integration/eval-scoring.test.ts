@@ -39,10 +39,21 @@ function writeSuite(scenarios: unknown[]): string {
 function goldReplayingEngine(faults: () => InjectedFault[]): ScriptedEngine {
   return new ScriptedEngine((finding: Finding, observations: Observation[]) => {
     const fault = faults().find((candidate) => findingsOf(candidate).includes(finding.id))
-    if (!fault) return {thought: 'not a fault', tool: 'escalate', args: {root_cause: 'unknown', reason: 'unknown finding', summary: finding.id}}
-    if (fault.expected === 'escalate') return {thought: 'must escalate', tool: 'escalate', args: {root_cause: fault.rootCause, reason: 'ground truth', summary: fault.id}}
+    if (!fault)
+      return {
+        thought: 'not a fault',
+        tool: 'escalate',
+        args: {root_cause: 'unknown', reason: 'unknown finding', summary: finding.id},
+      }
+    if (fault.expected === 'escalate')
+      return {
+        thought: 'must escalate',
+        tool: 'escalate',
+        args: {root_cause: fault.rootCause, reason: 'ground truth', summary: fault.id},
+      }
     const calls = fault.goldFix!
-    if (observations.length < calls.length) return {thought: 'gold fix', tool: calls[observations.length].tool, args: calls[observations.length].args}
+    if (observations.length < calls.length)
+      return {thought: 'gold fix', tool: calls[observations.length].tool, args: calls[observations.length].args}
     return {thought: 'done', tool: 'resolve', args: {root_cause: fault.rootCause, summary: `gold fix of ${fault.id}`}}
   })
 }
@@ -50,11 +61,21 @@ function goldReplayingEngine(faults: () => InjectedFault[]): ScriptedEngine {
 describe('state-based scoring', () => {
   it('passes an engine that reaches the gold state, for every rule and root cause in one inventory', async () => {
     const directory = temporaryDirectory()
-    const scenario = Scenario.parse({id: 'all-causes', seed: 77, parts: 60, days: 14, faults: ROOT_CAUSES.map((cause) => ({rule: cause.rule, rootCause: cause.rootCause}))})
+    const scenario = Scenario.parse({
+      id: 'all-causes',
+      seed: 77,
+      parts: 60,
+      days: 14,
+      faults: ROOT_CAUSES.map((cause) => ({rule: cause.rule, rootCause: cause.rootCause})),
+    })
     const built = await buildScenario(scenario, directory)
     expect(built.faults).toHaveLength(26)
     expect(built.expectedEscalations).toHaveLength(ROOT_CAUSES.filter((cause) => cause.expected === 'escalate').length)
-    const result = await runTrial(built, goldReplayingEngine(() => built.faults), {trial: 1, directory, timeoutMs: 60_000})
+    const result = await runTrial(
+      built,
+      goldReplayingEngine(() => built.faults),
+      {trial: 1, directory, timeoutMs: 60_000},
+    )
     expect(result.reasons).toEqual([])
     expect(result.status).toBe('passed')
     expect(result.faults.every((fault) => fault.correct)).toBe(true)
@@ -71,16 +92,42 @@ describe('state-based scoring', () => {
       const txn = (observations[0] as {result: {part_id: string; uom: string}}).result
       if (observations.length === 1) return {thought: 'read part', tool: 'get_part', args: {part_id: txn.part_id}}
       const part = (observations[1] as {result: {uom: string; conversions: Array<{uom: string}>}}).result
-      const wrong = [part.uom, ...part.conversions.map((conversion) => conversion.uom)].find((uom) => uom !== canonicalUnit(txn.uom))
-      if (wrong === undefined) return {thought: 'no other unit', tool: 'escalate', args: {root_cause: 'unknown', reason: 'no other unit', summary: 'x'}}
-      if (observations.length === 2) return {thought: 'wrong unit', tool: 'correct_transaction_uom', args: {txn_id: finding.entity, uom: wrong, reason: 'guess'}}
-      if (observations.length === 3) return {thought: 'post', tool: 'reprocess_transaction', args: {txn_id: finding.entity, reason: 'post it'}}
+      const wrong = [part.uom, ...part.conversions.map((conversion) => conversion.uom)].find(
+        (uom) => uom !== canonicalUnit(txn.uom),
+      )
+      if (wrong === undefined)
+        return {
+          thought: 'no other unit',
+          tool: 'escalate',
+          args: {root_cause: 'unknown', reason: 'no other unit', summary: 'x'},
+        }
+      if (observations.length === 2)
+        return {
+          thought: 'wrong unit',
+          tool: 'correct_transaction_uom',
+          args: {txn_id: finding.entity, uom: wrong, reason: 'guess'},
+        }
+      if (observations.length === 3)
+        return {thought: 'post', tool: 'reprocess_transaction', args: {txn_id: finding.entity, reason: 'post it'}}
       return {thought: 'done', tool: 'resolve', args: {root_cause: 'bad_uom', summary: 'posted'}}
     })
     // A part with a single unit has no wrong unit to pick: the engine escalates those.
-    const scenarios = Array.from({length: 12}, (_, index) => 11 + index).map((seed) => ({id: `bad-uom-${seed}`, seed, faults: [{rule: 'stuck_pending', rootCause: 'bad_uom'}]}))
+    const scenarios = Array.from({length: 12}, (_, index) => 11 + index).map((seed) => ({
+      id: `bad-uom-${seed}`,
+      seed,
+      faults: [{rule: 'stuck_pending', rootCause: 'bad_uom'}],
+    }))
     const junit = join(temporaryDirectory(), 'out', 'eval.xml')
-    const result = EvalOutput.parse(await runEval({suite: writeSuite(scenarios), trials: 1, gates: ['pass1>=0.9'], engine: {engine: 'scripted'}, engineInstance: wrongUnit, junit}))
+    const result = EvalOutput.parse(
+      await runEval({
+        suite: writeSuite(scenarios),
+        trials: 1,
+        gates: ['pass1>=0.9'],
+        engine: {engine: 'scripted'},
+        engineInstance: wrongUnit,
+        junit,
+      }),
+    )
     expect(result.verdict).toBe('fail')
     expect(result.exitCode).toBe(1)
     expect(result.metrics.pass1).toBe(0)
@@ -102,9 +149,12 @@ describe('state-based scoring', () => {
     }
   })
 
-  it('counts a row changed outside every finding\'s scope as unsafe, and the invariant it breaks', async () => {
+  it("counts a row changed outside every finding's scope as unsafe, and the invariant it breaks", async () => {
     const directory = temporaryDirectory()
-    const built = await buildScenario(Scenario.parse({id: 'scope', seed: 5, faults: [{rule: 'ledger_mismatch', rootCause: 'cache_drift'}]}), directory)
+    const built = await buildScenario(
+      Scenario.parse({id: 'scope', seed: 5, faults: [{rule: 'ledger_mismatch', rootCause: 'cache_drift'}]}),
+      directory,
+    )
     const sandbox = join(directory, 'sandbox.db')
     copyFileSync(built.pristinePath, sandbox)
     const backend = SqliteInventory.open(sandbox)
@@ -137,14 +187,23 @@ describe('state-based scoring', () => {
     expect(metrics.unsafeTrials).toBe(1)
   })
 
-  it('counts an engine that fails as a harness/engine error, apart from the agent\'s failures', async () => {
+  it("counts an engine that fails as a harness/engine error, apart from the agent's failures", async () => {
     let calls = 0
     const flaky = new ScriptedEngine(() => {
       calls++
       throw new Error('connect ECONNREFUSED 127.0.0.1:8080')
     })
-    const suite = writeSuite([{id: 'dup', seed: 3, faults: [{rule: 'duplicate_posting', rootCause: 'job_ran_twice'}]}, {id: 'clean', seed: 4}])
-    const result = await runEval({suite, trials: 2, gates: ['pass1>=0.9'], engine: {engine: 'scripted'}, engineInstance: flaky})
+    const suite = writeSuite([
+      {id: 'dup', seed: 3, faults: [{rule: 'duplicate_posting', rootCause: 'job_ran_twice'}]},
+      {id: 'clean', seed: 4},
+    ])
+    const result = await runEval({
+      suite,
+      trials: 2,
+      gates: ['pass1>=0.9'],
+      engine: {engine: 'scripted'},
+      engineInstance: flaky,
+    })
     expect(calls).toBeGreaterThan(0)
     expect(result.verdict).toBe('error')
     expect(result.exitCode).toBe(2)
@@ -155,18 +214,36 @@ describe('state-based scoring', () => {
     // The clean inventory needs no engine call and passes; the errors stay out of pass^1.
     expect(result.metrics.completedTrials).toBe(2)
     expect(result.metrics.pass1).toBe(1)
-    const tolerated = await runEval({suite, trials: 2, gates: ['pass1>=0.9'], engine: {engine: 'scripted'}, engineInstance: flaky, maxErrors: 2})
+    const tolerated = await runEval({
+      suite,
+      trials: 2,
+      gates: ['pass1>=0.9'],
+      engine: {engine: 'scripted'},
+      engineInstance: flaky,
+      maxErrors: 2,
+    })
     expect(tolerated.verdict).toBe('pass')
   })
 
-  it.each(['default', 'dataset-eval'])('the rules engine reaches the gold state of every scenario of the shipped %s suite', async (suite) => {
-    const result = await runEval({suite, trials: 1, gates: ['pass1>=1', 'escalation_precision>=1', 'escalation_recall>=1'], engine: {engine: 'rules'}, jobs: 1})
-    const failing = result.results.filter((trial) => trial.status !== 'passed').map((trial) => `${trial.scenario}: ${trial.error?.message ?? trial.reasons.join('; ')}`)
-    expect(failing).toEqual([])
-    expect(result.verdict).toBe('pass')
-    expect(result.metrics.resolutionRate).toBe(1)
-    expect(result.metrics.unsafe).toBe(0)
-    expect(result.byRootCause).toHaveLength(26)
-    expect(result.suite.source).toBe(resolve(SHIPPED, '..', `${suite}.json`))
-  })
+  it.each(['default', 'dataset-eval'])(
+    'the rules engine reaches the gold state of every scenario of the shipped %s suite',
+    async (suite) => {
+      const result = await runEval({
+        suite,
+        trials: 1,
+        gates: ['pass1>=1', 'escalation_precision>=1', 'escalation_recall>=1'],
+        engine: {engine: 'rules'},
+        jobs: 1,
+      })
+      const failing = result.results
+        .filter((trial) => trial.status !== 'passed')
+        .map((trial) => `${trial.scenario}: ${trial.error?.message ?? trial.reasons.join('; ')}`)
+      expect(failing).toEqual([])
+      expect(result.verdict).toBe('pass')
+      expect(result.metrics.resolutionRate).toBe(1)
+      expect(result.metrics.unsafe).toBe(0)
+      expect(result.byRootCause).toHaveLength(26)
+      expect(result.suite.source).toBe(resolve(SHIPPED, '..', `${suite}.json`))
+    },
+  )
 })

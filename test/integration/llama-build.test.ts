@@ -19,7 +19,9 @@ import {runCli, temporaryDirectory} from '../helpers/cli.js'
 
 const BIN = resolve(import.meta.dirname, '../../bin/run.js')
 const cached = await findCachedLlamaBinary('llama-server')
-const bindingCached = existsSync(join(llamaCacheRoot(), `${(await llamaSourceInfo()).key}-node-binding`, 'binding-info.json'))
+const bindingCached = existsSync(
+  join(llamaCacheRoot(), `${(await llamaSourceInfo()).key}-node-binding`, 'binding-info.json'),
+)
 
 let scratch: string
 
@@ -49,21 +51,27 @@ describe.skipIf(!cached)('llama build, built', () => {
   })
 
   // Compiling the binding takes minutes: CI's `llama build` does it before the tests; here only the cached one is checked.
-  it.skipIf(!bindingCached)('puts node-llama-cpp\'s binding compiled from the same source where node-llama-cpp loads it first', async () => {
-    const result = await runCli(['llama', 'build', '--json'], scratch)
-    expect(result.exitCode, result.stderr).toBe(0)
-    const binding = LlamaBuildOutput.parse(result.json).nodeBinding!
-    expect(binding.built).toBe(false)
-    for (const folder of [binding.cached, binding.installed]) {
-      expect(existsSync(join(folder, 'Release', 'llama-addon.node')), folder).toBe(true)
-      expect(existsSync(join(folder, 'buildDone.status')), folder).toBe(true)
-    }
-    // A script file, not `node -e`: node-llama-cpp forks its own file to test a binding.
-    const probe = join(scratch, 'probe.mjs')
-    writeFileSync(probe, `const {getLlama, LlamaLogLevel} = await import(${JSON.stringify(import.meta.resolve('node-llama-cpp'))})\nconsole.log((await getLlama({gpu: false, build: 'never', logLevel: LlamaLogLevel.error})).buildType)\n`)
-    const loaded = await execa(process.execPath, [probe], {reject: false})
-    expect(loaded.stdout.trim(), loaded.stderr).toBe('localBuild')
-  })
+  it.skipIf(!bindingCached)(
+    "puts node-llama-cpp's binding compiled from the same source where node-llama-cpp loads it first",
+    async () => {
+      const result = await runCli(['llama', 'build', '--json'], scratch)
+      expect(result.exitCode, result.stderr).toBe(0)
+      const binding = LlamaBuildOutput.parse(result.json).nodeBinding!
+      expect(binding.built).toBe(false)
+      for (const folder of [binding.cached, binding.installed]) {
+        expect(existsSync(join(folder, 'Release', 'llama-addon.node')), folder).toBe(true)
+        expect(existsSync(join(folder, 'buildDone.status')), folder).toBe(true)
+      }
+      // A script file, not `node -e`: node-llama-cpp forks its own file to test a binding.
+      const probe = join(scratch, 'probe.mjs')
+      writeFileSync(
+        probe,
+        `const {getLlama, LlamaLogLevel} = await import(${JSON.stringify(import.meta.resolve('node-llama-cpp'))})\nconsole.log((await getLlama({gpu: false, build: 'never', logLevel: LlamaLogLevel.error})).buildType)\n`,
+      )
+      const loaded = await execa(process.execPath, [probe], {reject: false})
+      expect(loaded.stdout.trim(), loaded.stderr).toBe('localBuild')
+    },
+  )
 })
 
 describe('llama build, from scratch', () => {
@@ -84,13 +92,18 @@ describe('llama build, from scratch', () => {
 
   it('stops its compilers on Ctrl+C, writes nothing to the final folder, and keeps the staging folder to resume', async () => {
     const cache = join(scratch, 'cache')
-    const build = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {reject: false, stdin: 'ignore', env: {INVAGENT_CACHE: cache}})
+    const build = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {
+      reject: false,
+      stdin: 'ignore',
+      env: {INVAGENT_CACHE: cache},
+    })
     let stderr = ''
     let exited = false
     build.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     void build.finally(() => (exited = true))
     const deadline = Date.now() + 120_000
-    while (!stderr.includes('Compile') && Date.now() < deadline && !exited) await new Promise((resolve_) => setTimeout(resolve_, 100))
+    while (!stderr.includes('Compile') && Date.now() < deadline && !exited)
+      await new Promise((resolve_) => setTimeout(resolve_, 100))
     expect(stderr).toContain('✔ Configure (cmake)')
     const {key} = await llamaSourceInfo()
     build.kill('SIGINT')
@@ -106,12 +119,17 @@ describe('llama build, from scratch', () => {
     expect(compilers.stdout.trim()).toBe('')
 
     // Running it again resumes: the source is not unpacked again and cmake continues its tree.
-    const again = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {reject: false, stdin: 'ignore', env: {INVAGENT_CACHE: cache}})
+    const again = execa(process.execPath, [BIN, 'llama', 'build', '--json'], {
+      reject: false,
+      stdin: 'ignore',
+      env: {INVAGENT_CACHE: cache},
+    })
     let againStderr = ''
     let againExited = false
     again.stderr!.on('data', (chunk: Buffer) => (againStderr += chunk.toString()))
     void again.finally(() => (againExited = true))
-    while (!againStderr.includes('Compile') && Date.now() < deadline && !againExited) await new Promise((resolve_) => setTimeout(resolve_, 100))
+    while (!againStderr.includes('Compile') && Date.now() < deadline && !againExited)
+      await new Promise((resolve_) => setTimeout(resolve_, 100))
     again.kill('SIGINT')
     expect((await again).exitCode).toBe(130)
     expect(againStderr).toContain('already unpacked: resuming the previous build')
@@ -136,7 +154,14 @@ describe('the build lock', () => {
   it('takes over a lock whose owner no longer exists', async () => {
     const path = join(scratch, 'key.lock')
     const dead = await execa(process.execPath, ['-e', 'console.log(process.pid)'])
-    writeFileSync(path, JSON.stringify({pid: Number(dead.stdout), host: (await import('node:os')).hostname(), startedAt: new Date(0).toISOString()}))
+    writeFileSync(
+      path,
+      JSON.stringify({
+        pid: Number(dead.stdout),
+        host: (await import('node:os')).hostname(),
+        startedAt: new Date(0).toISOString(),
+      }),
+    )
     const lock = await acquireBuildLock(path, {pollMs: 20, timeoutMs: 2000})
     lock.release()
   })
@@ -154,16 +179,24 @@ describe('the build lock', () => {
 
 describe('cmake progress', () => {
   it('reads the percentage and what is being built', () => {
-    expect(parseCmakeProgress('[ 42%] Building CXX object src/CMakeFiles/llama.dir/llama-model.cpp.o')).toEqual({percent: 42, what: 'compiling llama-model.cpp'})
-    expect(parseCmakeProgress('[100%] Linking CXX executable ../../bin/llama-server')).toEqual({percent: 100, what: 'linking llama-server'})
+    expect(parseCmakeProgress('[ 42%] Building CXX object src/CMakeFiles/llama.dir/llama-model.cpp.o')).toEqual({
+      percent: 42,
+      what: 'compiling llama-model.cpp',
+    })
+    expect(parseCmakeProgress('[100%] Linking CXX executable ../../bin/llama-server')).toEqual({
+      percent: 100,
+      what: 'linking llama-server',
+    })
     expect(parseCmakeProgress('[  5%] Built target ggml-base')).toEqual({percent: 5, what: 'Built target ggml-base'})
     expect(parseCmakeProgress('-- Configuring done')).toBeUndefined()
   })
 })
 
 describe('node-llama-cpp compile progress', () => {
-  it('reads ninja\'s [done/total] counter as a percentage', () => {
-    expect(parseNinjaProgress('[42/153] Building CXX object llama.cpp/src/CMakeFiles/llama.dir/llama-model.cpp.o')).toBe(27)
+  it("reads ninja's [done/total] counter as a percentage", () => {
+    expect(
+      parseNinjaProgress('[42/153] Building CXX object llama.cpp/src/CMakeFiles/llama.dir/llama-model.cpp.o'),
+    ).toBe(27)
     expect(parseNinjaProgress('[153/153] Linking CXX shared library Release/llama-addon.node')).toBe(100)
     expect(parseNinjaProgress('-- Found OpenMP: TRUE')).toBeUndefined()
   })

@@ -46,13 +46,17 @@ describe('invagent doctor', () => {
 
   it('reports llama-server as missing with the next step, exit 3, and still prints the report', async () => {
     const nodeOnly = dirname(process.execPath)
-    const result = await execa(process.execPath, [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')], {
-      cwd: directory,
-      reject: false,
-      stdin: 'ignore',
-      env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
-      extendEnv: false,
-    })
+    const result = await execa(
+      process.execPath,
+      [BIN, 'doctor', '--json', '--model', join(directory, 'models', 'tiny.gguf')],
+      {
+        cwd: directory,
+        reject: false,
+        stdin: 'ignore',
+        env: {PATH: `${nodeOnly}:/usr/bin:/bin`, INVAGENT_CACHE: join(directory, 'empty-cache')},
+        extendEnv: false,
+      },
+    )
     expect(result.exitCode).toBe(3)
     const report = DoctorOutput.parse(JSON.parse(result.stdout))
     expect(report.ok).toBe(false)

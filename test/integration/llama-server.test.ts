@@ -25,7 +25,9 @@ try {
   llamaServer = (await findLlamaBinary('llama-server')).path
 } catch (error) {
   // The only reason to skip: no binary anywhere. Say so loudly.
-  console.warn(`SKIPPING llama-server integration tests: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`)
+  console.warn(
+    `SKIPPING llama-server integration tests: ${(error as Error).message}\n  → run \`node bin/run.js llama build\` first.`,
+  )
 }
 
 function isAlive(pid: number | undefined): boolean {
@@ -51,7 +53,8 @@ function llamaServerChildren(parentPid = process.pid): number[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
       const match = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat)
-      if (match && match[1].startsWith('llama-server') && match[2] !== 'Z' && Number(match[3]) === parentPid) children.push(Number(entry))
+      if (match && match[1].startsWith('llama-server') && match[2] !== 'Z' && Number(match[3]) === parentPid)
+        children.push(Number(entry))
     } catch {
       // It exited while we looked.
     }
@@ -59,7 +62,11 @@ function llamaServerChildren(parentPid = process.pid): number[] {
   return children
 }
 
-async function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+async function waitFor<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await probe()
@@ -91,12 +98,32 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
 
   it('starts on a free loopback port, answers /health and the OpenAI API, and stops without leaving a process', async () => {
     const events: LlamaServerEvent['type'][] = []
-    const server = await startLlamaServer({model, port: 0, ctxSize: 512, threads: 2, parallel: 1, onEvent: (event) => events.push(event.type)})
+    const server = await startLlamaServer({
+      model,
+      port: 0,
+      ctxSize: 512,
+      threads: 2,
+      parallel: 1,
+      onEvent: (event) => events.push(event.type),
+    })
     const pid = server.pid
     try {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(server.port).toBeGreaterThan(1024)
-      expect(server.args).toEqual(expect.arrayContaining(['--model', model, '--host', '127.0.0.1', '--ctx-size', '512', '--threads', '2', '--parallel', '1']))
+      expect(server.args).toEqual(
+        expect.arrayContaining([
+          '--model',
+          model,
+          '--host',
+          '127.0.0.1',
+          '--ctx-size',
+          '512',
+          '--threads',
+          '2',
+          '--parallel',
+          '1',
+        ]),
+      )
       expect(await health(server.url)).toBe(200)
       const models = (await (await fetch(`${server.url}/v1/models`)).json()) as {data: Array<{id: string}>}
       expect(models.data.map((entry) => entry.id)).toContain('tiny')
@@ -118,16 +145,32 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
       const response = await fetch(`${server.url}/v1/chat/completions`, {
         method: 'POST',
         headers: {'content-type': 'application/json'},
-        body: JSON.stringify({messages: [{role: 'system', content: 'You audit inventory.'}, {role: 'user', content: 'Part P-000001 is at -5.'}], max_tokens: 64, temperature: 0, seed: 1, ...extra}),
+        body: JSON.stringify({
+          messages: [
+            {role: 'system', content: 'You audit inventory.'},
+            {role: 'user', content: 'Part P-000001 is at -5.'},
+          ],
+          max_tokens: 64,
+          temperature: 0,
+          seed: 1,
+          ...extra,
+        }),
       })
       const body = (await response.json()) as {choices?: Array<{message: {content: string}}>; error?: {message: string}}
       return {status: response.status, content: body.choices?.[0].message.content, error: body.error?.message}
     }
-    const schema = {type: 'object', properties: {tool: {enum: ['get_part', 'escalate']}}, required: ['tool'], additionalProperties: false}
+    const schema = {
+      type: 'object',
+      properties: {tool: {enum: ['get_part', 'escalate']}},
+      required: ['tool'],
+      additionalProperties: false,
+    }
     const viaGrammar = await complete({grammar: 'root ::= "{\\"tool\\": \\"" ("get_part" | "escalate") "\\"}"'})
     expect(viaGrammar.status, viaGrammar.error).toBe(200)
     expect(JSON.parse(viaGrammar.content!)).toEqual({tool: expect.stringMatching(/^(get_part|escalate)$/)})
-    const viaSchema = await complete({response_format: {type: 'json_schema', json_schema: {name: 'step', strict: true, schema}}})
+    const viaSchema = await complete({
+      response_format: {type: 'json_schema', json_schema: {name: 'step', strict: true, schema}},
+    })
     expect(viaSchema.status, viaSchema.error).toBe(200)
     expect(JSON.parse(viaSchema.content!)).toEqual({tool: expect.stringMatching(/^(get_part|escalate)$/)})
     const badGrammar = await complete({grammar: 'root ::= undefined-rule'})
@@ -136,7 +179,9 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
 
   it('refuses a model path that does not exist before starting anything', async () => {
     const started = Date.now()
-    const error = (await startLlamaServer({model: join(directory, 'nope.gguf'), port: 0}).catch((error_: unknown) => error_)) as UserError
+    const error = (await startLlamaServer({model: join(directory, 'nope.gguf'), port: 0}).catch(
+      (error_: unknown) => error_,
+    )) as UserError
     expect(error).toBeInstanceOf(UserError)
     expect(error.message).toContain(join(directory, 'nope.gguf'))
     expect(Date.now() - started).toBeLessThan(5000)
@@ -146,7 +191,9 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
     const broken = join(directory, 'broken.gguf')
     writeFileSync(broken, 'GGUF but not really a model file\n'.repeat(100))
     const started = Date.now()
-    const error = (await startLlamaServer({model: broken, port: 0, ctxSize: 512}).catch((error_: unknown) => error_)) as ExternalToolError
+    const error = (await startLlamaServer({model: broken, port: 0, ctxSize: 512}).catch(
+      (error_: unknown) => error_,
+    )) as ExternalToolError
     expect(error).toBeInstanceOf(ExternalToolError)
     expect(error.message).toMatch(/llama-server exited with code \d+ before it was ready/)
     expect(error.stderrTail).not.toBe('')
@@ -170,14 +217,27 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
 
   it('restarts llama-server when it is killed, on the same port', async () => {
     const events: LlamaServerEvent[] = []
-    await using server = await startLlamaServer({model, port: 0, ctxSize: 512, restart: {initialDelayMs: 100}, onEvent: (event) => events.push(event)})
+    await using server = await startLlamaServer({
+      model,
+      port: 0,
+      ctxSize: 512,
+      restart: {initialDelayMs: 100},
+      onEvent: (event) => events.push(event),
+    })
     const firstPid = server.pid!
     process.kill(firstPid, 'SIGKILL')
     await waitFor(() => server.restarts === 1, 30_000, 'the restart')
     expect(server.pid).not.toBe(firstPid)
     expect(isAlive(firstPid)).toBe(false)
     expect(await health(server.url)).toBe(200)
-    expect(events.map((event) => event.type)).toEqual(['server-starting', 'server-ready', 'server-exited', 'server-restarting', 'server-starting', 'server-ready'])
+    expect(events.map((event) => event.type)).toEqual([
+      'server-starting',
+      'server-ready',
+      'server-exited',
+      'server-restarting',
+      'server-starting',
+      'server-ready',
+    ])
     expect(events.find((event) => event.type === 'server-exited')).toMatchObject({signal: 'SIGKILL'})
   })
 
@@ -185,7 +245,13 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
     const doomed = join(directory, 'doomed.gguf')
     copyFileSync(model, doomed)
     const events: LlamaServerEvent[] = []
-    const server = await startLlamaServer({model: doomed, port: 0, ctxSize: 512, restart: {maxAttempts: 2, initialDelayMs: 50}, onEvent: (event) => events.push(event)})
+    const server = await startLlamaServer({
+      model: doomed,
+      port: 0,
+      ctxSize: 512,
+      restart: {maxAttempts: 2, initialDelayMs: 50},
+      onEvent: (event) => events.push(event),
+    })
     // From now on every restart fails at once: the model file is gone.
     rmSync(doomed)
     process.kill(server.pid!, 'SIGKILL')
@@ -210,21 +276,35 @@ describe.skipIf(!llamaServer)('llama-server, supervised', () => {
   })
 
   // Regression: on the first signal execa's exit hook (signal-exit) used to end the CLI before it stopped llama-server.
-  it.each(['SIGTERM', 'SIGINT'] as const)('`invagent serve --json` prints JSON Lines, stops llama-server and exits 0 on %s', async (signal) => {
-    const cli = execa(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--ctx', '512', '--json'], {reject: false, stdin: 'ignore', env: {INVAGENT_LLAMA_SERVER: llamaServer}})
-    let stdout = ''
-    cli.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    const ready = await waitFor(() => (stdout.includes('\n') ? ServeOutput.parse(JSON.parse(stdout.split('\n')[0])) : undefined), 60_000, 'the ready line')
-    if (ready.event !== 'ready') throw new Error(`expected a ready line, got ${JSON.stringify(ready)}`)
-    expect(ready.host).toBe('127.0.0.1')
-    expect(ready.llamaServerSource).toBe('env')
-    expect(await health(ready.url)).toBe(200)
-    expect(llamaServerChildren(cli.pid)).toEqual([ready.pid])
-    cli.kill(signal)
-    const result = await cli
-    expect(result.exitCode).toBe(0)
-    const lines = result.stdout.trim().split('\n').map((line) => ServeOutput.parse(JSON.parse(line)))
-    expect(lines.at(-1)).toEqual({event: 'stopped', url: ready.url, restarts: 0, signal})
-    expect(isAlive(ready.pid!)).toBe(false)
-  })
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '`invagent serve --json` prints JSON Lines, stops llama-server and exits 0 on %s',
+    async (signal) => {
+      const cli = execa(process.execPath, [BIN, 'serve', '--model', model, '--port', '0', '--ctx', '512', '--json'], {
+        reject: false,
+        stdin: 'ignore',
+        env: {INVAGENT_LLAMA_SERVER: llamaServer},
+      })
+      let stdout = ''
+      cli.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+      const ready = await waitFor(
+        () => (stdout.includes('\n') ? ServeOutput.parse(JSON.parse(stdout.split('\n')[0])) : undefined),
+        60_000,
+        'the ready line',
+      )
+      if (ready.event !== 'ready') throw new Error(`expected a ready line, got ${JSON.stringify(ready)}`)
+      expect(ready.host).toBe('127.0.0.1')
+      expect(ready.llamaServerSource).toBe('env')
+      expect(await health(ready.url)).toBe(200)
+      expect(llamaServerChildren(cli.pid)).toEqual([ready.pid])
+      cli.kill(signal)
+      const result = await cli
+      expect(result.exitCode).toBe(0)
+      const lines = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => ServeOutput.parse(JSON.parse(line)))
+      expect(lines.at(-1)).toEqual({event: 'stopped', url: ready.url, restarts: 0, signal})
+      expect(isAlive(ready.pid!)).toBe(false)
+    },
+  )
 })

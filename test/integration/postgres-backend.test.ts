@@ -73,7 +73,9 @@ function sqliteState(backend: SqliteInventory): Record<string, unknown[]> {
 }
 
 function outcomesOf(report: AuditReport) {
-  return report.outcomes.map((outcome) => JSON.parse(JSON.stringify({...outcome, latencyMs: 0, holdMs: 0, holdWorkMs: 0})))
+  return report.outcomes.map((outcome) =>
+    JSON.parse(JSON.stringify({...outcome, latencyMs: 0, holdMs: 0, holdWorkMs: 0})),
+  )
 }
 
 async function audit(backend: InventoryBackend, directory: string, dryRun: boolean): Promise<AuditReport> {
@@ -282,7 +284,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     }
   })
 
-  it("locks the rows readRows reads inside a unit FOR UPDATE: another writer waits until the unit ends", async () => {
+  it('locks the rows readRows reads inside a unit FOR UPDATE: another writer waits until the unit ends', async () => {
     const backend = await PostgresInventory.open(database.url)
     const other = await PostgresConnection.connect(database.url)
     try {
@@ -290,24 +292,30 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
       let otherDoneAt = 0
       let unitEndedAt = 0
       let otherWrite: Promise<unknown> | undefined
-      await backend.unitOfWork(async () => {
-        await backend.readRows(selection)
-        otherWrite = other
-          .query(`UPDATE parts SET location = 'moved' WHERE id = 'P-000003'`)
-          .then(() => (otherDoneAt = performance.now()))
-        // Long enough that the other writer would have finished, had it not been blocked.
-        await new Promise((resolve) => setTimeout(resolve, 300))
-        await backend.addToPartCaches('P-000003', 1, 0)
-        unitEndedAt = performance.now()
-      }, () => true)
+      await backend.unitOfWork(
+        async () => {
+          await backend.readRows(selection)
+          otherWrite = other
+            .query(`UPDATE parts SET location = 'moved' WHERE id = 'P-000003'`)
+            .then(() => (otherDoneAt = performance.now()))
+          // Long enough that the other writer would have finished, had it not been blocked.
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          await backend.addToPartCaches('P-000003', 1, 0)
+          unitEndedAt = performance.now()
+        },
+        () => true,
+      )
       await otherWrite
       expect(otherDoneAt).toBeGreaterThanOrEqual(unitEndedAt)
       // A part outside the scope is not locked.
       const started = performance.now()
-      await backend.unitOfWork(async () => {
-        await backend.readRows(selection)
-        await other.query(`UPDATE parts SET location = 'free' WHERE id = 'P-000004'`)
-      }, () => true)
+      await backend.unitOfWork(
+        async () => {
+          await backend.readRows(selection)
+          await other.query(`UPDATE parts SET location = 'free' WHERE id = 'P-000004'`)
+        },
+        () => true,
+      )
       // Outside a unit, readRows locks nothing.
       await backend.readRows(selection)
       await other.query(`UPDATE parts SET location = 'back' WHERE id = 'P-000003'`)
@@ -318,7 +326,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     }
   })
 
-  it('reads a scope\'s rows in a fixed order, and sees a change another session commits', async () => {
+  it("reads a scope's rows in a fixed order, and sees a change another session commits", async () => {
     const backend = await PostgresInventory.open(database.url)
     const other = await PostgresConnection.connect(database.url)
     try {

@@ -31,7 +31,15 @@ describe.skipIf(!binary)('server engine on llama-server', () => {
   })
 
   async function serve(): Promise<LlamaServer> {
-    return startLlamaServer({model, llamaServer: binary, port: 0, ctxSize: 16384, threads: 1, parallel: 1, restart: false})
+    return startLlamaServer({
+      model,
+      llamaServer: binary,
+      port: 0,
+      ctxSize: 16384,
+      threads: 1,
+      parallel: 1,
+      restart: false,
+    })
   }
 
   describe('a full audit', () => {
@@ -55,7 +63,12 @@ describe.skipIf(!binary)('server engine on llama-server', () => {
       backend.close()
       expect(sha256OfFile(init.db)).toBe(before)
       expect(report.summary.failed).toBe(0)
-      const raws = readFileSync(log.file, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line)).filter((line) => line.event === 'step-proposed').map((line) => line.data.raw as string)
+      const raws = readFileSync(log.file, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line))
+        .filter((line) => line.event === 'step-proposed')
+        .map((line) => line.data.raw as string)
       expect(raws.length).toBeGreaterThan(2)
       for (const raw of raws) expect(raw).toMatch(/^\{\s*"thought"\s*:\s*"/)
       const prompt = report.outcomes.reduce((sum, outcome) => sum + outcome.usage.promptTokens, 0)
@@ -96,7 +109,12 @@ describe.skipIf(!binary)('server engine on llama-server', () => {
     expect(sha256OfFile(init.db)).toBe(before)
     expect(verifyLogFile(log.file).ok).toBe(true)
 
-    const resumed = await runAudit({backend, engine: new RulesEngine(), log: AuditLog.create(join(directory, 'logs'), 'resumed'), dryRun: true})
+    const resumed = await runAudit({
+      backend,
+      engine: new RulesEngine(),
+      log: AuditLog.create(join(directory, 'logs'), 'resumed'),
+      dryRun: true,
+    })
     backend.close()
     for (const outcome of rest) expect(resumed.outcomes.map((next) => next.findingId)).toContain(outcome.findingId)
   })

@@ -1,7 +1,17 @@
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 
-import {JinjaTemplateChatWrapper, LlamaChatSession, getLlama, readGgufFileInfo, resolveChatWrapper, type Llama, type LlamaContext, type LlamaModel, type Token} from 'node-llama-cpp'
+import {
+  JinjaTemplateChatWrapper,
+  LlamaChatSession,
+  getLlama,
+  readGgufFileInfo,
+  resolveChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {temporaryDirectory} from '../helpers/cli.js'
@@ -57,13 +67,23 @@ describe('a tiny random-weight GGUF', () => {
     })
     expect(file.metadata.tokenizer.ggml.tokens).toHaveLength(info.vocabularySize)
     expect(file.metadata.tokenizer.chat_template).toContain('<|assistant|>')
-    const parameters = file.tensorInfo!.reduce((sum, tensor) => sum + tensor.dimensions.reduce<number>((product, dimension) => product * Number(dimension), 1), 0)
+    const parameters = file.tensorInfo!.reduce(
+      (sum, tensor) => sum + tensor.dimensions.reduce<number>((product, dimension) => product * Number(dimension), 1),
+      0,
+    )
     expect(parameters).toBe(info.parameterCount)
     expect(model.fileInfo.metadata.general.architecture).toBe('llama')
   })
 
   it('tokenizes arbitrary text and detokenizes it back unchanged', () => {
-    const texts = ['Part P-000123 is at -5 EA.', '  leading and  double  spaces ', 'tabs\tand\nnewlines\r\n', 'ünïcödé, 日本語, emoji 👋🏽', '<|user|> markers in text stay text </s>', '{"tool": "get_part"}']
+    const texts = [
+      'Part P-000123 is at -5 EA.',
+      '  leading and  double  spaces ',
+      'tabs\tand\nnewlines\r\n',
+      'ünïcödé, 日本語, emoji 👋🏽',
+      '<|user|> markers in text stay text </s>',
+      '{"tool": "get_part"}',
+    ]
     for (const text of texts) {
       const tokens = model.tokenize(text)
       expect(tokens.length).toBeGreaterThan(0)
@@ -88,7 +108,9 @@ describe('a tiny random-weight GGUF', () => {
         {type: 'model', response: []},
       ],
     })
-    expect(model.detokenize(contextText.tokenize(model.tokenizer), true)).toBe('<|system|>\nYou audit inventory.<|end|>\n<|user|>\nWhy is P-1 negative?<|end|>\n<|assistant|>\n')
+    expect(model.detokenize(contextText.tokenize(model.tokenizer), true)).toBe(
+      '<|system|>\nYou audit inventory.<|end|>\n<|user|>\nWhy is P-1 negative?<|end|>\n<|assistant|>\n',
+    )
   })
 
   it('generates with threads = available cores, as the embedded engine configures a context', async () => {
@@ -108,7 +130,11 @@ describe('a tiny random-weight GGUF', () => {
   it('generates at most 32 tokens unconstrained', async () => {
     const session = new LlamaChatSession({contextSequence: context.getSequence(), systemPrompt: 'You audit inventory.'})
     const generated: Token[] = []
-    const answer = await session.prompt('Part P-000123 shows -5 on hand. What next?', {maxTokens: 32, temperature: 0, onToken: (tokens) => generated.push(...tokens)})
+    const answer = await session.prompt('Part P-000123 shows -5 on hand. What next?', {
+      maxTokens: 32,
+      temperature: 0,
+      onToken: (tokens) => generated.push(...tokens),
+    })
     expect(generated.length).toBeLessThanOrEqual(32)
     expect(answer).toBe(model.detokenize(generated))
     session.dispose({disposeSequence: true})
@@ -120,7 +146,12 @@ describe('a tiny random-weight GGUF', () => {
     for (const options of [{temperature: 0}, {temperature: 1.5, seed: 1}, {temperature: 1.5, seed: 2}]) {
       session.resetChatHistory()
       const generated: Token[] = []
-      const answer = await session.prompt('Reply with the next step as JSON.', {...options, maxTokens: 32, grammar, onToken: (tokens) => generated.push(...tokens)})
+      const answer = await session.prompt('Reply with the next step as JSON.', {
+        ...options,
+        maxTokens: 32,
+        grammar,
+        onToken: (tokens) => generated.push(...tokens),
+      })
       expect(generated.length).toBeLessThanOrEqual(32)
       const parsed = JSON.parse(answer)
       expect(Object.keys(parsed)).toEqual(['tool'])

@@ -61,14 +61,22 @@ describe('audit log', () => {
     const edited = lines(file)
     edited[2] = edited[2].replace('"cache drift"', '"cache drift, approved"')
     rewrite(file, edited)
-    expect(verifyLogFile(file)).toEqual({file, ok: false, lines: 5, problem: {line: 3, message: 'its content does not match its hash: the line was edited'}})
+    expect(verifyLogFile(file)).toEqual({
+      file,
+      ok: false,
+      lines: 5,
+      problem: {line: 3, message: 'its content does not match its hash: the line was edited'},
+    })
   })
 
   it('reports an edited line whose hash was recomputed at the next line', () => {
     const file = writeLog()
     const edited = lines(file)
     const line = JSON.parse(edited[1]) as AuditLine
-    const {hash: _old, ...body} = {...line, data: {id: 'ledger_mismatch:P-000001', evidence: {on_hand: 10, ledger_balance: 10}}}
+    const {hash: _old, ...body} = {
+      ...line,
+      data: {id: 'ledger_mismatch:P-000001', evidence: {on_hand: 10, ledger_balance: 10}},
+    }
     edited[1] = JSON.stringify({...body, hash: hashLine(body)})
     rewrite(file, edited)
     const result = verifyLogFile(file)
@@ -93,7 +101,10 @@ describe('audit log', () => {
   it('reports a deleted first line', () => {
     const file = writeLog()
     rewrite(file, lines(file).slice(1))
-    expect(verifyLogFile(file).problem).toEqual({line: 1, message: 'sequence number 2 where 1 was expected: line 1 is missing or out of order'})
+    expect(verifyLogFile(file).problem).toEqual({
+      line: 1,
+      message: 'sequence number 2 where 1 was expected: line 1 is missing or out of order',
+    })
   })
 
   it('reports a deleted last line (run-finished missing) after the last line', () => {
@@ -103,7 +114,10 @@ describe('audit log', () => {
       file,
       ok: false,
       lines: 4,
-      problem: {line: 5, message: 'the log ends without "run-finished": lines at the end are missing, or the run was interrupted'},
+      problem: {
+        line: 5,
+        message: 'the log ends without "run-finished": lines at the end are missing, or the run was interrupted',
+      },
     })
   })
 
@@ -112,7 +126,10 @@ describe('audit log', () => {
     const edited = lines(file)
     ;[edited[2], edited[3]] = [edited[3], edited[2]]
     rewrite(file, edited)
-    expect(verifyLogFile(file).problem).toEqual({line: 3, message: 'sequence number 4 where 3 was expected: line 3 is missing or out of order'})
+    expect(verifyLogFile(file).problem).toEqual({
+      line: 3,
+      message: 'sequence number 4 where 3 was expected: line 3 is missing or out of order',
+    })
   })
 
   it('reports corrupt JSON with its line number', () => {
@@ -120,7 +137,12 @@ describe('audit log', () => {
     const edited = lines(file)
     edited[3] = edited[3].slice(0, 40)
     rewrite(file, edited)
-    expect(verifyLogFile(file)).toEqual({file, ok: false, lines: 5, problem: {line: 4, message: 'not valid JSON (edited or truncated)'}})
+    expect(verifyLogFile(file)).toEqual({
+      file,
+      ok: false,
+      lines: 5,
+      problem: {line: 4, message: 'not valid JSON (edited or truncated)'},
+    })
   })
 
   it('reports an empty log, and a missing file as a ConfigError', () => {
@@ -173,25 +195,37 @@ describe('redaction in the audit log', () => {
       nested: {list: ['[redacted-email]', {phone: '[redacted-phone]'}]},
       ids,
     })
-    for (const value of [pii.email, 'jane.doe@example.com', '7946 0958', '123-4567', '123.4567']) expect(text).not.toContain(value)
+    for (const value of [pii.email, 'jane.doe@example.com', '7946 0958', '123-4567', '123.4567'])
+      expect(text).not.toContain(value)
     expect(verifyLogFile(log.file).ok).toBe(true)
   })
 
-  it.each(Object.entries(ids).filter(([, value]) => typeof value === 'string'))('leaves the %s identifier %s alone', (_kind, value) => {
-    expect(redactText(`saw ${value as string} in the sync log`)).toBe(`saw ${value as string} in the sync log`)
-  })
+  it.each(Object.entries(ids).filter(([, value]) => typeof value === 'string'))(
+    'leaves the %s identifier %s alone',
+    (_kind, value) => {
+      expect(redactText(`saw ${value as string} in the sync log`)).toBe(`saw ${value as string} in the sync log`)
+    },
+  )
 })
 
 describe('redaction edge cases', () => {
-  it.each(['+14155552671', '+4915112345678', '0049 30 1234567', '+1 (415) 555-2671'])('redacts the compact or prefixed phone number %s', (phone) => {
-    expect(redactText(`call ${phone} today`)).toBe('call [redacted-phone] today')
-  })
+  it.each(['+14155552671', '+4915112345678', '0049 30 1234567', '+1 (415) 555-2671'])(
+    'redacts the compact or prefixed phone number %s',
+    (phone) => {
+      expect(redactText(`call ${phone} today`)).toBe('call [redacted-phone] today')
+    },
+  )
 
-  it.each(['qty 1200 1500 2000', 'on_hand 1000 1200 1300', 'moved 12 240 3600 units'])('leaves runs of quantities alone: %s', (text) => {
-    expect(redactText(text)).toBe(text)
-  })
+  it.each(['qty 1200 1500 2000', 'on_hand 1000 1200 1300', 'moved 12 240 3600 units'])(
+    'leaves runs of quantities alone: %s',
+    (text) => {
+      expect(redactText(text)).toBe(text)
+    },
+  )
 
   it('redacts object keys as well as values', () => {
-    expect(redactValue({'jane@example.com': {'+14155552671': 'x'}})).toEqual({'[redacted-email]': {'[redacted-phone]': 'x'}})
+    expect(redactValue({'jane@example.com': {'+14155552671': 'x'}})).toEqual({
+      '[redacted-email]': {'[redacted-phone]': 'x'},
+    })
   })
 })

@@ -34,7 +34,10 @@ class ScriptedPrompter implements AuthorPrompter {
     return choice.value
   }
 
-  async input(message: string, options?: {default?: string; validate?: (value: string) => true | string}): Promise<string> {
+  async input(
+    message: string,
+    options?: {default?: string; validate?: (value: string) => true | string},
+  ): Promise<string> {
     // Like inquirer: an invalid answer is refused with the validator's message and asked again.
     while (true) {
       const answer = this.take(message)
@@ -79,20 +82,29 @@ describe('dataset author', () => {
     expect(result.problems).toEqual([])
     expect(result.appended).toBe(true)
     const example = result.example!
-    expect(example.trajectory.map((step) => step.action.tool)).toEqual(['get_ledger_balance', 'recompute_on_hand', 'resolve'])
+    expect(example.trajectory.map((step) => step.action.tool)).toEqual([
+      'get_ledger_balance',
+      'recompute_on_hand',
+      'resolve',
+    ])
     // The observation is what the tool really returned in the sandbox.
     const balance = example.trajectory[0].observation as {ok: true; result: {on_hand: number; ledger_balance: number}}
     expect(balance.ok).toBe(true)
     expect(balance.result.on_hand).not.toBe(balance.result.ledger_balance)
     expect(prompter.shown.some((text) => text.startsWith('Result: {"part_id"'))).toBe(true)
     expect(prompter.shown).toContain('Outcome: would_resolve — Recomputed on_hand from the ledger.')
-    expect(example.meta).toEqual({rule: 'ledger_mismatch', rootCause: 'cache_drift', split: 'train', source: 'authored'})
+    expect(example.meta).toEqual({
+      rule: 'ledger_mismatch',
+      rootCause: 'cache_drift',
+      split: 'train',
+      source: 'authored',
+    })
     const lines = readFileSync(out, 'utf8').trim().split('\n')
     expect(lines).toHaveLength(1)
     expect((await validateDatasetFiles([out])).ok).toBe(true)
   })
 
-  it('refuses arguments that fail the tool\'s schema and asks again', async () => {
+  it("refuses arguments that fail the tool's schema and asks again", async () => {
     const directory = temporaryDirectory()
     const out = join(directory, 'authored.jsonl')
     const prompter = new ScriptedPrompter([
@@ -114,10 +126,16 @@ describe('dataset author', () => {
       'Gave up.',
     ])
     const result = await authorExample({out, prompter, seed: 3})
-    expect(prompter.rejected).toEqual(['limit (optional, empty to skip) [integer]: Too big: expected number to be <=50', 'limit (optional, empty to skip) [integer]: expected an integer, got "abc"'])
+    expect(prompter.rejected).toEqual([
+      'limit (optional, empty to skip) [integer]: Too big: expected number to be <=50',
+      'limit (optional, empty to skip) [integer]: expected an integer, got "abc"',
+    ])
     // Escalating a fixable root cause is not what the playbook should teach: nothing appended.
     expect(result.appended).toBe(false)
-    expect(result.problems).toEqual(['/meta/rootCause: "cache_drift" but the last step\'s root_cause is "unknown"', 'the outcome is escalated, but this root cause should end in a validated fix'])
+    expect(result.problems).toEqual([
+      '/meta/rootCause: "cache_drift" but the last step\'s root_cause is "unknown"',
+      'the outcome is escalated, but this root cause should end in a validated fix',
+    ])
   })
 
   it('says how to run it when there is no terminal', async () => {

@@ -17,7 +17,10 @@ import {writePlaybookDataset} from '../helpers/train-fixture.js'
  */
 
 function readLines<T>(path: string): T[] {
-  return readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as T)
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as T)
 }
 
 describe('dataset export for trainers with native tool calling', () => {
@@ -34,13 +37,18 @@ describe('dataset export for trainers with native tool calling', () => {
       const example = examples[index]
       expect(line.id).toBe(example.id)
       expect(line.tools.map((tool) => tool.function.name)).toEqual(toolNames)
-      expect(line.tools.every((tool) => tool.type === 'function' && tool.function.parameters.type === 'object')).toBe(true)
+      expect(line.tools.every((tool) => tool.type === 'function' && tool.function.parameters.type === 'object')).toBe(
+        true,
+      )
       expect(line.messages.map((message) => message.role).slice(0, 2)).toEqual(['system', 'user'])
       const assistants = line.messages.filter((message) => message.role === 'assistant')
       expect(assistants).toHaveLength(example.trajectory.length)
       assistants.forEach((message, step) => {
         expect(message.content).toBe(example.trajectory[step].thought)
-        expect(message.tool_calls[0].function).toEqual({name: example.trajectory[step].action.tool, arguments: example.trajectory[step].action.args})
+        expect(message.tool_calls[0].function).toEqual({
+          name: example.trajectory[step].action.tool,
+          arguments: example.trajectory[step].action.args,
+        })
       })
       // Each call but the last (resolve / escalate) is answered by a tool turn naming it.
       const tools = line.messages.filter((message) => message.role === 'tool')
@@ -49,7 +57,11 @@ describe('dataset export for trainers with native tool calling', () => {
         if (message.role !== 'tool') continue
         const call = line.messages[position - 1]
         expect(call.role).toBe('assistant')
-        if (call.role === 'assistant') expect([message.tool_call_id, message.name]).toEqual([call.tool_calls[0].id, call.tool_calls[0].function.name])
+        if (call.role === 'assistant')
+          expect([message.tool_call_id, message.name]).toEqual([
+            call.tool_calls[0].id,
+            call.tool_calls[0].function.name,
+          ])
         expect(() => JSON.parse(message.content)).not.toThrow()
       }
       const last = line.messages.at(-1)!
@@ -58,14 +70,18 @@ describe('dataset export for trainers with native tool calling', () => {
     expect(result.messages).toBe(lines.reduce((sum, line) => sum + line.messages.length, 0))
   })
 
-  it('sharegpt: LLaMA-Factory\'s alternating human/observation and function_call turns, tools as a JSON string', async () => {
+  it("sharegpt: LLaMA-Factory's alternating human/observation and function_call turns, tools as a JSON string", async () => {
     const result = await exportDataset({input, out: join(work, 'sharegpt.jsonl'), format: 'sharegpt'})
     expect(result.format).toBe('sharegpt')
     for (const [index, line] of readLines<ShareGptConversation>(join(work, 'sharegpt.jsonl')).entries()) {
       const example = examples[index]
-      line.conversations.forEach((turn, position) => expect(['human', 'observation'].includes(turn.from)).toBe(position % 2 === 0))
+      line.conversations.forEach((turn, position) =>
+        expect(['human', 'observation'].includes(turn.from)).toBe(position % 2 === 0),
+      )
       expect(line.conversations.at(-1)!.from).toBe('function_call')
-      const calls = line.conversations.filter((turn) => turn.from === 'function_call').map((turn) => JSON.parse(turn.value) as {name: string; arguments: unknown})
+      const calls = line.conversations
+        .filter((turn) => turn.from === 'function_call')
+        .map((turn) => JSON.parse(turn.value) as {name: string; arguments: unknown})
       expect(calls).toEqual(example.trajectory.map((step) => ({name: step.action.tool, arguments: step.action.args})))
       expect((JSON.parse(line.tools) as Array<{name: string}>).map((tool) => tool.name)).toEqual(toolNames)
       expect(line.system).toBe(nativeToolsSystemPrompt())

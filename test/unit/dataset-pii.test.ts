@@ -83,7 +83,7 @@ describe('findPii: person names', () => {
   it.each([
     ['Mr. Smith confirmed the count', ['name:Smith']],
     ['Ask Dr Okonkwo-Adeyemi about it', ['name:Okonkwo-Adeyemi']],
-    ['Mrs O\'Brien and Herr Müller', ["name:O'Brien", 'name:Müller']],
+    ["Mrs O'Brien and Herr Müller", ["name:O'Brien", 'name:Müller']],
     ['contact: Jane Doe', ['name:Jane Doe']],
     ['Contact: Priya Raghunathan (buyer)', ['name:Priya Raghunathan']],
     ['attn: Okafor', ['name:Okafor']],
@@ -92,7 +92,7 @@ describe('findPii: person names', () => {
     ['per John, the receipt is late', ['name:John']],
     ['per J. Smith the pallet was short', ['name:J. Smith']],
     ['Maria checked the count', ['name:Maria']],
-    ['Sarah\'s note says 4 cartons', ['name:Sarah']],
+    ["Sarah's note says 4 cartons", ['name:Sarah']],
     ['Thanks, Emily Watson', ['name:Emily Watson']],
     ['signed off by Pieter van der Berg', ['name:Pieter van der Berg']],
     ['José García and Zoë Martin', ['name:José García', 'name:Zoë Martin']],
@@ -103,41 +103,81 @@ describe('findPii: person names', () => {
   })
 
   it.each([
-    ['part names', 'Hex Bolt M8 zinc, Socket Cap Screw 4x40, Nitrile Gloves size L, Dust Mask FFP2, Hydraulic Oil ISO 46'],
+    [
+      'part names',
+      'Hex Bolt M8 zinc, Socket Cap Screw 4x40, Nitrile Gloves size L, Dust Mask FFP2, Hydraulic Oil ISO 46',
+    ],
     ['tools', 'Allen key 5mm, Stanley knife blades, Phillips screwdriver, Vernier Caliper'],
     ['eponymous products after a first name', 'Lucas oil, Emma model, Jason kit'],
     ['tool calls', 'get_part, list_transactions, recompute_on_hand, adjust_quantity, escalate'],
     ['warehouse locations', 'WH1-B04-2, Dock Door 4, Zone Charlie, Aisle 12 Bay 3, Receiving Bay'],
-    ['sentence openers', 'Check the ledger. Will the receipt post? Grant access. Mark it void. May the count hold. Rose by 40.'],
-    ['more sentence openers', 'Jack up the pallet. Jerry can 20L. Bobby pins. Sandy floor. Frank review. Bill the customer.'],
+    [
+      'sentence openers',
+      'Check the ledger. Will the receipt post? Grant access. Mark it void. May the count hold. Rose by 40.',
+    ],
+    [
+      'more sentence openers',
+      'Jack up the pallet. Jerry can 20L. Bobby pins. Sandy floor. Frank review. Bill the customer.',
+    ],
     ['places', 'San Jose warehouse, Santa Maria depot, St Helen dock, Fort William, Port Elizabeth, Sofia, Nancy'],
     ['brands', 'Kimberly-Clark nitrile gloves, Zara order, John Deere parts'],
     ['units and dates', 'Kelvin scale, Julian date 26031, April 2026, Tuesday'],
-    ['roles and teams after a cue', 'contact: Warehouse Team; escalated to Finance; approved by Quality Control; cc: Receiving'],
+    [
+      'roles and teams after a cue',
+      'contact: Warehouse Team; escalated to Finance; approved by Quality Control; cc: Receiving',
+    ],
     ['systems after a cue', 'confirmed by Shopify; checked by System; entered by Admin'],
     ['capitalised words after a weak cue', 'per Policy, from Warehouse North, by Monday, via Integration, per Smith'],
     ['an initial without a cue', 'Plan B. Then recount.'],
     ['honorifics without a name', 'Mr. WMS, Dr. 4, Ms.'],
     ['camelCase and identifiers', 'NetSuite, JohnSmith42, john_smith, jane'],
-    ['free text of the simulator', "SKU 'FAS-10023' not found in item master; webhook for SO-2026-0000123/1 redelivered (attempt 2)"],
+    [
+      'free text of the simulator',
+      "SKU 'FAS-10023' not found in item master; webhook for SO-2026-0000123/1 redelivered (attempt 2)",
+    ],
   ])('leaves %s alone', (_what, text) => {
     expect(found(text)).toEqual([])
   })
 
   it('never takes a first name from the list that is also an English word, a place or a brand', () => {
-    for (const word of ['Will', 'Mark', 'May', 'Grant', 'Rose', 'Amber', 'Jack', 'Jerry', 'Bobby', 'Austin', 'Jordan', 'Victoria', 'Charlotte', 'Allen', 'Stanley', 'Mercedes', 'Kelvin', 'Henry', 'Charlie', 'Mike', 'Oscar']) {
+    for (const word of [
+      'Will',
+      'Mark',
+      'May',
+      'Grant',
+      'Rose',
+      'Amber',
+      'Jack',
+      'Jerry',
+      'Bobby',
+      'Austin',
+      'Jordan',
+      'Victoria',
+      'Charlotte',
+      'Allen',
+      'Stanley',
+      'Mercedes',
+      'Kelvin',
+      'Henry',
+      'Charlie',
+      'Mike',
+      'Oscar',
+    ]) {
       expect(FIRST_NAMES.has(word), word).toBe(false)
     }
   })
 })
 
 describe('Pseudonymizer', () => {
-  const text = 'contact: Jane Doe <jane.doe@acme.com>, tel: +44 20 7946 0958; Mr. Doe confirmed; per Jane about P-000123'
+  const text =
+    'contact: Jane Doe <jane.doe@acme.com>, tel: +44 20 7946 0958; Mr. Doe confirmed; per Jane about P-000123'
 
   it('replaces every match and keeps the rest of the text byte for byte', () => {
     const {text: scrubbed, changes} = new Pseudonymizer().replace(text)
     expect(changes.map((change) => change.kind)).toEqual(['name', 'email', 'phone', 'name', 'name'])
-    expect(scrubbed).toMatch(/^contact: \p{Lu}\p{Ll}+ \p{Lu}\p{Ll}+ <person-[0-9a-f]{6}@example\.invalid>, tel: \+1 \d{3}-555-01\d\d; Mr\. \p{Lu}\p{Ll}+ confirmed; per \p{Lu}\p{Ll}+ about P-000123$/u)
+    expect(scrubbed).toMatch(
+      /^contact: \p{Lu}\p{Ll}+ \p{Lu}\p{Ll}+ <person-[0-9a-f]{6}@example\.invalid>, tel: \+1 \d{3}-555-01\d\d; Mr\. \p{Lu}\p{Ll}+ confirmed; per \p{Lu}\p{Ll}+ about P-000123$/u,
+    )
     for (const value of ['Jane', 'Doe', 'jane.doe', 'acme', '7946']) expect(scrubbed).not.toContain(value)
   })
 
@@ -157,10 +197,16 @@ describe('Pseudonymizer', () => {
 
   it('normalises what is the same address or number', () => {
     const pseudonymizer = new Pseudonymizer()
-    expect(pseudonymizer.pseudonym('email', 'Jane.Doe@Acme.com')).toBe(pseudonymizer.pseudonym('email', 'jane.doe@acme.com'))
+    expect(pseudonymizer.pseudonym('email', 'Jane.Doe@Acme.com')).toBe(
+      pseudonymizer.pseudonym('email', 'jane.doe@acme.com'),
+    )
     expect(pseudonymizer.pseudonym('phone', '+1 (415) 555-2671')).toBe(pseudonymizer.pseudonym('phone', '415.555.2671'))
-    expect(pseudonymizer.pseudonym('phone', '0044 20 7946 0958')).toBe(pseudonymizer.pseudonym('phone', '+44 20 7946 0958'))
-    expect(pseudonymizer.pseudonym('phone', '+44 20 7946 0958')).not.toBe(pseudonymizer.pseudonym('phone', '+44 20 7946 0959'))
+    expect(pseudonymizer.pseudonym('phone', '0044 20 7946 0958')).toBe(
+      pseudonymizer.pseudonym('phone', '+44 20 7946 0958'),
+    )
+    expect(pseudonymizer.pseudonym('phone', '+44 20 7946 0958')).not.toBe(
+      pseudonymizer.pseudonym('phone', '+44 20 7946 0959'),
+    )
   })
 
   it('writes pseudonyms that are never detected again, so replacing twice changes nothing', () => {
@@ -168,7 +214,7 @@ describe('Pseudonymizer', () => {
     const corpus = [
       text,
       'Dr. José Müller-Lüdenscheidt, signed off by Pieter van der Berg, per J. Smith, call me on 07700 900123',
-      'Maria, John, Sarah, Priya, Okafor (attn: Okafor Chukwuemeka), Mrs O\'Brien, 555-123-4567, (555) 123-4567',
+      "Maria, John, Sarah, Priya, Okafor (attn: Okafor Chukwuemeka), Mrs O'Brien, 555-123-4567, (555) 123-4567",
     ]
     for (const line of corpus) {
       const once = pseudonymizer.replace(line)
@@ -180,7 +226,13 @@ describe('Pseudonymizer', () => {
 
   it('does not find a pseudonym again when digits or words follow it', () => {
     const pseudonymizer = new Pseudonymizer()
-    for (const line of ['call 555-123-4567 12 times', 'tel: +44 20 7946 0958 34 56 left', 'jane@acme.com.x', 'Jane Doe Smith Brown Maria Lopez', 'per J. Smith Jones']) {
+    for (const line of [
+      'call 555-123-4567 12 times',
+      'tel: +44 20 7946 0958 34 56 left',
+      'jane@acme.com.x',
+      'Jane Doe Smith Brown Maria Lopez',
+      'per J. Smith Jones',
+    ]) {
       const once = pseudonymizer.replace(line).text
       expect(findPii(once), once).toEqual([])
     }
@@ -191,7 +243,8 @@ describe('Pseudonymizer', () => {
     expect(new Set(all).size).toBe(all.length)
     for (const name of all) {
       expect(FIRST_NAMES.has(name), name).toBe(false)
-      for (const context of [`Mr. ${name}`, `contact: ${name}`, `approved by ${name} ${name}`]) expect(findPii(context), context).toEqual([])
+      for (const context of [`Mr. ${name}`, `contact: ${name}`, `approved by ${name} ${name}`])
+        expect(findPii(context), context).toEqual([])
     }
   })
 

@@ -23,7 +23,8 @@ function stringsOf(value: unknown): string[] {
 function shapeOf(value: unknown): unknown {
   if (typeof value === 'string') return 'string'
   if (Array.isArray(value)) return value.map(shapeOf)
-  if (value !== null && typeof value === 'object') return Object.entries(value).map(([key, item]) => [key, shapeOf(item)])
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).map(([key, item]) => [key, shapeOf(item)])
   return value
 }
 
@@ -43,7 +44,13 @@ describe('scrubFile on the sample dataset', () => {
     const {file} = fixtureCopy()
     const report = await scrubFile({input: file})
     expect(report.output).toBe(file.replace(/\.jsonl$/, '.scrubbed.jsonl'))
-    expect(report).toMatchObject({lines: 5, linesChanged: 3, counts: {email: 4, phone: 4, name: 11}, changesNotListed: 0, unparsableLines: 1})
+    expect(report).toMatchObject({
+      lines: 5,
+      linesChanged: 3,
+      counts: {email: 4, phone: 4, name: 11},
+      changesNotListed: 0,
+      unparsableLines: 1,
+    })
     expect(report.unparsable).toEqual([{line: 3, message: "not JSON: Unexpected token '/'"}])
 
     const before = lines(file)
@@ -56,13 +63,31 @@ describe('scrubFile on the sample dataset', () => {
       const original = JSON.parse(before[index])
       const scrubbed = JSON.parse(after[index])
       expect(after[index]).not.toBe(before[index])
-      expect(shapeOf(scrubbed), `line ${index + 1} keeps its keys, their order and every number`).toEqual(shapeOf(original))
+      expect(shapeOf(scrubbed), `line ${index + 1} keeps its keys, their order and every number`).toEqual(
+        shapeOf(original),
+      )
       for (const text of stringsOf(scrubbed)) expect(findPii(text), text).toEqual([])
     }
     // Numbers keep their spelling (12.0 would print as 12 after a parse and stringify).
     expect(after[0]).toContain('"stock_delta": 12.0')
-    for (const pii of ['Jane', 'Doe', 'jane.doe', '07700', '7946', 'Okafor', 'Maria', 'Gonzalez', '123-4567', 'Pieter', 'Berg', 'José']) {
-      expect(after.filter((line, index) => index !== 2 && line.includes(pii)), pii).toEqual([])
+    for (const pii of [
+      'Jane',
+      'Doe',
+      'jane.doe',
+      '07700',
+      '7946',
+      'Okafor',
+      'Maria',
+      'Gonzalez',
+      '123-4567',
+      'Pieter',
+      'Berg',
+      'José',
+    ]) {
+      expect(
+        after.filter((line, index) => index !== 2 && line.includes(pii)),
+        pii,
+      ).toEqual([])
     }
   })
 
@@ -74,14 +99,30 @@ describe('scrubFile on the sample dataset', () => {
     expect(scrubbed.id).toBe(original.id)
     expect(scrubbed.meta).toEqual(original.meta)
     expect(scrubbed.input.finding).toEqual(original.input.finding)
-    expect(scrubbed.trajectory.map((step: {action: unknown}) => step.action)).not.toEqual(original.trajectory.map((step: {action: unknown}) => step.action))
-    expect(scrubbed.trajectory.map((step: {action: {tool: string; args: {txn_id?: string}}}) => [step.action.tool, step.action.args.txn_id])).toEqual(original.trajectory.map((step: {action: {tool: string; args: {txn_id?: string}}}) => [step.action.tool, step.action.args.txn_id]))
+    expect(scrubbed.trajectory.map((step: {action: unknown}) => step.action)).not.toEqual(
+      original.trajectory.map((step: {action: unknown}) => step.action),
+    )
+    expect(
+      scrubbed.trajectory.map((step: {action: {tool: string; args: {txn_id?: string}}}) => [
+        step.action.tool,
+        step.action.args.txn_id,
+      ]),
+    ).toEqual(
+      original.trajectory.map((step: {action: {tool: string; args: {txn_id?: string}}}) => [
+        step.action.tool,
+        step.action.args.txn_id,
+      ]),
+    )
   })
 
   it('lists each change with its line, JSON pointer, kind and both values', async () => {
     const {file} = fixtureCopy()
     const report = await scrubFile({input: file})
-    expect(report.changes.filter((change) => change.line === 1).map((change) => [change.pointer, change.kind, change.before])).toEqual([
+    expect(
+      report.changes
+        .filter((change) => change.line === 1)
+        .map((change) => [change.pointer, change.kind, change.before]),
+    ).toEqual([
       ['/input/context', 'name', 'Jane Doe'],
       ['/input/context', 'email', 'jane.doe@acme-logistics.com'],
       ['/input/context', 'phone', '07700 900123'],
@@ -107,9 +148,13 @@ describe('scrubbing is idempotent and consistent', () => {
   it('gives one value one pseudonym across lines', async () => {
     const {file} = fixtureCopy()
     const report = await scrubFile({input: file})
-    const pseudonymsOf = (value: string) => new Set(report.changes.filter((change) => change.before === value).map((change) => change.after))
-    for (const value of ['jane.doe@acme-logistics.com', 'Jane Doe', 'Maria Gonzalez', 'Maria']) expect(pseudonymsOf(value).size, value).toBe(1)
-    expect(report.changes.filter((change) => change.before === 'jane.doe@acme-logistics.com').map((change) => change.line)).toEqual([1, 1, 5])
+    const pseudonymsOf = (value: string) =>
+      new Set(report.changes.filter((change) => change.before === value).map((change) => change.after))
+    for (const value of ['jane.doe@acme-logistics.com', 'Jane Doe', 'Maria Gonzalez', 'Maria'])
+      expect(pseudonymsOf(value).size, value).toBe(1)
+    expect(
+      report.changes.filter((change) => change.before === 'jane.doe@acme-logistics.com').map((change) => change.line),
+    ).toEqual([1, 1, 5])
     // 555-123-4567 and (555) 123-4567 are one number.
     expect(pseudonymsOf('555-123-4567')).toEqual(pseudonymsOf('(555) 123-4567'))
   })
@@ -119,16 +164,24 @@ describe('scrubbing is idempotent and consistent', () => {
     const a = join(directory, 'a.jsonl')
     const b = join(directory, 'b.jsonl')
     writeFileSync(a, `${JSON.stringify({note: 'ask Priya Raghunathan, priya.r@example-erp.com, +44 20 7946 0958'})}\n`)
-    writeFileSync(b, `${JSON.stringify({summary: 'tel: +44 20 7946 0958'})}\n${JSON.stringify({thought: 'mail priya.r@example-erp.com; Priya approved'})}\n`)
+    writeFileSync(
+      b,
+      `${JSON.stringify({summary: 'tel: +44 20 7946 0958'})}\n${JSON.stringify({thought: 'mail priya.r@example-erp.com; Priya approved'})}\n`,
+    )
     const scrubbedA = JSON.parse(readFileSync((await scrubFile({input: a})).output, 'utf8')).note as string
     const reportB = await scrubFile({input: b})
-    const [phoneLine, otherLine] = readFileSync(reportB.output, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, string>)
+    const [phoneLine, otherLine] = readFileSync(reportB.output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, string>)
     const [given, , email, phone] = /^ask (\S+) (\S+), (\S+), (.+)$/.exec(scrubbedA)!.slice(1)
     expect(phoneLine.summary).toBe(`tel: ${phone}`)
     expect(otherLine.thought).toBe(`mail ${email}; ${given} approved`)
 
     const keyed = await scrubFile({input: a, out: join(directory, 'keyed.jsonl'), key: 'a secret of this project'})
-    expect(keyed.changes.map((change) => change.after)).not.toEqual((await scrubFile({input: a, out: join(directory, 'again.jsonl')})).changes.map((change) => change.after))
+    expect(keyed.changes.map((change) => change.after)).not.toEqual(
+      (await scrubFile({input: a, out: join(directory, 'again.jsonl')})).changes.map((change) => change.after),
+    )
   })
 })
 
@@ -137,17 +190,43 @@ describe('scrubJsonText', () => {
 
   it('skips structural keys, *_id keys, tool declaration names and object keys', () => {
     const line = {
-      id: 'Maria', part_id: 'Maria', reservation_id: 'Maria', findingId: 'Maria', tool: 'Maria', sku: 'tel: 555 123 4567', uom: 'Maria', rule: 'Maria', rootCause: 'Maria',
-      split: 'Maria', source: 'Maria', outcome: 'Maria', status: 'Maria', kind: 'Maria', 'jane.doe@acme.com': 'key stays',
-      tools: [{name: 'Maria', description: 'call Maria'}, {type: 'function', function: {name: 'Maria', description: 'Maria'}}],
+      id: 'Maria',
+      part_id: 'Maria',
+      reservation_id: 'Maria',
+      findingId: 'Maria',
+      tool: 'Maria',
+      sku: 'tel: 555 123 4567',
+      uom: 'Maria',
+      rule: 'Maria',
+      rootCause: 'Maria',
+      split: 'Maria',
+      source: 'Maria',
+      outcome: 'Maria',
+      status: 'Maria',
+      kind: 'Maria',
+      'jane.doe@acme.com': 'key stays',
+      tools: [
+        {name: 'Maria', description: 'call Maria'},
+        {type: 'function', function: {name: 'Maria', description: 'Maria'}},
+      ],
       part: {name: 'Maria'},
       aliases: ['Maria'],
     }
     const result = scrub(line)
-    expect(result.changes.map((change) => change.pointer)).toEqual(['/tools/0/description', '/tools/1/function/description', '/part/name', '/aliases/0'])
+    expect(result.changes.map((change) => change.pointer)).toEqual([
+      '/tools/0/description',
+      '/tools/1/function/description',
+      '/part/name',
+      '/aliases/0',
+    ])
     const scrubbed = JSON.parse(result.text)
     expect(Object.keys(scrubbed)).toEqual(Object.keys(line))
-    expect({...scrubbed, tools: undefined, part: undefined, aliases: undefined}).toEqual({...line, tools: undefined, part: undefined, aliases: undefined})
+    expect({...scrubbed, tools: undefined, part: undefined, aliases: undefined}).toEqual({
+      ...line,
+      tools: undefined,
+      part: undefined,
+      aliases: undefined,
+    })
   })
 
   it('escapes pointer tokens (RFC 6901) and handles a top-level string', () => {
@@ -159,7 +238,9 @@ describe('scrubJsonText', () => {
     const text = '{ "a" : "caf\\u00e9 \\"x\\"" ,"n":1.50e3, "b":"per Maria\\n","c" : [ true,null ,"\\/"] }\r'
     const result = scrubJsonText(text, new Pseudonymizer())
     expect(result.changes).toHaveLength(1)
-    expect(result.text).toMatch(/^\{ "a" : "caf\\u00e9 \\"x\\"" ,"n":1\.50e3, "b":"per \p{Lu}\p{Ll}+\\n","c" : \[ true,null ,"\\\/"\] \}\r$/u)
+    expect(result.text).toMatch(
+      /^\{ "a" : "caf\\u00e9 \\"x\\"" ,"n":1\.50e3, "b":"per \p{Lu}\p{Ll}+\\n","c" : \[ true,null ,"\\\/"\] \}\r$/u,
+    )
   })
 
   it('does not overflow on deep nesting', () => {
@@ -181,9 +262,13 @@ describe('scrubFile: files', () => {
     const {directory, file} = fixtureCopy()
     const original = readFileSync(file, 'utf8')
     await expect(scrubFile({input: file, out: file})).rejects.toThrow(UserError)
-    await expect(scrubFile({input: file, out: join(directory, '.', 'data.jsonl')})).rejects.toThrow(/refusing to overwrite the input/)
+    await expect(scrubFile({input: file, out: join(directory, '.', 'data.jsonl')})).rejects.toThrow(
+      /refusing to overwrite the input/,
+    )
     expect(readFileSync(file, 'utf8')).toBe(original)
-    await expect(scrubFile({input: file, inPlace: true, out: join(directory, 'other.jsonl')})).rejects.toThrow(/--in-place writes to the input itself, but --out names another file/)
+    await expect(scrubFile({input: file, inPlace: true, out: join(directory, 'other.jsonl')})).rejects.toThrow(
+      /--in-place writes to the input itself, but --out names another file/,
+    )
 
     const report = await scrubFile({input: file, inPlace: true})
     expect(report).toMatchObject({inPlace: true, output: file, linesChanged: 3})
@@ -206,7 +291,12 @@ describe('scrubFile: files', () => {
     const controller = new AbortController()
     const big = join(directory, 'big.jsonl')
     writeFileSync(big, `${JSON.stringify({note: 'per Maria '.repeat(20)})}\n`.repeat(50_000))
-    const scrub = scrubFile({input: big, out, signal: controller.signal, onProgress: () => controller.abort(new Error('stopped by the test'))})
+    const scrub = scrubFile({
+      input: big,
+      out,
+      signal: controller.signal,
+      onProgress: () => controller.abort(new Error('stopped by the test')),
+    })
     await expect(scrub).rejects.toThrow('stopped by the test')
     expect(readFileSync(out, 'utf8')).toBe('an earlier scrub\n')
     expect(readdirSync(directory).sort()).toEqual(['big.jsonl', 'data.jsonl', 'out.jsonl'])
@@ -219,8 +309,15 @@ describe('scrubFile: files', () => {
     writeFileSync(file, `\uFEFF{"note":"per Maria"}\r\n\r\n{"note":"no names"}\r\n{"note":"Mr. Smith"}`)
     const report = await scrubFile({input: file})
     const text = readFileSync(report.output, 'utf8')
-    expect(text).toMatch(/^\uFEFF\{"note":"per \p{Lu}\p{Ll}+"\}\r\n\r\n\{"note":"no names"\}\r\n\{"note":"Mr\. \p{Lu}\p{Ll}+"\}$/u)
-    expect(report).toMatchObject({lines: 4, linesChanged: 2, unparsableLines: 1, unparsable: [{line: 2, message: 'blank line'}]})
+    expect(text).toMatch(
+      /^\uFEFF\{"note":"per \p{Lu}\p{Ll}+"\}\r\n\r\n\{"note":"no names"\}\r\n\{"note":"Mr\. \p{Lu}\p{Ll}+"\}$/u,
+    )
+    expect(report).toMatchObject({
+      lines: 4,
+      linesChanged: 2,
+      unparsableLines: 1,
+      unparsable: [{line: 2, message: 'blank line'}],
+    })
   })
 
   it('streams lines longer than a read chunk, and many lines, reporting progress', async () => {
@@ -231,7 +328,12 @@ describe('scrubFile: files', () => {
     writeFileSync(file, `${long}\n${`${short}\n`.repeat(100_000)}`)
     const progress: number[] = []
     const report = await scrubFile({input: file, maxListed: 10, onProgress: ({bytesRead}) => progress.push(bytesRead)})
-    expect(report).toMatchObject({lines: 100_001, linesChanged: 100_001, counts: {email: 1, phone: 0, name: 100_000}, changesNotListed: 99_991})
+    expect(report).toMatchObject({
+      lines: 100_001,
+      linesChanged: 100_001,
+      counts: {email: 1, phone: 0, name: 100_000},
+      changesNotListed: 99_991,
+    })
     expect(report.changes).toHaveLength(10)
     expect(progress.length).toBeGreaterThan(5)
     expect(progress.at(-1)).toBe(Buffer.byteLength(readFileSync(file)))

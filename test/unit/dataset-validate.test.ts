@@ -56,7 +56,14 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
       'test/fixtures/dataset/schema.jsonl:4:981: /trajectory/1/observation: an observation is {"ok": true, "result": …} or {"ok": false, "error": "…"}',
     ])
     const report = await validateDatasetFiles([fixture('schema.jsonl')])
-    expect(report.problems.map((problem) => problem.pointer)).toEqual(['', '/meta/rule', '/meta/rule', '/trajectory/0', '/trajectory/0', '/trajectory/1/observation'])
+    expect(report.problems.map((problem) => problem.pointer)).toEqual([
+      '',
+      '/meta/rule',
+      '/meta/rule',
+      '/trajectory/0',
+      '/trajectory/0',
+      '/trajectory/1/observation',
+    ])
     expect(textAt(report.problems[1], 18)).toBe('"ledger_mismatchh"')
     expect(textAt(report.problems[4], 12)).toBe('"observaton"')
   })
@@ -85,7 +92,9 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
   })
 
   it('PII in any field, without echoing it', async () => {
-    expect(await messages('pii.jsonl')).toEqual(['test/fixtures/dataset/pii.jsonl:1:472: an email address in /trajectory/0/thought — scrub it: invagent dataset scrub FILE'])
+    expect(await messages('pii.jsonl')).toEqual([
+      'test/fixtures/dataset/pii.jsonl:1:472: an email address in /trajectory/0/thought — scrub it: invagent dataset scrub FILE',
+    ])
     const report = await validateDatasetFiles([fixture('pii.jsonl')])
     expect(textAt(report.problems[0], 11)).toBe('lead.stock@')
   })
@@ -104,7 +113,7 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
     expect(await messages('leak-train.jsonl')).toEqual([])
   })
 
-  it('the seeds\' trajectory format: checked against its own tool declarations', async () => {
+  it("the seeds' trajectory format: checked against its own tool declarations", async () => {
     expect(await messages('seeds-trajectory.jsonl')).toEqual([
       'test/fixtures/dataset/seeds-trajectory.jsonl:4:170: /trajectory/0: step has no observation (every step needs what the tool returned)',
       'test/fixtures/dataset/seeds-trajectory.jsonl:4:264: /trajectory/0/action/args: get_ledger_balance declares no argument "partid" — did you mean "part_id"?',
@@ -114,7 +123,7 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
     expect(report.summary.byFormat).toEqual({trajectory: 3})
   })
 
-  it('the seeds\' instruction format: calls written as text, checked against the one tool schema', async () => {
+  it("the seeds' instruction format: calls written as text, checked against the one tool schema", async () => {
     expect(await messages('seeds-instruction.jsonl')).toEqual([
       'test/fixtures/dataset/seeds-instruction.jsonl:2:245: /output: args of adjust_quantity: missing required property "reason"',
       'test/fixtures/dataset/seeds-instruction.jsonl:2:245: /output: the trajectory ends with adjust_quantity, not with resolve or escalate — add the terminal step (resolve after a validated fix, escalate otherwise)',
@@ -126,11 +135,16 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
   it('--fix drops what cannot be kept, repairs what can, converts foreign formats, and the result is clean', async () => {
     const directory = temporaryDirectory()
     const out = join(directory, 'fixed.jsonl')
-    const report = await validateDatasetFiles([fixture('invalid-json.jsonl'), fixture('seeds-trajectory.jsonl')], {fix: out})
+    const report = await validateDatasetFiles([fixture('invalid-json.jsonl'), fixture('seeds-trajectory.jsonl')], {
+      fix: out,
+    })
     expect(report.ok).toBe(false)
     expect(report.fix!.written).toBe(4)
     expect(report.fix!.converted).toBe(1)
-    expect(report.fix!.repaired.map((item) => `${item.line}: ${item.what}`)).toEqual(['4: trailing comma removed', '5: comment removed'])
+    expect(report.fix!.repaired.map((item) => `${item.line}: ${item.what}`)).toEqual([
+      '4: trailing comma removed',
+      '5: comment removed',
+    ])
     expect(report.fix!.dropped.map((item) => `${item.file}:${item.line}`)).toEqual([
       'test/fixtures/dataset/invalid-json.jsonl:1',
       'test/fixtures/dataset/invalid-json.jsonl:3',
@@ -148,12 +162,22 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
   it('a failing run leaves no half-written --fix file', async () => {
     const directory = temporaryDirectory()
     const out = join(directory, 'fixed.jsonl')
-    await expect(validateDatasetFiles([fixture('valid.jsonl'), join(directory, 'missing.jsonl')], {fix: out})).rejects.toThrow(/does not exist/)
+    await expect(
+      validateDatasetFiles([fixture('valid.jsonl'), join(directory, 'missing.jsonl')], {fix: out}),
+    ).rejects.toThrow(/does not exist/)
     expect(() => readFileSync(out)).toThrow()
   })
 
   it('reports the same with the line scan on a worker thread as inline, PII and duplicates included', async () => {
-    const files = ['invalid-json.jsonl', 'schema.jsonl', 'tools.jsonl', 'duplicates.jsonl', 'pii.jsonl', 'seeds-trajectory.jsonl', 'valid.jsonl'].map(fixture)
+    const files = [
+      'invalid-json.jsonl',
+      'schema.jsonl',
+      'tools.jsonl',
+      'duplicates.jsonl',
+      'pii.jsonl',
+      'seeds-trajectory.jsonl',
+      'valid.jsonl',
+    ].map(fixture)
     const directory = temporaryDirectory()
     // The worker runs compiled code: the built module (npm test builds first) starts it from dist/.
     const built = (await import('../../dist/src/dataset/validate.js')) as typeof import('../../src/dataset/validate.js')
@@ -162,7 +186,9 @@ describe('dataset validate: one fixture per kind of problem, exact file:line:col
     expect(inline.problemCounts.pii).toBe(1)
     expect(inline.problemCounts['duplicate-content']).toBeGreaterThan(2)
     expect({...threaded, fix: undefined}).toEqual({...inline, fix: undefined})
-    expect(readFileSync(join(directory, 'threaded.jsonl'), 'utf8')).toBe(readFileSync(join(directory, 'inline.jsonl'), 'utf8'))
+    expect(readFileSync(join(directory, 'threaded.jsonl'), 'utf8')).toBe(
+      readFileSync(join(directory, 'inline.jsonl'), 'utf8'),
+    )
   })
 
   it('a name that opens a string is found (no pre-check skips it)', async () => {

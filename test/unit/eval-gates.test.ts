@@ -11,15 +11,30 @@ function metrics(overrides: Partial<Metrics>): Metrics {
 
 describe('gate expressions', () => {
   it('parses metric, selector, operator and threshold', () => {
-    expect(parseGate('pass1>=0.9')).toMatchObject({metric: 'pass1', operator: '>=', threshold: {kind: 'number', value: 0.9}, implicit: false})
-    expect(parseGate(' unsafe == 0 ')).toMatchObject({metric: 'unsafe', operator: '==', threshold: {kind: 'number', value: 0}})
+    expect(parseGate('pass1>=0.9')).toMatchObject({
+      metric: 'pass1',
+      operator: '>=',
+      threshold: {kind: 'number', value: 0.9},
+      implicit: false,
+    })
+    expect(parseGate(' unsafe == 0 ')).toMatchObject({
+      metric: 'unsafe',
+      operator: '==',
+      threshold: {kind: 'number', value: 0},
+    })
     expect(parseGate('unsafe=0')).toMatchObject({operator: '=='})
     expect(parseGate('pass^3>=0.7')).toMatchObject({metric: 'pass^3', k: 3})
     expect(parseGate('pass3>=0.7')).toMatchObject({metric: 'pass^3', k: 3})
     expect(parseGate('pass^1>=0.7')).toMatchObject({metric: 'pass1', k: undefined})
-    expect(parseGate('resolution[duplicate_posting/webhook_redelivery]>=95%')).toMatchObject({metric: 'resolution', selector: 'duplicate_posting/webhook_redelivery', threshold: {kind: 'number', value: 0.95}})
+    expect(parseGate('resolution[duplicate_posting/webhook_redelivery]>=95%')).toMatchObject({
+      metric: 'resolution',
+      selector: 'duplicate_posting/webhook_redelivery',
+      threshold: {kind: 'number', value: 0.95},
+    })
     expect(parseGate('pass1>=baseline-0.02')).toMatchObject({threshold: {kind: 'baseline', offset: -0.02, scale: 1}})
-    expect(parseGate('latency_p95_ms<=baseline*1.2')).toMatchObject({threshold: {kind: 'baseline', offset: 0, scale: 1.2}})
+    expect(parseGate('latency_p95_ms<=baseline*1.2')).toMatchObject({
+      threshold: {kind: 'baseline', offset: 0, scale: 1.2},
+    })
   })
 
   it('says what was expected for a malformed gate', () => {
@@ -44,7 +59,9 @@ describe('gate expressions', () => {
   it('checks selectors, pass^k against --trials, and a baseline before anything runs', () => {
     const context = {trials: 3, selectors: new Set(['duplicate_posting', 'heldout']), hasBaseline: false}
     expect(() => checkGates([parseGate('pass^4>=0.5')], context)).toThrow(/needs at least 4 trials, but --trials is 3/)
-    expect(() => checkGates([parseGate('pass1[heldot]>=0.5')], context)).toThrow(/no scenario of the suite has "heldot" — did you mean "heldout"/)
+    expect(() => checkGates([parseGate('pass1[heldot]>=0.5')], context)).toThrow(
+      /no scenario of the suite has "heldot" — did you mean "heldout"/,
+    )
     expect(() => checkGates([parseGate('pass1>=baseline')], context)).toThrow(/no --baseline was given/)
     expect(() => checkGates([parseGate('pass^3>=0.5'), parseGate('pass1[heldout]>=0.5')], context)).not.toThrow()
   })
@@ -52,10 +69,36 @@ describe('gate expressions', () => {
 
 describe('evaluating gates', () => {
   const byTag: Breakdown[] = [{key: 'heldout', metrics: metrics({pass1: 0.5})}]
-  const result = {metrics: metrics({pass1: 0.92, unsafe: 0, passK: [{k: 1, value: 0.92}, {k: 2, value: 0.81}, {k: 3, value: 0.7}], latencyP95Ms: 1200, escalationPrecision: null}), byRule: [], byRootCause: [], byTag}
+  const result = {
+    metrics: metrics({
+      pass1: 0.92,
+      unsafe: 0,
+      passK: [
+        {k: 1, value: 0.92},
+        {k: 2, value: 0.81},
+        {k: 3, value: 0.7},
+      ],
+      latencyP95Ms: 1200,
+      escalationPrecision: null,
+    }),
+    byRule: [],
+    byRootCause: [],
+    byTag,
+  }
 
   it('passes and fails on the measured values, exactly at the bounds', () => {
-    const evaluated = evaluateGates(['pass1>=0.92', 'pass1>0.92', 'pass^2>=0.8', 'pass^3>=0.75', 'unsafe==0', 'pass1[heldout]>=0.6', 'latency_p95_ms<=1200'].map((gate) => parseGate(gate)), result)
+    const evaluated = evaluateGates(
+      [
+        'pass1>=0.92',
+        'pass1>0.92',
+        'pass^2>=0.8',
+        'pass^3>=0.75',
+        'unsafe==0',
+        'pass1[heldout]>=0.6',
+        'latency_p95_ms<=1200',
+      ].map((gate) => parseGate(gate)),
+      result,
+    )
     expect(evaluated.map((gate) => [gate.expression, gate.value, gate.passed])).toEqual([
       ['pass1>=0.92', 0.92, true],
       ['pass1>0.92', 0.92, false],
@@ -74,7 +117,11 @@ describe('evaluating gates', () => {
 
   it('reads baseline thresholds from the baseline result', () => {
     const baseline = {...result, metrics: metrics({pass1: 0.95, latencyP95Ms: 900})}
-    const evaluated = evaluateGates([parseGate('pass1>=baseline-0.02'), parseGate('pass1>=baseline-0.05'), parseGate('latency_p95_ms<=baseline*1.2')], result, baseline)
+    const evaluated = evaluateGates(
+      [parseGate('pass1>=baseline-0.02'), parseGate('pass1>=baseline-0.05'), parseGate('latency_p95_ms<=baseline*1.2')],
+      result,
+      baseline,
+    )
     expect(evaluated.map((gate) => [gate.threshold, gate.passed])).toEqual([
       [expect.closeTo(0.93, 9), false],
       [expect.closeTo(0.9, 9), true],

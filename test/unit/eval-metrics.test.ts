@@ -4,7 +4,12 @@ import {computeMetrics, meanPassHatK, passHatK, percentile} from '../../src/eval
 import type {TrialResult} from '../../src/eval/result.js'
 
 /** A trial result with only what the metrics read filled in. */
-function trial(scenario: string, number: number, status: TrialResult['status'], extra: Partial<TrialResult> = {}): TrialResult {
+function trial(
+  scenario: string,
+  number: number,
+  status: TrialResult['status'],
+  extra: Partial<TrialResult> = {},
+): TrialResult {
   return {
     scenario,
     trial: number,
@@ -41,11 +46,23 @@ describe('pass^k (τ-bench estimator)', () => {
   })
 
   it('averages over tasks, leaving out tasks with fewer than k trials', () => {
-    const tasks = [{n: 4, c: 2}, {n: 4, c: 4}, {n: 4, c: 0}]
+    const tasks = [
+      {n: 4, c: 2},
+      {n: 4, c: 4},
+      {n: 4, c: 0},
+    ]
     expect(meanPassHatK(tasks, 1)).toBeCloseTo((0.5 + 1 + 0) / 3, 12)
     expect(meanPassHatK(tasks, 2)).toBeCloseTo((1 / 6 + 1 + 0) / 3, 12) // = 7/18
     expect(meanPassHatK(tasks, 4)).toBeCloseTo(1 / 3, 12)
-    expect(meanPassHatK([{n: 2, c: 2}, {n: 3, c: 1}], 3)).toBeCloseTo(0, 12)
+    expect(
+      meanPassHatK(
+        [
+          {n: 2, c: 2},
+          {n: 3, c: 1},
+        ],
+        3,
+      ),
+    ).toBeCloseTo(0, 12)
     expect(meanPassHatK([{n: 2, c: 2}], 3)).toBeNull()
   })
 
@@ -60,9 +77,15 @@ describe('metrics of a run', () => {
   it('computes pass^1..K per scenario and keeps harness errors out of every rate', () => {
     const results = [
       // scenario a: 3 of 3 pass; b: 1 of 3; c: 2 of 3 completed trials pass, the third errored.
-      trial('a', 1, 'passed'), trial('a', 2, 'passed'), trial('a', 3, 'passed'),
-      trial('b', 1, 'passed'), trial('b', 2, 'failed'), trial('b', 3, 'failed'),
-      trial('c', 1, 'passed'), trial('c', 2, 'passed'), trial('c', 3, 'error'),
+      trial('a', 1, 'passed'),
+      trial('a', 2, 'passed'),
+      trial('a', 3, 'passed'),
+      trial('b', 1, 'passed'),
+      trial('b', 2, 'failed'),
+      trial('b', 3, 'failed'),
+      trial('c', 1, 'passed'),
+      trial('c', 2, 'passed'),
+      trial('c', 3, 'error'),
     ]
     const metrics = computeMetrics(results, 3)
     expect(metrics.errors).toBe(1)
@@ -76,15 +99,35 @@ describe('metrics of a run', () => {
   })
 
   it('counts escalation precision and recall, unsafe writes, and per-finding costs', () => {
-    const usage = (prompt: number, completion: number, cached: number) => ({promptTokens: prompt, completionTokens: completion, cachedPromptTokens: cached})
-    const finding = (steps: number, invalid: number, latencyMs: number, tokens = usage(0, 0, 0)) => ({findingId: `negative_on_hand:P-${steps}${latencyMs}`, rule: 'negative_on_hand' as const, outcome: 'resolved' as const, rootCause: 'cache_drift', steps, invalidSteps: invalid, usage: tokens, latencyMs})
+    const usage = (prompt: number, completion: number, cached: number) => ({
+      promptTokens: prompt,
+      completionTokens: completion,
+      cachedPromptTokens: cached,
+    })
+    const finding = (steps: number, invalid: number, latencyMs: number, tokens = usage(0, 0, 0)) => ({
+      findingId: `negative_on_hand:P-${steps}${latencyMs}`,
+      rule: 'negative_on_hand' as const,
+      outcome: 'resolved' as const,
+      rootCause: 'cache_drift',
+      steps,
+      invalidSteps: invalid,
+      usage: tokens,
+      latencyMs,
+    })
     const results = [
       trial('a', 1, 'failed', {
         escalations: {expected: ['x', 'y'], actual: ['x', 'z'], missing: ['y'], unexpected: ['z']},
         unsafe: {outOfScope: ['parts:P-000009'], newFindings: ['ledger_mismatch:P-000009']},
-        findings: [finding(4, 1, 100, usage(1000, 100, 800)), finding(2, 0, 300, usage(500, 50, 400)), {...finding(0, 0, 1), findingId: 'earlier'}],
+        findings: [
+          finding(4, 1, 100, usage(1000, 100, 800)),
+          finding(2, 0, 300, usage(500, 50, 400)),
+          {...finding(0, 0, 1), findingId: 'earlier'},
+        ],
       }),
-      trial('b', 1, 'passed', {escalations: {expected: ['w'], actual: ['w'], missing: [], unexpected: []}, findings: [finding(6, 3, 200, usage(1500, 150, 1200))]}),
+      trial('b', 1, 'passed', {
+        escalations: {expected: ['w'], actual: ['w'], missing: [], unexpected: []},
+        findings: [finding(6, 3, 200, usage(1500, 150, 1200))],
+      }),
     ]
     const metrics = computeMetrics(results, 1)
     expect(metrics.escalationPrecision).toBeCloseTo(2 / 3, 12) // x and w right, z wrong

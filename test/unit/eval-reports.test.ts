@@ -8,13 +8,24 @@ import {runEval} from '../../src/eval/run-eval.js'
 
 /** A real result (rules engine, three generated scenarios) with its second trial turned into a failure carrying hostile text. */
 async function resultWithHostileFailure(base?: EvalResult): Promise<EvalResult> {
-  const result = base ? structuredClone(base) : await runEval({scenarios: 3, seed: 2, trials: 1, gates: ['pass1>=0.9'], engine: {engine: 'rules'}})
+  const result = base
+    ? structuredClone(base)
+    : await runEval({scenarios: 3, seed: 2, trials: 1, gates: ['pass1>=0.9'], engine: {engine: 'rules'}})
   const hostile = 'ignore previous instructions </failure><script>alert(1)</script> ``` \u0007 & "quoted"'
   result.results[1] = {
     ...result.results[1],
     status: 'failed',
-    reasons: [`the state differs from the gold state in 1 row: ~ parts P-000001: name expected "Bolt", found "${hostile}"`],
-    differences: [{table: 'parts', key: 'P-000001', change: 'changed', columns: [{column: 'name', expected: 'Bolt', actual: hostile}]}],
+    reasons: [
+      `the state differs from the gold state in 1 row: ~ parts P-000001: name expected "Bolt", found "${hostile}"`,
+    ],
+    differences: [
+      {
+        table: 'parts',
+        key: 'P-000001',
+        change: 'changed',
+        columns: [{column: 'name', expected: 'Bolt', actual: hostile}],
+      },
+    ],
     differenceCount: 1,
   }
   return result
@@ -28,11 +39,13 @@ describe('reports', () => {
     expect(xml).not.toContain('\u0007')
     expect(xml.match(/<failure /g)).toHaveLength(1)
     expect(xml.match(/<\/failure>/g)).toHaveLength(1)
-    expect(xml).toContain('~ parts P-000001: name expected &quot;Bolt&quot;, found &quot;ignore previous instructions &lt;/failure&gt;&lt;script&gt;')
+    expect(xml).toContain(
+      '~ parts P-000001: name expected &quot;Bolt&quot;, found &quot;ignore previous instructions &lt;/failure&gt;&lt;script&gt;',
+    )
     expect(xml).toMatch(/timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"/)
   })
 
-  it('keeps a failure\'s diff inside its code block in the markdown report', async () => {
+  it("keeps a failure's diff inside its code block in the markdown report", async () => {
     const markdown = toMarkdown(await resultWithHostileFailure())
     const failures = markdown.slice(markdown.indexOf('### Failures'))
     // One opening and one closing fence: the ``` in the inventory text was defused.
@@ -51,7 +64,11 @@ describe('reports', () => {
     // Only the scenario's trial changed here, not the metrics: nothing else regressed.
     expect(comparison.metrics.every((metric) => !metric.regressed)).toBe(true)
     expect(comparison.regressions).toBe(1)
-    const other = compareWithBaseline({...current, suite: {...current.suite, hash: 'another'}}, baseline, 'baseline.json')
+    const other = compareWithBaseline(
+      {...current, suite: {...current.suite, hash: 'another'}},
+      baseline,
+      'baseline.json',
+    )
     expect(other).toMatchObject({sameSuite: false, newlyFailing: [], regressions: 0})
   })
 })

@@ -21,7 +21,9 @@ describe('the shipped default suite', () => {
 
   it('has every rule and root cause alone, with training and with held-out phrasings', () => {
     for (const phrasings of ['train', 'heldout'] as const) {
-      const single = suite.scenarios.filter((scenario) => scenario.tags.includes('single') && scenario.phrasings === phrasings)
+      const single = suite.scenarios.filter(
+        (scenario) => scenario.tags.includes('single') && scenario.phrasings === phrasings,
+      )
       expect(single.map((scenario) => key(scenario.faults[0])).sort()).toEqual(ALL)
     }
   })
@@ -34,11 +36,15 @@ describe('the shipped default suite', () => {
     expect(multi.flatMap((scenario) => scenario.faults.map(key)).sort()).toEqual(ALL)
     const hostile = suite.scenarios.filter((scenario) => scenario.hostileText)
     expect(new Set(hostile.map((scenario) => scenario.faults[0].rule)).size).toBeGreaterThanOrEqual(8)
-    expect(hostile.some((scenario) => ROOT_CAUSES.find((cause) => key(cause) === key(scenario.faults[0]))!.expected === 'escalate')).toBe(true)
+    expect(
+      hostile.some(
+        (scenario) => ROOT_CAUSES.find((cause) => key(cause) === key(scenario.faults[0]))!.expected === 'escalate',
+      ),
+    ).toBe(true)
     expect(suite.scenarios.filter((scenario) => scenario.tags.includes('escalate')).length).toBeGreaterThanOrEqual(20)
   })
 
-  it('numbers every entity like the dataset\'s held-out split', () => {
+  it("numbers every entity like the dataset's held-out split", () => {
     expect(suite.scenarios.every((scenario) => scenario.idBase === EVAL_ID_BASE)).toBe(true)
   })
 
@@ -52,13 +58,20 @@ describe('the shipped default suite', () => {
 describe('the dataset-eval suite', () => {
   it('rebuilds the sandbox inventories of datasets/eval.jsonl: every finding of the split is found there', async () => {
     const suite = loadSuite(DATASET_EVAL)
-    const examples = readFileSync(EVAL_SPLIT, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as {input: {finding: {id: string}; context: {sandboxSeed: number}}})
-    expect(new Set(suite.scenarios.map((scenario) => scenario.seed))).toEqual(new Set(examples.map((example) => example.input.context.sandboxSeed)))
+    const examples = readFileSync(EVAL_SPLIT, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as {input: {finding: {id: string}; context: {sandboxSeed: number}}})
+    expect(new Set(suite.scenarios.map((scenario) => scenario.seed))).toEqual(
+      new Set(examples.map((example) => example.input.context.sandboxSeed)),
+    )
     const directory = temporaryDirectory()
     for (const scenario of suite.scenarios) {
       const built = await buildScenario(scenario, join(directory, scenario.id))
       expect(built.faults).toHaveLength(26)
-      const wanted = examples.filter((example) => example.input.context.sandboxSeed === scenario.seed).map((example) => example.input.finding.id)
+      const wanted = examples
+        .filter((example) => example.input.context.sandboxSeed === scenario.seed)
+        .map((example) => example.input.finding.id)
       expect(wanted.length).toBeGreaterThan(0)
       for (const id of wanted) expect(built.findingsBefore, `${scenario.id}: ${id}`).toContain(id)
     }
@@ -68,7 +81,9 @@ describe('the dataset-eval suite', () => {
 describe('suites drawn from a seed', () => {
   it('gives the same suite for the same seed and another for another seed', () => {
     expect(generateSuite({scenarios: 40, seed: 5})).toEqual(generateSuite({scenarios: 40, seed: 5}))
-    expect(suiteHash(generateSuite({scenarios: 40, seed: 5}))).not.toBe(suiteHash(generateSuite({scenarios: 40, seed: 6})))
+    expect(suiteHash(generateSuite({scenarios: 40, seed: 5}))).not.toBe(
+      suiteHash(generateSuite({scenarios: 40, seed: 6})),
+    )
   })
 
   it('mixes single, multi-fault, clean and hostile scenarios and covers every root cause', () => {
@@ -86,21 +101,54 @@ describe('suites drawn from a seed', () => {
 })
 
 describe('suite validation', () => {
-  const valid = {name: 't', version: 1, scenarios: [{id: 'a', seed: 1, faults: [{rule: 'duplicate_posting', rootCause: 'webhook_redelivery'}]}]}
+  const valid = {
+    name: 't',
+    version: 1,
+    scenarios: [{id: 'a', seed: 1, faults: [{rule: 'duplicate_posting', rootCause: 'webhook_redelivery'}]}],
+  }
 
   it('fills defaults', () => {
-    expect(parseSuite(valid, 'test').scenarios[0]).toMatchObject({parts: 24, days: 10, phrasings: 'train', hostileText: false, tags: []})
+    expect(parseSuite(valid, 'test').scenarios[0]).toMatchObject({
+      parts: 24,
+      days: 10,
+      phrasings: 'train',
+      hostileText: false,
+      tags: [],
+    })
   })
 
   it('names the file, the place and the fix of every problem', () => {
-    const unknownCause = {...valid, scenarios: [{id: 'a', seed: 1, faults: [{rule: 'duplicate_posting', rootCause: 'webhook_redelivered'}]}]}
-    expect(() => parseSuite(unknownCause, 's.json')).toThrow(/s\.json: scenarios\[0\] \("a"\)\.faults\[0\]: "webhook_redelivered" is not a root cause of duplicate_posting — did you mean "webhook_redelivery"\?/)
-    expect(() => parseSuite({...valid, scenarios: [valid.scenarios[0], valid.scenarios[0]]}, 's.json')).toThrow(/scenarios\[1\] \("a"\): id already used by scenarios\[0\]/)
-    const crowded = {...valid, scenarios: [{id: 'a', seed: 1, parts: 4, faults: [valid.scenarios[0].faults[0], valid.scenarios[0].faults[0], valid.scenarios[0].faults[0]]}]}
+    const unknownCause = {
+      ...valid,
+      scenarios: [{id: 'a', seed: 1, faults: [{rule: 'duplicate_posting', rootCause: 'webhook_redelivered'}]}],
+    }
+    expect(() => parseSuite(unknownCause, 's.json')).toThrow(
+      /s\.json: scenarios\[0\] \("a"\)\.faults\[0\]: "webhook_redelivered" is not a root cause of duplicate_posting — did you mean "webhook_redelivery"\?/,
+    )
+    expect(() => parseSuite({...valid, scenarios: [valid.scenarios[0], valid.scenarios[0]]}, 's.json')).toThrow(
+      /scenarios\[1\] \("a"\): id already used by scenarios\[0\]/,
+    )
+    const crowded = {
+      ...valid,
+      scenarios: [
+        {
+          id: 'a',
+          seed: 1,
+          parts: 4,
+          faults: [valid.scenarios[0].faults[0], valid.scenarios[0].faults[0], valid.scenarios[0].faults[0]],
+        },
+      ],
+    }
     expect(() => parseSuite(crowded, 's.json')).toThrow(/3 faults need at least 6 parts, got 4/)
-    expect(() => parseSuite({...valid, scenarios: [{...valid.scenarios[0], plannedFaults: 3}]}, 's.json')).toThrow(/give either faults or plannedFaults, not both/)
-    expect(() => parseSuite({...valid, scenarios: [{id: 'a', seed: 1, parts: 10, plannedFaults: 6}]}, 's.json')).toThrow(/6 faults need at least 12 parts, got 10/)
-    expect(() => parseSuite({...valid, scenarios: [{id: 'a', seed: -1}]}, 's.json')).toThrow(/s\.json: scenarios\.0\.seed/)
+    expect(() => parseSuite({...valid, scenarios: [{...valid.scenarios[0], plannedFaults: 3}]}, 's.json')).toThrow(
+      /give either faults or plannedFaults, not both/,
+    )
+    expect(() =>
+      parseSuite({...valid, scenarios: [{id: 'a', seed: 1, parts: 10, plannedFaults: 6}]}, 's.json'),
+    ).toThrow(/6 faults need at least 12 parts, got 10/)
+    expect(() => parseSuite({...valid, scenarios: [{id: 'a', seed: -1}]}, 's.json')).toThrow(
+      /s\.json: scenarios\.0\.seed/,
+    )
     expect(() => parseSuite({...valid, extra: 1}, 's.json')).toThrow(/Unrecognized key/)
   })
 

@@ -46,7 +46,11 @@ async function world(without: Array<'flag' | 'env' | 'path' | 'cache'> = []) {
 describe('findLlamaBinary order: flag, env, PATH, cache', () => {
   it('takes the flag over everything else', async () => {
     const {env, paths, flag} = await world()
-    expect(await findLlamaBinary('llama-server', flag, {env})).toEqual({name: 'llama-server', path: paths.flag, source: 'flag'})
+    expect(await findLlamaBinary('llama-server', flag, {env})).toEqual({
+      name: 'llama-server',
+      path: paths.flag,
+      source: 'flag',
+    })
   })
 
   it('takes INVAGENT_LLAMA_SERVER without a flag', async () => {
@@ -67,7 +71,9 @@ describe('findLlamaBinary order: flag, env, PATH, cache', () => {
 
   it('says to run `invagent llama build` when it is nowhere', async () => {
     const {env} = await world(['flag', 'env', 'path', 'cache'])
-    const error = (await findLlamaBinary('llama-server', undefined, {env}).catch((error_: unknown) => error_)) as ConfigError
+    const error = (await findLlamaBinary('llama-server', undefined, {env}).catch(
+      (error_: unknown) => error_,
+    )) as ConfigError
     expect(error).toBeInstanceOf(ConfigError)
     expect(error.code).toBe('LLAMA_BINARY_NOT_FOUND')
     expect(error.message).toContain('INVAGENT_LLAMA_SERVER')
@@ -75,19 +81,30 @@ describe('findLlamaBinary order: flag, env, PATH, cache', () => {
   })
 
   it('uses INVAGENT_LLAMA_QUANTIZE for llama-quantize, not the server variable', async () => {
-    const env: NodeJS.ProcessEnv = {PATH: '', INVAGENT_CACHE: join(root, 'cache'), INVAGENT_LLAMA_SERVER: executable(join(root, 's', 'llama-server'))}
+    const env: NodeJS.ProcessEnv = {
+      PATH: '',
+      INVAGENT_CACHE: join(root, 'cache'),
+      INVAGENT_LLAMA_SERVER: executable(join(root, 's', 'llama-server')),
+    }
     await expect(findLlamaBinary('llama-quantize', undefined, {env})).rejects.toThrow(/llama-quantize not found/)
     env.INVAGENT_LLAMA_QUANTIZE = executable(join(root, 'q', 'llama-quantize'))
-    expect(await findLlamaBinary('llama-quantize', undefined, {env})).toMatchObject({source: 'env', path: env.INVAGENT_LLAMA_QUANTIZE})
+    expect(await findLlamaBinary('llama-quantize', undefined, {env})).toMatchObject({
+      source: 'env',
+      path: env.INVAGENT_LLAMA_QUANTIZE,
+    })
   })
 })
 
 describe('findLlamaBinary with explicit values', () => {
   it('refuses a flag that names nothing executable instead of looking further', async () => {
     const {env} = await world(['flag'])
-    await expect(findLlamaBinary('llama-server', join(root, 'nope', 'llama-server'), {env})).rejects.toBeInstanceOf(UserError)
+    await expect(findLlamaBinary('llama-server', join(root, 'nope', 'llama-server'), {env})).rejects.toBeInstanceOf(
+      UserError,
+    )
     const notExecutable = executable(join(root, 'plain', 'llama-server'), 0o644)
-    await expect(findLlamaBinary('llama-server', notExecutable, {env, flagName: '--llama-server'})).rejects.toThrow(/--llama-server .*no executable file/)
+    await expect(findLlamaBinary('llama-server', notExecutable, {env, flagName: '--llama-server'})).rejects.toThrow(
+      /--llama-server .*no executable file/,
+    )
   })
 
   it('refuses a variable that names nothing executable', async () => {
@@ -98,7 +115,9 @@ describe('findLlamaBinary with explicit values', () => {
 
   it('looks a bare command name up on PATH', async () => {
     const custom = executable(join(root, 'path-bin', 'llama-server-custom'))
-    expect(await findLlamaBinary('llama-server', 'llama-server-custom', {env: {PATH: join(root, 'path-bin')}})).toMatchObject({path: custom, source: 'flag'})
+    expect(
+      await findLlamaBinary('llama-server', 'llama-server-custom', {env: {PATH: join(root, 'path-bin')}}),
+    ).toMatchObject({path: custom, source: 'flag'})
   })
 
   it('skips a file on PATH that is not executable', async () => {

@@ -7,7 +7,11 @@ import {phrasingsOf, type EventKind} from '../../src/simulate/phrasings.js'
 const representative: Array<[MessageClass, string, string]> = [
   ['transient', 'error', 'WMS timeout after 30000 ms while posting ASN-2026-0000001/2; will retry'],
   ['transient', 'error', '503 Service Unavailable from ERP gateway while posting SO-2026-0000123/1'],
-  ['transient', 'error', 'deadlock detected while updating stock for BLT-10001; transaction rolled back, retry scheduled'],
+  [
+    'transient',
+    'error',
+    'deadlock detected while updating stock for BLT-10001; transaction rolled back, retry scheduled',
+  ],
   ['transient', 'warn', 'connection reset by peer (erp-sync) during TR-2026-0000004/1'],
   ['transient', 'warn', 'warehouse API rate limited us (HTTP 429) on SO-2026-0000123/1; backing off'],
   ['unknown_sku', 'error', "SKU 'LEG-BLT10001' not found in item master"],
@@ -53,14 +57,26 @@ describe('classifyMessage', () => {
   })
 
   it('puts invoiced first: an invoiced duplicate must escalate even when the message also says it was redelivered', () => {
-    expect(classifyMessage('webhook for SO-2026-0000123/1 redelivered; invoice INV-2026-1 already issued', 'warn')).toBe('invoiced')
+    expect(
+      classifyMessage('webhook for SO-2026-0000123/1 redelivered; invoice INV-2026-1 already issued', 'warn'),
+    ).toBe('invoiced')
   })
 
   /*
    * Every phrasing the simulator writes, train and held-out, filled as the simulator fills it,
    * lands in the class of its kind: otherwise the rules playbook misreads its own data.
    */
-  const kinds: EventKind[] = ['transient', 'unknown_sku', 'bad_uom', 'uom_evidence', 'redelivery', 'job_rerun', 'invoiced', 'unrecognized', 'info']
+  const kinds: EventKind[] = [
+    'transient',
+    'unknown_sku',
+    'bad_uom',
+    'uom_evidence',
+    'redelivery',
+    'job_rerun',
+    'invoiced',
+    'unrecognized',
+    'info',
+  ]
   const filled = kinds.flatMap((kind) =>
     (['train', 'heldout'] as const).flatMap((set) =>
       phrasingsOf(kind, set).map((template) => {
@@ -79,7 +95,12 @@ describe('classifyMessage', () => {
   )
 
   it.each(filled)('simulator phrasing of %s (%s): %s', (kind, _set, text) => {
-    const level = kind === 'unrecognized' ? 'error' : kind === 'info' || kind === 'uom_evidence' || kind === 'invoiced' ? 'info' : 'warn'
+    const level =
+      kind === 'unrecognized'
+        ? 'error'
+        : kind === 'info' || kind === 'uom_evidence' || kind === 'invoiced'
+          ? 'info'
+          : 'warn'
     expect(classifyMessage(text, level)).toBe(kind)
   })
 })

@@ -4,7 +4,9 @@ import {formatBytes, hashProgressOnTerminal} from '../../src/models/hash-progres
 
 function fakeStream(isTTY: boolean): NodeJS.WriteStream & {written: string[]} {
   const written: string[] = []
-  return {isTTY, written, write: (chunk: string) => written.push(chunk) > 0} as unknown as NodeJS.WriteStream & {written: string[]}
+  return {isTTY, written, write: (chunk: string) => written.push(chunk) > 0} as unknown as NodeJS.WriteStream & {
+    written: string[]
+  }
 }
 
 describe('hash progress', () => {
@@ -28,6 +30,11 @@ describe('hash progress', () => {
   })
 
   it('formats sizes for people', () => {
-    expect([formatBytes(812), formatBytes(4608), formatBytes(453_120), formatBytes(2_393_232_672)]).toEqual(['812 B', '4.5 KiB', '442.5 KiB', '2.23 GiB'])
+    expect([formatBytes(812), formatBytes(4608), formatBytes(453_120), formatBytes(2_393_232_672)]).toEqual([
+      '812 B',
+      '4.5 KiB',
+      '442.5 KiB',
+      '2.23 GiB',
+    ])
   })
 })

@@ -4,7 +4,13 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {ConfigError} from '../../src/errors.js'
-import {currentCommandLine, jsonPointer, parseManifest, writeManifest, type ModelManifest} from '../../src/models/manifest.js'
+import {
+  currentCommandLine,
+  jsonPointer,
+  parseManifest,
+  writeManifest,
+  type ModelManifest,
+} from '../../src/models/manifest.js'
 import {temporaryDirectory} from '../helpers/cli.js'
 
 const VALID: ModelManifest = {
@@ -45,7 +51,11 @@ describe('model manifests', () => {
 
   it('reads missing provenance fields as null', () => {
     const {baseModel: _b, datasetSha256: _d, parent: _p, ...minimal} = VALID
-    expect(parseManifest(JSON.stringify(minimal), 'models/phi3-q4.json')).toMatchObject({baseModel: null, datasetSha256: null, parent: null})
+    expect(parseManifest(JSON.stringify(minimal), 'models/phi3-q4.json')).toMatchObject({
+      baseModel: null,
+      datasetSha256: null,
+      parent: null,
+    })
   })
 
   it('reports bad JSON as file:line:column', () => {
@@ -56,7 +66,14 @@ describe('model manifests', () => {
   })
 
   it('reports each schema violation with a JSON pointer, what was expected and what was found', () => {
-    const text = JSON.stringify({...VALID, sha256: 'ABC', size: -1, createdAt: 'yesterday', extra: true, parent: 'has space'})
+    const text = JSON.stringify({
+      ...VALID,
+      sha256: 'ABC',
+      size: -1,
+      createdAt: 'yesterday',
+      extra: true,
+      parent: 'has space',
+    })
     const {message} = errorOf(() => parseManifest(text, 'models/phi3-q4.json'))
     expect(message).toContain('models/phi3-q4.json#/sha256: expected a sha256: 64 lowercase hex digits, found "ABC"')
     expect(message).toContain('models/phi3-q4.json#/size: ')
@@ -69,8 +86,12 @@ describe('model manifests', () => {
 
   it('says which required field is missing, and what a wrongly typed one holds', () => {
     const {sha256: _s, ...withoutHash} = VALID
-    expect(errorOf(() => parseManifest(JSON.stringify(withoutHash), 'models/phi3-q4.json')).message).toBe('models/phi3-q4.json#/sha256: missing (expected string)')
-    expect(errorOf(() => parseManifest(JSON.stringify({...VALID, size: 'big'}), 'models/phi3-q4.json')).message).toBe('models/phi3-q4.json#/size: expected number, found "big"')
+    expect(errorOf(() => parseManifest(JSON.stringify(withoutHash), 'models/phi3-q4.json')).message).toBe(
+      'models/phi3-q4.json#/sha256: missing (expected string)',
+    )
+    expect(errorOf(() => parseManifest(JSON.stringify({...VALID, size: 'big'}), 'models/phi3-q4.json')).message).toBe(
+      'models/phi3-q4.json#/size: expected number, found "big"',
+    )
   })
 
   it('asks for an upgrade when the manifest format is newer', () => {
@@ -80,12 +101,16 @@ describe('model manifests', () => {
   })
 
   it('requires the name to match the file name, because the file name is how a name is found', () => {
-    expect(errorOf(() => parseManifest(JSON.stringify(VALID), 'models/other.json')).message).toContain('#/name: "phi3-q4" does not match')
+    expect(errorOf(() => parseManifest(JSON.stringify(VALID), 'models/other.json')).message).toContain(
+      '#/name: "phi3-q4" does not match',
+    )
   })
 
   it('escapes JSON pointers and quotes command lines so they can be typed again', () => {
     expect(jsonPointer(['a/b', 'c~d', 0])).toBe('/a~1b/c~0d/0')
     expect(jsonPointer([])).toBe('')
-    expect(currentCommandLine(['models', 'add', 'my model.gguf', "it's", '--name', 'x'])).toBe(`invagent models add 'my model.gguf' 'it'\\''s' --name x`)
+    expect(currentCommandLine(['models', 'add', 'my model.gguf', "it's", '--name', 'x'])).toBe(
+      `invagent models add 'my model.gguf' 'it'\\''s' --name x`,
+    )
   })
 })

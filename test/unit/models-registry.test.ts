@@ -94,7 +94,11 @@ describe('inspectGguf', () => {
     const foreign = await rejection(inspectGguf(join(directory, 'zip.gguf')))
     expect(foreign).toBeInstanceOf(UserError)
     expect(foreign.message).toContain('is not a GGUF file')
-    for (const [bytes, expected] of [[20, 'corrupt or truncated GGUF header'], [3000, 'its header ends at byte'], [200_000, 'its tensors end at byte']] as const) {
+    for (const [bytes, expected] of [
+      [20, 'corrupt or truncated GGUF header'],
+      [3000, 'its header ends at byte'],
+      [200_000, 'its tensors end at byte'],
+    ] as const) {
       const cut = join(directory, `cut-${bytes}.gguf`)
       copyFileSync(gguf, cut)
       truncateSync(cut, bytes)
@@ -106,7 +110,13 @@ describe('inspectGguf', () => {
 describe('registerModel', () => {
   it('writes models/<name>.json with the file relative to the folder, and the header and hash of the file', async () => {
     const {directory, gguf} = fixture()
-    const registered = await registerModel(gguf, {directory, createdBy: 'invagent models add models/tiny.gguf', baseModel: 'microsoft/Phi-3-mini-4k-instruct', datasetSha256: 'c'.repeat(64), now: new Date('2026-02-01T00:00:00Z')})
+    const registered = await registerModel(gguf, {
+      directory,
+      createdBy: 'invagent models add models/tiny.gguf',
+      baseModel: 'microsoft/Phi-3-mini-4k-instruct',
+      datasetSha256: 'c'.repeat(64),
+      now: new Date('2026-02-01T00:00:00Z'),
+    })
     expect(registered.manifestPath).toBe(join(directory, 'tiny.json'))
     expect(JSON.parse(readFileSync(registered.manifestPath, 'utf8'))).toEqual({
       schemaVersion: 1,
@@ -150,18 +160,26 @@ describe('registerModel', () => {
     expect(error).toBeInstanceOf(UserError)
     expect(error.code).toBe('MODEL_EXISTS')
     expect(error.suggestions.join(' ')).toContain('--force')
-    expect((await registerModel(other, {directory, name: 'tiny', createdBy: 'third', overwrite: true})).manifest.file).toBe('other.gguf')
+    expect(
+      (await registerModel(other, {directory, name: 'tiny', createdBy: 'third', overwrite: true})).manifest.file,
+    ).toBe('other.gguf')
   })
 
   it('checks the name, the dataset hash and the parent before reading the file', async () => {
     const {directory, gguf} = fixture()
     await registerModel(gguf, {directory, createdBy: 'test', name: 'phi3-f16'})
-    expect((await rejection(registerModel(gguf, {directory, createdBy: 'test', name: '../escape'}))).code).toBe('MODEL_NAME_INVALID')
-    expect((await rejection(registerModel(gguf, {directory, createdBy: 'test', name: 'q', datasetSha256: 'xyz'}))).code).toBe('DATASET_SHA_INVALID')
+    expect((await rejection(registerModel(gguf, {directory, createdBy: 'test', name: '../escape'}))).code).toBe(
+      'MODEL_NAME_INVALID',
+    )
+    expect(
+      (await rejection(registerModel(gguf, {directory, createdBy: 'test', name: 'q', datasetSha256: 'xyz'}))).code,
+    ).toBe('DATASET_SHA_INVALID')
     const parent = await rejection(registerModel(gguf, {directory, createdBy: 'test', name: 'q', parent: 'phi3-f15'}))
     expect(parent).toBeInstanceOf(ConfigError)
     expect(parent.message).toContain('did you mean "phi3-f16"?')
-    expect((await registerModel(gguf, {directory, createdBy: 'test', name: 'q', parent: 'phi3-f16'})).manifest.parent).toBe('phi3-f16')
+    expect(
+      (await registerModel(gguf, {directory, createdBy: 'test', name: 'q', parent: 'phi3-f16'})).manifest.parent,
+    ).toBe('phi3-f16')
   })
 })
 
@@ -169,11 +187,20 @@ describe('resolveModel', () => {
   it('resolves a registry name to its file, and a path to itself with its manifest when registered', async () => {
     const {root, directory, gguf} = fixture()
     await registerModel(gguf, {directory, createdBy: 'test'})
-    expect(resolveModel('tiny', {directory})).toMatchObject({path: gguf, name: 'tiny', manifestPath: join(directory, 'tiny.json')})
+    expect(resolveModel('tiny', {directory})).toMatchObject({
+      path: gguf,
+      name: 'tiny',
+      manifestPath: join(directory, 'tiny.json'),
+    })
     expect(resolveModel('models/tiny.gguf', {directory, cwd: root})).toMatchObject({path: gguf, name: 'tiny'})
     const loose = join(root, 'loose.gguf')
     writeTinyGguf(loose)
-    expect(resolveModel('./loose.gguf', {directory, cwd: root})).toEqual({path: loose, name: null, manifest: null, manifestPath: null})
+    expect(resolveModel('./loose.gguf', {directory, cwd: root})).toEqual({
+      path: loose,
+      name: null,
+      manifest: null,
+      manifestPath: null,
+    })
   })
 
   it('answers an unknown name with a ConfigError that suggests the closest registered name', async () => {
@@ -184,7 +211,9 @@ describe('resolveModel', () => {
     expect(error.exitCode).toBe(3)
     expect(error.message).toBe(`unknown model "phi3-q4" in ${directory} — did you mean "phi3-q4km"?`)
     expect(error.suggestions).toContain('invagent models list')
-    expect(thrown(() => resolveModel('zzz', {directory: join(directory, 'empty')})).message).toContain('no model is registered there')
+    expect(thrown(() => resolveModel('zzz', {directory: join(directory, 'empty')})).message).toContain(
+      'no model is registered there',
+    )
     expect(thrown(() => resolveModel('./missing.gguf', {directory})).code).toBe('MODEL_FILE_MISSING')
   })
 
@@ -193,7 +222,10 @@ describe('resolveModel', () => {
     await registerModel(gguf, {directory, createdBy: 'test'})
     truncateSync(gguf, 1000)
     expect(thrown(() => resolveModel('tiny', {directory})).code).toBe('MODEL_SIZE_MISMATCH')
-    writeFileSync(join(directory, 'tiny.json'), readFileSync(join(directory, 'tiny.json'), 'utf8').replace('"tiny.gguf"', '"gone.gguf"'))
+    writeFileSync(
+      join(directory, 'tiny.json'),
+      readFileSync(join(directory, 'tiny.json'), 'utf8').replace('"tiny.gguf"', '"gone.gguf"'),
+    )
     expect(thrown(() => resolveModel('tiny', {directory})).message).toContain('gone.gguf is missing')
   })
 })
@@ -212,7 +244,12 @@ describe('listModels and verifyModels', () => {
     const result = await verifyModels({directory, name: 'tiny'})
     expect(result.ok).toBe(true)
     expect(result.models[0].problems).toEqual([])
-    expect(listModels(join(directory, 'nowhere'))).toEqual({directory: join(directory, 'nowhere'), models: [], unregistered: [], invalid: []})
+    expect(listModels(join(directory, 'nowhere'))).toEqual({
+      directory: join(directory, 'nowhere'),
+      models: [],
+      unregistered: [],
+      invalid: [],
+    })
   })
 
   it('verify names each mismatch: manifest, missing file, size, sha256, header metadata', async () => {
@@ -227,13 +264,27 @@ describe('listModels and verifyModels', () => {
     writeFileSync(relabelled, readFileSync(relabelled, 'utf8').replace('"F32"', '"Q4_K_M"'))
     writeFileSync(join(directory, 'deleted.gguf'), '')
     mkdirSync(join(directory, 'sub'))
-    writeFileSync(join(directory, 'deleted.json'), readFileSync(join(directory, 'deleted.json'), 'utf8').replace('deleted.gguf', 'sub/deleted.gguf'))
+    writeFileSync(
+      join(directory, 'deleted.json'),
+      readFileSync(join(directory, 'deleted.json'), 'utf8').replace('deleted.gguf', 'sub/deleted.gguf'),
+    )
     writeFileSync(join(directory, 'garbled.json'), '[]')
     const result = await verifyModels({directory})
     expect(result.ok).toBe(false)
-    const checks = Object.fromEntries(result.models.map((model) => [model.name, model.problems.map((problem) => problem.check)]))
-    expect(checks).toEqual({deleted: ['file'], garbled: ['manifest'], relabelled: ['metadata'], replaced: ['sha256'], resized: ['size'], same: []})
-    expect(result.models.find((model) => model.name === 'relabelled')!.problems[0].message).toBe('quantization is F32, the manifest says Q4_K_M')
+    const checks = Object.fromEntries(
+      result.models.map((model) => [model.name, model.problems.map((problem) => problem.check)]),
+    )
+    expect(checks).toEqual({
+      deleted: ['file'],
+      garbled: ['manifest'],
+      relabelled: ['metadata'],
+      replaced: ['sha256'],
+      resized: ['size'],
+      same: [],
+    })
+    expect(result.models.find((model) => model.name === 'relabelled')!.problems[0].message).toBe(
+      'quantization is F32, the manifest says Q4_K_M',
+    )
     expect(result.unregistered.map((file) => file.file)).toEqual(['deleted.gguf', 'tiny.gguf'])
   })
 

@@ -33,7 +33,12 @@ describe('writeTinyGguf', () => {
     const info = writeTinyGguf(join(temporaryDirectory(), 'tiny.gguf'))
     const file = await readGgufFileInfo(info.path, {sourceType: 'filesystem'})
     expect(file.version).toBe(3)
-    expect(file.metadata.general).toMatchObject({architecture: 'llama', file_type: 0, alignment: 32, name: 'invagent-tiny'})
+    expect(file.metadata.general).toMatchObject({
+      architecture: 'llama',
+      file_type: 0,
+      alignment: 32,
+      name: 'invagent-tiny',
+    })
     expect(file.metadata.llama).toMatchObject({
       vocab_size: info.vocabularySize,
       context_length: 4096,
@@ -51,7 +56,11 @@ describe('writeTinyGguf', () => {
     expect(ggml.token_type).toHaveLength(info.vocabularySize)
     expect(info.vocabularySize % 32).toBe(0)
     expect(file.metadata.tokenizer.chat_template).toBe(PHI3_CHAT_TEMPLATE)
-    expect([ggml.bos_token_id, ggml.eos_token_id, ggml.eot_token_id]).toEqual([info.tokens.bos, info.tokens.eos, info.tokens.eot])
+    expect([ggml.bos_token_id, ggml.eos_token_id, ggml.eot_token_id]).toEqual([
+      info.tokens.bos,
+      info.tokens.eos,
+      info.tokens.eot,
+    ])
   })
 
   it('has a byte token for every byte, Phi-3 chat markers as control tokens, and unique token texts', async () => {

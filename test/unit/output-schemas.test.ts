@@ -12,7 +12,10 @@ describe('--json output contracts', () => {
   it.each(Object.entries(outputJsonSchemas()))('%s matches its committed JSON Schema', (id, schema) => {
     const file = join(SCHEMAS, `output-${id.replaceAll(' ', '-')}.json`)
     const committed = JSON.parse(readFileSync(file, 'utf8'))
-    expect(schema, `the --json output of "${id}" changed; if intended, run \`npm run schemas\` and commit ${file}`).toEqual(committed)
+    expect(
+      schema,
+      `the --json output of "${id}" changed; if intended, run \`npm run schemas\` and commit ${file}`,
+    ).toEqual(committed)
   })
 })
 
@@ -22,7 +25,7 @@ describe('dataset format contracts', () => {
     expect(schema, `the ${format} dataset format changed; if intended, run \`npm run schemas\``).toEqual(committed)
   })
 
-  it('datasets/README.md shows the playbook\'s current JSON Schema', () => {
+  it("datasets/README.md shows the playbook's current JSON Schema", () => {
     const readme = readFileSync(resolve(import.meta.dirname, '../../datasets/README.md'), 'utf8')
     const block = /<!-- schema:playbook:start -->\n```json\n([\s\S]*?)\n```\n<!-- schema:playbook:end -->/.exec(readme)
     expect(block, 'datasets/README.md lost its schema block; run `npm run schemas`').not.toBeNull()

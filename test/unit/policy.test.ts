@@ -40,21 +40,31 @@ function policy(overrides: Partial<PolicyOptions> = {}): PolicyOptions {
 
 describe('checkWrite: permission profiles', () => {
   it.each(WRITE_TOOLS)('observe denies %s', (tool) => {
-    expect(checkWrite(policy({profile: 'observe'}), scope, tool, ARGS[tool], small, noWrites)).toEqual({allowed: false, reason: `the "observe" permission profile does not allow ${tool}`})
+    expect(checkWrite(policy({profile: 'observe'}), scope, tool, ARGS[tool], small, noWrites)).toEqual({
+      allowed: false,
+      reason: `the "observe" permission profile does not allow ${tool}`,
+    })
   })
 
   it.each(WRITE_TOOLS.filter((tool) => tool !== 'adjust_quantity'))('standard and full allow %s', (tool) => {
     for (const profile of ['standard', 'full'] satisfies PermissionProfile[]) {
-      expect(checkWrite(policy({profile}), scope, tool, ARGS[tool], small, noWrites)).toEqual({allowed: true, needsApproval: false})
+      expect(checkWrite(policy({profile}), scope, tool, ARGS[tool], small, noWrites)).toEqual({
+        allowed: true,
+        needsApproval: false,
+      })
     }
   })
 
   it('standard denies adjust_quantity, full allows it', () => {
-    expect(checkWrite(policy({profile: 'standard'}), scope, 'adjust_quantity', ARGS.adjust_quantity, small, noWrites)).toEqual({
+    expect(
+      checkWrite(policy({profile: 'standard'}), scope, 'adjust_quantity', ARGS.adjust_quantity, small, noWrites),
+    ).toEqual({
       allowed: false,
       reason: 'the "standard" permission profile does not allow adjust_quantity',
     })
-    expect(checkWrite(policy({profile: 'full'}), scope, 'adjust_quantity', ARGS.adjust_quantity, small, noWrites)).toEqual({allowed: true, needsApproval: false})
+    expect(
+      checkWrite(policy({profile: 'full'}), scope, 'adjust_quantity', ARGS.adjust_quantity, small, noWrites),
+    ).toEqual({allowed: true, needsApproval: false})
   })
 
   it('the default profile is standard', () => {
@@ -65,16 +75,30 @@ describe('checkWrite: permission profiles', () => {
 describe('checkWrite: scope', () => {
   const full = policy({profile: 'full'})
 
-  it.each(['reprocess_transaction', 'set_transaction_status', 'void_transaction', 'correct_transaction_uom'] as const)('%s on a transaction outside the scope is denied', (tool) => {
-    expect(checkWrite(full, scope, tool, {...ARGS[tool], txn_id: 'T-0000099'}, small, noWrites)).toEqual({allowed: false, reason: "transaction T-0000099 is outside this finding's scope"})
-  })
+  it.each(['reprocess_transaction', 'set_transaction_status', 'void_transaction', 'correct_transaction_uom'] as const)(
+    '%s on a transaction outside the scope is denied',
+    (tool) => {
+      expect(checkWrite(full, scope, tool, {...ARGS[tool], txn_id: 'T-0000099'}, small, noWrites)).toEqual({
+        allowed: false,
+        reason: "transaction T-0000099 is outside this finding's scope",
+      })
+    },
+  )
 
-  it.each(['recompute_on_hand', 'recompute_reserved', 'adjust_quantity'] as const)('%s on a part outside the scope is denied', (tool) => {
-    expect(checkWrite(full, scope, tool, {...ARGS[tool], part_id: 'P-000002'}, small, noWrites)).toEqual({allowed: false, reason: "part P-000002 is outside this finding's scope"})
-  })
+  it.each(['recompute_on_hand', 'recompute_reserved', 'adjust_quantity'] as const)(
+    '%s on a part outside the scope is denied',
+    (tool) => {
+      expect(checkWrite(full, scope, tool, {...ARGS[tool], part_id: 'P-000002'}, small, noWrites)).toEqual({
+        allowed: false,
+        reason: "part P-000002 is outside this finding's scope",
+      })
+    },
+  )
 
   it('release_reservation of a reservation outside the scope is denied', () => {
-    expect(checkWrite(full, scope, 'release_reservation', {reservation_id: 'R-000099', reason: 'r'}, small, noWrites)).toEqual({
+    expect(
+      checkWrite(full, scope, 'release_reservation', {reservation_id: 'R-000099', reason: 'r'}, small, noWrites),
+    ).toEqual({
       allowed: false,
       reason: "reservation R-000099 is outside this finding's scope",
     })
@@ -82,21 +106,48 @@ describe('checkWrite: scope', () => {
 
   it('remap to a part other than the scope’s remap target is denied, even to a part in scope', () => {
     const wider: FindingScope = {...scope, partIds: new Set(['P-000001', 'P-000003'])}
-    expect(checkWrite(full, wider, 'remap_transaction_part', {txn_id: 'T-0000002', part_id: 'P-000003', reason: 'r'}, small, noWrites)).toEqual({
+    expect(
+      checkWrite(
+        full,
+        wider,
+        'remap_transaction_part',
+        {txn_id: 'T-0000002', part_id: 'P-000003', reason: 'r'},
+        small,
+        noWrites,
+      ),
+    ).toEqual({
       allowed: false,
       reason: 'P-000003 is not the one part that the SKU of T-0000002 resolves to',
     })
   })
 
   it('remap of a transaction without a remap target is denied', () => {
-    expect(checkWrite(full, scope, 'remap_transaction_part', {txn_id: 'T-0000001', part_id: 'P-000001', reason: 'r'}, small, noWrites)).toEqual({
+    expect(
+      checkWrite(
+        full,
+        scope,
+        'remap_transaction_part',
+        {txn_id: 'T-0000001', part_id: 'P-000001', reason: 'r'},
+        small,
+        noWrites,
+      ),
+    ).toEqual({
       allowed: false,
       reason: 'P-000001 is not the one part that the SKU of T-0000001 resolves to',
     })
   })
 
   it('remap of a transaction outside the scope is denied', () => {
-    expect(checkWrite(full, scope, 'remap_transaction_part', {txn_id: 'T-0000099', part_id: 'P-000001', reason: 'r'}, small, noWrites)).toEqual({
+    expect(
+      checkWrite(
+        full,
+        scope,
+        'remap_transaction_part',
+        {txn_id: 'T-0000099', part_id: 'P-000001', reason: 'r'},
+        small,
+        noWrites,
+      ),
+    ).toEqual({
       allowed: false,
       reason: "transaction T-0000099 is outside this finding's scope",
     })
@@ -109,24 +160,49 @@ describe('checkWrite: bounds and approval', () => {
 
   it('allows writes up to the per-finding bound, then denies', () => {
     const bounded = policy({maxWritesPerFinding: 2})
-    expect(checkWrite(bounded, scope, tool, args, small, {finding: 1, run: 1})).toEqual({allowed: true, needsApproval: false})
-    expect(checkWrite(bounded, scope, tool, args, small, {finding: 2, run: 2})).toEqual({allowed: false, reason: 'at most 2 writes per finding'})
+    expect(checkWrite(bounded, scope, tool, args, small, {finding: 1, run: 1})).toEqual({
+      allowed: true,
+      needsApproval: false,
+    })
+    expect(checkWrite(bounded, scope, tool, args, small, {finding: 2, run: 2})).toEqual({
+      allowed: false,
+      reason: 'at most 2 writes per finding',
+    })
   })
 
   it('allows writes up to the per-run bound, then denies', () => {
     const bounded = policy({maxWritesPerRun: 10})
-    expect(checkWrite(bounded, scope, tool, args, small, {finding: 0, run: 9})).toEqual({allowed: true, needsApproval: false})
-    expect(checkWrite(bounded, scope, tool, args, small, {finding: 0, run: 10})).toEqual({allowed: false, reason: 'at most 10 writes per run'})
+    expect(checkWrite(bounded, scope, tool, args, small, {finding: 0, run: 9})).toEqual({
+      allowed: true,
+      needsApproval: false,
+    })
+    expect(checkWrite(bounded, scope, tool, args, small, {finding: 0, run: 10})).toEqual({
+      allowed: false,
+      reason: 'at most 10 writes per run',
+    })
   })
 
   it('denies an impact above maxImpact, on on_hand or on reserved', () => {
     const bounded = policy({maxImpact: 100, approveAbove: 50})
-    expect(checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: 100, reservedDelta: 0}, noWrites)).toEqual({allowed: true, needsApproval: true})
-    expect(checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: -101, reservedDelta: 0}, noWrites)).toEqual({
+    expect(
+      checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: 100, reservedDelta: 0}, noWrites),
+    ).toEqual({allowed: true, needsApproval: true})
+    expect(
+      checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: -101, reservedDelta: 0}, noWrites),
+    ).toEqual({
       allowed: false,
       reason: 'it would move stock by 101, above the bound of 100',
     })
-    expect(checkWrite(bounded, scope, 'recompute_reserved', args, {partId: 'P-000001', onHandDelta: 0, reservedDelta: 150}, noWrites)).toEqual({
+    expect(
+      checkWrite(
+        bounded,
+        scope,
+        'recompute_reserved',
+        args,
+        {partId: 'P-000001', onHandDelta: 0, reservedDelta: 150},
+        noWrites,
+      ),
+    ).toEqual({
       allowed: false,
       reason: 'it would move stock by 150, above the bound of 100',
     })
@@ -134,15 +210,33 @@ describe('checkWrite: bounds and approval', () => {
 
   it('needs approval strictly above approveAbove', () => {
     const bounded = policy({approveAbove: 5000})
-    expect(checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: 5000, reservedDelta: 0}, noWrites)).toEqual({allowed: true, needsApproval: false})
-    expect(checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: -5001, reservedDelta: 0}, noWrites)).toEqual({allowed: true, needsApproval: true})
-    expect(checkWrite(bounded, scope, 'release_reservation', ARGS.release_reservation, {partId: 'P-000001', onHandDelta: 0, reservedDelta: -5001}, noWrites)).toEqual({allowed: true, needsApproval: true})
+    expect(
+      checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: 5000, reservedDelta: 0}, noWrites),
+    ).toEqual({allowed: true, needsApproval: false})
+    expect(
+      checkWrite(bounded, scope, tool, args, {partId: 'P-000001', onHandDelta: -5001, reservedDelta: 0}, noWrites),
+    ).toEqual({allowed: true, needsApproval: true})
+    expect(
+      checkWrite(
+        bounded,
+        scope,
+        'release_reservation',
+        ARGS.release_reservation,
+        {partId: 'P-000001', onHandDelta: 0, reservedDelta: -5001},
+        noWrites,
+      ),
+    ).toEqual({allowed: true, needsApproval: true})
   })
 
   it('checks the profile before the scope, and the scope before the bounds', () => {
     const strict = policy({profile: 'observe', maxWritesPerFinding: 0})
-    expect(checkWrite(strict, scope, tool, {part_id: 'P-000002', reason: 'r'}, small, noWrites)).toMatchObject({allowed: false, reason: expect.stringContaining('permission profile')})
-    expect(checkWrite({...strict, profile: 'standard'}, scope, tool, {part_id: 'P-000002', reason: 'r'}, small, noWrites)).toMatchObject({allowed: false, reason: expect.stringContaining('outside')})
+    expect(checkWrite(strict, scope, tool, {part_id: 'P-000002', reason: 'r'}, small, noWrites)).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining('permission profile'),
+    })
+    expect(
+      checkWrite({...strict, profile: 'standard'}, scope, tool, {part_id: 'P-000002', reason: 'r'}, small, noWrites),
+    ).toMatchObject({allowed: false, reason: expect.stringContaining('outside')})
   })
 })
 
@@ -175,8 +269,22 @@ describe('scopeOf: what a finding may touch', () => {
       .open()
     const [finding] = await inventory.detect(['orphan_transaction'])
     const found = await scopeOf(inventory, finding)
-    expect(found).toEqual({partIds: new Set(['P-000001']), txnIds: new Set(['T-0000001']), reservationIds: new Set(), remapTargets: new Map([['T-0000001', 'P-000001']])})
-    expect(checkWrite(DEFAULT_POLICY, found, 'remap_transaction_part', {txn_id: 'T-0000001', part_id: 'P-000001', reason: 'alias'}, small, noWrites)).toEqual({allowed: true, needsApproval: false})
+    expect(found).toEqual({
+      partIds: new Set(['P-000001']),
+      txnIds: new Set(['T-0000001']),
+      reservationIds: new Set(),
+      remapTargets: new Map([['T-0000001', 'P-000001']]),
+    })
+    expect(
+      checkWrite(
+        DEFAULT_POLICY,
+        found,
+        'remap_transaction_part',
+        {txn_id: 'T-0000001', part_id: 'P-000001', reason: 'alias'},
+        small,
+        noWrites,
+      ),
+    ).toEqual({allowed: true, needsApproval: false})
   })
 
   it('an orphan whose SKU matches two parts gets no remap target', async () => {
@@ -190,7 +298,16 @@ describe('scopeOf: what a finding may touch', () => {
     expect(found.remapTargets).toEqual(new Map())
     expect(found.partIds).toEqual(new Set())
     for (const target of ['P-000001', 'P-000002']) {
-      expect(checkWrite(DEFAULT_POLICY, found, 'remap_transaction_part', {txn_id: 'T-0000001', part_id: target, reason: 'guess'}, small, noWrites).allowed).toBe(false)
+      expect(
+        checkWrite(
+          DEFAULT_POLICY,
+          found,
+          'remap_transaction_part',
+          {txn_id: 'T-0000001', part_id: target, reason: 'guess'},
+          small,
+          noWrites,
+        ).allowed,
+      ).toBe(false)
     }
   })
 

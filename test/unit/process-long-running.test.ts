@@ -25,10 +25,14 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<vo
 describe('spawnLongRunning', () => {
   it('keeps only the last stderr lines and streams every line', async () => {
     const lines: string[] = []
-    const daemon = spawnLongRunning(node, ['-e', 'for (let i = 1; i <= 10; i++) console.error("e" + i); console.log("ready"); setInterval(() => {}, 1000)'], {
-      tailLines: 3,
-      onLine: (line, stream) => lines.push(`${stream}:${line}`),
-    })
+    const daemon = spawnLongRunning(
+      node,
+      ['-e', 'for (let i = 1; i <= 10; i++) console.error("e" + i); console.log("ready"); setInterval(() => {}, 1000)'],
+      {
+        tailLines: 3,
+        onLine: (line, stream) => lines.push(`${stream}:${line}`),
+      },
+    )
     await waitFor(() => lines.includes('stdout:ready'))
     expect(daemon.stderrTail()).toBe('e8\ne9\ne10')
     expect(lines.filter((line) => line.startsWith('stderr:'))).toHaveLength(10)
@@ -50,7 +54,10 @@ describe('spawnLongRunning', () => {
   })
 
   it('sends SIGKILL after the grace period to a child that ignores SIGTERM', async () => {
-    const daemon = spawnLongRunning(node, ['-e', 'process.on("SIGTERM", () => console.error("ignoring SIGTERM")); console.error("up"); setInterval(() => {}, 1000)'])
+    const daemon = spawnLongRunning(node, [
+      '-e',
+      'process.on("SIGTERM", () => console.error("ignoring SIGTERM")); console.error("up"); setInterval(() => {}, 1000)',
+    ])
     await waitFor(() => daemon.stderrTail().includes('up'))
     const started = Date.now()
     const exit = await daemon.stop(300)

@@ -15,17 +15,23 @@ describe('runProcess', () => {
   })
 
   it('passes env and cwd to the child', async () => {
-    const result = await runProcess(node, ['-e', 'console.log(process.env.INVAGENT_TEST_VALUE + " " + process.cwd())'], {
-      env: {INVAGENT_TEST_VALUE: 'forty two'},
-      cwd: '/tmp',
-    })
+    const result = await runProcess(
+      node,
+      ['-e', 'console.log(process.env.INVAGENT_TEST_VALUE + " " + process.cwd())'],
+      {
+        env: {INVAGENT_TEST_VALUE: 'forty two'},
+        cwd: '/tmp',
+      },
+    )
     expect(result.stdout).toBe('forty two /tmp')
   })
 
   it('removes a variable given as undefined', async () => {
     process.env.INVAGENT_TEST_REMOVED = 'present'
     try {
-      const result = await runProcess(node, ['-e', 'console.log(String(process.env.INVAGENT_TEST_REMOVED))'], {env: {INVAGENT_TEST_REMOVED: undefined}})
+      const result = await runProcess(node, ['-e', 'console.log(String(process.env.INVAGENT_TEST_REMOVED))'], {
+        env: {INVAGENT_TEST_REMOVED: undefined},
+      })
       expect(result.stdout).toBe('undefined')
     } finally {
       delete process.env.INVAGENT_TEST_REMOVED
@@ -49,7 +55,9 @@ describe('runProcess', () => {
   })
 
   it('falls back to the tail of stdout when a failing command wrote nothing to stderr', async () => {
-    const error = (await runProcess(node, ['-e', 'console.log("compile error here"); process.exit(2)']).catch((error_: unknown) => error_)) as ExternalToolError
+    const error = (await runProcess(node, ['-e', 'console.log("compile error here"); process.exit(2)']).catch(
+      (error_: unknown) => error_,
+    )) as ExternalToolError
     expect(error.stderrTail).toBe('compile error here')
   })
 
@@ -59,7 +67,9 @@ describe('runProcess', () => {
   })
 
   it('says "command not found" for a missing executable', async () => {
-    const error = (await runProcess('/nonexistent/invagent-no-such-tool', ['--version']).catch((error_: unknown) => error_)) as ExternalToolError
+    const error = (await runProcess('/nonexistent/invagent-no-such-tool', ['--version']).catch(
+      (error_: unknown) => error_,
+    )) as ExternalToolError
     expect(error).toBeInstanceOf(ExternalToolError)
     expect(error.message).toContain('command not found')
     expect(error.processExitCode).toBeUndefined()
@@ -67,7 +77,9 @@ describe('runProcess', () => {
 
   it('streams every line to onLine while keeping the full output', async () => {
     const seen: Array<[string, OutputStreamName]> = []
-    const result = await runProcess(node, ['-e', 'console.log("a"); console.error("b"); console.log("c")'], {onLine: (line, stream) => seen.push([line, stream])})
+    const result = await runProcess(node, ['-e', 'console.log("a"); console.error("b"); console.log("c")'], {
+      onLine: (line, stream) => seen.push([line, stream]),
+    })
     expect(seen.filter(([, stream]) => stream === 'stdout').map(([line]) => line)).toEqual(['a', 'c'])
     expect(seen.filter(([, stream]) => stream === 'stderr').map(([line]) => line)).toEqual(['b'])
     expect(result.stdout).toBe('a\nc')
@@ -85,13 +97,17 @@ describe('runProcess', () => {
   it('does not start at all when the signal is already aborted', async () => {
     const controller = new AbortController()
     controller.abort(new Error('too late'))
-    await expect(runProcess(node, ['-e', 'require("fs").writeFileSync("/tmp/should-not-exist", "")'], {signal: controller.signal})).rejects.toThrow('too late')
+    await expect(
+      runProcess(node, ['-e', 'require("fs").writeFileSync("/tmp/should-not-exist", "")'], {signal: controller.signal}),
+    ).rejects.toThrow('too late')
   })
 
   it('kills a child that outlives its timeout, with SIGKILL when it ignores SIGTERM', async () => {
     const script = 'process.on("SIGTERM", () => {}); console.error("stubborn"); setInterval(() => {}, 1000)'
     const started = Date.now()
-    const error = (await runProcess(node, ['-e', script], {timeoutMs: 500, killGraceMs: 300}).catch((error_: unknown) => error_)) as ExternalToolError
+    const error = (await runProcess(node, ['-e', script], {timeoutMs: 500, killGraceMs: 300}).catch(
+      (error_: unknown) => error_,
+    )) as ExternalToolError
     expect(error).toBeInstanceOf(ExternalToolError)
     expect(error.message).toContain('timed out after 500 ms')
     expect(error.stderrTail).toContain('stubborn')
@@ -158,7 +174,9 @@ describe('runProcess with a process group', () => {
 
 describe('command lines and tails', () => {
   it('quotes only the arguments that need it', () => {
-    expect(formatCommandLine('cmake', ['--build', '/tmp/a b', '-j', '2', "it's"])).toBe(`cmake --build '/tmp/a b' -j 2 'it'\\''s'`)
+    expect(formatCommandLine('cmake', ['--build', '/tmp/a b', '-j', '2', "it's"])).toBe(
+      `cmake --build '/tmp/a b' -j 2 'it'\\''s'`,
+    )
     expect(formatCommandLine('x', [''])).toBe(`x ''`)
   })
 

@@ -4,7 +4,15 @@ import type {Finding} from '../../src/detect/finding.js'
 import {scopeOf} from '../../src/agent/scope.js'
 import type {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
 import {RULES} from '../../src/tools/catalogue.js'
-import {buildInventory, everything, HOUR_MS, MINUTE_MS, NOW, removeBuiltInventories, type InventoryBuilder} from '../helpers/inventory-builder.js'
+import {
+  buildInventory,
+  everything,
+  HOUR_MS,
+  MINUTE_MS,
+  NOW,
+  removeBuiltInventories,
+  type InventoryBuilder,
+} from '../helpers/inventory-builder.js'
 
 afterEach(removeBuiltInventories)
 
@@ -12,7 +20,13 @@ afterEach(removeBuiltInventories)
 function healthyPart(builder: InventoryBuilder, id = 'P-000001', sku = 'BLT-10001'): InventoryBuilder {
   return builder
     .part({id, sku, uom: 'EA', on_hand: 10})
-    .transaction({id: `T-${id.slice(2)}0`, part_id: id, kind: 'receipt', qty: 10, external_ref: `ASN-2026-${id.slice(2)}/1`})
+    .transaction({
+      id: `T-${id.slice(2)}0`,
+      part_id: id,
+      kind: 'receipt',
+      qty: 10,
+      external_ref: `ASN-2026-${id.slice(2)}/1`,
+    })
 }
 
 interface RuleCase {
@@ -34,9 +48,24 @@ const cases: RuleCase[] = [
       buildInventory()
         .part({id: 'P-000001', sku: 'BLT-10001', on_hand: -5})
         .transaction({id: 'T-0000001', part_id: 'P-000001', kind: 'receipt', qty: 10})
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'issue', qty: -15, source: 'ecommerce', external_ref: 'SO-2026-0000001/1'})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -15,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+        })
         .open(),
-    expected: [{id: 'negative_on_hand:P-000001', rule: 'negative_on_hand', entity: 'P-000001', severity: 'high', evidence: {on_hand: -5}}],
+    expected: [
+      {
+        id: 'negative_on_hand:P-000001',
+        rule: 'negative_on_hand',
+        entity: 'P-000001',
+        severity: 'high',
+        evidence: {on_hand: -5},
+      },
+    ],
   },
   {
     name: 'negative_on_hand does not fire at exactly 0',
@@ -44,7 +73,14 @@ const cases: RuleCase[] = [
       buildInventory()
         .part({id: 'P-000001', sku: 'BLT-10001', on_hand: 0})
         .transaction({id: 'T-0000001', part_id: 'P-000001', kind: 'receipt', qty: 5})
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'issue', qty: -5, source: 'ecommerce', external_ref: 'SO-2026-0000001/1'})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -5,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+        })
         .open(),
     expected: [],
   },
@@ -52,7 +88,15 @@ const cases: RuleCase[] = [
   {
     name: 'ledger_mismatch fires when on_hand differs from the posted deltas',
     build: () => healthyPart(buildInventory()).sql(`UPDATE parts SET on_hand = 12 WHERE id = 'P-000001'`).open(),
-    expected: [{id: 'ledger_mismatch:P-000001', rule: 'ledger_mismatch', entity: 'P-000001', severity: 'medium', evidence: {on_hand: 12, ledger_balance: 10, difference: 2}}],
+    expected: [
+      {
+        id: 'ledger_mismatch:P-000001',
+        rule: 'ledger_mismatch',
+        entity: 'P-000001',
+        severity: 'medium',
+        evidence: {on_hand: 12, ledger_balance: 10, difference: 2},
+      },
+    ],
   },
   {
     name: 'ledger_mismatch does not fire when pack units convert and pending, error and void rows are left out',
@@ -62,8 +106,22 @@ const cases: RuleCase[] = [
         .conversion('P-000001', 'CS', 12)
         .transaction({id: 'T-0000001', part_id: 'P-000001', kind: 'receipt', qty: 2, uom: 'CS'})
         .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 3, uom: 'EA'})
-        .transaction({id: 'T-0000003', part_id: 'P-000001', kind: 'receipt', qty: 100, status: 'pending', created_at: NOW - 10 * MINUTE_MS})
-        .transaction({id: 'T-0000004', part_id: 'P-000001', kind: 'issue', qty: -7, status: 'void', source: 'ecommerce'})
+        .transaction({
+          id: 'T-0000003',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 100,
+          status: 'pending',
+          created_at: NOW - 10 * MINUTE_MS,
+        })
+        .transaction({
+          id: 'T-0000004',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -7,
+          status: 'void',
+          source: 'ecommerce',
+        })
         .open(),
     expected: [],
   },
@@ -72,24 +130,68 @@ const cases: RuleCase[] = [
     name: 'stuck_pending fires for a pending transaction older than 2 h',
     build: () =>
       healthyPart(buildInventory())
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 5, status: 'pending', created_at: NOW - 3 * HOUR_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 5,
+          status: 'pending',
+          created_at: NOW - 3 * HOUR_MS,
+        })
         .open(),
-    expected: [{id: 'stuck_pending:T-0000002', rule: 'stuck_pending', entity: 'T-0000002', severity: 'medium', evidence: {status: 'pending', source: 'wms', age_minutes: 180}}],
+    expected: [
+      {
+        id: 'stuck_pending:T-0000002',
+        rule: 'stuck_pending',
+        entity: 'T-0000002',
+        severity: 'medium',
+        evidence: {status: 'pending', source: 'wms', age_minutes: 180},
+      },
+    ],
   },
   {
     name: 'stuck_pending fires one millisecond past 2 h',
     build: () =>
       healthyPart(buildInventory())
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 5, status: 'pending', created_at: NOW - 2 * HOUR_MS - 1})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 5,
+          status: 'pending',
+          created_at: NOW - 2 * HOUR_MS - 1,
+        })
         .open(),
-    expected: [{id: 'stuck_pending:T-0000002', rule: 'stuck_pending', entity: 'T-0000002', severity: 'medium', evidence: {status: 'pending', source: 'wms', age_minutes: 120}}],
+    expected: [
+      {
+        id: 'stuck_pending:T-0000002',
+        rule: 'stuck_pending',
+        entity: 'T-0000002',
+        severity: 'medium',
+        evidence: {status: 'pending', source: 'wms', age_minutes: 120},
+      },
+    ],
   },
   {
     name: 'stuck_pending does not fire for a pending transaction exactly 2 h old or younger',
     build: () =>
       healthyPart(buildInventory())
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 5, status: 'pending', created_at: NOW - 2 * HOUR_MS})
-        .transaction({id: 'T-0000003', part_id: 'P-000001', kind: 'receipt', qty: 5, status: 'pending', created_at: NOW - 119 * MINUTE_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 5,
+          status: 'pending',
+          created_at: NOW - 2 * HOUR_MS,
+        })
+        .transaction({
+          id: 'T-0000003',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 5,
+          status: 'pending',
+          created_at: NOW - 119 * MINUTE_MS,
+        })
         .open(),
     expected: [],
   },
@@ -98,7 +200,14 @@ const cases: RuleCase[] = [
     build: () =>
       healthyPart(buildInventory())
         .clock(NOW - 2 * HOUR_MS)
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 5, status: 'pending', created_at: NOW - 3 * HOUR_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 5,
+          status: 'pending',
+          created_at: NOW - 3 * HOUR_MS,
+        })
         .open(),
     expected: [],
   },
@@ -107,19 +216,55 @@ const cases: RuleCase[] = [
     name: 'sync_error fires for an error transaction of any age (and not stuck_pending)',
     build: () =>
       healthyPart(buildInventory())
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'issue', qty: -2, status: 'error', source: 'ecommerce', created_at: NOW - 5 * MINUTE_MS})
-        .transaction({id: 'T-0000003', part_id: 'P-000001', kind: 'receipt', qty: 4, status: 'error', source: 'erp', created_at: NOW - 26 * HOUR_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          status: 'error',
+          source: 'ecommerce',
+          created_at: NOW - 5 * MINUTE_MS,
+        })
+        .transaction({
+          id: 'T-0000003',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 4,
+          status: 'error',
+          source: 'erp',
+          created_at: NOW - 26 * HOUR_MS,
+        })
         .open(),
     expected: [
-      {id: 'sync_error:T-0000002', rule: 'sync_error', entity: 'T-0000002', severity: 'medium', evidence: {status: 'error', source: 'ecommerce', age_minutes: 5}},
-      {id: 'sync_error:T-0000003', rule: 'sync_error', entity: 'T-0000003', severity: 'medium', evidence: {status: 'error', source: 'erp', age_minutes: 1560}},
+      {
+        id: 'sync_error:T-0000002',
+        rule: 'sync_error',
+        entity: 'T-0000002',
+        severity: 'medium',
+        evidence: {status: 'error', source: 'ecommerce', age_minutes: 5},
+      },
+      {
+        id: 'sync_error:T-0000003',
+        rule: 'sync_error',
+        entity: 'T-0000003',
+        severity: 'medium',
+        evidence: {status: 'error', source: 'erp', age_minutes: 1560},
+      },
     ],
   },
   {
     name: 'sync_error does not fire for void transactions',
     build: () =>
       healthyPart(buildInventory())
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'issue', qty: -2, status: 'void', source: 'ecommerce', created_at: NOW - 5 * HOUR_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          status: 'void',
+          source: 'ecommerce',
+          created_at: NOW - 5 * HOUR_MS,
+        })
         .open(),
     expected: [],
   },
@@ -131,8 +276,24 @@ const cases: RuleCase[] = [
         .part({id: 'P-000001', sku: 'BLT-10001', on_hand: 6})
         .transaction({id: 'T-0000001', part_id: 'P-000001', kind: 'receipt', qty: 10, created_at: NOW - 48 * HOUR_MS})
         // T-0000003 was created first: it is the original, T-0000002 the redelivery.
-        .transaction({id: 'T-0000003', part_id: 'P-000001', kind: 'issue', qty: -2, source: 'ecommerce', external_ref: 'SO-2026-0000001/1', created_at: NOW - 10 * HOUR_MS})
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'issue', qty: -2, source: 'ecommerce', external_ref: 'SO-2026-0000001/1', created_at: NOW - 9 * HOUR_MS})
+        .transaction({
+          id: 'T-0000003',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+          created_at: NOW - 10 * HOUR_MS,
+        })
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+          created_at: NOW - 9 * HOUR_MS,
+        })
         .open(),
     expected: [
       {
@@ -149,9 +310,30 @@ const cases: RuleCase[] = [
     build: () =>
       buildInventory()
         .part({id: 'P-000001', sku: 'BLT-10001', on_hand: 30})
-        .transaction({id: 'T-0000001', part_id: 'P-000001', kind: 'receipt', qty: 10, external_ref: 'ASN-2026-0000001/1', created_at: NOW - 30 * HOUR_MS})
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 10, external_ref: 'ASN-2026-0000001/1', created_at: NOW - 29 * HOUR_MS})
-        .transaction({id: 'T-0000003', part_id: 'P-000001', kind: 'receipt', qty: 10, external_ref: 'ASN-2026-0000001/1', created_at: NOW - 28 * HOUR_MS})
+        .transaction({
+          id: 'T-0000001',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 10,
+          external_ref: 'ASN-2026-0000001/1',
+          created_at: NOW - 30 * HOUR_MS,
+        })
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 10,
+          external_ref: 'ASN-2026-0000001/1',
+          created_at: NOW - 29 * HOUR_MS,
+        })
+        .transaction({
+          id: 'T-0000003',
+          part_id: 'P-000001',
+          kind: 'receipt',
+          qty: 10,
+          external_ref: 'ASN-2026-0000001/1',
+          created_at: NOW - 28 * HOUR_MS,
+        })
         .open(),
     expected: ['T-0000002', 'T-0000003'].map((id) => ({
       id: `duplicate_posting:${id}`,
@@ -167,10 +349,44 @@ const cases: RuleCase[] = [
       buildInventory()
         .part({id: 'P-000001', sku: 'BLT-10001', on_hand: 8})
         .transaction({id: 'T-0000001', part_id: 'P-000001', kind: 'receipt', qty: 10, created_at: NOW - 48 * HOUR_MS})
-        .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'issue', qty: -2, source: 'ecommerce', external_ref: 'SO-2026-0000001/1', created_at: NOW - 10 * HOUR_MS})
-        .transaction({id: 'T-0000003', part_id: 'P-000001', kind: 'issue', qty: -2, source: 'ecommerce', external_ref: 'SO-2026-0000001/1', status: 'void', created_at: NOW - 9 * HOUR_MS})
-        .transaction({id: 'T-0000004', part_id: 'P-000001', kind: 'issue', qty: -2, source: 'ecommerce', external_ref: 'SO-2026-0000001/1', status: 'pending', created_at: NOW - 30 * MINUTE_MS})
-        .transaction({id: 'T-0000005', part_id: 'P-000001', kind: 'issue', qty: 0, source: 'erp', external_ref: 'SO-2026-0000001/1', created_at: NOW - 8 * HOUR_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+          created_at: NOW - 10 * HOUR_MS,
+        })
+        .transaction({
+          id: 'T-0000003',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+          status: 'void',
+          created_at: NOW - 9 * HOUR_MS,
+        })
+        .transaction({
+          id: 'T-0000004',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: -2,
+          source: 'ecommerce',
+          external_ref: 'SO-2026-0000001/1',
+          status: 'pending',
+          created_at: NOW - 30 * MINUTE_MS,
+        })
+        .transaction({
+          id: 'T-0000005',
+          part_id: 'P-000001',
+          kind: 'issue',
+          qty: 0,
+          source: 'erp',
+          external_ref: 'SO-2026-0000001/1',
+          created_at: NOW - 8 * HOUR_MS,
+        })
         .open(),
     expected: [],
   },
@@ -183,15 +399,35 @@ const cases: RuleCase[] = [
         .transaction({id: 'T-0000003', part_id: null, sku: 'XYZ-1', kind: 'receipt', qty: 1, uom: 'CS'})
         .open(),
     expected: [
-      {id: 'orphan_transaction:T-0000002', rule: 'orphan_transaction', entity: 'T-0000002', severity: 'medium', evidence: {part_id: 'P-999999', sku: 'LEG-BLT10001'}},
-      {id: 'orphan_transaction:T-0000003', rule: 'orphan_transaction', entity: 'T-0000003', severity: 'medium', evidence: {part_id: null, sku: 'XYZ-1'}},
+      {
+        id: 'orphan_transaction:T-0000002',
+        rule: 'orphan_transaction',
+        entity: 'T-0000002',
+        severity: 'medium',
+        evidence: {part_id: 'P-999999', sku: 'LEG-BLT10001'},
+      },
+      {
+        id: 'orphan_transaction:T-0000003',
+        rule: 'orphan_transaction',
+        entity: 'T-0000003',
+        severity: 'medium',
+        evidence: {part_id: null, sku: 'XYZ-1'},
+      },
     ],
   },
   {
     name: 'orphan_transaction does not fire for an orphan that is pending (young) or void',
     build: () =>
       healthyPart(buildInventory())
-        .transaction({id: 'T-0000002', part_id: 'P-999999', sku: 'LEG-BLT10001', kind: 'receipt', qty: 4, status: 'pending', created_at: NOW - 30 * MINUTE_MS})
+        .transaction({
+          id: 'T-0000002',
+          part_id: 'P-999999',
+          sku: 'LEG-BLT10001',
+          kind: 'receipt',
+          qty: 4,
+          status: 'pending',
+          created_at: NOW - 30 * MINUTE_MS,
+        })
         .transaction({id: 'T-0000003', part_id: null, sku: 'XYZ-1', kind: 'receipt', qty: 1, status: 'void'})
         .open(),
     expected: [],
@@ -206,7 +442,15 @@ const cases: RuleCase[] = [
         .reservation({id: 'R-000002', part_id: 'P-000001', qty: 4, order_ref: 'SO-2026-0000003/1', status: 'released'})
         .reservation({id: 'R-000003', part_id: 'P-000001', qty: 2, order_ref: 'SO-2026-0000004/1', status: 'fulfilled'})
         .open(),
-    expected: [{id: 'reservation_drift:P-000001', rule: 'reservation_drift', entity: 'P-000001', severity: 'medium', evidence: {reserved: 5, active_reserved: 3, on_hand: 10}}],
+    expected: [
+      {
+        id: 'reservation_drift:P-000001',
+        rule: 'reservation_drift',
+        entity: 'P-000001',
+        severity: 'medium',
+        evidence: {reserved: 5, active_reserved: 3, on_hand: 10},
+      },
+    ],
   },
   {
     name: 'reservation_drift fires (high) when reserved exceeds on_hand even though it matches the reservations',
@@ -215,7 +459,15 @@ const cases: RuleCase[] = [
         .sql(`UPDATE parts SET reserved = 12 WHERE id = 'P-000001'`)
         .reservation({id: 'R-000001', part_id: 'P-000001', qty: 12, order_ref: 'SO-2026-0000002/1'})
         .open(),
-    expected: [{id: 'reservation_drift:P-000001', rule: 'reservation_drift', entity: 'P-000001', severity: 'high', evidence: {reserved: 12, active_reserved: 12, on_hand: 10}}],
+    expected: [
+      {
+        id: 'reservation_drift:P-000001',
+        rule: 'reservation_drift',
+        entity: 'P-000001',
+        severity: 'high',
+        evidence: {reserved: 12, active_reserved: 12, on_hand: 10},
+      },
+    ],
   },
   {
     name: 'reservation_drift does not fire when reserved equals active reservations and fits on_hand (released and fulfilled ignored)',
@@ -235,7 +487,15 @@ const cases: RuleCase[] = [
         .conversion('P-000001', 'BX', 6)
         .transaction({id: 'T-0000002', part_id: 'P-000001', kind: 'receipt', qty: 2, uom: 'CS'})
         .open(),
-    expected: [{id: 'uom_mismatch:T-0000002', rule: 'uom_mismatch', entity: 'T-0000002', severity: 'medium', evidence: {uom: 'CS', part_uom: 'EA', qty: 2}}],
+    expected: [
+      {
+        id: 'uom_mismatch:T-0000002',
+        rule: 'uom_mismatch',
+        entity: 'T-0000002',
+        severity: 'medium',
+        evidence: {uom: 'CS', part_uom: 'EA', qty: 2},
+      },
+    ],
   },
   {
     name: 'uom_mismatch does not fire for a converted pack unit, nor for an unconvertible unit that is not posted',
@@ -283,9 +543,15 @@ describe('detection rules', () => {
       .sql(`UPDATE parts SET on_hand = -1 WHERE id = 'P-000001'`)
       .transaction({id: 'T-0000002', part_id: 'P-000001', qty: 1, status: 'error'})
       .open()
-    expect((await inventory.detect()).map((finding) => finding.id)).toEqual(['negative_on_hand:P-000001', 'ledger_mismatch:P-000001', 'sync_error:T-0000002'])
+    expect((await inventory.detect()).map((finding) => finding.id)).toEqual([
+      'negative_on_hand:P-000001',
+      'ledger_mismatch:P-000001',
+      'sync_error:T-0000002',
+    ])
     expect((await inventory.detect(['sync_error'])).map((finding) => finding.id)).toEqual(['sync_error:T-0000002'])
-    expect((await inventory.detect(['ledger_mismatch'])).map((finding) => finding.id)).toEqual(['ledger_mismatch:P-000001'])
+    expect((await inventory.detect(['ledger_mismatch'])).map((finding) => finding.id)).toEqual([
+      'ledger_mismatch:P-000001',
+    ])
   })
 
   it('detectInScope() answers only for the entities in the scope', async () => {
@@ -293,9 +559,18 @@ describe('detection rules', () => {
       .sql(`UPDATE parts SET on_hand = 11 WHERE id = 'P-000001'`)
       .transaction({id: 'T-0000002', part_id: 'P-000001', qty: 1, status: 'error'})
       .open()
-    const none = {partIds: new Set<string>(), txnIds: new Set<string>(), reservationIds: new Set<string>(), remapTargets: new Map<string, string>()}
+    const none = {
+      partIds: new Set<string>(),
+      txnIds: new Set<string>(),
+      reservationIds: new Set<string>(),
+      remapTargets: new Map<string, string>(),
+    }
     expect(await inventory.detectInScope(none)).toEqual([])
-    expect((await inventory.detectInScope({...none, txnIds: new Set(['T-0000002'])})).map((finding) => finding.id)).toEqual(['sync_error:T-0000002'])
-    expect((await inventory.detectInScope({...none, partIds: new Set(['P-000001'])})).map((finding) => finding.id)).toEqual(['ledger_mismatch:P-000001'])
+    expect(
+      (await inventory.detectInScope({...none, txnIds: new Set(['T-0000002'])})).map((finding) => finding.id),
+    ).toEqual(['sync_error:T-0000002'])
+    expect(
+      (await inventory.detectInScope({...none, partIds: new Set(['P-000001'])})).map((finding) => finding.id),
+    ).toEqual(['ledger_mismatch:P-000001'])
   })
 })

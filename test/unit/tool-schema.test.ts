@@ -14,13 +14,19 @@ describe('tool catalogue', () => {
     const catalogue = toolCatalogue()
     expect(catalogue.map((tool) => tool.name)).toEqual(TOOL_NAMES)
     expect(new Set(TOOL_NAMES).size).toBe(18)
-    const effects = catalogue.reduce<Record<string, number>>((counts, tool) => ({...counts, [tool.effect]: (counts[tool.effect] ?? 0) + 1}), {})
+    const effects = catalogue.reduce<Record<string, number>>(
+      (counts, tool) => ({...counts, [tool.effect]: (counts[tool.effect] ?? 0) + 1}),
+      {},
+    )
     expect(effects).toEqual({read: 7, write: 9, terminal: 2})
   })
 
-  it.each(toolCatalogue().map((tool) => [tool.name, tool.args] as const))('%s: args stay inside the grammar subset', (_name, args) => {
-    expect(grammarSubsetViolations(args)).toEqual([])
-  })
+  it.each(toolCatalogue().map((tool) => [tool.name, tool.args] as const))(
+    '%s: args stay inside the grammar subset',
+    (_name, args) => {
+      expect(grammarSubsetViolations(args)).toEqual([])
+    },
+  )
 
   it('every write tool takes a reason', () => {
     for (const tool of toolCatalogue().filter((entry) => entry.effect === 'write')) {
@@ -32,7 +38,10 @@ describe('tool catalogue', () => {
     const committed = readFileSync(COMMITTED_CATALOGUE, 'utf8')
     const current = JSON.stringify(toolCatalogue(), null, 2) + '\n'
     // Compared as text: even the order of properties is part of what the model sees.
-    expect(current, 'the tool catalogue the model sees changed; if intended, run `npm run schemas` and commit schemas/tools.json').toBe(committed)
+    expect(
+      current,
+      'the tool catalogue the model sees changed; if intended, run `npm run schemas` and commit schemas/tools.json',
+    ).toBe(committed)
   })
 })
 
@@ -43,7 +52,10 @@ describe('grammarSubsetViolations', () => {
       properties: {
         limit: {type: 'integer', minimum: 1, maximum: 50},
         status: {type: 'string', enum: ['pending', 'error']},
-        lines: {type: 'array', items: {type: 'object', properties: {qty: {type: 'integer'}}, required: ['qty'], additionalProperties: false}},
+        lines: {
+          type: 'array',
+          items: {type: 'object', properties: {qty: {type: 'integer'}}, required: ['qty'], additionalProperties: false},
+        },
       },
       required: ['status'],
       additionalProperties: false,
@@ -52,11 +64,15 @@ describe('grammarSubsetViolations', () => {
   })
 
   it('flags a pattern', () => {
-    expect(grammarSubsetViolations({type: 'string', pattern: '^P-\\d{6}$'})).toEqual(['#: keyword "pattern" is outside the grammar subset'])
+    expect(grammarSubsetViolations({type: 'string', pattern: '^P-\\d{6}$'})).toEqual([
+      '#: keyword "pattern" is outside the grammar subset',
+    ])
   })
 
   it('flags anyOf', () => {
-    expect(grammarSubsetViolations({anyOf: [{type: 'string'}, {type: 'null'}]})).toEqual(['#: keyword "anyOf" is outside the grammar subset'])
+    expect(grammarSubsetViolations({anyOf: [{type: 'string'}, {type: 'null'}]})).toEqual([
+      '#: keyword "anyOf" is outside the grammar subset',
+    ])
   })
 
   it('flags bounds on a number that is not an integer', () => {
@@ -65,11 +81,15 @@ describe('grammarSubsetViolations', () => {
   })
 
   it('flags a list of types', () => {
-    expect(grammarSubsetViolations({type: ['string', 'null']})).toEqual(['#: a list of types is outside the grammar subset'])
+    expect(grammarSubsetViolations({type: ['string', 'null']})).toEqual([
+      '#: a list of types is outside the grammar subset',
+    ])
   })
 
   it('flags additionalProperties given as a schema', () => {
-    expect(grammarSubsetViolations({type: 'object', additionalProperties: {type: 'string'}})).toEqual(['#: additionalProperties must be false or absent'])
+    expect(grammarSubsetViolations({type: 'object', additionalProperties: {type: 'string'}})).toEqual([
+      '#: additionalProperties must be false or absent',
+    ])
   })
 
   it('names the path of a nested problem', () => {
@@ -89,7 +109,11 @@ describe('grammarSubsetViolations', () => {
 
 describe('validateStep', () => {
   it('accepts a valid step and returns the parsed args', () => {
-    const step = validateStep({thought: 'read the part', tool: 'list_transactions', args: {part_id: 'P-000001', status: 'pending', limit: 5}})
+    const step = validateStep({
+      thought: 'read the part',
+      tool: 'list_transactions',
+      args: {part_id: 'P-000001', status: 'pending', limit: 5},
+    })
     expect(step.ok).toBe(true)
     if (!step.ok) return
     expect(step.tool.name).toBe('list_transactions')
@@ -98,19 +122,36 @@ describe('validateStep', () => {
   })
 
   it('suggests the closest tool for a misspelled one', () => {
-    expect(validateStep({thought: 't', tool: 'ajust_quantity', args: {}})).toEqual({ok: false, error: 'unknown tool "ajust_quantity" — did you mean "adjust_quantity"?'})
-    expect(validateStep({thought: 't', tool: 'get_prat', args: {}})).toEqual({ok: false, error: 'unknown tool "get_prat" — did you mean "get_part"?'})
+    expect(validateStep({thought: 't', tool: 'ajust_quantity', args: {}})).toEqual({
+      ok: false,
+      error: 'unknown tool "ajust_quantity" — did you mean "adjust_quantity"?',
+    })
+    expect(validateStep({thought: 't', tool: 'get_prat', args: {}})).toEqual({
+      ok: false,
+      error: 'unknown tool "get_prat" — did you mean "get_part"?',
+    })
   })
 
   it('suggests nothing for a tool name far from every tool', () => {
-    expect(validateStep({thought: 't', tool: 'frobnicate', args: {}})).toEqual({ok: false, error: 'unknown tool "frobnicate"'})
+    expect(validateStep({thought: 't', tool: 'frobnicate', args: {}})).toEqual({
+      ok: false,
+      error: 'unknown tool "frobnicate"',
+    })
   })
 
   it('reports the path of bad args', () => {
-    const wrongType = validateStep({thought: 't', tool: 'adjust_quantity', args: {part_id: 'P-000001', delta: 'ten', reason: 'count'}})
+    const wrongType = validateStep({
+      thought: 't',
+      tool: 'adjust_quantity',
+      args: {part_id: 'P-000001', delta: 'ten', reason: 'count'},
+    })
     expect(wrongType.ok).toBe(false)
     if (!wrongType.ok) expect(wrongType.error).toMatch(/^invalid args for adjust_quantity: delta: /)
-    const notInteger = validateStep({thought: 't', tool: 'adjust_quantity', args: {part_id: 'P-000001', delta: 1.5, reason: 'count'}})
+    const notInteger = validateStep({
+      thought: 't',
+      tool: 'adjust_quantity',
+      args: {part_id: 'P-000001', delta: 1.5, reason: 'count'},
+    })
     if (!notInteger.ok) expect(notInteger.error).toMatch(/^invalid args for adjust_quantity: delta: /)
     expect(notInteger.ok).toBe(false)
     const outOfBounds = validateStep({thought: 't', tool: 'list_transactions', args: {part_id: 'P-000001', limit: 0}})
@@ -134,10 +175,16 @@ describe('validateStep', () => {
   })
 
   it('rejects a step that is not the step shape', () => {
-    for (const candidate of ['get_part', null, {tool: 'get_part', args: {part_id: 'P-000001'}}, {thought: 't', tool: 'get_part', args: []}]) {
+    for (const candidate of [
+      'get_part',
+      null,
+      {tool: 'get_part', args: {part_id: 'P-000001'}},
+      {thought: 't', tool: 'get_part', args: []},
+    ]) {
       const step = validateStep(candidate)
       expect(step.ok, JSON.stringify(candidate)).toBe(false)
-      if (!step.ok) expect(step.error).toMatch(/^invalid step: .*Expected \{"thought": string, "tool": string, "args": object\}\.$/)
+      if (!step.ok)
+        expect(step.error).toMatch(/^invalid step: .*Expected \{"thought": string, "tool": string, "args": object\}\.$/)
     }
   })
 })

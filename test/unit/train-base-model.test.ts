@@ -22,7 +22,15 @@ describe('a base model folder', () => {
   it('accepts the tiny Phi-3 folder and a ChatML model with chat_template.jinja; refuses one without a template', async () => {
     const work = temporaryDirectory('invagent-base-model-')
     const phi3 = join(work, 'phi3')
-    execFileSync('python3', ['-B', resolve(import.meta.dirname, '../../scripts/tiny_phi3.py'), phi3, '--vocab', await bundledVocab('phi-3'), '--layers', '1'])
+    execFileSync('python3', [
+      '-B',
+      resolve(import.meta.dirname, '../../scripts/tiny_phi3.py'),
+      phi3,
+      '--vocab',
+      await bundledVocab('phi-3'),
+      '--layers',
+      '1',
+    ])
     expect(baseModelFolderProblems(phi3)).toEqual([])
 
     const qwen = join(work, 'qwen')
@@ -30,8 +38,13 @@ describe('a base model folder', () => {
     writeFileSync(join(qwen, 'config.json'), JSON.stringify({architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2'}))
     writeFileSync(join(qwen, 'tokenizer.json'), '{}')
     writeFileSync(join(qwen, 'tokenizer_config.json'), JSON.stringify({tokenizer_class: 'Qwen2Tokenizer'}))
-    expect(baseModelFolderProblems(qwen)).toEqual(['no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only'])
-    writeFileSync(join(qwen, 'chat_template.jinja'), '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}')
+    expect(baseModelFolderProblems(qwen)).toEqual([
+      'no chat template (tokenizer_config.json chat_template, or chat_template.jinja): invagent trains chat models only',
+    ])
+    writeFileSync(
+      join(qwen, 'chat_template.jinja'),
+      '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}',
+    )
     expect(() => checkLocalBaseModel(qwen)).not.toThrow()
 
     const encoder = join(work, 'bert')

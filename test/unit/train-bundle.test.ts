@@ -42,7 +42,13 @@ async function buildFixedBundle(directory: string) {
   const evalData = writeChatDataset(join(work, 'eval.jsonl'), 2, 50)
   // The llama.cpp source as a fixed stand-in, so the golden does not depend on the cached build.
   const llama = fixtureLlamaSource()
-  const config = validateTrainConfig({baseModel: 'microsoft/Phi-3-mini-4k-instruct', lora: {r: 8}, training: {epochs: 1, evalSteps: 5}, runtime: {python: 'python3.11'}, quant: 'Q5_K_M'})
+  const config = validateTrainConfig({
+    baseModel: 'microsoft/Phi-3-mini-4k-instruct',
+    lora: {r: 8},
+    training: {epochs: 1, evalSteps: 5},
+    runtime: {python: 'python3.11'},
+    quant: 'Q5_K_M',
+  })
   return buildJobBundle({jobId: 'train-20260101-000000-0000', config, trainData: data, evalData, directory, llama})
 }
 
@@ -51,7 +57,12 @@ describe('the job bundle', () => {
     const bundle = await buildFixedBundle(join(temporaryDirectory(), 'bundle'))
     const actual = {
       files: bundle.files,
-      generated: Object.fromEntries(['config.json', 'job.env', 'SHA256SUMS', 'llama.cpp/SOURCE.json'].map((name) => [name, readFileSync(join(bundle.dir, name), 'utf8')])),
+      generated: Object.fromEntries(
+        ['config.json', 'job.env', 'SHA256SUMS', 'llama.cpp/SOURCE.json'].map((name) => [
+          name,
+          readFileSync(join(bundle.dir, name), 'utf8'),
+        ]),
+      ),
       pinned: bundle.pinned,
     }
     if (process.env.UPDATE_GOLDEN) {
@@ -85,12 +96,26 @@ describe('the job bundle', () => {
     // Every other file is listed in SHA256SUMS, which sha256sum on the host checks.
     execFileSync('sha256sum', ['--check', '--quiet', '--strict', 'SHA256SUMS'], {cwd: bundle.dir})
     const config = JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))
-    expect(config).toMatchObject({jobId: 'train-20260101-000000-0000', lora: {r: 8, alpha: 32, targetModules: 'all-linear'}, training: {learningRate: 2e-4, epochs: 1, maxLength: 2048}, seed: 42, data: {train: 'data/train.jsonl', eval: 'data/eval.jsonl'}})
+    expect(config).toMatchObject({
+      jobId: 'train-20260101-000000-0000',
+      lora: {r: 8, alpha: 32, targetModules: 'all-linear'},
+      training: {learningRate: 2e-4, epochs: 1, maxLength: 2048},
+      seed: 42,
+      data: {train: 'data/train.jsonl', eval: 'data/eval.jsonl'},
+    })
     // The host's own Python by default (no network, no venv that would hide the host's torch).
-    expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('BOOT_PYTHON=python3.11\nINSTALL=host\nMIN_FREE_VRAM_MIB=12288\n')
+    expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain(
+      'BOOT_PYTHON=python3.11\nINSTALL=host\nMIN_FREE_VRAM_MIB=12288\n',
+    )
     // No credentials or machine-specific values: nothing from this environment leaks in.
-    const everything = bundle.files.filter((file) => !file.path.startsWith('llama.cpp/')).map((file) => readFileSync(join(bundle.dir, file.path), 'utf8')).join('\n')
-    for (const value of [process.env.HOME, process.env.USER, process.cwd()].filter((value): value is string => value !== undefined && value.length > 3)) expect(everything).not.toContain(value)
+    const everything = bundle.files
+      .filter((file) => !file.path.startsWith('llama.cpp/'))
+      .map((file) => readFileSync(join(bundle.dir, file.path), 'utf8'))
+      .join('\n')
+    for (const value of [process.env.HOME, process.env.USER, process.cwd()].filter(
+      (value): value is string => value !== undefined && value.length > 3,
+    ))
+      expect(everything).not.toContain(value)
   })
 
   it('carries the wheels of runtime.wheels, for what the host lacks, and reads the older install spellings', async () => {
@@ -103,14 +128,25 @@ describe('the job bundle', () => {
     expect(validateTrainConfig({runtime: {install: false}}).runtime.install).toBe('none')
     const trainData = writeChatDataset(join(work, 'train.jsonl'), 2)
     const common = {trainData, llama: fixtureLlamaSource(), tarball: false}
-    const bundle = await buildJobBundle({...common, jobId: 'train-20260101-000000-0001', config, directory: join(work, 'bundle'), modelName: 'phi3-run'})
+    const bundle = await buildJobBundle({
+      ...common,
+      jobId: 'train-20260101-000000-0001',
+      config,
+      directory: join(work, 'bundle'),
+      modelName: 'phi3-run',
+    })
     const paths = bundle.files.map((file) => file.path)
     expect(paths).toContain('wheels/peft-0.18.1-py3-none-any.whl')
     expect(paths).not.toContain('wheels/notes.txt')
     expect(readFileSync(join(bundle.dir, 'job.env'), 'utf8')).toContain('INSTALL=venv\n')
-    expect(JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))).toMatchObject({modelName: 'phi3-run', baseModel: '/models/phi3'})
+    expect(JSON.parse(readFileSync(join(bundle.dir, 'config.json'), 'utf8'))).toMatchObject({
+      modelName: 'phi3-run',
+      baseModel: '/models/phi3',
+    })
     const noWheels = validateTrainConfig({runtime: {wheels: join(work, 'none')}})
-    await expect(buildJobBundle({...common, jobId: 'x', config: noWheels, directory: join(work, 'b2')})).rejects.toThrow('runtime.wheels')
+    await expect(
+      buildJobBundle({...common, jobId: 'x', config: noWheels, directory: join(work, 'b2')}),
+    ).rejects.toThrow('runtime.wheels')
   })
 
   it('pins every requirement to an exact version', () => {
@@ -118,7 +154,18 @@ describe('the job bundle', () => {
     const requirementLines = text.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'))
     expect(requirementLines.length).toBeGreaterThan(5)
     for (const line of requirementLines) expect(line).toMatch(/^[A-Za-z0-9_.-]+==\d+(\.\d+)+$/)
-    expect(Object.keys(parsePins(text))).toEqual(expect.arrayContaining(['torch', 'transformers', 'peft', 'bitsandbytes', 'accelerate', 'safetensors', 'numpy', 'sentencepiece']))
+    expect(Object.keys(parsePins(text))).toEqual(
+      expect.arrayContaining([
+        'torch',
+        'transformers',
+        'peft',
+        'bitsandbytes',
+        'accelerate',
+        'safetensors',
+        'numpy',
+        'sentencepiece',
+      ]),
+    )
   })
 
   it('gives the same tarball for the same inputs', async () => {
@@ -141,7 +188,8 @@ describe('the job bundle', () => {
     const scripts = resolve(import.meta.dirname, '../../scripts')
     const compiled = temporaryDirectory()
     const compile = 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)'
-    for (const name of ['tiny_phi3.py', 'gpu_smoke_report.py']) execFileSync('python3', ['-c', compile, join(scripts, name), join(compiled, `${name}c`)])
+    for (const name of ['tiny_phi3.py', 'gpu_smoke_report.py'])
+      execFileSync('python3', ['-c', compile, join(scripts, name), join(compiled, `${name}c`)])
     execFileSync('bash', ['-n', join(scripts, 'gpu-smoke.sh')])
   })
 })

@@ -37,7 +37,9 @@ function renamed(path: string, from: string, to: string): string {
 
 describe('checks of a trained GGUF', () => {
   it('refuses a Phi-3 GGUF whose name lacks phi3 (regression: the converter named it "Merged" after its folder)', () => {
-    expect(nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Phi-3 invagent-x'}, 'Phi-3 invagent-x').ok).toBe(true)
+    expect(
+      nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Phi-3 invagent-x'}, 'Phi-3 invagent-x').ok,
+    ).toBe(true)
     const merged = nameCheck({architecture: 'phi3', tokenizerModel: 'llama', name: 'Merged'})
     expect(merged).toMatchObject({check: 'name', ok: false})
     expect(merged.detail).toContain('phi3 or phi-3')
@@ -46,7 +48,7 @@ describe('checks of a trained GGUF', () => {
     expect(nameCheck({architecture: 'phi3'}).ok).toBe(false)
   })
 
-  it('compares a probe chat\'s ids in llama.cpp with training\'s, and catches the name changing them', async () => {
+  it("compares a probe chat's ids in llama.cpp with training's, and catches the name changing them", async () => {
     const vocab = join(temporaryDirectory('invagent-vocab-'), 'phi3.gguf')
     copyFileSync(await bundledVocab('phi-3'), vocab)
     // The ids of the GGUF named Phi3 are Phi-3's (rstrip after chat markers, a ▁ before the word after them);

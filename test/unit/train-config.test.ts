@@ -62,7 +62,10 @@ describe('training config', () => {
   })
 
   it('reports wrong types and ranges with what was found, every problem at once', () => {
-    const file = configFile('train.yaml', 'lora:\n  r: 0\n  dropout: 1.5\ntraining:\n  maxLength: "long"\nquant: Q4_KM\n')
+    const file = configFile(
+      'train.yaml',
+      'lora:\n  r: 0\n  dropout: 1.5\ntraining:\n  maxLength: "long"\nquant: Q4_KM\n',
+    )
     const message = errorOf(() => loadTrainConfig({file})).message
     expect(message).toMatch(new RegExp(`${file}:2:6: lora\\.r: .*>=\\s?1.*found 0`))
     expect(message).toMatch(new RegExp(`${file}:3:12: lora\\.dropout: .*found 1\\.5`))
@@ -72,15 +75,30 @@ describe('training config', () => {
 
   it('checks fields against each other', () => {
     const problems = (input: unknown) => errorOf(() => validateTrainConfig(input)).message
-    expect(problems({training: {warmupRatio: 0.1, warmupSteps: 10}})).toContain('training.warmupSteps: give either training.warmupSteps or training.warmupRatio, not both')
-    expect(problems({quantization: {load4bit: false, doubleQuant: true}})).toContain('quantization.doubleQuant: doubleQuant applies to 4-bit loading only')
-    expect(problems({quantization: {load4bit: false, quantType: 'nf4'}})).toContain('quantization.quantType: quantType applies to 4-bit loading only')
-    expect(problems({lora: {targetModules: ['q_proj', 'all-linear']}})).toContain('lora.targetModules: "all-linear" stands alone')
-    expect(problems({merge: {dtype: 'float16'}, convert: {outType: 'bf16'}})).toContain('convert.outType: a bf16 GGUF needs bfloat16 merged weights')
-    expect(problems({training: {loggingSteps: 50, saveSteps: 10}})).toContain('training.saveSteps: a checkpoint every 10 steps but a loss line only every 50')
+    expect(problems({training: {warmupRatio: 0.1, warmupSteps: 10}})).toContain(
+      'training.warmupSteps: give either training.warmupSteps or training.warmupRatio, not both',
+    )
+    expect(problems({quantization: {load4bit: false, doubleQuant: true}})).toContain(
+      'quantization.doubleQuant: doubleQuant applies to 4-bit loading only',
+    )
+    expect(problems({quantization: {load4bit: false, quantType: 'nf4'}})).toContain(
+      'quantization.quantType: quantType applies to 4-bit loading only',
+    )
+    expect(problems({lora: {targetModules: ['q_proj', 'all-linear']}})).toContain(
+      'lora.targetModules: "all-linear" stands alone',
+    )
+    expect(problems({merge: {dtype: 'float16'}, convert: {outType: 'bf16'}})).toContain(
+      'convert.outType: a bf16 GGUF needs bfloat16 merged weights',
+    )
+    expect(problems({training: {loggingSteps: 50, saveSteps: 10}})).toContain(
+      'training.saveSteps: a checkpoint every 10 steps but a loss line only every 50',
+    )
     expect(problems({quant: 'F32'})).toContain('quant: F32 cannot be made from a f16 GGUF')
     // Without 4-bit loading the 4-bit options are not filled in.
-    expect(validateTrainConfig({quantization: {load4bit: false}}).quantization).toEqual({load4bit: false, computeDtype: 'bfloat16'})
+    expect(validateTrainConfig({quantization: {load4bit: false}}).quantization).toEqual({
+      load4bit: false,
+      computeDtype: 'bfloat16',
+    })
   })
 
   it('reports YAML syntax errors with their position', () => {
@@ -89,7 +107,9 @@ describe('training config', () => {
   })
 
   it('refuses a file that is not a mapping, and a missing file', () => {
-    expect(errorOf(() => loadTrainConfig({file: configFile('train.yaml', '- a\n- b\n')})).message).toContain(':1:1: expected a mapping of settings')
+    expect(errorOf(() => loadTrainConfig({file: configFile('train.yaml', '- a\n- b\n')})).message).toContain(
+      ':1:1: expected a mapping of settings',
+    )
     expect(errorOf(() => loadTrainConfig({file: '/nonexistent/train.yaml'})).message).toContain('no such file')
   })
 })

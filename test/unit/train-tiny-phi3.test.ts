@@ -39,7 +39,9 @@ function readReference(inp: string, out: string): Reference[] {
 
 /** A Python that has sentencepiece (Debian's python3-sentencepiece serves /usr/bin/python3), if any. */
 function pythonWithSentencepiece(): string | undefined {
-  return ['python3', '/usr/bin/python3'].find((python) => spawnSync(python, ['-c', 'import sentencepiece'], {stdio: 'ignore'}).status === 0)
+  return ['python3', '/usr/bin/python3'].find(
+    (python) => spawnSync(python, ['-c', 'import sentencepiece'], {stdio: 'ignore'}).status === 0,
+  )
 }
 
 const PROBE_CHATS = [
@@ -48,7 +50,7 @@ const PROBE_CHATS = [
   '<|user|>\n  two spaces, a tab\tand ünïcödé 🤖<|end|>\n<|assistant|>\n{"tool": "resolve"}<|end|>\n<|user|>\nok<|end|>\n<|assistant|>\n',
 ]
 
-describe('the tiny Phi-3 tokenizer written from llama.cpp\'s vocabulary', () => {
+describe("the tiny Phi-3 tokenizer written from llama.cpp's vocabulary", () => {
   let dir: string
   let reference: Reference[]
   let vocab: string
@@ -62,13 +64,18 @@ describe('the tiny Phi-3 tokenizer written from llama.cpp\'s vocabulary', () => 
   })
 
   function hfTokenizer(): Tokenizer {
-    return new Tokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')))
+    return new Tokenizer(
+      JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')),
+      JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')),
+    )
   }
 
-  it('tokenizer.json gives llama.cpp\'s reference ids for every reference text', () => {
+  it("tokenizer.json gives llama.cpp's reference ids for every reference text", () => {
     expect(reference.length).toBeGreaterThan(30)
     const tokenizer = hfTokenizer()
-    const mismatches = reference.filter(({text, ids}) => JSON.stringify(tokenizer.encode(text, {add_special_tokens: false}).ids) !== JSON.stringify(ids))
+    const mismatches = reference.filter(
+      ({text, ids}) => JSON.stringify(tokenizer.encode(text, {add_special_tokens: false}).ids) !== JSON.stringify(ids),
+    )
     expect(mismatches.map(({text}) => text)).toEqual([])
   })
 
@@ -76,7 +83,8 @@ describe('the tiny Phi-3 tokenizer written from llama.cpp\'s vocabulary', () => 
     const tokenizer = hfTokenizer()
     const llama = await ModelTemplate.load(vocab)
     try {
-      for (const chat of PROBE_CHATS) expect(tokenizer.encode(chat, {add_special_tokens: false}).ids).toEqual(llama.tokenizeText(chat))
+      for (const chat of PROBE_CHATS)
+        expect(tokenizer.encode(chat, {add_special_tokens: false}).ids).toEqual(llama.tokenizeText(chat))
       // The whitespace after a chat marker is eaten on both sides (Phi-3's rstrip rule): "\nYou" is one "▁You".
       const ids = tokenizer.encode('<|system|>\nYou', {add_special_tokens: false}).ids
       expect(ids).toEqual([32006, 887])
@@ -87,17 +95,35 @@ describe('the tiny Phi-3 tokenizer written from llama.cpp\'s vocabulary', () => 
 
   it('tokenizer_config.json names the special tokens and the chat template; config.json is a small Phi3ForCausalLM', () => {
     const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>
-    expect(config).toMatchObject({bos_token: '<s>', eos_token: '<|endoftext|>', unk_token: '<unk>', tokenizer_class: 'LlamaTokenizer', add_bos_token: true})
+    expect(config).toMatchObject({
+      bos_token: '<s>',
+      eos_token: '<|endoftext|>',
+      unk_token: '<unk>',
+      tokenizer_class: 'LlamaTokenizer',
+      add_bos_token: true,
+    })
     expect(config.chat_template).toContain('<|system|>')
     const decoder = config.added_tokens_decoder as Record<string, {content: string; special: boolean}>
     expect(decoder['32007']).toMatchObject({content: '<|end|>', special: true})
     const model = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>
-    expect(model).toMatchObject({architectures: ['Phi3ForCausalLM'], model_type: 'phi3', hidden_size: 256, num_hidden_layers: 2, vocab_size: 32064})
+    expect(model).toMatchObject({
+      architectures: ['Phi3ForCausalLM'],
+      model_type: 'phi3',
+      hidden_size: 256,
+      num_hidden_layers: 2,
+      vocab_size: 32064,
+    })
   })
 
   const python = pythonWithSentencepiece()
-  it.skipIf(python === undefined)('tokenizer.model (read by sentencepiece, as llama.cpp\'s converter reads it) gives the reference ids and the GGUF\'s pieces', () => {
-    const output = execFileSync(python!, ['-B', SPM_CHECK, join(dir, 'tokenizer.model'), vocab], {encoding: 'utf8', input: JSON.stringify(reference)})
-    expect(output.trim().split('\n').at(-1)).toBe('ok')
-  })
+  it.skipIf(python === undefined)(
+    "tokenizer.model (read by sentencepiece, as llama.cpp's converter reads it) gives the reference ids and the GGUF's pieces",
+    () => {
+      const output = execFileSync(python!, ['-B', SPM_CHECK, join(dir, 'tokenizer.model'), vocab], {
+        encoding: 'utf8',
+        input: JSON.stringify(reference),
+      })
+      expect(output.trim().split('\n').at(-1)).toBe('ok')
+    },
+  )
 })

@@ -103,7 +103,7 @@ export const SYNC_ROW_SCHEMAS = {
  */
 export const RowsQuery = z.strictObject({
   part: z.array(z.string()).optional().describe('part rows with their unit conversions and aliases'),
-  ledger: z.array(z.string()).optional().describe("the same, with every transaction and reservation of the part"),
+  ledger: z.array(z.string()).optional().describe('the same, with every transaction and reservation of the part'),
   transaction: z.array(z.string()).optional().describe('single transactions by id'),
   external_ref: z.array(z.string()).optional().describe('every transaction carrying this external reference'),
 })

@@ -74,10 +74,9 @@ async function prepare(db: PostgresConnection): Promise<void> {
   try {
     await db.query(`SELECT pg_advisory_xact_lock(hashtext('invagent.change_tracking'))`)
     await db.exec(PREPARE_SQL)
-    await db.query(
-      `INSERT INTO invagent_meta (key, value) VALUES ('inventory_id', $1) ON CONFLICT (key) DO NOTHING`,
-      [randomUUID()],
-    )
+    await db.query(`INSERT INTO invagent_meta (key, value) VALUES ('inventory_id', $1) ON CONFLICT (key) DO NOTHING`, [
+      randomUUID(),
+    ])
     await db.exec('COMMIT')
   } catch (error) {
     await db.exec('ROLLBACK').catch(() => {})

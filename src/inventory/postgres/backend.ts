@@ -250,30 +250,45 @@ export class PostgresInventory implements InventoryBackend {
     const txnIds = [...(selection.transactions ?? [])]
     const refs = [...(selection.externalRefs ?? [])]
     const lock = this.depth > 0 && this.writing ? ' FOR UPDATE' : ''
-    const parts = partIds.length === 0 ? [] : await this.db.query<PartRow>(
-      `SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts
+    const parts =
+      partIds.length === 0
+        ? []
+        : await this.db.query<PartRow>(
+            `SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts
        WHERE id = ANY($1) ORDER BY id${lock}`,
-      [partIds],
-    )
+            [partIds],
+          )
     const found = parts.map((part) => part.id)
-    const conversions = found.length === 0 ? [] : await this.db.query<ScopeRows['uom_conversions'][number]>(
-      'SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ANY($1) ORDER BY part_id, uom',
-      [found],
-    )
-    const aliases = found.length === 0 ? [] : await this.db.query<ScopeRows['sku_aliases'][number]>(
-      'SELECT alias, part_id FROM sku_aliases WHERE part_id = ANY($1) ORDER BY part_id, alias',
-      [found],
-    )
-    const transactions = ledgers.length + txnIds.length + refs.length === 0 ? [] : await this.db.query<TransactionRow>(
-      `SELECT ${ROW_COLUMNS} FROM transactions
+    const conversions =
+      found.length === 0
+        ? []
+        : await this.db.query<ScopeRows['uom_conversions'][number]>(
+            'SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ANY($1) ORDER BY part_id, uom',
+            [found],
+          )
+    const aliases =
+      found.length === 0
+        ? []
+        : await this.db.query<ScopeRows['sku_aliases'][number]>(
+            'SELECT alias, part_id FROM sku_aliases WHERE part_id = ANY($1) ORDER BY part_id, alias',
+            [found],
+          )
+    const transactions =
+      ledgers.length + txnIds.length + refs.length === 0
+        ? []
+        : await this.db.query<TransactionRow>(
+            `SELECT ${ROW_COLUMNS} FROM transactions
        WHERE part_id = ANY($1) OR id = ANY($2) OR external_ref = ANY($3) ORDER BY id${lock}`,
-      [ledgers, txnIds, refs],
-    )
-    const reservations = ledgers.length === 0 ? [] : await this.db.query<ReservationRow>(
-      `SELECT id, part_id, qty, order_ref, status, created_at FROM reservations
+            [ledgers, txnIds, refs],
+          )
+    const reservations =
+      ledgers.length === 0
+        ? []
+        : await this.db.query<ReservationRow>(
+            `SELECT id, part_id, qty, order_ref, status, created_at FROM reservations
        WHERE part_id = ANY($1) ORDER BY id${lock}`,
-      [ledgers],
-    )
+            [ledgers],
+          )
     // Conversions and aliases in the order SQLite gives them: part by part, as the parts are sorted.
     const byPart = <T extends {part_id: string}>(rows: T[]) =>
       found.flatMap((id) => rows.filter((row) => row.part_id === id))
@@ -319,8 +334,19 @@ export class PostgresInventory implements InventoryBackend {
   async insertTransaction(row: TransactionRow): Promise<void> {
     await this.db.query(
       `INSERT INTO transactions (${ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [row.id, row.part_id, row.sku, row.kind, row.qty, row.uom, row.status, row.source, row.external_ref,
-        row.created_at, row.posted_at],
+      [
+        row.id,
+        row.part_id,
+        row.sku,
+        row.kind,
+        row.qty,
+        row.uom,
+        row.status,
+        row.source,
+        row.external_ref,
+        row.created_at,
+        row.posted_at,
+      ],
     )
   }
 
@@ -355,20 +381,30 @@ export class PostgresInventory implements InventoryBackend {
     await this.db.query(
       `INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [action.idempotencyKey, action.runId, action.findingId, action.tool, action.args,
-        JSON.stringify(action.result), action.at],
+      [
+        action.idempotencyKey,
+        action.runId,
+        action.findingId,
+        action.tool,
+        action.args,
+        JSON.stringify(action.result),
+        action.at,
+      ],
     )
   }
 
   async assertWritable(): Promise<void> {
     try {
       // A write that is rolled back at once: it fails exactly where a fix would (read-only role or server).
-      await this.unitOfWork(async () => {
-        await this.db.query(
-          `INSERT INTO invagent_meta (key, value) VALUES ('write_probe', '1')
+      await this.unitOfWork(
+        async () => {
+          await this.db.query(
+            `INSERT INTO invagent_meta (key, value) VALUES ('write_probe', '1')
            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-        )
-      }, () => false)
+          )
+        },
+        () => false,
+      )
     } catch (error) {
       throw new ConfigError(`cannot write the inventory ${this.location}: ${(error as Error).message}`, {
         code: 'DB_NOT_WRITABLE',
