@@ -8,6 +8,7 @@ import {ApprovalsApproveOutput, AuditOutput, InventoryServeOutput} from '../../s
 import {HttpInventory} from '../../src/inventory/http/http-backend.js'
 import {SqliteInventory} from '../../src/inventory/sqlite-backend.js'
 import {runCli, temporaryDirectory} from '../helpers/cli.js'
+import {assertJsonContract} from '../helpers/json-contract.js'
 import {createTestDatabase, postgresUnavailable} from '../helpers/postgres.js'
 
 const pgSkip = await postgresUnavailable()
@@ -68,6 +69,9 @@ describe('invagent inventory serve', () => {
     expect(result.exitCode).toBe(0)
     // The ready line, then run()'s result (oclif prints it indented).
     const [first, ...rest] = stdout().trim().split('\n')
+    // Two documents: the ready line, and the result printed when it stops.
+    assertJsonContract(['inventory', 'serve', '--json'], first)
+    assertJsonContract(['inventory', 'serve', '--json'], rest.join('\n'))
     expect(InventoryServeOutput.parse(JSON.parse(first))).toEqual(ready)
     expect(InventoryServeOutput.parse(JSON.parse(rest.join('\n')))).toMatchObject({
       event: 'stopped',
