@@ -4,15 +4,15 @@ import {Flags} from '@oclif/core'
 import {auditExitCode, auditInventory} from '../src/agent/audit-session.js'
 import type {Approver} from '../src/agent/audit.js'
 import {DEFAULT_POLICY} from '../src/agent/policy.js'
+import {InvagentCommand, parseDuration, stateFlag, statePathFor} from '../src/cli/base-command.js'
 import {
-  DEFAULT_DB,
-  InvagentCommand,
-  dbFlag,
-  logDirectoryFor,
-  parseDuration,
-  stateFlag,
-  statePathFor,
-} from '../src/cli/base-command.js'
+  configFlag,
+  inventoryFlag,
+  logDirectoryForLocator,
+  selectInventory,
+  sqliteDbFlag,
+} from '../src/cli/inventory-flags.js'
+import {auditSettings, DEFAULT_MAX_TOKENS} from '../src/config/audit-settings.js'
 import {renderAuditReport} from '../src/cli/render.js'
 import {parseRuleNames} from '../src/detect/rules.js'
 import {ENGINES} from '../src/engines/create-engine.js'
@@ -26,46 +26,48 @@ export default class Audit extends InvagentCommand {
   static override examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
     '<%= config.bin %> <%= command.id %> --db inventory.db --max-findings 20 --json',
+    '<%= config.bin %> <%= command.id %> --inventory postgres://postgres@127.0.0.1/inventory --dry-run',
     '<%= config.bin %> <%= command.id %> --rule negative_on_hand --rule ledger_mismatch --yes',
     '<%= config.bin %> <%= command.id %> --approve all --ttl 2d',
     '<%= config.bin %> <%= command.id %> --dry-run --engine embedded --model models/invagent-phi3-q4_k_m.gguf',
     '<%= config.bin %> <%= command.id %> --dry-run --engine server --url http://127.0.0.1:8080',
   ]
   static override flags = {
-    db: dbFlag,
+    inventory: inventoryFlag,
+    db: sqliteDbFlag,
+    config: configFlag,
     state: stateFlag,
     'dry-run': Flags.boolean({
       summary: 'Plan and validate every fix in a sandbox, apply nothing: not one byte of the inventory changes.',
       default: false,
     }),
     engine: Flags.string({
-      summary: 'Who decides the next step: the rules playbook, a GGUF in-process, or a model server.',
+      summary: 'Who decides the next step: the rules playbook (default), a GGUF in-process, or a model server.',
       options: [...ENGINES],
-      default: 'rules',
     }),
     model: Flags.string({summary: 'GGUF model for --engine embedded: a path or a name from `invagent models list`.'}),
     url: Flags.string({summary: 'OpenAI-compatible endpoint for --engine server (llama-server first).'}),
     threads: Flags.integer({summary: 'CPU threads for --engine embedded (default: all cores).', min: 1}),
     ctx: Flags.integer({summary: 'Context size for --engine embedded.', min: 512}),
-    'max-tokens': Flags.integer({summary: 'Most tokens a model may generate for one step.', min: 16, default: 256}),
+    'max-tokens': Flags.integer({
+      summary: `Most tokens a model may generate for one step (default ${DEFAULT_MAX_TOKENS}).`,
+      min: 16,
+    }),
     seed: Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
     'max-findings': Flags.integer({summary: 'Audit at most this many findings (most severe first).', min: 1}),
     'max-writes': Flags.integer({
-      summary: 'Apply at most this many writes in this run; later findings are deferred to the next run.',
+      summary: `Apply at most this many writes in this run; later findings are deferred to the next run (default ${DEFAULT_POLICY.maxWritesPerRun}).`,
       min: 0,
-      default: DEFAULT_POLICY.maxWritesPerRun,
     }),
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
     yes: Flags.boolean({summary: 'Approve plans that need approval without asking.', default: false}),
     profile: Flags.string({
-      summary: 'Permission profile: which write tools are allowed.',
+      summary: `Permission profile: which write tools are allowed (default ${DEFAULT_POLICY.profile}).`,
       options: ['observe', 'standard', 'full'],
-      default: DEFAULT_POLICY.profile,
     }),
     'approve-above': Flags.integer({
-      summary: 'Plans with a write moving stock by more than this need approval.',
+      summary: `Plans with a write moving stock by more than this need approval (default ${DEFAULT_POLICY.approveAbove}).`,
       min: 0,
-      default: DEFAULT_POLICY.approveAbove,
     }),
     approve: Flags.string({
       summary: 'Which plans need approval: those above --approve-above (bound), or every plan with writes (all).',
@@ -84,10 +86,13 @@ export default class Audit extends InvagentCommand {
     const {flags} = await this.parse(Audit)
     const rules = parseRuleNames(flags.rule)
     const ttlMs = parseDuration(flags.ttl)
-    if (flags.db === DEFAULT_DB && ensureDemoInventory(flags.db))
-      this.notice(`No inventory configured: created the demo inventory at ${flags.db}`)
+    const {locator, source, config} = selectInventory(flags)
+    const settings = auditSettings(flags, config?.config)
+    if (source === 'default' && locator.kind === 'sqlite' && ensureDemoInventory(locator.path)) {
+      this.notice(`No inventory configured: created the demo inventory at ${locator.path}`)
+    }
     const interactive = !this.jsonEnabled() && Boolean(process.stdin.isTTY && process.stdout.isTTY)
-    const approver: Approver | undefined = flags.yes
+    const approver: Approver | undefined = settings.yes
       ? async () => true
       : interactive
         ? async (plan) =>
@@ -97,28 +102,14 @@ export default class Audit extends InvagentCommand {
             })
         : undefined
     const report = await auditInventory({
-      db: flags.db,
-      state: statePathFor(flags.state, flags.db),
-      logDirectory: logDirectoryFor(flags.db),
+      inventory: locator,
+      state: statePathFor(flags.state, locator),
+      logDirectory: logDirectoryForLocator(locator),
       dryRun: flags['dry-run'],
-      engine: {
-        engine: flags.engine,
-        model: flags.model,
-        url: flags.url,
-        threads: flags.threads,
-        contextSize: flags.ctx,
-        maxTokens: flags['max-tokens'],
-        seed: flags.seed,
-        stepDelayMs: flags['step-delay'],
-      },
+      engine: {...settings.engine, stepDelayMs: flags['step-delay']},
       rules,
       maxFindings: flags['max-findings'],
-      policy: {
-        ...DEFAULT_POLICY,
-        profile: flags.profile as typeof DEFAULT_POLICY.profile,
-        approveAbove: flags['approve-above'],
-        maxWritesPerRun: flags['max-writes'],
-      },
+      policy: {...settings.policy, maxWritesPerRun: flags['max-writes'] ?? settings.policy.maxWritesPerRun},
       approver,
       approveAll: flags.approve === 'all',
       approvalTtlMs: ttlMs,

@@ -5,9 +5,12 @@ import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {outputJsonSchemas} from '../dist/src/cli/output-schemas.js'
 import {toolCatalogue} from '../dist/src/tools/json-schema.js'
 import {datasetJsonSchemas} from '../dist/src/dataset/schema.js'
+import {openApiDocument} from '../dist/src/inventory/http/openapi.js'
 
 mkdirSync('schemas', {recursive: true})
 writeFileSync('schemas/tools.json', JSON.stringify(toolCatalogue(), null, 2) + '\n')
+// The REST contract an inventory server implements (`invagent inventory serve` is the reference).
+writeFileSync('schemas/openapi.json', JSON.stringify(openApiDocument(), null, 2) + '\n')
 for (const [id, schema] of Object.entries(outputJsonSchemas())) {
   writeFileSync(`schemas/output-${id.replaceAll(' ', '-')}.json`, JSON.stringify(schema, null, 2) + '\n')
 }

@@ -4,7 +4,13 @@ import type {z} from 'zod'
 import {approvePlan} from '../../src/agent/approvals.js'
 import {InvagentCommand} from '../../src/cli/base-command.js'
 import type {ApprovalsApproveOutput} from '../../src/cli/output-schemas.js'
-import {decisionFlags, deciderFromFlags, logDirectoryFor, stateFromFlags} from '../../src/cli/state-flags.js'
+import {
+  decisionFlags,
+  deciderFromFlags,
+  inventoryFromFlags,
+  logDirectoryFor,
+  stateFromFlags,
+} from '../../src/cli/state-flags.js'
 
 export default class ApprovalsApprove extends InvagentCommand {
   static override summary = 'Approve a parked plan: re-check it against the inventory and apply it exactly once.'
@@ -20,14 +26,14 @@ export default class ApprovalsApprove extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof ApprovalsApproveOutput>> {
     const {args, flags} = await this.parse(ApprovalsApprove)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const result = await approvePlan(args.id, {
         state,
         by: deciderFromFlags(flags),
         reason: flags.reason,
         logDirectoryFor,
-        inventory: flags.db,
+        inventory: inventoryFromFlags(flags),
       })
       const what =
         result.status === 'applied'
@@ -41,7 +47,7 @@ export default class ApprovalsApprove extends InvagentCommand {
       if (result.status !== 'applied') process.exitCode = 1
       return result
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

@@ -20,13 +20,13 @@ export default class ApprovalsList extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof ApprovalsListOutput>> {
     const {flags} = await this.parse(ApprovalsList)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const approvals = await state.listApprovals({status: flags.status as ApprovalStatus | undefined})
       this.say(renderApprovals(approvals))
       return {state: state.location, approvals}
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

@@ -22,7 +22,7 @@ export default class ApprovalsReject extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof ApprovalsRejectOutput>> {
     const {args, flags} = await this.parse(ApprovalsReject)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const result = await rejectPlan(args.id, {
         state,
@@ -33,7 +33,7 @@ export default class ApprovalsReject extends InvagentCommand {
       this.say(`${args.id}: rejected by ${result.approval.decidedBy}`)
       return result
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

@@ -17,13 +17,13 @@ export default class ApprovalsShow extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof ApprovalsShowOutput>> {
     const {args, flags} = await this.parse(ApprovalsShow)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const {approval, plan} = await showApproval(state, args.id)
       this.say(renderApproval(approval, plan))
       return {approval, plan}
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

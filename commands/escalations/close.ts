@@ -21,7 +21,7 @@ export default class EscalationsClose extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof EscalationsCloseOutput>> {
     const {args, flags} = await this.parse(EscalationsClose)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const result = await closeEscalation(args.id, {
         state,
@@ -32,7 +32,7 @@ export default class EscalationsClose extends InvagentCommand {
       this.say(`${args.id}: closed by ${result.escalation.closedBy}`)
       return result
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

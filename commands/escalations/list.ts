@@ -24,13 +24,13 @@ export default class EscalationsList extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof EscalationsListOutput>> {
     const {flags} = await this.parse(EscalationsList)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const escalations = await state.listEscalations({status: flags.status as Escalation['status']})
       this.say(renderEscalations(escalations))
       return {state: state.location, escalations}
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

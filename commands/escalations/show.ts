@@ -18,7 +18,7 @@ export default class EscalationsShow extends InvagentCommand {
 
   async run(): Promise<z.infer<typeof EscalationsShowOutput>> {
     const {args, flags} = await this.parse(EscalationsShow)
-    const state = stateFromFlags(flags)
+    const state = await stateFromFlags(flags)
     try {
       const escalation = await state.getEscalation(args.id)
       if (!escalation)
@@ -29,7 +29,7 @@ export default class EscalationsShow extends InvagentCommand {
       this.say(renderEscalation(escalation))
       return {escalation}
     } finally {
-      state.close()
+      await state.close()
     }
   }
 }

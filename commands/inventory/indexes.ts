@@ -1,4 +1,5 @@
-import {InvagentCommand, dbFlag} from '../../src/cli/base-command.js'
+import {InvagentCommand} from '../../src/cli/base-command.js'
+import {configFlag, inventoryFlag, selectInventory, sqliteDbFlag} from '../../src/cli/inventory-flags.js'
 import {createIndexes} from '../../src/inventory/create-indexes.js'
 import type {InventoryIndexResult} from '../../src/cli/output-schemas.js'
 
@@ -9,12 +10,13 @@ export default class InventoryIndexes extends InvagentCommand {
   static override examples = [
     '<%= config.bin %> <%= command.id %> --db erp-export.db',
     '<%= config.bin %> <%= command.id %> --db erp-export.db --json',
+    '<%= config.bin %> <%= command.id %> --inventory postgres://postgres@127.0.0.1/erp',
   ]
-  static override flags = {db: dbFlag}
+  static override flags = {inventory: inventoryFlag, db: sqliteDbFlag, config: configFlag}
 
   async run(): Promise<InventoryIndexResult> {
     const {flags} = await this.parse(InventoryIndexes)
-    const result = createIndexes(flags.db)
+    const result = await createIndexes(selectInventory(flags).locator)
     this.say(
       result.created.length > 0
         ? `Created ${result.created.length} index(es) in ${result.db}: ${result.created.join(', ')}`

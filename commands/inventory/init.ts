@@ -1,20 +1,24 @@
 import {Flags} from '@oclif/core'
 
-import {InvagentCommand, dbFlag} from '../../src/cli/base-command.js'
+import {InvagentCommand} from '../../src/cli/base-command.js'
+import {configFlag, inventoryFlag, selectInventory, sqliteDbFlag} from '../../src/cli/inventory-flags.js'
 import {renderTable} from '../../src/cli/table.js'
 import {DEMO_INVENTORY} from '../../src/inventory/demo.js'
-import {initInventory} from '../../src/simulate/generate.js'
+import {initInventoryAt} from '../../src/inventory/init-at-locator.js'
 import type {InventoryInitResult} from '../../src/cli/output-schemas.js'
 
 export default class InventoryInit extends InvagentCommand {
   static override summary = 'Generate a realistic inventory with injected faults and their ground truth.'
-  static override description = `Parts with SKUs, units and pack conversions; receipts, issues, transfers, returns and adjustments over --days; reservations; free-text integration events. --faults injects that many faults, cycling through every rule and root cause (escalation cases included); the ground truth is written next to the database as <db>.faults.json. The same --seed gives the same inventory.`
+  static override description = `Parts with SKUs, units and pack conversions; receipts, issues, transfers, returns and adjustments over --days; reservations; free-text integration events. --faults injects that many faults, cycling through every rule and root cause (escalation cases included); the ground truth is written next to a SQLite database as <db>.faults.json, and into invagent_meta on PostgreSQL (where the rows are loaded with COPY). The same --seed gives the same inventory.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --db /tmp/big.db --parts 5000 --days 90 --faults 100 --seed 7 --json',
+    '<%= config.bin %> <%= command.id %> --inventory postgres://postgres@127.0.0.1/inventory --parts 100000 --force',
   ]
   static override flags = {
-    db: dbFlag,
+    inventory: inventoryFlag,
+    db: sqliteDbFlag,
+    config: configFlag,
     parts: Flags.integer({summary: 'Number of parts.', default: DEMO_INVENTORY.parts, min: 1}),
     days: Flags.integer({summary: 'Days of transaction history.', default: DEMO_INVENTORY.days, min: 1}),
     faults: Flags.integer({
@@ -23,7 +27,10 @@ export default class InventoryInit extends InvagentCommand {
       min: 0,
     }),
     seed: Flags.integer({summary: 'Random seed.', default: DEMO_INVENTORY.seed, min: 0}),
-    force: Flags.boolean({summary: 'Replace an existing database.', default: false}),
+    force: Flags.boolean({
+      summary: 'Replace an existing database (on PostgreSQL: its reference tables).',
+      default: false,
+    }),
   }
 
   async run(): Promise<InventoryInitResult> {
@@ -33,8 +40,8 @@ export default class InventoryInit extends InvagentCommand {
     )
     const started = Date.now()
     const progress = process.stderr.isTTY && !this.jsonEnabled()
-    const result = initInventory({
-      path: flags.db,
+    const {locator} = selectInventory(flags)
+    const result = await initInventoryAt(locator, {
       parts: flags.parts,
       days: flags.days,
       faults: flags.faults,
@@ -53,9 +60,9 @@ export default class InventoryInit extends InvagentCommand {
         result.faults.map((fault) => [fault.id, fault.rule, fault.rootCause, fault.entity, fault.expected]),
       ),
     )
-    this.say(
-      `\n${result.db}: ${result.parts} parts, ${result.transactions} transactions, ${result.faults.length} faults (ground truth in ${result.db}.faults.json)`,
-    )
+    const truth = locator.kind === 'sqlite' ? `${result.db}.faults.json` : 'invagent_meta'
+    const counts = `${result.parts} parts, ${result.transactions} transactions, ${result.faults.length} faults`
+    this.say(`\n${result.db}: ${counts} (ground truth in ${truth})`)
     return result
   }
 }

@@ -65,6 +65,14 @@ function decisionLog(options: DecisionOptions, plan: Plan): AuditLog {
 export async function approvePlan(id: string, options: DecisionOptions): Promise<ApproveResult> {
   const {state} = options
   let {approval, plan} = await load(state, id)
+  const target = options.inventory ?? plan.inventory
+  if (target.includes('***') && (approval.status === 'pending' || approval.status === 'approving')) {
+    // Plans record a locator with its credentials redacted: the person approving supplies them.
+    throw new UserError(`approval ${id} applies to ${target}, whose credentials are not stored with the plan`, {
+      code: 'LOCATOR_CREDENTIALS',
+      suggestions: ['Name the inventory with its credentials: --inventory URL or INVAGENT_INVENTORY.'],
+    })
+  }
   const settled = (status: ApproveResult['status']): ApproveResult => ({
     approval,
     status,
@@ -125,13 +133,13 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
       })
     }
     // 'approving': this call took it, or an earlier approve stopped before recording how it ended.
-    const backend = openInventory(options.inventory ?? plan.inventory)
+    const backend = await openInventory(target)
     let applied
     try {
       await backend.assertWritable()
       applied = await applyPlan(backend, plan)
     } finally {
-      backend.close()
+      await backend.close()
     }
     log.append('plan-applied', {
       approvalId: id,

@@ -3,7 +3,7 @@ import {randomUUID} from 'node:crypto'
 import {createEngineWithIdentity, type EngineOptions} from '../engines/create-engine.js'
 import type {Engine} from '../engines/engine.js'
 import type {InventoryBackend} from '../inventory/backend.js'
-import {absoluteLocator, openInventory} from '../inventory/open-inventory.js'
+import {absoluteLocator, openInventory, type LocatorInput} from '../inventory/open-inventory.js'
 import type {StateStore} from '../state/state-store.js'
 import {openStateStore} from '../state/open-state.js'
 import type {RuleName} from '../tools/catalogue.js'
@@ -12,9 +12,9 @@ import {runAudit, type Approver, type AuditReport, type FindingOutcome} from './
 import type {PolicyOptions} from './policy.js'
 
 export interface AuditInventoryOptions {
-  /** The inventory locator (a SQLite path or sqlite:PATH). */
-  db: string
-  /** The state store's path. */
+  /** The inventory: a locator (SQLite path, sqlite:PATH, postgres://…, http(s)://…) or a parsed one. */
+  inventory: LocatorInput
+  /** The state store: a SQLite path or a postgres:// URL (docs/architecture.md, "State store"). */
   state: string
   logDirectory: string
   dryRun: boolean
@@ -41,9 +41,9 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
   const runId = randomUUID().slice(0, 8)
   const opened: {backend?: InventoryBackend; state?: StateStore; engine?: Engine; log?: AuditLog} = {}
   try {
-    opened.backend = openInventory(options.db)
+    opened.backend = await openInventory(options.inventory)
     if (!options.dryRun) await opened.backend.assertWritable()
-    opened.state = openStateStore(options.state)
+    opened.state = await openStateStore(options.state)
     const created = await createEngineWithIdentity(options.engine)
     opened.engine = created.engine
     opened.log = AuditLog.create(options.logDirectory, runId)
@@ -66,7 +66,7 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
       policy: options.policy,
       approver: options.approver,
       approveAll: options.approveAll,
-      inventoryLocator: absoluteLocator(options.db),
+      inventoryLocator: absoluteLocator(options.inventory),
       state: opened.state,
       approvalTtlMs: options.approvalTtlMs,
       engineIdentity: created.identity,
@@ -76,8 +76,8 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
     return report
   } finally {
     opened.log?.close()
-    opened.state?.close()
-    opened.backend?.close()
+    await opened.state?.close()
+    await opened.backend?.close()
     await opened.engine?.close?.()
   }
 }

@@ -442,6 +442,16 @@ function outcomeOfApply(
   }
   if (applied.status === 'stale') return applied.changes
   result.outcome = 'escalated'
+  if (applied.status === 'partial') {
+    // An inventory without rollback: say exactly which writes landed (docs/architecture.md, "Backends without rollback").
+    runCounters.run += applied.writesApplied
+    for (const action of result.actions)
+      action.applied = applied.appliedWrites.some(
+        (write) => write.tool === action.tool && canonicalJson(write.args) === canonicalJson(action.args),
+      )
+    result.summary = `the plan was applied only in part, and the inventory cannot roll back: ${applied.problems.join('; ')}`
+    return undefined
+  }
   result.summary = `the plan validated in the sandbox but not on the live inventory, so nothing was kept: ${applied.problems.join('; ')}`
   return undefined
 }

@@ -2,15 +2,17 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {userInfo} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
+import {scrubSecrets} from '../config/secrets.js'
 import {didYouMean, InvagentError, UserError} from '../errors.js'
-import {localPathOf} from '../inventory/open-inventory.js'
+import {DEFAULT_SQLITE_PATH} from '../inventory/locator.js'
+import {localPathOf, type LocatorInput} from '../inventory/open-inventory.js'
 import {databaseLockedError, isSqliteBusy} from '../inventory/sqlite-connection.js'
-import {defaultStatePath} from '../state/open-state.js'
+import {defaultStateLocator} from '../state/open-state.js'
 import {redactSecrets, secretValues} from '../util/secrets.js'
 import type {ErrorResult} from './output-schemas.js'
 import {escapeOutput} from './terminal-text.js'
 
-export const DEFAULT_DB = join('.invagent', 'inventory.db')
+export const DEFAULT_DB = DEFAULT_SQLITE_PATH
 
 /**
  * The base of every invagent command: `--json` on all of them (the value `run()` returns is
@@ -104,7 +106,8 @@ export function describeError(error: unknown, flagNames: readonly string[] = [])
   // A lock met after the database was opened (a writer started meanwhile) surfaces as node:sqlite's own error.
   if (!(error instanceof InvagentError) && isSqliteBusy(error)) error = databaseLockedError('the database', error)
   const secrets = secretValues()
-  const clean = (text: string) => redactSecrets(text, secrets)
+  // A value substituted from ${ENV_VAR} in invagent.yaml is a secret wherever a message quotes it.
+  const clean = (text: string) => scrubSecrets(redactSecrets(text, secrets))
   if (error instanceof InvagentError) {
     return {
       code: error.code,
@@ -142,14 +145,14 @@ export const stateFlag = Flags.string({
 export const byFlag = Flags.string({summary: 'Who decides, for the log (default: the OS user).'})
 
 /** Audit logs live in a `logs` folder next to the database (`.invagent/logs` for inventories that are not files). */
-export function logDirectoryFor(db: string): string {
+export function logDirectoryFor(db: LocatorInput): string {
   const path = localPathOf(db)
   return path === undefined ? join('.invagent', 'logs') : join(dirname(resolve(path)), 'logs')
 }
 
 /** The state store a command uses: --state, or the default beside the inventory. */
-export function statePathFor(state: string | undefined, db: string): string {
-  return state ?? defaultStatePath(db)
+export function statePathFor(state: string | undefined, db: LocatorInput): string {
+  return state ?? defaultStateLocator(db)
 }
 
 /** The OS user, the default author of a decision. */

@@ -217,7 +217,17 @@ export const DoctorOutput = z.object({
   ok: z.boolean(),
   checks: z.array(
     z.object({
-      id: z.enum(['node', 'cpu', 'node-llama-cpp', 'llama-server', 'llama-quantize', 'build-tools', 'models', 'cache']),
+      id: z.enum([
+        'node',
+        'cpu',
+        'node-llama-cpp',
+        'llama-server',
+        'llama-quantize',
+        'build-tools',
+        'models',
+        'cache',
+        'inventory',
+      ]),
       status: checkStatus,
       detail: z.string(),
       nextStep: z.string().optional(),
@@ -247,6 +257,18 @@ export const DoctorOutput = z.object({
     }),
   ),
   cacheDir: z.string(),
+  inventory: z.object({
+    kind: z.enum(['sqlite', 'postgres', 'http']),
+    locator: z.string(),
+    source: z.enum(['flag --inventory', 'flag --db', 'env INVAGENT_INVENTORY', 'env INVAGENT_DB', 'config', 'default']),
+    reachable: z.boolean(),
+    server: z.string().nullable(),
+    parts: z.number().int().nullable(),
+    transactions: z.number().int().nullable(),
+    missingIndexes: z.array(z.string()),
+    error: z.string().optional(),
+    nextStep: z.string().optional(),
+  }),
 })
 
 /** `serve --json` writes JSON Lines: every line is one of these, the last one `stopped`. */
@@ -516,6 +538,19 @@ export const ErrorOutput = z.object({
   error: z.object({code: z.string(), message: z.string(), suggestions: z.array(z.string())}),
 })
 
+/** `inventory serve --json` writes JSON Lines: `ready` once listening, `stopped` at the end. */
+export const InventoryServeOutput = z.discriminatedUnion('event', [
+  z.object({
+    event: z.literal('ready'),
+    url: z.string(),
+    inventory: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    auth: z.enum(['bearer', 'none']),
+  }),
+  z.object({event: z.literal('stopped'), url: z.string(), writes: z.number().int(), uptimeMs: z.number().int()}),
+])
+
 /** Command id → the schema of its --json output; `error` is the output of any command that fails. */
 export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   error: ErrorOutput,
@@ -531,6 +566,7 @@ export const OUTPUT_SCHEMAS: Record<string, z.ZodType> = {
   tools: ToolsOutput,
   'inventory init': InventoryInitOutput,
   'inventory indexes': InventoryIndexOutput,
+  'inventory serve': InventoryServeOutput,
   'log verify': LogVerifyOutput,
   'llama build': LlamaBuildOutput,
   doctor: DoctorOutput,

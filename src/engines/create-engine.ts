@@ -19,6 +19,8 @@ export interface EngineOptions {
   seed?: number
   /** Waits this long before every step: stands in for a slow model in load tests and demos. */
   stepDelayMs?: number
+  /** Bearer token for the server engine; INVAGENT_API_KEY when not given. */
+  apiKey?: string
 }
 
 /** What made a plan: recorded in it so that a plan can be traced to an engine, a model and a prompt. */
@@ -84,7 +86,7 @@ async function create(options: EngineOptions): Promise<CreatedEngine> {
         url: options.url,
         maxTokens: options.maxTokens,
         seed: options.seed,
-        apiKey: process.env.INVAGENT_API_KEY,
+        apiKey: options.apiKey ?? process.env.INVAGENT_API_KEY,
       })
       return {
         engine,

@@ -305,6 +305,23 @@ async function* unposted(finding: Finding): Play {
     )
     return yield resolve('transient_sync_error', `Reprocessed ${txnId}.`)
   }
+  if (last === 'unknown_sku') {
+    // The SKU was unknown when it failed; if it now resolves to exactly the part the transaction
+    // names, the cause was fixed (a remap that landed before the post), and posting is what is left.
+    const found = expect<ToolResult<'find_part_by_sku'>>(
+      yield step(`SKU "${txn.sku}" was reported unknown; check what it resolves to now.`, 'find_part_by_sku', {
+        sku: txn.sku,
+      }),
+    )
+    const parts = [...new Set((found?.matches ?? []).map((match) => match.part_id))]
+    if (parts.length === 1 && parts[0] === txn.part_id) {
+      yield step(`"${txn.sku}" resolves to ${txn.part_id}, the part it names: reprocess it.`, 'reprocess_transaction', {
+        txn_id: txnId,
+        reason: `SKU "${txn.sku}" now resolves to ${txn.part_id}`,
+      })
+      return yield resolve('unknown_sku', `${txnId} already pointed at ${txn.part_id}; posted it.`)
+    }
+  }
   if (last === 'transient' && !kinds.includes('unrecognized')) {
     yield step('Only transient failures were recorded: reprocess once (idempotent).', 'reprocess_transaction', {
       txn_id: txnId,

@@ -4,9 +4,11 @@ import type {
   IntegrationEventRecord,
   PartRecord,
   ReservationRecord,
+  ToolArgs,
   ToolResult,
   TransactionRecord,
   WriteResult,
+  WriteToolName,
 } from '../tools/tools.js'
 
 /*
@@ -164,8 +166,22 @@ export interface InventoryBackend extends InventoryReads, InventoryWrites {
    */
   unitOfWork<T>(work: () => Promise<T>, commit: (result: T) => boolean): Promise<T>
 
+  /**
+   * False for an inventory that cannot roll back (one behind an HTTP API): its unitOfWork cannot
+   * undo anything, its primitive writes are not offered, and a plan's writes go whole through
+   * sendWrite, in order, so that apply can say exactly which writes landed when one fails
+   * (docs/architecture.md, "Backends without rollback"). Absent means true.
+   */
+  readonly canRollBack?: boolean
+
+  /**
+   * Only where canRollBack is false: one write tool call sent to the inventory, which applies its
+   * meaning itself, at most once per idempotency key (a repeat answers the recorded result).
+   */
+  sendWrite?(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteResult>
+
   /** Throws a ConfigError saying why when this inventory cannot be written (checked before apply). */
   assertWritable(): Promise<void>
 
-  close(): void
+  close(): void | Promise<void>
 }

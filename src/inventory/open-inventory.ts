@@ -1,49 +1,54 @@
-import {resolve} from 'node:path'
-
-import {UserError} from '../errors.js'
 import type {InventoryBackend} from './backend.js'
+import {describeLocator, parseLocator, type InventoryLocator} from './locator.js'
+import {PostgresInventory} from './postgres/backend.js'
 import {SqliteInventory} from './sqlite-backend.js'
 
 export interface OpenInventoryOptions {
   readOnly?: boolean
+  /** For an inventory over HTTP: the file holding the bearer token (else INVAGENT_TOKEN). */
+  tokenFile?: string
 }
 
-/** What a locator names: the kind of inventory and where it is. */
-export interface ParsedLocator {
-  kind: 'sqlite'
-  path: string
-}
+/** A locator as given (text) or already parsed. */
+export type LocatorInput = string | InventoryLocator
 
-/**
- * Parses an inventory locator: a SQLite file path, or `sqlite:PATH`. Other schemes are named
- * here as they are added (docs/architecture.md, "Locators").
- */
-export function parseLocator(locator: string): ParsedLocator {
-  const scheme = /^([a-z][a-z0-9+.-]*):(?!\\)/i.exec(locator)
-  // A Windows drive letter ("C:") is a path, not a scheme.
-  if (!scheme || scheme[1].length === 1) return {kind: 'sqlite', path: locator}
-  const name = scheme[1].toLowerCase()
-  if (name === 'sqlite') return {kind: 'sqlite', path: locator.slice(scheme[0].length).replace(/^\/\/(?=\/)/, '')}
-  throw new UserError(`inventory locator "${locator}" has the scheme "${name}:", which this build cannot open`, {
-    code: 'LOCATOR_SCHEME',
-    suggestions: ['Give a SQLite path or sqlite:PATH.'],
-  })
+function toLocator(locator: LocatorInput): InventoryLocator {
+  return typeof locator === 'string' ? parseLocator(locator) : locator
 }
 
 /** The path of a SQLite locator, or undefined for other kinds (where files next to it make no sense). */
-export function localPathOf(locator: string): string | undefined {
-  const parsed = parseLocator(locator)
+export function localPathOf(locator: LocatorInput): string | undefined {
+  const parsed = toLocator(locator)
   return parsed.kind === 'sqlite' ? parsed.path : undefined
 }
 
-/** Opens the inventory a locator names: the one place every command and library function opens one. */
-export function openInventory(locator: string, options: OpenInventoryOptions = {}): InventoryBackend & {close(): void} {
-  const parsed = parseLocator(locator)
-  return SqliteInventory.open(parsed.path, {readOnly: options.readOnly})
+/**
+ * The locator as text that names the same inventory from any working folder, as a parked plan
+ * records it: an absolute SQLite path, or the URL with any password or token redacted (the person
+ * approving supplies those again).
+ */
+export function absoluteLocator(locator: LocatorInput): string {
+  return describeLocator(toLocator(locator))
 }
 
-/** The same locator with a SQLite path made absolute: valid from any working folder. */
-export function absoluteLocator(locator: string): string {
-  const parsed = parseLocator(locator)
-  return resolve(parsed.path)
+/**
+ * Opens the inventory a locator names: the one place that knows every backend
+ * (docs/architecture.md, "Locators").
+ */
+export async function openInventory(
+  locator: LocatorInput,
+  options: OpenInventoryOptions = {},
+): Promise<InventoryBackend> {
+  const parsed = toLocator(locator)
+  switch (parsed.kind) {
+    case 'sqlite':
+      return SqliteInventory.open(parsed.path, {readOnly: options.readOnly})
+    case 'postgres':
+      return PostgresInventory.open(parsed.url, options)
+    case 'http': {
+      // The token from INVAGENT_TOKEN (or a token file given to openHttpInventory); the mirror under .invagent/mirrors.
+      const {openHttpInventory} = await import('./http/open-http-inventory.js')
+      return openHttpInventory({url: parsed.url, tokenFile: options.tokenFile})
+    }
+  }
 }

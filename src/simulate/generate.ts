@@ -73,10 +73,41 @@ export interface TxnInput {
   createdAt: number
 }
 
+/** A transaction row's values in column order (see SimulationRowSink.transaction). */
+type TransactionRowValues = [
+  string,
+  string | null,
+  string,
+  string,
+  number,
+  string,
+  string,
+  string,
+  string,
+  number,
+  number | null,
+]
+
+/**
+ * Where the simulator's append-only rows (transactions, integration events, reservations) go
+ * instead of SQLite: a bulk loader formats them as they come. The simulator never reads those
+ * rows back, so the values are exactly what it would have inserted; events are numbered as
+ * SQLite's rowid would number them (1, 2, …).
+ */
+export interface SimulationRowSink {
+  /** id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at */
+  transaction(row: TransactionRowValues): void
+  event(row: [number, string, number, string, string]): void
+  reservation(row: [string, string, number, string, string, number]): void
+}
+
 /** Writes rows of a simulated inventory: ids, references and events are numbered here. */
 export class SimulationWriter {
   private txnCounter = 0
   private reservationCounter = 0
+  private eventCounter = 0
+  /** When set, append-only rows go here instead of into `db`. */
+  sink: SimulationRowSink | undefined
   private readonly refCounters = new Map<string, number>()
   transactions = 0
   readonly db: SqliteConnection
@@ -104,6 +135,12 @@ export class SimulationWriter {
     this.txnCounter++
     this.transactions++
     const id = `T-${String(this.txnCounter).padStart(7, '0')}`
+    if (this.sink) {
+      const postedAt = input.status === 'posted' ? input.createdAt + this.random.int(1000, 120000) : null
+      const {partId, sku, kind, qty, uom, status, source, ref, createdAt} = input
+      this.sink.transaction([id, partId, sku, kind, qty, uom, status, source, ref, createdAt, postedAt])
+      return id
+    }
     this.db.run(
       'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       id,
@@ -128,6 +165,10 @@ export class SimulationWriter {
     values: {ref?: string; sku?: string; uom?: string; qty?: number; source?: string},
   ): void {
     const message = phrase(this.random, kind, this.phrasings, values)
+    if (this.sink) {
+      this.sink.event([++this.eventCounter, txnId, at, message.level, message.text])
+      return
+    }
     this.db.run(
       'INSERT INTO integration_events (txn_id, at, level, message) VALUES (?, ?, ?, ?)',
       txnId,
@@ -146,6 +187,10 @@ export class SimulationWriter {
   ): string {
     this.reservationCounter++
     const id = `R-${String(this.reservationCounter).padStart(6, '0')}`
+    if (this.sink) {
+      this.sink.reservation([id, partId, qty, orderRef, status, createdAt])
+      return id
+    }
     this.db.run(
       'INSERT INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       id,
@@ -185,7 +230,8 @@ export function maxFaults(parts: number): number {
   return Math.floor(parts / 2)
 }
 
-function checkOptions(options: InitOptions): void {
+/** Refuses options no inventory can be generated from, before anything is created. */
+export function checkOptions(options: InitOptions): void {
   const integer = (name: string, value: number, min: number, max: number) => {
     if (!Number.isInteger(value) || value < min || value > max)
       throw new UserError(`--${name} must be an integer from ${min} to ${max}, got ${value}`)
@@ -242,11 +288,52 @@ export function initInventory(options: InitOptions): InitResult {
   const db = new SqliteConnection(temporary)
   try {
     db.exec('PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;')
-    db.exec(SCHEMA_SQL)
-    db.exec('BEGIN')
+    const generated = generateRows(db, options)
+    db.exec(INDEX_SQL)
+    db.exec('ANALYZE')
+    db.close()
+    const {parts, transactions, faults} = generated
+    const result: InitResult = {db: path, parts, transactions, faults}
+    writeFileSync(`${temporary}.faults.json`, faultsFileText(options.seed, generated.clock, generated.faults))
+    renameSync(`${temporary}.faults.json`, `${path}.faults.json`)
+    renameSync(temporary, path)
+    return result
+  } catch (error) {
+    db.close()
+    rmSync(temporary, {force: true})
+    rmSync(`${temporary}.faults.json`, {force: true})
+    throw error
+  }
+}
+
+/** The ground truth file written next to a generated inventory. */
+export function faultsFileText(seed: number, clock: number, faults: InjectedFault[]): string {
+  return JSON.stringify({seed, clock, faults}, null, 2) + '\n'
+}
+
+export interface GeneratedRows {
+  parts: number
+  transactions: number
+  faults: InjectedFault[]
+  clock: number
+}
+
+/**
+ * Creates the reference schema in an empty SQLite database and writes a generated inventory into
+ * it, without indexes. Other backends load their copy from these rows, so the same seed gives
+ * the same inventory everywhere.
+ */
+export function generateRows(db: SqliteConnection, options: InitOptions, sink?: SimulationRowSink): GeneratedRows {
+  checkOptions(options)
+  // Planted text is written next to rows it looks up in SQLite: with a sink they would not be there.
+  if (sink && options.hostileText) throw new Error('hostile text needs every row in SQLite; generate without a sink')
+  db.exec(SCHEMA_SQL)
+  db.exec('BEGIN')
+  try {
     const random = new Random(options.seed)
     const clock = options.clock ?? DEFAULT_CLOCK
     const writer = new SimulationWriter(db, random.fork(1), clock, options.phrasings ?? 'train', options.idBase ?? 0)
+    writer.sink = sink
     const parts = createParts(writer, random.fork(2), options.parts, options.idBase ?? 0)
     const plan = options.variants ?? planFaults(random.fork(3), options.faults)
     const faultPartIndexes = new Set(
@@ -272,18 +359,9 @@ export function initInventory(options: InitOptions): InitResult {
     for (const [key, value] of Object.entries(meta))
       db.run('INSERT INTO invagent_meta (key, value) VALUES (?, ?)', key, value)
     db.exec('COMMIT')
-    db.exec(INDEX_SQL)
-    db.exec('ANALYZE')
-    db.close()
-    const result: InitResult = {db: path, parts: parts.length, transactions: writer.transactions, faults}
-    writeFileSync(`${temporary}.faults.json`, JSON.stringify({seed: options.seed, clock, faults}, null, 2) + '\n')
-    renameSync(`${temporary}.faults.json`, `${path}.faults.json`)
-    renameSync(temporary, path)
-    return result
+    return {parts: parts.length, transactions: writer.transactions, faults, clock}
   } catch (error) {
-    db.close()
-    rmSync(temporary, {force: true})
-    rmSync(`${temporary}.faults.json`, {force: true})
+    if (db.db.isTransaction) db.exec('ROLLBACK')
     throw error
   }
 }

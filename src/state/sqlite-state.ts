@@ -47,13 +47,13 @@ CREATE TABLE IF NOT EXISTS state_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL
 INSERT OR IGNORE INTO state_meta (key, value) VALUES ('schema_version', '1');
 `
 
-type Row = Record<string, string | number | null>
+export type Row = Record<string, string | number | null>
 
-function newId(prefix: string): string {
+export function newId(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`
 }
 
-function approvalOf(row: Row): Approval {
+export function approvalOf(row: Row): Approval {
   return Approval.parse({
     id: row.id,
     planId: row.plan_id,
@@ -75,7 +75,7 @@ function approvalOf(row: Row): Approval {
   })
 }
 
-function escalationOf(row: Row): Escalation {
+export function escalationOf(row: Row): Escalation {
   return Escalation.parse({
     id: row.id,
     runId: row.run_id,

@@ -123,5 +123,5 @@ export interface StateStore {
   listEscalations(filter?: {status?: Escalation['status']}): Promise<Escalation[]>
   closeEscalation(id: string, note: string, by: string): Promise<Escalation | undefined>
 
-  close(): void
+  close(): void | Promise<void>
 }

@@ -61,6 +61,7 @@ describe('the --json contract had a hole: tests parsed with zod, which drops unk
     // runCli checks the contract of every --json run; these two are checked where they can run.
     const checkedElsewhere: Record<string, string> = {
       'dataset author': 'needs a terminal: test/unit/dataset-author.test.ts checks its result with contractProblems',
+      'inventory serve': 'a server: test/command/inventory-serve.test.ts checks its ready line and its result',
       serve: 'needs llama-server: test/integration/llama-server.test.ts checks its JSON Lines with assertJsonContract',
       error: 'the failure output of every command: checked on every failing --json run',
     }

@@ -22,8 +22,11 @@ export interface CliResult {
  * broken contract fails the test that ran the command.
  */
 export async function runCli(args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  const env = {...process.env, ...extraEnv}
+  const env: NodeJS.ProcessEnv = {...process.env}
+  // The inventory a test means is the one it names, never one from the developer's shell.
   delete env.INVAGENT_DB
+  delete env.INVAGENT_INVENTORY
+  Object.assign(env, extraEnv)
   const result = await execa(process.execPath, [BIN, ...args], {cwd, env, reject: false, stdin: 'ignore'})
   let json: unknown
   if (args.includes('--json')) {

@@ -122,6 +122,41 @@ describe('the rules engine trusted phrasings over facts', () => {
     },
   )
 
+  it('escalated a transaction whose unknown SKU had already been remapped (a partial apply): now it posts it', async () => {
+    const builder = inventoryWithPart()
+      .alias('LEG-0000017', 'P-000001')
+      .transaction({
+        id: 'T-0000003',
+        part_id: 'P-000001',
+        sku: 'LEG-0000017',
+        qty: 5,
+        status: 'pending',
+        created_at: NOW - 30 * HOUR_MS,
+      })
+      .event({txn_id: 'T-0000003', message: 'SKU LEG-0000017 not found in item master', level: 'error'})
+    const outcome = await auditTransaction(builder, 'T-0000003')
+    expect(outcome.outcome).toBe('would_resolve')
+    expect(outcome.rootCause).toBe('unknown_sku')
+    expect(outcome.actions.map((action) => action.tool)).toEqual(['reprocess_transaction'])
+  })
+
+  it('but escalates a well-formed transaction whose reported-unknown SKU resolves to another part', async () => {
+    const builder = inventoryWithPart()
+      .alias('LEG-0000017', 'P-000002')
+      .transaction({
+        id: 'T-0000003',
+        part_id: 'P-000001',
+        sku: 'LEG-0000017',
+        qty: 5,
+        status: 'pending',
+        created_at: NOW - 30 * HOUR_MS,
+      })
+      .event({txn_id: 'T-0000003', message: 'SKU LEG-0000017 not found in item master', level: 'error'})
+    const outcome = await auditTransaction(builder, 'T-0000003')
+    expect(outcome.outcome).toBe('escalated')
+    expect(outcome.actions.filter((action) => action.tool !== 'find_part_by_sku')).toEqual([])
+  })
+
   it('and reprocesses a well-formed transaction whose only failures were transient', async () => {
     const builder = inventoryWithPart()
       .transaction({id: 'T-0000003', part_id: 'P-000001', qty: 5, status: 'error', created_at: NOW - 30 * HOUR_MS})
