@@ -64,7 +64,9 @@ function decisionLog(options: DecisionOptions, plan: Plan): AuditLog {
 /** Approves a parked plan: re-checks it, applies it once, and records the decision. */
 export async function approvePlan(id: string, options: DecisionOptions): Promise<ApproveResult> {
   const {state} = options
-  let {approval, plan} = await load(state, id)
+  const loaded = await load(state, id)
+  const plan = loaded.plan
+  let approval = loaded.approval
   const target = options.inventory ?? plan.inventory
   if (target.includes('***') && (approval.status === 'pending' || approval.status === 'approving')) {
     // Plans record a locator with its credentials redacted: the person approving supplies them.

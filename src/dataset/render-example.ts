@@ -10,12 +10,10 @@ import type {PlaybookExample} from './schema.js'
  */
 export function exampleMessages(example: PlaybookExample): ChatMessage[] {
   const steps = example.trajectory
-  const turns = steps
-    .slice(0, -1)
-    .map((step) => ({
-      step: {thought: step.thought, tool: step.action.tool, args: step.action.args},
-      observation: step.observation,
-    }))
+  const turns = steps.slice(0, -1).map((step) => ({
+    step: {thought: step.thought, tool: step.action.tool, args: step.action.args},
+    observation: step.observation,
+  }))
   const last = steps.at(-1)!
   return [
     ...renderMessages(example.input.finding as Finding, turns),

@@ -90,14 +90,12 @@ export function compareWithBaseline(
 ): BaselineComparison {
   const pairs: typeof COMPARED = [
     ...COMPARED.slice(0, 1),
-    ...current.metrics.passK
-      .slice(1)
-      .map((entry) => ({
-        metric: `pass^${entry.k}`,
-        read: (metrics: Metrics) => metrics.passK.find((other) => other.k === entry.k)?.value ?? null,
-        better: 'higher' as const,
-        tolerance: 0,
-      })),
+    ...current.metrics.passK.slice(1).map((entry) => ({
+      metric: `pass^${entry.k}`,
+      read: (metrics: Metrics) => metrics.passK.find((other) => other.k === entry.k)?.value ?? null,
+      better: 'higher' as const,
+      tolerance: 0,
+    })),
     ...COMPARED.slice(1),
   ]
   const metrics: MetricComparison[] = pairs.map(({metric, read, better, tolerance, slack}) => {

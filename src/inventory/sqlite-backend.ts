@@ -157,10 +157,17 @@ export class SqliteInventory implements InventoryBackend {
       throw new ToolFailure('give part_id or external_ref')
     const where: string[] = []
     const params: Array<string | number> = []
-    if (query.partId !== undefined) (where.push('t.part_id = ?'), params.push(query.partId))
-    if (query.externalRef !== undefined) (where.push('t.external_ref = ?'), params.push(query.externalRef))
-    if (query.status !== undefined) (where.push('t.status = ?'), params.push(query.status))
-    if (query.kind !== undefined) (where.push('t.kind = ?'), params.push(query.kind))
+    const filters: Array<[string, string | undefined]> = [
+      ['t.part_id = ?', query.partId],
+      ['t.external_ref = ?', query.externalRef],
+      ['t.status = ?', query.status],
+      ['t.kind = ?', query.kind],
+    ]
+    for (const [condition, value] of filters) {
+      if (value === undefined) continue
+      where.push(condition)
+      params.push(value)
+    }
     const condition = where.join(' AND ')
     const total = this.db.get<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, ...params)!.n
     const transactions = this.db.all<TransactionWithDelta>(

@@ -414,7 +414,10 @@ export function postMovement(
   let uom = part.uom
   if (kind === 'receipt' && part.packs.length > 0 && random.bool(0.3)) {
     const [packUom, factor] = random.pick(part.packs)
-    if (delta % factor === 0 && delta / factor > 0) ((qty = delta / factor), (uom = packUom))
+    if (delta % factor === 0 && delta / factor > 0) {
+      qty = delta / factor
+      uom = packUom
+    }
   }
   const source = options.source ?? (kind === 'issue' && random.bool(0.3) ? 'erp' : SOURCE_OF_KIND[kind])
   const ref = options.ref ?? writer.ref(kind === 'issue' && source === 'erp' ? 'WO' : REF_OF_KIND[kind])

@@ -34,7 +34,6 @@ describe('a SKU with control characters cleared the screen and forged a table ro
       const run = await runCli([...args, db], cwd)
       expect(run.exitCode).toBe(0)
       if (args[0] === 'detect') expect(run.stdout).toContain(String.raw`FAS-1\x1b[2J\x1b[H\r\nnegative_on_hand`)
-      // eslint-disable-next-line no-control-regex
       expect(run.stdout + run.stderr).not.toMatch(/[\x00-\x09\x0B-\x1F\x7F-\x9F\u202E]/)
       expect(run.stdout.split('\n').filter((line) => line.startsWith('negative_on_hand  P-999999'))).toEqual([])
     },
@@ -65,7 +64,6 @@ describe('a SKU with control characters cleared the screen and forged a table ro
       summary: {resolved: 0, wouldResolve: 0, escalated: 1, failed: 0},
     }
     const text = renderAuditReport(report as unknown as AuditReport)
-    // eslint-disable-next-line no-control-regex
     expect(text).not.toMatch(/[\x00-\x09\x0B-\x1F\x7F-\x9F\u202E]/)
     expect(text.split('\n').filter((line) => line.startsWith('negative_on_hand'))).toEqual([])
   })

@@ -13,6 +13,8 @@ export interface CliResult {
   stdout: string
   stderr: string
   exitCode: number
+  // The parsed --json output: each test narrows it with its command's zod schema.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read it as the schema they check
   json: any
 }
 

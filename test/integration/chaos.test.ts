@@ -103,7 +103,9 @@ describe('chaos: a random engine against the audit loop', () => {
         .trimEnd()
         .split('\n')
         .map((text) => JSON.parse(text))) {
-        if (line.event === 'policy-decided') line.data.decision.allowed ? writesExecuted++ : writesDenied++
+        if (line.event !== 'policy-decided') continue
+        if (line.data.decision.allowed) writesExecuted++
+        else writesDenied++
       }
 
       for (const outcome of report.outcomes) expect(['resolved', 'escalated']).toContain(outcome.outcome)
