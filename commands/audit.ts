@@ -22,7 +22,16 @@ import {AuditOutput, type AuditResult} from '../src/cli/output-schemas.js'
 export default class Audit extends InvagentCommand {
   static override summary =
     'Detect discrepancies, plan fixes in a sandbox, apply validated plans in short units, park or escalate the rest.'
-  static override description = `Runs the audit loop: every rule as SQL, then for each finding the engine troubleshoots against a sandbox copy of the finding's scope (reads see the inventory, writes stay in the sandbox), every write passes the policy gate, and the fix must validate there. The result is a plan; in apply mode it is applied in one short unit that first checks nothing it read has changed, then validates again on the live data. Plans that need a person (above --approve-above, or all with --approve all) are asked for at a terminal, otherwise parked: see \`invagent approvals\`. Escalations are queued: see \`invagent escalations\`. --dry-run stops after the plan: not one byte of the inventory changes. Exit codes: 0 every finding resolved, escalated, parked or deferred; 1 any failed; 2 bad input; 3 unusable inventory or state.`
+  static override description =
+    'Runs the audit loop: every rule as SQL, then for each finding the engine troubleshoots against ' +
+    `a sandbox copy of the finding's scope (reads see the inventory, writes stay in the sandbox), ` +
+    'every write passes the policy gate, and the fix must validate there. The result is a plan; in ' +
+    'apply mode it is applied in one short unit that first checks nothing it read has changed, then ' +
+    'validates again on the live data. Plans that need a person (above --approve-above, or all with ' +
+    '--approve all) are asked for at a terminal, otherwise parked: see `invagent approvals`. ' +
+    'Escalations are queued: see `invagent escalations`. --dry-run stops after the plan: not one ' +
+    'byte of the inventory changes. Exit codes: 0 every finding resolved, escalated, parked or ' +
+    'deferred; 1 any failed; 2 bad input; 3 unusable inventory or state.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --dry-run',
     '<%= config.bin %> <%= command.id %> --db inventory.db --max-findings 20 --json',
@@ -56,7 +65,9 @@ export default class Audit extends InvagentCommand {
     seed: Flags.integer({summary: 'Sampling seed for model engines.', min: 0}),
     'max-findings': Flags.integer({summary: 'Audit at most this many findings (most severe first).', min: 1}),
     'max-writes': Flags.integer({
-      summary: `Apply at most this many writes in this run; later findings are deferred to the next run (default ${DEFAULT_POLICY.maxWritesPerRun}).`,
+      summary:
+        'Apply at most this many writes in this run; later findings are deferred to the next run ' +
+        `(default ${DEFAULT_POLICY.maxWritesPerRun}).`,
       min: 0,
     }),
     rule: Flags.string({summary: 'Only these rules (repeatable).', multiple: true}),
@@ -66,7 +77,9 @@ export default class Audit extends InvagentCommand {
       options: ['observe', 'standard', 'full'],
     }),
     'approve-above': Flags.integer({
-      summary: `Plans with a write moving stock by more than this need approval (default ${DEFAULT_POLICY.approveAbove}).`,
+      summary:
+        'Plans with a write moving stock by more than this need approval ' +
+        `(default ${DEFAULT_POLICY.approveAbove}).`,
       min: 0,
     }),
     approve: Flags.string({
@@ -97,7 +110,10 @@ export default class Audit extends InvagentCommand {
       : interactive
         ? async (plan) =>
             confirm({
-              message: `${plan.findingId}: ${plan.writes.map((write) => `${write.tool} ${JSON.stringify(write.args)}`).join('; ')} moves stock by up to ${plan.maxImpact}. Apply?`,
+              message:
+                `${plan.findingId}: ` +
+                `${plan.writes.map((write) => `${write.tool} ${JSON.stringify(write.args)}`).join('; ')} ` +
+                `moves stock by up to ${plan.maxImpact}. Apply?`,
               default: false,
             })
         : undefined

@@ -9,7 +9,9 @@ import type {DetectResult} from '../src/cli/output-schemas.js'
 
 export default class Detect extends InvagentCommand {
   static override summary = 'Run every discrepancy rule as SQL and list the findings.'
-  static override description = `Rules: ${RULES.join(', ')}. Read-only: the inventory is opened read-only (on PostgreSQL, one REPEATABLE READ snapshot).`
+  static override description =
+    `Rules: ${RULES.join(', ')}. Read-only: the inventory is opened read-only (on PostgreSQL, one ` +
+    'REPEATABLE READ snapshot).'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --db inventory.db --rule negative_on_hand --json',

@@ -14,7 +14,16 @@ const MARK = {ok: 'ok     ', warn: 'warn   ', missing: 'MISSING'} as const
 
 export default class Doctor extends InvagentCommand {
   static override summary = 'Check what this machine has for running a local model, and what to do about what it lacks.'
-  static override description = `Checks Node.js, CPU threads, node-llama-cpp and its CPU binding, llama-server and llama-quantize (where they were found and their version), git/cmake/g++ for \`invagent llama build\`, the GGUF models in the models folder (and --model), the cache folder, and the configured inventory (reachable? SQLite or PostgreSQL, which version, how many rows, missing indexes). Each check is ok, warn or missing, and each engine is listed with what it lacks. Exits with 3 when a check is missing (Node.js too old, --model, --llama-server or --llama-quantize unusable, or a named inventory that cannot be used), 0 otherwise: the default engine (rules) needs nothing more, and what only the embedded or server engine needs is a warning. --json has every check as data either way.`
+  static override description =
+    'Checks Node.js, CPU threads, node-llama-cpp and its CPU binding, llama-server and ' +
+    'llama-quantize (where they were found and their version), git/cmake/g++ for `invagent llama ' +
+    'build`, the GGUF models in the models folder (and --model), the cache folder, and the ' +
+    'configured inventory (reachable? SQLite or PostgreSQL, which version, how many rows, missing ' +
+    'indexes). Each check is ok, warn or missing, and each engine is listed with what it lacks. ' +
+    'Exits with 3 when a check is missing (Node.js too old, --model, --llama-server or ' +
+    '--llama-quantize unusable, or a named inventory that cannot be used), 0 otherwise: the default ' +
+    'engine (rules) needs nothing more, and what only the embedded or server engine needs is a ' +
+    'warning. --json has every check as data either way.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --model models/tiny.gguf --json',

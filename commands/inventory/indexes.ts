@@ -6,7 +6,9 @@ import type {InventoryIndexResult} from '../../src/cli/output-schemas.js'
 export default class InventoryIndexes extends InvagentCommand {
   static override summary = "Add the indexes invagent's detection relies on to an existing inventory."
   static override description =
-    'For a database built by another tool with the reference schema: creates the missing indexes and refreshes the planner statistics. Only indexes are added; no row changes. Does nothing when they all exist.'
+    'For a database built by another tool with the reference schema: creates the missing indexes and ' +
+    'refreshes the planner statistics. Only indexes are added; no row changes. Does nothing when ' +
+    'they all exist.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --db erp-export.db',
     '<%= config.bin %> <%= command.id %> --db erp-export.db --json',

@@ -9,7 +9,12 @@ import type {InventoryInitResult} from '../../src/cli/output-schemas.js'
 
 export default class InventoryInit extends InvagentCommand {
   static override summary = 'Generate a realistic inventory with injected faults and their ground truth.'
-  static override description = `Parts with SKUs, units and pack conversions; receipts, issues, transfers, returns and adjustments over --days; reservations; free-text integration events. --faults injects that many faults, cycling through every rule and root cause (escalation cases included); the ground truth is written next to a SQLite database as <db>.faults.json, and into invagent_meta on PostgreSQL (where the rows are loaded with COPY). The same --seed gives the same inventory.`
+  static override description =
+    'Parts with SKUs, units and pack conversions; receipts, issues, transfers, returns and ' +
+    'adjustments over --days; reservations; free-text integration events. --faults injects that many ' +
+    'faults, cycling through every rule and root cause (escalation cases included); the ground truth ' +
+    'is written next to a SQLite database as <db>.faults.json, and into invagent_meta on PostgreSQL ' +
+    '(where the rows are loaded with COPY). The same --seed gives the same inventory.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --db /tmp/big.db --parts 5000 --days 90 --faults 100 --seed 7 --json',
@@ -50,7 +55,8 @@ export default class InventoryInit extends InvagentCommand {
       onProgress: progress
         ? (done, total) =>
             process.stderr.write(
-              `\r  parts ${done}/${total} (${Math.round((100 * done) / total)}%, ${((Date.now() - started) / 1000).toFixed(1)} s)${done === total ? '\n' : ''}`,
+              `\r  parts ${done}/${total} (${Math.round((100 * done) / total)}%, ` +
+                `${((Date.now() - started) / 1000).toFixed(1)} s)${done === total ? '\n' : ''}`,
             )
         : undefined,
     })

@@ -12,7 +12,12 @@ import {interruptScope} from '../../src/process/interrupt.js'
 
 export default class InventoryServe extends InvagentCommand {
   static override summary = 'Serve an inventory over the REST contract (schemas/openapi.json).'
-  static override description = `The reference server of the contract invagent's HTTP backend speaks: an endpoint per read tool, an idempotent POST per write tool, paged bulk reads for detection, bearer-token auth, GET /health. Loopback only unless a token is set (--token-file or INVAGENT_TOKEN). Every write is logged to stderr as one JSON line. Ctrl+C or SIGTERM stops it. With --json, stdout is JSON Lines: {"event":"ready",…} once listening, {"event":"stopped",…} at the end.`
+  static override description =
+    `The reference server of the contract invagent's HTTP backend speaks: an endpoint per read tool, ` +
+    'an idempotent POST per write tool, paged bulk reads for detection, bearer-token auth, GET ' +
+    '/health. Loopback only unless a token is set (--token-file or INVAGENT_TOKEN). Every write is ' +
+    'logged to stderr as one JSON line. Ctrl+C or SIGTERM stops it. With --json, stdout is JSON ' +
+    'Lines: {"event":"ready",…} once listening, {"event":"stopped",…} at the end.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> --inventory .invagent/inventory.db',
     '<%= config.bin %> <%= command.id %> --inventory postgres://postgres@127.0.0.1:5432/inventory --port 8765',

@@ -169,7 +169,8 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   }
   const deferredNote =
     summary.deferred > 0
-      ? `${summary.deferred} finding(s) deferred: this run reached its cap of ${policy.maxWritesPerRun} writes (--max-writes); rerun to continue.`
+      ? `${summary.deferred} finding(s) deferred: this run reached its cap of ${policy.maxWritesPerRun} writes ` +
+        '(--max-writes); rerun to continue.'
       : null
   log.append('run-finished', {summary, findingsDetected: detected.length, audited: findings.length, deferredNote})
   return {
@@ -361,8 +362,9 @@ async function settle(
   }
   if (runCounters.run + plan.writes.length > context.policy.maxWritesPerRun) {
     result.outcome = 'deferred'
-    result.summary = `deferred: its ${plan.writes.length} write(s) would pass this run's cap of ${context.policy.maxWritesPerRun}`
-    log.append('finding-deferred', {findingId: finding.id, planId: plan.id, cap: context.policy.maxWritesPerRun})
+    const cap = context.policy.maxWritesPerRun
+    result.summary = `deferred: its ${plan.writes.length} write(s) would pass this run's cap of ${cap}`
+    log.append('finding-deferred', {findingId: finding.id, planId: plan.id, cap})
     return undefined
   }
   if (plan.needsApproval) {
@@ -384,11 +386,15 @@ async function settle(
         })
         result.outcome = 'parked'
         result.approvalId = parked.id
-        result.summary = `${plan.summary} (parked for approval ${parked.id}: moves stock by ${plan.maxImpact}; \`invagent approvals approve ${parked.id}\`)`
+        result.summary =
+          `${plan.summary} (parked for approval ${parked.id}: moves stock by ${plan.maxImpact}; ` +
+          `\`invagent approvals approve ${parked.id}\`)`
         return undefined
       }
       result.outcome = 'escalated'
-      result.summary = `approval needed (moves stock by ${plan.maxImpact}) and nobody could be asked; rerun interactively or with --yes`
+      result.summary =
+        `approval needed (moves stock by ${plan.maxImpact}) and nobody could be asked; ` +
+        'rerun interactively or with --yes'
       return undefined
     }
     if (answer === false) {
@@ -443,16 +449,20 @@ function outcomeOfApply(
   if (applied.status === 'stale') return applied.changes
   result.outcome = 'escalated'
   if (applied.status === 'partial') {
-    // An inventory without rollback: say exactly which writes landed (docs/architecture.md, "Backends without rollback").
+    // An inventory without rollback: say exactly which writes landed
+    // (docs/architecture.md, "Backends without rollback").
     runCounters.run += applied.writesApplied
     for (const action of result.actions)
       action.applied = applied.appliedWrites.some(
         (write) => write.tool === action.tool && canonicalJson(write.args) === canonicalJson(action.args),
       )
-    result.summary = `the plan was applied only in part, and the inventory cannot roll back: ${applied.problems.join('; ')}`
+    result.summary =
+      'the plan was applied only in part, and the inventory cannot roll back: ' + applied.problems.join('; ')
     return undefined
   }
-  result.summary = `the plan validated in the sandbox but not on the live inventory, so nothing was kept: ${applied.problems.join('; ')}`
+  result.summary =
+    'the plan validated in the sandbox but not on the live inventory, so nothing was kept: ' +
+    applied.problems.join('; ')
   return undefined
 }
 
@@ -460,7 +470,10 @@ function outcomeOfApply(
 function nextStepFor(finding: Finding, rootCause: string): string {
   const known = ROOT_CAUSES.find((entry) => entry.rule === finding.rule && entry.rootCause === rootCause)
   if (known && known.expected === 'escalate') return `Investigate by hand: ${known.description}.`
-  return `Review the evidence and the engine's tries, fix ${finding.entity} by hand or rerun the audit, then close this escalation with a note.`
+  return (
+    `Review the evidence and the engine's tries, fix ${finding.entity} by hand or rerun the audit, ` +
+    'then close this escalation with a note.'
+  )
 }
 
 async function queueEscalation(

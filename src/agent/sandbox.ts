@@ -82,7 +82,10 @@ export function diffRows(before: ScopeRows, after: ScopeRows): string[] {
         const fields = Object.keys(row).filter((field) => row[field] !== current[field])
         if (fields.length > 0) {
           changes.push(
-            `${table} ${key.replace('\u0000', '/')}: ${fields.map((field) => `${field} ${JSON.stringify(row[field])} → ${JSON.stringify(current[field])}`).join(', ')}`,
+            `${table} ${key.replace('\u0000', '/')}: ` +
+              fields
+                .map((field) => `${field} ${JSON.stringify(row[field])} → ${JSON.stringify(current[field])}`)
+                .join(', '),
           )
         }
       }

@@ -25,7 +25,9 @@ export function validateStep(candidate: unknown): ValidatedStep {
   if (!shape.success)
     return {
       ok: false,
-      error: `invalid step: ${formatIssues(shape.error)}. Expected {"thought": string, "tool": string, "args": object}.`,
+      error:
+        `invalid step: ${formatIssues(shape.error)}. ` +
+        'Expected {"thought": string, "tool": string, "args": object}.',
     }
   const tool = getTool(shape.data.tool)
   if (!tool) {

@@ -101,7 +101,10 @@ function flagSuggestions(error: unknown, flagNames: readonly string[]): string[]
 /** oclif's own usage errors (unknown flag, missing argument, bad flag value) all exit 2. */
 const USAGE_EXIT = 2
 
-/** What a user sees of any error: invagent's own as they are, oclif's usage errors and bugs with a code; secrets redacted. */
+/**
+ * What a user sees of any error: invagent's own as they are, oclif's usage errors and bugs with a code;
+ * secrets redacted.
+ */
 export function describeError(error: unknown, flagNames: readonly string[] = []): ErrorJson & {exit: number} {
   // A lock met after the database was opened (a writer started meanwhile) surfaces as node:sqlite's own error.
   if (!(error instanceof InvagentError) && isSqliteBusy(error)) error = databaseLockedError('the database', error)
@@ -138,7 +141,8 @@ export const dbFlag = Flags.string({
 export const stateFlag = Flags.string({
   summary: "Path of invagent's state store (plans, approvals, escalations, runs).",
   description:
-    'Defaults to state.db beside the inventory (.invagent/state.db for the default one); INVAGENT_STATE overrides the default.',
+    'Defaults to state.db beside the inventory (.invagent/state.db for the default one); ' +
+    'INVAGENT_STATE overrides the default.',
   env: 'INVAGENT_STATE',
 })
 

@@ -1,7 +1,7 @@
 /**
- * The reference inventory schema (docs/architecture.md, "Reference inventory"). It is a public contract: other tools and SQL
- * users read these tables, so columns are only ever added, never renamed. Timestamps are epoch
- * milliseconds. `invagent_meta` holds invagent's own bookkeeping (schema version, and for a
+ * The reference inventory schema (docs/architecture.md, "Reference inventory"). It is a public contract:
+ * other tools and SQL users read these tables, so columns are only ever added, never renamed. Timestamps
+ * are epoch milliseconds. `invagent_meta` holds invagent's own bookkeeping (schema version, and for a
  * simulated inventory its frozen clock and seed).
  */
 export const SCHEMA_VERSION = 1

@@ -41,9 +41,12 @@ const TRANSACTION_UPDATABLE = new Map([
   ['part_id', 'part_id'],
 ])
 
-const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at, ${STOCK_DELTA_SQL} AS stock_delta`
+const TRANSACTION_COLUMNS =
+  't.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at, ' +
+  `${STOCK_DELTA_SQL} AS stock_delta`
 const TRANSACTION_FROM =
-  'transactions t LEFT JOIN parts p ON p.id = t.part_id LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
+  'transactions t LEFT JOIN parts p ON p.id = t.part_id ' +
+  'LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
 
 /** The same normalization as NORMALIZED_SKU_SQL, for a SKU as received. */
 export function normalizeSku(sku: string): string {
@@ -98,7 +101,8 @@ export class SqliteInventory implements InventoryBackend {
   clearRows(): void {
     if (this.location !== ':memory:') throw new Error(`clearRows is only for in-memory sandboxes, not ${this.location}`)
     this.db.exec(
-      'DELETE FROM parts; DELETE FROM uom_conversions; DELETE FROM sku_aliases; DELETE FROM transactions; DELETE FROM reservations; DELETE FROM integration_events; DELETE FROM agent_actions',
+      'DELETE FROM parts; DELETE FROM uom_conversions; DELETE FROM sku_aliases; DELETE FROM transactions; ' +
+        'DELETE FROM reservations; DELETE FROM integration_events; DELETE FROM agent_actions',
     )
   }
 
@@ -171,7 +175,8 @@ export class SqliteInventory implements InventoryBackend {
     const condition = where.join(' AND ')
     const total = this.db.get<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, ...params)!.n
     const transactions = this.db.all<TransactionWithDelta>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition} ORDER BY t.created_at DESC, t.id DESC LIMIT ?`,
+      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition}
+       ORDER BY t.created_at DESC, t.id DESC LIMIT ?`,
       ...params,
       query.limit ?? 20,
     )
@@ -194,7 +199,8 @@ export class SqliteInventory implements InventoryBackend {
   async getLedgerBalance(partId: string): Promise<ToolResult<'get_ledger_balance'>> {
     const part = this.partOrFail(partId)
     const stats = this.db.get<{posted: number; unconvertible: number; largest: number}>(
-      `SELECT count(*) AS posted, COALESCE(SUM(${STOCK_DELTA_SQL} IS NULL), 0) AS unconvertible, COALESCE(MAX(abs(${STOCK_DELTA_SQL})), 0) AS largest
+      `SELECT count(*) AS posted, COALESCE(SUM(${STOCK_DELTA_SQL} IS NULL), 0) AS unconvertible,
+         COALESCE(MAX(abs(${STOCK_DELTA_SQL})), 0) AS largest
        FROM ${TRANSACTION_FROM} WHERE t.part_id = ? AND t.status = 'posted'`,
       partId,
     )!
@@ -225,7 +231,9 @@ export class SqliteInventory implements InventoryBackend {
   async listReservations(partId: string, status?: ReservationRecord['status']): Promise<ReservationRecord[]> {
     return this.db.all<ReservationRecord>(
       `SELECT r.id, r.part_id, r.qty, r.order_ref, r.status, r.created_at,
-        COALESCE((SELECT -SUM(${STOCK_DELTA_SQL}) FROM ${TRANSACTION_FROM} WHERE t.external_ref = r.order_ref AND t.part_id = r.part_id AND t.status = 'posted' AND t.kind = 'issue'), 0) AS shipped_qty
+        COALESCE((SELECT -SUM(${STOCK_DELTA_SQL}) FROM ${TRANSACTION_FROM}
+          WHERE t.external_ref = r.order_ref AND t.part_id = r.part_id AND t.status = 'posted' AND t.kind = 'issue'), 0)
+          AS shipped_qty
        FROM reservations r WHERE r.part_id = ? AND (? IS NULL OR r.status = ?) ORDER BY r.created_at, r.id`,
       partId,
       status ?? null,
@@ -377,7 +385,8 @@ export class SqliteInventory implements InventoryBackend {
 
   async recordAction(action: AgentAction): Promise<void> {
     this.db.run(
-      'INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?)',
       action.idempotencyKey,
       action.runId,
       action.findingId,
@@ -392,7 +401,8 @@ export class SqliteInventory implements InventoryBackend {
   insertRows(rows: ScopeRows): void {
     for (const part of rows.parts) {
       this.db.run(
-        'INSERT OR IGNORE INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         part.id,
         part.sku,
         part.name,
@@ -430,7 +440,8 @@ export class SqliteInventory implements InventoryBackend {
     }
     for (const row of rows.reservations) {
       this.db.run(
-        'INSERT OR IGNORE INTO reservations (id, part_id, qty, order_ref, status, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO reservations (id, part_id, qty, order_ref, status, created_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?)',
         row.id,
         row.part_id,
         row.qty,

@@ -142,7 +142,9 @@ export class SimulationWriter {
       return id
     }
     this.db.run(
-      'INSERT INTO transactions (id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO transactions ' +
+        '(id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       id,
       input.partId,
       input.sku,
@@ -243,12 +245,14 @@ export function checkOptions(options: InitOptions): void {
   if (options.idBase !== undefined) integer('id-base', options.idBase, 0, 100_000_000)
   if (options.variants !== undefined && options.variants.length !== options.faults) {
     throw new UserError(
-      `${options.variants.length} fault variants were given for ${options.faults} faults; give as many variants as faults`,
+      `${options.variants.length} fault variants were given for ${options.faults} faults; ` +
+        'give as many variants as faults',
     )
   }
   if (options.faults > maxFaults(options.parts)) {
     throw new UserError(
-      `--faults ${options.faults} is larger than possible with --parts ${options.parts}: each fault needs a part of its own, so at most ${maxFaults(options.parts)}`,
+      `--faults ${options.faults} is larger than possible with --parts ${options.parts}: ` +
+        `each fault needs a part of its own, so at most ${maxFaults(options.parts)}`,
       {
         suggestions: [`Raise --parts to at least ${options.faults * 2}, or lower --faults.`],
       },
@@ -383,7 +387,9 @@ function createParts(writer: SimulationWriter, random: Random, count: number, id
       onHand: 0,
       reserved: 0,
     }
-    const location = `WH${random.int(1, 2)}-${String.fromCharCode(65 + random.int(0, 7))}${String(random.int(1, 24)).padStart(2, '0')}-${random.int(1, 6)}`
+    const location =
+      `WH${random.int(1, 2)}-${String.fromCharCode(65 + random.int(0, 7))}` +
+      `${String(random.int(1, 24)).padStart(2, '0')}-${random.int(1, 6)}`
     writer.db.run(
       'INSERT INTO parts (id, sku, name, uom, on_hand, reserved, location, updated_at) VALUES (?, ?, ?, ?, 0, 0, ?, ?)',
       part.id,

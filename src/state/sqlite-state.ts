@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS runs (
   started_at TEXT NOT NULL, finished_at TEXT, log_file TEXT NOT NULL, summary TEXT, exit_code INTEGER
 );
 CREATE TABLE IF NOT EXISTS outcomes (
-  run_id TEXT NOT NULL, finding_id TEXT NOT NULL, outcome TEXT NOT NULL, root_cause TEXT NOT NULL, summary TEXT NOT NULL,
+  run_id TEXT NOT NULL, finding_id TEXT NOT NULL, outcome TEXT NOT NULL, root_cause TEXT NOT NULL,
+  summary TEXT NOT NULL,
   plan_id TEXT, approval_id TEXT, escalation_id TEXT, PRIMARY KEY (run_id, finding_id)
 );
 CREATE TABLE IF NOT EXISTS plans (
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS plans (
 );
 CREATE TABLE IF NOT EXISTS approvals (
   id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, run_id TEXT NOT NULL, finding_id TEXT NOT NULL, inventory TEXT NOT NULL,
-  status TEXT NOT NULL, max_impact INTEGER NOT NULL, writes INTEGER NOT NULL, summary TEXT NOT NULL, root_cause TEXT NOT NULL,
+  status TEXT NOT NULL, max_impact INTEGER NOT NULL, writes INTEGER NOT NULL, summary TEXT NOT NULL,
+  root_cause TEXT NOT NULL,
   requested_at TEXT NOT NULL, expires_at TEXT NOT NULL, decided_at TEXT, decided_by TEXT, reason TEXT,
   changes TEXT NOT NULL DEFAULT '[]', plan_digest TEXT NOT NULL, fingerprint TEXT NOT NULL
 );
@@ -154,7 +156,9 @@ export class SqliteStateStore implements StateStore {
 
   async recordOutcome(outcome: OutcomeRecord): Promise<void> {
     this.db.run(
-      'INSERT OR REPLACE INTO outcomes (run_id, finding_id, outcome, root_cause, summary, plan_id, approval_id, escalation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO outcomes ' +
+        '(run_id, finding_id, outcome, root_cause, summary, plan_id, approval_id, escalation_id) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       outcome.runId,
       outcome.findingId,
       outcome.outcome,
@@ -168,7 +172,8 @@ export class SqliteStateStore implements StateStore {
 
   async savePlan(plan: Plan): Promise<void> {
     this.db.run(
-      'INSERT OR IGNORE INTO plans (id, run_id, finding_id, fingerprint, digest, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT OR IGNORE INTO plans (id, run_id, finding_id, fingerprint, digest, created_at, body) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?)',
       plan.id,
       plan.runId,
       plan.findingId,
@@ -194,7 +199,8 @@ export class SqliteStateStore implements StateStore {
     await this.savePlan(plan)
     const id = newId('A')
     this.db.run(
-      `INSERT INTO approvals (id, plan_id, run_id, finding_id, inventory, status, max_impact, writes, summary, root_cause, requested_at, expires_at, plan_digest, fingerprint)
+      `INSERT INTO approvals (id, plan_id, run_id, finding_id, inventory, status, max_impact, writes, summary,
+         root_cause, requested_at, expires_at, plan_digest, fingerprint)
        VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       plan.id,
@@ -238,7 +244,8 @@ export class SqliteStateStore implements StateStore {
     decision: ApprovalDecision,
   ): Promise<Approval | undefined> {
     const changed = this.db.run(
-      `UPDATE approvals SET status = ?, decided_at = ?, decided_by = COALESCE(?, decided_by), reason = COALESCE(?, reason), changes = ?
+      `UPDATE approvals SET status = ?, decided_at = ?, decided_by = COALESCE(?, decided_by),
+         reason = COALESCE(?, reason), changes = ?
        WHERE id = ? AND status = ?`,
       decision.status,
       new Date().toISOString(),
@@ -260,7 +267,8 @@ export class SqliteStateStore implements StateStore {
     )
     if (open) {
       this.db.run(
-        'UPDATE escalations SET seen = seen + 1, last_seen_at = ?, run_id = ?, tried = ?, root_cause_guess = ?, summary = ?, next_step = ?, plan_id = ? WHERE id = ?',
+        'UPDATE escalations SET seen = seen + 1, last_seen_at = ?, run_id = ?, tried = ?, root_cause_guess = ?, ' +
+          'summary = ?, next_step = ?, plan_id = ? WHERE id = ?',
         now,
         input.runId,
         JSON.stringify(input.tried),
@@ -274,7 +282,8 @@ export class SqliteStateStore implements StateStore {
     }
     const id = newId('E')
     this.db.run(
-      `INSERT INTO escalations (id, run_id, finding_id, inventory, status, rule, entity, evidence, evidence_digest, tried, root_cause_guess, summary, next_step, seen, created_at, last_seen_at, plan_id)
+      `INSERT INTO escalations (id, run_id, finding_id, inventory, status, rule, entity, evidence, evidence_digest,
+         tried, root_cause_guess, summary, next_step, seen, created_at, last_seen_at, plan_id)
        VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`,
       id,
       input.runId,
@@ -309,7 +318,8 @@ export class SqliteStateStore implements StateStore {
 
   async closeEscalation(id: string, note: string, by: string): Promise<Escalation | undefined> {
     const changed = this.db.run(
-      `UPDATE escalations SET status = 'closed', closed_at = ?, closed_by = ?, note = ? WHERE id = ? AND status = 'open'`,
+      `UPDATE escalations SET status = 'closed', closed_at = ?, closed_by = ?, note = ?
+       WHERE id = ? AND status = 'open'`,
       new Date().toISOString(),
       by,
       note,

@@ -351,7 +351,8 @@ export async function applyWrite(
     return {
       ...previous.result,
       applied: false,
-      message: `already applied under idempotency key ${context.idempotencyKey.slice(0, 12)}: ${previous.result.message}`,
+      message:
+        `already applied under idempotency key ${context.idempotencyKey.slice(0, 12)}: ` + previous.result.message,
     }
   }
   return store.unitOfWork(

@@ -36,7 +36,9 @@ async function serve(args: string[], cwd: string, env: Record<string, string> = 
 }
 
 describe('invagent inventory serve', () => {
-  it('serves an inventory to the HTTP backend with a token, logs each write to stderr, and stops on SIGTERM', async () => {
+  const servesWithToken =
+    'serves an inventory to the HTTP backend with a token, logs each write to stderr, and stops on SIGTERM'
+  it(servesWithToken, async () => {
     const cwd = temporaryDirectory()
     const db = join(cwd, 'inventory.db')
     expect(

@@ -146,7 +146,10 @@ describe('HTTP backend under server faults', () => {
     expect(partial.failed?.args.delta).toBe(2)
     expect(partial.notSent.map((write) => write.args.delta)).toEqual([4])
     expect(partial.message).toMatch(
-      /1 of 3 writes were applied to http:\/\/127\.0\.0\.1:\d+ before adjust_quantity .*"delta":2.* failed: .*500 internal: ledger service down/,
+      new RegExp(
+        '1 of 3 writes were applied to http://127\\.0\\.0\\.1:\\d+ before adjust_quantity ' +
+          '.*"delta":2.* failed: .*500 internal: ledger service down',
+      ),
     )
     expect(partial.message).toMatch(/Not sent: adjust_quantity .*"delta":4/)
     expect(onHand()).toBe(startOnHand + 1)
@@ -164,7 +167,9 @@ describe('HTTP backend under server faults', () => {
     expect(actions()).toBe(3)
   })
 
-  it('escalates a plan whose second write fails with exactly the write that landed; a rerun finishes it once', async () => {
+  const secondWriteFails =
+    'escalates a plan whose second write fails with exactly the write that landed; a rerun finishes it once'
+  it(secondWriteFails, async () => {
     const {server, http, dir, path} = await setup()
     // stuck_pending:T-0001966 is fixed by two writes (remap_transaction_part, then reprocess_transaction).
     server.faults = onRequests(isWrite('before'), {2: {kind: 'respond', status: 500}})
@@ -236,7 +241,9 @@ describe('HTTP backend under server faults', () => {
     expect(actions()).toBe(3)
   })
 
-  it('answers 503 with Retry-After while another writer holds the file, and the retried write applies once', async () => {
+  const busyFile =
+    'answers 503 with Retry-After while another writer holds the file, and the retried write applies once'
+  it(busyFile, async () => {
     const {http, path, onHand, startOnHand, actions} = await setup({client: {timeoutMs: 15_000, maxAttempts: 5}})
     const other = new DatabaseSync(path)
     other.exec('BEGIN IMMEDIATE')

@@ -144,7 +144,9 @@ describe('HTTP backend: detection over the mirror', () => {
 })
 
 describe('HTTP backend: audits', () => {
-  it('an audit (rules engine, apply) over HTTP ends in the same outcomes and the same state as on the file', async () => {
+  const sameOverHttp =
+    'an audit (rules engine, apply) over HTTP ends in the same outcomes and the same state as on the file'
+  it(sameOverHttp, async () => {
     const {dir, path, http, server} = await served()
     const reference = generatedInventory()
     const direct = SqliteInventory.open(reference.path)

@@ -75,7 +75,10 @@ describe('HTTP backend over https', () => {
       const refused = await run({NODE_EXTRA_CA_CERTS: ''}, 'untrusted.db')
       expect(refused).toMatchObject({code: 'HTTP_TLS', attempts: 1})
       expect(refused.error).toMatch(
-        /TLS handshake failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/,
+        new RegExp(
+          'TLS handshake failed \\((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|' +
+            'UNABLE_TO_VERIFY_LEAF_SIGNATURE)',
+        ),
       )
     } finally {
       server.closeAllConnections()

@@ -75,7 +75,10 @@ describe('change tracking on the reference schema', () => {
     expect(readDeletions(inventory.db, 4, 10).rows).toEqual([])
   })
 
-  it('is backward compatible: added columns have defaults, a second preparation changes nothing, the backend still opens it', async () => {
+  const backwardCompatible =
+    'is backward compatible: added columns have defaults, a second preparation changes nothing, ' +
+    'the backend still opens it'
+  it(backwardCompatible, async () => {
     const inventory = tracked()
     expect(prepareChangeTracking(inventory.db)).toEqual({changed: false})
     inventory.db.exec(`INSERT INTO parts (id, sku, name, uom, updated_at) VALUES ('P-3', 'A-3', 'three', 'EA', 0)`)

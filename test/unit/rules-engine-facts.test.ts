@@ -122,7 +122,9 @@ describe('the rules engine trusted phrasings over facts', () => {
     },
   )
 
-  it('escalated a transaction whose unknown SKU had already been remapped (a partial apply): now it posts it', async () => {
+  const remappedAfterPartialApply =
+    'escalated a transaction whose unknown SKU had already been remapped (a partial apply): now it posts it'
+  it(remappedAfterPartialApply, async () => {
     const builder = inventoryWithPart()
       .alias('LEG-0000017', 'P-000001')
       .transaction({

@@ -82,7 +82,8 @@ WHEN NEW.row_version IS OLD.row_version
 BEGIN ${BUMP} ${stamp} END;
 CREATE TRIGGER IF NOT EXISTS invagent_track_${table.name}_delete AFTER DELETE ON ${table.name}
 BEGIN ${BUMP}
-  INSERT INTO invagent_deletions (table_name, row_key, row_version) VALUES ('${table.name}', ${tombstoneKey}, ${NEXT_VERSION});
+  INSERT INTO invagent_deletions (table_name, row_key, row_version)
+  VALUES ('${table.name}', ${tombstoneKey}, ${NEXT_VERSION});
 END;`
 }
 
@@ -212,7 +213,8 @@ export function readDeletions(
 ): {rows: DeletionRow[]; nextCursor: number | null} {
   const rows = db
     .all<{table_name: SyncTableName; row_key: string; row_version: number}>(
-      'SELECT table_name, row_key, row_version FROM invagent_deletions WHERE row_version > ? ORDER BY row_version LIMIT ?',
+      'SELECT table_name, row_key, row_version FROM invagent_deletions WHERE row_version > ? ' +
+        'ORDER BY row_version LIMIT ?',
       updatedSince,
       limit,
     )

@@ -216,7 +216,8 @@ export class InventoryHttpClient {
         const retryAfter = parseRetryAfter(response.headers.get('retry-after'))
         if (retryAfter !== undefined && retryAfter > this.maxRetryAfterMs) {
           throw new HttpInventoryError(
-            `${method} ${url}: ${response.status}, and the server asks to wait ${Math.round(retryAfter / 1000)} s (more than the ${this.maxRetryAfterMs / 1000} s allowed)`,
+            `${method} ${url}: ${response.status}, and the server asks to wait ${Math.round(retryAfter / 1000)} s ` +
+              `(more than the ${this.maxRetryAfterMs / 1000} s allowed)`,
             {
               status: response.status,
               attempts: attempt,
@@ -250,7 +251,8 @@ export class InventoryHttpClient {
         })
       }
       throw new HttpInventoryError(
-        `${method} ${url}: ${response.status} ${problem.success ? problem.data.error.code : 'with a body outside the contract'}: ${message}`,
+        `${method} ${url}: ${response.status} ` +
+          `${problem.success ? problem.data.error.code : 'with a body outside the contract'}: ${message}`,
         {
           status: response.status,
           attempts: attempt,
@@ -269,7 +271,8 @@ export class InventoryHttpClient {
     const found =
       json === undefined
         ? `text that is not JSON (${JSON.stringify(text.slice(0, 80))})`
-        : `JSON that does not match: ${parsed!.error.issues[0]?.message ?? ''} at ${parsed!.error.issues[0]?.path.join('.') ?? ''}`
+        : 'JSON that does not match: ' +
+          `${parsed!.error.issues[0]?.message ?? ''} at ${parsed!.error.issues[0]?.path.join('.') ?? ''}`
     throw new HttpInventoryError(`${method} ${url}: expected a response in the contract's shape, found ${found}`, {
       status: 200,
       attempts,

@@ -102,8 +102,9 @@ export function openApiDocument(): Record<string, unknown> {
         operationId: tool.name,
         summary: tool.description,
         description:
-          'Applied at most once per Idempotency-Key: a request repeated with the same key answers the recorded result ' +
-          '(header Idempotent-Replayed: true) and applies nothing. The same key with other arguments is refused (422).',
+          'Applied at most once per Idempotency-Key: a request repeated with the same key answers the recorded ' +
+          'result (header Idempotent-Replayed: true) and applies nothing. The same key with other arguments is ' +
+          'refused (422).',
         tags: ['write tools'],
         parameters: [
           {$ref: '#/components/parameters/IdempotencyKey'},
@@ -177,7 +178,9 @@ export function openApiDocument(): Record<string, unknown> {
     paths[syncPath(table)] = {
       get: {
         operationId: `sync_${table}`,
-        summary: `Bulk read of ${table} for detection on a local mirror: pages in change order, optionally only rows changed after updated_since.`,
+        summary:
+          `Bulk read of ${table} for detection on a local mirror: pages in change order, ` +
+          'optionally only rows changed after updated_since.',
         tags: ['bulk reads'],
         parameters: queryParameters(SyncQuery),
         responses: {
@@ -206,8 +209,8 @@ export function openApiDocument(): Record<string, unknown> {
       version: CONTRACT_VERSION,
       description:
         'What invagent needs from an inventory system: the read tools, the write tools (idempotent under an ' +
-        'Idempotency-Key), and paged bulk reads that let it mirror the inventory and run its detection rules locally. ' +
-        '`invagent inventory serve` is the reference implementation.',
+        'Idempotency-Key), and paged bulk reads that let it mirror the inventory and run its detection rules ' +
+        'locally. `invagent inventory serve` is the reference implementation.',
     },
     security: [{bearer: []}],
     paths,

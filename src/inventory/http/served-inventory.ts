@@ -143,7 +143,8 @@ export class ServedSqliteInventory implements ServedInventory {
         // The meaning of the write (src/tools/write-tools.ts) over this backend's primitives, in its own unit.
         const result = await applyWrite(this.backend, tool, args, context)
         db.run(
-          'INSERT INTO invagent_http_requests (idempotency_key, tool, request_sha256, response, at) VALUES (?, ?, ?, ?, ?)',
+          'INSERT INTO invagent_http_requests (idempotency_key, tool, request_sha256, response, at) ' +
+            'VALUES (?, ?, ?, ?, ?)',
           context.idempotencyKey,
           tool,
           digest,

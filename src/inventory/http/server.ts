@@ -183,7 +183,8 @@ export function inventoryRequestHandler(
       throw new HttpProblem(
         400,
         'invalid_request',
-        `a write needs an Idempotency-Key header (8 to 200 visible ASCII characters); found ${request.headers['idempotency-key'] === undefined ? 'none' : 'an invalid one'}`,
+        'a write needs an Idempotency-Key header (8 to 200 visible ASCII characters); found ' +
+          (request.headers['idempotency-key'] === undefined ? 'none' : 'an invalid one'),
       )
     const body = await readBody(request, maxBodyBytes)
     const parsed = tool.args.safeParse(body)
@@ -222,7 +223,8 @@ export function inventoryRequestHandler(
       throw new HttpProblem(
         422,
         'idempotency_key_reused',
-        `Idempotency-Key ${key.data} was already used for ${outcome.recordedTool} with other arguments: use a new key for a new write`,
+        `Idempotency-Key ${key.data} was already used for ${outcome.recordedTool} with other arguments: ` +
+          'use a new key for a new write',
       )
     }
     log(
@@ -280,7 +282,8 @@ export function inventoryRequestHandler(
       throw new HttpProblem(
         401,
         'unauthorized',
-        'missing or wrong bearer token: send `Authorization: Bearer <token>` with the token the server was started with',
+        'missing or wrong bearer token: send `Authorization: Bearer <token>` ' +
+          'with the token the server was started with',
       )
     }
     const readTool = READ_BY_PATH.get(path)
