@@ -62,6 +62,26 @@ export interface TransactionRow {
   posted_at: number | null
 }
 
+/** The columns of a transaction row, in the order `transactionRowValues` gives their values. */
+export const TRANSACTION_ROW_COLUMNS = [
+  'id',
+  'part_id',
+  'sku',
+  'kind',
+  'qty',
+  'uom',
+  'status',
+  'source',
+  'external_ref',
+  'created_at',
+  'posted_at',
+] as const satisfies ReadonlyArray<keyof TransactionRow>
+
+/** A transaction row's values in the order of TRANSACTION_ROW_COLUMNS, for an INSERT in any dialect. */
+export function transactionRowValues(row: TransactionRow): Array<string | number | null> {
+  return TRANSACTION_ROW_COLUMNS.map((column) => row[column])
+}
+
 export interface PartRow {
   id: string
   sku: string

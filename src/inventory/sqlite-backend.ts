@@ -22,6 +22,8 @@ import {
   type TransactionQuery,
   type TransactionRow,
   type TransactionUpdate,
+  TRANSACTION_ROW_COLUMNS,
+  transactionRowValues,
 } from './backend.js'
 import {openInventoryDatabase, SqliteConnection} from './sqlite-connection.js'
 import {NORMALIZED_SKU_SQL, SCHEMA_SQL, STOCK_DELTA_SQL} from './schema.js'
@@ -33,7 +35,7 @@ CREATE INDEX idx_transactions_part ON transactions (part_id, created_at);
 CREATE INDEX idx_transactions_ref ON transactions (external_ref);
 CREATE INDEX idx_reservations_part ON reservations (part_id, status);`
 
-const ROW_COLUMNS = 'id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at'
+const ROW_COLUMNS = TRANSACTION_ROW_COLUMNS.join(', ')
 const TRANSACTION_UPDATABLE = new Map([
   ['status', 'status'],
   ['posted_at', 'posted_at'],
@@ -344,17 +346,7 @@ export class SqliteInventory implements InventoryBackend {
   async insertTransaction(row: TransactionRow): Promise<void> {
     this.db.run(
       `INSERT INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      row.id,
-      row.part_id,
-      row.sku,
-      row.kind,
-      row.qty,
-      row.uom,
-      row.status,
-      row.source,
-      row.external_ref,
-      row.created_at,
-      row.posted_at,
+      ...transactionRowValues(row),
     )
   }
 
@@ -425,17 +417,7 @@ export class SqliteInventory implements InventoryBackend {
     for (const row of rows.transactions) {
       this.db.run(
         `INSERT OR IGNORE INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        row.id,
-        row.part_id,
-        row.sku,
-        row.kind,
-        row.qty,
-        row.uom,
-        row.status,
-        row.source,
-        row.external_ref,
-        row.created_at,
-        row.posted_at,
+        ...transactionRowValues(row),
       )
     }
     for (const row of rows.reservations) {

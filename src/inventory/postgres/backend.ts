@@ -22,6 +22,8 @@ import {
   type TransactionQuery,
   type TransactionRow,
   type TransactionUpdate,
+  TRANSACTION_ROW_COLUMNS,
+  transactionRowValues,
 } from '../backend.js'
 import {ConfigError} from '../../errors.js'
 import {normalizeSku} from '../sqlite-backend.js'
@@ -33,7 +35,7 @@ const CONCURRENT_MIN_TRANSACTIONS = 200_000
 
 type TransactionWithDelta = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
 
-const ROW_COLUMNS = 'id, part_id, sku, kind, qty, uom, status, source, external_ref, created_at, posted_at'
+const ROW_COLUMNS = TRANSACTION_ROW_COLUMNS.join(', ')
 const TRANSACTION_UPDATABLE = new Set(['status', 'posted_at', 'uom', 'part_id'])
 
 const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref,
@@ -334,19 +336,7 @@ export class PostgresInventory implements InventoryBackend {
   async insertTransaction(row: TransactionRow): Promise<void> {
     await this.db.query(
       `INSERT INTO transactions (${ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        row.id,
-        row.part_id,
-        row.sku,
-        row.kind,
-        row.qty,
-        row.uom,
-        row.status,
-        row.source,
-        row.external_ref,
-        row.created_at,
-        row.posted_at,
-      ],
+      transactionRowValues(row),
     )
   }
 
