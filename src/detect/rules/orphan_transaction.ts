@@ -16,7 +16,8 @@ const SQLITE_ORPHANS_OF_PART_SQL = `
   SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id IS ?`
 
 /** PostgreSQL: the orphan part ids come from the shared ledger scan (`id` NULL), then their rows. */
-const POSTGRES_ORPHAN_ROWS_SQL = `SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id = ANY($1)`
+const POSTGRES_ORPHAN_ROWS_SQL = `
+  SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id = ANY($1)`
 const POSTGRES_ORPHAN_ROWS_WITHOUT_PART_SQL = `
   SELECT id, part_id, sku FROM transactions WHERE status = 'posted' AND part_id IS NULL`
 

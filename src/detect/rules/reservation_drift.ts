@@ -18,11 +18,13 @@ const SQLITE_SQL = `
 const POSTGRES_SQL = `
   SELECT p.id, p.on_hand, p.reserved, COALESCE(r.active, 0) AS active
   FROM parts p LEFT JOIN (
-    SELECT part_id, SUM(qty) AS active FROM reservations WHERE status = 'active' GROUP BY part_id) r ON r.part_id = p.id
+    SELECT part_id, SUM(qty) AS active FROM reservations WHERE status = 'active' GROUP BY part_id
+  ) r ON r.part_id = p.id
   WHERE p.reserved <> COALESCE(r.active, 0) OR (p.reserved > 0 AND p.reserved > p.on_hand)`
 
 /** A column of the scoped part scan: the part's active reservations. */
-const ACTIVE_OF_PART_SQL = `(SELECT COALESCE(SUM(qty), 0) FROM reservations r WHERE r.part_id = p.id AND r.status = 'active')`
+const ACTIVE_OF_PART_SQL =
+  `(SELECT COALESCE(SUM(qty), 0) FROM reservations r ` + `WHERE r.part_id = p.id AND r.status = 'active')`
 
 const scoped = {
   of: 'part',
