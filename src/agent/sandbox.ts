@@ -1,4 +1,5 @@
 import type {Finding} from '../detect/finding.js'
+import {RULE_INFO} from '../detect/rules.js'
 import {
   ToolFailure,
   type AgentAction,
@@ -321,15 +322,29 @@ export class SandboxInventory implements InventoryBackend {
     throw new Error('a sandbox answers detection only for the entities of a scope (detectInScope)')
   }
 
+  /**
+   * The rules over the scope's entities. The sandbox holds only what this finding's plan read, so
+   * every rule runs over the whole of it (a handful of statements, not a few per row) and the
+   * findings are kept for the scope's entities: its parts (whose whole ledgers are here), its
+   * transactions, and every duplicate posting of a posted transaction's reference (all postings of
+   * those references are copied in first). Parts that came only as a transaction's part have no
+   * ledger here, and are never judged.
+   */
   async detectInScope(entities: EntitySet): Promise<Finding[]> {
     await this.cover({ledgers: [...entities.partIds], transactions: [...entities.txnIds]})
-    // Duplicates are judged over every posting of a posted transaction's reference: those come along too.
     const posted = (await this.memory.readRows({transactions: [...entities.txnIds]})).transactions.filter(
       (row) => row.status === 'posted',
     )
-    const refs = posted.map((row) => row.external_ref)
-    await this.cover({externalRefs: refs})
-    return this.memory.detectInScope(entities)
+    await this.cover({externalRefs: posted.map((row) => row.external_ref)})
+    const references = new Set(posted.map((row) => `${row.source}\u0000${row.external_ref}`))
+    return (await this.memory.detect()).filter((finding) => {
+      if (RULE_INFO[finding.rule].entity === 'part') return entities.partIds.has(finding.entity)
+      if (entities.txnIds.has(finding.entity)) return true
+      return (
+        finding.rule === 'duplicate_posting' &&
+        references.has(`${String(finding.evidence.source)}\u0000${String(finding.evidence.external_ref)}`)
+      )
+    })
   }
 
   unitOfWork<T>(work: () => Promise<T>, commit: (result: T) => boolean): Promise<T> {

@@ -30,12 +30,21 @@ import {NORMALIZED_SKU_SQL, SCHEMA_SQL, STOCK_DELTA_SQL} from './schema.js'
 
 type TransactionWithDelta = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
 
+/*
+ * A sandbox holds tens of rows: the lookups its reads make, and the indexes the whole-inventory
+ * rules name (they run over the whole sandbox, which holds only the scope).
+ */
 const SANDBOX_INDEX_SQL = `
 CREATE INDEX idx_transactions_part ON transactions (part_id, created_at);
 CREATE INDEX idx_transactions_ref ON transactions (external_ref);
-CREATE INDEX idx_reservations_part ON reservations (part_id, status);`
+CREATE INDEX idx_transactions_ledger ON transactions (status, part_id, uom, qty);
+CREATE INDEX idx_transactions_posted_ref ON transactions (source, external_ref) WHERE status = 'posted';
+CREATE INDEX idx_reservations_part ON reservations (part_id, status);
+CREATE INDEX idx_reservations_active ON reservations (status, part_id, qty);`
 
 const ROW_COLUMNS = TRANSACTION_ROW_COLUMNS.join(', ')
+/** A list of ids bound as one JSON array parameter. */
+const IDS = '(SELECT value FROM json_each(?))'
 const TRANSACTION_UPDATABLE = new Map([
   ['status', 'status'],
   ['posted_at', 'posted_at'],
@@ -84,7 +93,6 @@ export class SqliteInventory implements InventoryBackend {
   static inMemory(clock: number): SqliteInventory {
     const connection = new SqliteConnection(':memory:')
     connection.exec(SCHEMA_SQL)
-    // A sandbox holds tens of rows: only the lookups its reads make, not every detection index.
     connection.exec(SANDBOX_INDEX_SQL)
     connection.run(`INSERT INTO invagent_meta (key, value) VALUES ('clock', ?)`, String(clock))
     return new SqliteInventory(connection)
@@ -252,65 +260,54 @@ export class SqliteInventory implements InventoryBackend {
     return row
   }
 
+  /**
+   * One query per table and kind of selection, whatever its size: the ids travel as one JSON array
+   * (`IN (SELECT value FROM json_each(?))` seeks the index once per id), so a plan's scope costs a
+   * handful of statements instead of a few per row.
+   */
   async readRows(selection: RowSelection): Promise<ScopeRows> {
-    const partIds = new Set([...(selection.parts ?? []), ...(selection.ledgers ?? [])])
-    const transactions = new Map<string, TransactionRow>()
-    const reservations = new Map<string, ReservationRow>()
-    for (const partId of selection.ledgers ?? []) {
-      for (const row of this.db.all<TransactionRow>(
-        `SELECT ${ROW_COLUMNS} FROM transactions WHERE part_id = ?`,
-        partId,
-      ))
-        transactions.set(row.id, row)
-      for (const row of this.db.all<ReservationRow>(
-        'SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE part_id = ?',
-        partId,
-      ))
-        reservations.set(row.id, row)
-    }
-    for (const txnId of selection.transactions ?? []) {
-      const row = this.db.get<TransactionRow>(`SELECT ${ROW_COLUMNS} FROM transactions WHERE id = ?`, txnId)
-      if (row) transactions.set(row.id, row)
-    }
-    for (const ref of selection.externalRefs ?? []) {
-      for (const row of this.db.all<TransactionRow>(
-        `SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref = ?`,
-        ref,
-      ))
-        transactions.set(row.id, row)
-    }
-    const parts: PartRow[] = []
-    const conversions: ScopeRows['uom_conversions'] = []
-    const aliases: ScopeRows['sku_aliases'] = []
-    for (const partId of [...partIds].sort()) {
-      const part = this.db.get<PartRow>(
-        'SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?',
-        partId,
-      )
-      if (!part) continue
-      parts.push(part)
-      conversions.push(
-        ...this.db.all<ScopeRows['uom_conversions'][number]>(
-          'SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom',
-          partId,
-        ),
-      )
-      aliases.push(
-        ...this.db.all<ScopeRows['sku_aliases'][number]>(
-          'SELECT alias, part_id FROM sku_aliases WHERE part_id = ? ORDER BY alias',
-          partId,
-        ),
-      )
-    }
-    const byId = <T extends {id: string}>(rows: Iterable<T>) =>
-      [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    return {
-      parts,
-      uom_conversions: conversions,
-      sku_aliases: aliases,
-      transactions: byId(transactions.values()),
-      reservations: byId(reservations.values()),
-    }
+    const list = (values: readonly string[] | undefined) => JSON.stringify(values ?? [])
+    const ledgers = selection.ledgers ?? []
+    const transactions =
+      ledgers.length + (selection.transactions ?? []).length + (selection.externalRefs ?? []).length === 0
+        ? []
+        : this.db.all<TransactionRow>(
+            `SELECT ${ROW_COLUMNS} FROM transactions WHERE part_id IN ${IDS} UNION ` +
+              `SELECT ${ROW_COLUMNS} FROM transactions WHERE id IN ${IDS} UNION ` +
+              `SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref IN ${IDS} ORDER BY id`,
+            list(ledgers),
+            list(selection.transactions),
+            list(selection.externalRefs),
+          )
+    const reservations =
+      ledgers.length === 0
+        ? []
+        : this.db.all<ReservationRow>(
+            `SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE part_id IN ${IDS} ` +
+              'ORDER BY id',
+            list(ledgers),
+          )
+    const partIds = [...new Set([...(selection.parts ?? []), ...ledgers])]
+    const none = {parts: [] as PartRow[], conversions: [], aliases: []}
+    const {parts, conversions, aliases} =
+      partIds.length === 0
+        ? none
+        : {
+            parts: this.db.all<PartRow>(
+              `SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id IN ${IDS} ` +
+                'ORDER BY id',
+              list(partIds),
+            ),
+            conversions: this.db.all<ScopeRows['uom_conversions'][number]>(
+              `SELECT part_id, uom, factor FROM uom_conversions WHERE part_id IN ${IDS} ORDER BY part_id, uom`,
+              list(partIds),
+            ),
+            aliases: this.db.all<ScopeRows['sku_aliases'][number]>(
+              `SELECT alias, part_id FROM sku_aliases WHERE part_id IN ${IDS} ORDER BY part_id, alias`,
+              list(partIds),
+            ),
+          }
+    return {parts, uom_conversions: conversions, sku_aliases: aliases, transactions, reservations}
   }
 
   // ---- primitive writes (the meaning of each tool is in src/tools/write-tools.ts) -----------
