@@ -139,6 +139,7 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
     let applied
     try {
       await backend.assertWritable()
+      log.flush()
       applied = await applyPlan(backend, plan)
     } finally {
       await backend.close()

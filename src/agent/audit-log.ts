@@ -3,7 +3,7 @@ import {join} from 'node:path'
 
 import {ConfigError} from '../errors.js'
 import {canonicalJson, sha256Hex} from '../util/canonical-json.js'
-import {redactValue} from '../util/redact.js'
+import {redactedCanonicalJson} from '../util/redact.js'
 import {secretValues} from '../util/secrets.js'
 
 /*
@@ -14,6 +14,9 @@ import {secretValues} from '../util/secrets.js'
  */
 
 export const GENESIS_HASH = '0'.repeat(64)
+
+/** Appended lines are written at the latest when they hold this much text. */
+const FLUSH_AT_CHARACTERS = 256 * 1024
 
 export type AuditEventType =
   | 'run-started'
@@ -56,6 +59,8 @@ export class AuditLog {
   private readonly runId: string
   /** The environment's secrets, read once: a log line must never hold one (a model may echo a key it saw). */
   private readonly secrets = secretValues()
+  private pending: string[] = []
+  private pendingLength = 0
 
   private constructor(file: string, runId: string) {
     this.file = file
@@ -79,22 +84,44 @@ export class AuditLog {
     return new AuditLog(join(directory, `audit-${stamp}-${runId}.jsonl`), runId)
   }
 
+  /**
+   * Adds one line. Lines are kept in memory until `flush` (the audit calls it before every apply
+   * unit and after every finding) or until enough have gathered, and always on `close`.
+   */
   append(event: AuditEventType, data: unknown): void {
-    const body = {
-      seq: ++this.seq,
-      at: new Date().toISOString(),
-      run: this.runId,
-      event,
-      data: redactValue(data, this.secrets),
-      prev: this.prev,
-    }
-    const hash = hashLine(body)
-    writeSync(this.fd, JSON.stringify({...body, hash}) + '\n')
+    // The line's canonical form (keys sorted: at, data, event, prev, run, seq) is what is hashed;
+    // it is built as text around the redacted data, which is serialized once.
+    const seq = ++this.seq
+    const at = JSON.stringify(new Date().toISOString())
+    const run = JSON.stringify(this.runId)
+    const name = JSON.stringify(event)
+    const body = redactedCanonicalJson(data, this.secrets)
+    const prev = JSON.stringify(this.prev)
+    const hash = sha256Hex(`{"at":${at},"data":${body},"event":${name},"prev":${prev},"run":${run},"seq":${seq}}`)
+    this.pending.push(
+      `{"seq":${seq},"at":${at},"run":${run},"event":${name},"data":${body},"prev":${prev},"hash":"${hash}"}\n`,
+    )
+    this.pendingLength += body.length
     this.prev = hash
+    if (this.pendingLength >= FLUSH_AT_CHARACTERS) this.flush()
+  }
+
+  /** Writes the lines appended since the last flush. */
+  flush(): void {
+    if (this.pending.length === 0) return
+    const text = this.pending.join('')
+    this.pending = []
+    this.pendingLength = 0
+    const bytes = Buffer.from(text)
+    for (let offset = 0; offset < bytes.length; ) offset += writeSync(this.fd, bytes, offset)
   }
 
   close(): void {
-    closeSync(this.fd)
+    try {
+      this.flush()
+    } finally {
+      closeSync(this.fd)
+    }
   }
 }
 

@@ -142,6 +142,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
     for (const [index, finding] of findings.entries()) {
       const outcome = await auditFinding(finding, {...options, runId, policy, sandbox, identity}, counters)
       log.append('outcome-recorded', outcome)
+      log.flush()
       await options.state?.recordOutcome({
         runId,
         findingId: outcome.findingId,
@@ -412,6 +413,8 @@ async function settle(
       return undefined
     }
   }
+  // What led to the writes is on disk before any of them is made.
+  log.flush()
   const applied = await applyPlan(context.backend, plan)
   result.holdMs = Math.round(applied.holdMs * 1000) / 1000
   result.holdWorkMs = Math.round(applied.workMs * 1000) / 1000

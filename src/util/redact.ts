@@ -21,7 +21,7 @@ const CANNOT_HOLD_PII = /^[^@0-9A-Z\u0080-\uFFFF]*$/
  * scanned once. Bounded, so a long run cannot grow it without limit.
  */
 const MEMO_MAX_LENGTH = 160
-const MEMO_LIMIT = 20_000
+const MEMO_LIMIT = 100_000
 const memo = new Map<string, string>()
 
 export function redactText(text: string): string {
@@ -84,4 +84,35 @@ export function redactValue<T>(value: T, secrets: readonly string[] = []): T {
     return item
   }
   return copy(value) as T
+}
+
+/**
+ * `canonicalJson(redactValue(value, secrets))` in one native JSON.stringify pass instead of two deep
+ * copies: what the audit log hashes and writes for every line. Strings and keys are bounded and
+ * redacted; an object is copied only when its keys are out of order or one of them changes. A key
+ * that redacts to the same text as an earlier one takes its place, as in an object built key by key.
+ * (A value with toJSON, such as a Date, is written as what toJSON returns.)
+ */
+export function redactedCanonicalJson(value: unknown, secrets: readonly string[] = []): string {
+  const text = (raw: string) =>
+    redactText(secrets.length > 0 ? redactSecrets(boundForLog(raw), secrets) : boundForLog(raw))
+  const replacer = (_key: string, item: unknown): unknown => {
+    if (typeof item === 'string') return text(item)
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) return item
+    const keys = Object.keys(item)
+    let canonical = true
+    for (let index = 0; index < keys.length && canonical; index++)
+      canonical = (index === 0 || keys[index - 1] < keys[index]) && text(keys[index]) === keys[index]
+    if (canonical) return item
+    const entries = new Map<string, unknown>()
+    for (const key of keys) {
+      const redactedKey = text(key)
+      entries.delete(redactedKey)
+      entries.set(redactedKey, (item as Record<string, unknown>)[key])
+    }
+    const sorted: Record<string, unknown> = {}
+    for (const key of [...entries.keys()].sort()) sorted[key] = entries.get(key)
+    return sorted
+  }
+  return JSON.stringify(value, replacer) ?? 'null'
 }
