@@ -43,6 +43,13 @@ CREATE INDEX idx_reservations_part ON reservations (part_id, status);
 CREATE INDEX idx_reservations_active ON reservations (status, part_id, qty);`
 
 const ROW_COLUMNS = TRANSACTION_ROW_COLUMNS.join(', ')
+/** A part row with its conversions and aliases as JSON arrays, each ordered as the tools show them. */
+const PART_RECORD_SQL =
+  'SELECT p.id, p.sku, p.name, p.uom, p.on_hand, p.reserved, p.location, p.updated_at, ' +
+  "(SELECT json_group_array(json_object('uom', uom, 'factor', factor)) FROM " +
+  '(SELECT uom, factor FROM uom_conversions WHERE part_id = p.id ORDER BY uom)) AS conversions, ' +
+  '(SELECT json_group_array(alias) FROM (SELECT alias FROM sku_aliases WHERE part_id = p.id ORDER BY alias)) ' +
+  'AS aliases FROM parts p WHERE p.id = ?'
 /** A list of ids bound as one JSON array parameter. */
 const IDS = '(SELECT value FROM json_each(?))'
 const TRANSACTION_UPDATABLE = new Map([
@@ -126,21 +133,17 @@ export class SqliteInventory implements InventoryBackend {
     return this.partOrFail(partId)
   }
 
+  /** The part with its conversions and aliases, in one statement (tools and write previews ask often). */
   private partOrFail(partId: string): PartRecord {
-    const row = this.db.get<Omit<PartRecord, 'conversions' | 'aliases'>>(
-      'SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = ?',
+    const row = this.db.get<Omit<PartRecord, 'conversions' | 'aliases'> & {conversions: string; aliases: string}>(
+      PART_RECORD_SQL,
       partId,
     )
     if (!row) throw new ToolFailure(`part "${partId}" does not exist`)
     return {
       ...row,
-      conversions: this.db.all<{uom: string; factor: number}>(
-        'SELECT uom, factor FROM uom_conversions WHERE part_id = ? ORDER BY uom',
-        partId,
-      ),
-      aliases: this.db
-        .all<{alias: string}>('SELECT alias FROM sku_aliases WHERE part_id = ? ORDER BY alias', partId)
-        .map((row) => row.alias),
+      conversions: JSON.parse(row.conversions) as PartRecord['conversions'],
+      aliases: JSON.parse(row.aliases) as string[],
     }
   }
 
