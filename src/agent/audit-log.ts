@@ -113,7 +113,7 @@ export class AuditLog {
     this.pending = []
     this.pendingLength = 0
     const bytes = Buffer.from(text)
-    for (let offset = 0; offset < bytes.length; ) offset += writeSync(this.fd, bytes, offset)
+    for (let offset = 0; offset < bytes.length;) offset += writeSync(this.fd, bytes, offset)
   }
 
   close(): void {
