@@ -8,16 +8,14 @@
 // Prints a table and the JSON of the results, and writes it to bench/out/dataset.json.
 
 import {spawnSync} from 'node:child_process'
-import {createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {createWriteStream, existsSync, mkdirSync, readFileSync, statSync} from 'node:fs'
 import {once} from 'node:events'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {join} from 'node:path'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const OUT = join(ROOT, 'bench', 'out')
+import {OUT, ROOT, round, saveResults} from './common.js'
+
 const LINES = Number(process.argv[2] ?? 1_000_000)
 const TARGETS = {linesPerSecond: 100_000, ratio: 1.5}
-const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
 
 /**
  * A file of distinct, valid examples: the shortest shipped examples of each rule, with ids,
@@ -109,5 +107,4 @@ const rows = [
 ]
 const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
 for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  '))
-console.log(JSON.stringify(results, null, 2))
-writeFileSync(join(OUT, 'dataset.json'), JSON.stringify(results, null, 2) + '\n')
+saveResults('dataset.json', results)

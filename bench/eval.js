@@ -5,25 +5,15 @@
 //
 // Prints a table and the JSON of all results, and writes that JSON to bench/out/eval-results.json.
 
-import {mkdirSync, writeFileSync} from 'node:fs'
 import {availableParallelism, cpus} from 'node:os'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {runEval} from '../dist/src/eval/run-eval.js'
+import {log, round, saveResults} from './common.js'
 import {table} from './table.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const OUT = join(ROOT, 'bench', 'out')
 const SCENARIOS = 200
 const SEED = 1
 const TARGETS = {wallSeconds: 60, pass1: 1}
-
-const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
-
-function log(line) {
-  process.stderr.write(`${line}\n`)
-}
 
 async function measure(jobs) {
   const started = performance.now()
@@ -53,7 +43,6 @@ async function measure(jobs) {
 }
 
 async function main() {
-  mkdirSync(OUT, {recursive: true})
   const cores = availableParallelism()
   log(`eval: ${SCENARIOS} scenarios on ${cores} job(s) ...`)
   const parallel = await measure(cores)
@@ -111,9 +100,7 @@ async function main() {
   console.log('')
   console.log('baseline, timed in this run: the same eval on one job (no worker threads).')
   console.log('')
-  const json = JSON.stringify(results, null, 2)
-  writeFileSync(join(OUT, 'eval-results.json'), `${json}\n`)
-  console.log(json)
+  saveResults('eval-results.json', results)
   // Timings drift on a shared machine, so only a correctness failure fails the command.
   if (!pass.pass1) process.exitCode = 1
 }

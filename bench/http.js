@@ -8,30 +8,17 @@
 // Prints a table and the JSON of all results, and writes that JSON to bench/out/http.json.
 
 import {spawn} from 'node:child_process'
-import {copyFileSync, rmSync, writeFileSync} from 'node:fs'
-import {availableParallelism, cpus} from 'node:os'
+import {copyFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 
-import {AuditLog} from '../dist/src/agent/audit-log.js'
-import {runAudit} from '../dist/src/agent/audit.js'
-import {RulesEngine} from '../dist/src/engines/rules-engine.js'
 import {HttpInventory} from '../dist/src/inventory/http/http-backend.js'
 import {SqliteInventory} from '../dist/src/inventory/sqlite-backend.js'
-import {cachedInventory, OUT, ROOT} from './inventory-cache.js'
+import {cachedInventory, dryRunAudit, log, machine, OUT, ROOT, round, saveResults, timed} from './common.js'
 import {table} from './table.js'
 
 const INVENTORY = {parts: 100_000, days: 30, faults: 500, seed: 1}
 const PAGE_ROWS = 5000
-
-const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
-const log = (line) => process.stderr.write(`${line}\n`)
-
-async function timed(work) {
-  const start = performance.now()
-  const result = await work()
-  return {ms: performance.now() - start, result}
-}
 
 /** Starts the reference server on a free port; resolves once it prints its ready line. */
 function startServer(path) {
@@ -59,23 +46,12 @@ async function stopServer(child) {
   await exited
 }
 
-async function dryRunAudit(backend, name) {
-  const audit = AuditLog.create(join(OUT, 'logs'), name)
-  try {
-    const run = await timed(() => runAudit({backend, engine: new RulesEngine(), log: audit, dryRun: true, runId: name}))
-    return {ms: run.ms, report: run.result}
-  } finally {
-    audit.close()
-    rmSync(audit.file, {force: true})
-  }
-}
-
 function outcomesOf(report) {
   return report.outcomes.map((outcome) => `${outcome.findingId}:${outcome.outcome}:${outcome.rootCause}`)
 }
 
 async function main() {
-  const inventory = cachedInventory(INVENTORY, log)
+  const inventory = await cachedInventory(INVENTORY)
   // Serving adds change tracking to the file, so the server gets its own copy.
   const served = join(OUT, 'http-served.db')
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${served}${suffix}`, {force: true})
@@ -119,7 +95,7 @@ async function main() {
 
       results = {
         at: new Date().toISOString(),
-        machine: {cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version},
+        machine: machine(),
         inventory: {
           ...INVENTORY,
           transactions: inventory.transactions,
@@ -193,9 +169,7 @@ async function main() {
   console.log('The audit over HTTP starts with a warm mirror (the full mirror above is timed separately); both audits')
   console.log('run in this process, the server in its own. Ratio: HTTP time over SQLite time, one run each.')
   console.log('')
-  const json = JSON.stringify(results, null, 2)
-  writeFileSync(join(OUT, 'http.json'), `${json}\n`)
-  console.log(json)
+  saveResults('http.json', results)
   if (!audit.sameOutcomes) process.exitCode = 1
 }
 

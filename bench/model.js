@@ -8,10 +8,9 @@
 // Prints a table and the JSON of all results, and writes bench/out/model-results.json.
 
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, rmSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {join} from 'node:path'
 
 import {AuditLog} from '../dist/src/agent/audit-log.js'
 import {runAudit} from '../dist/src/agent/audit.js'
@@ -21,17 +20,12 @@ import {SqliteInventory} from '../dist/src/inventory/sqlite-backend.js'
 import {findCachedLlamaBinary} from '../dist/src/llama/locate.js'
 import {startLlamaServer} from '../dist/src/llama/serve.js'
 import {initInventory} from '../dist/src/simulate/generate.js'
+import {log, OUT, ROOT, saveResults} from './common.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const OUT = join(ROOT, 'bench', 'out')
 const TARGETS = {embeddedOverServer: 0.8, overheadShare: 0.1, cacheShare: 0.85}
 const AUDIT = {maxFindings: 4, maxSteps: 4}
 const CONTEXT = 16384
 const MAX_TOKENS = 32
-
-function log(line) {
-  process.stderr.write(`${line}\n`)
-}
 
 /** The GGUF writer lives with the tests (TypeScript); compile it and what it imports once. */
 function writeModel(path) {
@@ -189,8 +183,7 @@ async function main() {
     server: serverResult ?? null,
     embeddedOverServer: ratio ?? null,
   }
-  writeFileSync(join(OUT, 'model-results.json'), JSON.stringify(results, null, 2) + '\n')
-  console.log(JSON.stringify(results, null, 2))
+  saveResults('model-results.json', results)
   if (embeddedResult.failed > 0 || (serverResult && serverResult.failed > 0)) process.exitCode = 1
 }
 

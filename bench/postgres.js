@@ -9,38 +9,18 @@
 // table and the JSON of all results, and writes that JSON to bench/out/postgres.json. Without a
 // reachable server it says so and exits 0: the other benchmarks do not depend on it.
 
-import {mkdirSync, writeFileSync} from 'node:fs'
-import {availableParallelism, cpus} from 'node:os'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
-
 import {PG_LEDGER_BALANCES_SQL} from '../dist/src/detect/postgres-detector.js'
 import {redactLocatorText} from '../dist/src/inventory/locator.js'
 import {PostgresInventory} from '../dist/src/inventory/postgres/backend.js'
 import {initPostgresInventory} from '../dist/src/inventory/postgres/init.js'
+import {log, machine, median, round, saveResults, timed} from './common.js'
 import {table} from './table.js'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const OUT = join(ROOT, 'bench', 'out')
 const URL = process.env.INVAGENT_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/invagent_bench'
 
 const TARGETS = {detectOverBare: 1.2, initSeconds: 60}
 const INVENTORY = {parts: 100_000, days: 30, faults: 500, seed: 1}
 const DETECT_REPS = 9
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
-const log = (line) => process.stderr.write(`${line}\n`)
-
-async function timed(work) {
-  const start = performance.now()
-  const result = await work()
-  return {ms: performance.now() - start, result}
-}
 
 async function benchInit() {
   log(
@@ -108,7 +88,6 @@ async function benchDetect(init) {
 }
 
 async function main() {
-  mkdirSync(OUT, {recursive: true})
   let server
   try {
     const probe = await import('../dist/src/inventory/postgres/init.js').then((module) =>
@@ -130,12 +109,7 @@ async function main() {
   }
   const results = {
     at: new Date().toISOString(),
-    machine: {
-      cpus: availableParallelism(),
-      cpu: cpus()[0]?.model ?? 'unknown',
-      node: process.version,
-      postgres: server,
-    },
+    machine: {...machine(), postgres: server},
     server: redactLocatorText(URL),
     targets: TARGETS,
     inventory: {...INVENTORY, transactions: init.transactions},
@@ -195,9 +169,7 @@ async function main() {
   console.log('detection runs the duplicate and reservation rules on a second connection in the same snapshot;')
   console.log('"on one connection" is the same detection with that turned off, timed in the same loop.')
   console.log('')
-  const json = JSON.stringify(results, null, 2)
-  writeFileSync(join(OUT, 'postgres.json'), `${json}\n`)
-  console.log(json)
+  saveResults('postgres.json', results)
   if (!pass.faultsDetected) process.exitCode = 1
 }
 

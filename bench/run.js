@@ -7,11 +7,8 @@
 // Prints a table and the JSON of all results, and writes that JSON to bench/out/results.json.
 
 import {spawnSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
-import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {availableParallelism, cpus} from 'node:os'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {copyFileSync, rmSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {AuditLog} from '../dist/src/agent/audit-log.js'
 import {runAudit} from '../dist/src/agent/audit.js'
@@ -19,12 +16,9 @@ import {DEFAULT_POLICY} from '../dist/src/agent/policy.js'
 import {LEDGER_BALANCES_SQL} from '../dist/src/detect/sqlite-detector.js'
 import {RulesEngine} from '../dist/src/engines/rules-engine.js'
 import {SqliteInventory} from '../dist/src/inventory/sqlite-backend.js'
-import {initInventory} from '../dist/src/simulate/generate.js'
 import {SqliteStateStore} from '../dist/src/state/sqlite-state.js'
+import {cachedInventory, dryRunAudit, log, machine, median, OUT, ROOT, round, saveResults, timed} from './common.js'
 import {table} from './table.js'
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const OUT = join(ROOT, 'bench', 'out')
 
 const TARGETS = {detectOverBare: 1.2, findingsPerSecond: 500, versionMs: 250, holdP99Ms: 50}
 
@@ -32,64 +26,6 @@ const DETECT_INVENTORY = {parts: 100_000, days: 30, faults: 500, seed: 1}
 const AUDIT_INVENTORY = {parts: 20_000, days: 30, faults: 5_000, seed: 2}
 const DETECT_REPS = 7
 const STARTUP_REPS = 10
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-const round = (value, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
-
-async function timed(work) {
-  const start = performance.now()
-  const result = await work()
-  return {ms: performance.now() - start, result}
-}
-
-function log(line) {
-  process.stderr.write(`${line}\n`)
-}
-
-/**
- * Generating a million transactions takes a while, so inventories are cached. The key holds the
- * generation parameters and a digest of the compiled generator and schema: a changed generator
- * must not be benchmarked against data it would no longer produce.
- */
-function generatorDigest() {
-  const src = join(ROOT, 'dist', 'src')
-  const simulator = readdirSync(join(src, 'simulate'))
-    .filter((name) => name.endsWith('.js'))
-    .sort()
-    .map((name) => `simulate/${name}`)
-  const hash = createHash('sha256')
-  for (const file of [
-    ...simulator,
-    'util/random.js',
-    'inventory/schema.js',
-    'inventory/units.js',
-    'tools/catalogue.js',
-  ])
-    hash.update(readFileSync(join(src, file)))
-  return hash.digest('hex').slice(0, 10)
-}
-
-async function cachedInventory(params, digest) {
-  const stem = `inventory-p${params.parts}-d${params.days}-f${params.faults}-s${params.seed}-`
-  const path = join(OUT, `${stem}${digest}.db`)
-  const faultsFile = `${path}.faults.json`
-  if (existsSync(path) && existsSync(faultsFile)) {
-    const backend = SqliteInventory.open(path, {readOnly: true})
-    const transactions = backend.db.get('SELECT count(*) AS n FROM transactions').n
-    backend.close()
-    return {path, transactions, faults: JSON.parse(readFileSync(faultsFile, 'utf8')).faults, generatedMs: null}
-  }
-  // Inventories of an older generator are hundreds of megabytes that nothing will read again.
-  for (const stale of readdirSync(OUT).filter((name) => name.startsWith(stem))) rmSync(join(OUT, stale), {force: true})
-  log(`generating ${path} ...`)
-  const {ms, result} = await timed(() => initInventory({path, ...params, force: true}))
-  log(`  ${result.transactions} transactions in ${(ms / 1000).toFixed(1)} s`)
-  return {path, transactions: result.transactions, faults: result.faults, generatedMs: ms}
-}
 
 function missedFaults(findings, faults) {
   const ids = new Set(findings.map((finding) => finding.id))
@@ -144,19 +80,11 @@ async function benchDetect(inventory) {
 /** The dry-run audit writes only to its sandbox, so the cached inventory stays as generated. */
 async function benchAudit(inventory) {
   const backend = SqliteInventory.open(inventory.path)
-  const logDir = join(OUT, 'logs')
   try {
     await backend.detect()
     const detection = await timed(() => backend.detect())
-    const audit = AuditLog.create(logDir, 'bench')
-    let run
-    try {
-      run = await timed(() => runAudit({backend, engine: new RulesEngine(), log: audit, dryRun: true, runId: 'bench'}))
-    } finally {
-      audit.close()
-      rmSync(audit.file, {force: true})
-    }
-    const report = run.result
+    const run = await dryRunAudit(backend, 'bench')
+    const report = run.report
     const seconds = run.ms / 1000
     const missed = missedFaults(
       report.outcomes.map((outcome) => ({id: outcome.findingId})),
@@ -287,9 +215,7 @@ function benchStartup() {
 }
 
 async function main() {
-  mkdirSync(OUT, {recursive: true})
-  const digest = generatorDigest()
-  const auditInventory = await cachedInventory(AUDIT_INVENTORY, digest)
+  const auditInventory = await cachedInventory(AUDIT_INVENTORY)
   log('timing the dry-run audit ...')
   const audit = await benchAudit(auditInventory)
   log('timing the apply-mode audit (write hold per finding) ...')
@@ -313,7 +239,7 @@ async function main() {
     console.log(JSON.stringify(results, null, 2))
     return
   }
-  const detectInventory = await cachedInventory(DETECT_INVENTORY, digest)
+  const detectInventory = await cachedInventory(DETECT_INVENTORY)
   log('timing detection ...')
   const detect = await benchDetect(detectInventory)
   log('timing start-up ...')
@@ -329,12 +255,7 @@ async function main() {
   }
   const results = {
     at: new Date().toISOString(),
-    machine: {
-      cpus: availableParallelism(),
-      cpu: cpus()[0]?.model ?? 'unknown',
-      node: process.version,
-      platform: `${process.platform}-${process.arch}`,
-    },
+    machine: machine(),
     targets: TARGETS,
     detect,
     audit,
@@ -442,9 +363,7 @@ async function main() {
   )
   console.log('')
 
-  const json = JSON.stringify(results, null, 2)
-  writeFileSync(join(OUT, 'results.json'), `${json}\n`)
-  console.log(json)
+  saveResults('results.json', results)
   // Timings drift on a shared machine, so only a correctness failure fails the command.
   if (!pass.faultsDetected || !pass.faultsAudited) process.exitCode = 1
 }
