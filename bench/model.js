@@ -7,7 +7,6 @@
 //
 // Prints a table and the JSON of all results, and writes bench/out/model-results.json.
 
-import {spawnSync} from 'node:child_process'
 import {mkdirSync, rmSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
@@ -20,42 +19,18 @@ import {SqliteInventory} from '../dist/src/inventory/sqlite-backend.js'
 import {findCachedLlamaBinary} from '../dist/src/llama/locate.js'
 import {startLlamaServer} from '../dist/src/llama/serve.js'
 import {initInventory} from '../dist/src/simulate/generate.js'
-import {log, OUT, ROOT, saveResults} from './common.js'
+import {loadTinyGgufWriter} from '../scripts/tiny-gguf-writer.mjs'
+import {log, OUT, saveResults} from './common.js'
 
 const TARGETS = {embeddedOverServer: 0.8, overheadShare: 0.1, cacheShare: 0.85}
 const AUDIT = {maxFindings: 4, maxSteps: 4}
 const CONTEXT = 16384
 const MAX_TOKENS = 32
 
-/** The GGUF writer lives with the tests (TypeScript); compile it and what it imports once. */
-function writeModel(path) {
-  const build = join(OUT, 'helpers-build')
-  const tsc = spawnSync(
-    process.execPath,
-    [
-      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      'test/helpers/tiny-gguf.ts',
-      '--ignoreConfig',
-      '--outDir',
-      build,
-      '--rootDir',
-      '.',
-      '--module',
-      'nodenext',
-      '--moduleResolution',
-      'nodenext',
-      '--target',
-      'es2023',
-      '--types',
-      'node',
-      '--skipLibCheck',
-    ],
-    {cwd: ROOT, encoding: 'utf8'},
-  )
-  if (tsc.status !== 0) throw new Error(`compiling the GGUF writer failed:\n${tsc.stdout}${tsc.stderr}`)
-  return import(join(build, 'test', 'helpers', 'tiny-gguf.js')).then(({writeTinyGguf}) =>
-    writeTinyGguf(path, {contextLength: CONTEXT}),
-  )
+/** The GGUF writer lives with the tests (TypeScript); it is compiled once into bench/out. */
+async function writeModel(path) {
+  const writeTinyGguf = await loadTinyGgufWriter(join(OUT, 'helpers-build'))
+  return writeTinyGguf(path, {contextLength: CONTEXT})
 }
 
 async function measure(engine, db, label) {

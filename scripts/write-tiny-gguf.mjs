@@ -3,16 +3,15 @@
 //
 //   node scripts/write-tiny-gguf.mjs OUT.gguf [--context 16384] [--seed 1]
 //
-// The writer is TypeScript that lives with the tests; it is compiled once into a temporary
-// folder with the project's own tsc. Prints the file's path, size and sha256.
-import {spawnSync} from 'node:child_process'
+// The writer is compiled once into a temporary folder (scripts/tiny-gguf-writer.mjs). Prints the
+// file's path, size and sha256.
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {dirname, join, resolve} from 'node:path'
-import {fileURLToPath, pathToFileURL} from 'node:url'
+import {join, resolve} from 'node:path'
 import {parseArgs} from 'node:util'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+import {loadTinyGgufWriter} from './tiny-gguf-writer.mjs'
+
 const {values, positionals} = parseArgs({
   allowPositionals: true,
   options: {context: {type: 'string', default: '16384'}, seed: {type: 'string', default: '1'}},
@@ -24,35 +23,12 @@ if (positionals.length !== 1) {
 const out = resolve(positionals[0])
 const build = mkdtempSync(join(tmpdir(), 'invagent-tiny-gguf-'))
 try {
-  const tsc = spawnSync(
-    process.execPath,
-    [
-      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      'test/helpers/tiny-gguf.ts',
-      '--ignoreConfig',
-      '--outDir',
-      build,
-      '--rootDir',
-      '.',
-      '--module',
-      'nodenext',
-      '--moduleResolution',
-      'nodenext',
-      '--target',
-      'es2023',
-      '--types',
-      'node',
-      '--skipLibCheck',
-    ],
-    {cwd: ROOT, encoding: 'utf8'},
-  )
-  if (tsc.status !== 0) {
-    console.error(`compiling the GGUF writer failed:\n${tsc.stdout}${tsc.stderr}`)
-    process.exit(1)
-  }
-  const {writeTinyGguf} = await import(pathToFileURL(join(build, 'test', 'helpers', 'tiny-gguf.js')).href)
+  const writeTinyGguf = await loadTinyGgufWriter(build)
   const written = writeTinyGguf(out, {contextLength: Number(values.context), seed: Number(values.seed)})
   console.log(`${out}: ${written.fileSize} bytes, ${written.parameterCount} parameters, sha256 ${written.sha256}`)
+} catch (error) {
+  console.error(error.message)
+  process.exitCode = 1
 } finally {
   rmSync(build, {recursive: true, force: true})
 }
