@@ -10,6 +10,7 @@ import type {
   WriteResult,
   WriteToolName,
 } from '../tools/tools.js'
+import {columnNames} from './schema-columns.js'
 
 /*
  * The data-access contract every inventory implements (docs/architecture.md, "Layers"). A backend
@@ -63,19 +64,7 @@ export interface TransactionRow {
 }
 
 /** The columns of a transaction row, in the order `transactionRowValues` gives their values. */
-export const TRANSACTION_ROW_COLUMNS = [
-  'id',
-  'part_id',
-  'sku',
-  'kind',
-  'qty',
-  'uom',
-  'status',
-  'source',
-  'external_ref',
-  'created_at',
-  'posted_at',
-] as const satisfies ReadonlyArray<keyof TransactionRow>
+export const TRANSACTION_ROW_COLUMNS = columnNames('transactions') satisfies ReadonlyArray<keyof TransactionRow>
 
 /** A transaction row's values in the order of TRANSACTION_ROW_COLUMNS, for an INSERT in any dialect. */
 export function transactionRowValues(row: TransactionRow): Array<string | number | null> {

@@ -1,5 +1,6 @@
 import {randomUUID} from 'node:crypto'
 
+import {referenceTable} from '../schema-columns.js'
 import type {SqliteConnection} from '../sqlite-connection.js'
 
 /*
@@ -25,35 +26,21 @@ export interface SyncTableSpec {
   key: readonly string[]
 }
 
-export const SYNC_TABLES: readonly SyncTableSpec[] = [
-  {name: 'parts', key: ['id'], columns: ['id', 'sku', 'name', 'uom', 'on_hand', 'reserved', 'location', 'updated_at']},
-  {
-    name: 'transactions',
-    key: ['id'],
-    columns: [
-      'id',
-      'part_id',
-      'sku',
-      'kind',
-      'qty',
-      'uom',
-      'status',
-      'source',
-      'external_ref',
-      'created_at',
-      'posted_at',
-    ],
-  },
-  {name: 'reservations', key: ['id'], columns: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at']},
-  {name: 'sku_aliases', key: ['alias'], columns: ['alias', 'part_id']},
-  {name: 'uom_conversions', key: ['part_id', 'uom'], columns: ['part_id', 'uom', 'factor']},
-  // The writes applied under idempotency keys: a mirror's sandbox must know which keys are spent.
-  {
-    name: 'agent_actions',
-    key: ['idempotency_key'],
-    columns: ['idempotency_key', 'run_id', 'finding_id', 'tool', 'args', 'result', 'at'],
-  },
-]
+/** The synced tables; their columns and keys come from the reference schema's description. */
+export const SYNC_TABLES: readonly SyncTableSpec[] = (
+  [
+    'parts',
+    'transactions',
+    'reservations',
+    'sku_aliases',
+    'uom_conversions',
+    // The writes applied under idempotency keys: a mirror's sandbox must know which keys are spent.
+    'agent_actions',
+  ] as const
+).map((name) => {
+  const table = referenceTable(name)
+  return {name, key: table.primaryKey, columns: table.columns.map((column) => column.name)}
+})
 
 export type SyncTableName = SyncTableSpec['name']
 

@@ -13,7 +13,7 @@ import {
   type SimulationRowSink,
 } from '../../simulate/generate.js'
 import {postgresDatabaseOf, redactLocatorText, withPostgresDatabase} from '../locator.js'
-import {SCHEMA_SQL} from '../schema.js'
+import {columnNames, REFERENCE_SCHEMA, sqliteSchemaSql} from '../schema-columns.js'
 import {SqliteConnection} from '../sqlite-connection.js'
 import {PostgresConnection} from './connection.js'
 import {PG_INDEX_SQL, PG_KEYS_SQL, PG_TABLES, PG_TABLES_SQL} from './schema.js'
@@ -32,30 +32,8 @@ export interface PostgresInitResult {
   timings: {generateMs: number; copyMs: number; indexMs: number}
 }
 
-const COLUMNS: Record<(typeof PG_TABLES)[number], string[]> = {
-  parts: ['id', 'sku', 'name', 'uom', 'on_hand', 'reserved', 'location', 'updated_at'],
-  uom_conversions: ['part_id', 'uom', 'factor'],
-  sku_aliases: ['alias', 'part_id'],
-  transactions: [
-    'id',
-    'part_id',
-    'sku',
-    'kind',
-    'qty',
-    'uom',
-    'status',
-    'source',
-    'external_ref',
-    'created_at',
-    'posted_at',
-  ],
-  reservations: ['id', 'part_id', 'qty', 'order_ref', 'status', 'created_at'],
-  integration_events: ['id', 'txn_id', 'at', 'level', 'message'],
-  invagent_meta: ['key', 'value'],
-}
-
 /** The tables `--force` drops: the reference schema, nothing else in the database. */
-const REFERENCE_TABLES = [...PG_TABLES, 'agent_actions']
+const REFERENCE_TABLES = REFERENCE_SCHEMA.map((table) => table.name)
 
 /**
  * Generates an inventory with the simulator (the same seed gives the same rows as on SQLite)
@@ -204,13 +182,7 @@ function copyField(value: unknown): string {
  * rows of those up by id, and PostgreSQL builds and checks the keys once the rows are in. The
  * simulator's own CREATE TABLE IF NOT EXISTS then leaves these tables as they are.
  */
-const STAGING_SCHEMA_SQL = (() => {
-  const keyed = /(CREATE TABLE IF NOT EXISTS (?:transactions|reservations) \(\n {2}id TEXT) PRIMARY KEY/g
-  const lean = SCHEMA_SQL.replace(keyed, '$1 NOT NULL')
-  const keys = (sql: string) => sql.split('PRIMARY KEY').length
-  if (keys(lean) !== keys(SCHEMA_SQL) - 2) throw new Error('the staging schema no longer matches SCHEMA_SQL')
-  return `PRAGMA journal_mode = OFF;\n${lean}`
-})()
+const STAGING_SCHEMA_SQL = `PRAGMA journal_mode = OFF;\n${sqliteSchemaSql({keyless: ['transactions', 'reservations']})}`
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/
 
@@ -268,7 +240,7 @@ class CopyRows implements SimulationRowSink {
 
 /** A staged table's rows in COPY's text format, read in chunks. */
 function* stagedChunks(staging: SqliteConnection, table: (typeof PG_TABLES)[number]): Generator<string> {
-  const rows = staging.db.prepare(`SELECT ${COLUMNS[table].join(', ')} FROM ${table}`)
+  const rows = staging.db.prepare(`SELECT ${columnNames(table).join(', ')} FROM ${table}`)
   rows.setReturnArrays(true)
   const lines = new ChunkedLines()
   for (const row of rows.iterate() as Iterable<unknown[]>) {
@@ -282,6 +254,6 @@ function* stagedChunks(staging: SqliteConnection, table: (typeof PG_TABLES)[numb
 async function copyTable(connection: PostgresConnection, table: (typeof PG_TABLES)[number], chunks: Iterable<string>) {
   // FREEZE: the table was created in this transaction, so its rows can be written frozen and
   // all-visible at once, sparing the VACUUM that would otherwise rewrite every page afterwards.
-  const sink = connection.client.query(copyFrom(`COPY ${table} (${COLUMNS[table].join(', ')}) FROM STDIN (FREEZE)`))
+  const sink = connection.client.query(copyFrom(`COPY ${table} (${columnNames(table).join(', ')}) FROM STDIN (FREEZE)`))
   await pipeline(Readable.from(chunks), sink)
 }
