@@ -53,6 +53,51 @@ export type WriteOnceOutcome =
   | {kind: 'replayed'; result: WriteResult}
   | {kind: 'conflict'; recordedTool: string}
 
+/** A write recorded under its idempotency key in invagent_http_requests: what a retry is answered with. */
+export interface RecordedRequest {
+  tool: string
+  /** SHA-256 of the canonical JSON of the tool and its arguments. */
+  request_sha256: string
+  /** The JSON of the write's result. */
+  response: string
+}
+
+/** How a served inventory reads and adds rows of invagent_http_requests, inside the write's unit. */
+export interface RequestRecords {
+  /** The request recorded under the key, locked until the unit ends where the dialect can lock a row. */
+  find(idempotencyKey: string): RecordedRequest | undefined | Promise<RecordedRequest | undefined>
+  record(idempotencyKey: string, request: RecordedRequest): void | Promise<void>
+}
+
+/**
+ * ServedInventory.writeOnce over any backend: in one unit, the recorded answer for a key seen
+ * before (or a conflict when its arguments differ), or else the write applied with the meaning
+ * src/tools/write-tools.ts gives it over this backend's primitives and its result recorded.
+ */
+export function writeOnceRecorded(
+  backend: InventoryBackend,
+  tool: WriteToolName,
+  args: ToolArgs<WriteToolName>,
+  context: WriteContext,
+  records: RequestRecords,
+): Promise<WriteOnceOutcome> {
+  const digest = createHash('sha256').update(canonicalJson({tool, args})).digest('hex')
+  return backend.unitOfWork(
+    async (): Promise<WriteOnceOutcome> => {
+      const prior = await records.find(context.idempotencyKey)
+      if (prior) {
+        return prior.request_sha256 === digest
+          ? {kind: 'replayed', result: JSON.parse(prior.response) as WriteResult}
+          : {kind: 'conflict', recordedTool: prior.tool}
+      }
+      const result = await applyWrite(backend, tool, args, context)
+      await records.record(context.idempotencyKey, {tool, request_sha256: digest, response: JSON.stringify(result)})
+      return {kind: 'applied', result}
+    },
+    () => true,
+  )
+}
+
 const REQUESTS_TABLE_SQL = `
 CREATE TABLE IF NOT EXISTS invagent_http_requests (
   idempotency_key TEXT PRIMARY KEY,
@@ -122,39 +167,26 @@ export class ServedSqliteInventory implements ServedInventory {
     }
   }
 
-  async writeOnce(
-    tool: WriteToolName,
-    args: ToolArgs<WriteToolName>,
-    context: WriteContext,
-  ): Promise<WriteOnceOutcome> {
-    const digest = createHash('sha256').update(canonicalJson({tool, args})).digest('hex')
+  writeOnce(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteOnceOutcome> {
     const db = this.backend.db
-    return this.backend.unitOfWork(
-      async (): Promise<WriteOnceOutcome> => {
-        const prior = db.get<{tool: string; request_sha256: string; response: string}>(
+    return writeOnceRecorded(this.backend, tool, args, context, {
+      find: (idempotencyKey) =>
+        db.get<RecordedRequest>(
           'SELECT tool, request_sha256, response FROM invagent_http_requests WHERE idempotency_key = ?',
-          context.idempotencyKey,
-        )
-        if (prior) {
-          return prior.request_sha256 === digest
-            ? {kind: 'replayed', result: JSON.parse(prior.response) as WriteResult}
-            : {kind: 'conflict', recordedTool: prior.tool}
-        }
-        // The meaning of the write (src/tools/write-tools.ts) over this backend's primitives, in its own unit.
-        const result = await applyWrite(this.backend, tool, args, context)
+          idempotencyKey,
+        ),
+      record: (idempotencyKey, request) => {
         db.run(
           'INSERT INTO invagent_http_requests (idempotency_key, tool, request_sha256, response, at) ' +
             'VALUES (?, ?, ?, ?, ?)',
-          context.idempotencyKey,
-          tool,
-          digest,
-          JSON.stringify(result),
+          idempotencyKey,
+          request.tool,
+          request.request_sha256,
+          request.response,
           Date.now(),
         )
-        return {kind: 'applied', result}
       },
-      () => true,
-    )
+    })
   }
 
   close(): void {

@@ -1,10 +1,9 @@
-import {createHash, randomUUID} from 'node:crypto'
+import {randomUUID} from 'node:crypto'
 
 import type {WriteContext} from '../backend.js'
 import {PostgresInventory} from '../postgres/backend.js'
 import type {PostgresConnection} from '../postgres/connection.js'
-import type {ToolArgs, WriteResult, WriteToolName} from '../../tools/tools.js'
-import {applyWrite} from '../../tools/write-tools.js'
+import type {ToolArgs, WriteToolName} from '../../tools/tools.js'
 import {canonicalJson} from '../../util/canonical-json.js'
 import {
   decodeCursor,
@@ -15,7 +14,13 @@ import {
   type SyncTableSpec,
 } from './change-tracking.js'
 import {CONTRACT_VERSION, type InfoResponse} from './contract.js'
-import type {ServedInventory, SyncPage, WriteOnceOutcome} from './served-inventory.js'
+import {
+  type RecordedRequest,
+  type ServedInventory,
+  type SyncPage,
+  type WriteOnceOutcome,
+  writeOnceRecorded,
+} from './served-inventory.js'
 
 /*
  * A PostgreSQL inventory, served over the REST contract. Change tracking as on SQLite
@@ -184,35 +189,22 @@ export class ServedPostgresInventory implements ServedInventory {
     }
   }
 
-  async writeOnce(
-    tool: WriteToolName,
-    args: ToolArgs<WriteToolName>,
-    context: WriteContext,
-  ): Promise<WriteOnceOutcome> {
-    const digest = createHash('sha256').update(canonicalJson({tool, args})).digest('hex')
+  writeOnce(tool: WriteToolName, args: ToolArgs<WriteToolName>, context: WriteContext): Promise<WriteOnceOutcome> {
     const db = this.backend.db
-    return this.backend.unitOfWork(
-      async (): Promise<WriteOnceOutcome> => {
-        const prior = await db.one<{tool: string; request_sha256: string; response: string}>(
+    return writeOnceRecorded(this.backend, tool, args, context, {
+      find: (idempotencyKey) =>
+        db.one<RecordedRequest>(
           'SELECT tool, request_sha256, response FROM invagent_http_requests WHERE idempotency_key = $1 FOR UPDATE',
-          [context.idempotencyKey],
-        )
-        if (prior) {
-          return prior.request_sha256 === digest
-            ? {kind: 'replayed', result: JSON.parse(prior.response) as WriteResult}
-            : {kind: 'conflict', recordedTool: prior.tool}
-        }
-        // The meaning of the write (src/tools/write-tools.ts) over this backend's primitives, in one transaction.
-        const result = await applyWrite(this.backend, tool, args, context)
+          [idempotencyKey],
+        ),
+      record: async (idempotencyKey, request) => {
         await db.query(
           `INSERT INTO invagent_http_requests (idempotency_key, tool, request_sha256, response, at)
            VALUES ($1, $2, $3, $4, $5)`,
-          [context.idempotencyKey, tool, digest, JSON.stringify(result), Date.now()],
+          [idempotencyKey, request.tool, request.request_sha256, request.response, Date.now()],
         )
-        return {kind: 'applied', result}
       },
-      () => true,
-    )
+    })
   }
 
   async close(): Promise<void> {
