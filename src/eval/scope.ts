@@ -1,6 +1,6 @@
 import {DatabaseSync} from 'node:sqlite'
 
-import {normalizeSku} from '../inventory/sqlite-backend.js'
+import {normalizeSku} from '../inventory/sql-reads.js'
 import {rowKey, type InventoryState, type StateRow} from './state.js'
 
 /*

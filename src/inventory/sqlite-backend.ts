@@ -1,34 +1,24 @@
+import type {SQLInputValue} from 'node:sqlite'
+
 import {detectAll, detectForEntities, ledgerBalanceOf} from '../detect/sqlite-detector.js'
 import type {Finding} from '../detect/finding.js'
 import {ConfigError} from '../errors.js'
 import type {RuleName} from '../tools/catalogue.js'
-import type {
-  IntegrationEventRecord,
-  PartRecord,
-  ReservationRecord,
-  ToolResult,
-  TransactionRecord,
-  WriteResult,
-} from '../tools/tools.js'
 import {
   ToolFailure,
-  type AgentAction,
   type EntitySet,
   type InventoryBackend,
-  type PartRow,
   type ReservationRow,
-  type RowSelection,
   type ScopeRows,
-  type TransactionQuery,
   type TransactionRow,
   type TransactionUpdate,
   TRANSACTION_ROW_COLUMNS,
   transactionRowValues,
 } from './backend.js'
+import type {Dialect} from './read-queries.js'
+import {SCHEMA_SQL} from './schema.js'
+import {SqlReads} from './sql-reads.js'
 import {openInventoryDatabase, SqliteConnection} from './sqlite-connection.js'
-import {NORMALIZED_SKU_SQL, SCHEMA_SQL, STOCK_DELTA_SQL} from './schema.js'
-
-type TransactionWithDelta = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
 
 /*
  * A sandbox holds tens of rows: the lookups its reads make, and the indexes the whole-inventory
@@ -43,15 +33,6 @@ CREATE INDEX idx_reservations_part ON reservations (part_id, status);
 CREATE INDEX idx_reservations_active ON reservations (status, part_id, qty);`
 
 const ROW_COLUMNS = TRANSACTION_ROW_COLUMNS.join(', ')
-/** A part row with its conversions and aliases as JSON arrays, each ordered as the tools show them. */
-const PART_RECORD_SQL =
-  'SELECT p.id, p.sku, p.name, p.uom, p.on_hand, p.reserved, p.location, p.updated_at, ' +
-  "(SELECT json_group_array(json_object('uom', uom, 'factor', factor)) FROM " +
-  '(SELECT uom, factor FROM uom_conversions WHERE part_id = p.id ORDER BY uom)) AS conversions, ' +
-  '(SELECT json_group_array(alias) FROM (SELECT alias FROM sku_aliases WHERE part_id = p.id ORDER BY alias)) ' +
-  'AS aliases FROM parts p WHERE p.id = ?'
-/** A list of ids bound as one JSON array parameter. */
-const IDS = '(SELECT value FROM json_each(?))'
 const TRANSACTION_UPDATABLE = new Map([
   ['status', 'status'],
   ['posted_at', 'posted_at'],
@@ -59,20 +40,9 @@ const TRANSACTION_UPDATABLE = new Map([
   ['part_id', 'part_id'],
 ])
 
-const TRANSACTION_COLUMNS =
-  't.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref, t.created_at, t.posted_at, ' +
-  `${STOCK_DELTA_SQL} AS stock_delta`
-const TRANSACTION_FROM =
-  'transactions t LEFT JOIN parts p ON p.id = t.part_id ' +
-  'LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom'
-
-/** The same normalization as NORMALIZED_SKU_SQL, for a SKU as received. */
-export function normalizeSku(sku: string): string {
-  return sku.toUpperCase().replace(/[-_ .]/g, '')
-}
-
 /** The embedded reference inventory on node:sqlite. */
-export class SqliteInventory implements InventoryBackend {
+export class SqliteInventory extends SqlReads implements InventoryBackend {
+  protected readonly dialect: Dialect = 'sqlite'
   readonly location: string
   private frozenClock: number | undefined
   private depth = 0
@@ -82,6 +52,7 @@ export class SqliteInventory implements InventoryBackend {
   readonly db: SqliteConnection
 
   private constructor(db: SqliteConnection, readOnly = false) {
+    super()
     this.db = db
     this.readOnly = readOnly
     this.location = db.path
@@ -127,190 +98,27 @@ export class SqliteInventory implements InventoryBackend {
     this.db.close()
   }
 
-  // ---- reads -------------------------------------------------------------------------------
+  // ---- reads (src/inventory/sql-reads.ts over src/inventory/read-queries.ts) --------------
 
-  async getPart(partId: string): Promise<PartRecord> {
-    return this.partOrFail(partId)
+  protected async select<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    return this.db.all<T>(sql, ...(params as SQLInputValue[]))
   }
 
-  /** The part with its conversions and aliases, in one statement (tools and write previews ask often). */
-  private partOrFail(partId: string): PartRecord {
-    const row = this.db.get<Omit<PartRecord, 'conversions' | 'aliases'> & {conversions: string; aliases: string}>(
-      PART_RECORD_SQL,
-      partId,
-    )
-    if (!row) throw new ToolFailure(`part "${partId}" does not exist`)
-    return {
-      ...row,
-      conversions: JSON.parse(row.conversions) as PartRecord['conversions'],
-      aliases: JSON.parse(row.aliases) as string[],
-    }
+  protected async selectOne<T>(sql: string, params: readonly unknown[]): Promise<T | undefined> {
+    return this.db.get<T>(sql, ...(params as SQLInputValue[]))
   }
 
-  async findPartsBySku(sku: string): Promise<ToolResult<'find_part_by_sku'>> {
-    const matches: ToolResult<'find_part_by_sku'>['matches'] = []
-    const exact = this.db.get<{id: string; sku: string}>('SELECT id, sku FROM parts WHERE sku = ?', sku)
-    if (exact) matches.push({part_id: exact.id, sku: exact.sku, match: 'exact'})
-    const alias = this.db.get<{id: string; sku: string}>(
-      'SELECT p.id AS id, p.sku AS sku FROM sku_aliases a JOIN parts p ON p.id = a.part_id WHERE a.alias = ?',
-      sku,
-    )
-    if (alias) matches.push({part_id: alias.id, sku: alias.sku, match: 'alias'})
-    const normalized = normalizeSku(sku)
-    if (normalized.length > 0) {
-      for (const row of this.db.all<{id: string; sku: string}>(
-        `SELECT id, sku FROM parts WHERE ${NORMALIZED_SKU_SQL} = ?`,
-        normalized,
-      )) {
-        if (!matches.some((match) => match.part_id === row.id))
-          matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
-      }
-    }
-    return {matches}
+  protected async execute(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.db.run(sql, ...(params as SQLInputValue[])).changes
   }
 
-  async listTransactions(query: TransactionQuery): Promise<ToolResult<'list_transactions'>> {
-    if (query.partId === undefined && query.externalRef === undefined)
-      throw new ToolFailure('give part_id or external_ref')
-    const where: string[] = []
-    const params: Array<string | number> = []
-    const filters: Array<[string, string | undefined]> = [
-      ['t.part_id = ?', query.partId],
-      ['t.external_ref = ?', query.externalRef],
-      ['t.status = ?', query.status],
-      ['t.kind = ?', query.kind],
-    ]
-    for (const [condition, value] of filters) {
-      if (value === undefined) continue
-      where.push(condition)
-      params.push(value)
-    }
-    const condition = where.join(' AND ')
-    const total = this.db.get<{n: number}>(`SELECT count(*) AS n FROM transactions t WHERE ${condition}`, ...params)!.n
-    const transactions = this.db.all<TransactionWithDelta>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition}
-       ORDER BY t.created_at DESC, t.id DESC LIMIT ?`,
-      ...params,
-      query.limit ?? 20,
-    )
-    return {transactions, total}
+  /** One JSON array: `IN (SELECT value FROM json_each(?))` seeks the index once per id. */
+  protected idList(ids: readonly string[]): string {
+    return JSON.stringify(ids)
   }
 
-  async getTransaction(txnId: string): Promise<TransactionRecord> {
-    return this.transactionOrFail(txnId)
-  }
-
-  private transactionOrFail(txnId: string): TransactionRecord {
-    const row = this.db.get<TransactionWithDelta>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = ?`,
-      txnId,
-    )
-    if (!row) throw new ToolFailure(`transaction "${txnId}" does not exist`)
-    return row
-  }
-
-  async getLedgerBalance(partId: string): Promise<ToolResult<'get_ledger_balance'>> {
-    const part = this.partOrFail(partId)
-    const stats = this.db.get<{posted: number; unconvertible: number; largest: number}>(
-      `SELECT count(*) AS posted, COALESCE(SUM(${STOCK_DELTA_SQL} IS NULL), 0) AS unconvertible,
-         COALESCE(MAX(abs(${STOCK_DELTA_SQL})), 0) AS largest
-       FROM ${TRANSACTION_FROM} WHERE t.part_id = ? AND t.status = 'posted'`,
-      partId,
-    )!
-    const active = this.db.get<{n: number}>(
-      `SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = ? AND status = 'active'`,
-      partId,
-    )!.n
-    return {
-      part_id: partId,
-      uom: part.uom,
-      on_hand: part.on_hand,
-      ledger_balance: ledgerBalanceOf(this.db, partId),
-      posted_count: stats.posted,
-      unconvertible_count: stats.unconvertible,
-      largest_posting: stats.largest,
-      reserved: part.reserved,
-      active_reserved: active,
-    }
-  }
-
-  async getIntegrationEvents(txnId: string): Promise<IntegrationEventRecord[]> {
-    return this.db.all<IntegrationEventRecord>(
-      'SELECT id, txn_id, at, level, message FROM integration_events WHERE txn_id = ? ORDER BY at, id',
-      txnId,
-    )
-  }
-
-  async listReservations(partId: string, status?: ReservationRecord['status']): Promise<ReservationRecord[]> {
-    return this.db.all<ReservationRecord>(
-      `SELECT r.id, r.part_id, r.qty, r.order_ref, r.status, r.created_at,
-        COALESCE((SELECT -SUM(${STOCK_DELTA_SQL}) FROM ${TRANSACTION_FROM}
-          WHERE t.external_ref = r.order_ref AND t.part_id = r.part_id AND t.status = 'posted' AND t.kind = 'issue'), 0)
-          AS shipped_qty
-       FROM reservations r WHERE r.part_id = ? AND (? IS NULL OR r.status = ?) ORDER BY r.created_at, r.id`,
-      partId,
-      status ?? null,
-      status ?? null,
-    )
-  }
-
-  async getReservation(reservationId: string): Promise<ReservationRow> {
-    const row = this.db.get<ReservationRow>(
-      'SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE id = ?',
-      reservationId,
-    )
-    if (!row) throw new ToolFailure(`reservation "${reservationId}" does not exist`)
-    return row
-  }
-
-  /**
-   * One query per table and kind of selection, whatever its size: the ids travel as one JSON array
-   * (`IN (SELECT value FROM json_each(?))` seeks the index once per id), so a plan's scope costs a
-   * handful of statements instead of a few per row.
-   */
-  async readRows(selection: RowSelection): Promise<ScopeRows> {
-    const list = (values: readonly string[] | undefined) => JSON.stringify(values ?? [])
-    const ledgers = selection.ledgers ?? []
-    const transactions =
-      ledgers.length + (selection.transactions ?? []).length + (selection.externalRefs ?? []).length === 0
-        ? []
-        : this.db.all<TransactionRow>(
-            `SELECT ${ROW_COLUMNS} FROM transactions WHERE part_id IN ${IDS} UNION ` +
-              `SELECT ${ROW_COLUMNS} FROM transactions WHERE id IN ${IDS} UNION ` +
-              `SELECT ${ROW_COLUMNS} FROM transactions WHERE external_ref IN ${IDS} ORDER BY id`,
-            list(ledgers),
-            list(selection.transactions),
-            list(selection.externalRefs),
-          )
-    const reservations =
-      ledgers.length === 0
-        ? []
-        : this.db.all<ReservationRow>(
-            `SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE part_id IN ${IDS} ` +
-              'ORDER BY id',
-            list(ledgers),
-          )
-    const partIds = [...new Set([...(selection.parts ?? []), ...ledgers])]
-    const none = {parts: [] as PartRow[], conversions: [], aliases: []}
-    const {parts, conversions, aliases} =
-      partIds.length === 0
-        ? none
-        : {
-            parts: this.db.all<PartRow>(
-              `SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id IN ${IDS} ` +
-                'ORDER BY id',
-              list(partIds),
-            ),
-            conversions: this.db.all<ScopeRows['uom_conversions'][number]>(
-              `SELECT part_id, uom, factor FROM uom_conversions WHERE part_id IN ${IDS} ORDER BY part_id, uom`,
-              list(partIds),
-            ),
-            aliases: this.db.all<ScopeRows['sku_aliases'][number]>(
-              `SELECT alias, part_id FROM sku_aliases WHERE part_id IN ${IDS} ORDER BY part_id, alias`,
-              list(partIds),
-            ),
-          }
-    return {parts, uom_conversions: conversions, sku_aliases: aliases, transactions, reservations}
+  protected async ledgerBalance(partId: string): Promise<number> {
+    return ledgerBalanceOf(this.db, partId)
   }
 
   // ---- primitive writes (the meaning of each tool is in src/tools/write-tools.ts) -----------
@@ -347,45 +155,6 @@ export class SqliteInventory implements InventoryBackend {
     this.db.run(
       `INSERT INTO transactions (${ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ...transactionRowValues(row),
-    )
-  }
-
-  async findAction(idempotencyKey: string): Promise<AgentAction | undefined> {
-    const row = this.db.get<{
-      idempotency_key: string
-      run_id: string
-      finding_id: string
-      tool: string
-      args: string
-      result: string
-      at: number
-    }>(
-      'SELECT idempotency_key, run_id, finding_id, tool, args, result, at FROM agent_actions WHERE idempotency_key = ?',
-      idempotencyKey,
-    )
-    if (!row) return undefined
-    return {
-      idempotencyKey: row.idempotency_key,
-      runId: row.run_id,
-      findingId: row.finding_id,
-      tool: row.tool,
-      args: row.args,
-      result: JSON.parse(row.result) as WriteResult,
-      at: row.at,
-    }
-  }
-
-  async recordAction(action: AgentAction): Promise<void> {
-    this.db.run(
-      'INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?)',
-      action.idempotencyKey,
-      action.runId,
-      action.findingId,
-      action.tool,
-      action.args,
-      JSON.stringify(action.result),
-      action.at,
     )
   }
 

@@ -1,48 +1,26 @@
 import {detectAllPostgres, detectForEntitiesPostgres, ledgerBalanceOfPostgres} from '../../detect/postgres-detector.js'
 import type {Finding} from '../../detect/finding.js'
 import type {RuleName} from '../../tools/catalogue.js'
-import type {
-  IntegrationEventRecord,
-  PartRecord,
-  ReservationRecord,
-  ToolResult,
-  TransactionRecord,
-  WriteResult,
-} from '../../tools/tools.js'
-import {canonicalJson} from '../../util/canonical-json.js'
 import {
   ToolFailure,
-  type AgentAction,
   type EntitySet,
   type InventoryBackend,
-  type PartRow,
   type ReservationRow,
-  type RowSelection,
-  type ScopeRows,
-  type TransactionQuery,
   type TransactionRow,
   type TransactionUpdate,
   TRANSACTION_ROW_COLUMNS,
   transactionRowValues,
 } from '../backend.js'
 import {ConfigError} from '../../errors.js'
-import {normalizeSku} from '../sqlite-backend.js'
+import type {Dialect} from '../read-queries.js'
+import {SqlReads} from '../sql-reads.js'
 import {checkPostgresInventory, PostgresConnection} from './connection.js'
-import {PG_NORMALIZED_SKU_SQL, PG_STOCK_DELTA_SQL} from './schema.js'
 
 /** Below this many transactions a second connection for detection costs more than it saves. */
 const CONCURRENT_MIN_TRANSACTIONS = 200_000
 
-type TransactionWithDelta = Omit<TransactionRecord, 'stock_delta'> & {stock_delta: number | null}
-
 const ROW_COLUMNS = TRANSACTION_ROW_COLUMNS.join(', ')
 const TRANSACTION_UPDATABLE = new Set(['status', 'posted_at', 'uom', 'part_id'])
-
-const TRANSACTION_COLUMNS = `t.id, t.part_id, t.sku, t.kind, t.qty, t.uom, t.status, t.source, t.external_ref,
-  t.created_at, t.posted_at,
-  ${PG_STOCK_DELTA_SQL} AS stock_delta`
-const TRANSACTION_FROM = `transactions t LEFT JOIN parts p ON p.id = t.part_id
-  LEFT JOIN uom_conversions c ON c.part_id = t.part_id AND c.uom = t.uom`
 
 /**
  * The reference inventory on PostgreSQL (docs/architecture.md, "Backends"). Reads of a whole
@@ -52,7 +30,8 @@ const TRANSACTION_FROM = `transactions t LEFT JOIN parts p ON p.id = t.part_id
  * fingerprint check of src/agent/apply.ts runs under the lock and two writers of overlapping
  * scopes queue instead of deadlocking. The meaning of each write is in src/tools/write-tools.ts.
  */
-export class PostgresInventory implements InventoryBackend {
+export class PostgresInventory extends SqlReads implements InventoryBackend {
+  protected readonly dialect: Dialect = 'postgres'
   readonly location: string
   readonly db: PostgresConnection
   private readonly frozenClock: number | undefined
@@ -67,6 +46,7 @@ export class PostgresInventory implements InventoryBackend {
   private concurrentDetection: boolean | 'always' = true
 
   private constructor(db: PostgresConnection, url: string, frozenClock: number | undefined) {
+    super()
     this.db = db
     this.url = url
     this.location = db.display
@@ -113,194 +93,32 @@ export class PostgresInventory implements InventoryBackend {
     ])
   }
 
-  // ---- reads -------------------------------------------------------------------------------
+  // ---- reads (src/inventory/sql-reads.ts over src/inventory/read-queries.ts) --------------
 
-  async getPart(partId: string): Promise<PartRecord> {
-    const row = await this.db.one<Omit<PartRecord, 'conversions' | 'aliases'>>(
-      'SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts WHERE id = $1',
-      [partId],
-    )
-    if (!row) throw new ToolFailure(`part "${partId}" does not exist`)
-    const conversions = await this.db.query<{uom: string; factor: number}>(
-      'SELECT uom, factor FROM uom_conversions WHERE part_id = $1 ORDER BY uom',
-      [partId],
-    )
-    const aliases = await this.db.query<{alias: string}>(
-      'SELECT alias FROM sku_aliases WHERE part_id = $1 ORDER BY alias',
-      [partId],
-    )
-    return {...row, conversions, aliases: aliases.map((alias) => alias.alias)}
+  protected async select<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    return this.db.query<T>(sql, [...params])
   }
 
-  async findPartsBySku(sku: string): Promise<ToolResult<'find_part_by_sku'>> {
-    const matches: ToolResult<'find_part_by_sku'>['matches'] = []
-    const exact = await this.db.one<{id: string; sku: string}>('SELECT id, sku FROM parts WHERE sku = $1', [sku])
-    if (exact) matches.push({part_id: exact.id, sku: exact.sku, match: 'exact'})
-    const alias = await this.db.one<{id: string; sku: string}>(
-      'SELECT p.id, p.sku FROM sku_aliases a JOIN parts p ON p.id = a.part_id WHERE a.alias = $1',
-      [sku],
-    )
-    if (alias) matches.push({part_id: alias.id, sku: alias.sku, match: 'alias'})
-    const normalized = normalizeSku(sku)
-    if (normalized.length > 0) {
-      // No ORDER BY, as in SQLite: both return the index's order, which is the id order for equal keys.
-      const rows = await this.db.query<{id: string; sku: string}>(
-        `SELECT id, sku FROM parts WHERE ${PG_NORMALIZED_SKU_SQL} = $1 ORDER BY id`,
-        [normalized],
-      )
-      for (const row of rows) {
-        if (!matches.some((match) => match.part_id === row.id))
-          matches.push({part_id: row.id, sku: row.sku, match: 'normalized'})
-      }
-    }
-    return {matches}
+  protected async selectOne<T>(sql: string, params: readonly unknown[]): Promise<T | undefined> {
+    return this.db.one<T>(sql, [...params])
   }
 
-  async listTransactions(query: TransactionQuery): Promise<ToolResult<'list_transactions'>> {
-    if (query.partId === undefined && query.externalRef === undefined)
-      throw new ToolFailure('give part_id or external_ref')
-    const where: string[] = []
-    const params: Array<string | number> = []
-    const add = (condition: string, value: string) => {
-      params.push(value)
-      where.push(`${condition} = $${params.length}`)
-    }
-    if (query.partId !== undefined) add('t.part_id', query.partId)
-    if (query.externalRef !== undefined) add('t.external_ref', query.externalRef)
-    if (query.status !== undefined) add('t.status', query.status)
-    if (query.kind !== undefined) add('t.kind', query.kind)
-    const condition = where.join(' AND ')
-    const total = (await this.db.one<{n: number}>(
-      `SELECT count(*) AS n FROM transactions t WHERE ${condition}`,
-      params,
-    ))!.n
-    const transactions = await this.db.query<TransactionWithDelta>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE ${condition}
-       ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length + 1}`,
-      [...params, query.limit ?? 20],
-    )
-    return {transactions, total}
+  protected async execute(sql: string, params: readonly unknown[]): Promise<number> {
+    return this.db.run(sql, [...params])
   }
 
-  async getTransaction(txnId: string): Promise<TransactionRecord> {
-    const row = await this.db.one<TransactionWithDelta>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM ${TRANSACTION_FROM} WHERE t.id = $1`,
-      [txnId],
-    )
-    if (!row) throw new ToolFailure(`transaction "${txnId}" does not exist`)
-    return row
+  /** An array parameter, for `= ANY($n)`. */
+  protected idList(ids: readonly string[]): readonly string[] {
+    return ids
   }
 
-  async getLedgerBalance(partId: string): Promise<ToolResult<'get_ledger_balance'>> {
-    const part = await this.getPart(partId)
-    const stats = (await this.db.one<{posted: number; unconvertible: number; largest: number}>(
-      `SELECT count(*) AS posted, COUNT(*) FILTER (WHERE ${PG_STOCK_DELTA_SQL} IS NULL) AS unconvertible,
-              COALESCE(MAX(abs(${PG_STOCK_DELTA_SQL})), 0) AS largest
-       FROM ${TRANSACTION_FROM} WHERE t.part_id = $1 AND t.status = 'posted'`,
-      [partId],
-    ))!
-    return {
-      part_id: partId,
-      uom: part.uom,
-      on_hand: part.on_hand,
-      ledger_balance: await ledgerBalanceOfPostgres(this.db, partId),
-      posted_count: stats.posted,
-      unconvertible_count: stats.unconvertible,
-      largest_posting: stats.largest,
-      reserved: part.reserved,
-      active_reserved: (await this.db.one<{n: number}>(
-        `SELECT COALESCE(SUM(qty), 0) AS n FROM reservations WHERE part_id = $1 AND status = 'active'`,
-        [partId],
-      ))!.n,
-    }
+  protected async ledgerBalance(partId: string): Promise<number> {
+    return ledgerBalanceOfPostgres(this.db, partId)
   }
 
-  async getIntegrationEvents(txnId: string): Promise<IntegrationEventRecord[]> {
-    return this.db.query<IntegrationEventRecord>(
-      'SELECT id, txn_id, at, level, message FROM integration_events WHERE txn_id = $1 ORDER BY at, id',
-      [txnId],
-    )
-  }
-
-  async listReservations(partId: string, status?: ReservationRecord['status']): Promise<ReservationRecord[]> {
-    return this.db.query<ReservationRecord>(
-      `SELECT r.id, r.part_id, r.qty, r.order_ref, r.status, r.created_at,
-        COALESCE((SELECT -SUM(${PG_STOCK_DELTA_SQL}) FROM ${TRANSACTION_FROM}
-                  WHERE t.external_ref = r.order_ref AND t.part_id = r.part_id
-                    AND t.status = 'posted' AND t.kind = 'issue'), 0) AS shipped_qty
-       FROM reservations r WHERE r.part_id = $1 AND ($2::text IS NULL OR r.status = $2) ORDER BY r.created_at, r.id`,
-      [partId, status ?? null],
-    )
-  }
-
-  async getReservation(reservationId: string): Promise<ReservationRow> {
-    const row = await this.db.one<ReservationRow>(
-      'SELECT id, part_id, qty, order_ref, status, created_at FROM reservations WHERE id = $1',
-      [reservationId],
-    )
-    if (!row) throw new ToolFailure(`reservation "${reservationId}" does not exist`)
-    return row
-  }
-
-  /**
-   * The rows of a selection, one query per table, sorted by primary key. Inside a unit of work
-   * the rows are locked as they are read (`FOR UPDATE`, in that fixed order) until it ends.
-   */
-  async readRows(selection: RowSelection): Promise<ScopeRows> {
-    const ledgers = [...(selection.ledgers ?? [])]
-    const partIds = [...new Set([...(selection.parts ?? []), ...ledgers])]
-    const txnIds = [...(selection.transactions ?? [])]
-    const refs = [...(selection.externalRefs ?? [])]
-    const lock = this.depth > 0 && this.writing ? ' FOR UPDATE' : ''
-    const parts =
-      partIds.length === 0
-        ? []
-        : await this.db.query<PartRow>(
-            `SELECT id, sku, name, uom, on_hand, reserved, location, updated_at FROM parts
-       WHERE id = ANY($1) ORDER BY id${lock}`,
-            [partIds],
-          )
-    const found = parts.map((part) => part.id)
-    const conversions =
-      found.length === 0
-        ? []
-        : await this.db.query<ScopeRows['uom_conversions'][number]>(
-            'SELECT part_id, uom, factor FROM uom_conversions WHERE part_id = ANY($1) ORDER BY part_id, uom',
-            [found],
-          )
-    const aliases =
-      found.length === 0
-        ? []
-        : await this.db.query<ScopeRows['sku_aliases'][number]>(
-            'SELECT alias, part_id FROM sku_aliases WHERE part_id = ANY($1) ORDER BY part_id, alias',
-            [found],
-          )
-    const transactions =
-      ledgers.length + txnIds.length + refs.length === 0
-        ? []
-        : await this.db.query<TransactionRow>(
-            `SELECT ${ROW_COLUMNS} FROM transactions
-       WHERE part_id = ANY($1) OR id = ANY($2) OR external_ref = ANY($3) ORDER BY id${lock}`,
-            [ledgers, txnIds, refs],
-          )
-    const reservations =
-      ledgers.length === 0
-        ? []
-        : await this.db.query<ReservationRow>(
-            `SELECT id, part_id, qty, order_ref, status, created_at FROM reservations
-       WHERE part_id = ANY($1) ORDER BY id${lock}`,
-            [ledgers],
-          )
-    // Conversions and aliases in the order SQLite gives them: part by part, as the parts are sorted.
-    const byPart = <T extends {part_id: string}>(rows: T[]) =>
-      found.flatMap((id) => rows.filter((row) => row.part_id === id))
-    return {
-      parts,
-      uom_conversions: byPart(conversions),
-      sku_aliases: byPart(aliases),
-      transactions,
-      reservations,
-    }
+  /** Inside a unit of work readRows locks what it reads, in its fixed order, until the unit ends. */
+  protected override lockedRead(sql: string): string {
+    return this.depth > 0 && this.writing ? `${sql} FOR UPDATE` : sql
   }
 
   // ---- primitive writes (the meaning of each tool is in src/tools/write-tools.ts) -----------
@@ -337,49 +155,6 @@ export class PostgresInventory implements InventoryBackend {
     await this.db.query(
       `INSERT INTO transactions (${ROW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       transactionRowValues(row),
-    )
-  }
-
-  async findAction(idempotencyKey: string): Promise<AgentAction | undefined> {
-    const row = await this.db.one<{
-      idempotency_key: string
-      run_id: string
-      finding_id: string
-      tool: string
-      args: unknown
-      result: WriteResult
-      at: number
-    }>(
-      `SELECT idempotency_key, run_id, finding_id, tool, args, result, at FROM agent_actions
-       WHERE idempotency_key = $1`,
-      [idempotencyKey],
-    )
-    if (!row) return undefined
-    return {
-      idempotencyKey: row.idempotency_key,
-      runId: row.run_id,
-      findingId: row.finding_id,
-      tool: row.tool,
-      // jsonb keeps the value, not the text: canonical JSON again, as SQLite stores it.
-      args: canonicalJson(row.args),
-      result: row.result,
-      at: row.at,
-    }
-  }
-
-  async recordAction(action: AgentAction): Promise<void> {
-    await this.db.query(
-      `INSERT INTO agent_actions (idempotency_key, run_id, finding_id, tool, args, result, at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [
-        action.idempotencyKey,
-        action.runId,
-        action.findingId,
-        action.tool,
-        action.args,
-        JSON.stringify(action.result),
-        action.at,
-      ],
     )
   }
 
