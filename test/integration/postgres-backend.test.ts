@@ -420,6 +420,104 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
   })
 })
 
+describe.skipIf(skipReason !== undefined)('the shared reads on both SQL backends, edge rows included', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>
+  let sqlite: SqliteInventory
+  let postgres: PostgresInventory
+
+  const PART = '(id, sku, name, uom, on_hand, reserved, location, updated_at)'
+  /**
+   * The same rows in both: two parts whose SKUs normalize alike (inserted out of id order), and
+   * conversion and alias rows of a part that does not exist.
+   */
+  const EDGE_ROWS = [
+    `INSERT INTO parts ${PART} VALUES ('P-EDGE-B', 'ab-1', 'b', 'ea', 1, 0, '', 1)`,
+    `INSERT INTO parts ${PART} VALUES ('P-EDGE-A', 'AB_1', 'a', 'ea', 2, 0, '', 1)`,
+    "INSERT INTO uom_conversions (part_id, uom, factor) VALUES ('P-GHOST', 'box', 12)",
+    "INSERT INTO sku_aliases (alias, part_id) VALUES ('GHOST-ALIAS', 'P-GHOST')",
+  ]
+
+  beforeAll(async () => {
+    database = await createTestDatabase('reads')
+    const options = {parts: 40, days: 10, faults: 12, seed: 21}
+    const path = initInventory({...options, path: join(temporaryDirectory(), 'inv.db')}).db
+    await initPostgresInventory({...options, url: database.url})
+    sqlite = SqliteInventory.open(path)
+    postgres = await PostgresInventory.open(database.url)
+    for (const sql of EDGE_ROWS) {
+      sqlite.db.run(sql)
+      await postgres.db.query(sql)
+    }
+  })
+  afterAll(async () => {
+    sqlite?.close()
+    await postgres?.close()
+    await database?.drop()
+  })
+
+  it('filters transactions and reservations alike, by every status and kind', async () => {
+    const statuses = ['pending', 'posted', 'error', 'void'] as const
+    const kinds = ['receipt', 'issue', 'adjustment', 'transfer_in', 'transfer_out', 'return'] as const
+    let seen = 0
+    for (const partId of ['P-000001', 'P-000002', 'P-000003', 'P-000004']) {
+      for (const status of [undefined, ...statuses]) {
+        for (const kind of [undefined, ...kinds]) {
+          const query = {partId, status, kind, limit: 5}
+          const expected = await sqlite.listTransactions(query)
+          seen += expected.total
+          expect(await postgres.listTransactions(query)).toEqual(expected)
+        }
+      }
+      for (const status of [undefined, 'active', 'released', 'fulfilled'] as const)
+        expect(await postgres.listReservations(partId, status)).toEqual(await sqlite.listReservations(partId, status))
+    }
+    expect(seen).toBeGreaterThan(0)
+    const ref = (await sqlite.listTransactions({partId: 'P-000001', limit: 1})).transactions[0]!.external_ref
+    expect(await postgres.listTransactions({externalRef: ref})).toEqual(
+      await sqlite.listTransactions({externalRef: ref}),
+    )
+    await expect(postgres.listTransactions({})).rejects.toThrow('give part_id or external_ref')
+  })
+
+  it('matches SKUs in id order, reads parts without conversions, and rows of a part that does not exist', async () => {
+    const matches = await sqlite.findPartsBySku('ab.1')
+    expect(matches.matches.map((match) => match.part_id)).toEqual(['P-EDGE-A', 'P-EDGE-B'])
+    expect(await postgres.findPartsBySku('ab.1')).toEqual(matches)
+    expect(await postgres.findPartsBySku('GHOST-ALIAS')).toEqual(await sqlite.findPartsBySku('GHOST-ALIAS'))
+    const edge = await sqlite.getPart('P-EDGE-A')
+    expect(edge).toMatchObject({conversions: [], aliases: []})
+    expect(await postgres.getPart('P-EDGE-A')).toEqual(edge)
+    const selection = {parts: ['P-EDGE-A', 'P-GHOST'], ledgers: ['P-000001', 'P-GHOST']}
+    const rows = await sqlite.readRows(selection)
+    expect(rows.uom_conversions).toContainEqual({part_id: 'P-GHOST', uom: 'box', factor: 12})
+    expect(rows.sku_aliases).toContainEqual({alias: 'GHOST-ALIAS', part_id: 'P-GHOST'})
+    expect(await postgres.readRows(selection)).toEqual(rows)
+    for (const [entity, read] of [
+      ['transaction', (id: string) => postgres.getTransaction(id)],
+      ['reservation', (id: string) => postgres.getReservation(id)],
+      ['part', (id: string) => postgres.getLedgerBalance(id)],
+    ] as const)
+      await expect(read('X-1')).rejects.toThrow(`${entity} "X-1" does not exist`)
+  })
+
+  it('records an action and finds it again the same way: canonical arguments, the result as written', async () => {
+    const action = {
+      idempotencyKey: 'e'.repeat(64),
+      runId: 'run',
+      findingId: 'ledger_mismatch:P-000001',
+      tool: 'adjust_quantity',
+      args: '{"delta":-3,"part_id":"P-000001","reason":"a count, \\"recounted\\""}',
+      result: {applied: true, message: 'P-000001 on_hand 4 -> 1', on_hand: 1},
+      at: 1234,
+    }
+    for (const backend of [sqlite, postgres]) {
+      expect(await backend.findAction(action.idempotencyKey)).toBeUndefined()
+      await backend.recordAction(action)
+      expect(await backend.findAction(action.idempotencyKey)).toEqual(action)
+    }
+  })
+})
+
 describe.skipIf(skipReason !== undefined)('PostgreSQL connection errors say what to do', () => {
   it('names a missing database and how to create it', async () => {
     const url = missingDatabaseUrl()
