@@ -5,7 +5,8 @@ import {currentPromptVersion, type EngineIdentity} from '../engines/create-engin
 import type {Engine, EngineSession, Observation, TokenUsage} from '../engines/engine.js'
 import {ToolFailure, type InventoryBackend, type InventoryReads, type WriteImpact} from '../inventory/backend.js'
 import {ROOT_CAUSES, type RuleName} from '../tools/catalogue.js'
-import type {ToolArgs, WriteToolName} from '../tools/tools.js'
+import type {ReadToolName, ToolArgs, WriteToolName} from '../tools/tools.js'
+import {callReadTool} from '../tools/read-tools.js'
 import {applyWrite, previewWrite} from '../tools/write-tools.js'
 import {canonicalJson, sha256Hex} from '../util/canonical-json.js'
 import type {StateStore} from '../state/state-store.js'
@@ -599,51 +600,16 @@ async function converse(
     }
     observation =
       tool.effect === 'read'
-        ? await runRead(tool.name, args, sandbox)
+        ? await runRead(tool.name as ReadToolName, args, sandbox)
         : await runWrite(finding, scope, tool.name as WriteToolName, args, context, result, findingCounters, state)
     state.tried.push({tool: tool.name, args, outcome: observationText(observation)})
     log.append('tool-called', {findingId: finding.id, tool: tool.name, args, observation})
   }
 }
 
-async function runRead(tool: string, args: Record<string, unknown>, store: InventoryReads): Promise<Observation> {
+async function runRead(tool: ReadToolName, args: Record<string, unknown>, store: InventoryReads): Promise<Observation> {
   try {
-    switch (tool) {
-      case 'get_part':
-        return {ok: true, result: await store.getPart(args.part_id as string)}
-      case 'find_part_by_sku':
-        return {ok: true, result: await store.findPartsBySku(args.sku as string)}
-      case 'list_transactions': {
-        const a = args as ToolArgs<'list_transactions'>
-        return {
-          ok: true,
-          result: await store.listTransactions({
-            partId: a.part_id,
-            externalRef: a.external_ref,
-            status: a.status,
-            kind: a.kind,
-            limit: a.limit,
-          }),
-        }
-      }
-      case 'get_transaction':
-        return {ok: true, result: await store.getTransaction(args.txn_id as string)}
-      case 'get_ledger_balance':
-        return {ok: true, result: await store.getLedgerBalance(args.part_id as string)}
-      case 'get_integration_events':
-        return {ok: true, result: {events: await store.getIntegrationEvents(args.txn_id as string)}}
-      case 'list_reservations':
-        return {
-          ok: true,
-          result: {
-            reservations: await store.listReservations(
-              args.part_id as string,
-              args.status as ToolArgs<'list_reservations'>['status'],
-            ),
-          },
-        }
-    }
-    return {ok: false, error: `no reader for ${tool}`}
+    return {ok: true, result: await callReadTool(store, tool, args)}
   } catch (error) {
     if (error instanceof ToolFailure) return {ok: false, error: error.message}
     throw error

@@ -25,7 +25,7 @@ import {
   type ErrorBody,
   type ErrorCode,
 } from './contract.js'
-import {callReadTool} from './read-tools.js'
+import {callReadTool} from '../../tools/read-tools.js'
 import type {ServedInventory} from './served-inventory.js'
 
 /*

@@ -1,12 +1,14 @@
-import type {InventoryBackend} from '../backend.js'
-import type {ReadToolName, ToolArgs} from '../../tools/tools.js'
+import type {InventoryReads} from '../inventory/backend.js'
+import type {ReadToolName, ToolArgs} from './tools.js'
 
 /**
- * Answers a read tool from a backend, in the tool's result shape: what the reference server
- * serves at GET /v1/tools/<name>. Arguments have been validated against the tool's schema.
+ * The meaning of every read tool (docs/architecture.md, "Write tools", has the writes'): a tool's
+ * result, in its schema's shape, from a backend's reads. The audit loop answers the engine's reads
+ * with it, and the reference server serves it at GET /v1/tools/<name>. Arguments have been
+ * validated against the tool's schema; a missing entity is a ToolFailure.
  */
 export async function callReadTool(
-  backend: InventoryBackend,
+  backend: InventoryReads,
   name: ReadToolName,
   args: Record<string, unknown>,
 ): Promise<unknown> {
