@@ -10,6 +10,7 @@ import type {
   WriteResult,
   WriteToolName,
 } from '../tools/tools.js'
+import {ConfigError} from '../errors.js'
 import {columnNames} from './schema-columns.js'
 
 /*
@@ -193,4 +194,25 @@ export interface InventoryBackend extends InventoryReads, InventoryWrites {
   assertWritable(): Promise<void>
 
   close(): void | Promise<void>
+}
+
+/**
+ * The check behind `assertWritable` for a backend with units of work: one write, rolled back at once,
+ * fails exactly where a fix would (file mode, folder, locks, a read-only role or server). `advice`
+ * says what to change.
+ */
+export async function probeWritable(
+  backend: Pick<InventoryBackend, 'location' | 'unitOfWork'>,
+  write: () => Promise<unknown>,
+  advice: string,
+): Promise<void> {
+  try {
+    await backend.unitOfWork(write, () => false)
+  } catch (error) {
+    throw new ConfigError(`cannot write the inventory ${backend.location}: ${(error as Error).message}`, {
+      code: 'DB_NOT_WRITABLE',
+      cause: error,
+      suggestions: [`${advice}, or run with --dry-run to plan without writing.`],
+    })
+  }
 }

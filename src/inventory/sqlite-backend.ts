@@ -5,6 +5,7 @@ import type {Finding} from '../detect/finding.js'
 import {ConfigError} from '../errors.js'
 import type {RuleName} from '../tools/catalogue.js'
 import {
+  probeWritable,
   ToolFailure,
   type EntitySet,
   type InventoryBackend,
@@ -205,23 +206,11 @@ export class SqliteInventory extends SqlReads implements InventoryBackend {
 
   async assertWritable(): Promise<void> {
     if (this.readOnly) throw new ConfigError(`${this.location} was opened read-only`, {code: 'DB_READ_ONLY'})
-    try {
-      // A write that is rolled back at once: it fails exactly where a fix would (file mode, folder, locks).
-      await this.unitOfWork(
-        async () => {
-          this.db.run(`INSERT OR REPLACE INTO invagent_meta (key, value) VALUES ('write_probe', '1')`)
-        },
-        () => false,
-      )
-    } catch (error) {
-      throw new ConfigError(`cannot write the inventory ${this.location}: ${(error as Error).message}`, {
-        code: 'DB_NOT_WRITABLE',
-        cause: error,
-        suggestions: [
-          'Check the file and its folder are writable by this user, or run with --dry-run to plan without writing.',
-        ],
-      })
-    }
+    await probeWritable(
+      this,
+      async () => this.db.run(`INSERT OR REPLACE INTO invagent_meta (key, value) VALUES ('write_probe', '1')`),
+      'Check the file and its folder are writable by this user',
+    )
   }
 
   // ---- detection and scope -----------------------------------------------------------------

@@ -10,6 +10,7 @@ import {scopeOf, scopeSelection} from '../../src/agent/scope.js'
 import {makeFinding} from '../../src/detect/finding.js'
 import {RulesEngine} from '../../src/engines/rules-engine.js'
 import type {InventoryBackend} from '../../src/inventory/backend.js'
+import {ConfigError} from '../../src/errors.js'
 import {createIndexes} from '../../src/inventory/create-indexes.js'
 import {PostgresInventory} from '../../src/inventory/postgres/backend.js'
 import {PostgresConnection} from '../../src/inventory/postgres/connection.js'
@@ -263,6 +264,29 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
       expect(rows).toEqual([{tool: 'adjust_quantity', args: {delta: 7, part_id: 'P-000001', reason: 'count'}}])
     } finally {
       await backend.close()
+    }
+  })
+
+  it('refuses apply mode up front on a server that only reads, saying what to grant; a writable one passes', async () => {
+    const url = new URL(database.url)
+    url.searchParams.set('options', '-c default_transaction_read_only=on')
+    const readOnly = await PostgresInventory.open(url.toString())
+    const writable = await PostgresInventory.open(database.url)
+    try {
+      const refused = await readOnly.assertWritable().then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(refused).toBeInstanceOf(ConfigError)
+      expect(refused).toMatchObject({code: 'DB_NOT_WRITABLE'})
+      expect((refused as ConfigError).message).toMatch(/cannot write the inventory .*read-only transaction/)
+      expect((refused as ConfigError).suggestions.join(' ')).toContain('Grant this role INSERT/UPDATE')
+      await expect(writable.assertWritable()).resolves.toBeUndefined()
+      // The probe is rolled back: nothing of it stays.
+      expect(await writable.db.query(`SELECT key FROM invagent_meta WHERE key = 'write_probe'`)).toEqual([])
+    } finally {
+      await readOnly.close()
+      await writable.close()
     }
   })
 

@@ -2,6 +2,7 @@ import {detectAllPostgres, detectForEntitiesPostgres, ledgerBalanceOfPostgres} f
 import type {Finding} from '../../detect/finding.js'
 import type {RuleName} from '../../tools/catalogue.js'
 import {
+  probeWritable,
   ToolFailure,
   type EntitySet,
   type InventoryBackend,
@@ -11,7 +12,6 @@ import {
   TRANSACTION_ROW_COLUMNS,
   transactionRowValues,
 } from '../backend.js'
-import {ConfigError} from '../../errors.js'
 import type {Dialect} from '../read-queries.js'
 import {SqlReads} from '../sql-reads.js'
 import {checkPostgresInventory, PostgresConnection} from './connection.js'
@@ -159,26 +159,15 @@ export class PostgresInventory extends SqlReads implements InventoryBackend {
   }
 
   async assertWritable(): Promise<void> {
-    try {
-      // A write that is rolled back at once: it fails exactly where a fix would (read-only role or server).
-      await this.unitOfWork(
-        async () => {
-          await this.db.query(
-            `INSERT INTO invagent_meta (key, value) VALUES ('write_probe', '1')
+    await probeWritable(
+      this,
+      () =>
+        this.db.query(
+          `INSERT INTO invagent_meta (key, value) VALUES ('write_probe', '1')
            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-          )
-        },
-        () => false,
-      )
-    } catch (error) {
-      throw new ConfigError(`cannot write the inventory ${this.location}: ${(error as Error).message}`, {
-        code: 'DB_NOT_WRITABLE',
-        cause: error,
-        suggestions: [
-          'Grant this role INSERT/UPDATE on the inventory tables, or run with --dry-run to plan without writing.',
-        ],
-      })
-    }
+        ),
+      'Grant this role INSERT/UPDATE on the inventory tables',
+    )
   }
 
   // ---- detection and scope -----------------------------------------------------------------
