@@ -267,7 +267,7 @@ describe.skipIf(skipReason !== undefined)('PostgreSQL writes: idempotency keys a
     }
   })
 
-  it('refuses apply mode up front on a server that only reads, saying what to grant; a writable one passes', async () => {
+  it('refuses apply mode up front on a read-only server, saying what to grant; a writable one passes', async () => {
     const url = new URL(database.url)
     url.searchParams.set('options', '-c default_transaction_read_only=on')
     const readOnly = await PostgresInventory.open(url.toString())

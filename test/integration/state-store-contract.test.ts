@@ -8,7 +8,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {evidenceDigest, PlanSchema, type Plan} from '../../src/agent/plan.js'
 import {PostgresStateStore} from '../../src/state/postgres-state.js'
 import {SqliteStateStore} from '../../src/state/sqlite-state.js'
-import type {EscalationInput, StateStore} from '../../src/state/state-store.js'
+import type {EscalationInput, OutcomeRecord, StateStore} from '../../src/state/state-store.js'
 import {temporaryDirectory} from '../helpers/cli.js'
 import {createTestDatabase, postgresUnavailable} from '../helpers/postgres.js'
 
@@ -298,16 +298,7 @@ for (const [name, create, available] of BACKENDS) {
   })
 }
 
-function rowOf(outcome: {
-  runId: string
-  findingId: string
-  outcome: string
-  rootCause: string
-  summary: string
-  planId: string | null
-  approvalId: string | null
-  escalationId: string | null
-}): Row {
+function rowOf(outcome: OutcomeRecord): Row {
   return {
     run_id: outcome.runId,
     finding_id: outcome.findingId,
