@@ -5,6 +5,11 @@
  * so a column is added in one place. Columns are only ever added, never renamed: the schema is a contract.
  */
 
+/** The values the schema allows in its enumerated columns; the tool schema and the REST contract use the same. */
+export const TRANSACTION_KINDS = ['receipt', 'issue', 'adjustment', 'transfer_in', 'transfer_out', 'return'] as const
+export const TRANSACTION_STATUSES = ['pending', 'posted', 'error', 'void'] as const
+export const RESERVATION_STATUSES = ['active', 'released', 'fulfilled'] as const
+
 /** How a column is stored in each dialect. */
 export interface ColumnType {
   readonly sqlite: 'TEXT' | 'INTEGER'
@@ -74,14 +79,10 @@ export const REFERENCE_SCHEMA = [
       {name: 'id', type: ORDERED_TEXT},
       {name: 'part_id', type: ORDERED_TEXT, nullable: true},
       {name: 'sku', type: ORDERED_TEXT},
-      {
-        name: 'kind',
-        type: ORDERED_TEXT,
-        oneOf: ['receipt', 'issue', 'adjustment', 'transfer_in', 'transfer_out', 'return'],
-      },
+      {name: 'kind', type: ORDERED_TEXT, oneOf: TRANSACTION_KINDS},
       {name: 'qty', type: INTEGER},
       {name: 'uom', type: ORDERED_TEXT},
-      {name: 'status', type: ORDERED_TEXT, oneOf: ['pending', 'posted', 'error', 'void']},
+      {name: 'status', type: ORDERED_TEXT, oneOf: TRANSACTION_STATUSES},
       {name: 'source', type: ORDERED_TEXT},
       {name: 'external_ref', type: ORDERED_TEXT},
       {name: 'created_at', type: BIGINT},
@@ -96,7 +97,7 @@ export const REFERENCE_SCHEMA = [
       {name: 'part_id', type: ORDERED_TEXT},
       {name: 'qty', type: INTEGER},
       {name: 'order_ref', type: ORDERED_TEXT},
-      {name: 'status', type: ORDERED_TEXT, oneOf: ['active', 'released', 'fulfilled']},
+      {name: 'status', type: ORDERED_TEXT, oneOf: RESERVATION_STATUSES},
       {name: 'created_at', type: BIGINT},
     ],
   },

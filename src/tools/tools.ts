@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {RESERVATION_STATUSES, TRANSACTION_KINDS, TRANSACTION_STATUSES} from '../inventory/schema-columns.js'
 import {ROOT_CAUSE_NAMES} from './catalogue.js'
 import {defineTool} from './define-tool.js'
 
@@ -13,8 +14,9 @@ import {defineTool} from './define-tool.js'
 const partId = z.string().describe('part id, e.g. "P-000123"')
 const txnId = z.string().describe('transaction id, e.g. "T-0000456"')
 const reason = z.string().describe('why this write is needed, for the audit log')
-const transactionStatus = z.enum(['pending', 'posted', 'error', 'void'])
-const transactionKind = z.enum(['receipt', 'issue', 'adjustment', 'transfer_in', 'transfer_out', 'return'])
+const transactionStatus = z.enum(TRANSACTION_STATUSES)
+const transactionKind = z.enum(TRANSACTION_KINDS)
+const reservationStatus = z.enum(RESERVATION_STATUSES)
 
 const part = z.object({
   id: z.string(),
@@ -50,7 +52,7 @@ const reservation = z.object({
   part_id: z.string(),
   qty: z.number().int(),
   order_ref: z.string(),
-  status: z.enum(['active', 'released', 'fulfilled']),
+  status: reservationStatus,
   created_at: z.number().int(),
   /** Quantity already issued (posted) against this order line, in the part's unit. */
   shipped_qty: z.number().int(),
@@ -152,7 +154,7 @@ export const listReservations = defineTool({
   name: 'list_reservations',
   effect: 'read',
   description: "List a part's reservations and how much each order line has shipped (shipped_qty, in the part's unit).",
-  args: z.strictObject({part_id: partId, status: z.enum(['active', 'released', 'fulfilled']).optional()}),
+  args: z.strictObject({part_id: partId, status: reservationStatus.optional()}),
   result: z.object({reservations: z.array(reservation)}),
 })
 

@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {TOOLS, type AnyTool} from '../../tools/tools.js'
+import {RESERVATION_STATUSES, TRANSACTION_KINDS, TRANSACTION_STATUSES} from '../schema-columns.js'
 import type {SyncTableName} from './change-tracking.js'
 
 /*
@@ -66,10 +67,10 @@ export const SYNC_ROW_SCHEMAS = {
     id: z.string(),
     part_id: z.string().nullable(),
     sku: z.string(),
-    kind: z.enum(['receipt', 'issue', 'adjustment', 'transfer_in', 'transfer_out', 'return']),
+    kind: z.enum(TRANSACTION_KINDS),
     qty: int,
     uom: z.string(),
-    status: z.enum(['pending', 'posted', 'error', 'void']),
+    status: z.enum(TRANSACTION_STATUSES),
     source: z.string(),
     external_ref: z.string(),
     created_at: int,
@@ -80,7 +81,7 @@ export const SYNC_ROW_SCHEMAS = {
     part_id: z.string(),
     qty: int,
     order_ref: z.string(),
-    status: z.enum(['active', 'released', 'fulfilled']),
+    status: z.enum(RESERVATION_STATUSES),
     created_at: int,
   }),
   sku_aliases: z.object({alias: z.string(), part_id: z.string()}),
