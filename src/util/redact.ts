@@ -21,7 +21,7 @@ const CANNOT_HOLD_PII = /^[^@0-9A-Z\u0080-\uFFFF]*$/
  * scanned once. Bounded, so a long run cannot grow it without limit.
  */
 const MEMO_MAX_LENGTH = 160
-const MEMO_LIMIT = 100_000
+const MEMO_LIMIT = 50_000
 const memo = new Map<string, string>()
 
 export function redactText(text: string): string {
@@ -93,6 +93,8 @@ export function redactValue<T>(value: T, secrets: readonly string[] = []): T {
  * that redacts to the same text as an earlier one takes its place, as in an object built key by key.
  * (A value with toJSON, such as a Date, is written as what toJSON returns.)
  */
+const PROTO_KEY = '__proto__'
+
 export function redactedCanonicalJson(value: unknown, secrets: readonly string[] = []): string {
   const text = (raw: string) =>
     redactText(secrets.length > 0 ? redactSecrets(boundForLog(raw), secrets) : boundForLog(raw))
@@ -102,13 +104,16 @@ export function redactedCanonicalJson(value: unknown, secrets: readonly string[]
     const keys = Object.keys(item)
     let canonical = true
     for (let index = 0; index < keys.length && canonical; index++)
-      canonical = (index === 0 || keys[index - 1] < keys[index]) && text(keys[index]) === keys[index]
+      canonical =
+        (index === 0 || keys[index - 1] < keys[index]) && keys[index] !== PROTO_KEY && text(keys[index]) === keys[index]
     if (canonical) return item
     const entries = new Map<string, unknown>()
     for (const key of keys) {
       const redactedKey = text(key)
       entries.delete(redactedKey)
-      entries.set(redactedKey, (item as Record<string, unknown>)[key])
+      // An own "__proto__" (JSON.parse makes one) would set the prototype of a copy, not a key:
+      // it is left out, as copying into a plain object always did, so the line verifies.
+      if (redactedKey !== PROTO_KEY) entries.set(redactedKey, (item as Record<string, unknown>)[key])
     }
     const sorted: Record<string, unknown> = {}
     for (const key of [...entries.keys()].sort()) sorted[key] = entries.get(key)

@@ -64,10 +64,43 @@ describe('one-pass redacted canonical JSON', () => {
     )
   })
 
+  it('leaves out an own "__proto__" key (a model’s JSON may hold one), as the copy it replaces did', () => {
+    const parsed = JSON.parse('{"__proto__": {"email": "john.doe@example.com"}, "a": 1}') as unknown
+    expect(Object.keys(parsed as object)).toContain('__proto__')
+    expect(redactedCanonicalJson(parsed)).toBe(canonicalJson(redactValue(parsed)))
+    expect(redactedCanonicalJson({step: parsed})).toBe('{"step":{"a":1}}')
+  })
+
   it('lets a later key that redacts to the same text take the place of an earlier one', () => {
     const item = {'jane@example.com': 1, 'bob@example.com': 2, b: undefined, a: [undefined, 'x']}
     expect(redactedCanonicalJson(item)).toBe(canonicalJson(redactValue(item)))
     expect(JSON.parse(redactedCanonicalJson(item))).toEqual({'[redacted-email]': 2, a: [null, 'x']})
+  })
+})
+
+describe('every line the audit log writes', () => {
+  it('verifies, whatever its data holds ("__proto__" keys from parsed JSON included)', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'invagent-log-verify-'))
+    try {
+      const withProto = fc
+        .tuple(value, value)
+        .map(([first, second]) =>
+          JSON.parse(`{"__proto__": ${JSON.stringify(first) ?? 'null'}, "x": ${JSON.stringify(second) ?? 'null'}}`),
+        )
+      fc.assert(
+        fc.property(fc.array(fc.oneof(value, withProto), {minLength: 1, maxLength: 6}), (items) => {
+          const log = AuditLog.create(directory, 'verify01')
+          for (const item of items) log.append('tool-called', item)
+          log.append('run-finished', {})
+          log.close()
+          expect(verifyLogFile(log.file)).toMatchObject({ok: true, lines: items.length + 1})
+          rmSync(log.file)
+        }),
+        {numRuns: 200, seed: 5},
+      )
+    } finally {
+      rmSync(directory, {recursive: true, force: true})
+    }
   })
 })
 
