@@ -56,15 +56,20 @@ export function saveResults(file, results) {
  */
 export function generatorDigest() {
   const src = join(ROOT, 'dist', 'src')
-  const simulator = readdirSync(join(src, 'simulate'))
-    .filter((name) => name.endsWith('.js'))
-    .sort()
-    .map((name) => `simulate/${name}`)
+  const folder = (name) =>
+    readdirSync(join(src, name))
+      .filter((file) => file.endsWith('.js'))
+      .sort()
+      .map((file) => `${name}/${file}`)
   const hash = createHash('sha256')
+  // The simulator, the schema it writes and the rules whose faults it injects.
   for (const file of [
-    ...simulator,
+    ...folder('simulate'),
+    ...folder('detect/rules'),
+    'detect/registry.js',
     'util/random.js',
     'inventory/schema.js',
+    'inventory/schema-columns.js',
     'inventory/units.js',
     'tools/catalogue.js',
   ])

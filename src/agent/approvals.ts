@@ -107,6 +107,7 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
     }
     if (approval.status === 'pending') {
       if (Date.parse(approval.expiresAt) < Date.now()) {
+        log.flush()
         approval = (await state.decideApproval(id, 'pending', {status: 'expired'})) ?? approval
         log.append('approval-decided', {
           approvalId: id,
@@ -118,6 +119,7 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
         })
         return finish(settled('expired'))
       }
+      log.flush()
       const taken = await state.decideApproval(id, 'pending', {
         status: 'approving',
         by: options.by,
@@ -154,6 +156,7 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
       holdMs: applied.holdMs,
     })
     if (applied.status === 'applied' || applied.status === 'already_applied') {
+      log.flush()
       approval = (await state.decideApproval(id, 'approving', {status: 'applied'})) ?? approval
       return finish({
         approval,
@@ -165,6 +168,7 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
       })
     }
     if (applied.status === 'stale') {
+      log.flush()
       approval = (await state.decideApproval(id, 'approving', {status: 'stale', changes: applied.changes})) ?? approval
       return finish({
         approval,
@@ -175,6 +179,7 @@ export async function approvePlan(id: string, options: DecisionOptions): Promise
         logFile: null,
       })
     }
+    log.flush()
     approval = (await state.decideApproval(id, 'approving', {status: 'failed', changes: applied.problems})) ?? approval
     return finish({
       approval,
@@ -204,6 +209,7 @@ export async function rejectPlan(
   const log = decisionLog(options, plan)
   try {
     log.append('run-started', {command: 'approvals reject', approvalId: id, planId: plan.id, runId: plan.runId})
+    log.flush()
     const rejected = await state.decideApproval(id, 'pending', {
       status: 'rejected',
       by: options.by,
@@ -240,6 +246,7 @@ export async function closeEscalation(
   const log = AuditLog.create(options.logDirectoryFor(current.inventory), randomUUID().slice(0, 8))
   try {
     log.append('run-started', {command: 'escalations close', escalationId: id, findingId: current.findingId})
+    log.flush()
     const closed = await options.state.closeEscalation(id, options.note, options.by)
     if (!closed)
       throw new UserError(`escalation ${id} was closed by someone else meanwhile`, {code: 'ESCALATION_CLOSED'})

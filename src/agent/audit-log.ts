@@ -15,8 +15,9 @@ import {secretValues} from '../util/secrets.js'
 
 export const GENESIS_HASH = '0'.repeat(64)
 
-/** Appended lines are written at the latest when they hold this much text. */
+/** Appended lines are written at the latest when they hold this much text, or when the oldest is this old. */
 const FLUSH_AT_CHARACTERS = 256 * 1024
+const FLUSH_AFTER_MS = 200
 
 export type AuditEventType =
   | 'run-started'
@@ -61,6 +62,9 @@ export class AuditLog {
   private readonly secrets = secretValues()
   private pending: string[] = []
   private pendingLength = 0
+  private timer: NodeJS.Timeout | undefined
+  /** Bytes a failed flush did not write: they go first next time. */
+  private unwritten: Buffer | undefined
 
   private constructor(file: string, runId: string) {
     this.file = file
@@ -86,7 +90,10 @@ export class AuditLog {
 
   /**
    * Adds one line. Lines are kept in memory until `flush` (the audit calls it before every apply
-   * unit and after every finding) or until enough have gathered, and always on `close`.
+   * unit, before every decision it records in the state store, before it asks a person, and after
+   * every finding), until enough have gathered, or at the latest FLUSH_AFTER_MS after the first of
+   * them (a timer): a fast run writes a finding's lines together, a slow one (a model thinking)
+   * does not keep a line in memory for longer than that. `close` writes the rest.
    */
   append(event: AuditEventType, data: unknown): void {
     // The line's canonical form (keys sorted: at, data, event, prev, run, seq) is what is hashed;
@@ -104,18 +111,43 @@ export class AuditLog {
     this.pendingLength += body.length
     this.prev = hash
     if (this.pendingLength >= FLUSH_AT_CHARACTERS) this.flush()
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined
+        try {
+          this.flush()
+        } catch {
+          // What was not written stays pending; the next flush (at the latest, close) tries again and throws.
+        }
+      }, FLUSH_AFTER_MS)
+      this.timer.unref()
+    }
   }
 
-  /** Writes the lines appended since the last flush. */
+  /**
+   * Writes the lines appended since the last flush. When the write fails (a full disk), what was not
+   * written stays pending, so a later flush writes it in order and the chain stays whole.
+   */
   flush(): void {
-    if (this.pending.length === 0) return
-    const text = this.pending.join('')
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+    if (this.unwritten === undefined && this.pending.length === 0) return
+    const bytes = Buffer.concat([this.unwritten ?? Buffer.alloc(0), Buffer.from(this.pending.join(''))])
     this.pending = []
     this.pendingLength = 0
-    const bytes = Buffer.from(text)
-    for (let offset = 0; offset < bytes.length;) offset += writeSync(this.fd, bytes, offset)
+    let offset = 0
+    try {
+      while (offset < bytes.length) offset += writeSync(this.fd, bytes, offset)
+      this.unwritten = undefined
+    } catch (error) {
+      this.unwritten = bytes.subarray(offset)
+      throw error
+    }
   }
 
+  /** Writes what is pending and closes the file; the file is closed even when the write fails. */
   close(): void {
     try {
       this.flush()

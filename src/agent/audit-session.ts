@@ -40,6 +40,7 @@ export function auditExitCode(report: AuditReport): number {
 export async function auditInventory(options: AuditInventoryOptions): Promise<AuditReport> {
   const runId = randomUUID().slice(0, 8)
   const opened: {backend?: InventoryBackend; state?: StateStore; engine?: Engine; log?: AuditLog} = {}
+  let completed = false
   try {
     opened.backend = await openInventory(options.inventory)
     if (!options.dryRun) await opened.backend.assertWritable()
@@ -73,11 +74,31 @@ export async function auditInventory(options: AuditInventoryOptions): Promise<Au
       onOutcome: options.onOutcome,
     })
     await opened.state.recordRunFinished(runId, report.summary, auditExitCode(report))
+    completed = true
     return report
   } finally {
-    opened.log?.close()
-    await opened.state?.close()
-    await opened.backend?.close()
-    await opened.engine?.close?.()
+    // Each is released even when one before it fails (a log that cannot be written on a full disk
+    // must not leave connections or a llama-server behind). A failure to close is reported only when
+    // nothing failed before it.
+    const failure = await closeAll([
+      () => opened.log?.close(),
+      () => opened.state?.close(),
+      () => opened.backend?.close(),
+      () => opened.engine?.close?.(),
+    ])
+    if (failure && completed) throw failure.error
   }
+}
+
+/** Runs every step, in order, whatever happens to the others; returns the first failure, if any. */
+async function closeAll(steps: Array<() => unknown>): Promise<{error: unknown} | undefined> {
+  let failure: {error: unknown} | undefined
+  for (const step of steps) {
+    try {
+      await step()
+    } catch (error) {
+      failure ??= {error}
+    }
+  }
+  return failure
 }

@@ -134,6 +134,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   })
   const detected = await backend.detect(options.rules)
   for (const finding of detected) log.append('finding-detected', finding)
+  log.flush()
   const findings = options.maxFindings === undefined ? detected : detected.slice(0, options.maxFindings)
   const outcomes: FindingOutcome[] = []
   const counters = {run: 0}
@@ -370,6 +371,8 @@ async function settle(
     return undefined
   }
   if (plan.needsApproval) {
+    // The plan is on disk before a person is asked or anything is recorded in the state store.
+    log.flush()
     const answer = context.approver ? await context.approver(plan, finding) : undefined
     log.append('approval-answered', {
       findingId: finding.id,
@@ -379,6 +382,7 @@ async function settle(
     })
     if (answer === undefined) {
       if (state) {
+        log.flush()
         const parked = await state.park(plan, new Date(Date.now() + (context.approvalTtlMs ?? DEFAULT_APPROVAL_TTL_MS)))
         log.append('plan-parked', {
           findingId: finding.id,
@@ -401,6 +405,7 @@ async function settle(
     }
     if (answer === false) {
       if (state) {
+        log.flush()
         const parked = await state.park(plan, new Date())
         await state.decideApproval(parked.id, 'pending', {
           status: 'rejected',
@@ -488,6 +493,7 @@ async function queueEscalation(
   tried: TriedCall[],
 ): Promise<void> {
   if (!context.state) return
+  context.log.flush()
   const escalation = await context.state.escalate({
     runId: context.runId,
     findingId: finding.id,
