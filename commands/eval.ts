@@ -120,6 +120,16 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the ` 
   async run(): Promise<EvalOutputResult> {
     const {flags} = await this.parse(Eval)
     using interrupt = interruptScope()
+    // The same engine answers questions and audits scenarios.
+    const engine = {
+      engine: flags.engine,
+      model: flags.model,
+      url: flags.url,
+      threads: flags.threads,
+      contextSize: flags.ctx,
+      maxTokens: flags['max-tokens'],
+      seed: flags['model-seed'],
+    }
     if (flags.questions !== undefined) {
       const threshold = flags['semantic-threshold'] === undefined ? undefined : Number(flags['semantic-threshold'])
       const answers = await runQuestionEval({
@@ -129,15 +139,7 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the ` 
         junit: flags.junit,
         report: flags.report,
         maxErrors: flags['max-errors'],
-        engine: {
-          engine: flags.engine,
-          model: flags.model,
-          url: flags.url,
-          threads: flags.threads,
-          contextSize: flags.ctx,
-          maxTokens: flags['max-tokens'],
-          seed: flags['model-seed'],
-        },
+        engine,
         normalization: flags.normalize as Normalization,
         semanticThreshold: threshold,
         embedding: {model: flags['embedding-model'], url: flags['embedding-url']},
@@ -158,15 +160,7 @@ With --questions FILE (JSONL, {"query", "context"?, "expected"} per line) the ` 
       junit: flags.junit,
       report: flags.report,
       artifacts: flags.artifacts,
-      engine: {
-        engine: flags.engine,
-        model: flags.model,
-        url: flags.url,
-        threads: flags.threads,
-        contextSize: flags.ctx,
-        maxTokens: flags['max-tokens'],
-        seed: flags['model-seed'],
-      },
+      engine,
       profile: flags.profile as PermissionProfile,
       jobs: flags.jobs,
       timeoutSeconds: flags.timeout,

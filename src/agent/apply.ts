@@ -48,18 +48,15 @@ export interface ApplyOptions {
   maxImpact?: number
 }
 
+/** What an apply reports before anything happened: failed, nothing applied. */
+function emptyResult(): ApplyResult {
+  return {status: 'failed', writesApplied: 0, changes: [], problems: [], holdMs: 0, workMs: 0, appliedWrites: []}
+}
+
 /** Applies a plan exactly once: a plan whose every write is already recorded is reported, not applied again. */
 export async function applyPlan(store: InventoryBackend, plan: Plan, options: ApplyOptions = {}): Promise<ApplyResult> {
   if (store.canRollBack === false) return applyWithoutRollback(store, plan, options)
-  const result: ApplyResult = {
-    status: 'failed',
-    writesApplied: 0,
-    changes: [],
-    problems: [],
-    holdMs: 0,
-    workMs: 0,
-    appliedWrites: [],
-  }
+  const result = emptyResult()
   const started = performance.now()
   try {
     await store.unitOfWork(
@@ -171,15 +168,7 @@ function describePlanWrite(write: {tool: string; args: Record<string, unknown>; 
  * make the inventory answer a repeat from its record).
  */
 async function applyWithoutRollback(store: InventoryBackend, plan: Plan, options: ApplyOptions): Promise<ApplyResult> {
-  const result: ApplyResult = {
-    status: 'failed',
-    writesApplied: 0,
-    changes: [],
-    problems: [],
-    holdMs: 0,
-    workMs: 0,
-    appliedWrites: [],
-  }
+  const result = emptyResult()
   if (!store.sendWrite) throw new Error(`${store.location} cannot roll back and offers no sendWrite`)
   const started = performance.now()
   const landed = () => result.appliedWrites.length > 0

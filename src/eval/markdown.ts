@@ -38,9 +38,10 @@ export function metricRows(metrics: Metrics): Array<[string, string]> {
   ]
 }
 
-const escapeCell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
+export const escapeCell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
 
-function table(headers: string[], rows: string[][]): string {
+/** A markdown table; cells are escaped (a `|` or a line break in a value would break the row). */
+export function table(headers: string[], rows: string[][]): string {
   return [
     `| ${headers.join(' | ')} |`,
     `|${headers.map(() => '---').join('|')}|`,

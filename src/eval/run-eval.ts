@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 
@@ -10,6 +10,7 @@ import type {Engine} from '../engines/engine.js'
 import {UserError} from '../errors.js'
 import type {ProgressRenderer} from '../llama/build.js'
 import {listrOptions} from '../llama/progress.js'
+import {writeAtomically} from '../util/write-atomically.js'
 import {compareWithBaseline, loadBaseline} from './baseline.js'
 import {checkGates, evaluateGates, gatesFor} from './gates.js'
 import {generateSuite} from './generate-suite.js'
@@ -75,15 +76,6 @@ function resolveSuite(options: EvalOptions): {suite: Suite; source: string} {
   const shipped = join(shippedSuitesDirectory(), `${name}.json`)
   const path = existsSync(name) || !/^[\w-]+$/.test(name) || !existsSync(shipped) ? resolve(name) : shipped
   return {suite: loadSuite(path), source: path}
-}
-
-function writeAtomically(path: string, text: string): string {
-  const target = resolve(path)
-  mkdirSync(dirname(target), {recursive: true})
-  const temporary = `${target}.tmp-${process.pid}`
-  writeFileSync(temporary, text)
-  renameSync(temporary, target)
-  return target
 }
 
 /**

@@ -1,4 +1,5 @@
 import {xmlEscape} from '../junit.js'
+import {table} from '../markdown.js'
 import type {QuestionEvalResult, QuestionMetrics, QuestionOutcome} from './question-result.js'
 
 /*
@@ -151,16 +152,6 @@ export function toQuestionJunitXml(result: QuestionEvalResult): string {
     '  </testsuite>',
     '</testsuites>',
     '',
-  ].join('\n')
-}
-
-const escapeCell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
-
-function table(headers: string[], rows: string[][]): string {
-  return [
-    `| ${headers.join(' | ')} |`,
-    `|${headers.map(() => '---').join('|')}|`,
-    ...rows.map((row) => `| ${row.map(escapeCell).join(' | ')} |`),
   ].join('\n')
 }
 

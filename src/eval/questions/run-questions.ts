@@ -1,5 +1,4 @@
-import {mkdirSync, renameSync, writeFileSync} from 'node:fs'
-import {dirname, resolve} from 'node:path'
+import {resolve} from 'node:path'
 
 import {Listr} from 'listr2'
 
@@ -10,6 +9,7 @@ import {UserError} from '../../errors.js'
 import type {ProgressRenderer} from '../../llama/build.js'
 import {listrOptions} from '../../llama/progress.js'
 import {renderQuestion} from '../../prompt/question.js'
+import {writeAtomically} from '../../util/write-atomically.js'
 import {containsMatch, cosineSimilarity, exactMatch, NORMALIZATIONS, type Normalization} from './answer-score.js'
 import {createEmbedder, type Embedder} from './embedder.js'
 import {loadQuestionFile, type Question} from './question-file.js'
@@ -59,15 +59,6 @@ export interface QuestionEvalOptions {
   grammarFor?: (question: Question) => string | null
   signal?: AbortSignal
   renderer?: ProgressRenderer
-}
-
-function writeAtomically(path: string, text: string): string {
-  const target = resolve(path)
-  mkdirSync(dirname(target), {recursive: true})
-  const temporary = `${target}.tmp-${process.pid}`
-  writeFileSync(temporary, text)
-  renameSync(temporary, target)
-  return target
 }
 
 function checkOptions(options: QuestionEvalOptions): void {
